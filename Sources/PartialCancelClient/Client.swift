@@ -1,0 +1,157 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import PartialCancelWire
+
+/// A connection to a pcancel server: Hello on connect, then any number of concurrent calls,
+/// multiplexed by call id. Safe to share between tasks.
+public final class PartialCancelClient: Sendable {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        /// Empty: an anonymous connection (Health only).
+        public var apiKey: String
+        public var clientName: String
+        public var connectTimeout: TimeAmount
+        /// Deadline sent with calls that name none.
+        public var defaultDeadline: TimeAmount
+        /// Extra time, past a call's deadline, the client waits for the server's own answer
+        /// before giving up locally (the server answers DEADLINE_EXCEEDED itself when it can).
+        public var localDeadlineSlack: TimeAmount
+        public var framing: FramingConfiguration
+
+        public init(host: String = "127.0.0.1", port: Int = 7447, apiKey: String = "", clientName: String = "pcancel-client",
+                    connectTimeout: TimeAmount = .seconds(5), defaultDeadline: TimeAmount = .seconds(30),
+                    localDeadlineSlack: TimeAmount = .seconds(2), framing: FramingConfiguration = FramingConfiguration()) {
+            self.host = host
+            self.port = port
+            self.apiKey = apiKey
+            self.clientName = clientName
+            self.connectTimeout = connectTimeout
+            self.defaultDeadline = defaultDeadline
+            self.localDeadlineSlack = localDeadlineSlack
+            self.framing = framing
+        }
+    }
+
+    public let configuration: Configuration
+    /// The server's answer to Hello: its version, limits and the role it granted.
+    public let server: HelloReply
+    private let channel: any Channel
+    private let nextCallID = NIOLockedValueBox<UInt64>(0)
+
+    private init(configuration: Configuration, channel: any Channel, server: HelloReply) {
+        self.configuration = configuration
+        self.channel = channel
+        self.server = server
+    }
+
+    /// Connects and says Hello. Throws `ClientError` (UNAVAILABLE when the server cannot be reached,
+    /// the server's status when it refuses the Hello).
+    public static func connect(_ configuration: Configuration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> PartialCancelClient {
+        let framing = configuration.framing
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .connectTimeout(configuration.connectTimeout)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addFramingHandlers(framing)
+                        try channel.pipeline.syncOperations.addHandler(ClientHandler())
+                    }
+                }
+                .connect(host: configuration.host, port: configuration.port)
+                .get()
+        } catch {
+            throw ClientError(Status(.unavailable, "cannot connect to \(configuration.host):\(configuration.port): \(error)",
+                                     reasons: [Reason("CONNECT_FAILED", subject: "\(configuration.host):\(configuration.port)")]))
+        }
+        let promise = channel.eventLoop.makePromise(of: HelloReply.self)
+        let hello = Hello(clientName: configuration.clientName, apiKey: configuration.apiKey)
+        channel.writeAndFlush(ClientCommand.hello(hello, promise), promise: nil)
+        let timeout = channel.eventLoop.scheduleTask(in: configuration.connectTimeout) {
+            promise.fail(ClientError(.deadlineExceeded, "no answer to Hello", reason: "HELLO_TIMEOUT"))
+        }
+        do {
+            let reply = try await promise.futureResult.get()
+            timeout.cancel()
+            guard reply.status.isOK else { throw ClientError(reply.status) }
+            return PartialCancelClient(configuration: configuration, channel: channel, server: reply)
+        } catch {
+            timeout.cancel()
+            try? await channel.close()
+            throw error
+        }
+    }
+
+    /// Sends one call and returns its response bytes; throws `ClientError` with the call's status.
+    public func call(_ method: String, request: ByteBuffer, deadline: TimeAmount? = nil, metadata: Metadata = Metadata()) async throws -> ByteBuffer {
+        let (callID, future) = start(method, request: request, deadline: deadline, metadata: metadata)
+        return try await withTaskCancellationHandler {
+            try await future.get()
+        } onCancel: {
+            self.cancel(callID: callID)
+        }
+    }
+
+    /// Starts a call without awaiting it: for load generators that keep many calls in flight
+    /// with no task per call.
+    public func start(_ method: String, request: ByteBuffer, deadline: TimeAmount? = nil, metadata: Metadata = Metadata()) -> (callID: UInt64, response: EventLoopFuture<ByteBuffer>) {
+        let callID = nextCallID.withLockedValue { id in
+            id &+= 1
+            if id == 0 { id = 1 }
+            return id
+        }
+        let timeout = deadline ?? configuration.defaultDeadline
+        let deadlineMs = UInt32(clamping: max(1, timeout.nanoseconds / 1_000_000))
+        let call = Call(callID: callID, method: method, deadlineMs: deadlineMs, metadata: metadata, request: request)
+        let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
+        channel.writeAndFlush(ClientCommand.call(call, localTimeout: timeout + configuration.localDeadlineSlack, promise), promise: nil)
+        return (callID, promise.futureResult)
+    }
+
+    /// A unary call with typed messages.
+    public func call<Request: WireMessage, Response: WireMessage>(_ method: String, _ request: Request, as: Response.Type = Response.self,
+                                                                  deadline: TimeAmount? = nil, metadata: Metadata = Metadata()) async throws -> Response {
+        let bytes = try await call(method, request: request.encoded(allocator: channel.allocator), deadline: deadline, metadata: metadata)
+        do {
+            return try Response(decoding: bytes, limits: configuration.framing.decodingLimits, path: "response")
+        } catch {
+            throw ClientError(Status(.internalError, "undecodable response: \(error)", reasons: [Reason("RESPONSE_MALFORMED", subject: error.path)]))
+        }
+    }
+
+    /// Asks the server to stop working on a call; the call then ends with CANCELLED.
+    public func cancel(callID: UInt64) {
+        channel.writeAndFlush(ClientCommand.cancel(callID: callID), promise: nil)
+    }
+
+    /// Round trip of a connection-level Ping frame (no method, no authentication).
+    public func pingFrame(nonce: UInt64 = .random(in: 1 ... .max)) async throws {
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        channel.writeAndFlush(ClientCommand.ping(nonce: nonce, promise), promise: nil)
+        try await promise.futureResult.get()
+    }
+
+    /// `pcancel.v1.PartialCancellation/Ping`.
+    public func ping(payload: ByteBuffer = ByteBuffer(), delayMs: UInt32 = 0, deadline: TimeAmount? = nil) async throws -> PingResponse {
+        try await call(Methods.ping, PingRequest(payload: payload, delayMs: delayMs), as: PingResponse.self, deadline: deadline)
+    }
+
+    /// `pcancel.v1.PartialCancellation/Health`.
+    public func health(deadline: TimeAmount? = nil) async throws -> HealthResponse {
+        try await call(Methods.health, HealthRequest(), as: HealthResponse.self, deadline: deadline)
+    }
+
+    /// Closes the connection; calls still in flight fail with UNAVAILABLE.
+    public func close() async {
+        try? await channel.close()
+    }
+
+    /// The connection's event loop: futures from `start` complete on it.
+    public var eventLoop: any EventLoop { channel.eventLoop }
+
+    /// Completes when the connection has closed, from either side.
+    public var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
+}

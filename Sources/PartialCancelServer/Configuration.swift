@@ -1,0 +1,102 @@
+import NIOCore
+import PartialCancelWire
+
+/// Every bound the server enforces, with its default and the reason for it. All are settable in the
+/// config file under `limits` (same names in snake_case) and are documented in docs/CONFIGURATION.md.
+public struct ServerLimits: Sendable, Hashable {
+    /// Largest frame accepted, in bytes (SPEC: 4 MiB). Checked on the length prefix, before buffering.
+    public var maxFrameBytes: Int = 4 * 1024 * 1024
+    /// Calls in flight on one connection; more get RESOURCE_EXHAUSTED. Bounds a connection's memory.
+    public var maxCallsInFlightPerConnection: Int = 4096
+    /// Open connections; more are refused with a GoAway (RESOURCE_EXHAUSTED) and closed.
+    public var maxConnections: Int = 1024
+    /// Time a new connection has to send Hello before it is closed.
+    public var helloTimeoutMs: Int = 5_000
+    /// Time a partly received frame may wait for its next byte before the connection is closed.
+    public var frameStallTimeoutMs: Int = 10_000
+    /// A connection with no calls in flight and no traffic for this long is closed (0: never).
+    public var idleTimeoutMs: Int = 300_000
+    /// Deadline of a call that names none.
+    public var defaultDeadlineMs: Int = 30_000
+    /// Longest deadline honoured; longer ones are shortened to it.
+    public var maxDeadlineMs: Int = 300_000
+    /// On shutdown, time in-flight calls get to finish before their connections are closed anyway.
+    public var shutdownGracePeriodMs: Int = 10_000
+    /// Longest string field accepted, in UTF-8 bytes.
+    public var maxStringBytes: Int = 4096
+    /// Most elements accepted in one repeated field.
+    public var maxRepeatedCount: Int = 10_000
+    /// Longest delay a Ping may ask for.
+    public var maxPingDelayMs: Int = 10_000
+
+    public init() {}
+
+    var framing: FramingConfiguration {
+        FramingConfiguration(maxFrameBytes: maxFrameBytes,
+                             frameStallTimeout: .milliseconds(Int64(frameStallTimeoutMs)),
+                             decodingLimits: decoding)
+    }
+
+    var decoding: DecodingLimits {
+        DecodingLimits(maxStringBytes: maxStringBytes, maxRepeatedCount: maxRepeatedCount)
+    }
+
+    /// What the server announces in HelloReply.
+    var announced: PartialCancelWire.ServerLimits {
+        PartialCancelWire.ServerLimits(maxFrameBytes: UInt32(clamping: maxFrameBytes),
+                                       maxCallsInFlight: UInt32(clamping: maxCallsInFlightPerConnection),
+                                       defaultDeadlineMs: UInt32(clamping: defaultDeadlineMs),
+                                       maxDeadlineMs: UInt32(clamping: maxDeadlineMs),
+                                       idleTimeoutMs: UInt32(clamping: idleTimeoutMs))
+    }
+
+    /// Every limit by its config-file name, for validation messages and docs.
+    public func validate() throws(ConfigurationError) {
+        let positive: [(String, Int)] = [
+            ("max_frame_bytes", maxFrameBytes), ("max_calls_in_flight_per_connection", maxCallsInFlightPerConnection),
+            ("max_connections", maxConnections), ("hello_timeout_ms", helloTimeoutMs),
+            ("frame_stall_timeout_ms", frameStallTimeoutMs), ("default_deadline_ms", defaultDeadlineMs),
+            ("max_deadline_ms", maxDeadlineMs), ("shutdown_grace_period_ms", shutdownGracePeriodMs),
+            ("max_string_bytes", maxStringBytes), ("max_repeated_count", maxRepeatedCount),
+        ]
+        for (name, value) in positive where value <= 0 {
+            throw ConfigurationError("limits.\(name) must be greater than 0 (got \(value))")
+        }
+        if idleTimeoutMs < 0 { throw ConfigurationError("limits.idle_timeout_ms must be 0 (off) or more (got \(idleTimeoutMs))") }
+        if maxPingDelayMs < 0 { throw ConfigurationError("limits.max_ping_delay_ms must not be negative (got \(maxPingDelayMs))") }
+        if maxFrameBytes > Int(Int32.max) { throw ConfigurationError("limits.max_frame_bytes must be at most \(Int32.max)") }
+        if defaultDeadlineMs > maxDeadlineMs {
+            throw ConfigurationError("limits.default_deadline_ms (\(defaultDeadlineMs)) exceeds limits.max_deadline_ms (\(maxDeadlineMs))")
+        }
+    }
+}
+
+/// A configuration that cannot be used, with a message that says which setting and why.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Everything the server needs to run.
+public struct ServerConfiguration: Sendable {
+    /// Address to bind. Loopback by default: exposing the server is a deliberate act.
+    public var host: String = "127.0.0.1"
+    /// Port to bind; 0 picks a free one.
+    public var port: Int = 7447
+    /// Where the server keeps its state.
+    public var dataDirectory: String = "pcancel-data"
+    /// Network event-loop threads.
+    public var eventLoopThreads: Int = System.coreCount
+    public var limits = ServerLimits()
+    /// Accepted API keys, hashed. Empty means "use the data directory's development key".
+    public var apiKeys: [APIKey] = []
+
+    public init() {}
+
+    public func validate() throws(ConfigurationError) {
+        try limits.validate()
+        if !(0...65535).contains(port) { throw ConfigurationError("port must be 0...65535 (got \(port))") }
+        if eventLoopThreads < 1 { throw ConfigurationError("event_loop_threads must be at least 1 (got \(eventLoopThreads))") }
+        if host.isEmpty { throw ConfigurationError("host must not be empty") }
+    }
+}

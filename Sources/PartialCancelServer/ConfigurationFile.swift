@@ -1,0 +1,125 @@
+import Foundation
+
+/// Reads a server configuration from a JSON file (format in docs/CONFIGURATION.md). Unknown keys and
+/// wrong types are errors naming their path, so a typo never silently falls back to a default.
+public enum ConfigurationFile {
+    public static func load(path: String, over base: ServerConfiguration = ServerConfiguration()) throws -> ServerConfiguration {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw ConfigurationError("cannot read config file \(path): \(error.localizedDescription)")
+        }
+        return try parse(data, over: base, source: path)
+    }
+
+    public static func parse(_ data: Data, over base: ServerConfiguration = ServerConfiguration(), source: String = "config") throws -> ServerConfiguration {
+        let json: Any
+        do {
+            json = try JSONSerialization.jsonObject(with: data)
+        } catch {
+            throw ConfigurationError("\(source) is not valid JSON: \(error.localizedDescription)")
+        }
+        var reader = try ObjectReader(json, path: "")
+        var configuration = base
+        try reader.string("host") { configuration.host = $0 }
+        try reader.int("port") { configuration.port = $0 }
+        try reader.string("data_dir") { configuration.dataDirectory = $0 }
+        try reader.int("event_loop_threads") { configuration.eventLoopThreads = $0 }
+        try reader.object("limits") { limits in
+            try limits.int("max_frame_bytes") { configuration.limits.maxFrameBytes = $0 }
+            try limits.int("max_calls_in_flight_per_connection") { configuration.limits.maxCallsInFlightPerConnection = $0 }
+            try limits.int("max_connections") { configuration.limits.maxConnections = $0 }
+            try limits.int("hello_timeout_ms") { configuration.limits.helloTimeoutMs = $0 }
+            try limits.int("frame_stall_timeout_ms") { configuration.limits.frameStallTimeoutMs = $0 }
+            try limits.int("idle_timeout_ms") { configuration.limits.idleTimeoutMs = $0 }
+            try limits.int("default_deadline_ms") { configuration.limits.defaultDeadlineMs = $0 }
+            try limits.int("max_deadline_ms") { configuration.limits.maxDeadlineMs = $0 }
+            try limits.int("shutdown_grace_period_ms") { configuration.limits.shutdownGracePeriodMs = $0 }
+            try limits.int("max_string_bytes") { configuration.limits.maxStringBytes = $0 }
+            try limits.int("max_repeated_count") { configuration.limits.maxRepeatedCount = $0 }
+            try limits.int("max_ping_delay_ms") { configuration.limits.maxPingDelayMs = $0 }
+        }
+        try reader.array("api_keys") { index, entry in
+            var name = "", role: Role?, sha256 = ""
+            try entry.string("name") { name = $0 }
+            let entryPath = entry.path
+            try entry.string("role") { value in
+                guard let parsed = Role(rawValue: value) else {
+                    throw ConfigurationError("\(entryPath).role: '\(value)' is not one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                role = parsed
+            }
+            try entry.string("sha256") { sha256 = $0 }
+            try entry.finish()
+            guard !name.isEmpty, let role, !sha256.isEmpty else {
+                throw ConfigurationError("\(entry.path): name, role and sha256 are required")
+            }
+            configuration.apiKeys.append(APIKey(name: name, role: role, sha256: sha256))
+        }
+        try reader.finish()
+        try configuration.validate()
+        _ = try KeyStore(configuration.apiKeys)
+        return configuration
+    }
+}
+
+/// Walks one JSON object, remembering which keys were read so that the rest can be reported.
+private struct ObjectReader {
+    let object: [String: Any]
+    let path: String
+    private var seen: Set<String> = []
+
+    init(_ value: Any, path: String) throws {
+        guard let object = value as? [String: Any] else {
+            throw ConfigurationError("\(path.isEmpty ? "config" : path) must be a JSON object")
+        }
+        self.object = object
+        self.path = path
+    }
+
+    private func child(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    private mutating func value(_ key: String) -> Any? {
+        seen.insert(key)
+        return object[key]
+    }
+
+    mutating func string(_ key: String, _ apply: (String) throws -> Void) throws {
+        guard let value = value(key) else { return }
+        guard let string = value as? String else { throw ConfigurationError("\(child(key)) must be a string") }
+        try apply(string)
+    }
+
+    mutating func int(_ key: String, _ apply: (Int) throws -> Void) throws {
+        guard let value = value(key) else { return }
+        guard let number = value as? NSNumber, String(cString: number.objCType) != "c",  // "c": a JSON true/false
+              let int = Int(exactly: number.doubleValue) else {
+            throw ConfigurationError("\(child(key)) must be a whole number")
+        }
+        try apply(int)
+    }
+
+    mutating func object(_ key: String, _ body: (inout ObjectReader) throws -> Void) throws {
+        guard let value = value(key) else { return }
+        var reader = try ObjectReader(value, path: child(key))
+        try body(&reader)
+        try reader.finish()
+    }
+
+    mutating func array(_ key: String, _ body: (Int, inout ObjectReader) throws -> Void) throws {
+        guard let value = value(key) else { return }
+        guard let array = value as? [Any] else { throw ConfigurationError("\(child(key)) must be an array") }
+        for (index, element) in array.enumerated() {
+            var reader = try ObjectReader(element, path: "\(child(key))[\(index)]")
+            try body(index, &reader)
+        }
+    }
+
+    func finish() throws {
+        let unknown = Set(object.keys).subtracting(seen).sorted()
+        if let first = unknown.first {
+            throw ConfigurationError("unknown setting \(child(first))")
+        }
+    }
+}

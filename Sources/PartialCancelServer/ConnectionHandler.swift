@@ -1,0 +1,306 @@
+import Logging
+import NIOCore
+import PartialCancelWire
+
+/// One connection's protocol: Hello first, then calls multiplexed by call id, each answered exactly
+/// once (its result, DEADLINE_EXCEEDED, CANCELLED or a refusal), in whatever order they finish.
+/// Runs entirely on the connection's event loop, so it needs no locks.
+final class ConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = Envelope
+    typealias OutboundOut = Envelope
+
+    private enum State {
+        case awaitingHello
+        case ready
+        case draining
+        case closed
+    }
+
+    private let methods: MethodRegistry
+    private let keyStore: KeyStore
+    private let limits: ServerLimits
+    private let runtime: ServerRuntime
+    private var logger: Logger
+
+    private var state = State.awaitingHello
+    private var principal = Principal.anonymous
+    private var admitted = false
+    /// Calls in flight, with the timer that ends each at its deadline.
+    private var inFlight: [UInt64: Scheduled<Void>] = [:]
+    private var helloTimer: Scheduled<Void>?
+    private var idleTimer: Scheduled<Void>?
+    /// Times come from the event loop's clock (`eventLoop.now`), so tests can drive them.
+    private var lastActivity = NIODeadline.uptimeNanoseconds(0)
+    /// Replies written while reading are flushed once, at the end of the read burst.
+    private var reading = false
+    private var flushPending = false
+
+    init(methods: MethodRegistry, keyStore: KeyStore, limits: ServerLimits, runtime: ServerRuntime, logger: Logger) {
+        self.methods = methods
+        self.keyStore = keyStore
+        self.limits = limits
+        self.runtime = runtime
+        self.logger = logger
+    }
+
+    // MARK: - Channel events
+
+    func channelActive(context: ChannelHandlerContext) {
+        logger[metadataKey: "peer"] = "\(context.remoteAddress.map { "\($0)" } ?? "?")"
+        switch runtime.admit(context.channel) {
+        case .accepted:
+            admitted = true
+            lastActivity = context.eventLoop.now
+            let timeout = limits.helloTimeoutMs
+            helloTimer = schedule(context, in: .milliseconds(Int64(timeout))) { handler, context in
+                handler.goAwayAndClose(context, Status(.deadlineExceeded, "no Hello within \(timeout) ms",
+                                                       reasons: [Reason("HELLO_TIMEOUT", subject: "hello_timeout_ms", detail: "\(timeout)")]))
+            }
+        case .overLimit(let limit):
+            logger.notice("connection refused: connection limit reached", metadata: ["limit": "\(limit)"])
+            goAwayAndClose(context, Status(.resourceExhausted, "too many connections (limit \(limit))",
+                                           reasons: [Reason("CONNECTION_LIMIT", subject: "max_connections", detail: "\(limit)")]))
+        case .draining:
+            goAwayAndClose(context, Self.shuttingDown)
+        }
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        state = .closed
+        helloTimer?.cancel()
+        idleTimer?.cancel()
+        for timer in inFlight.values { timer.cancel() }
+        inFlight.removeAll()
+        if admitted {
+            admitted = false
+            runtime.remove(context.channel)
+        }
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard state != .closed else { return }
+        lastActivity = context.eventLoop.now
+        reading = true
+        let envelope = unwrapInboundIn(data)
+        switch (state, envelope) {
+        case (.awaitingHello, .hello(let hello)):
+            handleHello(context, hello)
+        case (.awaitingHello, _):
+            goAwayAndClose(context, Status(.failedPrecondition, "the first frame must be Hello, got \(envelope.kind)",
+                                           reasons: [Reason("HELLO_REQUIRED", subject: envelope.kind)]))
+        case (.ready, .call(let call)), (.draining, .call(let call)):
+            handleCall(context, call)
+        case (_, .cancel(let callID)):
+            finish(context, callID: callID, .failure(RPCError(.cancelled, "cancelled by the client", reason: "CANCELLED_BY_CLIENT")))
+        case (_, .ping(let nonce)):
+            write(context, .pong(nonce: nonce))
+        case (_, .pong):
+            break
+        default:
+            goAwayAndClose(context, Status(.invalidArgument, "a client may not send \(envelope.kind) now",
+                                           reasons: [Reason("UNEXPECTED_FRAME", subject: envelope.kind)]))
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        reading = false
+        if flushPending {
+            flushPending = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let frameError = error as? FrameError {
+            logger.info("closing connection: \(frameError)")
+            goAwayAndClose(context, StatusMapping.status(for: frameError))
+        } else {
+            logger.debug("connection error: \(error)")
+            context.close(promise: nil)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .drain? = event as? ServerEvent {
+            beginDraining(context)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    // MARK: - Hello
+
+    private func handleHello(_ context: ChannelHandlerContext, _ hello: Hello) {
+        helloTimer?.cancel()
+        helloTimer = nil
+        logger[metadataKey: "client"] = "\(hello.clientName)"
+        guard hello.protocolVersion == PartialCancelWire.protocolVersion else {
+            refuseHello(context, Status(.failedPrecondition, "protocol version \(hello.protocolVersion) is not supported; this server speaks \(PartialCancelWire.protocolVersion)",
+                                        reasons: [Reason("PROTOCOL_VERSION_UNSUPPORTED", subject: "protocol_version", detail: "\(PartialCancelWire.protocolVersion)")]))
+            return
+        }
+        guard let principal = keyStore.principal(for: hello.apiKey) else {
+            logger.notice("Hello refused: unknown API key")
+            refuseHello(context, Status(.unauthenticated, "unknown API key", reasons: [Reason("API_KEY_UNKNOWN", subject: "api_key")]))
+            return
+        }
+        self.principal = principal
+        logger[metadataKey: "principal"] = "\(principal.name)"
+        state = .ready
+        write(context, .helloReply(HelloReply(serverVersion: runtime.version, limits: limits.announced, role: principal.roleName)))
+        armIdleTimer(context)
+    }
+
+    private func refuseHello(_ context: ChannelHandlerContext, _ status: Status) {
+        state = .closed
+        let reply = HelloReply(status: status, serverVersion: runtime.version, limits: limits.announced, role: "")
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.helloReply(reply))).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    // MARK: - Calls
+
+    private func handleCall(_ context: ChannelHandlerContext, _ call: Call) {
+        let callID = call.callID
+        guard callID != 0 else {
+            goAwayAndClose(context, Status(.invalidArgument, "call_id 0 is reserved", reasons: [Reason("CALL_ID_INVALID", subject: "call.call_id")]))
+            return
+        }
+        guard inFlight[callID] == nil else {
+            goAwayAndClose(context, Status(.invalidArgument, "call_id \(callID) is already in flight",
+                                           reasons: [Reason("CALL_ID_IN_USE", subject: "call.call_id", detail: "\(callID)")]))
+            return
+        }
+        if state == .draining {
+            reply(context, Reply(callID: callID, status: Self.shuttingDown))
+            return
+        }
+        guard inFlight.count < limits.maxCallsInFlightPerConnection else {
+            let limit = limits.maxCallsInFlightPerConnection
+            reply(context, Reply(callID: callID, status: Status(.resourceExhausted, "too many calls in flight on this connection (limit \(limit))",
+                                                                reasons: [Reason("CALLS_IN_FLIGHT_LIMIT", subject: "max_calls_in_flight_per_connection", detail: "\(limit)")])))
+            return
+        }
+        guard let method = methods[call.method] else {
+            reply(context, Reply(callID: callID, status: Status(.unimplemented, "unknown method '\(call.method)'",
+                                                                reasons: [Reason("METHOD_UNKNOWN", subject: call.method)])))
+            return
+        }
+        if let denied = method.access.check(principal, method: method.name) {
+            reply(context, Reply(callID: callID, status: denied.status))
+            return
+        }
+
+        let requested = call.deadlineMs == 0 ? limits.defaultDeadlineMs : Int(call.deadlineMs)
+        let timeoutMs = min(requested, limits.maxDeadlineMs)
+        let deadline = context.eventLoop.now + .milliseconds(Int64(timeoutMs))
+        var callLogger = logger
+        callLogger[metadataKey: "call.id"] = "\(callID)"
+        callLogger[metadataKey: "method"] = "\(method.name)"
+        if !call.metadata.traceID.isEmpty { callLogger[metadataKey: "trace.id"] = "\(call.metadata.traceID)" }
+
+        inFlight[callID] = schedule(context, at: deadline) { handler, context in
+            handler.finish(context, callID: callID, .failure(RPCError(.deadlineExceeded, "deadline of \(timeoutMs) ms exceeded",
+                                                                       reason: "DEADLINE_EXCEEDED", subject: method.name, detail: "\(timeoutMs)")))
+        }
+        let callContext = CallContext(callID: callID, method: method.name, principal: principal, metadata: call.metadata,
+                                      deadline: deadline, eventLoop: context.eventLoop, decodingLimits: limits.decoding,
+                                      logger: callLogger)
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        method.handler(callContext, call.request).hop(to: context.eventLoop).whenComplete { result in
+            let (handler, context) = loopBound.value
+            handler.finish(context, callID: callID, result)
+        }
+    }
+
+    /// Ends a call once: the first of result, deadline and cancellation wins; later ones are dropped.
+    private func finish(_ context: ChannelHandlerContext, callID: UInt64, _ result: Result<ByteBuffer, any Error>) {
+        guard let timer = inFlight.removeValue(forKey: callID) else { return }
+        timer.cancel()
+        switch result {
+        case .success(let response):
+            // The reply must fit in a frame the client accepts; the envelope adds a few bytes.
+            if response.readableBytes > limits.maxFrameBytes - 64 {
+                reply(context, Reply(callID: callID, status: Status(.resourceExhausted, "response of \(response.readableBytes) bytes exceeds the frame limit",
+                                                                    reasons: [Reason("RESPONSE_TOO_LARGE", subject: "max_frame_bytes", detail: "\(limits.maxFrameBytes)")])))
+            } else {
+                reply(context, Reply(callID: callID, response: response))
+            }
+        case .failure(let error):
+            let status = StatusMapping.status(for: error)
+            if status.code == .internalError { logger.error("call \(callID) failed: \(error)") }
+            reply(context, Reply(callID: callID, status: status))
+        }
+        if state == .draining && inFlight.isEmpty { context.close(promise: nil) }
+    }
+
+    private func reply(_ context: ChannelHandlerContext, _ reply: Reply) {
+        write(context, .reply(reply))
+    }
+
+    private func write(_ context: ChannelHandlerContext, _ envelope: Envelope) {
+        guard state != .closed else { return }
+        context.write(wrapOutboundOut(envelope), promise: nil)
+        if reading { flushPending = true } else { context.flush() }
+    }
+
+    // MARK: - Ending
+
+    private static let shuttingDown = Status(.unavailable, "server is shutting down", reasons: [Reason("SHUTTING_DOWN")])
+
+    private func beginDraining(_ context: ChannelHandlerContext) {
+        switch state {
+        case .awaitingHello:
+            goAwayAndClose(context, Self.shuttingDown)
+        case .ready:
+            state = .draining
+            context.writeAndFlush(wrapOutboundOut(.goAway(Self.shuttingDown)), promise: nil)
+            if inFlight.isEmpty { context.close(promise: nil) }
+        case .draining, .closed:
+            break
+        }
+    }
+
+    /// Tells the peer why, then closes. Used for every connection-level error.
+    private func goAwayAndClose(_ context: ChannelHandlerContext, _ status: Status) {
+        guard state != .closed else { return }
+        state = .closed
+        helloTimer?.cancel()
+        idleTimer?.cancel()
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.goAway(status))).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    /// Closes the connection once it has had no calls in flight and no traffic for the idle timeout.
+    private func armIdleTimer(_ context: ChannelHandlerContext) {
+        guard limits.idleTimeoutMs > 0 else { return }
+        let idle = TimeAmount.milliseconds(Int64(limits.idleTimeoutMs))
+        // Busy connections are re-checked no sooner than a second from now, so a long call cannot
+        // make the timer spin.
+        let due = max(lastActivity + idle, context.eventLoop.now + min(idle, .seconds(1)))
+        idleTimer = schedule(context, at: due) { handler, context in
+            guard handler.state == .ready || handler.state == .draining else { return }
+            if handler.inFlight.isEmpty && context.eventLoop.now - handler.lastActivity >= idle {
+                handler.goAwayAndClose(context, Status(.unavailable, "connection idle for \(handler.limits.idleTimeoutMs) ms",
+                                                       reasons: [Reason("IDLE_TIMEOUT", subject: "idle_timeout_ms", detail: "\(handler.limits.idleTimeoutMs)")]))
+            } else {
+                handler.armIdleTimer(context)
+            }
+        }
+    }
+
+    private func schedule(_ context: ChannelHandlerContext, in delay: TimeAmount, _ body: @escaping (ConnectionHandler, ChannelHandlerContext) -> Void) -> Scheduled<Void> {
+        schedule(context, at: context.eventLoop.now + delay, body)
+    }
+
+    private func schedule(_ context: ChannelHandlerContext, at deadline: NIODeadline, _ body: @escaping (ConnectionHandler, ChannelHandlerContext) -> Void) -> Scheduled<Void> {
+        let loopBound = NIOLoopBound((self, context, body), eventLoop: context.eventLoop)
+        return context.eventLoop.scheduleTask(deadline: deadline) {
+            let (handler, context, body) = loopBound.value
+            body(handler, context)
+        }
+    }
+}

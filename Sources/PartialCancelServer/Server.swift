@@ -1,0 +1,111 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import PartialCancelWire
+import ServiceLifecycle
+
+/// The pcancel server: a TCP listener speaking wire protocol v1, run as a `Service`.
+///
+/// Shutdown (SIGTERM/SIGINT through a `ServiceGroup`, or `initiateShutdown()`): the listener closes,
+/// every connection gets a GoAway, calls in flight finish and are answered, new calls get
+/// UNAVAILABLE, and connections still open after the grace period are closed.
+public final class PartialCancelServer: Service, Sendable {
+    public static let version = "0.1.0"
+
+    public let configuration: ServerConfiguration
+    private let group: MultiThreadedEventLoopGroup
+    private let runtime: ServerRuntime
+    private let methods: MethodRegistry
+    private let keyStore: KeyStore
+    private let logger: Logger
+    private let listener = NIOLockedValueBox<(any Channel)?>(nil)
+
+    /// - Parameters:
+    ///   - methods: the methods to serve besides the built-in Ping and Health.
+    public init(configuration: ServerConfiguration, keyStore: KeyStore, methods: [MethodDescriptor] = [], logger: Logger) throws {
+        try configuration.validate()
+        self.configuration = configuration
+        self.keyStore = keyStore
+        self.logger = logger
+        self.runtime = ServerRuntime(version: Self.version, maxConnections: configuration.limits.maxConnections)
+        var registry = MethodRegistry(DiagnosticsService(runtime: runtime, maxPingDelayMs: configuration.limits.maxPingDelayMs).methods)
+        for method in methods { registry.register(method) }
+        self.methods = registry
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
+    }
+
+    /// Binds the listener (once) and returns its address; `run()` then serves until shutdown.
+    @discardableResult
+    public func start() async throws -> SocketAddress {
+        if let channel = listener.withLockedValue({ $0 }), let address = channel.localAddress { return address }
+        let limits = configuration.limits
+        let methods = self.methods
+        let keyStore = self.keyStore
+        let runtime = self.runtime
+        let logger = self.logger
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addFramingHandlers(limits.framing)
+                    try channel.pipeline.syncOperations.addHandler(
+                        ConnectionHandler(methods: methods, keyStore: keyStore, limits: limits, runtime: runtime, logger: logger))
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port)
+            .get()
+        listener.withLockedValue { $0 = channel }
+        let address = channel.localAddress!
+        logger.info("listening", metadata: ["address": "\(address)"])
+        return address
+    }
+
+    /// The bound address, once started.
+    public var localAddress: SocketAddress? { listener.withLockedValue { $0?.localAddress } }
+
+    public func run() async throws {
+        try await start()
+        let channel = listener.withLockedValue { $0 }!
+        try await withGracefulShutdownHandler {
+            try await channel.closeFuture.get()
+        } onGracefulShutdown: {
+            self.initiateShutdown()
+        }
+        await drainConnections()
+        try await group.shutdownGracefully()
+        logger.info("stopped")
+    }
+
+    /// Begins a graceful shutdown: the listener closes and `run()` drains and returns.
+    public func initiateShutdown() {
+        logger.info("shutting down")
+        _ = runtime.startDraining()
+        listener.withLockedValue { $0 }?.close(promise: nil)
+    }
+
+    private func drainConnections() async {
+        for channel in runtime.startDraining() {
+            channel.pipeline.fireUserInboundEventTriggered(ServerEvent.drain)
+        }
+        let grace = TimeAmount.milliseconds(Int64(configuration.limits.shutdownGracePeriodMs))
+        let runtime = self.runtime
+        let logger = self.logger
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await runtime.waitUntilNoConnections() }
+            group.addTask {
+                // Cancelled as soon as every connection has closed by itself.
+                try? await Task.sleep(nanoseconds: UInt64(grace.nanoseconds))
+                guard !Task.isCancelled else { return }
+                let remaining = runtime.openChannels
+                logger.warning("grace period over; closing connections", metadata: ["connections": "\(remaining.count)"])
+                for channel in remaining { channel.close(promise: nil) }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+}

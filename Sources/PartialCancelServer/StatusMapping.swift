@@ -1,0 +1,34 @@
+import PartialCancelWire
+
+/// The one place where errors become wire statuses. Anything not listed here is an internal error
+/// and reaches the peer only as a generic INTERNAL status; the details stay in the server's log.
+public enum StatusMapping {
+    public static func status(for error: any Error) -> Status {
+        switch error {
+        case let error as RPCError:
+            return error.status
+        case let error as WireDecodeError:
+            return Status(.invalidArgument, error.description, reasons: [Reason(error.code.description, subject: error.path)])
+        case let error as FrameError:
+            return status(for: error)
+        default:
+            return Status(.internalError, "internal error", reasons: [Reason("INTERNAL")])
+        }
+    }
+
+    static func status(for error: FrameError) -> Status {
+        switch error {
+        case .tooLarge(let length, let limit):
+            return Status(.resourceExhausted, error.description,
+                          reasons: [Reason("FRAME_TOO_LARGE", subject: "max_frame_bytes", detail: "length \(length), limit \(limit)")])
+        case .empty:
+            return Status(.invalidArgument, error.description, reasons: [Reason("FRAME_EMPTY")])
+        case .stalled(_, let timeout):
+            return Status(.deadlineExceeded, error.description,
+                          reasons: [Reason("FRAME_STALLED", subject: "frame_stall_timeout_ms", detail: "\(timeout.nanoseconds / 1_000_000)")])
+        case .undecodable(let decodeError):
+            return Status(.invalidArgument, error.description,
+                          reasons: [Reason("ENVELOPE_MALFORMED", subject: decodeError.path, detail: decodeError.code.description)])
+        }
+    }
+}

@@ -1,0 +1,154 @@
+import NIOCore
+
+/// Framing failures. Each one ends the connection: after it, frame boundaries cannot be trusted.
+public enum FrameError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The length prefix exceeds the configured maximum; refused before any byte of the body is buffered.
+    case tooLarge(length: UInt32, limit: Int)
+    /// A zero length prefix: a frame always carries one envelope, and an empty envelope is not one.
+    case empty
+    /// Part of a frame arrived, then nothing more for `timeout`.
+    case stalled(bufferedBytes: Int, timeout: TimeAmount)
+    /// A complete frame whose bytes are not a valid envelope.
+    case undecodable(WireDecodeError)
+
+    public var description: String {
+        switch self {
+        case .tooLarge(let length, let limit): "frame length \(length) exceeds the limit of \(limit) bytes"
+        case .empty: "frame length 0 is not allowed"
+        case .stalled(let buffered, let timeout): "incomplete frame (\(buffered) bytes) stalled for \(timeout.nanoseconds / 1_000_000) ms"
+        case .undecodable(let error): "undecodable envelope: \(error)"
+        }
+    }
+}
+
+/// Splits a byte stream into frames: a 4-byte unsigned big-endian length L, then L bytes.
+/// The length is checked against `maximumFrameBytes` as soon as its four bytes are in, before any of
+/// the body is buffered.
+public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
+    public typealias InboundOut = ByteBuffer
+
+    public static let lengthFieldBytes = 4
+    public let maximumFrameBytes: Int
+
+    public init(maximumFrameBytes: Int) {
+        self.maximumFrameBytes = maximumFrameBytes
+    }
+
+    public mutating func decode(buffer: inout ByteBuffer) throws -> ByteBuffer? {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, endianness: .big, as: UInt32.self) else { return nil }
+        if length == 0 { throw FrameError.empty }
+        if UInt64(length) > UInt64(maximumFrameBytes) { throw FrameError.tooLarge(length: length, limit: maximumFrameBytes) }
+        guard buffer.readableBytes >= Self.lengthFieldBytes + Int(length) else { return nil }
+        buffer.moveReaderIndex(forwardBy: Self.lengthFieldBytes)
+        return buffer.readSlice(length: Int(length))
+    }
+
+    public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> ByteBuffer? {
+        try decode(buffer: &buffer)
+    }
+}
+
+/// The framing settings both ends use.
+public struct FramingConfiguration: Sendable, Hashable {
+    /// Largest frame accepted from the peer.
+    public var maxFrameBytes: Int
+    /// How long a partly received frame may wait for its next byte. Protects against peers that send
+    /// half a frame and go quiet, holding a buffer and a connection slot forever.
+    public var frameStallTimeout: TimeAmount
+    /// Bounds applied to every decoded envelope.
+    public var decodingLimits: DecodingLimits
+
+    public init(maxFrameBytes: Int = 4 * 1024 * 1024, frameStallTimeout: TimeAmount = .seconds(10), decodingLimits: DecodingLimits = .default) {
+        self.maxFrameBytes = maxFrameBytes
+        self.frameStallTimeout = frameStallTimeout
+        self.decodingLimits = decodingLimits
+    }
+}
+
+/// Turns bytes into `Envelope`s and `Envelope`s into framed bytes. Framing errors are fired down the
+/// pipeline as `FrameError` (once; input after an error is ignored), for the next handler to answer
+/// and close.
+public final class EnvelopeFramingHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = Envelope
+    public typealias OutboundIn = Envelope
+    public typealias OutboundOut = ByteBuffer
+
+    private let configuration: FramingConfiguration
+    private let processor: NIOSingleStepByteToMessageProcessor<FrameDecoder>
+    private var failed = false
+    private var stallTimer: Scheduled<Void>?
+
+    public init(configuration: FramingConfiguration) {
+        self.configuration = configuration
+        self.processor = NIOSingleStepByteToMessageProcessor(FrameDecoder(maximumFrameBytes: configuration.maxFrameBytes))
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !failed else { return }
+        let bytes = unwrapInboundIn(data)
+        do {
+            try processor.process(buffer: bytes) { frame in
+                guard !failed else { return }
+                do throws(WireDecodeError) {
+                    let envelope = try Envelope(decoding: frame, limits: configuration.decodingLimits)
+                    context.fireChannelRead(wrapInboundOut(envelope))
+                } catch {
+                    fail(context: context, .undecodable(error))
+                }
+            }
+        } catch let error as FrameError {
+            fail(context: context, error)
+        } catch {
+            fail(context: context, .undecodable(WireDecodeError(.malformed, path: "frame", "\(error)")))
+        }
+        armStallTimer(context: context)
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        stallTimer?.cancel()
+        stallTimer = nil
+        context.fireChannelInactive()
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        stallTimer?.cancel()
+        stallTimer = nil
+    }
+
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let envelope = unwrapOutboundIn(data)
+        var buffer = context.channel.allocator.buffer(capacity: 64)
+        envelope.encode(into: &buffer, framed: true)
+        context.write(wrapOutboundOut(buffer), promise: promise)
+    }
+
+    private func fail(context: ChannelHandlerContext, _ error: FrameError) {
+        guard !failed else { return }
+        failed = true
+        stallTimer?.cancel()
+        stallTimer = nil
+        context.fireErrorCaught(error)
+    }
+
+    /// A partial frame starts (or restarts, on every read that leaves one) the stall clock.
+    private func armStallTimer(context: ChannelHandlerContext) {
+        stallTimer?.cancel()
+        stallTimer = nil
+        let buffered = processor.unprocessedBytes
+        guard !failed, buffered > 0 else { return }
+        let timeout = configuration.frameStallTimeout
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        stallTimer = context.eventLoop.scheduleTask(in: timeout) {
+            let (handler, context) = loopBound.value
+            handler.fail(context: context, .stalled(bufferedBytes: handler.processor.unprocessedBytes, timeout: timeout))
+        }
+    }
+}
+
+extension ChannelPipeline.SynchronousOperations {
+    /// Installs the framing used by the server, the client and the tests: bytes in, `Envelope`s out.
+    public func addFramingHandlers(_ configuration: FramingConfiguration) throws {
+        try addHandler(EnvelopeFramingHandler(configuration: configuration))
+    }
+}

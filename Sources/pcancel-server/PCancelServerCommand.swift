@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PartialCancelServer
+import ServiceLifecycle
+
+/// `pcancel-server`: argument parsing and wiring only.
+@main
+struct PCancelServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pcancel-server",
+        abstract: "Serves partial cancellation of order lines over wire protocol v1.",
+        discussion: """
+        With no options it runs the embedded default: data in ./pcancel-data, 127.0.0.1:7447, and a \
+        development API key (role admin) created on first start. Settings come from the defaults, then \
+        the --config file, then these flags.
+        """,
+        version: PartialCancelServer.version
+    )
+
+    @Option(name: .long, help: "JSON configuration file (see docs/CONFIGURATION.md).")
+    var config: String?
+
+    @Option(name: .long, help: "Data directory (default ./pcancel-data).")
+    var dataDir: String?
+
+    @Option(name: .long, help: "Address to bind (default 127.0.0.1).")
+    var host: String?
+
+    @Option(name: .long, help: "Port to bind; 0 picks a free port and prints it (default 7447).")
+    var port: Int?
+
+    @Option(name: .long, help: "Network event-loop threads (default: number of cores).")
+    var eventLoopThreads: Int?
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "pcancel-server")
+
+        var configuration = ServerConfiguration()
+        do {
+            if let config { configuration = try ConfigurationFile.load(path: config) }
+            if let dataDir { configuration.dataDirectory = dataDir }
+            if let host { configuration.host = host }
+            if let port { configuration.port = port }
+            if let eventLoopThreads { configuration.eventLoopThreads = eventLoopThreads }
+            try configuration.validate()
+        } catch {
+            throw ValidationError("\(error)")
+        }
+
+        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+        let dataDirectory = URL(fileURLWithPath: configuration.dataDirectory).standardizedFileURL.path
+        say("data directory: \(dataDirectory)")
+        if configuration.apiKeys.isEmpty {
+            let development = try DevelopmentKey.ensure(dataDirectory: configuration.dataDirectory)
+            configuration.apiKeys = development.keys
+            if let key = development.createdKey {
+                say("created a development API key (role admin), shown this once: \(key)")
+            }
+            say("development key file: \(URL(fileURLWithPath: development.keyFile).standardizedFileURL.path)")
+        }
+
+        let server = try PartialCancelServer(configuration: configuration, keyStore: try KeyStore(configuration.apiKeys), logger: logger)
+        let address = try await server.start()
+        say("pcancel-server \(PartialCancelServer.version) listening on \(configuration.host):\(address.port ?? configuration.port)")
+
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+
+    /// Start-up lines go to stdout, flushed at once: scripts and tests wait for them.
+    private func say(_ line: String) {
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    }
+}

@@ -1,0 +1,117 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+import PartialCancelClient
+import PartialCancelWire
+
+/// `pcancel`: the operators' and developers' command line.
+@main
+struct PCancelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pcancel",
+        abstract: "Diagnostics and operations for a pcancel server.",
+        discussion: """
+        Exit codes: 0 OK; 1 internal or unknown error; 2 invalid request (INVALID_ARGUMENT, \
+        FAILED_PRECONDITION, OUT_OF_RANGE); 3 NOT_FOUND; 4 conflict (ALREADY_EXISTS, ABORTED); \
+        5 access (UNAUTHENTICATED, PERMISSION_DENIED); 6 retry later (UNAVAILABLE, DEADLINE_EXCEEDED, \
+        RESOURCE_EXHAUSTED, CANCELLED); 64 bad command-line usage.
+        """,
+        subcommands: [HealthCommand.self, PingCommand.self, KeyCommand.self]
+    )
+
+    /// Connection options given before the subcommand (`pcancel --server H:P health`).
+    @OptionGroup var connection: ConnectionOptions
+}
+
+/// A subcommand that talks to a server: connection options are accepted before or after its name.
+protocol ServerCommand: AsyncParsableCommand {
+    var local: ConnectionOptions { get }
+    var root: PCancelCommand { get }
+}
+
+extension ServerCommand {
+    /// The options after the subcommand's name win over those before it.
+    var connection: ConnectionOptions { local.merged(over: root.connection) }
+}
+
+/// Options every command that talks to a server shares.
+struct ConnectionOptions: ParsableArguments {
+    static let defaultServer = "127.0.0.1:7447"
+    static let defaultTimeout = 30.0
+
+    @Option(name: .long, help: "Server address as HOST:PORT (default \(defaultServer)).")
+    var server: String?
+
+    @Option(name: .long, help: "API key (default: $PCANCEL_API_KEY, then --api-key-file, then ./pcancel-data/dev-api-key if present).")
+    var apiKey: String?
+
+    @Option(name: .long, help: "File holding the API key.")
+    var apiKeyFile: String?
+
+    @Option(name: .long, help: "Deadline of each call, in seconds (default \(Int(defaultTimeout))).")
+    var timeout: Double?
+
+    @Flag(name: .long, help: "Print one JSON object on stdout instead of text.")
+    var json = false
+
+    var address: String { server ?? Self.defaultServer }
+    var deadlineSeconds: Double { timeout ?? Self.defaultTimeout }
+
+    func merged(over outer: ConnectionOptions) -> ConnectionOptions {
+        var merged = self
+        merged.server = server ?? outer.server
+        merged.apiKey = apiKey ?? outer.apiKey
+        merged.apiKeyFile = apiKeyFile ?? outer.apiKeyFile
+        merged.timeout = timeout ?? outer.timeout
+        merged.json = json || outer.json
+        return merged
+    }
+
+    /// The key to send: flag, environment, key file, then the embedded default's development key.
+    func resolvedAPIKey() throws -> String {
+        if let apiKey { return apiKey }
+        if let key = ProcessInfo.processInfo.environment["PCANCEL_API_KEY"], !key.isEmpty { return key }
+        if let apiKeyFile {
+            guard let text = try? String(contentsOfFile: apiKeyFile, encoding: .utf8) else {
+                throw ValidationError("cannot read --api-key-file \(apiKeyFile)")
+            }
+            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        if let text = try? String(contentsOfFile: "pcancel-data/dev-api-key", encoding: .utf8) {
+            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return ""
+    }
+
+    func clientConfiguration(anonymousAllowed: Bool = false) throws -> PartialCancelClient.Configuration {
+        let server = address
+        guard let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]),
+              (1...65535).contains(port) else {
+            throw ValidationError("--server must be HOST:PORT, got '\(server)'")
+        }
+        var host = String(server[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        let timeout = deadlineSeconds
+        guard timeout > 0, timeout <= 3600 else { throw ValidationError("--timeout must be in (0, 3600] seconds") }
+        return PartialCancelClient.Configuration(
+            host: host.isEmpty ? "127.0.0.1" : host, port: port, apiKey: try resolvedAPIKey(), clientName: "pcancel-cli",
+            defaultDeadline: .nanoseconds(Int64(timeout * 1e9)))
+    }
+
+    /// Connects, runs `body`, closes; failures are printed and turned into the exit code of their status.
+    func withClient(_ body: (PartialCancelClient) async throws -> Void) async throws {
+        do {
+            let client = try await PartialCancelClient.connect(try clientConfiguration())
+            do {
+                try await body(client)
+            } catch {
+                await client.close()
+                throw error
+            }
+            await client.close()
+        } catch let error as ClientError {
+            Output.failure(error.status, json: json)
+            throw ExitCode(ExitCodes.code(for: error.status.code))
+        }
+    }
+}
