@@ -38,11 +38,13 @@ public final class PartialCancelClient: Sendable {
     /// The server's answer to Hello: its version, limits and the role it granted.
     public let server: HelloReply
     private let channel: any Channel
+    private let closedStatus: NIOLockedValueBox<Status?>
     private let nextCallID = NIOLockedValueBox<UInt64>(0)
 
-    private init(configuration: Configuration, channel: any Channel, server: HelloReply) {
+    private init(configuration: Configuration, channel: any Channel, closedStatus: NIOLockedValueBox<Status?>, server: HelloReply) {
         self.configuration = configuration
         self.channel = channel
+        self.closedStatus = closedStatus
         self.server = server
     }
 
@@ -50,6 +52,7 @@ public final class PartialCancelClient: Sendable {
     /// the server's status when it refuses the Hello).
     public static func connect(_ configuration: Configuration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> PartialCancelClient {
         let framing = configuration.framing
+        let closedStatus = NIOLockedValueBox<Status?>(nil)
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: group)
@@ -58,7 +61,7 @@ public final class PartialCancelClient: Sendable {
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addFramingHandlers(framing)
-                        try channel.pipeline.syncOperations.addHandler(ClientHandler())
+                        try channel.pipeline.syncOperations.addHandler(ClientHandler(closedStatus: closedStatus))
                     }
                 }
                 .connect(host: configuration.host, port: configuration.port)
@@ -69,7 +72,7 @@ public final class PartialCancelClient: Sendable {
         }
         let promise = channel.eventLoop.makePromise(of: HelloReply.self)
         let hello = Hello(clientName: configuration.clientName, apiKey: configuration.apiKey)
-        channel.writeAndFlush(ClientCommand.hello(hello, promise), promise: nil)
+        send(.hello(hello, promise), on: channel, closedStatus: closedStatus, failing: promise)
         let timeout = channel.eventLoop.scheduleTask(in: configuration.connectTimeout) {
             promise.fail(ClientError(.deadlineExceeded, "no answer to Hello", reason: "HELLO_TIMEOUT"))
         }
@@ -77,7 +80,7 @@ public final class PartialCancelClient: Sendable {
             let reply = try await promise.futureResult.get()
             timeout.cancel()
             guard reply.status.isOK else { throw ClientError(reply.status) }
-            return PartialCancelClient(configuration: configuration, channel: channel, server: reply)
+            return PartialCancelClient(configuration: configuration, channel: channel, closedStatus: closedStatus, server: reply)
         } catch {
             timeout.cancel()
             try? await channel.close()
@@ -107,7 +110,7 @@ public final class PartialCancelClient: Sendable {
         let deadlineMs = UInt32(clamping: max(1, timeout.nanoseconds / 1_000_000))
         let call = Call(callID: callID, method: method, deadlineMs: deadlineMs, metadata: metadata, request: request)
         let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
-        channel.writeAndFlush(ClientCommand.call(call, localTimeout: timeout + configuration.localDeadlineSlack, promise), promise: nil)
+        send(.call(call, localTimeout: timeout + configuration.localDeadlineSlack, promise), failing: promise)
         return (callID, promise.futureResult)
     }
 
@@ -122,6 +125,21 @@ public final class PartialCancelClient: Sendable {
         }
     }
 
+    private func send<T>(_ command: ClientCommand, failing promise: EventLoopPromise<T>) {
+        Self.send(command, on: channel, closedStatus: closedStatus, failing: promise)
+    }
+
+    /// Writes a command; if it cannot reach the connection (already closed), its promise fails
+    /// with the reason the connection closed (the server's GoAway status when it sent one) instead
+    /// of waiting forever. (A promise completed twice keeps its first result.)
+    private static func send<T>(_ command: ClientCommand, on channel: any Channel, closedStatus: NIOLockedValueBox<Status?>, failing promise: EventLoopPromise<T>) {
+        channel.writeAndFlush(command).whenFailure { error in
+            let status = closedStatus.withLockedValue { $0 }
+                ?? Status(.unavailable, "connection closed: \(error)", reasons: [Reason("CONNECTION_CLOSED")])
+            promise.fail(ClientError(status))
+        }
+    }
+
     /// Asks the server to stop working on a call; the call then ends with CANCELLED.
     public func cancel(callID: UInt64) {
         channel.writeAndFlush(ClientCommand.cancel(callID: callID), promise: nil)
@@ -130,7 +148,7 @@ public final class PartialCancelClient: Sendable {
     /// Round trip of a connection-level Ping frame (no method, no authentication).
     public func pingFrame(nonce: UInt64 = .random(in: 1 ... .max)) async throws {
         let promise = channel.eventLoop.makePromise(of: Void.self)
-        channel.writeAndFlush(ClientCommand.ping(nonce: nonce, promise), promise: nil)
+        send(.ping(nonce: nonce, promise), failing: promise)
         try await promise.futureResult.get()
     }
 

@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import PartialCancelWire
 
@@ -25,7 +26,15 @@ final class ClientHandler: ChannelDuplexHandler {
     private var pings: [UInt64: EventLoopPromise<Void>] = [:]
     private var helloPromise: EventLoopPromise<HelloReply>?
     /// Set once the server said GoAway or the connection ended: new calls fail at once with it.
-    private var closedStatus: Status?
+    private var closedStatus: Status? {
+        didSet { sharedClosedStatus.withLockedValue { $0 = closedStatus } }
+    }
+    /// The same, readable from any thread: for commands that can no longer reach this handler.
+    private let sharedClosedStatus: NIOLockedValueBox<Status?>
+
+    init(closedStatus: NIOLockedValueBox<Status?>) {
+        self.sharedClosedStatus = closedStatus
+    }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {

@@ -26,6 +26,8 @@ public struct ServerLimits: Sendable, Hashable {
     public var maxStringBytes: Int = 4096
     /// Most elements accepted in one repeated field.
     public var maxRepeatedCount: Int = 10_000
+    /// Longest client name accepted in Hello, in UTF-8 bytes (it only labels logs).
+    public var maxClientNameBytes: Int = 128
     /// Longest delay a Ping may ask for.
     public var maxPingDelayMs: Int = 10_000
 
@@ -42,8 +44,8 @@ public struct ServerLimits: Sendable, Hashable {
     }
 
     /// What the server announces in HelloReply.
-    var announced: PartialCancelWire.ServerLimits {
-        PartialCancelWire.ServerLimits(maxFrameBytes: UInt32(clamping: maxFrameBytes),
+    var announced: PartialCancelWire.AnnouncedLimits {
+        PartialCancelWire.AnnouncedLimits(maxFrameBytes: UInt32(clamping: maxFrameBytes),
                                        maxCallsInFlight: UInt32(clamping: maxCallsInFlightPerConnection),
                                        defaultDeadlineMs: UInt32(clamping: defaultDeadlineMs),
                                        maxDeadlineMs: UInt32(clamping: maxDeadlineMs),
@@ -58,6 +60,7 @@ public struct ServerLimits: Sendable, Hashable {
             ("frame_stall_timeout_ms", frameStallTimeoutMs), ("default_deadline_ms", defaultDeadlineMs),
             ("max_deadline_ms", maxDeadlineMs), ("shutdown_grace_period_ms", shutdownGracePeriodMs),
             ("max_string_bytes", maxStringBytes), ("max_repeated_count", maxRepeatedCount),
+            ("max_client_name_bytes", maxClientNameBytes),
         ]
         for (name, value) in positive where value <= 0 {
             throw ConfigurationError("limits.\(name) must be greater than 0 (got \(value))")

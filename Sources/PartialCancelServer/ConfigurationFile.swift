@@ -38,6 +38,7 @@ public enum ConfigurationFile {
             try limits.int("shutdown_grace_period_ms") { configuration.limits.shutdownGracePeriodMs = $0 }
             try limits.int("max_string_bytes") { configuration.limits.maxStringBytes = $0 }
             try limits.int("max_repeated_count") { configuration.limits.maxRepeatedCount = $0 }
+            try limits.int("max_client_name_bytes") { configuration.limits.maxClientNameBytes = $0 }
             try limits.int("max_ping_delay_ms") { configuration.limits.maxPingDelayMs = $0 }
         }
         try reader.array("api_keys") { index, entry in

@@ -34,6 +34,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Replies written while reading are flushed once, at the end of the read burst.
     private var reading = false
     private var flushPending = false
+    /// While draining: the last write, after which the connection may close.
+    private var lastDrainingWrite: EventLoopFuture<Void>?
 
     init(methods: MethodRegistry, keyStore: KeyStore, limits: ServerLimits, runtime: ServerRuntime, logger: Logger) {
         self.methods = methods
@@ -142,6 +144,11 @@ final class ConnectionHandler: ChannelInboundHandler {
                                         reasons: [Reason("PROTOCOL_VERSION_UNSUPPORTED", subject: "protocol_version", detail: "\(PartialCancelWire.protocolVersion)")]))
             return
         }
+        guard hello.clientName.utf8.count <= limits.maxClientNameBytes else {
+            refuseHello(context, Status(.invalidArgument, "client_name is longer than \(limits.maxClientNameBytes) bytes",
+                                        reasons: [Reason("FIELD_TOO_LONG", subject: "hello.client_name", detail: "max_client_name_bytes=\(limits.maxClientNameBytes)")]))
+            return
+        }
         guard let principal = keyStore.principal(for: hello.apiKey) else {
             logger.notice("Hello refused: unknown API key")
             refuseHello(context, Status(.unauthenticated, "unknown API key", reasons: [Reason("API_KEY_UNKNOWN", subject: "api_key")]))
@@ -220,6 +227,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     private func finish(_ context: ChannelHandlerContext, callID: UInt64, _ result: Result<ByteBuffer, any Error>) {
         guard let timer = inFlight.removeValue(forKey: callID) else { return }
         timer.cancel()
+        lastActivity = context.eventLoop.now  // a reply is traffic too: idleness starts now
         switch result {
         case .success(let response):
             // The reply must fit in a frame the client accepts; the envelope adds a few bytes.
@@ -234,7 +242,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             if status.code == .internalError { logger.error("call \(callID) failed: \(error)") }
             reply(context, Reply(callID: callID, status: status))
         }
-        if state == .draining && inFlight.isEmpty { context.close(promise: nil) }
+        if state == .draining && inFlight.isEmpty { flushAndClose(context) }
     }
 
     private func reply(_ context: ChannelHandlerContext, _ reply: Reply) {
@@ -243,7 +251,14 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private func write(_ context: ChannelHandlerContext, _ envelope: Envelope) {
         guard state != .closed else { return }
-        context.write(wrapOutboundOut(envelope), promise: nil)
+        if state == .draining {
+            // The connection closes after its last reply: remember when that reply is out.
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            context.write(wrapOutboundOut(envelope), promise: promise)
+            lastDrainingWrite = promise.futureResult
+        } else {
+            context.write(wrapOutboundOut(envelope), promise: nil)
+        }
         if reading { flushPending = true } else { context.flush() }
     }
 
@@ -257,10 +272,23 @@ final class ConnectionHandler: ChannelInboundHandler {
             goAwayAndClose(context, Self.shuttingDown)
         case .ready:
             state = .draining
-            context.writeAndFlush(wrapOutboundOut(.goAway(Self.shuttingDown)), promise: nil)
-            if inFlight.isEmpty { context.close(promise: nil) }
+            write(context, .goAway(Self.shuttingDown))
+            if inFlight.isEmpty { flushAndClose(context) }
         case .draining, .closed:
             break
+        }
+    }
+
+    /// Closes once everything written so far has been flushed: a reply written during a read
+    /// burst is not lost to the close.
+    private func flushAndClose(_ context: ChannelHandlerContext) {
+        flushPending = false
+        context.flush()
+        let channel = context.channel
+        if let lastDrainingWrite {
+            lastDrainingWrite.whenComplete { _ in channel.close(promise: nil) }
+        } else {
+            channel.close(promise: nil)
         }
     }
 

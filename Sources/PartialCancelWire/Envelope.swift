@@ -43,8 +43,8 @@ public struct Hello: Sendable, Hashable {
     }
 }
 
-/// The limits a server announces in its `HelloReply`.
-public struct ServerLimits: Sendable, Hashable {
+/// The limits a server announces in its `HelloReply` (proto message `ServerLimits`).
+public struct AnnouncedLimits: Sendable, Hashable {
     public var maxFrameBytes: UInt32
     public var maxCallsInFlight: UInt32
     public var defaultDeadlineMs: UInt32
@@ -65,10 +65,10 @@ public struct HelloReply: Sendable, Hashable {
     public var status: Status
     public var protocolVersion: UInt32
     public var serverVersion: String
-    public var limits: ServerLimits
+    public var limits: AnnouncedLimits
     public var role: String
 
-    public init(status: Status = .ok, protocolVersion: UInt32 = PartialCancelWire.protocolVersion, serverVersion: String, limits: ServerLimits, role: String) {
+    public init(status: Status = .ok, protocolVersion: UInt32 = PartialCancelWire.protocolVersion, serverVersion: String, limits: AnnouncedLimits, role: String) {
         self.status = status
         self.protocolVersion = protocolVersion
         self.serverVersion = serverVersion
@@ -193,7 +193,7 @@ extension Hello: WireMessage {
     }
 }
 
-extension ServerLimits: WireMessage {
+extension AnnouncedLimits: WireMessage {
     public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { PartialCancelWire.descriptor(of: pcancel__v1__server_limits__init, Pcancel__V1__ServerLimits()) }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__ServerLimits {
@@ -232,7 +232,7 @@ extension HelloReply: WireMessage {
         self.init(status: try reader.message(c.pointee.status, "status", as: Status.self) ?? .ok,
                   protocolVersion: c.pointee.protocol_version,
                   serverVersion: try reader.string(c.pointee.server_version, "server_version"),
-                  limits: try reader.message(c.pointee.limits, "limits", as: ServerLimits.self) ?? ServerLimits(),
+                  limits: try reader.message(c.pointee.limits, "limits", as: AnnouncedLimits.self) ?? AnnouncedLimits(),
                   role: try reader.string(c.pointee.role, "role"))
     }
 }

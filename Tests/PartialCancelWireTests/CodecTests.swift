@@ -8,8 +8,8 @@ struct CodecTests {
     static let envelopes: [Envelope] = [
         .hello(Hello(clientName: "test", apiKey: "pck_abc")),
         .hello(Hello(protocolVersion: 7, clientName: "", apiKey: "")),
-        .helloReply(HelloReply(serverVersion: "1.2.3", limits: ServerLimits(maxFrameBytes: 4_194_304, maxCallsInFlight: 10, defaultDeadlineMs: 1, maxDeadlineMs: 2, idleTimeoutMs: 3), role: "agent")),
-        .helloReply(HelloReply(status: Status(.unauthenticated, "no", reasons: [Reason("API_KEY_UNKNOWN", subject: "api_key")]), serverVersion: "x", limits: ServerLimits(), role: "")),
+        .helloReply(HelloReply(serverVersion: "1.2.3", limits: AnnouncedLimits(maxFrameBytes: 4_194_304, maxCallsInFlight: 10, defaultDeadlineMs: 1, maxDeadlineMs: 2, idleTimeoutMs: 3), role: "agent")),
+        .helloReply(HelloReply(status: Status(.unauthenticated, "no", reasons: [Reason("API_KEY_UNKNOWN", subject: "api_key")]), serverVersion: "x", limits: AnnouncedLimits(), role: "")),
         .call(Call(callID: 1, method: Methods.ping)),
         .call(Call(callID: .max, method: "a/b", deadlineMs: .max, metadata: Metadata(idempotencyKey: "k", traceID: "t", onBehalfOf: "acct-1"), request: ByteBuffer(bytes: [0, 1, 2, 255]))),
         .reply(Reply(callID: 5, response: ByteBuffer(bytes: [1]))),

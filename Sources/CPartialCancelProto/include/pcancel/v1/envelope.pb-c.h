@@ -109,7 +109,7 @@ struct  Pcancel__V1__Hello
    */
   uint32_t protocol_version;
   /*
-   * free text for logs, at most 128 bytes
+   * free text for logs, at most max_client_name_bytes (default 128)
    */
   char *client_name;
   /*

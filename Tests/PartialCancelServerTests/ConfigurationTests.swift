@@ -1,0 +1,95 @@
+import Foundation
+import Testing
+
+@testable import PartialCancelServer
+
+@Suite("Configuration and keys")
+struct ConfigurationTests {
+    @Test("a config file sets every limit by its documented name")
+    func parsesLimits() throws {
+        let json = """
+        {"host": "127.0.0.2", "port": 9000, "data_dir": "/tmp/x", "event_loop_threads": 3,
+         "limits": {"max_frame_bytes": 1000, "max_calls_in_flight_per_connection": 2, "max_connections": 3,
+                    "hello_timeout_ms": 4, "frame_stall_timeout_ms": 5, "idle_timeout_ms": 0,
+                    "default_deadline_ms": 7, "max_deadline_ms": 8, "shutdown_grace_period_ms": 9,
+                    "max_string_bytes": 10, "max_repeated_count": 11, "max_ping_delay_ms": 12,
+                    "max_client_name_bytes": 13},
+         "api_keys": [{"name": "a", "role": "agent", "sha256": "\(APIKey.hash("k"))"}]}
+        """
+        let configuration = try ConfigurationFile.parse(Data(json.utf8))
+        #expect(configuration.host == "127.0.0.2")
+        #expect(configuration.port == 9000)
+        #expect(configuration.dataDirectory == "/tmp/x")
+        #expect(configuration.eventLoopThreads == 3)
+        let limits = configuration.limits
+        let values: [Int] = [limits.maxFrameBytes, limits.maxCallsInFlightPerConnection, limits.maxConnections, limits.helloTimeoutMs,
+                 limits.frameStallTimeoutMs, limits.idleTimeoutMs, limits.defaultDeadlineMs, limits.maxDeadlineMs,
+                 limits.shutdownGracePeriodMs, limits.maxStringBytes, limits.maxRepeatedCount, limits.maxPingDelayMs,
+                 limits.maxClientNameBytes]
+        #expect(values == [1000, 2, 3, 4, 5, 0, 7, 8, 9, 10, 11, 12, 13])
+        #expect(configuration.apiKeys == [APIKey(name: "a", role: .agent, key: "k")])
+    }
+
+    @Test("bad settings are refused, naming the setting", arguments: [
+        (#"{"limts": {}}"#, "unknown setting limts"),
+        (#"{"limits": {"max_frame_bytes": "big"}}"#, "limits.max_frame_bytes must be a whole number"),
+        (#"{"limits": {"max_frame_bytes": true}}"#, "limits.max_frame_bytes must be a whole number"),
+        (#"{"limits": {"max_connections": 0}}"#, "limits.max_connections must be greater than 0"),
+        (#"{"limits": {"default_deadline_ms": 10, "max_deadline_ms": 5}}"#, "exceeds limits.max_deadline_ms"),
+        (#"{"port": 70000}"#, "port must be 0...65535"),
+        (#"{"api_keys": [{"name": "a", "role": "root", "sha256": "00"}]}"#, "api_keys[0].role: 'root' is not one of"),
+        (#"{"api_keys": [{"name": "a", "role": "agent", "sha256": "xyz"}]}"#, "sha256 must be 64 hex digits"),
+        (#"{"api_keys": [{"name": "a", "role": "agent"}]}"#, "api_keys[0]: name, role and sha256 are required"),
+        (#"[1]"#, "config must be a JSON object"),
+        (#"{"#, "is not valid JSON"),
+    ])
+    func refusesBadSettings(json: String, message: String) {
+        do {
+            _ = try ConfigurationFile.parse(Data(json.utf8))
+            Issue.record("accepted \(json)")
+        } catch {
+            #expect("\(error)".contains(message), "\(error)")
+        }
+    }
+
+    @Test("a key resolves to its principal; an empty key is anonymous; anything else is unknown")
+    func keyStore() throws {
+        let store = try KeyStore([APIKey(name: "svc", role: .service, key: "pck_1"), APIKey(name: "ops", role: .admin, key: "pck_2")])
+        #expect(store.principal(for: "pck_1") == Principal(name: "svc", role: .service))
+        #expect(store.principal(for: "pck_2") == Principal(name: "ops", role: .admin))
+        #expect(store.principal(for: "") == .anonymous)
+        #expect(store.principal(for: "pck_3") == nil)
+        #expect(store.principal(for: "pck_1 ") == nil)
+    }
+
+    @Test("generated keys are 256-bit, prefixed and distinct")
+    func generatedKeys() {
+        let keys = (0..<100).map { _ in APIKey.generate() }
+        #expect(Set(keys).count == 100)
+        #expect(keys.allSatisfy { $0.hasPrefix("pck_") && $0.count == 4 + 64 })
+        #expect(APIKey.hash("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
+
+    @Test("method access: anonymous, authenticated and role sets", arguments: Role.allCases)
+    func access(role: Role) {
+        let principal = Principal(name: "p", role: role)
+        #expect(MethodAccess.anonymous.check(principal, method: "m") == nil)
+        #expect(MethodAccess.authenticated.check(principal, method: "m") == nil)
+        #expect(MethodAccess.authenticated.check(.anonymous, method: "m")?.code == .unauthenticated)
+        #expect(MethodAccess.roles([role]).check(principal, method: "m") == nil)
+        let others = Set(Role.allCases).subtracting([role])
+        #expect(MethodAccess.roles(others).check(principal, method: "m")?.code == .permissionDenied)
+    }
+
+    @Test("the development key is created once and only its hash is trusted")
+    func developmentKey() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pcancel-devkey-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let first = try DevelopmentKey.ensure(dataDirectory: directory)
+        let key = try #require(first.createdKey)
+        let second = try DevelopmentKey.ensure(dataDirectory: directory)
+        #expect(second.createdKey == nil)
+        #expect(second.keys == first.keys)
+        #expect(try KeyStore(second.keys).principal(for: key)?.role == .admin)
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+
+/// Paths of the repository and of the built executables, for tests that run real processes.
+enum Paths {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The build products folder: where the test bundle itself was built.
+    static var products: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+    }
+
+    static func executable(_ name: String) throws -> URL {
+        let url = products.appendingPathComponent(name)
+        guard FileManager.default.isExecutableFile(atPath: url.path) else {
+            throw ProcessFailure("\(name) is not built at \(url.path); run `swift build --build-tests` first")
+        }
+        return url
+    }
+
+    static func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("pcancel-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}
+
+struct ProcessFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A `pcancel-server` child process, started and waited for until it prints its port.
+final class ServerProcess {
+    let process = Process()
+    private let output = Pipe()
+    private(set) var lines: [String] = []
+    private(set) var port = 0
+
+    init(arguments: [String], workingDirectory: URL) throws {
+        process.executableURL = try Paths.executable("pcancel-server")
+        process.arguments = arguments
+        process.currentDirectoryURL = workingDirectory
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(30)
+        var pending = ""
+        while port == 0 {
+            guard Date() < deadline, process.isRunning else {
+                throw ProcessFailure("pcancel-server did not report its port; output: \(lines)")
+            }
+            let data = output.fileHandleForReading.availableData
+            if data.isEmpty { continue }
+            pending += String(decoding: data, as: UTF8.self)
+            while let newline = pending.firstIndex(of: "\n") {
+                let line = String(pending[..<newline])
+                pending = String(pending[pending.index(after: newline)...])
+                lines.append(line)
+                if line.contains("listening on"), let colon = line.lastIndex(of: ":") {
+                    port = Int(line[line.index(after: colon)...]) ?? 0
+                }
+            }
+        }
+    }
+
+    func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+
+    /// Waits for the process to exit; returns its status, or nil after `timeout` seconds.
+    func waitForExit(timeout: TimeInterval) async -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning {
+            if Date() > deadline { return nil }
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+/// Runs a command to completion and returns its exit status and standard output.
+func runCommand(_ executable: URL, _ arguments: [String], workingDirectory: URL? = nil, environment: [String: String]? = nil) throws -> (status: Int32, output: String, error: String) {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    if let workingDirectory { process.currentDirectoryURL = workingDirectory }
+    if let environment { process.environment = environment }
+    let stdout = Pipe()
+    let stderr = Pipe()
+    process.standardOutput = stdout
+    process.standardError = stderr
+    try process.run()
+    // Read before waiting, so a chatty child cannot fill the pipe and block.
+    let out = stdout.fileHandleForReading.readDataToEndOfFile()
+    let err = stderr.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+}

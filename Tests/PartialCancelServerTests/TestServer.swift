@@ -1,0 +1,77 @@
+import Foundation
+import Logging
+import NIOCore
+import PartialCancelClient
+import PartialCancelServer
+
+/// A real server on 127.0.0.1, port 0, run in-process until `stop()`.
+struct TestServer {
+    static let adminKey = "pck_e2e_admin"
+    static let agentKey = "pck_e2e_agent"
+    static let keys = [APIKey(name: "admin", role: .admin, key: adminKey), APIKey(name: "agent", role: .agent, key: agentKey)]
+
+    let server: PartialCancelServer
+    let port: Int
+    let task: Task<Void, any Error>
+
+    static func start(eventLoopThreads: Int = 2, _ configure: (inout ServerLimits) -> Void = { _ in }) async throws -> TestServer {
+        var configuration = ServerConfiguration()
+        configuration.port = 0
+        configuration.eventLoopThreads = eventLoopThreads
+        configuration.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("pcancel-test-\(UUID())").path
+        configure(&configuration.limits)
+        configuration.apiKeys = keys
+        var logger = Logger(label: "test-server")
+        logger.logLevel = .warning
+        let server = try PartialCancelServer(configuration: configuration, keyStore: try KeyStore(keys), logger: logger)
+        let address = try await server.start()
+        let task = Task { try await server.run() }
+        return TestServer(server: server, port: address.port!, task: task)
+    }
+
+    func client(key: String = adminKey, name: String = "e2e") async throws -> PartialCancelClient {
+        try await PartialCancelClient.connect(PartialCancelClient.Configuration(port: port, apiKey: key, clientName: name))
+    }
+
+    func stop() async throws {
+        server.initiateShutdown()
+        try await task.value
+    }
+}
+
+/// A plain TCP socket for sending bytes no well-behaved client would send.
+final class RawConnection {
+    let fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard result == 0 else { throw POSIXError(.ECONNREFUSED) }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { close(fd) }
+
+    func send(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { _ = Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// Reads until the peer closes (or 10 s pass); returns everything received.
+    func readUntilClosed() -> [UInt8] {
+        var received: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            received += chunk[0..<n]
+        }
+        return received
+    }
+}
