@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         // System library: protobuf-c runtime (Debian libprotobuf-c-dev).
@@ -37,6 +38,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // Pure domain: model, money, pricing, channel adapters. No NIO, no C, no SQLite.
+        .target(name: "PartialCancelDomain"),
         // Connections, dispatch, access control, lifecycle, the error -> status map.
         .target(
             name: "PartialCancelServer",
@@ -84,6 +87,13 @@ let package = Package(
                 "PartialCancelWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "PartialCancelDomainTests",
+            dependencies: [
+                "PartialCancelDomain",
+                .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
         .testTarget(

@@ -9,13 +9,16 @@ struct PingCommand: ServerCommand {
     static let configuration = CommandConfiguration(
         commandName: "ping",
         abstract: "Measures round trips of the Ping method on one connection.",
-        discussion: "Keeps --concurrency calls in flight (closed loop) until --count calls have been answered, then prints throughput and latency percentiles.")
+        discussion: "Keeps --concurrency calls in flight (closed loop) until --count calls have been answered or --duration seconds have passed, then prints throughput and latency percentiles.")
 
     @OptionGroup var local: ConnectionOptions
     @ParentCommand var root: PCancelCommand
 
-    @Option(name: .long, help: "Calls to make.")
-    var count: Int = 1
+    @Option(name: .long, help: "Calls to make (default 1, or unbounded with --duration).")
+    var count: Int?
+
+    @Option(name: .long, help: "Stop starting calls after this many seconds.")
+    var duration: Double?
 
     @Option(name: .long, help: "Calls kept in flight at once on the connection.")
     var concurrency: Int = 1
@@ -23,11 +26,12 @@ struct PingCommand: ServerCommand {
     @Option(name: .long, help: "Payload bytes per request (echoed back).")
     var size: Int = 50
 
-    @Option(name: .long, help: "Calls made and not measured before the measured ones.")
-    var warmup: Int = 0
+    @Option(name: .long, help: "Seconds of calls made and not measured before the measured ones.")
+    var warmup: Double = 0
 
     func validate() throws {
-        guard count >= 1 else { throw ValidationError("--count must be at least 1") }
+        guard (count ?? 1) >= 1 else { throw ValidationError("--count must be at least 1") }
+        guard (duration ?? 1) > 0 else { throw ValidationError("--duration must be positive") }
         guard (1...100_000).contains(concurrency) else { throw ValidationError("--concurrency must be 1...100000") }
         guard (0...1_048_576).contains(size) else { throw ValidationError("--size must be 0...1048576 bytes") }
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
@@ -37,15 +41,18 @@ struct PingCommand: ServerCommand {
         try await connection.withClient { client in
             let request = PingRequest(payload: ByteBuffer(repeating: 0x61, count: size)).encoded()
             if warmup > 0 {
-                _ = try await PingLoop.run(client: client, request: request, count: warmup, concurrency: concurrency, deadline: deadline)
+                _ = try await PingLoop.run(client: client, request: request, count: .max, duration: warmup, concurrency: concurrency, deadline: deadline)
             }
-            let summary = try await PingLoop.run(client: client, request: request, count: count, concurrency: concurrency, deadline: deadline)
+            let summary = try await PingLoop.run(client: client, request: request, count: callLimit, duration: duration,
+                                                 concurrency: concurrency, deadline: deadline)
             // Nothing got through: report it as that status alone (and exit with its code).
             if let failure = summary.firstFailure, summary.ok == 0 { throw ClientError(failure) }
             report(summary)
             if summary.failed > 0 { throw ExitCode(1) }
         }
     }
+
+    private var callLimit: Int { count ?? (duration == nil ? 1 : .max) }
 
     private var deadline: TimeAmount { .nanoseconds(Int64(connection.deadlineSeconds * 1e9)) }
 
@@ -56,7 +63,7 @@ struct PingCommand: ServerCommand {
             var latency: [String: Any] = ["max": h.maxRecorded, "mean": (h.mean * 10).rounded() / 10]
             for (name, p) in percentiles { latency[name] = h.valueAtPercentile(p) }
             Output.json([
-                "server": connection.address, "count": count, "concurrency": concurrency, "payload_bytes": size,
+                "server": connection.address, "count": summary.ok + summary.failed, "concurrency": concurrency, "payload_bytes": size,
                 "ok": summary.ok, "failed": summary.failed,
                 "errors": summary.errors.map { ["code": $0.key, "count": $0.value] },
                 "elapsed_s": summary.elapsedSeconds, "throughput_rps": (summary.throughput * 10).rounded() / 10,
@@ -89,30 +96,35 @@ final class PingLoop {
     private let request: ByteBuffer
     private let deadline: TimeAmount
     private let count: Int
+    private let stopAt: NIODeadline?
     private var started = 0
     private var finished = 0
     private var summary = Summary()
     private let begin = NIODeadline.now()
     private let done: EventLoopPromise<Summary>
 
-    private init(client: PartialCancelClient, request: ByteBuffer, count: Int, deadline: TimeAmount) {
+    private init(client: PartialCancelClient, request: ByteBuffer, count: Int, duration: Double?, deadline: TimeAmount) {
         self.client = client
         self.request = request
         self.count = count
+        self.stopAt = duration.map { NIODeadline.now() + .nanoseconds(Int64($0 * 1e9)) }
         self.deadline = deadline
         self.done = client.eventLoop.makePromise()
     }
 
-    static func run(client: PartialCancelClient, request: ByteBuffer, count: Int, concurrency: Int, deadline: TimeAmount) async throws -> Summary {
+    static func run(client: PartialCancelClient, request: ByteBuffer, count: Int, duration: Double? = nil, concurrency: Int,
+                    deadline: TimeAmount) async throws -> Summary {
         try await client.eventLoop.flatSubmit {
-            let loop = PingLoop(client: client, request: request, count: count, deadline: deadline)
+            let loop = PingLoop(client: client, request: request, count: count, duration: duration, deadline: deadline)
             for _ in 0..<min(concurrency, count) { loop.startNext() }
             return loop.done.futureResult
         }.get()
     }
 
+    private var mayStart: Bool { started < count && (stopAt.map { NIODeadline.now() < $0 } ?? true) }
+
     private func startNext() {
-        guard started < count else { return }
+        guard mayStart else { return }
         started += 1
         let sent = NIODeadline.now()
         let (_, response) = client.start(Methods.ping, request: request, deadline: deadline)
@@ -135,11 +147,11 @@ final class PingLoop {
             if summary.firstFailure == nil { summary.firstFailure = status }
         }
         finished += 1
-        if finished == count {
+        if mayStart {
+            startNext()
+        } else if finished == started {
             summary.elapsedSeconds = Double((now - begin).nanoseconds) / 1e9
             done.succeed(summary)
-        } else {
-            startNext()
         }
     }
 }

@@ -1,0 +1,104 @@
+/// Turns one channel's JSON payload into an `OrderDraft`. Each channel has its own field names,
+/// money format and status vocabulary (docs/CHANNELS.md); errors name the payload's own paths.
+public protocol ChannelAdapter: Sendable {
+    var channel: String { get }
+    func draft(from payload: JSONReader, limits: IntakeLimits) throws(DomainError) -> OrderDraft
+}
+
+/// The adapters by channel name, and the whole intake step: parse, map, check, price.
+public struct Intake: Sendable {
+    public let limits: IntakeLimits
+    private let adapters: [String: any ChannelAdapter]
+
+    public init(limits: IntakeLimits = .default, adapters: [any ChannelAdapter] = [WebAdapter(), MarketplaceAdapter(), CallcenterAdapter()]) {
+        self.limits = limits
+        self.adapters = Dictionary(uniqueKeysWithValues: adapters.map { ($0.channel, $0) })
+    }
+
+    public var channels: [String] { adapters.keys.sorted() }
+
+    /// The priced canonical order for `payload` from `channel`.
+    public func order(channel: String, payload: [UInt8]) throws(DomainError) -> Order {
+        guard let adapter = adapters[channel] else {
+            throw DomainError(.outOfRange, path: "channel", "unknown channel '\(channel)'; known: \(channels.joined(separator: ", "))")
+        }
+        let reader = try JSONReader.parse(payload)
+        let draft = try adapter.draft(from: reader, limits: limits)
+        try Self.check(draft)
+        return try Pricing.price(draft)
+    }
+
+    /// Rules every channel shares, checked on the draft.
+    static func check(_ draft: OrderDraft) throws(DomainError) {
+        var seen = Set<String>()
+        for line in draft.lines {
+            guard seen.insert(line.id).inserted else { throw DomainError(.inconsistent, path: line.path, "line id '\(line.id)' is used twice") }
+            for component in line.components {
+                guard seen.insert(component.id).inserted else {
+                    throw DomainError(.inconsistent, path: component.path, "line id '\(component.id)' is used twice")
+                }
+            }
+            if let period = line.period, period.end <= period.start {
+                throw DomainError(.inconsistent, path: line.path, "the paid period must end after it starts")
+            }
+            if line.kind == .bundle, !line.components.isEmpty, line.components.allSatisfy({ $0.listPrice == 0 }) {
+                throw DomainError(.inconsistent, path: line.path, "a bundle's components need list prices to split its price")
+            }
+        }
+        var tenderIDs = Set<String>()
+        for tender in draft.tenders {
+            guard tenderIDs.insert(tender.id).inserted else { throw DomainError(.inconsistent, path: tender.path, "tender id '\(tender.id)' is used twice") }
+        }
+    }
+}
+
+/// Shared field checks for adapters.
+extension JSONReader {
+    /// An identifier: 1...maxBytes of `[A-Za-z0-9._-]`.
+    func identifier(_ key: String, maxBytes: Int) throws(DomainError) -> String {
+        let text = try string(key, maxLength: maxBytes)
+        guard text.utf8.allSatisfy({ Self.isIdentifierByte($0) }) else {
+            throw DomainError(.malformed, path: path(key), "may only contain letters, digits, '.', '_' and '-'")
+        }
+        return text
+    }
+
+    static func isIdentifierByte(_ byte: UInt8) -> Bool {
+        (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte) || byte == 45 || byte == 46 || byte == 95
+    }
+
+    func currency(_ key: String) throws(DomainError) -> Currency {
+        let text = try string(key, maxLength: 3)
+        guard let currency = Currency(code: text) else { throw DomainError(.malformed, path: path(key), "'\(text)' is not an ISO 4217 code") }
+        return currency
+    }
+
+    func email(_ key: String) throws(DomainError) -> String {
+        let text = try string(key, maxLength: 254)
+        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !text.contains(" ") else {
+            throw DomainError(.malformed, path: path(key), "'\(text)' is not an email address")
+        }
+        return text
+    }
+
+    /// A decimal amount string (`"60.00"`) in the currency's minor units, within 0...max.
+    func decimalAmount(_ key: String, currency: Currency, max: Int64, required: Bool = true) throws(DomainError) -> Int64? {
+        guard has(key) || required else { return nil }
+        let text = try string(key, maxLength: 24)
+        guard let units = currency.minorUnits(fromDecimal: text) else {
+            throw DomainError(.malformed, path: path(key), "'\(text)' is not an amount in \(currency.code) (digits, at most \(currency.exponent) decimals)")
+        }
+        guard units <= max else { throw DomainError(.outOfRange, path: path(key), "must be at most \(max) minor units") }
+        return units
+    }
+
+    /// A percentage string with at most two decimals (`"10"`, `"7.5"`) as basis points, 0...10000.
+    func percentBps(_ key: String) throws(DomainError) -> Int64 {
+        let text = try string(key, maxLength: 8)
+        guard let bps = Money.parseDecimal(text, fractionDigits: 2), bps <= 10_000 else {
+            throw DomainError(.malformed, path: path(key), "'\(text)' is not a percentage from 0 to 100 with at most two decimals")
+        }
+        return bps
+    }
+}

@@ -1,0 +1,107 @@
+import PropertyBased
+import Testing
+
+@testable import PartialCancelDomain
+
+@Suite("Money")
+struct MoneyTests {
+    static let roundings: [(Int64, Int64, Int64, Int64)] = [
+        (10_800, 1000, 10_000, 1080),  // 108.00 at 10% = 10.80
+        (1005, 1000, 10_000, 101),     // 100.5 -> 101 (half rounds up)
+        (1004, 1000, 10_000, 100),     // 100.4 -> 100
+        (1, 5000, 10_000, 1),          // 0.5 -> 1
+        (1, 4999, 10_000, 0),
+        (0, 1000, 10_000, 0),
+        (20_000, 1250, 10_000, 2500),
+        (Int64.max / 2, 10_000, 10_000, Int64.max / 2),  // 128-bit intermediate: no overflow
+    ]
+
+    @Test("round half up of value × numerator / denominator", arguments: roundings)
+    func roundHalfUp(value: Int64, numerator: Int64, denominator: Int64, expected: Int64) {
+        #expect(Money.mulDivRoundHalfUp(value, numerator, denominator) == expected)
+    }
+
+    static let shares: [(Int64, Int64, Int64, Int64)] = [
+        (10_800, 1, 2, 5400), (1080, 1, 2, 540), (100, 1, 3, 33), (100, 2, 3, 66), (100, 3, 3, 100), (100, 0, 3, 0),
+    ]
+
+    @Test("share is the floor of amount × n / d", arguments: shares)
+    func share(amount: Int64, n: Int64, d: Int64, expected: Int64) {
+        #expect(Money.share(amount, n, of: d) == expected)
+    }
+
+    static let splits: [(Int64, [Int64], [Int64])] = [
+        (2000, [12_000, 8000], [1200, 800]),       // SPEC example: 20.00 over 120.00 and 80.00
+        (100, [1, 1, 1], [34, 33, 33]),            // ties go to the earlier line
+        (2, [1, 1, 1], [1, 1, 0]),
+        (10, [9000, 3000], [8, 2]),                // 7.5 / 2.5: tie on .5, earlier wins
+        (11_000, [9000, 3000], [8250, 2750]),
+        (7, [0, 5, 0], [0, 7, 0]),
+        (5, [0, 0], [5, 0]),                       // no proportion: all to the first
+        (0, [3, 4], [0, 0]),
+        (1, [1, 2], [0, 1]),                       // 1/3 vs 2/3: larger remainder wins
+    ]
+
+    @Test("largest remainder: hand-checked splits", arguments: splits)
+    func allocateTable(total: Int64, weights: [Int64], expected: [Int64]) {
+        #expect(Money.allocate(total, weights: weights) == expected)
+    }
+
+    @Test("largest remainder always sums exactly and stays within one unit of the exact share")
+    func allocateProperty() async {
+        await propertyCheck(count: 500, input: Gen.int64(in: 0...10_000_000), Gen.int64(in: 0...1_000_000).array(of: 1...12)) { total, weights in
+            let parts = Money.allocate(total, weights: weights)
+            #expect(parts.reduce(0, +) == total)
+            #expect(parts.allSatisfy { $0 >= 0 })
+            let sum = weights.reduce(0, +)
+            if sum > 0 {
+                for (part, weight) in zip(parts, weights) {
+                    let floor = Int64(Int128(total) * Int128(weight) / Int128(sum))
+                    #expect(part == floor || part == floor + 1)
+                }
+            }
+        }
+    }
+
+    static let decimalCases: [(String, String, Int64?)] = [
+        ("60.00", "USD", 6000), ("60", "USD", 6000), ("0.5", "USD", 50), ("0.05", "EUR", 5),
+        ("1500", "JPY", 1500), ("1.5", "JPY", nil), ("1.234", "KWD", 1234), ("1.001", "USD", nil),
+        ("-1.00", "USD", nil), ("1e3", "USD", nil), ("", "USD", nil), ("1.", "USD", nil), (".5", "USD", nil),
+        (" 1", "USD", nil), ("1,00", "USD", nil),
+    ]
+
+    @Test("decimal amounts parse exactly in the currency's minor units", arguments: decimalCases)
+    func decimals(text: String, code: String, expected: Int64?) {
+        #expect(Currency(code: code)!.minorUnits(fromDecimal: text) == expected)
+    }
+
+    @Test("currency codes are three upper-case letters")
+    func currencies() {
+        #expect(Currency(code: "USD")?.exponent == 2)
+        #expect(Currency(code: "JPY")?.exponent == 0)
+        #expect(Currency(code: "usd") == nil)
+        #expect(Currency(code: "US") == nil)
+    }
+
+    @Test("checked arithmetic throws instead of trapping")
+    func checked() {
+        #expect(throws: DomainError.self) { try Money.sum([Int64.max, 1], path: "x") }
+        #expect(throws: DomainError.self) { try Money.product(Int64.max / 2, 3, path: "x") }
+    }
+
+    static let times: [(String, Int64?)] = [
+        ("1970-01-01T00:00:00Z", 0),  // expected values checked with `date -u -d TIME +%s`
+        ("2026-11-20T10:00:00Z", 1_795_168_800_000),
+        ("2026-11-20T11:00:00+01:00", 1_795_168_800_000),
+        ("2026-11-20T10:00:00.25Z", 1_795_168_800_250),
+        ("2024-02-29T00:00:00Z", 1_709_164_800_000),
+        ("2023-02-29T00:00:00Z", nil), ("2026-13-01T00:00:00Z", nil), ("2026-11-20 10:00:00Z", nil),
+        ("2026-11-20T10:00:00", nil), ("2026-11-20T24:00:00Z", nil), ("yesterday", nil),
+    ]
+
+    @Test("RFC 3339 times", arguments: times)
+    func rfc3339(text: String, expected: Int64?) {
+        #expect(RFC3339.parse(text) == expected)
+        if let expected { #expect(RFC3339.parse(RFC3339.format(expected)) == expected) }
+    }
+}
