@@ -1,12 +1,12 @@
 /// Order status (SPEC section 4).
-public enum OrderStatus: String, Sendable, Hashable, CaseIterable {
+public enum OrderStatus: String, Sendable, Hashable, CaseIterable, Codable {
     case pending = "PENDING"
     case confirmed = "CONFIRMED"
     case shipped = "SHIPPED"
     case cancelled = "CANCELLED"
 }
 
-public enum LineKind: String, Sendable, Hashable, CaseIterable {
+public enum LineKind: String, Sendable, Hashable, CaseIterable, Codable {
     case goods = "GOODS"
     case service = "SERVICE"
     case bundle = "BUNDLE"
@@ -14,21 +14,21 @@ public enum LineKind: String, Sendable, Hashable, CaseIterable {
     case subscriptionService = "SUBSCRIPTION_SERVICE"
 }
 
-public enum FulfilmentNode: String, Sendable, Hashable, CaseIterable {
+public enum FulfilmentNode: String, Sendable, Hashable, CaseIterable, Codable {
     case own = "OWN"
     case store = "STORE"
     case thirdPartyLogistics = "THIRD_PARTY_LOGISTICS"
     case dropship = "DROPSHIP"
 }
 
-public enum FulfilmentStatus: String, Sendable, Hashable, CaseIterable {
+public enum FulfilmentStatus: String, Sendable, Hashable, CaseIterable, Codable {
     case reserved = "RESERVED"
     case releasedToWarehouse = "RELEASED_TO_WAREHOUSE"
     case picked = "PICKED"
     case shipped = "SHIPPED"
 }
 
-public struct Fulfilment: Sendable, Hashable {
+public struct Fulfilment: Sendable, Hashable, Codable {
     public var location: String
     public var node: FulfilmentNode
     public var status: FulfilmentStatus
@@ -44,7 +44,7 @@ public struct Fulfilment: Sendable, Hashable {
 }
 
 /// The current paid period of a subscription service line, in Unix milliseconds.
-public struct PaidPeriod: Sendable, Hashable {
+public struct PaidPeriod: Sendable, Hashable, Codable {
     public var startMs: Int64
     public var endMs: Int64
     /// What the period cost: the line's paid net.
@@ -57,7 +57,7 @@ public struct PaidPeriod: Sendable, Hashable {
     }
 }
 
-public struct Line: Sendable, Hashable {
+public struct Line: Sendable, Hashable, Codable {
     public var id: String
     public var sku: String
     public var kind: LineKind
@@ -111,12 +111,12 @@ public struct Line: Sendable, Hashable {
     public var isShippable: Bool { kind == .goods || kind == .bundle || kind == .bundleComponent }
 }
 
-public enum PromotionKind: Sendable, Hashable {
+public enum PromotionKind: Sendable, Hashable, Codable {
     case amountOff(Int64)
     case percentOff(bps: Int64)
 }
 
-public struct Promotion: Sendable, Hashable {
+public struct Promotion: Sendable, Hashable, Codable {
     public var code: String
     public var kind: PromotionKind
     public var minSubtotal: Int64
@@ -131,7 +131,7 @@ public struct Promotion: Sendable, Hashable {
     }
 }
 
-public struct Shipping: Sendable, Hashable {
+public struct Shipping: Sendable, Hashable, Codable {
     /// The charge before any free-shipping rule.
     public var amount: Int64
     public var taxRateBps: Int64
@@ -150,7 +150,7 @@ public struct Shipping: Sendable, Hashable {
     }
 }
 
-public enum TenderKind: String, Sendable, Hashable, CaseIterable {
+public enum TenderKind: String, Sendable, Hashable, CaseIterable, Codable {
     case card = "CARD"
     case paypal = "PAYPAL"
     case giftCard = "GIFT_CARD"
@@ -159,7 +159,7 @@ public enum TenderKind: String, Sendable, Hashable, CaseIterable {
     case cashOnDelivery = "CASH_ON_DELIVERY"
 }
 
-public struct Tender: Sendable, Hashable {
+public struct Tender: Sendable, Hashable, Codable {
     public var id: String
     public var kind: TenderKind
     public var amount: Int64
@@ -176,7 +176,7 @@ public struct Tender: Sendable, Hashable {
     }
 }
 
-public struct Totals: Sendable, Hashable {
+public struct Totals: Sendable, Hashable, Codable {
     /// Σ line nets.
     public var subtotal: Int64
     /// Σ promotion discounts.
@@ -201,7 +201,7 @@ public struct Totals: Sendable, Hashable {
     }
 }
 
-public struct Account: Sendable, Hashable {
+public struct Account: Sendable, Hashable, Codable {
     public var id: String
     public var tier: String
     public var email: String
@@ -214,7 +214,7 @@ public struct Account: Sendable, Hashable {
 }
 
 /// The canonical order every channel's payload becomes (SPEC section 4).
-public struct Order: Sendable, Hashable {
+public struct Order: Sendable, Hashable, Codable {
     public var id: String
     public var channel: String
     public var externalID: String

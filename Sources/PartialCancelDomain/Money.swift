@@ -98,6 +98,21 @@ public struct Currency: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { code }
+}
+
+extension Currency: Codable {
+    public init(from decoder: any Decoder) throws {
+        let code = try decoder.singleValueContainer().decode(String.self)
+        guard let currency = Currency(code: code) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad currency code \(code)"))
+        }
+        self = currency
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(code)
+    }
 
     /// Parses a decimal amount (`"60.00"`, `"60"`, `"0.5"`) into minor units exactly.
     public func minorUnits(fromDecimal text: String) -> Int64? {

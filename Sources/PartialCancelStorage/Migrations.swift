@@ -1,0 +1,102 @@
+/// The schema, as numbered forward-only migrations. A migration is never edited once released:
+/// changes come as a new number. Each runs in its own transaction with its row in
+/// `schema_migrations`, so a crash mid-way leaves the schema at the previous number.
+enum Migrations {
+    struct Migration {
+        let version: Int64
+        let name: String
+        let sql: String
+    }
+
+    static let all: [Migration] = [
+        Migration(version: 1, name: "orders, stock, outbox, dead letters, history", sql: """
+        CREATE TABLE orders (
+            id TEXT PRIMARY KEY,
+            channel TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            account_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            version INTEGER NOT NULL CHECK (version >= 1),
+            total INTEGER NOT NULL CHECK (total >= 0),
+            body BLOB NOT NULL,
+            created_ms INTEGER NOT NULL,
+            updated_ms INTEGER NOT NULL,
+            UNIQUE (channel, external_id)
+        ) STRICT;
+        CREATE INDEX orders_account ON orders (account_id);
+
+        CREATE TABLE order_history (
+            order_id TEXT NOT NULL REFERENCES orders (id),
+            seq INTEGER NOT NULL,
+            at_ms INTEGER NOT NULL,
+            actor TEXT NOT NULL,
+            event TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            PRIMARY KEY (order_id, seq)
+        ) STRICT;
+
+        CREATE TABLE stock (
+            sku TEXT NOT NULL,
+            location TEXT NOT NULL,
+            on_hand INTEGER NOT NULL CHECK (on_hand >= 0),
+            reserved INTEGER NOT NULL CHECK (reserved >= 0),
+            updated_ms INTEGER NOT NULL,
+            PRIMARY KEY (sku, location)
+        ) STRICT;
+
+        -- Messages to other shards, written in the transaction that causes them.
+        CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            message_id TEXT NOT NULL UNIQUE,
+            destination INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            created_ms INTEGER NOT NULL,
+            delivered_ms INTEGER
+        ) STRICT;
+        CREATE INDEX outbox_pending ON outbox (seq) WHERE delivered_ms IS NULL;
+
+        -- Messages from any shard applied here, recorded with the change they made: exactly once.
+        CREATE TABLE applied_messages (
+            message_id TEXT PRIMARY KEY,
+            applied_ms INTEGER NOT NULL
+        ) STRICT;
+
+        CREATE TABLE dead_letters (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            priority INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            attempts INTEGER NOT NULL,
+            created_ms INTEGER NOT NULL,
+            updated_ms INTEGER NOT NULL,
+            resolved_ms INTEGER
+        ) STRICT;
+        CREATE INDEX dead_letters_open ON dead_letters (priority DESC, id) WHERE resolved_ms IS NULL;
+        """),
+    ]
+
+    /// Brings the database to the newest version; returns the versions it applied.
+    static func migrate(_ db: SQLiteConnection, now: Int64) throws -> [Int64] {
+        try db.execute("""
+        CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL) STRICT
+        """)
+        let current = try db.first("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") { $0.int(0) } ?? 0
+        if let newest = all.last?.version, current > newest {
+            throw StorageError(code: 0, "\(db.path) has schema version \(current), newer than this server's \(newest); upgrade the server")
+        }
+        var applied: [Int64] = []
+        for migration in all where migration.version > current {
+            try db.transaction {
+                try db.execute(migration.sql)
+                try db.run("INSERT INTO schema_migrations (version, name, applied_ms) VALUES (?1, ?2, ?3)",
+                           [.integer(migration.version), .text(migration.name), .integer(now)])
+            }
+            applied.append(migration.version)
+        }
+        return applied
+    }
+}

@@ -1,0 +1,250 @@
+import CSQLite
+import Foundation
+import PartialCancelDomain
+
+/// How durable a commit is. FULL (the default, for money and stock) syncs the WAL on every
+/// commit; NORMAL syncs only at checkpoints and can lose the last commits on power loss.
+public enum Synchronous: String, Sendable, CaseIterable {
+    case full = "FULL"
+    case normal = "NORMAL"
+}
+
+/// Storage settings; each is named in the config file under `storage`.
+public struct StorageConfiguration: Sendable, Hashable {
+    /// Shard count (default: number of cores). Recorded in the data directory on first start.
+    public var shards: Int = ProcessInfo.processInfo.activeProcessorCount
+    public var synchronous: Synchronous = .full
+    /// WAL size, in pages, above which the shard checkpoints when it has nothing else to do.
+    /// SQLite's automatic checkpoint is off: it would run inside a request's commit.
+    public var checkpointPages: Int = 1000
+    /// Outbox messages delivered per batch.
+    public var deliveryBatch: Int = 256
+
+    public init() {}
+}
+
+/// A cross-shard message as stored in the outbox.
+struct OutboxMessage: Sendable {
+    var seq: Int64
+    var messageID: String
+    var destination: Int
+    var change: StockChange
+}
+
+/// An open dead letter.
+public struct DeadLetter: Sendable, Hashable {
+    /// `dl-SHARD-N`.
+    public var id: String
+    public var kind: String
+    public var priority: Int64
+    public var reason: String
+    public var detail: String
+    /// What it is about, e.g. `web` or an order id.
+    public var subject: String
+    public var payload: [UInt8]
+    public var attempts: Int64
+    public var createdMs: Int64
+    public var updatedMs: Int64
+}
+
+/// One entry of an order's history.
+public struct HistoryEntry: Sendable, Hashable {
+    public var seq: Int64
+    public var atMs: Int64
+    public var actor: String
+    public var event: String
+    public var detail: String
+}
+
+/// One shard's database: everything done with one SQLite connection. Used only on its worker's thread.
+final class ShardStore {
+    let index: Int
+    private let db: SQLiteConnection
+    private let configuration: StorageConfiguration
+    private let now: @Sendable () -> Int64
+    private let encoder = JSONEncoder()
+    private let decoder = JSONDecoder()
+
+    init(index: Int, path: String, configuration: StorageConfiguration, now: @escaping @Sendable () -> Int64) throws {
+        self.index = index
+        self.configuration = configuration
+        self.now = now
+        db = try SQLiteConnection(path: path)
+        try db.execute("""
+        PRAGMA journal_mode = WAL;
+        PRAGMA synchronous = \(configuration.synchronous.rawValue);
+        PRAGMA foreign_keys = ON;
+        PRAGMA wal_autocheckpoint = 0;
+        PRAGMA busy_timeout = 5000;
+        """)
+        _ = try Migrations.migrate(db, now: now())
+    }
+
+    /// Called when the queue is empty: checkpoints the WAL once it has grown, off the request path.
+    func idle() {
+        var logFrames: Int32 = 0
+        var checkpointed: Int32 = 0
+        _ = sqlite3_wal_checkpoint_v2_passive(db.handle, &logFrames, &checkpointed)
+        if Int(logFrames) > configuration.checkpointPages { _ = try? db.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
+    }
+
+    func close() {
+        _ = try? db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    }
+
+    @discardableResult
+    func transaction<T>(_ body: () throws -> T) throws -> T { try db.transaction(body) }
+
+    // MARK: Orders
+
+    func order(_ id: String) throws -> Order? {
+        try db.first("SELECT body FROM orders WHERE id = ?1", [.text(id)]) { $0.blob(0) }.map { try decoder.decode(Order.self, from: Data($0)) }
+    }
+
+    func insert(_ order: Order) throws {
+        let time = now()
+        try db.run("""
+        INSERT INTO orders (id, channel, external_id, account_id, status, version, total, body, created_ms, updated_ms)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
+        """, [.text(order.id), .text(order.channel), .text(order.externalID), .text(order.account.id), .text(order.status.rawValue),
+              .integer(order.version), .integer(order.totals.total), .blob(Array(try encoder.encode(order))), .integer(time)])
+    }
+
+    func appendHistory(orderID: String, actor: String, event: String, detail: String) throws {
+        try db.run("""
+        INSERT INTO order_history (order_id, seq, at_ms, actor, event, detail)
+        VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM order_history WHERE order_id = ?1), ?2, ?3, ?4, ?5)
+        """, [.text(orderID), .integer(now()), .text(actor), .text(event), .text(detail)])
+    }
+
+    func history(_ orderID: String) throws -> [HistoryEntry] {
+        var entries: [HistoryEntry] = []
+        try db.query("SELECT seq, at_ms, actor, event, detail FROM order_history WHERE order_id = ?1 ORDER BY seq", [.text(orderID)]) { row in
+            entries.append(HistoryEntry(seq: row.int(0), atMs: row.int(1), actor: row.text(2), event: row.text(3), detail: row.text(4)))
+        }
+        return entries
+    }
+
+    var orderCount: Int64 { (try? db.first("SELECT COUNT(*) FROM orders") { $0.int(0) }) ?? 0 }
+
+    // MARK: Stock
+
+    func stock(sku: String, location: String?) throws -> [StockPool] {
+        var pools: [StockPool] = []
+        let map: (Row) -> Void = { row in
+            pools.append(StockPool(sku: row.text(0), location: row.text(1), onHand: row.int(2), reserved: row.int(3)))
+        }
+        if let location {
+            try db.query("SELECT sku, location, on_hand, reserved FROM stock WHERE sku = ?1 AND location = ?2", [.text(sku), .text(location)], row: map)
+        } else {
+            try db.query("SELECT sku, location, on_hand, reserved FROM stock WHERE sku = ?1 ORDER BY location", [.text(sku)], row: map)
+        }
+        return pools
+    }
+
+    func setOnHand(sku: String, location: String, onHand: Int64) throws -> StockPool {
+        try db.run("""
+        INSERT INTO stock (sku, location, on_hand, reserved, updated_ms) VALUES (?1, ?2, ?3, 0, ?4)
+        ON CONFLICT (sku, location) DO UPDATE SET on_hand = excluded.on_hand, updated_ms = excluded.updated_ms
+        """, [.text(sku), .text(location), .integer(onHand), .integer(now())])
+        return try stock(sku: sku, location: location)[0]
+    }
+
+    /// Applies a stock change exactly once: the message id is recorded with the change, in the
+    /// caller's transaction. Returns false when it had been applied before.
+    @discardableResult
+    func apply(_ change: StockChange) throws -> Bool {
+        let time = now()
+        let inserted = try db.run("INSERT OR IGNORE INTO applied_messages (message_id, applied_ms) VALUES (?1, ?2)", [.text(change.id), .integer(time)])
+        guard inserted == 1 else { return false }
+        // A release never takes reserved below zero; a reservation on an unknown pool creates it with nothing on hand.
+        try db.run("""
+        INSERT INTO stock (sku, location, on_hand, reserved, updated_ms) VALUES (?1, ?2, 0, MAX(?3, 0), ?4)
+        ON CONFLICT (sku, location) DO UPDATE SET reserved = MAX(reserved + ?3, 0), updated_ms = excluded.updated_ms
+        """, [.text(change.sku), .text(change.location), .integer(change.reservedDelta), .integer(time)])
+        return true
+    }
+
+    func wasApplied(_ messageID: String) throws -> Bool {
+        try db.first("SELECT 1 FROM applied_messages WHERE message_id = ?1", [.text(messageID)]) { _ in true } ?? false
+    }
+
+    // MARK: Outbox
+
+    func enqueue(_ change: StockChange, destination: Int) throws {
+        try db.run("INSERT INTO outbox (message_id, destination, kind, payload, created_ms) VALUES (?1, ?2, 'stock', ?3, ?4)",
+                   [.text(change.id), .integer(Int64(destination)), .blob(Array(try encoder.encode(change))), .integer(now())])
+    }
+
+    func pendingOutbox(limit: Int) throws -> [OutboxMessage] {
+        var messages: [OutboxMessage] = []
+        var failure: (any Error)?
+        try db.query("SELECT seq, message_id, destination, payload FROM outbox WHERE delivered_ms IS NULL ORDER BY seq LIMIT ?1", [.integer(Int64(limit))]) { row in
+            do {
+                let change = try decoder.decode(StockChange.self, from: Data(row.blob(3)))
+                messages.append(OutboxMessage(seq: row.int(0), messageID: row.text(1), destination: Int(row.int(2)), change: change))
+            } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
+        return messages
+    }
+
+    func markDelivered(_ seqs: [Int64]) throws {
+        let time = now()
+        try db.transaction {
+            for seq in seqs { try db.run("UPDATE outbox SET delivered_ms = ?2 WHERE seq = ?1", [.integer(seq), .integer(time)]) }
+        }
+    }
+
+    var outboxBacklog: Int64 { (try? db.first("SELECT COUNT(*) FROM outbox WHERE delivered_ms IS NULL") { $0.int(0) }) ?? 0 }
+
+    // MARK: Dead letters
+
+    func addDeadLetter(kind: String, priority: Int64, reason: String, detail: String, subject: String, payload: [UInt8]) throws -> String {
+        let time = now()
+        try db.run("""
+        INSERT INTO dead_letters (kind, priority, reason, detail, subject, payload, attempts, created_ms, updated_ms)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?7)
+        """, [.text(kind), .integer(priority), .text(reason), .text(detail), .text(subject), .blob(payload), .integer(time)])
+        return "dl-\(index)-\(db.lastInsertRowID)"
+    }
+
+    func openDeadLetters(limit: Int) throws -> [DeadLetter] {
+        var letters: [DeadLetter] = []
+        try db.query("""
+        SELECT id, kind, priority, reason, detail, subject, payload, attempts, created_ms, updated_ms
+        FROM dead_letters WHERE resolved_ms IS NULL ORDER BY priority DESC, id LIMIT ?1
+        """, [.integer(Int64(limit))]) { row in letters.append(deadLetter(row)) }
+        return letters
+    }
+
+    func deadLetter(rowID: Int64) throws -> DeadLetter? {
+        try db.first("""
+        SELECT id, kind, priority, reason, detail, subject, payload, attempts, created_ms, updated_ms
+        FROM dead_letters WHERE id = ?1 AND resolved_ms IS NULL
+        """, [.integer(rowID)]) { deadLetter($0) }
+    }
+
+    private func deadLetter(_ row: Row) -> DeadLetter {
+        DeadLetter(id: "dl-\(index)-\(row.int(0))", kind: row.text(1), priority: row.int(2), reason: row.text(3), detail: row.text(4),
+                   subject: row.text(5), payload: row.blob(6), attempts: row.int(7), createdMs: row.int(8), updatedMs: row.int(9))
+    }
+
+    func resolveDeadLetter(rowID: Int64) throws {
+        try db.run("UPDATE dead_letters SET resolved_ms = ?2, updated_ms = ?2 WHERE id = ?1", [.integer(rowID), .integer(now())])
+    }
+
+    func failDeadLetterAgain(rowID: Int64, reason: String, detail: String) throws {
+        try db.run("UPDATE dead_letters SET attempts = attempts + 1, reason = ?2, detail = ?3, updated_ms = ?4 WHERE id = ?1",
+                   [.integer(rowID), .text(reason), .text(detail), .integer(now())])
+    }
+
+    var openDeadLetterCount: Int64 { (try? db.first("SELECT COUNT(*) FROM dead_letters WHERE resolved_ms IS NULL") { $0.int(0) }) ?? 0 }
+}
+
+/// `sqlite3_wal_checkpoint_v2` in PASSIVE mode: reports the WAL's size without blocking anyone.
+private func sqlite3_wal_checkpoint_v2_passive(_ db: OpaquePointer, _ log: inout Int32, _ checkpointed: inout Int32) -> Int32 {
+    sqlite3_wal_checkpoint_v2(db, nil, SQLITE_CHECKPOINT_PASSIVE, &log, &checkpointed)
+}

@@ -1,0 +1,283 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import PartialCancelDomain
+
+/// Maps keys to shards with a hash that never changes between runs, versions or machines
+/// (FNV-1a, 64-bit, over the key's UTF-8): orders by order id, stock by sku.
+public struct ShardRouter: Sendable, Hashable {
+    public let count: Int
+
+    public init(count: Int) {
+        precondition(count >= 1)
+        self.count = count
+    }
+
+    public static func hash(_ key: String) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in key.utf8 {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01B3
+        }
+        return hash
+    }
+
+    public func shard(forOrder id: String) -> Int { Int(Self.hash(id) % UInt64(count)) }
+    public func shard(forSKU sku: String) -> Int { Int(Self.hash("sku:" + sku) % UInt64(count)) }
+}
+
+/// The outcome of an ingest: the stored order, and whether this call created it.
+public struct IngestOutcome: Sendable {
+    public var order: Order
+    public var created: Bool
+}
+
+/// What `Health` reports for one shard.
+public struct ShardHealth: Sendable, Hashable {
+    public var index: Int
+    public var open: Bool
+    public var queueDepth: Int
+    public var outboxBacklog: Int64
+    public var deadLetters: Int64
+    public var orders: Int64
+}
+
+/// The sharded store: one SQLite file per shard, each owned by its worker thread (shared-nothing).
+/// A change to a stock pool in another shard travels through the sender's outbox, written in the
+/// same transaction as its cause, and is applied by the receiving shard exactly once.
+public final class Storage: Sendable {
+    public static let metaFileName = "pcancel-data.json"
+
+    public let directory: String
+    public let configuration: StorageConfiguration
+    public let router: ShardRouter
+    private let workers: [ShardWorker]
+    private let eventLoop: any EventLoop
+    private let logger: Logger
+    /// Per shard: a delivery is running, and whether another pass was asked for meanwhile.
+    private let delivering: [NIOLockedValueBox<(running: Bool, again: Bool)>]
+
+    private init(directory: String, configuration: StorageConfiguration, workers: [ShardWorker], eventLoop: any EventLoop, logger: Logger) {
+        self.directory = directory
+        self.configuration = configuration
+        self.router = ShardRouter(count: workers.count)
+        self.workers = workers
+        self.eventLoop = eventLoop
+        self.logger = logger
+        self.delivering = workers.map { _ in NIOLockedValueBox((running: false, again: false)) }
+    }
+
+    /// Opens (or creates) the data directory's shards, migrates them, and redelivers any outbox
+    /// messages a previous run left undelivered.
+    public static func open(directory: String, configuration: StorageConfiguration, eventLoop: any EventLoop,
+                            logger: Logger, now: @escaping @Sendable () -> Int64 = Storage.unixMillis) throws -> Storage {
+        guard configuration.shards >= 1, configuration.shards <= 256 else {
+            throw StorageError(code: 0, "storage.shards must be 1...256 (got \(configuration.shards))")
+        }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try checkShardCount(directory: directory, configured: configuration.shards)
+        var workers: [ShardWorker] = []
+        for index in 0..<configuration.shards {
+            let path = URL(fileURLWithPath: directory).appendingPathComponent("shard-\(index).sqlite").path
+            let store = try ShardStore(index: index, path: path, configuration: configuration, now: now)
+            workers.append(ShardWorker(index: index, store: store))
+        }
+        let storage = Storage(directory: directory, configuration: configuration, workers: workers, eventLoop: eventLoop, logger: logger)
+        for index in workers.indices { storage.deliver(from: index) }
+        return storage
+    }
+
+    /// The shard count is fixed when a data directory is created: orders and stock live where the
+    /// router put them, and a different count would look for them elsewhere.
+    static func checkShardCount(directory: String, configured: Int) throws {
+        let meta = URL(fileURLWithPath: directory).appendingPathComponent(metaFileName)
+        if let data = try? Data(contentsOf: meta) {
+            guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let shards = object["shards"] as? Int else {
+                throw StorageError(code: 0, "\(meta.path) is unreadable; it records the data directory's shard count")
+            }
+            guard shards == configured else {
+                throw StorageError(code: 0, "data directory \(directory) was created with \(shards) shards, but this server is configured for \(configured); start it with \(shards) shards (storage.shards / --shards)")
+            }
+        } else {
+            let temporary = meta.path + ".tmp"
+            try Data("{\"shards\": \(configured), \"format\": 1}\n".utf8).write(to: URL(fileURLWithPath: temporary))
+            guard rename(temporary, meta.path) == 0 else { throw StorageError(code: 0, "cannot write \(meta.path)") }
+        }
+    }
+
+    /// Stops the workers after the jobs already queued.
+    public func close() {
+        for worker in workers { worker.stop() }
+    }
+
+    public static let unixMillis: @Sendable () -> Int64 = {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+
+    private func on<T: Sendable>(_ shard: Int, _ loop: any EventLoop, _ work: @escaping @Sendable (ShardStore) throws -> T) -> EventLoopFuture<T> {
+        workers[shard].submit(on: loop, work)
+    }
+
+    // MARK: Orders
+
+    /// Stores a newly priced order with its stock reservations, or returns the order already stored
+    /// under its id (an ingest retried with the same channel and external id).
+    public func ingest(_ order: Order, actor: String, on loop: any EventLoop) -> EventLoopFuture<IngestOutcome> {
+        let shard = router.shard(forOrder: order.id)
+        let router = self.router
+        return on(shard, loop) { store in
+            try store.transaction {
+                if let existing = try store.order(order.id) { return (IngestOutcome(order: existing, created: false), false) }
+                try store.insert(order)
+                try store.appendHistory(orderID: order.id, actor: actor, event: "INGESTED",
+                                        detail: "status \(order.status.rawValue), total \(order.totals.total) \(order.currency.code)")
+                var sent = false
+                for change in order.intakeReservations() {
+                    let destination = router.shard(forSKU: change.sku)
+                    if destination == store.index {
+                        try store.apply(change)
+                    } else {
+                        try store.enqueue(change, destination: destination)
+                        sent = true
+                    }
+                }
+                return (IngestOutcome(order: order, created: true), sent)
+            }
+        }.map { outcome, sent in
+            if sent { self.deliver(from: shard) }
+            return outcome
+        }
+    }
+
+    /// The order and its history, or nil.
+    public func order(_ id: String, on loop: any EventLoop) -> EventLoopFuture<(order: Order, history: [HistoryEntry])?> {
+        on(router.shard(forOrder: id), loop) { store in
+            guard let order = try store.order(id) else { return nil }
+            return (order, try store.history(id))
+        }
+    }
+
+    // MARK: Stock
+
+    public func setOnHand(sku: String, location: String, onHand: Int64, on loop: any EventLoop) -> EventLoopFuture<StockPool> {
+        on(router.shard(forSKU: sku), loop) { store in try store.transaction { try store.setOnHand(sku: sku, location: location, onHand: onHand) } }
+    }
+
+    public func stock(sku: String, location: String?, on loop: any EventLoop) -> EventLoopFuture<[StockPool]> {
+        on(router.shard(forSKU: sku), loop) { store in try store.stock(sku: sku, location: location) }
+    }
+
+    // MARK: Cross-shard delivery
+
+    /// Delivers the shard's undelivered outbox messages to their destinations. Safe to run at any
+    /// time and any number of times: receivers apply each message id once.
+    func deliver(from shard: Int) {
+        let start = delivering[shard].withLockedValue { state -> Bool in
+            if state.running {
+                state.again = true
+                return false
+            }
+            state = (true, false)
+            return true
+        }
+        guard start else { return }
+        deliveryPass(from: shard)
+    }
+
+    private func deliveryPass(from shard: Int) {
+        let batch = configuration.deliveryBatch
+        let loop = eventLoop
+        on(shard, loop) { store in try store.pendingOutbox(limit: batch) }.flatMap { messages -> EventLoopFuture<Bool> in
+            guard !messages.isEmpty else { return loop.makeSucceededFuture(false) }
+            let byDestination = Dictionary(grouping: messages, by: \.destination)
+            let applied = byDestination.map { destination, group in
+                self.on(destination, loop) { store in
+                    try store.transaction { for message in group { try store.apply(message.change) } }
+                }
+            }
+            return EventLoopFuture.andAllSucceed(applied, on: loop).flatMap {
+                self.on(shard, loop) { store in try store.markDelivered(messages.map(\.seq)) }
+            }.map { messages.count == batch }
+        }.whenComplete { result in
+            if case .failure(let error) = result {
+                self.logger.error("outbox delivery failed; it will be retried", metadata: ["shard": "\(shard)", "error": "\(error)"])
+            }
+            let more = (try? result.get()) ?? false
+            let again = self.delivering[shard].withLockedValue { state -> Bool in
+                if more || state.again {
+                    state.again = false
+                    return true
+                }
+                state.running = false
+                return false
+            }
+            if again { self.deliveryPass(from: shard) }
+        }
+    }
+
+    /// Waits until no shard has undelivered outbox messages (for tests and orderly shutdown).
+    public func waitForDelivery(on loop: any EventLoop) -> EventLoopFuture<Void> {
+        let backlogs = workers.indices.map { index in on(index, loop) { $0.outboxBacklog } }
+        return EventLoopFuture.whenAllSucceed(backlogs, on: loop).flatMap { counts in
+            if counts.allSatisfy({ $0 == 0 }) { return loop.makeSucceededVoidFuture() }
+            for index in self.workers.indices { self.deliver(from: index) }
+            return loop.scheduleTask(in: .milliseconds(5)) {}.futureResult.flatMap { self.waitForDelivery(on: loop) }
+        }
+    }
+
+    // MARK: Dead letters
+
+    /// Records a dead letter in the shard of `key` (an order id when known).
+    public func addDeadLetter(key: String, kind: String, priority: Int64, reason: String, detail: String, subject: String,
+                              payload: [UInt8], on loop: any EventLoop) -> EventLoopFuture<String> {
+        on(router.shard(forOrder: key), loop) { store in
+            try store.transaction { try store.addDeadLetter(kind: kind, priority: priority, reason: reason, detail: detail, subject: subject, payload: payload) }
+        }
+    }
+
+    /// Open dead letters of every shard, highest priority first (then oldest).
+    public func deadLetters(limit: Int, on loop: any EventLoop) -> EventLoopFuture<[DeadLetter]> {
+        let perShard = workers.indices.map { index in on(index, loop) { try $0.openDeadLetters(limit: limit) } }
+        return EventLoopFuture.whenAllSucceed(perShard, on: loop).map { lists in
+            Array(lists.joined().sorted { ($0.priority, $1.createdMs, $1.id) > ($1.priority, $0.createdMs, $0.id) }.prefix(limit))
+        }
+    }
+
+    /// Parses `dl-SHARD-N`.
+    public func deadLetterAddress(_ id: String) -> (shard: Int, row: Int64)? {
+        let parts = id.split(separator: "-")
+        guard parts.count == 3, parts[0] == "dl", let shard = Int(parts[1]), let row = Int64(parts[2]), workers.indices.contains(shard) else { return nil }
+        return (shard, row)
+    }
+
+    public func deadLetter(_ id: String, on loop: any EventLoop) -> EventLoopFuture<DeadLetter?> {
+        guard let address = deadLetterAddress(id) else { return loop.makeSucceededFuture(nil) }
+        return on(address.shard, loop) { try $0.deadLetter(rowID: address.row) }
+    }
+
+    public func resolveDeadLetter(_ id: String, on loop: any EventLoop) -> EventLoopFuture<Void> {
+        guard let address = deadLetterAddress(id) else { return loop.makeSucceededVoidFuture() }
+        return on(address.shard, loop) { try $0.resolveDeadLetter(rowID: address.row) }
+    }
+
+    public func failDeadLetterAgain(_ id: String, reason: String, detail: String, on loop: any EventLoop) -> EventLoopFuture<Void> {
+        guard let address = deadLetterAddress(id) else { return loop.makeSucceededVoidFuture() }
+        return on(address.shard, loop) { try $0.failDeadLetterAgain(rowID: address.row, reason: reason, detail: detail) }
+    }
+
+    // MARK: Health
+
+    public func health(on loop: any EventLoop) -> EventLoopFuture<[ShardHealth]> {
+        let shards = workers.map { worker in
+            let depth = worker.queueDepth
+            return worker.submit(on: loop) { store in
+                ShardHealth(index: store.index, open: true, queueDepth: depth, outboxBacklog: store.outboxBacklog,
+                            deadLetters: store.openDeadLetterCount, orders: store.orderCount)
+            }
+        }
+        return EventLoopFuture.whenAllSucceed(shards, on: loop)
+    }
+}

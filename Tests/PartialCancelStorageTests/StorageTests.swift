@@ -1,0 +1,162 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import PartialCancelDomain
+import Testing
+
+@testable import PartialCancelStorage
+
+@Suite("Sharded storage")
+struct StorageTests {
+    let loop = MultiThreadedEventLoopGroup.singleton.next()
+
+    static func temporaryDirectory() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("pcancel-storage-\(UUID().uuidString)").path
+    }
+
+    func open(_ directory: String, shards: Int = 2) throws -> Storage {
+        var configuration = StorageConfiguration()
+        configuration.shards = shards
+        configuration.synchronous = .normal
+        return try Storage.open(directory: directory, configuration: configuration, eventLoop: loop, logger: Logger(label: "test"))
+    }
+
+    static func sampleOrder(_ channel: String = "web", _ payload: String = SamplePayloads.web) throws -> Order {
+        try Intake().order(channel: channel, payload: Array(payload.utf8))
+    }
+
+    @Test("the router's hash is stable: these values must never change")
+    func routingStable() {
+        #expect(ShardRouter.hash("") == 0xcbf2_9ce4_8422_2325)
+        #expect(ShardRouter.hash("a") == 0xaf63_dc4c_8601_ec8c)
+        let router = ShardRouter(count: 4)
+        #expect(router.shard(forOrder: "web-W-1001") == router.shard(forOrder: "web-W-1001"))
+        let spread = Set((0..<100).map { router.shard(forOrder: "web-W-\($0)") })
+        #expect(spread == [0, 1, 2, 3])
+    }
+
+    @Test("migrations run from empty, once; orders survive a restart")
+    func migrationsAndRestart() async throws {
+        let directory = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let order = try Self.sampleOrder()
+        var storage = try open(directory)
+        let first = try await storage.ingest(order, actor: "test", on: loop).get()
+        #expect(first.created)
+        storage.close()
+        storage = try open(directory)
+        let stored = try #require(try await storage.order(order.id, on: loop).get())
+        #expect(stored.order == order)
+        #expect(stored.history.map(\.event) == ["INGESTED"])
+        storage.close()
+    }
+
+    @Test("opening a data directory with another shard count is refused with a clear message")
+    func shardCountMismatch() throws {
+        let directory = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try open(directory, shards: 2).close()
+        do {
+            _ = try open(directory, shards: 3)
+            Issue.record("opened with a different shard count")
+        } catch {
+            #expect("\(error)".contains("created with 2 shards"))
+            #expect("\(error)".contains("configured for 3"))
+        }
+    }
+
+    @Test("ingest is idempotent on channel and external id")
+    func idempotentIngest() async throws {
+        let directory = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let storage = try open(directory)
+        defer { storage.close() }
+        let order = try Self.sampleOrder()
+        #expect(try await storage.ingest(order, actor: "test", on: loop).get().created)
+        let again = try await storage.ingest(order, actor: "test", on: loop).get()
+        #expect(!again.created)
+        #expect(again.order == order)
+        try await storage.waitForDelivery(on: loop).get()
+        // Reserved once, not twice.
+        #expect(try await storage.stock(sku: "MUG-01", location: "WH-EAST", on: loop).get().first?.reserved == 2)
+    }
+
+    @Test("an order reserves its stock across shards; on hand is untouched", arguments: [1, 2, 4])
+    func reservations(shards: Int) async throws {
+        let directory = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let storage = try open(directory, shards: shards)
+        defer { storage.close() }
+        for (sku, location, onHand) in [("MUG-01", "WH-EAST", Int64(10)), ("CAM-01", "WH-EAST", 5), ("STRAP-01", "WH-EAST", 5), ("TV-55", "3PL-WEST", 3)] {
+            _ = try await storage.setOnHand(sku: sku, location: location, onHand: onHand, on: loop).get()
+        }
+        _ = try await storage.ingest(try Self.sampleOrder(), actor: "test", on: loop).get()
+        _ = try await storage.ingest(try Self.sampleOrder("marketplace", SamplePayloads.marketplace), actor: "test", on: loop).get()
+        try await storage.waitForDelivery(on: loop).get()
+        let expected: [(String, String, Int64, Int64)] = [("MUG-01", "WH-EAST", 10, 4), ("CAM-01", "WH-EAST", 5, 2), ("STRAP-01", "WH-EAST", 5, 2),
+                                                          ("TV-55", "3PL-WEST", 3, 2), ("CAM-KIT", "WH-EAST", 0, 0)]
+        for (sku, location, onHand, reserved) in expected {
+            let pool = try await storage.stock(sku: sku, location: location, on: loop).get().first
+            #expect((pool?.onHand ?? 0) == onHand, "\(sku)")
+            #expect((pool?.reserved ?? 0) == reserved, "\(sku)")
+        }
+        // Services and subscriptions hold no stock.
+        #expect(try await storage.stock(sku: "SUPPORT-M", location: nil, on: loop).get().isEmpty)
+    }
+
+    @Test("a stock change is applied exactly once, however often it is delivered")
+    func exactlyOnce() throws {
+        let directory = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let store = try ShardStore(index: 0, path: directory + "/s.sqlite", configuration: StorageConfiguration(), now: { 0 })
+        let change = StockChange(id: "o/reserve/L1", kind: .reserve, sku: "S", location: "L", quantity: 3, orderID: "o", lineID: "L1")
+        #expect(try store.transaction { try store.apply(change) })
+        #expect(try !store.transaction { try store.apply(change) })
+        #expect(try store.stock(sku: "S", location: "L").first?.reserved == 3)
+        let release = StockChange(id: "o/release/1", kind: .release, sku: "S", location: "L", quantity: 5, orderID: "o", lineID: "L1")
+        try store.transaction { try store.apply(release) }
+        #expect(try store.stock(sku: "S", location: "L").first?.reserved == 0)  // never below zero
+    }
+
+    @Test("undelivered outbox messages are delivered when the data directory is opened again")
+    func redeliveryAfterRestart() async throws {
+        let directory = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try open(directory, shards: 2).close()
+        // A message left in shard 0's outbox by a run that died before delivering it.
+        let router = ShardRouter(count: 2)
+        let sku = (0..<100).map { "SKU-\($0)" }.first { router.shard(forSKU: $0) == 1 }!
+        do {
+            let store = try ShardStore(index: 0, path: directory + "/shard-0.sqlite", configuration: StorageConfiguration(), now: { 1 })
+            let change = StockChange(id: "x/reserve/L1", kind: .reserve, sku: sku, location: "WH", quantity: 7, orderID: "x", lineID: "L1")
+            try store.transaction { try store.enqueue(change, destination: 1) }
+            #expect(store.outboxBacklog == 1)
+        }
+        let storage = try open(directory, shards: 2)
+        defer { storage.close() }
+        try await storage.waitForDelivery(on: loop).get()
+        #expect(try await storage.stock(sku: sku, location: "WH", on: loop).get().first?.reserved == 7)
+        #expect(try await storage.health(on: loop).get().allSatisfy { $0.outboxBacklog == 0 })
+    }
+
+    @Test("dead letters are listed highest priority first across shards, and can be resolved")
+    func deadLetters() async throws {
+        let directory = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let storage = try open(directory, shards: 2)
+        defer { storage.close() }
+        var ids: [String] = []
+        for (index, priority) in [Int64(5), 50, 1, 20].enumerated() {
+            ids.append(try await storage.addDeadLetter(key: "key-\(index)", kind: "intake", priority: priority, reason: "R", detail: "d",
+                                                       subject: "web", payload: [1, 2], on: loop).get())
+        }
+        #expect(try await storage.deadLetters(limit: 10, on: loop).get().map(\.priority) == [50, 20, 5, 1])
+        try await storage.resolveDeadLetter(ids[1], on: loop).get()
+        #expect(try await storage.deadLetters(limit: 10, on: loop).get().map(\.priority) == [20, 5, 1])
+        #expect(try await storage.deadLetter(ids[1], on: loop).get() == nil)
+        #expect(try await storage.deadLetter("dl-9-1", on: loop).get() == nil)
+        #expect(try await storage.deadLetter(ids[0], on: loop).get()?.payload == [1, 2])
+    }
+}
