@@ -62,6 +62,8 @@ let package = Package(
             name: "PartialCancelServer",
             dependencies: [
                 "PartialCancelWire",
+                "PartialCancelDomain",
+                "PartialCancelStorage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -84,6 +86,7 @@ let package = Package(
             name: "pcancel-server",
             dependencies: [
                 "PartialCancelServer",
+                "PartialCancelStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

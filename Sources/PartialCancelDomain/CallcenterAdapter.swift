@@ -2,6 +2,7 @@
 /// their tier, `items` with `parts`, money in minor units, and `confirmed` instead of a status.
 public struct CallcenterAdapter: ChannelAdapter {
     public let channel = "callcenter"
+    public let externalIDField = "ticket_id"
     public init() {}
 
     static let kinds: [String: LineKind] = ["goods": .goods, "service": .service, "bundle": .bundle, "subscription": .subscriptionService]
@@ -73,7 +74,7 @@ public struct CallcenterAdapter: ChannelAdapter {
 
         let agent = try payload.identifier("agent_id", maxBytes: limits.maxIDBytes)
         let notes = try payload.optionalString("notes", maxLength: 2000, allowEmpty: true) ?? ""
-        return OrderDraft(channel: channel, externalID: try payload.identifier("ticket_id", maxBytes: limits.maxIDBytes),
+        return OrderDraft(channel: channel, externalID: try payload.identifier(externalIDField, maxBytes: limits.maxIDBytes),
                           account: Account(id: try customer.identifier("account_id", maxBytes: limits.maxIDBytes),
                                            tier: try customer.optionalString("tier", maxLength: 32) ?? "standard",
                                            email: try customer.email("email")),

@@ -2,6 +2,8 @@
 /// money format and status vocabulary (docs/CHANNELS.md); errors name the payload's own paths.
 public protocol ChannelAdapter: Sendable {
     var channel: String { get }
+    /// The payload field holding the channel's own order id.
+    var externalIDField: String { get }
     func draft(from payload: JSONReader, limits: IntakeLimits) throws(DomainError) -> OrderDraft
 }
 
@@ -26,6 +28,29 @@ public struct Intake: Sendable {
         let draft = try adapter.draft(from: reader, limits: limits)
         try Self.check(draft)
         return try Pricing.price(draft)
+    }
+
+    /// How urgent a refused payload is, for the dead-letter list: the order's gross value in minor
+    /// units, doubled for premium-like tiers (`premium`, `gold`, `vip`), 0 when the payload is too
+    /// broken to tell. The most valuable failures are listed first.
+    public func priority(channel: String, payload: [UInt8]) -> Int64 {
+        guard let adapter = adapters[channel], let reader = try? JSONReader.parse(payload),
+              let draft = try? adapter.draft(from: reader, limits: limits) else { return 0 }
+        var value: Int64 = 0
+        for line in draft.lines {
+            let (gross, overflow) = line.unitPrice.multipliedReportingOverflow(by: line.quantity)
+            if overflow { return Int64.max / 2 }
+            value = min(value + gross, Int64.max / 4)
+        }
+        return ["premium", "gold", "vip"].contains(draft.account.tier.lowercased()) ? value * 2 : value
+    }
+
+    /// The order id a payload would get, when its external id can be read: refused payloads are
+    /// kept in that order's shard.
+    public func externalKey(channel: String, payload: [UInt8]) -> String? {
+        guard let adapter = adapters[channel], let reader = try? JSONReader.parse(payload) else { return nil }
+        guard let external = try? reader.identifier(adapter.externalIDField, maxBytes: limits.maxIDBytes) else { return nil }
+        return Order.id(channel: channel, externalID: external)
     }
 
     /// Rules every channel shares, checked on the draft.

@@ -2,6 +2,7 @@
 /// money as decimal strings in the order's currency, upper-case vocabulary of its own.
 public struct MarketplaceAdapter: ChannelAdapter {
     public let channel = "marketplace"
+    public let externalIDField = "marketplace_order_id"
     public init() {}
 
     static let states: [String: OrderStatus] = ["PENDING_ACCEPTANCE": .pending, "ACCEPTED": .confirmed, "SHIPPED": .shipped, "CANCELED": .cancelled]
@@ -79,7 +80,7 @@ public struct MarketplaceAdapter: ChannelAdapter {
         }
         if tenders.isEmpty { throw DomainError(.outOfRange, path: payload.path("payments"), "must have at least one payment") }
 
-        return OrderDraft(channel: channel, externalID: try payload.identifier("marketplace_order_id", maxBytes: limits.maxIDBytes),
+        return OrderDraft(channel: channel, externalID: try payload.identifier(externalIDField, maxBytes: limits.maxIDBytes),
                           account: Account(id: try payload.identifier("buyer_id", maxBytes: limits.maxIDBytes),
                                            tier: try payload.optionalString("buyer_tier", maxLength: 32) ?? "standard",
                                            email: try payload.email("buyer_email")),

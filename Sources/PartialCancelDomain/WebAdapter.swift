@@ -2,6 +2,7 @@
 /// money in minor units, lower-case vocabulary.
 public struct WebAdapter: ChannelAdapter {
     public let channel = "web"
+    public let externalIDField = "external_id"
     public init() {}
 
     static let statuses: [String: OrderStatus] = ["pending": .pending, "confirmed": .confirmed, "shipped": .shipped, "cancelled": .cancelled]
@@ -68,7 +69,7 @@ public struct WebAdapter: ChannelAdapter {
         }
         if tenders.isEmpty { throw DomainError(.outOfRange, path: payload.path("tenders"), "must have at least one tender") }
 
-        return OrderDraft(channel: channel, externalID: try payload.identifier("external_id", maxBytes: limits.maxIDBytes),
+        return OrderDraft(channel: channel, externalID: try payload.identifier(externalIDField, maxBytes: limits.maxIDBytes),
                           account: Account(id: try account.identifier("id", maxBytes: limits.maxIDBytes),
                                            tier: try account.optionalString("tier", maxLength: 32) ?? "standard",
                                            email: try account.email("email")),

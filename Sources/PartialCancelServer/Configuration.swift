@@ -1,4 +1,5 @@
 import NIOCore
+import PartialCancelStorage
 import PartialCancelWire
 
 /// Every bound the server enforces, with its default and the reason for it. All are settable in the
@@ -91,6 +92,10 @@ public struct ServerConfiguration: Sendable {
     /// Network event-loop threads.
     public var eventLoopThreads: Int = System.coreCount
     public var limits = ServerLimits()
+    /// Shards, durability and checkpoint policy.
+    public var storage = StorageConfiguration()
+    /// Seed sample stock and orders when the data directory is created (the embedded default).
+    public var seedSampleData = true
     /// Accepted API keys, hashed. Empty means "use the data directory's development key".
     public var apiKeys: [APIKey] = []
 
@@ -101,5 +106,8 @@ public struct ServerConfiguration: Sendable {
         if !(0...65535).contains(port) { throw ConfigurationError("port must be 0...65535 (got \(port))") }
         if eventLoopThreads < 1 { throw ConfigurationError("event_loop_threads must be at least 1 (got \(eventLoopThreads))") }
         if host.isEmpty { throw ConfigurationError("host must not be empty") }
+        if !(1...256).contains(storage.shards) { throw ConfigurationError("storage.shards must be 1...256 (got \(storage.shards))") }
+        if storage.checkpointPages < 1 { throw ConfigurationError("storage.checkpoint_pages must be at least 1") }
+        if storage.deliveryBatch < 1 { throw ConfigurationError("storage.delivery_batch must be at least 1") }
     }
 }

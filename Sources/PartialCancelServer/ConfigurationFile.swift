@@ -1,4 +1,5 @@
 import Foundation
+import PartialCancelStorage
 
 /// Reads a server configuration from a JSON file (format in docs/CONFIGURATION.md). Unknown keys and
 /// wrong types are errors naming their path, so a typo never silently falls back to a default.
@@ -41,6 +42,18 @@ public enum ConfigurationFile {
             try limits.int("max_client_name_bytes") { configuration.limits.maxClientNameBytes = $0 }
             try limits.int("max_ping_delay_ms") { configuration.limits.maxPingDelayMs = $0 }
         }
+        try reader.object("storage") { storage in
+            try storage.int("shards") { configuration.storage.shards = $0 }
+            try storage.string("synchronous") { value in
+                guard let mode = Synchronous(rawValue: value.uppercased()) else {
+                    throw ConfigurationError("storage.synchronous must be FULL or NORMAL (got '\(value)')")
+                }
+                configuration.storage.synchronous = mode
+            }
+            try storage.int("checkpoint_pages") { configuration.storage.checkpointPages = $0 }
+            try storage.int("delivery_batch") { configuration.storage.deliveryBatch = $0 }
+        }
+        try reader.bool("seed_sample_data") { configuration.seedSampleData = $0 }
         try reader.array("api_keys") { index, entry in
             var name = "", role: Role?, sha256 = ""
             try entry.string("name") { name = $0 }
@@ -94,11 +107,19 @@ private struct ObjectReader {
 
     mutating func int(_ key: String, _ apply: (Int) throws -> Void) throws {
         guard let value = value(key) else { return }
-        guard let number = value as? NSNumber, String(cString: number.objCType) != "c",  // "c": a JSON true/false
+        guard let number = value as? NSNumber, !["c", "B"].contains(String(cString: number.objCType)),  // a JSON true/false
               let int = Int(exactly: number.doubleValue) else {
             throw ConfigurationError("\(child(key)) must be a whole number")
         }
         try apply(int)
+    }
+
+    mutating func bool(_ key: String, _ apply: (Bool) throws -> Void) throws {
+        guard let value = value(key) else { return }
+        guard let number = value as? NSNumber, ["c", "B"].contains(String(cString: number.objCType)) else {
+            throw ConfigurationError("\(child(key)) must be true or false")
+        }
+        try apply(number.boolValue)
     }
 
     mutating func object(_ key: String, _ body: (inout ObjectReader) throws -> Void) throws {

@@ -9,14 +9,23 @@ import Glibc
 struct DiagnosticsService {
     let runtime: ServerRuntime
     let maxPingDelayMs: Int
+    /// Each shard's state, when the server has storage.
+    var shards: (@Sendable (any EventLoop) -> EventLoopFuture<[ShardHealthView]>)? = nil
 
     var methods: [MethodDescriptor] {
         [
             .unary(Methods.ping, access: .authenticated, request: PingRequest.self) { context, request in
                 ping(context, request)
             },
-            .unary(Methods.health, access: .anonymous, request: HealthRequest.self) { context, _ in
-                context.eventLoop.makeSucceededFuture(runtime.health())
+            .unary(Methods.health, access: .anonymous, request: HealthRequest.self) { [shards] context, _ in
+                let health = runtime.health()
+                guard let shards else { return context.eventLoop.makeSucceededFuture(health) }
+                return shards(context.eventLoop).map { views in
+                    var withShards = health
+                    withShards.shards = views
+                    if !views.allSatisfy(\.open) { withShards.status = .notServing }
+                    return withShards
+                }
             },
         ]
     }

@@ -2,6 +2,8 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import PartialCancelDomain
+import PartialCancelStorage
 import PartialCancelWire
 import ServiceLifecycle
 
@@ -20,19 +22,42 @@ public final class PartialCancelServer: Service, Sendable {
     private let keyStore: KeyStore
     private let logger: Logger
     private let listener = NIOLockedValueBox<(any Channel)?>(nil)
+    /// The sharded store in the configuration's data directory, open while the server exists.
+    public let storage: Storage
 
+    /// Opens the data directory's storage (creating it, and seeding sample data if configured, on
+    /// first start) and prepares the methods.
     /// - Parameters:
-    ///   - methods: the methods to serve besides the built-in Ping and Health.
+    ///   - methods: further methods to serve besides the built-in ones.
     public init(configuration: ServerConfiguration, keyStore: KeyStore, methods: [MethodDescriptor] = [], logger: Logger) throws {
         try configuration.validate()
         self.configuration = configuration
         self.keyStore = keyStore
         self.logger = logger
         self.runtime = ServerRuntime(version: Self.version, maxConnections: configuration.limits.maxConnections)
-        var registry = MethodRegistry(DiagnosticsService(runtime: runtime, maxPingDelayMs: configuration.limits.maxPingDelayMs).methods)
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
+        let storagePath = configuration.dataDirectory
+        do {
+            self.storage = try Storage.open(directory: storagePath, configuration: configuration.storage, eventLoop: group.next(), logger: logger)
+        } catch {
+            try? group.syncShutdownGracefully()
+            throw error
+        }
+        let storage = self.storage
+        var diagnostics = DiagnosticsService(runtime: runtime, maxPingDelayMs: configuration.limits.maxPingDelayMs)
+        diagnostics.shards = { loop in storage.health(on: loop).map { $0.map(ViewMapping.view) } }
+        var registry = MethodRegistry(diagnostics.methods)
+        for method in OrderService(storage: storage, intake: Intake()).methods { registry.register(method) }
         for method in methods { registry.register(method) }
         self.methods = registry
-        self.group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
+    }
+
+    /// Seeds the sample stock and orders when this start created the data directory and the
+    /// configuration asks for it. Returns the ids of the orders it ingested.
+    @discardableResult
+    public func seedSampleDataIfNew() async throws -> [String] {
+        guard configuration.seedSampleData, storage.isNew else { return [] }
+        return try await SampleData.seed(storage, on: group.next())
     }
 
     /// Binds the listener (once) and returns its address; `run()` then serves until shutdown.
@@ -76,6 +101,7 @@ public final class PartialCancelServer: Service, Sendable {
             self.initiateShutdown()
         }
         await drainConnections()
+        storage.close()
         try await group.shutdownGracefully()
         logger.info("stopped")
     }

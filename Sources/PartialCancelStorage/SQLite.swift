@@ -10,7 +10,8 @@ public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
         self.message = message
     }
 
-    public var description: String { "SQLite error \(code): \(message)" }
+    /// Code 0: a storage rule, not an SQLite call, failed; the message says which.
+    public var description: String { code == 0 ? message : "SQLite error \(code): \(message)" }
 }
 
 /// A value bound to or read from a statement.

@@ -52,14 +52,17 @@ public final class Storage: Sendable {
     public let directory: String
     public let configuration: StorageConfiguration
     public let router: ShardRouter
+    /// True when this open created the data directory's shards (a first start).
+    public let isNew: Bool
     private let workers: [ShardWorker]
     private let eventLoop: any EventLoop
     private let logger: Logger
     /// Per shard: a delivery is running, and whether another pass was asked for meanwhile.
     private let delivering: [NIOLockedValueBox<(running: Bool, again: Bool)>]
 
-    private init(directory: String, configuration: StorageConfiguration, workers: [ShardWorker], eventLoop: any EventLoop, logger: Logger) {
+    private init(directory: String, configuration: StorageConfiguration, isNew: Bool, workers: [ShardWorker], eventLoop: any EventLoop, logger: Logger) {
         self.directory = directory
+        self.isNew = isNew
         self.configuration = configuration
         self.router = ShardRouter(count: workers.count)
         self.workers = workers
@@ -76,21 +79,22 @@ public final class Storage: Sendable {
             throw StorageError(code: 0, "storage.shards must be 1...256 (got \(configuration.shards))")
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try checkShardCount(directory: directory, configured: configuration.shards)
+        let isNew = try checkShardCount(directory: directory, configured: configuration.shards)
         var workers: [ShardWorker] = []
         for index in 0..<configuration.shards {
             let path = URL(fileURLWithPath: directory).appendingPathComponent("shard-\(index).sqlite").path
             let store = try ShardStore(index: index, path: path, configuration: configuration, now: now)
             workers.append(ShardWorker(index: index, store: store))
         }
-        let storage = Storage(directory: directory, configuration: configuration, workers: workers, eventLoop: eventLoop, logger: logger)
+        let storage = Storage(directory: directory, configuration: configuration, isNew: isNew, workers: workers, eventLoop: eventLoop, logger: logger)
         for index in workers.indices { storage.deliver(from: index) }
         return storage
     }
 
     /// The shard count is fixed when a data directory is created: orders and stock live where the
-    /// router put them, and a different count would look for them elsewhere.
-    static func checkShardCount(directory: String, configured: Int) throws {
+    /// router put them, and a different count would look for them elsewhere. Returns true when it
+    /// recorded the count now (a new data directory).
+    static func checkShardCount(directory: String, configured: Int) throws -> Bool {
         let meta = URL(fileURLWithPath: directory).appendingPathComponent(metaFileName)
         if let data = try? Data(contentsOf: meta) {
             guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let shards = object["shards"] as? Int else {
@@ -99,10 +103,12 @@ public final class Storage: Sendable {
             guard shards == configured else {
                 throw StorageError(code: 0, "data directory \(directory) was created with \(shards) shards, but this server is configured for \(configured); start it with \(shards) shards (storage.shards / --shards)")
             }
+            return false
         } else {
             let temporary = meta.path + ".tmp"
             try Data("{\"shards\": \(configured), \"format\": 1}\n".utf8).write(to: URL(fileURLWithPath: temporary))
             guard rename(temporary, meta.path) == 0 else { throw StorageError(code: 0, "cannot write \(meta.path)") }
+            return true
         }
     }
 

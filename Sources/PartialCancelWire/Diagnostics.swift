@@ -48,13 +48,16 @@ public struct HealthResponse: Sendable, Hashable {
     public var uptimeMs: UInt64
     public var connections: UInt32
     public var protocolVersion: UInt32
+    public var shards: [ShardHealthView]
 
-    public init(status: ServingStatus, serverVersion: String, uptimeMs: UInt64, connections: UInt32, protocolVersion: UInt32 = PartialCancelWire.protocolVersion) {
+    public init(status: ServingStatus, serverVersion: String, uptimeMs: UInt64, connections: UInt32,
+                protocolVersion: UInt32 = PartialCancelWire.protocolVersion, shards: [ShardHealthView] = []) {
         self.status = status
         self.serverVersion = serverVersion
         self.uptimeMs = uptimeMs
         self.connections = connections
         self.protocolVersion = protocolVersion
+        self.shards = shards
     }
 }
 
@@ -115,6 +118,8 @@ extension HealthResponse: WireMessage {
         c.uptime_ms = uptimeMs
         c.connections = connections
         c.protocol_version = protocolVersion
+        c.n_shards = shards.count
+        c.shards = arena.messages(shards)
         return c
     }
 
@@ -123,6 +128,7 @@ extension HealthResponse: WireMessage {
                   serverVersion: try reader.string(c.pointee.server_version, "server_version"),
                   uptimeMs: c.pointee.uptime_ms,
                   connections: c.pointee.connections,
-                  protocolVersion: c.pointee.protocol_version)
+                  protocolVersion: c.pointee.protocol_version,
+                  shards: try reader.messages(c.pointee.n_shards, c.pointee.shards, "shards", as: ShardHealthView.self))
     }
 }

@@ -3,6 +3,12 @@ public enum Methods {
     public static let service = "pcancel.v1.PartialCancellation"
     public static let ping = "\(service)/Ping"
     public static let health = "\(service)/Health"
+    public static let ingestOrder = "\(service)/IngestOrder"
+    public static let getOrder = "\(service)/GetOrder"
+    public static let putStock = "\(service)/PutStock"
+    public static let getStock = "\(service)/GetStock"
+    public static let listDeadLetters = "\(service)/ListDeadLetters"
+    public static let redriveDeadLetter = "\(service)/RedriveDeadLetter"
 }
 
 /// The protocol version this module speaks.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PartialCancelServer
+import PartialCancelStorage
 import ServiceLifecycle
 
 /// `pcancel-server`: argument parsing and wiring only.
@@ -33,6 +34,15 @@ struct PCancelServerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Network event-loop threads (default: number of cores).")
     var eventLoopThreads: Int?
 
+    @Option(name: .long, help: "Storage shards (default: number of cores); fixed when the data directory is created.")
+    var shards: Int?
+
+    @Option(name: .long, help: "SQLite synchronous mode: FULL (default) or NORMAL.")
+    var synchronous: String?
+
+    @Flag(name: .long, help: "Do not seed sample stock and orders into a new data directory.")
+    var noSampleData = false
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -54,6 +64,12 @@ struct PCancelServerCommand: AsyncParsableCommand {
             if let host { configuration.host = host }
             if let port { configuration.port = port }
             if let eventLoopThreads { configuration.eventLoopThreads = eventLoopThreads }
+            if let shards { configuration.storage.shards = shards }
+            if let synchronous {
+                guard let mode = Synchronous(rawValue: synchronous.uppercased()) else { throw ConfigurationError("--synchronous must be FULL or NORMAL") }
+                configuration.storage.synchronous = mode
+            }
+            if noSampleData { configuration.seedSampleData = false }
             try configuration.validate()
         } catch {
             throw ValidationError("\(error)")
@@ -71,7 +87,15 @@ struct PCancelServerCommand: AsyncParsableCommand {
             say("development key file: \(URL(fileURLWithPath: development.keyFile).standardizedFileURL.path)")
         }
 
-        let server = try PartialCancelServer(configuration: configuration, keyStore: try KeyStore(configuration.apiKeys), logger: logger)
+        let server: PartialCancelServer
+        do {
+            server = try PartialCancelServer(configuration: configuration, keyStore: try KeyStore(configuration.apiKeys), logger: logger)
+        } catch let error as StorageError {
+            throw ValidationError("\(error)")
+        }
+        say("storage: \(configuration.storage.shards) shards, synchronous \(configuration.storage.synchronous.rawValue)")
+        let seeded = try await server.seedSampleDataIfNew()
+        if !seeded.isEmpty { say("seeded sample stock and orders: \(seeded.joined(separator: ", "))") }
         let address = try await server.start()
         say("pcancel-server \(PartialCancelServer.version) listening on \(configuration.host):\(address.port ?? configuration.port)")
 

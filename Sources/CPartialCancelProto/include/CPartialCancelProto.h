@@ -3,5 +3,7 @@
 #define PCANCEL_CPARTIALCANCELPROTO_H
 #include "pcancel/v1/diagnostics.pb-c.h"
 #include "pcancel/v1/envelope.pb-c.h"
+#include "pcancel/v1/orders.pb-c.h"
 #include "pcancel/v1/service.pb-c.h"
+#include "pcancel/v1/stock.pb-c.h"
 #endif

@@ -187,6 +187,51 @@ void   pcancel__v1__health_response__free_unpacked
   assert(message->base.descriptor == &pcancel__v1__health_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   pcancel__v1__shard_health__init
+                     (Pcancel__V1__ShardHealth         *message)
+{
+  static const Pcancel__V1__ShardHealth init_value = PCANCEL__V1__SHARD_HEALTH__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__shard_health__get_packed_size
+                     (const Pcancel__V1__ShardHealth *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__shard_health__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__shard_health__pack
+                     (const Pcancel__V1__ShardHealth *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__shard_health__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__shard_health__pack_to_buffer
+                     (const Pcancel__V1__ShardHealth *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__shard_health__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__ShardHealth *
+       pcancel__v1__shard_health__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__ShardHealth *)
+     protobuf_c_message_unpack (&pcancel__v1__shard_health__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__shard_health__free_unpacked
+                     (Pcancel__V1__ShardHealth *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__shard_health__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor pcancel__v1__ping_request__field_descriptors[2] =
 {
   {
@@ -307,7 +352,7 @@ const ProtobufCMessageDescriptor pcancel__v1__health_request__descriptor =
   (ProtobufCMessageInit) pcancel__v1__health_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor pcancel__v1__health_response__field_descriptors[5] =
+static const ProtobufCFieldDescriptor pcancel__v1__health_response__field_descriptors[6] =
 {
   {
     "status",
@@ -369,18 +414,31 @@ static const ProtobufCFieldDescriptor pcancel__v1__health_response__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "shards",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Pcancel__V1__HealthResponse, n_shards),
+    offsetof(Pcancel__V1__HealthResponse, shards),
+    &pcancel__v1__shard_health__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned pcancel__v1__health_response__field_indices_by_name[] = {
   3,   /* field[3] = connections */
   4,   /* field[4] = protocol_version */
   1,   /* field[1] = server_version */
+  5,   /* field[5] = shards */
   0,   /* field[0] = status */
   2,   /* field[2] = uptime_ms */
 };
 static const ProtobufCIntRange pcancel__v1__health_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor pcancel__v1__health_response__descriptor =
 {
@@ -390,11 +448,114 @@ const ProtobufCMessageDescriptor pcancel__v1__health_response__descriptor =
   "Pcancel__V1__HealthResponse",
   "pcancel.v1",
   sizeof(Pcancel__V1__HealthResponse),
-  5,
+  6,
   pcancel__v1__health_response__field_descriptors,
   pcancel__v1__health_response__field_indices_by_name,
   1,  pcancel__v1__health_response__number_ranges,
   (ProtobufCMessageInit) pcancel__v1__health_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__shard_health__field_descriptors[6] =
+{
+  {
+    "index",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__ShardHealth, index),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "open",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__ShardHealth, open),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "queue_depth",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__ShardHealth, queue_depth),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "outbox_backlog",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__ShardHealth, outbox_backlog),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dead_letters",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__ShardHealth, dead_letters),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "orders",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__ShardHealth, orders),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__shard_health__field_indices_by_name[] = {
+  4,   /* field[4] = dead_letters */
+  0,   /* field[0] = index */
+  1,   /* field[1] = open */
+  5,   /* field[5] = orders */
+  3,   /* field[3] = outbox_backlog */
+  2,   /* field[2] = queue_depth */
+};
+static const ProtobufCIntRange pcancel__v1__shard_health__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__shard_health__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.ShardHealth",
+  "ShardHealth",
+  "Pcancel__V1__ShardHealth",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__ShardHealth),
+  6,
+  pcancel__v1__shard_health__field_descriptors,
+  pcancel__v1__shard_health__field_indices_by_name,
+  1,  pcancel__v1__shard_health__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__shard_health__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue pcancel__v1__serving_status__enum_values_by_number[4] =

@@ -7,14 +7,26 @@
 #endif
 
 #include "pcancel/v1/service.pb-c.h"
-static const ProtobufCMethodDescriptor pcancel__v1__partial_cancellation__method_descriptors[2] =
+static const ProtobufCMethodDescriptor pcancel__v1__partial_cancellation__method_descriptors[8] =
 {
   { "Ping", &pcancel__v1__ping_request__descriptor, &pcancel__v1__ping_response__descriptor },
   { "Health", &pcancel__v1__health_request__descriptor, &pcancel__v1__health_response__descriptor },
+  { "IngestOrder", &pcancel__v1__ingest_order_request__descriptor, &pcancel__v1__ingest_order_response__descriptor },
+  { "GetOrder", &pcancel__v1__get_order_request__descriptor, &pcancel__v1__get_order_response__descriptor },
+  { "PutStock", &pcancel__v1__put_stock_request__descriptor, &pcancel__v1__put_stock_response__descriptor },
+  { "GetStock", &pcancel__v1__get_stock_request__descriptor, &pcancel__v1__get_stock_response__descriptor },
+  { "ListDeadLetters", &pcancel__v1__list_dead_letters_request__descriptor, &pcancel__v1__list_dead_letters_response__descriptor },
+  { "RedriveDeadLetter", &pcancel__v1__redrive_dead_letter_request__descriptor, &pcancel__v1__redrive_dead_letter_response__descriptor },
 };
 const unsigned pcancel__v1__partial_cancellation__method_indices_by_name[] = {
+  3,        /* GetOrder */
+  5,        /* GetStock */
   1,        /* Health */
-  0         /* Ping */
+  2,        /* IngestOrder */
+  6,        /* ListDeadLetters */
+  0,        /* Ping */
+  4,        /* PutStock */
+  7         /* RedriveDeadLetter */
 };
 const ProtobufCServiceDescriptor pcancel__v1__partial_cancellation__descriptor =
 {
@@ -23,7 +35,7 @@ const ProtobufCServiceDescriptor pcancel__v1__partial_cancellation__descriptor =
   "PartialCancellation",
   "Pcancel__V1__PartialCancellation",
   "pcancel.v1",
-  2,
+  8,
   pcancel__v1__partial_cancellation__method_descriptors,
   pcancel__v1__partial_cancellation__method_indices_by_name
 };
@@ -42,6 +54,54 @@ void pcancel__v1__partial_cancellation__health(ProtobufCService *service,
 {
   assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
   service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void pcancel__v1__partial_cancellation__ingest_order(ProtobufCService *service,
+                                                     const Pcancel__V1__IngestOrderRequest *input,
+                                                     Pcancel__V1__IngestOrderResponse_Closure closure,
+                                                     void *closure_data)
+{
+  assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void pcancel__v1__partial_cancellation__get_order(ProtobufCService *service,
+                                                  const Pcancel__V1__GetOrderRequest *input,
+                                                  Pcancel__V1__GetOrderResponse_Closure closure,
+                                                  void *closure_data)
+{
+  assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void pcancel__v1__partial_cancellation__put_stock(ProtobufCService *service,
+                                                  const Pcancel__V1__PutStockRequest *input,
+                                                  Pcancel__V1__PutStockResponse_Closure closure,
+                                                  void *closure_data)
+{
+  assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void pcancel__v1__partial_cancellation__get_stock(ProtobufCService *service,
+                                                  const Pcancel__V1__GetStockRequest *input,
+                                                  Pcancel__V1__GetStockResponse_Closure closure,
+                                                  void *closure_data)
+{
+  assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void pcancel__v1__partial_cancellation__list_dead_letters(ProtobufCService *service,
+                                                          const Pcancel__V1__ListDeadLettersRequest *input,
+                                                          Pcancel__V1__ListDeadLettersResponse_Closure closure,
+                                                          void *closure_data)
+{
+  assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void pcancel__v1__partial_cancellation__redrive_dead_letter(ProtobufCService *service,
+                                                            const Pcancel__V1__RedriveDeadLetterRequest *input,
+                                                            Pcancel__V1__RedriveDeadLetterResponse_Closure closure,
+                                                            void *closure_data)
+{
+  assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void pcancel__v1__partial_cancellation__init (Pcancel__V1__PartialCancellation_Service *service,
                                               Pcancel__V1__PartialCancellation_ServiceDestroy destroy)

@@ -19,6 +19,7 @@ typedef struct Pcancel__V1__PingRequest Pcancel__V1__PingRequest;
 typedef struct Pcancel__V1__PingResponse Pcancel__V1__PingResponse;
 typedef struct Pcancel__V1__HealthRequest Pcancel__V1__HealthRequest;
 typedef struct Pcancel__V1__HealthResponse Pcancel__V1__HealthResponse;
+typedef struct Pcancel__V1__ShardHealth Pcancel__V1__ShardHealth;
 
 
 /* --- enums --- */
@@ -87,10 +88,36 @@ struct  Pcancel__V1__HealthResponse
   uint64_t uptime_ms;
   uint32_t connections;
   uint32_t protocol_version;
+  size_t n_shards;
+  Pcancel__V1__ShardHealth **shards;
 };
 #define PCANCEL__V1__HEALTH_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__health_response__descriptor) \
-    , PCANCEL__V1__SERVING_STATUS__SERVING_STATUS_UNKNOWN, (char *)protobuf_c_empty_string, 0, 0, 0 }
+    , PCANCEL__V1__SERVING_STATUS__SERVING_STATUS_UNKNOWN, (char *)protobuf_c_empty_string, 0, 0, 0, 0,NULL }
+
+
+struct  Pcancel__V1__ShardHealth
+{
+  ProtobufCMessage base;
+  uint32_t index;
+  protobuf_c_boolean open;
+  /*
+   * jobs waiting for the shard's worker
+   */
+  uint32_t queue_depth;
+  /*
+   * cross-shard messages not yet delivered
+   */
+  int64_t outbox_backlog;
+  /*
+   * open dead letters in this shard
+   */
+  int64_t dead_letters;
+  int64_t orders;
+};
+#define PCANCEL__V1__SHARD_HEALTH__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__shard_health__descriptor) \
+    , 0, 0, 0, 0, 0, 0 }
 
 
 /* Pcancel__V1__PingRequest methods */
@@ -169,6 +196,25 @@ Pcancel__V1__HealthResponse *
 void   pcancel__v1__health_response__free_unpacked
                      (Pcancel__V1__HealthResponse *message,
                       ProtobufCAllocator *allocator);
+/* Pcancel__V1__ShardHealth methods */
+void   pcancel__v1__shard_health__init
+                     (Pcancel__V1__ShardHealth         *message);
+size_t pcancel__v1__shard_health__get_packed_size
+                     (const Pcancel__V1__ShardHealth   *message);
+size_t pcancel__v1__shard_health__pack
+                     (const Pcancel__V1__ShardHealth   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__shard_health__pack_to_buffer
+                     (const Pcancel__V1__ShardHealth   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__ShardHealth *
+       pcancel__v1__shard_health__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__shard_health__free_unpacked
+                     (Pcancel__V1__ShardHealth *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Pcancel__V1__PingRequest_Closure)
@@ -183,6 +229,9 @@ typedef void (*Pcancel__V1__HealthRequest_Closure)
 typedef void (*Pcancel__V1__HealthResponse_Closure)
                  (const Pcancel__V1__HealthResponse *message,
                   void *closure_data);
+typedef void (*Pcancel__V1__ShardHealth_Closure)
+                 (const Pcancel__V1__ShardHealth *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -194,6 +243,7 @@ extern const ProtobufCMessageDescriptor pcancel__v1__ping_request__descriptor;
 extern const ProtobufCMessageDescriptor pcancel__v1__ping_response__descriptor;
 extern const ProtobufCMessageDescriptor pcancel__v1__health_request__descriptor;
 extern const ProtobufCMessageDescriptor pcancel__v1__health_response__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__shard_health__descriptor;
 
 PROTOBUF_C__END_DECLS
 

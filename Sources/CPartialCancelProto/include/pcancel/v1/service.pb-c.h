@@ -15,6 +15,8 @@ PROTOBUF_C__BEGIN_DECLS
 #endif
 
 #include "pcancel/v1/diagnostics.pb-c.h"
+#include "pcancel/v1/orders.pb-c.h"
+#include "pcancel/v1/stock.pb-c.h"
 
 
 
@@ -40,6 +42,30 @@ struct Pcancel__V1__PartialCancellation_Service
                  const Pcancel__V1__HealthRequest *input,
                  Pcancel__V1__HealthResponse_Closure closure,
                  void *closure_data);
+  void (*ingest_order)(Pcancel__V1__PartialCancellation_Service *service,
+                       const Pcancel__V1__IngestOrderRequest *input,
+                       Pcancel__V1__IngestOrderResponse_Closure closure,
+                       void *closure_data);
+  void (*get_order)(Pcancel__V1__PartialCancellation_Service *service,
+                    const Pcancel__V1__GetOrderRequest *input,
+                    Pcancel__V1__GetOrderResponse_Closure closure,
+                    void *closure_data);
+  void (*put_stock)(Pcancel__V1__PartialCancellation_Service *service,
+                    const Pcancel__V1__PutStockRequest *input,
+                    Pcancel__V1__PutStockResponse_Closure closure,
+                    void *closure_data);
+  void (*get_stock)(Pcancel__V1__PartialCancellation_Service *service,
+                    const Pcancel__V1__GetStockRequest *input,
+                    Pcancel__V1__GetStockResponse_Closure closure,
+                    void *closure_data);
+  void (*list_dead_letters)(Pcancel__V1__PartialCancellation_Service *service,
+                            const Pcancel__V1__ListDeadLettersRequest *input,
+                            Pcancel__V1__ListDeadLettersResponse_Closure closure,
+                            void *closure_data);
+  void (*redrive_dead_letter)(Pcancel__V1__PartialCancellation_Service *service,
+                              const Pcancel__V1__RedriveDeadLetterRequest *input,
+                              Pcancel__V1__RedriveDeadLetterResponse_Closure closure,
+                              void *closure_data);
 };
 typedef void (*Pcancel__V1__PartialCancellation_ServiceDestroy)(Pcancel__V1__PartialCancellation_Service *);
 void pcancel__v1__partial_cancellation__init (Pcancel__V1__PartialCancellation_Service *service,
@@ -49,7 +75,13 @@ void pcancel__v1__partial_cancellation__init (Pcancel__V1__PartialCancellation_S
 #define PCANCEL__V1__PARTIAL_CANCELLATION__INIT(function_prefix__) \
     { PCANCEL__V1__PARTIAL_CANCELLATION__BASE_INIT,\
       function_prefix__ ## ping,\
-      function_prefix__ ## health  }
+      function_prefix__ ## health,\
+      function_prefix__ ## ingest_order,\
+      function_prefix__ ## get_order,\
+      function_prefix__ ## put_stock,\
+      function_prefix__ ## get_stock,\
+      function_prefix__ ## list_dead_letters,\
+      function_prefix__ ## redrive_dead_letter  }
 void pcancel__v1__partial_cancellation__ping(ProtobufCService *service,
                                              const Pcancel__V1__PingRequest *input,
                                              Pcancel__V1__PingResponse_Closure closure,
@@ -58,6 +90,30 @@ void pcancel__v1__partial_cancellation__health(ProtobufCService *service,
                                                const Pcancel__V1__HealthRequest *input,
                                                Pcancel__V1__HealthResponse_Closure closure,
                                                void *closure_data);
+void pcancel__v1__partial_cancellation__ingest_order(ProtobufCService *service,
+                                                     const Pcancel__V1__IngestOrderRequest *input,
+                                                     Pcancel__V1__IngestOrderResponse_Closure closure,
+                                                     void *closure_data);
+void pcancel__v1__partial_cancellation__get_order(ProtobufCService *service,
+                                                  const Pcancel__V1__GetOrderRequest *input,
+                                                  Pcancel__V1__GetOrderResponse_Closure closure,
+                                                  void *closure_data);
+void pcancel__v1__partial_cancellation__put_stock(ProtobufCService *service,
+                                                  const Pcancel__V1__PutStockRequest *input,
+                                                  Pcancel__V1__PutStockResponse_Closure closure,
+                                                  void *closure_data);
+void pcancel__v1__partial_cancellation__get_stock(ProtobufCService *service,
+                                                  const Pcancel__V1__GetStockRequest *input,
+                                                  Pcancel__V1__GetStockResponse_Closure closure,
+                                                  void *closure_data);
+void pcancel__v1__partial_cancellation__list_dead_letters(ProtobufCService *service,
+                                                          const Pcancel__V1__ListDeadLettersRequest *input,
+                                                          Pcancel__V1__ListDeadLettersResponse_Closure closure,
+                                                          void *closure_data);
+void pcancel__v1__partial_cancellation__redrive_dead_letter(ProtobufCService *service,
+                                                            const Pcancel__V1__RedriveDeadLetterRequest *input,
+                                                            Pcancel__V1__RedriveDeadLetterResponse_Closure closure,
+                                                            void *closure_data);
 
 /* --- descriptors --- */
 

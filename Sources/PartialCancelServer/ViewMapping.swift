@@ -1,0 +1,113 @@
+import NIOCore
+import PartialCancelDomain
+import PartialCancelStorage
+import PartialCancelWire
+
+/// Domain values as wire views: the one place where the two meet.
+enum ViewMapping {
+    static func view(_ order: Order) -> OrderView {
+        var view = OrderView()
+        view.id = order.id
+        view.channel = order.channel
+        view.externalID = order.externalID
+        view.account = AccountView(id: order.account.id, tier: order.account.tier, email: order.account.email)
+        view.status = order.status.rawValue
+        view.currency = order.currency.code
+        view.lines = order.lines.map { Self.view($0) }
+        view.promotions = order.promotions.map { promotion in
+            var p = PromotionView()
+            p.code = promotion.code
+            switch promotion.kind {
+            case .amountOff(let amount):
+                p.kind = "AMOUNT_OFF"
+                p.amount = amount
+            case .percentOff(let bps):
+                p.kind = "PERCENT_OFF"
+                p.bps = bps
+            }
+            p.minSubtotal = promotion.minSubtotal
+            p.applied = promotion.applied
+            return p
+        }
+        var shipping = ShippingView()
+        shipping.amount = order.shipping.amount
+        shipping.taxRateBps = order.shipping.taxRateBps
+        shipping.freeOver = order.shipping.freeOver
+        shipping.charged = order.shipping.charged
+        shipping.tax = order.shipping.tax
+        view.shipping = shipping
+        view.tenders = order.tenders.map { tender in
+            var t = TenderView()
+            t.id = tender.id
+            t.kind = tender.kind.rawValue
+            t.amount = tender.amount
+            t.captured = tender.captured
+            t.refunded = tender.refunded
+            return t
+        }
+        var totals = TotalsView()
+        totals.subtotal = order.totals.subtotal
+        totals.discount = order.totals.discount
+        totals.paidNet = order.totals.paidNet
+        totals.tax = order.totals.tax
+        totals.shipping = order.totals.shipping
+        totals.shippingTax = order.totals.shippingTax
+        totals.total = order.totals.total
+        view.totals = totals
+        view.version = order.version
+        view.placedAtMs = order.placedAtMs
+        view.notes = order.notes
+        return view
+    }
+
+    static func view(_ line: Line) -> LineView {
+        var view = LineView()
+        view.id = line.id
+        view.sku = line.sku
+        view.kind = line.kind.rawValue
+        view.parentLineID = line.parentLineID ?? ""
+        view.optional = line.optional
+        view.quantity = line.quantity
+        view.cancelledQuantity = line.cancelledQuantity
+        view.unitPrice = line.unitPrice
+        view.discount = line.discount
+        view.taxRateBps = line.taxRateBps
+        view.fulfilment = line.fulfilment.map {
+            FulfilmentView(location: $0.location, node: $0.node.rawValue, status: $0.status.rawValue, partnerAcceptsCancel: $0.partnerAcceptsCancel)
+        }
+        view.period = line.period.map { PaidPeriodView(startMs: $0.startMs, endMs: $0.endMs, amount: $0.amount) }
+        view.net = line.net
+        view.allocatedDiscount = line.allocatedDiscount
+        view.paidNet = line.paidNet
+        view.tax = line.tax
+        return view
+    }
+
+    static func view(_ entry: HistoryEntry) -> HistoryEntryView {
+        HistoryEntryView(seq: entry.seq, atMs: entry.atMs, actor: entry.actor, event: entry.event, detail: entry.detail)
+    }
+
+    static func view(_ pool: StockPool) -> StockPoolView {
+        StockPoolView(sku: pool.sku, location: pool.location, onHand: pool.onHand, reserved: pool.reserved, available: pool.available)
+    }
+
+    static func view(_ letter: DeadLetter) -> DeadLetterView {
+        var view = DeadLetterView()
+        view.id = letter.id
+        view.kind = letter.kind
+        view.priority = letter.priority
+        view.reason = letter.reason
+        view.detail = letter.detail
+        view.subject = letter.subject
+        view.attempts = letter.attempts
+        view.createdMs = letter.createdMs
+        view.updatedMs = letter.updatedMs
+        view.payload = ByteBuffer(bytes: letter.payload)
+        return view
+    }
+
+    static func view(_ shard: ShardHealth) -> ShardHealthView {
+        ShardHealthView(index: UInt32(shard.index), open: shard.open, queueDepth: UInt32(clamping: shard.queueDepth),
+                        outboxBacklog: shard.outboxBacklog, deadLetters: shard.deadLetters, orders: shard.orders)
+    }
+}

@@ -1,0 +1,230 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+import PartialCancelClient
+import PartialCancelWire
+
+struct OrderCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "order", abstract: "Ingests and shows orders.",
+        subcommands: [Ingest.self, Get.self])
+
+    struct Ingest: ServerCommand {
+        static let configuration = CommandConfiguration(abstract: "Ingests a channel's JSON payload (idempotent on the channel's order id).")
+        @OptionGroup var local: ConnectionOptions
+        @ParentCommand var root: PCancelCommand
+        @Option(name: .long, help: "Channel: web, marketplace or callcenter.") var channel: String
+        @Option(name: .long, help: "File with the payload; - for standard input.") var file: String
+
+        func run() async throws {
+            let data: Data
+            if file == "-" {
+                data = FileHandle.standardInput.readDataToEndOfFile()
+            } else {
+                guard let contents = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read --file \(file)") }
+                data = contents
+            }
+            try await connection.withClient { client in
+                let response = try await client.call(Methods.ingestOrder, IngestOrderRequest(channel: channel, payload: ByteBuffer(bytes: data)),
+                                                     as: IngestOrderResponse.self)
+                if connection.json {
+                    Output.json(["created": response.created, "order": OrderJSON.order(response.order)])
+                } else {
+                    print(response.created ? "ingested \(response.order.id)" : "already ingested: \(response.order.id) (unchanged)")
+                    OrderText.print(response.order, history: [])
+                }
+            }
+        }
+    }
+
+    struct Get: ServerCommand {
+        static let configuration = CommandConfiguration(abstract: "Shows an order: lines, totals, statuses, version and history.")
+        @OptionGroup var local: ConnectionOptions
+        @ParentCommand var root: PCancelCommand
+        @Argument(help: "Order id, e.g. web-W-1001.") var id: String
+        @Option(name: .long, help: "Customer account a portal key acts for.") var onBehalfOf: String?
+
+        func run() async throws {
+            try await connection.withClient { client in
+                let response = try await client.call(Methods.getOrder, GetOrderRequest(orderID: id), as: GetOrderResponse.self,
+                                                     metadata: Metadata(onBehalfOf: onBehalfOf ?? ""))
+                if connection.json {
+                    Output.json(["order": OrderJSON.order(response.order), "history": response.history.map(OrderJSON.history)])
+                } else {
+                    OrderText.print(response.order, history: response.history)
+                }
+            }
+        }
+    }
+}
+
+struct StockCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stock", abstract: "Sets and shows stock pools.",
+        subcommands: [Put.self, Get.self])
+
+    struct Put: ServerCommand {
+        static let configuration = CommandConfiguration(abstract: "Sets the on-hand count of a pool (reservations are kept).")
+        @OptionGroup var local: ConnectionOptions
+        @ParentCommand var root: PCancelCommand
+        @Argument var sku: String
+        @Argument var location: String
+        @Argument(help: "Units on hand.") var onHand: Int64
+
+        func run() async throws {
+            try await connection.withClient { client in
+                let response = try await client.call(Methods.putStock, PutStockRequest(sku: sku, location: location, onHand: onHand), as: PutStockResponse.self)
+                StockOutput.print([response.pool], json: connection.json)
+            }
+        }
+    }
+
+    struct Get: ServerCommand {
+        static let configuration = CommandConfiguration(abstract: "Shows a sku's pools: on hand, reserved, available.")
+        @OptionGroup var local: ConnectionOptions
+        @ParentCommand var root: PCancelCommand
+        @Argument var sku: String
+        @Argument(help: "Only this location.") var location: String?
+
+        func run() async throws {
+            try await connection.withClient { client in
+                let response = try await client.call(Methods.getStock, GetStockRequest(sku: sku, location: location ?? ""), as: GetStockResponse.self)
+                StockOutput.print(response.pools, json: connection.json)
+            }
+        }
+    }
+}
+
+struct DeadLetterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dlq", abstract: "Lists and re-drives dead letters (refused intake payloads).",
+        subcommands: [List.self, Redrive.self])
+
+    struct List: ServerCommand {
+        static let configuration = CommandConfiguration(abstract: "Open dead letters, highest priority first.")
+        @OptionGroup var local: ConnectionOptions
+        @ParentCommand var root: PCancelCommand
+        @Option(name: .long) var limit: UInt32 = 100
+
+        func run() async throws {
+            try await connection.withClient { client in
+                let response = try await client.call(Methods.listDeadLetters, ListDeadLettersRequest(limit: limit), as: ListDeadLettersResponse.self)
+                if connection.json {
+                    Output.json(["dead_letters": response.deadLetters.map(OrderJSON.deadLetter)])
+                } else if response.deadLetters.isEmpty {
+                    print("no open dead letters")
+                } else {
+                    for letter in response.deadLetters {
+                        print("\(letter.id)  priority \(letter.priority)  \(letter.kind)/\(letter.subject)  attempts \(letter.attempts)  \(letter.reason): \(letter.detail)")
+                    }
+                }
+            }
+        }
+    }
+
+    struct Redrive: ServerCommand {
+        static let configuration = CommandConfiguration(abstract: "Runs a dead letter's intake again.")
+        @OptionGroup var local: ConnectionOptions
+        @ParentCommand var root: PCancelCommand
+        @Argument(help: "Dead letter id, e.g. dl-0-3.") var id: String
+
+        func run() async throws {
+            try await connection.withClient { client in
+                let response = try await client.call(Methods.redriveDeadLetter, RedriveDeadLetterRequest(id: id), as: RedriveDeadLetterResponse.self)
+                if connection.json {
+                    var object: [String: Any] = ["resolved": response.resolved]
+                    if let order = response.order { object["order"] = OrderJSON.order(order) }
+                    if let letter = response.deadLetter { object["dead_letter"] = OrderJSON.deadLetter(letter) }
+                    Output.json(object)
+                } else if response.resolved, let order = response.order {
+                    print("resolved: ingested \(order.id)")
+                } else if let letter = response.deadLetter {
+                    print("still refused (attempt \(letter.attempts)): \(letter.reason): \(letter.detail)")
+                }
+                if !response.resolved { throw ExitCode(2) }
+            }
+        }
+    }
+}
+
+enum StockOutput {
+    static func print(_ pools: [StockPoolView], json: Bool) {
+        if json {
+            Output.json(["pools": pools.map { ["sku": $0.sku, "location": $0.location, "on_hand": $0.onHand, "reserved": $0.reserved, "available": $0.available] }])
+        } else if pools.isEmpty {
+            Swift.print("no stock pools")
+        } else {
+            Swift.print("SKU          LOCATION     ON_HAND  RESERVED  AVAILABLE")
+            for p in pools {
+                Swift.print("\(p.sku.padding(toLength: 12, withPad: " ", startingAt: 0)) \(p.location.padding(toLength: 12, withPad: " ", startingAt: 0)) \(String(p.onHand).leftPad(7))  \(String(p.reserved).leftPad(8))  \(String(p.available).leftPad(9))")
+            }
+        }
+    }
+}
+
+/// JSON objects for `--json`, with the wire's snake_case names.
+enum OrderJSON {
+    static func order(_ o: OrderView) -> [String: Any] {
+        [
+            "id": o.id, "channel": o.channel, "external_id": o.externalID,
+            "account": ["id": o.account.id, "tier": o.account.tier, "email": o.account.email],
+            "status": o.status, "currency": o.currency, "version": o.version, "placed_at_ms": o.placedAtMs, "notes": o.notes,
+            "lines": o.lines.map(line),
+            "promotions": o.promotions.map { ["code": $0.code, "kind": $0.kind, "amount": $0.amount, "bps": $0.bps, "min_subtotal": $0.minSubtotal, "applied": $0.applied] },
+            "shipping": ["amount": o.shipping.amount, "tax_rate_bps": o.shipping.taxRateBps, "free_over": o.shipping.freeOver, "charged": o.shipping.charged, "tax": o.shipping.tax],
+            "tenders": o.tenders.map { ["id": $0.id, "kind": $0.kind, "amount": $0.amount, "captured": $0.captured, "refunded": $0.refunded] },
+            "totals": ["subtotal": o.totals.subtotal, "discount": o.totals.discount, "paid_net": o.totals.paidNet, "tax": o.totals.tax,
+                       "shipping": o.totals.shipping, "shipping_tax": o.totals.shippingTax, "total": o.totals.total],
+        ]
+    }
+
+    static func line(_ l: LineView) -> [String: Any] {
+        var object: [String: Any] = [
+            "id": l.id, "sku": l.sku, "kind": l.kind, "parent_line_id": l.parentLineID, "optional": l.optional,
+            "quantity": l.quantity, "cancelled_quantity": l.cancelledQuantity, "unit_price": l.unitPrice, "discount": l.discount,
+            "tax_rate_bps": l.taxRateBps, "net": l.net, "allocated_discount": l.allocatedDiscount, "paid_net": l.paidNet, "tax": l.tax,
+        ]
+        if let f = l.fulfilment {
+            object["fulfilment"] = ["location": f.location, "node": f.node, "status": f.status, "partner_accepts_cancel": f.partnerAcceptsCancel]
+        }
+        if let p = l.period { object["period"] = ["start_ms": p.startMs, "end_ms": p.endMs, "amount": p.amount] }
+        return object
+    }
+
+    static func history(_ h: HistoryEntryView) -> [String: Any] {
+        ["seq": h.seq, "at_ms": h.atMs, "actor": h.actor, "event": h.event, "detail": h.detail]
+    }
+
+    static func deadLetter(_ d: DeadLetterView) -> [String: Any] {
+        ["id": d.id, "kind": d.kind, "priority": d.priority, "reason": d.reason, "detail": d.detail, "subject": d.subject,
+         "attempts": d.attempts, "created_ms": d.createdMs, "updated_ms": d.updatedMs]
+    }
+}
+
+/// Orders as text for people.
+enum OrderText {
+    static func money(_ minor: Int64) -> String {
+        let sign = minor < 0 ? "-" : ""
+        let value = minor.magnitude
+        let cents = value % 100
+        return "\(sign)\(value / 100).\(cents < 10 ? "0" : "")\(cents)"
+    }
+
+    static func print(_ o: OrderView, history: [HistoryEntryView]) {
+        Swift.print("order \(o.id)  \(o.status)  \(o.currency)  account \(o.account.id) (\(o.account.tier))  version \(o.version)")
+        Swift.print("LINE   SKU          KIND                  QTY  CXL    PAID_NET       TAX  FULFILMENT")
+        for l in o.lines {
+            let fulfilment = l.fulfilment.map { "\($0.location) \($0.node) \($0.status)" } ?? "-"
+            let id = (l.parentLineID.isEmpty ? "" : " ") + l.id
+            Swift.print("\(id.padding(toLength: 6, withPad: " ", startingAt: 0)) \(l.sku.padding(toLength: 12, withPad: " ", startingAt: 0)) \(l.kind.padding(toLength: 20, withPad: " ", startingAt: 0)) \(String(l.quantity).leftPad(4)) \(String(l.cancelledQuantity).leftPad(4)) \(money(l.paidNet).leftPad(11)) \(money(l.tax).leftPad(9))  \(fulfilment)")
+        }
+        let t = o.totals
+        Swift.print("subtotal \(money(t.subtotal))  discount \(money(t.discount))  tax \(money(t.tax))  shipping \(money(t.shipping + t.shippingTax))  total \(money(t.total))")
+        Swift.print("tenders: " + o.tenders.map { "\($0.id) \($0.kind) \(money($0.amount))\($0.captured ? "" : " (authorised)")" }.joined(separator: ", "))
+        for h in history { Swift.print("  #\(h.seq) \(h.event) by \(h.actor): \(h.detail)") }
+    }
+}
+
+extension String {
+    func leftPad(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}
