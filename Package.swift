@@ -132,6 +132,8 @@ let package = Package(
                 "PartialCancelServer",
                 "PartialCancelClient",
                 "PartialCancelWire",
+                "PartialCancelDomain",
+                "PartialCancelStorage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

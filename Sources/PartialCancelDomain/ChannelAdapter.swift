@@ -27,7 +27,12 @@ public struct Intake: Sendable {
         let reader = try JSONReader.parse(payload)
         let draft = try adapter.draft(from: reader, limits: limits)
         try Self.check(draft)
-        return try Pricing.price(draft)
+        let order = try Pricing.price(draft)
+        for rule in limits.rules where rule.applies(to: order) && order.totals.total > rule.maxOrderTotal {
+            throw DomainError(.ruleViolated, path: rule.name,
+                              "order total \(order.totals.total) exceeds \(rule.maxOrderTotal) for \(order.channel) orders of \(order.account.tier) accounts")
+        }
+        return order
     }
 
     /// How urgent a refused payload is, for the dead-letter list: the order's gross value in minor

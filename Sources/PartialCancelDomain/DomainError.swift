@@ -14,6 +14,8 @@ public struct DomainError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let malformed = Code("FIELD_MALFORMED")
         /// Fields contradict each other (tenders do not add up, a discount exceeds its line).
         public static let inconsistent = Code("PAYLOAD_INCONSISTENT")
+        /// A configured channel or tier rule refused the order; the path names the rule.
+        public static let ruleViolated = Code("INTAKE_RULE")
         /// Arithmetic would overflow.
         public static let overflow = Code("AMOUNT_OVERFLOW")
         public var description: String { name }

@@ -129,6 +129,30 @@ public struct IntakeLimits: Sendable, Hashable {
     public var maxAmount: Int64 = 100_000_000_000
     public var maxIDBytes: Int = 64
 
+    /// Channel and account-tier rules (from the server's config), checked on the priced order.
+    public var rules: [IntakeRule] = []
+
     public init() {}
     public static let `default` = IntakeLimits()
+}
+
+/// A rule for one channel and account tier (`*` matches any). Every refusal names the rule, so a
+/// rule that refuses good orders can be found and tuned.
+public struct IntakeRule: Sendable, Hashable {
+    public var channel: String
+    public var tier: String
+    /// Orders above this total (minor units) are refused.
+    public var maxOrderTotal: Int64
+
+    public init(channel: String, tier: String, maxOrderTotal: Int64) {
+        self.channel = channel
+        self.tier = tier
+        self.maxOrderTotal = maxOrderTotal
+    }
+
+    public var name: String { "\(channel)/\(tier)/max_order_total" }
+
+    func applies(to order: Order) -> Bool {
+        (channel == "*" || channel == order.channel) && (tier == "*" || tier == order.account.tier)
+    }
 }

@@ -1,4 +1,5 @@
 import NIOCore
+import PartialCancelDomain
 import PartialCancelStorage
 import PartialCancelWire
 
@@ -94,6 +95,8 @@ public struct ServerConfiguration: Sendable {
     public var limits = ServerLimits()
     /// Shards, durability and checkpoint policy.
     public var storage = StorageConfiguration()
+    /// Intake bounds and the channel/tier rules.
+    public var intake = IntakeLimits()
     /// Seed sample stock and orders when the data directory is created (the embedded default).
     public var seedSampleData = true
     /// Accepted API keys, hashed. Empty means "use the data directory's development key".
@@ -108,6 +111,14 @@ public struct ServerConfiguration: Sendable {
         if host.isEmpty { throw ConfigurationError("host must not be empty") }
         if !(1...256).contains(storage.shards) { throw ConfigurationError("storage.shards must be 1...256 (got \(storage.shards))") }
         if storage.checkpointPages < 1 { throw ConfigurationError("storage.checkpoint_pages must be at least 1") }
+        let intakeBounds: [(String, Int)] = [("max_lines", intake.maxLines), ("max_components_per_bundle", intake.maxComponentsPerBundle),
+                                             ("max_promotions", intake.maxPromotions), ("max_tenders", intake.maxTenders),
+                                             ("max_quantity", Int(intake.maxQuantity)), ("max_amount", Int(intake.maxAmount))]
+        for (name, value) in intakeBounds where value < 1 { throw ConfigurationError("intake.\(name) must be at least 1 (got \(value))") }
+        // Keeps every sum of money inside Int64: 10^12 minor units per amount, 10^7 units per line.
+        if intake.maxAmount > 1_000_000_000_000 || intake.maxQuantity > 10_000_000 {
+            throw ConfigurationError("intake.max_amount must be at most 1000000000000 and intake.max_quantity at most 10000000")
+        }
         if storage.deliveryBatch < 1 { throw ConfigurationError("storage.delivery_batch must be at least 1") }
     }
 }

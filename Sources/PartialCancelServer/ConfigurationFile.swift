@@ -1,4 +1,5 @@
 import Foundation
+import PartialCancelDomain
 import PartialCancelStorage
 
 /// Reads a server configuration from a JSON file (format in docs/CONFIGURATION.md). Unknown keys and
@@ -52,6 +53,23 @@ public enum ConfigurationFile {
             }
             try storage.int("checkpoint_pages") { configuration.storage.checkpointPages = $0 }
             try storage.int("delivery_batch") { configuration.storage.deliveryBatch = $0 }
+        }
+        try reader.object("intake") { intake in
+            try intake.int("max_lines") { configuration.intake.maxLines = $0 }
+            try intake.int("max_components_per_bundle") { configuration.intake.maxComponentsPerBundle = $0 }
+            try intake.int("max_promotions") { configuration.intake.maxPromotions = $0 }
+            try intake.int("max_tenders") { configuration.intake.maxTenders = $0 }
+            try intake.int("max_quantity") { configuration.intake.maxQuantity = Int64($0) }
+            try intake.int("max_amount") { configuration.intake.maxAmount = Int64($0) }
+            try intake.array("rules") { _, rule in
+                var channel = "*", tier = "*", maxTotal: Int?
+                try rule.string("channel") { channel = $0 }
+                try rule.string("tier") { tier = $0 }
+                try rule.int("max_order_total") { maxTotal = $0 }
+                try rule.finish()
+                guard let maxTotal, maxTotal >= 0 else { throw ConfigurationError("\(rule.path).max_order_total is required and must not be negative") }
+                configuration.intake.rules.append(IntakeRule(channel: channel, tier: tier, maxOrderTotal: Int64(maxTotal)))
+            }
         }
         try reader.bool("seed_sample_data") { configuration.seedSampleData = $0 }
         try reader.array("api_keys") { index, entry in

@@ -47,7 +47,7 @@ public final class PartialCancelServer: Service, Sendable {
         var diagnostics = DiagnosticsService(runtime: runtime, maxPingDelayMs: configuration.limits.maxPingDelayMs)
         diagnostics.shards = { loop in storage.health(on: loop).map { $0.map(ViewMapping.view) } }
         var registry = MethodRegistry(diagnostics.methods)
-        for method in OrderService(storage: storage, intake: Intake()).methods { registry.register(method) }
+        for method in OrderService(storage: storage, intake: Intake(limits: configuration.intake)).methods { registry.register(method) }
         for method in methods { registry.register(method) }
         self.methods = registry
     }

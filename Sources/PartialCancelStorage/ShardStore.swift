@@ -125,6 +125,20 @@ final class ShardStore {
         return entries
     }
 
+    func allOrders() throws -> [Order] {
+        var bodies: [[UInt8]] = []
+        try db.query("SELECT body FROM orders ORDER BY id") { bodies.append($0.blob(0)) }
+        return try bodies.map { try decoder.decode(Order.self, from: Data($0)) }
+    }
+
+    func allStock() throws -> [StockPool] {
+        var pools: [StockPool] = []
+        try db.query("SELECT sku, location, on_hand, reserved FROM stock ORDER BY sku, location") { row in
+            pools.append(StockPool(sku: row.text(0), location: row.text(1), onHand: row.int(2), reserved: row.int(3)))
+        }
+        return pools
+    }
+
     var orderCount: Int64 { (try? db.first("SELECT COUNT(*) FROM orders") { $0.int(0) }) ?? 0 }
 
     // MARK: Stock

@@ -8,18 +8,27 @@ import PartialCancelServer
 struct TestServer {
     static let adminKey = "pck_e2e_admin"
     static let agentKey = "pck_e2e_agent"
-    static let keys = [APIKey(name: "admin", role: .admin, key: adminKey), APIKey(name: "agent", role: .agent, key: agentKey)]
+    static let serviceKey = "pck_e2e_service"
+    static let portalKey = "pck_e2e_portal"
+    static let keys = [APIKey(name: "admin", role: .admin, key: adminKey), APIKey(name: "agent", role: .agent, key: agentKey),
+                       APIKey(name: "service", role: .service, key: serviceKey), APIKey(name: "portal", role: .portal, key: portalKey)]
 
     let server: PartialCancelServer
     let port: Int
     let task: Task<Void, any Error>
 
     static func start(eventLoopThreads: Int = 2, _ configure: (inout ServerLimits) -> Void = { _ in }) async throws -> TestServer {
+        try await start(eventLoopThreads: eventLoopThreads, configuring: { configure(&$0.limits) })
+    }
+
+    static func start(eventLoopThreads: Int = 2, dataDirectory: String? = nil, configuring configure: (inout ServerConfiguration) -> Void) async throws -> TestServer {
         var configuration = ServerConfiguration()
         configuration.port = 0
         configuration.eventLoopThreads = eventLoopThreads
-        configuration.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("pcancel-test-\(UUID())").path
-        configure(&configuration.limits)
+        configuration.storage.shards = 2
+        configuration.storage.synchronous = .normal
+        configuration.dataDirectory = dataDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("pcancel-test-\(UUID())").path
+        configure(&configuration)
         configuration.apiKeys = keys
         var logger = Logger(label: "test-server")
         logger.logLevel = .warning
