@@ -96,6 +96,7 @@ let package = Package(
             name: "pcancel",
             dependencies: [
                 "PartialCancelClient",
+                "PartialCancelDomain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -63,6 +63,8 @@ final class ShardStore {
     private let configuration: StorageConfiguration
     private let now: @Sendable () -> Int64
     private let encoder = JSONEncoder()
+    /// Pages in the WAL after the last commit, as SQLite's WAL hook reports them.
+    private let walPages = WALPages()
     private let decoder = JSONDecoder()
 
     init(index: Int, path: String, configuration: StorageConfiguration, now: @escaping @Sendable () -> Int64) throws {
@@ -78,14 +80,19 @@ final class ShardStore {
         PRAGMA busy_timeout = 5000;
         """)
         _ = try Migrations.migrate(db, now: now())
+        sqlite3_wal_hook(db.handle, { context, _, _, pages in
+            Unmanaged<WALPages>.fromOpaque(context!).takeUnretainedValue().pages = Int(pages)
+            return SQLITE_OK
+        }, Unmanaged.passUnretained(walPages).toOpaque())
     }
 
-    /// Called when the queue is empty: checkpoints the WAL once it has grown, off the request path.
+    /// Called when the queue is empty: truncates the WAL once it has grown past the configured size,
+    /// so that checkpoint work happens between requests, never inside a commit. The size comes from
+    /// SQLite's WAL hook (pages after each commit); measuring it costs nothing.
     func idle() {
-        var logFrames: Int32 = 0
-        var checkpointed: Int32 = 0
-        _ = sqlite3_wal_checkpoint_v2_passive(db.handle, &logFrames, &checkpointed)
-        if Int(logFrames) > configuration.checkpointPages { _ = try? db.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
+        guard walPages.pages > configuration.checkpointPages else { return }
+        _ = try? db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        walPages.pages = 0
     }
 
     func close() {
@@ -258,7 +265,8 @@ final class ShardStore {
     var openDeadLetterCount: Int64 { (try? db.first("SELECT COUNT(*) FROM dead_letters WHERE resolved_ms IS NULL") { $0.int(0) }) ?? 0 }
 }
 
-/// `sqlite3_wal_checkpoint_v2` in PASSIVE mode: reports the WAL's size without blocking anyone.
-private func sqlite3_wal_checkpoint_v2_passive(_ db: OpaquePointer, _ log: inout Int32, _ checkpointed: inout Int32) -> Int32 {
-    sqlite3_wal_checkpoint_v2(db, nil, SQLITE_CHECKPOINT_PASSIVE, &log, &checkpointed)
+/// The WAL hook's counter. The store keeps it alive as long as the connection; only the worker
+/// thread (inside commits and `idle`) touches it.
+final class WALPages {
+    var pages = 0
 }

@@ -71,7 +71,9 @@ final class ShardWorker: @unchecked Sendable {
             let batch = jobs
             jobs.removeAll(keepingCapacity: true)
             let stop = stopping && batch.isEmpty
-            condition.unlock(withValue: stop ? 1 : 0)
+            // Once stopping, the value stays 1: no later enqueue will raise it again, and the next
+            // pass must find the (then empty) queue and leave.
+            condition.unlock(withValue: stopping ? 1 : 0)
             if stop { break }
             for job in batch {
                 job(store)

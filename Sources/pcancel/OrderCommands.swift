@@ -2,12 +2,57 @@ import ArgumentParser
 import Foundation
 import NIOCore
 import PartialCancelClient
+import PartialCancelDomain
 import PartialCancelWire
 
 struct OrderCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "order", abstract: "Ingests and shows orders.",
-        subcommands: [Ingest.self, Get.self])
+        subcommands: [Ingest.self, Get.self, IngestBench.self])
+
+    struct IngestBench: ServerCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "ingest-bench",
+            abstract: "Measures intake: ingests copies of a channel's sample order under fresh external ids.",
+            discussion: "Each call ingests the sample payload of --channel (SPEC appendix A for web) with its external id replaced by PREFIX-N, keeping --concurrency calls in flight on one connection.")
+        @OptionGroup var local: ConnectionOptions
+        @ParentCommand var root: PCancelCommand
+        @Option(name: .long, help: "Channel: web, marketplace or callcenter.") var channel: String = "web"
+        @Option(name: .long, help: "Orders to ingest.") var count: Int = 1000
+        @Option(name: .long, help: "Calls in flight.") var concurrency: Int = 32
+        @Option(name: .long, help: "External id prefix (default: a random one, so that every run creates new orders).") var prefix: String?
+
+        func validate() throws {
+            guard count >= 1, (1...10_000).contains(concurrency) else { throw ValidationError("--count must be ≥ 1 and --concurrency 1...10000") }
+            guard SampleData.payloads[channel] != nil else { throw ValidationError("--channel must be web, marketplace or callcenter") }
+        }
+
+        func run() async throws {
+            let (template, placeholder) = SampleData.payloads[channel]!
+            let prefix = self.prefix ?? "B\(UInt32.random(in: 0 ... .max))"
+            let channel = self.channel
+            let deadline = TimeAmount.nanoseconds(Int64(connection.deadlineSeconds * 1e9))
+            try await connection.withClient { client in
+                let summary = try await ClosedLoop.run(client: client, count: count, concurrency: concurrency, deadline: deadline) { index in
+                    let payload = template.replacingOccurrences(of: placeholder, with: "\(prefix)-\(index)")
+                    return (Methods.ingestOrder, IngestOrderRequest(channel: channel, payload: ByteBuffer(string: payload)).encoded())
+                }
+                if let failure = summary.firstFailure, summary.ok == 0 { throw ClientError(failure) }
+                summary.report(title: "ingest \(channel) \(connection.address)", json: connection.json,
+                               fields: ["server": connection.address, "channel": channel, "concurrency": concurrency])
+                if summary.failed > 0 { throw ExitCode(1) }
+            }
+        }
+    }
+
+    /// The sample payloads, and the external id in each to replace.
+    enum SampleData {
+        static let payloads: [String: (String, String)] = [
+            "web": (SamplePayloads.web, "W-1001"),
+            "marketplace": (SamplePayloads.marketplace, "MP-5001"),
+            "callcenter": (SamplePayloads.callcenter, "CC-3001"),
+        ]
+    }
 
     struct Ingest: ServerCommand {
         static let configuration = CommandConfiguration(abstract: "Ingests a channel's JSON payload (idempotent on the channel's order id).")

@@ -73,6 +73,27 @@ struct ProcessTests {
         #expect(denied.status == 5)
         #expect(denied.error.contains("UNAUTHENTICATED"))
 
+        // Sample data was seeded; orders read back through the CLI, and a new one ingests from a file.
+        #expect(server.lines.contains { $0.contains("seeded sample stock and orders: web-W-1001, marketplace-MP-5001, callcenter-CC-3001") })
+        let get = try runCommand(pcancel, ["--server", address, "--json", "order", "get", "web-W-1001"], workingDirectory: directory, environment: [:])
+        #expect(get.status == 0, "\(get.error)")
+        let order = try #require(try JSONSerialization.jsonObject(with: Data(get.output.utf8)) as? [String: Any])
+        #expect(((order["order"] as? [String: Any])?["totals"] as? [String: Any])?["total"] as? Int == 79_504)
+        let file = directory.appendingPathComponent("mp.json")
+        try SamplePayloads.marketplace.replacingOccurrences(of: "MP-5001", with: "MP-5002").write(to: file, atomically: true, encoding: .utf8)
+        let ingest = try runCommand(pcancel, ["--server", address, "--json", "order", "ingest", "--channel", "marketplace", "--file", file.path],
+                                    workingDirectory: directory, environment: [:])
+        #expect(ingest.status == 0, "\(ingest.error)")
+        #expect(ingest.output.contains("\"created\":true") && ingest.output.contains("marketplace-MP-5002"))
+        let stock = try runCommand(pcancel, ["--server", address, "--json", "stock", "get", "MUG-01", "WH-EAST"], workingDirectory: directory, environment: [:])
+        #expect(stock.output.contains("\"on_hand\":120"))
+        let refused = try runCommand(pcancel, ["--server", address, "order", "ingest", "--channel", "web", "--file", file.path],
+                                     workingDirectory: directory, environment: [:])
+        #expect(refused.status == 2)
+        #expect(refused.error.contains("FIELD_REQUIRED"))
+        let letters = try runCommand(pcancel, ["--server", address, "dlq", "list"], workingDirectory: directory, environment: [:])
+        #expect(letters.output.contains("intake/web"))
+
         let unreachable = try runCommand(pcancel, ["health", "--server", "127.0.0.1:1", "--json"], environment: [:])
         #expect(unreachable.status == 6)
         #expect(unreachable.output.contains("\"code\":\"UNAVAILABLE\""))

@@ -160,3 +160,21 @@ struct StorageTests {
         #expect(try await storage.deadLetter(ids[0], on: loop).get()?.payload == [1, 2])
     }
 }
+
+@Suite("Shard worker")
+struct ShardWorkerTests {
+    @Test("stopping a worker finishes the jobs already queued, refuses new ones, and returns")
+    func stopWithQueuedJobs() async throws {
+        let directory = StorageTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let worker = ShardWorker(index: 0, store: try ShardStore(index: 0, path: directory + "/s.sqlite", configuration: StorageConfiguration(), now: { 0 }))
+        let slow = worker.submit(on: loop) { _ in usleep(50_000); return true }
+        let queued = (0..<500).map { index in worker.submit(on: loop) { _ in index } }
+        worker.stop()
+        #expect(try await slow.get())
+        for (index, job) in queued.enumerated() { #expect(try await job.get() == index) }
+        await #expect(throws: StorageError.self) { _ = try await worker.submit(on: loop) { _ in 1 }.get() }
+    }
+}
