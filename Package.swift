@@ -102,6 +102,17 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // In-process micro-benchmarks (docs/PERFORMANCE.md).
+        .executableTarget(
+            name: "pcancel-bench",
+            dependencies: [
+                "PartialCancelDomain",
+                "PartialCancelStorage",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "PartialCancelWireTests",
             dependencies: [
