@@ -81,6 +81,10 @@ public struct Line: Sendable, Hashable, Codable {
     /// What the customer pays for the line before tax.
     public var paidNet: Int64
     public var tax: Int64
+    /// This line's share of each order promotion, in the order of `Order.promotions` (priced lines).
+    public var promotionShares: [Int64] = []
+    /// Subscription service lines: no further renewals once cancelled.
+    public var renewalStopped = false
 
     public init(id: String, sku: String, kind: LineKind, parentLineID: String? = nil, optional: Bool = false, quantity: Int64,
                 cancelledQuantity: Int64 = 0, unitPrice: Int64, discount: Int64 = 0, taxRateBps: Int64 = 0,
@@ -122,6 +126,8 @@ public struct Promotion: Sendable, Hashable, Codable {
     public var minSubtotal: Int64
     /// The discount it gave at intake (0 when its threshold was not met).
     public var applied: Int64
+    /// Withdrawn by a `reprice` cancellation (its threshold no longer met).
+    public var withdrawn = false
 
     public init(code: String, kind: PromotionKind, minSubtotal: Int64 = 0, applied: Int64 = 0) {
         self.code = code
@@ -140,6 +146,10 @@ public struct Shipping: Sendable, Hashable, Codable {
     /// What is charged (0 when free) and its tax.
     public var charged: Int64
     public var tax: Int64
+    /// Charge and tax refunded so far.
+    public var refunded: Int64 = 0
+    /// Free shipping withdrawn by a `reprice` cancellation (its threshold no longer met).
+    public var freeWithdrawn = false
 
     public init(amount: Int64 = 0, taxRateBps: Int64 = 0, freeOver: Int64 = 0, charged: Int64 = 0, tax: Int64 = 0) {
         self.amount = amount
@@ -187,8 +197,14 @@ public struct Totals: Sendable, Hashable, Codable {
     public var tax: Int64
     public var shipping: Int64
     public var shippingTax: Int64
-    /// Σ (paid net + tax) + shipping + shipping tax.
+    /// What the customer pays now: at intake Σ (paid net + tax) + shipping + shipping tax; each
+    /// confirmed cancellation lowers it by exactly its refund.
     public var total: Int64
+    /// Reprice deductions the order keeps (withdrawn promotions, charged shipping); refunded when the
+    /// last unit is cancelled.
+    public var adjustments: Int64 = 0
+    /// Σ refunds so far.
+    public var refunded: Int64 = 0
 
     public init(subtotal: Int64 = 0, discount: Int64 = 0, paidNet: Int64 = 0, tax: Int64 = 0, shipping: Int64 = 0, shippingTax: Int64 = 0, total: Int64 = 0) {
         self.subtotal = subtotal
@@ -230,6 +246,8 @@ public struct Order: Sendable, Hashable, Codable {
     public var placedAtMs: Int64
     /// Free text the channel attached (e.g. a call-center agent's notes).
     public var notes: String
+    /// Store credit issued by refunds (cash on delivery, or the agent's choice).
+    public var storeCreditIssued: Int64 = 0
 
     public init(id: String, channel: String, externalID: String, account: Account, status: OrderStatus, currency: Currency,
                 lines: [Line], promotions: [Promotion], shipping: Shipping, tenders: [Tender], totals: Totals,

@@ -29,6 +29,7 @@ public enum Pricing {
             let promotion = promotions[index]
             guard subtotal >= promotion.minSubtotal else {
                 promotions[index].applied = 0
+                for lineIndex in pricedIndices { lines[lineIndex].promotionShares.append(0) }
                 continue
             }
             let wanted: Int64 = switch promotion.kind {
@@ -40,6 +41,7 @@ public enum Pricing {
             promotions[index].applied = discount
             for (share, lineIndex) in zip(Money.allocate(discount, weights: weights), pricedIndices) {
                 lines[lineIndex].allocatedDiscount += share
+                lines[lineIndex].promotionShares.append(share)
             }
         }
         // Paid net, tax; subscription periods cost the paid net.
