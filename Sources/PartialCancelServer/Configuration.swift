@@ -97,6 +97,8 @@ public struct ServerConfiguration: Sendable {
     public var storage = StorageConfiguration()
     /// Intake bounds and the channel/tier rules.
     public var intake = IntakeLimits()
+    /// Refund policy, cancellation windows per channel and tier, excluded tender kinds.
+    public var cancellation = CancellationPolicy()
     /// Seed sample stock and orders when the data directory is created (the embedded default).
     public var seedSampleData = true
     /// Accepted API keys, hashed. Empty means "use the data directory's development key".

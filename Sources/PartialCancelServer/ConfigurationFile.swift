@@ -71,6 +71,37 @@ public enum ConfigurationFile {
                 configuration.intake.rules.append(IntakeRule(channel: channel, tier: tier, maxOrderTotal: Int64(maxTotal)))
             }
         }
+        try reader.object("cancellation") { cancellation in
+            let policyPath = cancellation.path
+            func refundPolicy(_ value: String, _ path: String) throws -> RefundPolicy {
+                guard let policy = RefundPolicy(rawValue: value) else {
+                    throw ConfigurationError("\(path) must be proportional or reprice (got '\(value)')")
+                }
+                return policy
+            }
+            try cancellation.string("refund_policy") { configuration.cancellation.refundPolicy = try refundPolicy($0, policyPath + ".refund_policy") }
+            try cancellation.array("ineligible_tenders") { index, _ in
+                throw ConfigurationError("\(policyPath).ineligible_tenders[\(index)] must be a tender kind string")
+            } strings: { index, value in
+                guard let kind = TenderKind(rawValue: value.uppercased()) else {
+                    throw ConfigurationError("\(policyPath).ineligible_tenders[\(index)]: '\(value)' is not one of \(TenderKind.allCases.map { $0.rawValue.lowercased() }.joined(separator: ", "))")
+                }
+                configuration.cancellation.ineligibleTenderKinds.insert(kind)
+            }
+            try cancellation.array("rules") { _, rule in
+                var entry = CancellationPolicy.Rule()
+                let rulePath = rule.path
+                try rule.string("channel") { entry.channel = $0 }
+                try rule.string("tier") { entry.tier = $0 }
+                try rule.int("cancel_window_minutes") { minutes in
+                    guard minutes >= 0 else { throw ConfigurationError("\(rulePath).cancel_window_minutes must not be negative") }
+                    entry.cancelWindowMinutes = Int64(minutes)
+                }
+                try rule.string("refund_policy") { entry.refundPolicy = try refundPolicy($0, rulePath + ".refund_policy") }
+                try rule.finish()
+                configuration.cancellation.rules.append(entry)
+            }
+        }
         try reader.bool("seed_sample_data") { configuration.seedSampleData = $0 }
         try reader.array("api_keys") { index, entry in
             var name = "", role: Role?, sha256 = ""
@@ -148,9 +179,18 @@ private struct ObjectReader {
     }
 
     mutating func array(_ key: String, _ body: (Int, inout ObjectReader) throws -> Void) throws {
+        try array(key, body, strings: nil)
+    }
+
+    /// An array of objects (each read by `body`) or, with `strings`, of strings.
+    mutating func array(_ key: String, _ body: (Int, inout ObjectReader) throws -> Void, strings: ((Int, String) throws -> Void)?) throws {
         guard let value = value(key) else { return }
         guard let array = value as? [Any] else { throw ConfigurationError("\(child(key)) must be an array") }
         for (index, element) in array.enumerated() {
+            if let strings, let string = element as? String {
+                try strings(index, string)
+                continue
+            }
             var reader = try ObjectReader(element, path: "\(child(key))[\(index)]")
             try body(index, &reader)
         }

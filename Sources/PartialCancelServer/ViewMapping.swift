@@ -45,18 +45,47 @@ enum ViewMapping {
             t.refunded = tender.refunded
             return t
         }
-        var totals = TotalsView()
-        totals.subtotal = order.totals.subtotal
-        totals.discount = order.totals.discount
-        totals.paidNet = order.totals.paidNet
-        totals.tax = order.totals.tax
-        totals.shipping = order.totals.shipping
-        totals.shippingTax = order.totals.shippingTax
-        totals.total = order.totals.total
-        view.totals = totals
+        view.totals = Self.view(order.totals)
         view.version = order.version
         view.placedAtMs = order.placedAtMs
         view.notes = order.notes
+        return view
+    }
+
+    static func view(_ totals: Totals) -> TotalsView {
+        var view = TotalsView()
+        view.subtotal = totals.subtotal
+        view.discount = totals.discount
+        view.paidNet = totals.paidNet
+        view.tax = totals.tax
+        view.shipping = totals.shipping
+        view.shippingTax = totals.shippingTax
+        view.total = totals.total
+        view.adjustments = totals.adjustments
+        view.refunded = totals.refunded
+        return view
+    }
+
+    static func view(_ verdict: LineVerdict) -> LineEligibility {
+        LineEligibility(lineID: verdict.lineID, quantity: verdict.quantity, eligible: verdict.eligible,
+                        reasons: verdict.reasons.map { EligibilityReasonView(code: $0.code, rule: $0.rule, detail: $0.detail) })
+    }
+
+    static func view(_ quote: Quote) -> QuoteView {
+        var view = QuoteView()
+        view.orderID = quote.orderID
+        view.orderVersion = quote.orderVersion
+        view.currency = quote.currency
+        view.policy = quote.policy.rawValue
+        view.asOfMs = quote.asOfMs
+        view.lines = quote.lines.map { LineRefundView(lineID: $0.lineID, quantity: $0.quantity, net: $0.net, tax: $0.tax, viaBundle: $0.viaBundle ?? "") }
+        view.shippingRefund = quote.shippingRefund
+        view.deductions = quote.deductions.map { DeductionView(code: $0.code, subject: $0.subject, amount: $0.amount) }
+        view.waived = quote.waived
+        view.adjustmentsReleased = quote.adjustmentsReleased
+        view.refundTotal = quote.refundTotal
+        view.tenders = quote.tenders.map { TenderAllocationView(tenderID: $0.tenderID, method: $0.method.rawValue, amount: $0.amount) }
+        view.newTotals = Self.view(quote.newTotals)
         return view
     }
 

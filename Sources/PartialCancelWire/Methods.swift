@@ -9,6 +9,7 @@ public enum Methods {
     public static let getStock = "\(service)/GetStock"
     public static let listDeadLetters = "\(service)/ListDeadLetters"
     public static let redriveDeadLetter = "\(service)/RedriveDeadLetter"
+    public static let validateEligibility = "\(service)/ValidateEligibility"
 }
 
 /// The protocol version this module speaks.

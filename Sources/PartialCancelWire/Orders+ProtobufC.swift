@@ -1,7 +1,7 @@
 import CPartialCancelProto
 import NIOCore
 
-@inline(__always) private func cBool(_ value: Bool) -> protobuf_c_boolean { value ? 1 : 0 }
+@inline(__always) func cBool(_ value: Bool) -> protobuf_c_boolean { value ? 1 : 0 }
 
 extension AccountView: WireMessage {
     public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { PartialCancelWire.descriptor(of: pcancel__v1__account_view__init, Pcancel__V1__AccountView()) }
@@ -120,12 +120,14 @@ extension TotalsView: WireMessage {
         var c = Pcancel__V1__TotalsView()
         pcancel__v1__totals_view__init(&c)
         c.subtotal = subtotal; c.discount = discount; c.paid_net = paidNet; c.tax = tax; c.shipping = shipping; c.shipping_tax = shippingTax; c.total = total
+        c.adjustments = adjustments; c.refunded = refunded
         return c
     }
     public init(cMessage c: UnsafePointer<Pcancel__V1__TotalsView>, reader: FieldReader) throws(WireDecodeError) {
         self.init()
         let p = c.pointee
         subtotal = p.subtotal; discount = p.discount; paidNet = p.paid_net; tax = p.tax; shipping = p.shipping; shippingTax = p.shipping_tax; total = p.total
+        adjustments = p.adjustments; refunded = p.refunded
     }
 }
 

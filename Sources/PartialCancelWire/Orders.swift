@@ -53,6 +53,7 @@ public struct TenderView: Sendable, Hashable {
 
 public struct TotalsView: Sendable, Hashable {
     public var subtotal: Int64 = 0, discount: Int64 = 0, paidNet: Int64 = 0, tax: Int64 = 0, shipping: Int64 = 0, shippingTax: Int64 = 0, total: Int64 = 0
+    public var adjustments: Int64 = 0, refunded: Int64 = 0
     public init() {}
 }
 

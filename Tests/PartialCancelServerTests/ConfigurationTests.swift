@@ -93,3 +93,33 @@ struct ConfigurationTests {
         #expect(try KeyStore(second.keys).principal(for: key)?.role == .admin)
     }
 }
+
+@Suite("Cancellation configuration")
+struct CancellationConfigurationTests {
+    @Test("the cancellation section sets the policy, windows and excluded tenders")
+    func parses() throws {
+        let json = """
+        {"cancellation": {"refund_policy": "reprice", "ineligible_tenders": ["bnpl", "gift_card"],
+                          "rules": [{"channel": "marketplace", "tier": "standard", "cancel_window_minutes": 30, "refund_policy": "proportional"}]}}
+        """
+        let policy = try ConfigurationFile.parse(Data(json.utf8)).cancellation
+        #expect(policy.refundPolicy == .reprice)
+        #expect(policy.ineligibleTenderKinds == [.bnpl, .giftCard])
+        #expect(policy.rules == [.init(channel: "marketplace", tier: "standard", cancelWindowMinutes: 30, refundPolicy: .proportional)])
+    }
+
+    @Test("bad cancellation settings name the setting", arguments: [
+        (#"{"cancellation": {"refund_policy": "generous"}}"#, "cancellation.refund_policy must be proportional or reprice"),
+        (#"{"cancellation": {"ineligible_tenders": ["cheque"]}}"#, "cancellation.ineligible_tenders[0]: 'cheque' is not one of"),
+        (#"{"cancellation": {"rules": [{"cancel_window_minutes": -1}]}}"#, "cancellation.rules[0].cancel_window_minutes must not be negative"),
+        (#"{"cancellation": {"rules": [{"window": 5}]}}"#, "unknown setting cancellation.rules[0].window"),
+    ])
+    func refuses(json: String, message: String) {
+        do {
+            _ = try ConfigurationFile.parse(Data(json.utf8))
+            Issue.record("accepted \(json)")
+        } catch {
+            #expect("\(error)".contains(message), "\(error)")
+        }
+    }
+}

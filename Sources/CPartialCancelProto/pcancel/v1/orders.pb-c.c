@@ -1756,7 +1756,7 @@ const ProtobufCMessageDescriptor pcancel__v1__tender_view__descriptor =
   (ProtobufCMessageInit) pcancel__v1__tender_view__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor pcancel__v1__totals_view__field_descriptors[7] =
+static const ProtobufCFieldDescriptor pcancel__v1__totals_view__field_descriptors[9] =
 {
   {
     "subtotal",
@@ -1842,10 +1842,36 @@ static const ProtobufCFieldDescriptor pcancel__v1__totals_view__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "adjustments",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__TotalsView, adjustments),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "refunded",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__TotalsView, refunded),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned pcancel__v1__totals_view__field_indices_by_name[] = {
+  7,   /* field[7] = adjustments */
   1,   /* field[1] = discount */
   2,   /* field[2] = paid_net */
+  8,   /* field[8] = refunded */
   4,   /* field[4] = shipping */
   5,   /* field[5] = shipping_tax */
   0,   /* field[0] = subtotal */
@@ -1855,7 +1881,7 @@ static const unsigned pcancel__v1__totals_view__field_indices_by_name[] = {
 static const ProtobufCIntRange pcancel__v1__totals_view__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor pcancel__v1__totals_view__descriptor =
 {
@@ -1865,7 +1891,7 @@ const ProtobufCMessageDescriptor pcancel__v1__totals_view__descriptor =
   "Pcancel__V1__TotalsView",
   "pcancel.v1",
   sizeof(Pcancel__V1__TotalsView),
-  7,
+  9,
   pcancel__v1__totals_view__field_descriptors,
   pcancel__v1__totals_view__field_indices_by_name,
   1,  pcancel__v1__totals_view__number_ranges,

@@ -7,7 +7,7 @@
 #endif
 
 #include "pcancel/v1/service.pb-c.h"
-static const ProtobufCMethodDescriptor pcancel__v1__partial_cancellation__method_descriptors[8] =
+static const ProtobufCMethodDescriptor pcancel__v1__partial_cancellation__method_descriptors[9] =
 {
   { "Ping", &pcancel__v1__ping_request__descriptor, &pcancel__v1__ping_response__descriptor },
   { "Health", &pcancel__v1__health_request__descriptor, &pcancel__v1__health_response__descriptor },
@@ -17,6 +17,7 @@ static const ProtobufCMethodDescriptor pcancel__v1__partial_cancellation__method
   { "GetStock", &pcancel__v1__get_stock_request__descriptor, &pcancel__v1__get_stock_response__descriptor },
   { "ListDeadLetters", &pcancel__v1__list_dead_letters_request__descriptor, &pcancel__v1__list_dead_letters_response__descriptor },
   { "RedriveDeadLetter", &pcancel__v1__redrive_dead_letter_request__descriptor, &pcancel__v1__redrive_dead_letter_response__descriptor },
+  { "ValidateEligibility", &pcancel__v1__validate_eligibility_request__descriptor, &pcancel__v1__validate_eligibility_response__descriptor },
 };
 const unsigned pcancel__v1__partial_cancellation__method_indices_by_name[] = {
   3,        /* GetOrder */
@@ -26,7 +27,8 @@ const unsigned pcancel__v1__partial_cancellation__method_indices_by_name[] = {
   6,        /* ListDeadLetters */
   0,        /* Ping */
   4,        /* PutStock */
-  7         /* RedriveDeadLetter */
+  7,        /* RedriveDeadLetter */
+  8         /* ValidateEligibility */
 };
 const ProtobufCServiceDescriptor pcancel__v1__partial_cancellation__descriptor =
 {
@@ -35,7 +37,7 @@ const ProtobufCServiceDescriptor pcancel__v1__partial_cancellation__descriptor =
   "PartialCancellation",
   "Pcancel__V1__PartialCancellation",
   "pcancel.v1",
-  8,
+  9,
   pcancel__v1__partial_cancellation__method_descriptors,
   pcancel__v1__partial_cancellation__method_indices_by_name
 };
@@ -102,6 +104,14 @@ void pcancel__v1__partial_cancellation__redrive_dead_letter(ProtobufCService *se
 {
   assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
   service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void pcancel__v1__partial_cancellation__validate_eligibility(ProtobufCService *service,
+                                                             const Pcancel__V1__ValidateEligibilityRequest *input,
+                                                             Pcancel__V1__ValidateEligibilityResponse_Closure closure,
+                                                             void *closure_data)
+{
+  assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void pcancel__v1__partial_cancellation__init (Pcancel__V1__PartialCancellation_Service *service,
                                               Pcancel__V1__PartialCancellation_ServiceDestroy destroy)

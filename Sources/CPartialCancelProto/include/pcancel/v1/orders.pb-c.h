@@ -283,11 +283,22 @@ struct  Pcancel__V1__TotalsView
   int64_t tax;
   int64_t shipping;
   int64_t shipping_tax;
+  /*
+   * what the customer pays now (lowered by each refund)
+   */
   int64_t total;
+  /*
+   * reprice deductions the order keeps
+   */
+  int64_t adjustments;
+  /*
+   * refunds so far
+   */
+  int64_t refunded;
 };
 #define PCANCEL__V1__TOTALS_VIEW__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__totals_view__descriptor) \
-    , 0, 0, 0, 0, 0, 0, 0 }
+    , 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 struct  Pcancel__V1__HistoryEntry

@@ -1,0 +1,101 @@
+import Foundation
+import NIOCore
+import PartialCancelClient
+import PartialCancelDomain
+import PartialCancelServer
+import PartialCancelWire
+import Testing
+
+@Suite("Eligibility end to end")
+struct CancellationEndToEndTests {
+    func validate(_ client: PartialCancelClient, _ order: String, _ lines: [CancelLine], onBehalfOf: String = "") async throws -> ValidateEligibilityResponse {
+        try await client.call(Methods.validateEligibility, ValidateEligibilityRequest(orderID: order, lines: lines), as: ValidateEligibilityResponse.self,
+                              metadata: Metadata(onBehalfOf: onBehalfOf))
+    }
+
+    @Test("an agent validates the sample order's lines: verdicts with named rules, and a quote when all are eligible")
+    func validateSample() async throws {
+        let server = try await TestServer.start { _ in }
+        let service = try await server.client(key: TestServer.serviceKey)
+        _ = try await service.call(Methods.ingestOrder, IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web)), as: IngestOrderResponse.self)
+        let agent = try await server.client(key: TestServer.agentKey)
+
+        let mug = try await validate(agent, "web-W-1001", [CancelLine(lineID: "L1", quantity: 1)])
+        #expect(mug.eligible)
+        let quote = try #require(mug.quote)
+        #expect(quote.lines == [LineRefundView(lineID: "L1", quantity: 1, net: 5837, tax: 584)])  // half of 116.74 and of 11.67 (floor)
+        #expect(quote.refundTotal == 6421)
+        #expect(quote.tenders == [TenderAllocationView(tenderID: "T2", method: "REFUND", amount: 6421)])
+        #expect(quote.newTotals.total == 79_504 - 6421)
+        #expect(quote.policy == "proportional" && quote.orderVersion == 1)
+
+        let mixed = try await validate(agent, "web-W-1001", [CancelLine(lineID: "L2b"), CancelLine(lineID: "L4"), CancelLine(lineID: "L9")])
+        #expect(!mixed.eligible)
+        #expect(mixed.quote == nil)
+        #expect(mixed.lines.map(\.eligible) == [true, false, false])
+        #expect(mixed.lines[1].reasons.first == EligibilityReasonView(code: "THIRD_PARTY_LOGISTICS", rule: "line.fulfilment.partner_accepts_cancel",
+                                                                      detail: "line L4 at 3PL-WEST (THIRD_PARTY_LOGISTICS)"))
+        #expect(mixed.lines[2].reasons.map(\.code) == ["LINE_NOT_FOUND"])
+
+        // Nothing changed: validation has no side effects.
+        let order = try await agent.call(Methods.getOrder, GetOrderRequest(orderID: "web-W-1001"), as: GetOrderResponse.self)
+        #expect(order.order.version == 1 && order.order.lines.allSatisfy { $0.cancelledQuantity == 0 })
+        for client in [service, agent] { await client.close() }
+        try await server.stop()
+    }
+
+    @Test("bad requests name their field; unknown orders are NOT_FOUND; portals see only their account")
+    func refusals() async throws {
+        let server = try await TestServer.start { _ in }
+        let service = try await server.client(key: TestServer.serviceKey)
+        _ = try await service.call(Methods.ingestOrder, IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web)), as: IngestOrderResponse.self)
+        let cases: [(String, [CancelLine], String, StatusCode, String)] = [
+            ("web-W-1001", [], "", .invalidArgument, "request.lines"),
+            ("web-W-1001", [CancelLine(lineID: "L1", quantity: -1)], "", .invalidArgument, "request.lines[0].quantity"),
+            ("web-W-1001", [CancelLine(lineID: "")], "", .invalidArgument, "request.lines[0].line_id"),
+            ("", [CancelLine(lineID: "L1")], "", .invalidArgument, "request.order_id"),
+            ("web-NOPE", [CancelLine(lineID: "L1")], "", .notFound, "web-NOPE"),
+        ]
+        for (order, lines, _, code, subject) in cases {
+            do {
+                _ = try await validate(service, order, lines)
+                Issue.record("accepted \(order) \(lines)")
+            } catch let error as ClientError {
+                #expect(error.code == code)
+                #expect(error.status.reasons.first?.subject == subject)
+            }
+        }
+        let portal = try await server.client(key: TestServer.portalKey)
+        #expect(try await validate(portal, "web-W-1001", [CancelLine(lineID: "L1")], onBehalfOf: "acct-42").eligible)
+        await #expect(throws: ClientError.self) { _ = try await validate(portal, "web-W-1001", [CancelLine(lineID: "L1")], onBehalfOf: "acct-1") }
+        for client in [service, portal] { await client.close() }
+        try await server.stop()
+    }
+
+    @Test("the configured policy applies: reprice and a channel window")
+    func configuredPolicy() async throws {
+        let server = try await TestServer.start { configuration in
+            configuration.cancellation = CancellationPolicy(rules: [.init(channel: "marketplace", cancelWindowMinutes: 30),
+                                                                    .init(channel: "web", refundPolicy: .reprice)])
+        }
+        let service = try await server.client(key: TestServer.serviceKey)
+        for (channel, payload) in SampleData.orders {
+            _ = try await service.call(Methods.ingestOrder, IngestOrderRequest(channel: channel, payload: ByteBuffer(string: payload)), as: IngestOrderResponse.self)
+        }
+        // The marketplace order was placed on 2026-11-20: far outside a 30-minute window.
+        let late = try await validate(service, "marketplace-MP-5001", [CancelLine(lineID: "L1")])
+        #expect(late.lines[0].reasons.map(\.rule) == ["channel_rule marketplace/* cancel_window_minutes=30"])
+        // Web uses reprice. With a TV whose partner still accepts cancellation, cancelling it and the
+        // camera kit leaves 135.00 < 150.00: SAVE20 is withdrawn from what remains.
+        let payload = SamplePayloads.web.replacingOccurrences(of: "W-1001", with: "W-2001")
+            .replacingOccurrences(of: #""partner_accepts_cancel": false"#, with: #""partner_accepts_cancel": true"#)
+        _ = try await service.call(Methods.ingestOrder, IngestOrderRequest(channel: "web", payload: ByteBuffer(string: payload)), as: IngestOrderResponse.self)
+        let kit = try await validate(service, "web-W-2001", [CancelLine(lineID: "L2"), CancelLine(lineID: "L4")])
+        #expect(kit.quote?.policy == "reprice")
+        #expect(kit.quote?.deductions.map(\.code) == ["PROMOTION_WITHDRAWN"])
+        // SAVE20's shares on L1 (3.26) and L3 (0.41), plus L1's 10% tax on its share: 3.26 + 0.33 + 0.41.
+        #expect(kit.quote?.deductions.first?.amount == Int64(326 + 33 + 41))
+        await service.close()
+        try await server.stop()
+    }
+}
