@@ -1,0 +1,124 @@
+/// The states of a cancellation request (SPEC section 8).
+public enum CancellationState: String, Sendable, Hashable, CaseIterable, Codable {
+    case pendingConfirmation = "PENDING_CONFIRMATION"
+    case confirmed = "CONFIRMED"
+    case completed = "COMPLETED"
+    case expired = "EXPIRED"
+    case declined = "DECLINED"
+    case aborted = "ABORTED"
+
+    /// No event moves the request out of these any more.
+    public var isFinal: Bool { self == .completed || self == .expired || self == .declined || self == .aborted }
+}
+
+/// What the lifecycle needs to know about a request: its state, its token's expiry and the wrong
+/// tries so far. The rest of the request (lines, quote, actor) rides along untouched.
+public struct CancellationLifecycle: Sendable, Hashable, Codable {
+    public var state: CancellationState
+    public var expiresAtMs: Int64
+    public var failedAttempts: Int
+
+    public init(state: CancellationState = .pendingConfirmation, expiresAtMs: Int64, failedAttempts: Int = 0) {
+        self.state = state
+        self.expiresAtMs = expiresAtMs
+        self.failedAttempts = failedAttempts
+    }
+}
+
+/// The request lifecycle as a pure state machine: events in, the next state and one action out, no
+/// I/O. `PENDING_CONFIRMATION → CONFIRMED → COMPLETED`, or `EXPIRED`, `DECLINED`, `ABORTED`.
+public struct CancellationStateMachine: Sendable {
+    /// Wrong tokens before the request is locked (SPEC: 5).
+    public var maxFailedAttempts: Int
+
+    public init(maxFailedAttempts: Int = 5) {
+        self.maxFailedAttempts = maxFailedAttempts
+    }
+
+    public enum Event: Sendable, Hashable {
+        /// The customer's token, already compared (in constant time) by the caller, and whether the
+        /// quote still holds for the order as it is now.
+        case confirm(tokenMatches: Bool, quoteHolds: Bool, nowMs: Int64)
+        case decline(tokenMatches: Bool, nowMs: Int64)
+        /// Time passed (a sweep, or any event arriving after the expiry).
+        case tick(nowMs: Int64)
+        /// The cancelled units' stock is back in its pools.
+        case stockReleased
+    }
+
+    public enum Action: Sendable, Hashable {
+        /// Cancel the units, record the refund, schedule the stock release, notify: one transaction.
+        case applyCancellation
+        /// The request was confirmed before: answer with the result recorded then.
+        case returnEarlierResult
+        case markDeclined
+        case markExpired
+        case markCompleted
+        /// Nothing to do.
+        case none
+        /// Refuse the event; `code` is the reason code for the status.
+        case refuse(code: String)
+    }
+
+    /// The next lifecycle and the action to take.
+    public func handle(_ lifecycle: CancellationLifecycle, _ event: Event) -> (CancellationLifecycle, Action) {
+        var next = lifecycle
+        switch event {
+        case .tick(let now):
+            if lifecycle.state == .pendingConfirmation && now >= lifecycle.expiresAtMs {
+                next.state = .expired
+                return (next, .markExpired)
+            }
+            return (next, .none)
+
+        case .stockReleased:
+            guard lifecycle.state == .confirmed else { return (next, .none) }
+            next.state = .completed
+            return (next, .markCompleted)
+
+        case .confirm(let tokenMatches, let quoteHolds, let now):
+            switch lifecycle.state {
+            case .confirmed, .completed:
+                return tokenMatches ? (next, .returnEarlierResult) : (next, .refuse(code: "TOKEN_INVALID"))
+            case .expired:
+                return (next, .refuse(code: "REQUEST_EXPIRED"))
+            case .declined:
+                return (next, .refuse(code: "REQUEST_DECLINED"))
+            case .aborted:
+                return (next, .refuse(code: "REQUEST_ABORTED"))
+            case .pendingConfirmation:
+                if now >= lifecycle.expiresAtMs {
+                    next.state = .expired
+                    return (next, .refuse(code: "REQUEST_EXPIRED"))
+                }
+                if lifecycle.failedAttempts >= maxFailedAttempts { return (next, .refuse(code: "REQUEST_LOCKED")) }
+                guard tokenMatches else {
+                    next.failedAttempts += 1
+                    return (next, .refuse(code: next.failedAttempts >= maxFailedAttempts ? "REQUEST_LOCKED" : "TOKEN_INVALID"))
+                }
+                guard quoteHolds else {
+                    next.state = .aborted
+                    return (next, .refuse(code: "QUOTE_CHANGED"))
+                }
+                next.state = .confirmed
+                return (next, .applyCancellation)
+            }
+
+        case .decline(let tokenMatches, let now):
+            guard lifecycle.state == .pendingConfirmation else {
+                return (next, .refuse(code: lifecycle.state == .declined ? "REQUEST_DECLINED" : "REQUEST_NOT_PENDING"))
+            }
+            if now >= lifecycle.expiresAtMs {
+                next.state = .expired
+                return (next, .refuse(code: "REQUEST_EXPIRED"))
+            }
+            if lifecycle.failedAttempts >= maxFailedAttempts { return (next, .refuse(code: "REQUEST_LOCKED")) }
+            guard tokenMatches else {
+                next.failedAttempts += 1
+                return (next, .refuse(code: next.failedAttempts >= maxFailedAttempts ? "REQUEST_LOCKED" : "TOKEN_INVALID"))
+            }
+            next.state = .declined
+            return (next, .markDeclined)
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import Testing
+
+@testable import PartialCancelDomain
+
+/// The request lifecycle, one path per test, refusals included.
+@Suite("Cancellation state machine")
+struct StateMachineTests {
+    let machine = CancellationStateMachine(maxFailedAttempts: 5)
+    let pending = CancellationLifecycle(expiresAtMs: 1000)
+
+    @Test("confirm with the right token before expiry: CONFIRMED, apply; then stock released: COMPLETED")
+    func happyPath() {
+        let (confirmed, action) = machine.handle(pending, .confirm(tokenMatches: true, quoteHolds: true, nowMs: 10))
+        #expect(confirmed.state == .confirmed && action == .applyCancellation)
+        let (completed, done) = machine.handle(confirmed, .stockReleased)
+        #expect(completed.state == .completed && done == .markCompleted)
+    }
+
+    @Test("confirming twice returns the earlier result, before and after completion")
+    func confirmTwice() {
+        for state in [CancellationState.confirmed, .completed] {
+            let lifecycle = CancellationLifecycle(state: state, expiresAtMs: 1000)
+            #expect(machine.handle(lifecycle, .confirm(tokenMatches: true, quoteHolds: false, nowMs: 5000)).1 == .returnEarlierResult)
+            #expect(machine.handle(lifecycle, .confirm(tokenMatches: false, quoteHolds: true, nowMs: 10)).1 == .refuse(code: "TOKEN_INVALID"))
+        }
+    }
+
+    @Test("a wrong token counts; the fifth wrong try locks the request, even against the right token later")
+    func wrongTokens() {
+        var lifecycle = pending
+        for attempt in 1...5 {
+            let (next, action) = machine.handle(lifecycle, .confirm(tokenMatches: false, quoteHolds: true, nowMs: 10))
+            #expect(action == .refuse(code: attempt == 5 ? "REQUEST_LOCKED" : "TOKEN_INVALID"))
+            #expect(next.failedAttempts == attempt && next.state == .pendingConfirmation)
+            lifecycle = next
+        }
+        #expect(machine.handle(lifecycle, .confirm(tokenMatches: true, quoteHolds: true, nowMs: 10)).1 == .refuse(code: "REQUEST_LOCKED"))
+        #expect(machine.handle(lifecycle, .decline(tokenMatches: true, nowMs: 10)).1 == .refuse(code: "REQUEST_LOCKED"))
+    }
+
+    @Test("after the expiry a confirmation is refused and the request is EXPIRED")
+    func expired() {
+        let (next, action) = machine.handle(pending, .confirm(tokenMatches: true, quoteHolds: true, nowMs: 1000))
+        #expect(next.state == .expired && action == .refuse(code: "REQUEST_EXPIRED"))
+        #expect(machine.handle(next, .confirm(tokenMatches: true, quoteHolds: true, nowMs: 10)).1 == .refuse(code: "REQUEST_EXPIRED"))
+        let (swept, sweep) = machine.handle(pending, .tick(nowMs: 1000))
+        #expect(swept.state == .expired && sweep == .markExpired)
+        #expect(machine.handle(pending, .tick(nowMs: 999)).1 == .none)
+    }
+
+    @Test("a quote that no longer holds aborts the request; a new request is needed")
+    func aborted() {
+        let (next, action) = machine.handle(pending, .confirm(tokenMatches: true, quoteHolds: false, nowMs: 10))
+        #expect(next.state == .aborted && action == .refuse(code: "QUOTE_CHANGED"))
+        #expect(machine.handle(next, .confirm(tokenMatches: true, quoteHolds: true, nowMs: 10)).1 == .refuse(code: "REQUEST_ABORTED"))
+    }
+
+    @Test("decline with the token: DECLINED, and it cannot be confirmed afterwards")
+    func declined() {
+        let (next, action) = machine.handle(pending, .decline(tokenMatches: true, nowMs: 10))
+        #expect(next.state == .declined && action == .markDeclined)
+        #expect(machine.handle(next, .confirm(tokenMatches: true, quoteHolds: true, nowMs: 10)).1 == .refuse(code: "REQUEST_DECLINED"))
+        #expect(machine.handle(next, .decline(tokenMatches: true, nowMs: 10)).1 == .refuse(code: "REQUEST_DECLINED"))
+        #expect(machine.handle(pending, .decline(tokenMatches: false, nowMs: 10)).1 == .refuse(code: "TOKEN_INVALID"))
+    }
+
+    @Test("stock released before confirmation, or twice, changes nothing")
+    func stockReleasedOutOfOrder() {
+        #expect(machine.handle(pending, .stockReleased).1 == .none)
+        #expect(machine.handle(CancellationLifecycle(state: .completed, expiresAtMs: 0), .stockReleased).1 == .none)
+    }
+}
