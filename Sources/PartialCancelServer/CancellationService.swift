@@ -8,6 +8,8 @@ import PartialCancelWire
 struct CancellationService {
     let storage: Storage
     let policy: CancellationPolicy
+    /// How long a confirmation token is valid.
+    let tokenTTLMs: Int64
     let now: @Sendable () -> Int64
 
     /// Bounds the work of one request.
@@ -17,6 +19,15 @@ struct CancellationService {
         [
             .unary(Methods.validateEligibility, access: .roles([.service, .agent, .portal, .admin]), request: ValidateEligibilityRequest.self) { context, request in
                 validate(context, request)
+            },
+            .unary(Methods.requestCancellation, access: .roles([.service, .agent, .portal, .admin]), request: RequestCancellationRequest.self) { context, request in
+                requestCancellation(context, request)
+            },
+            .unary(Methods.getCancellation, access: .roles([.service, .agent, .portal, .admin]), request: GetCancellationRequest.self) { context, request in
+                getCancellation(context, request)
+            },
+            .unary(Methods.listNotifications, access: .roles([.portal]), request: ListNotificationsRequest.self) { context, request in
+                listNotifications(context, request)
             },
         ]
     }
@@ -30,13 +41,12 @@ struct CancellationService {
         }
         let policy = self.policy
         let now = self.now()
-        return storage.order(request.orderID, on: context.eventLoop).flatMapThrowing { found in
-            guard let order = found?.order else {
+        return storage.orderWithPendingLines(request.orderID, nowMs: now, on: context.eventLoop).flatMapThrowing { found in
+            guard let (order, pending) = found else {
                 throw RPCError(.notFound, "no order '\(request.orderID)'", reason: "ORDER_NOT_FOUND", subject: request.orderID)
             }
             try AccountScope.check(context, account: order.account.id)
-            // Pending requests come with the request/confirm flow; none can exist yet.
-            let verdicts = Eligibility.evaluate(order, requested, pendingLineIDs: [], policy: policy, nowMs: now)
+            let verdicts = Eligibility.evaluate(order, requested, pendingLineIDs: pending, policy: policy, nowMs: now)
             let eligible = verdicts.allSatisfy(\.eligible)
             var quote: QuoteView?
             if eligible {
@@ -47,6 +57,77 @@ struct CancellationService {
                 }
             }
             return ValidateEligibilityResponse(eligible: eligible, lines: verdicts.map(ViewMapping.view), quote: quote)
+        }
+    }
+
+    // MARK: Requests
+
+    private func requestCancellation(_ context: CallContext, _ request: RequestCancellationRequest) -> EventLoopFuture<RequestCancellationResponse> {
+        let requested: [RequestedLine]
+        do {
+            requested = try Self.requestedLines(orderID: request.orderID, request.lines)
+            guard (1...40).contains(request.reasonCode.utf8.count),
+                  request.reasonCode.utf8.allSatisfy({ (65...90).contains($0) || (48...57).contains($0) || $0 == 95 }) else {
+                throw RPCError(.invalidArgument, "reason_code must be 1-40 of A-Z, 0-9 and _", reason: "FIELD_MALFORMED", subject: "request.reason_code")
+            }
+        } catch {
+            return context.eventLoop.makeFailedFuture(error)
+        }
+        let policy = self.policy
+        let now = self.now()
+        let expires = now + tokenTTLMs
+        let token = ConfirmationToken.generate()
+        let principal = context.principal
+        let onBehalfOf = context.metadata.onBehalfOf
+        let scope = context
+        return storage.createCancellation(orderID: request.orderID, nowMs: now, on: context.eventLoop) { order, pending, id in
+            try AccountScope.check(scope, account: order.account.id)
+            let verdicts = Eligibility.evaluate(order, requested, pendingLineIDs: pending, policy: policy, nowMs: now)
+            guard verdicts.allSatisfy(\.eligible) else {
+                throw RPCError(.failedPrecondition, "not every line may be cancelled now",
+                               reasons: verdicts.flatMap { verdict in verdict.reasons.map { Reason($0.code, subject: verdict.lineID, detail: $0.rule) } })
+            }
+            let quote: Quote
+            do {
+                quote = try Cancellation.quote(order, verdicts, policy: policy, nowMs: now, storeCredit: request.storeCredit)
+            } catch {
+                throw RPCError(.failedPrecondition, "the order's tenders cannot take this refund", reason: "TENDERS_EXHAUSTED", subject: order.id)
+            }
+            let actor = principal.role == .portal ? "\(principal.name) (portal for \(onBehalfOf))" : "\(principal.name) (\(principal.roleName))"
+            let record = CancellationRequest(id: id, orderID: order.id, accountID: order.account.id, lines: requested, reasonCode: request.reasonCode,
+                                             actor: actor, storeCredit: request.storeCredit, quote: quote,
+                                             lifecycle: CancellationLifecycle(expiresAtMs: expires), createdMs: now, updatedMs: now)
+            return (record, token.hash, ConfirmationToken.notification(for: record, order: order, token: token.value))
+        }.flatMapThrowing { created in
+            guard let created else {
+                throw RPCError(.notFound, "no order '\(request.orderID)'", reason: "ORDER_NOT_FOUND", subject: request.orderID)
+            }
+            context.logger.info("cancellation requested", metadata: ["order.id": "\(created.orderID)", "cancellation.id": "\(created.id)"])
+            return RequestCancellationResponse(cancellation: ViewMapping.view(created, nowMs: now))
+        }
+    }
+
+    private func getCancellation(_ context: CallContext, _ request: GetCancellationRequest) -> EventLoopFuture<GetCancellationResponse> {
+        let now = self.now()
+        return storage.cancellation(request.id, on: context.eventLoop).flatMapThrowing { found in
+            guard let found else { throw RPCError(.notFound, "no cancellation '\(request.id)'", reason: "CANCELLATION_NOT_FOUND", subject: request.id) }
+            try AccountScope.check(context, account: found.accountID)
+            return GetCancellationResponse(cancellation: ViewMapping.view(found, nowMs: now))
+        }
+    }
+
+    private func listNotifications(_ context: CallContext, _ request: ListNotificationsRequest) -> EventLoopFuture<ListNotificationsResponse> {
+        let account = context.metadata.onBehalfOf
+        guard !account.isEmpty else {
+            return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "portal calls must name the customer account in metadata.on_behalf_of",
+                                                               reason: "ON_BEHALF_OF_REQUIRED", subject: "metadata.on_behalf_of"))
+        }
+        let limit = request.limit == 0 ? 50 : min(Int(request.limit), 500)
+        return storage.notifications(accountID: account, limit: limit, on: context.eventLoop).map { stored in
+            ListNotificationsResponse(notifications: stored.map { item in
+                NotificationView(id: item.id, accountID: item.notification.accountID, cancellationID: item.notification.cancellationID,
+                                 kind: item.notification.kind, subject: item.notification.subject, body: item.notification.body, createdMs: item.createdMs)
+            })
         }
     }
 

@@ -48,7 +48,8 @@ public final class PartialCancelServer: Service, Sendable {
         diagnostics.shards = { loop in storage.health(on: loop).map { $0.map(ViewMapping.view) } }
         var registry = MethodRegistry(diagnostics.methods)
         for method in OrderService(storage: storage, intake: Intake(limits: configuration.intake)).methods { registry.register(method) }
-        for method in CancellationService(storage: storage, policy: configuration.cancellation, now: Storage.unixMillis).methods { registry.register(method) }
+        for method in CancellationService(storage: storage, policy: configuration.cancellation,
+                                              tokenTTLMs: Int64(configuration.cancellationTokenTTLMinutes) * 60_000, now: Storage.unixMillis).methods { registry.register(method) }
         for method in methods { registry.register(method) }
         self.methods = registry
     }

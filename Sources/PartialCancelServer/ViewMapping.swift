@@ -89,6 +89,25 @@ enum ViewMapping {
         return view
     }
 
+    /// A request as the caller sees it; a pending request past its expiry shows as EXPIRED.
+    static func view(_ request: CancellationRequest, nowMs: Int64) -> CancellationView {
+        var view = CancellationView()
+        view.id = request.id
+        view.orderID = request.orderID
+        let (lifecycle, _) = CancellationStateMachine().handle(request.lifecycle, .tick(nowMs: nowMs))
+        view.state = lifecycle.state.rawValue
+        view.lines = request.lines.map { CancelLine(lineID: $0.lineID, quantity: $0.quantity ?? 0) }
+        view.reasonCode = request.reasonCode
+        view.actor = request.actor
+        view.storeCredit = request.storeCredit
+        view.quote = Self.view(request.quote)
+        view.expiresAtMs = request.lifecycle.expiresAtMs
+        view.createdMs = request.createdMs
+        view.updatedMs = request.updatedMs
+        view.failedAttempts = Int64(request.lifecycle.failedAttempts)
+        return view
+    }
+
     static func view(_ line: Line) -> LineView {
         var view = LineView()
         view.id = line.id

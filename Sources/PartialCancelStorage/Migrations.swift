@@ -77,6 +77,30 @@ enum Migrations {
         ) STRICT;
         CREATE INDEX dead_letters_open ON dead_letters (priority DESC, id) WHERE resolved_ms IS NULL;
         """),
+        Migration(version: 2, name: "cancellation requests, portal inbox", sql: """
+        CREATE TABLE cancellation_requests (
+            id TEXT PRIMARY KEY,
+            order_id TEXT NOT NULL REFERENCES orders (id),
+            number INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            token_sha256 BLOB NOT NULL,
+            body BLOB NOT NULL,
+            created_ms INTEGER NOT NULL,
+            updated_ms INTEGER NOT NULL,
+            UNIQUE (order_id, number)
+        ) STRICT;
+
+        CREATE TABLE portal_inbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            account_id TEXT NOT NULL,
+            cancellation_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_ms INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX portal_inbox_account ON portal_inbox (account_id, id);
+        """),
     ]
 
     /// Brings the database to the newest version; returns the versions it applied.

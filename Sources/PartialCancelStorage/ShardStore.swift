@@ -47,6 +47,13 @@ public struct DeadLetter: Sendable, Hashable {
     public var updatedMs: Int64
 }
 
+/// A portal notification as stored: its id (`n-SHARD-N`) and time.
+public struct StoredNotification: Sendable, Hashable {
+    public var id: String
+    public var createdMs: Int64
+    public var notification: PortalNotification
+}
+
 /// One entry of an order's history.
 public struct HistoryEntry: Sendable, Hashable {
     public var seq: Int64
@@ -147,6 +154,59 @@ final class ShardStore {
     }
 
     var orderCount: Int64 { (try? db.first("SELECT COUNT(*) FROM orders") { $0.int(0) }) ?? 0 }
+
+    // MARK: Cancellation requests
+
+    func cancellationRequests(orderID: String) throws -> [CancellationRequest] {
+        var bodies: [[UInt8]] = []
+        try db.query("SELECT body FROM cancellation_requests WHERE order_id = ?1 ORDER BY number", [.text(orderID)]) { bodies.append($0.blob(0)) }
+        return try bodies.map { try decoder.decode(CancellationRequest.self, from: Data($0)) }
+    }
+
+    func cancellationRequest(_ id: String) throws -> (request: CancellationRequest, tokenHash: [UInt8])? {
+        guard let (body, hash) = try db.first("SELECT body, token_sha256 FROM cancellation_requests WHERE id = ?1", [.text(id)], { ($0.blob(0), $0.blob(1)) }) else {
+            return nil
+        }
+        return (try decoder.decode(CancellationRequest.self, from: Data(body)), hash)
+    }
+
+    func nextCancellationNumber(orderID: String) throws -> Int {
+        Int(try db.first("SELECT COALESCE(MAX(number), 0) + 1 FROM cancellation_requests WHERE order_id = ?1", [.text(orderID)]) { $0.int(0) } ?? 1)
+    }
+
+    func insert(_ request: CancellationRequest, number: Int, tokenHash: [UInt8]) throws {
+        try db.run("""
+        INSERT INTO cancellation_requests (id, order_id, number, state, token_sha256, body, created_ms, updated_ms)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+        """, [.text(request.id), .text(request.orderID), .integer(Int64(number)), .text(request.lifecycle.state.rawValue), .blob(tokenHash),
+              .blob(Array(try encoder.encode(request))), .integer(request.createdMs)])
+    }
+
+    func update(_ request: CancellationRequest) throws {
+        try db.run("UPDATE cancellation_requests SET state = ?2, body = ?3, updated_ms = ?4 WHERE id = ?1",
+                   [.text(request.id), .text(request.lifecycle.state.rawValue), .blob(Array(try encoder.encode(request))), .integer(request.updatedMs)])
+    }
+
+    // MARK: Portal inbox
+
+    func add(_ notification: PortalNotification) throws {
+        try db.run("INSERT INTO portal_inbox (account_id, cancellation_id, kind, subject, body, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                   [.text(notification.accountID), .text(notification.cancellationID), .text(notification.kind), .text(notification.subject),
+                    .text(notification.body), .integer(now())])
+    }
+
+    func notifications(accountID: String, limit: Int) throws -> [StoredNotification] {
+        var found: [StoredNotification] = []
+        try db.query("""
+        SELECT id, account_id, cancellation_id, kind, subject, body, created_ms FROM portal_inbox
+        WHERE account_id = ?1 ORDER BY id DESC LIMIT ?2
+        """, [.text(accountID), .integer(Int64(limit))]) { row in
+            found.append(StoredNotification(id: "n-\(index)-\(row.int(0))", createdMs: row.int(6),
+                                            notification: PortalNotification(accountID: row.text(1), cancellationID: row.text(2), kind: row.text(3),
+                                                                             subject: row.text(4), body: row.text(5))))
+        }
+        return found
+    }
 
     // MARK: Stock
 

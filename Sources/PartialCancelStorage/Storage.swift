@@ -166,6 +166,55 @@ public final class Storage: Sendable {
         }
     }
 
+    // MARK: Cancellation requests
+
+    /// The order and the ids of the lines its pending requests cover at `nowMs`.
+    public func orderWithPendingLines(_ id: String, nowMs: Int64, on loop: any EventLoop) -> EventLoopFuture<(order: Order, pendingLineIDs: Set<String>)?> {
+        on(router.shard(forOrder: id), loop) { store in
+            guard let order = try store.order(id) else { return nil }
+            let pending = try store.cancellationRequests(orderID: id).filter { $0.isPending(at: nowMs) }
+            return (order, pending.reduce(into: Set<String>()) { $0.formUnion($1.coveredLineIDs(in: order)) })
+        }
+    }
+
+    /// Creates a cancellation request in one transaction of the order's shard: `decide` sees the
+    /// order, the lines of its pending requests and the new request's id, and returns the request,
+    /// its token's hash and the customer's notification (or throws to refuse, writing nothing).
+    public func createCancellation(orderID: String, nowMs: Int64, on loop: any EventLoop,
+                                   decide: @escaping @Sendable (Order, Set<String>, String) throws -> (CancellationRequest, [UInt8], PortalNotification)?)
+        -> EventLoopFuture<CancellationRequest?> {
+        on(router.shard(forOrder: orderID), loop) { store in
+            try store.transaction {
+                guard let order = try store.order(orderID) else { return nil }
+                let pending = try store.cancellationRequests(orderID: orderID).filter { $0.isPending(at: nowMs) }
+                let pendingLines = pending.reduce(into: Set<String>()) { $0.formUnion($1.coveredLineIDs(in: order)) }
+                let number = try store.nextCancellationNumber(orderID: orderID)
+                guard let (request, tokenHash, notification) = try decide(order, pendingLines, CancellationRequest.id(orderID: orderID, number: number)) else {
+                    return nil
+                }
+                try store.insert(request, number: number, tokenHash: tokenHash)
+                try store.add(notification)
+                try store.appendHistory(orderID: orderID, actor: request.actor, event: "CANCELLATION_REQUESTED",
+                                        detail: "\(request.id): lines \(request.lines.map { "\($0.lineID)\($0.quantity.map { ":\($0)" } ?? "")" }.joined(separator: ",")), refund \(request.quote.refundTotal) \(request.quote.currency), reason \(request.reasonCode)")
+                return request
+            }
+        }
+    }
+
+    /// A cancellation request, if it exists.
+    public func cancellation(_ id: String, on loop: any EventLoop) -> EventLoopFuture<CancellationRequest?> {
+        guard let orderID = CancellationRequest.orderID(fromRequestID: id) else { return loop.makeSucceededFuture(nil) }
+        return on(router.shard(forOrder: orderID), loop) { store in try store.cancellationRequest(id)?.request }
+    }
+
+    /// An account's portal inbox across all shards, newest first.
+    public func notifications(accountID: String, limit: Int, on loop: any EventLoop) -> EventLoopFuture<[StoredNotification]> {
+        let perShard = workers.indices.map { index in on(index, loop) { try $0.notifications(accountID: accountID, limit: limit) } }
+        return EventLoopFuture.whenAllSucceed(perShard, on: loop).map { lists in
+            Array(lists.joined().sorted { ($0.createdMs, $0.id) > ($1.createdMs, $1.id) }.prefix(limit))
+        }
+    }
+
     // MARK: Stock
 
     public func setOnHand(sku: String, location: String, onHand: Int64, on loop: any EventLoop) -> EventLoopFuture<StockPool> {

@@ -10,6 +10,9 @@ public enum Methods {
     public static let listDeadLetters = "\(service)/ListDeadLetters"
     public static let redriveDeadLetter = "\(service)/RedriveDeadLetter"
     public static let validateEligibility = "\(service)/ValidateEligibility"
+    public static let requestCancellation = "\(service)/RequestCancellation"
+    public static let getCancellation = "\(service)/GetCancellation"
+    public static let listNotifications = "\(service)/ListNotifications"
 }
 
 /// The protocol version this module speaks.

@@ -70,3 +70,11 @@ struct StateMachineTests {
         #expect(machine.handle(CancellationLifecycle(state: .completed, expiresAtMs: 0), .stockReleased).1 == .none)
     }
 }
+
+@Suite("Cancellation request ids")
+struct CancellationRequestIDTests {
+    @Test("request ids carry their order id", arguments: [("web-W-1001/c1", "web-W-1001"), ("a.b_c-d/c12", "a.b_c-d"), ("web-W-1001", nil), ("x/c", nil), ("/c1", nil), ("x/d1", nil)])
+    func parse(id: String, order: String?) {
+        #expect(CancellationRequest.orderID(fromRequestID: id) == order)
+    }
+}

@@ -99,3 +99,96 @@ struct CancellationEndToEndTests {
         try await server.stop()
     }
 }
+
+@Suite("Cancellation requests end to end")
+struct CancellationRequestTests {
+    func ingestSample(_ server: TestServer) async throws {
+        let service = try await server.client(key: TestServer.serviceKey)
+        _ = try await service.call(Methods.ingestOrder, IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web)), as: IngestOrderResponse.self)
+        await service.close()
+    }
+
+    func request(_ client: PartialCancelClient, _ lines: [CancelLine], reason: String = "ADDED_BY_MISTAKE", onBehalfOf: String = "") async throws -> CancellationView {
+        try await client.call(Methods.requestCancellation, RequestCancellationRequest(orderID: "web-W-1001", lines: lines, reasonCode: reason),
+                              as: RequestCancellationResponse.self, metadata: Metadata(onBehalfOf: onBehalfOf)).cancellation
+    }
+
+    @Test("a request records the binding quote, tells the customer the token, and takes its lines")
+    func request() async throws {
+        let server = try await TestServer.start { _ in }
+        try await ingestSample(server)
+        let agent = try await server.client(key: TestServer.agentKey)
+        let validated = try await agent.call(Methods.validateEligibility, ValidateEligibilityRequest(orderID: "web-W-1001", lines: [CancelLine(lineID: "L1", quantity: 1)]),
+                                             as: ValidateEligibilityResponse.self)
+        let created = try await request(agent, [CancelLine(lineID: "L1", quantity: 1)])
+        #expect(created.id == "web-W-1001/c1")
+        #expect(created.state == "PENDING_CONFIRMATION")
+        #expect(created.actor == "agent (agent)")
+        #expect(created.quote.refundTotal == 6421)
+        #expect(created.quote.lines == validated.quote?.lines)
+        #expect(created.expiresAtMs - created.createdMs == 24 * 3_600_000)
+
+        // The customer's portal inbox holds the token; nobody else can read it.
+        let portal = try await server.client(key: TestServer.portalKey)
+        let inbox = try await portal.call(Methods.listNotifications, ListNotificationsRequest(), as: ListNotificationsResponse.self,
+                                          metadata: Metadata(onBehalfOf: "acct-42")).notifications
+        #expect(inbox.count == 1)
+        #expect(inbox[0].kind == "CONFIRMATION_REQUESTED" && inbox[0].cancellationID == created.id)
+        let tokenLine = try #require(inbox[0].body.split(separator: "\n").last)
+        #expect(tokenLine.hasPrefix("Token: ") && tokenLine.dropFirst(7).count == 64)
+        #expect(try await portal.call(Methods.listNotifications, ListNotificationsRequest(), as: ListNotificationsResponse.self,
+                                      metadata: Metadata(onBehalfOf: "acct-7")).notifications.isEmpty)
+        do {
+            _ = try await agent.call(Methods.listNotifications, ListNotificationsRequest(), as: ListNotificationsResponse.self, metadata: Metadata(onBehalfOf: "acct-42"))
+            Issue.record("an agent read the customer's inbox")
+        } catch let error as ClientError {
+            #expect(error.code == .permissionDenied)
+        }
+
+        // The line is now pending: another request for it is refused, other lines are not.
+        do {
+            _ = try await request(agent, [CancelLine(lineID: "L1", quantity: 1)])
+            Issue.record("a second request took a pending line")
+        } catch let error as ClientError {
+            #expect(error.code == .failedPrecondition)
+            #expect(error.status.reasons.first == Reason("CANCELLATION_PENDING", subject: "L1", detail: "cancellation.pending"))
+        }
+        #expect(try await request(agent, [CancelLine(lineID: "L2b")]).id == "web-W-1001/c2")
+
+        let read = try await agent.call(Methods.getCancellation, GetCancellationRequest(id: created.id), as: GetCancellationResponse.self).cancellation
+        #expect(read == created)
+        let order = try await agent.call(Methods.getOrder, GetOrderRequest(orderID: "web-W-1001"), as: GetOrderResponse.self)
+        #expect(order.history.map(\.event) == ["INGESTED", "CANCELLATION_REQUESTED", "CANCELLATION_REQUESTED"])
+        #expect(order.order.version == 1)  // nothing changes until the customer confirms
+        for client in [agent, portal] { await client.close() }
+        try await server.stop()
+    }
+
+    @Test("refused requests record nothing and say why")
+    func refused() async throws {
+        let server = try await TestServer.start { _ in }
+        try await ingestSample(server)
+        let agent = try await server.client(key: TestServer.agentKey)
+        do {
+            _ = try await request(agent, [CancelLine(lineID: "L4")])
+            Issue.record("an ineligible line was requested")
+        } catch let error as ClientError {
+            #expect(error.code == .failedPrecondition)
+            #expect(error.status.reasons.map(\.code) == ["THIRD_PARTY_LOGISTICS"])
+        }
+        do {
+            _ = try await request(agent, [CancelLine(lineID: "L1")], reason: "just because")
+            Issue.record("a malformed reason code was accepted")
+        } catch let error as ClientError {
+            #expect(error.status.reasons.first?.subject == "request.reason_code")
+        }
+        let portal = try await server.client(key: TestServer.portalKey)
+        await #expect(throws: ClientError.self) { _ = try await request(portal, [CancelLine(lineID: "L1")], onBehalfOf: "acct-7") }
+        #expect(try await request(portal, [CancelLine(lineID: "L1")], onBehalfOf: "acct-42").id == "web-W-1001/c1")
+        await #expect(throws: ClientError.self) {
+            _ = try await agent.call(Methods.getCancellation, GetCancellationRequest(id: "web-W-1001/c9"), as: GetCancellationResponse.self)
+        }
+        for client in [agent, portal] { await client.close() }
+        try await server.stop()
+    }
+}

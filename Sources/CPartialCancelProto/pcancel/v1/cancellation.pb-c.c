@@ -412,6 +412,366 @@ void   pcancel__v1__tender_allocation_view__free_unpacked
   assert(message->base.descriptor == &pcancel__v1__tender_allocation_view__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   pcancel__v1__request_cancellation_request__init
+                     (Pcancel__V1__RequestCancellationRequest         *message)
+{
+  static const Pcancel__V1__RequestCancellationRequest init_value = PCANCEL__V1__REQUEST_CANCELLATION_REQUEST__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__request_cancellation_request__get_packed_size
+                     (const Pcancel__V1__RequestCancellationRequest *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__request_cancellation_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__request_cancellation_request__pack
+                     (const Pcancel__V1__RequestCancellationRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__request_cancellation_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__request_cancellation_request__pack_to_buffer
+                     (const Pcancel__V1__RequestCancellationRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__request_cancellation_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__RequestCancellationRequest *
+       pcancel__v1__request_cancellation_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__RequestCancellationRequest *)
+     protobuf_c_message_unpack (&pcancel__v1__request_cancellation_request__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__request_cancellation_request__free_unpacked
+                     (Pcancel__V1__RequestCancellationRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__request_cancellation_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   pcancel__v1__request_cancellation_response__init
+                     (Pcancel__V1__RequestCancellationResponse         *message)
+{
+  static const Pcancel__V1__RequestCancellationResponse init_value = PCANCEL__V1__REQUEST_CANCELLATION_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__request_cancellation_response__get_packed_size
+                     (const Pcancel__V1__RequestCancellationResponse *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__request_cancellation_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__request_cancellation_response__pack
+                     (const Pcancel__V1__RequestCancellationResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__request_cancellation_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__request_cancellation_response__pack_to_buffer
+                     (const Pcancel__V1__RequestCancellationResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__request_cancellation_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__RequestCancellationResponse *
+       pcancel__v1__request_cancellation_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__RequestCancellationResponse *)
+     protobuf_c_message_unpack (&pcancel__v1__request_cancellation_response__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__request_cancellation_response__free_unpacked
+                     (Pcancel__V1__RequestCancellationResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__request_cancellation_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   pcancel__v1__get_cancellation_request__init
+                     (Pcancel__V1__GetCancellationRequest         *message)
+{
+  static const Pcancel__V1__GetCancellationRequest init_value = PCANCEL__V1__GET_CANCELLATION_REQUEST__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__get_cancellation_request__get_packed_size
+                     (const Pcancel__V1__GetCancellationRequest *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__get_cancellation_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__get_cancellation_request__pack
+                     (const Pcancel__V1__GetCancellationRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__get_cancellation_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__get_cancellation_request__pack_to_buffer
+                     (const Pcancel__V1__GetCancellationRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__get_cancellation_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__GetCancellationRequest *
+       pcancel__v1__get_cancellation_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__GetCancellationRequest *)
+     protobuf_c_message_unpack (&pcancel__v1__get_cancellation_request__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__get_cancellation_request__free_unpacked
+                     (Pcancel__V1__GetCancellationRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__get_cancellation_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   pcancel__v1__get_cancellation_response__init
+                     (Pcancel__V1__GetCancellationResponse         *message)
+{
+  static const Pcancel__V1__GetCancellationResponse init_value = PCANCEL__V1__GET_CANCELLATION_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__get_cancellation_response__get_packed_size
+                     (const Pcancel__V1__GetCancellationResponse *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__get_cancellation_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__get_cancellation_response__pack
+                     (const Pcancel__V1__GetCancellationResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__get_cancellation_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__get_cancellation_response__pack_to_buffer
+                     (const Pcancel__V1__GetCancellationResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__get_cancellation_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__GetCancellationResponse *
+       pcancel__v1__get_cancellation_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__GetCancellationResponse *)
+     protobuf_c_message_unpack (&pcancel__v1__get_cancellation_response__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__get_cancellation_response__free_unpacked
+                     (Pcancel__V1__GetCancellationResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__get_cancellation_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   pcancel__v1__cancellation_view__init
+                     (Pcancel__V1__CancellationView         *message)
+{
+  static const Pcancel__V1__CancellationView init_value = PCANCEL__V1__CANCELLATION_VIEW__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__cancellation_view__get_packed_size
+                     (const Pcancel__V1__CancellationView *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__cancellation_view__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__cancellation_view__pack
+                     (const Pcancel__V1__CancellationView *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__cancellation_view__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__cancellation_view__pack_to_buffer
+                     (const Pcancel__V1__CancellationView *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__cancellation_view__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__CancellationView *
+       pcancel__v1__cancellation_view__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__CancellationView *)
+     protobuf_c_message_unpack (&pcancel__v1__cancellation_view__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__cancellation_view__free_unpacked
+                     (Pcancel__V1__CancellationView *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__cancellation_view__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   pcancel__v1__list_notifications_request__init
+                     (Pcancel__V1__ListNotificationsRequest         *message)
+{
+  static const Pcancel__V1__ListNotificationsRequest init_value = PCANCEL__V1__LIST_NOTIFICATIONS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__list_notifications_request__get_packed_size
+                     (const Pcancel__V1__ListNotificationsRequest *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__list_notifications_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__list_notifications_request__pack
+                     (const Pcancel__V1__ListNotificationsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__list_notifications_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__list_notifications_request__pack_to_buffer
+                     (const Pcancel__V1__ListNotificationsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__list_notifications_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__ListNotificationsRequest *
+       pcancel__v1__list_notifications_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__ListNotificationsRequest *)
+     protobuf_c_message_unpack (&pcancel__v1__list_notifications_request__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__list_notifications_request__free_unpacked
+                     (Pcancel__V1__ListNotificationsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__list_notifications_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   pcancel__v1__list_notifications_response__init
+                     (Pcancel__V1__ListNotificationsResponse         *message)
+{
+  static const Pcancel__V1__ListNotificationsResponse init_value = PCANCEL__V1__LIST_NOTIFICATIONS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__list_notifications_response__get_packed_size
+                     (const Pcancel__V1__ListNotificationsResponse *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__list_notifications_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__list_notifications_response__pack
+                     (const Pcancel__V1__ListNotificationsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__list_notifications_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__list_notifications_response__pack_to_buffer
+                     (const Pcancel__V1__ListNotificationsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__list_notifications_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__ListNotificationsResponse *
+       pcancel__v1__list_notifications_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__ListNotificationsResponse *)
+     protobuf_c_message_unpack (&pcancel__v1__list_notifications_response__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__list_notifications_response__free_unpacked
+                     (Pcancel__V1__ListNotificationsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__list_notifications_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   pcancel__v1__notification_view__init
+                     (Pcancel__V1__NotificationView         *message)
+{
+  static const Pcancel__V1__NotificationView init_value = PCANCEL__V1__NOTIFICATION_VIEW__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__notification_view__get_packed_size
+                     (const Pcancel__V1__NotificationView *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__notification_view__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__notification_view__pack
+                     (const Pcancel__V1__NotificationView *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__notification_view__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__notification_view__pack_to_buffer
+                     (const Pcancel__V1__NotificationView *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__notification_view__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__NotificationView *
+       pcancel__v1__notification_view__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__NotificationView *)
+     protobuf_c_message_unpack (&pcancel__v1__notification_view__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__notification_view__free_unpacked
+                     (Pcancel__V1__NotificationView *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__notification_view__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor pcancel__v1__cancel_line__field_descriptors[2] =
 {
   {
@@ -1142,5 +1502,569 @@ const ProtobufCMessageDescriptor pcancel__v1__tender_allocation_view__descriptor
   pcancel__v1__tender_allocation_view__field_indices_by_name,
   1,  pcancel__v1__tender_allocation_view__number_ranges,
   (ProtobufCMessageInit) pcancel__v1__tender_allocation_view__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__request_cancellation_request__field_descriptors[4] =
+{
+  {
+    "order_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__RequestCancellationRequest, order_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "lines",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Pcancel__V1__RequestCancellationRequest, n_lines),
+    offsetof(Pcancel__V1__RequestCancellationRequest, lines),
+    &pcancel__v1__cancel_line__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason_code",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__RequestCancellationRequest, reason_code),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "store_credit",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__RequestCancellationRequest, store_credit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__request_cancellation_request__field_indices_by_name[] = {
+  1,   /* field[1] = lines */
+  0,   /* field[0] = order_id */
+  2,   /* field[2] = reason_code */
+  3,   /* field[3] = store_credit */
+};
+static const ProtobufCIntRange pcancel__v1__request_cancellation_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__request_cancellation_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.RequestCancellationRequest",
+  "RequestCancellationRequest",
+  "Pcancel__V1__RequestCancellationRequest",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__RequestCancellationRequest),
+  4,
+  pcancel__v1__request_cancellation_request__field_descriptors,
+  pcancel__v1__request_cancellation_request__field_indices_by_name,
+  1,  pcancel__v1__request_cancellation_request__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__request_cancellation_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__request_cancellation_response__field_descriptors[1] =
+{
+  {
+    "cancellation",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__RequestCancellationResponse, cancellation),
+    &pcancel__v1__cancellation_view__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__request_cancellation_response__field_indices_by_name[] = {
+  0,   /* field[0] = cancellation */
+};
+static const ProtobufCIntRange pcancel__v1__request_cancellation_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__request_cancellation_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.RequestCancellationResponse",
+  "RequestCancellationResponse",
+  "Pcancel__V1__RequestCancellationResponse",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__RequestCancellationResponse),
+  1,
+  pcancel__v1__request_cancellation_response__field_descriptors,
+  pcancel__v1__request_cancellation_response__field_indices_by_name,
+  1,  pcancel__v1__request_cancellation_response__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__request_cancellation_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__get_cancellation_request__field_descriptors[1] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__GetCancellationRequest, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__get_cancellation_request__field_indices_by_name[] = {
+  0,   /* field[0] = id */
+};
+static const ProtobufCIntRange pcancel__v1__get_cancellation_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__get_cancellation_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.GetCancellationRequest",
+  "GetCancellationRequest",
+  "Pcancel__V1__GetCancellationRequest",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__GetCancellationRequest),
+  1,
+  pcancel__v1__get_cancellation_request__field_descriptors,
+  pcancel__v1__get_cancellation_request__field_indices_by_name,
+  1,  pcancel__v1__get_cancellation_request__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__get_cancellation_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__get_cancellation_response__field_descriptors[1] =
+{
+  {
+    "cancellation",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__GetCancellationResponse, cancellation),
+    &pcancel__v1__cancellation_view__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__get_cancellation_response__field_indices_by_name[] = {
+  0,   /* field[0] = cancellation */
+};
+static const ProtobufCIntRange pcancel__v1__get_cancellation_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__get_cancellation_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.GetCancellationResponse",
+  "GetCancellationResponse",
+  "Pcancel__V1__GetCancellationResponse",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__GetCancellationResponse),
+  1,
+  pcancel__v1__get_cancellation_response__field_descriptors,
+  pcancel__v1__get_cancellation_response__field_indices_by_name,
+  1,  pcancel__v1__get_cancellation_response__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__get_cancellation_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__cancellation_view__field_descriptors[12] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__CancellationView, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "order_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__CancellationView, order_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "state",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__CancellationView, state),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "lines",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Pcancel__V1__CancellationView, n_lines),
+    offsetof(Pcancel__V1__CancellationView, lines),
+    &pcancel__v1__cancel_line__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason_code",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__CancellationView, reason_code),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "actor",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__CancellationView, actor),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "store_credit",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__CancellationView, store_credit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "quote",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__CancellationView, quote),
+    &pcancel__v1__quote_view__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expires_at_ms",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__CancellationView, expires_at_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_ms",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__CancellationView, created_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "updated_ms",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__CancellationView, updated_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "failed_attempts",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__CancellationView, failed_attempts),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__cancellation_view__field_indices_by_name[] = {
+  5,   /* field[5] = actor */
+  9,   /* field[9] = created_ms */
+  8,   /* field[8] = expires_at_ms */
+  11,   /* field[11] = failed_attempts */
+  0,   /* field[0] = id */
+  3,   /* field[3] = lines */
+  1,   /* field[1] = order_id */
+  7,   /* field[7] = quote */
+  4,   /* field[4] = reason_code */
+  2,   /* field[2] = state */
+  6,   /* field[6] = store_credit */
+  10,   /* field[10] = updated_ms */
+};
+static const ProtobufCIntRange pcancel__v1__cancellation_view__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 12 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__cancellation_view__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.CancellationView",
+  "CancellationView",
+  "Pcancel__V1__CancellationView",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__CancellationView),
+  12,
+  pcancel__v1__cancellation_view__field_descriptors,
+  pcancel__v1__cancellation_view__field_indices_by_name,
+  1,  pcancel__v1__cancellation_view__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__cancellation_view__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__list_notifications_request__field_descriptors[1] =
+{
+  {
+    "limit",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__ListNotificationsRequest, limit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__list_notifications_request__field_indices_by_name[] = {
+  0,   /* field[0] = limit */
+};
+static const ProtobufCIntRange pcancel__v1__list_notifications_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__list_notifications_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.ListNotificationsRequest",
+  "ListNotificationsRequest",
+  "Pcancel__V1__ListNotificationsRequest",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__ListNotificationsRequest),
+  1,
+  pcancel__v1__list_notifications_request__field_descriptors,
+  pcancel__v1__list_notifications_request__field_indices_by_name,
+  1,  pcancel__v1__list_notifications_request__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__list_notifications_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__list_notifications_response__field_descriptors[1] =
+{
+  {
+    "notifications",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Pcancel__V1__ListNotificationsResponse, n_notifications),
+    offsetof(Pcancel__V1__ListNotificationsResponse, notifications),
+    &pcancel__v1__notification_view__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__list_notifications_response__field_indices_by_name[] = {
+  0,   /* field[0] = notifications */
+};
+static const ProtobufCIntRange pcancel__v1__list_notifications_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__list_notifications_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.ListNotificationsResponse",
+  "ListNotificationsResponse",
+  "Pcancel__V1__ListNotificationsResponse",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__ListNotificationsResponse),
+  1,
+  pcancel__v1__list_notifications_response__field_descriptors,
+  pcancel__v1__list_notifications_response__field_indices_by_name,
+  1,  pcancel__v1__list_notifications_response__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__list_notifications_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__notification_view__field_descriptors[7] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__NotificationView, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "account_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__NotificationView, account_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "cancellation_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__NotificationView, cancellation_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "kind",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__NotificationView, kind),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "subject",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__NotificationView, subject),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "body",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__NotificationView, body),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_ms",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__NotificationView, created_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__notification_view__field_indices_by_name[] = {
+  1,   /* field[1] = account_id */
+  5,   /* field[5] = body */
+  2,   /* field[2] = cancellation_id */
+  6,   /* field[6] = created_ms */
+  0,   /* field[0] = id */
+  3,   /* field[3] = kind */
+  4,   /* field[4] = subject */
+};
+static const ProtobufCIntRange pcancel__v1__notification_view__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__notification_view__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.NotificationView",
+  "NotificationView",
+  "Pcancel__V1__NotificationView",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__NotificationView),
+  7,
+  pcancel__v1__notification_view__field_descriptors,
+  pcancel__v1__notification_view__field_indices_by_name,
+  1,  pcancel__v1__notification_view__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__notification_view__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

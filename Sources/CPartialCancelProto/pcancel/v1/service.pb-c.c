@@ -7,7 +7,7 @@
 #endif
 
 #include "pcancel/v1/service.pb-c.h"
-static const ProtobufCMethodDescriptor pcancel__v1__partial_cancellation__method_descriptors[9] =
+static const ProtobufCMethodDescriptor pcancel__v1__partial_cancellation__method_descriptors[12] =
 {
   { "Ping", &pcancel__v1__ping_request__descriptor, &pcancel__v1__ping_response__descriptor },
   { "Health", &pcancel__v1__health_request__descriptor, &pcancel__v1__health_response__descriptor },
@@ -18,16 +18,22 @@ static const ProtobufCMethodDescriptor pcancel__v1__partial_cancellation__method
   { "ListDeadLetters", &pcancel__v1__list_dead_letters_request__descriptor, &pcancel__v1__list_dead_letters_response__descriptor },
   { "RedriveDeadLetter", &pcancel__v1__redrive_dead_letter_request__descriptor, &pcancel__v1__redrive_dead_letter_response__descriptor },
   { "ValidateEligibility", &pcancel__v1__validate_eligibility_request__descriptor, &pcancel__v1__validate_eligibility_response__descriptor },
+  { "RequestCancellation", &pcancel__v1__request_cancellation_request__descriptor, &pcancel__v1__request_cancellation_response__descriptor },
+  { "GetCancellation", &pcancel__v1__get_cancellation_request__descriptor, &pcancel__v1__get_cancellation_response__descriptor },
+  { "ListNotifications", &pcancel__v1__list_notifications_request__descriptor, &pcancel__v1__list_notifications_response__descriptor },
 };
 const unsigned pcancel__v1__partial_cancellation__method_indices_by_name[] = {
+  10,        /* GetCancellation */
   3,        /* GetOrder */
   5,        /* GetStock */
   1,        /* Health */
   2,        /* IngestOrder */
   6,        /* ListDeadLetters */
+  11,        /* ListNotifications */
   0,        /* Ping */
   4,        /* PutStock */
   7,        /* RedriveDeadLetter */
+  9,        /* RequestCancellation */
   8         /* ValidateEligibility */
 };
 const ProtobufCServiceDescriptor pcancel__v1__partial_cancellation__descriptor =
@@ -37,7 +43,7 @@ const ProtobufCServiceDescriptor pcancel__v1__partial_cancellation__descriptor =
   "PartialCancellation",
   "Pcancel__V1__PartialCancellation",
   "pcancel.v1",
-  9,
+  12,
   pcancel__v1__partial_cancellation__method_descriptors,
   pcancel__v1__partial_cancellation__method_indices_by_name
 };
@@ -112,6 +118,30 @@ void pcancel__v1__partial_cancellation__validate_eligibility(ProtobufCService *s
 {
   assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
   service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void pcancel__v1__partial_cancellation__request_cancellation(ProtobufCService *service,
+                                                             const Pcancel__V1__RequestCancellationRequest *input,
+                                                             Pcancel__V1__RequestCancellationResponse_Closure closure,
+                                                             void *closure_data)
+{
+  assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void pcancel__v1__partial_cancellation__get_cancellation(ProtobufCService *service,
+                                                         const Pcancel__V1__GetCancellationRequest *input,
+                                                         Pcancel__V1__GetCancellationResponse_Closure closure,
+                                                         void *closure_data)
+{
+  assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void pcancel__v1__partial_cancellation__list_notifications(ProtobufCService *service,
+                                                           const Pcancel__V1__ListNotificationsRequest *input,
+                                                           Pcancel__V1__ListNotificationsResponse_Closure closure,
+                                                           void *closure_data)
+{
+  assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void pcancel__v1__partial_cancellation__init (Pcancel__V1__PartialCancellation_Service *service,
                                               Pcancel__V1__PartialCancellation_ServiceDestroy destroy)

@@ -25,6 +25,14 @@ typedef struct Pcancel__V1__QuoteView Pcancel__V1__QuoteView;
 typedef struct Pcancel__V1__LineRefundView Pcancel__V1__LineRefundView;
 typedef struct Pcancel__V1__DeductionView Pcancel__V1__DeductionView;
 typedef struct Pcancel__V1__TenderAllocationView Pcancel__V1__TenderAllocationView;
+typedef struct Pcancel__V1__RequestCancellationRequest Pcancel__V1__RequestCancellationRequest;
+typedef struct Pcancel__V1__RequestCancellationResponse Pcancel__V1__RequestCancellationResponse;
+typedef struct Pcancel__V1__GetCancellationRequest Pcancel__V1__GetCancellationRequest;
+typedef struct Pcancel__V1__GetCancellationResponse Pcancel__V1__GetCancellationResponse;
+typedef struct Pcancel__V1__CancellationView Pcancel__V1__CancellationView;
+typedef struct Pcancel__V1__ListNotificationsRequest Pcancel__V1__ListNotificationsRequest;
+typedef struct Pcancel__V1__ListNotificationsResponse Pcancel__V1__ListNotificationsResponse;
+typedef struct Pcancel__V1__NotificationView Pcancel__V1__NotificationView;
 
 
 /* --- enums --- */
@@ -210,6 +218,145 @@ struct  Pcancel__V1__TenderAllocationView
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
+/*
+ * pcancel.v1.PartialCancellation/RequestCancellation — roles: service, agent, admin; portal for its
+ * own account. Re-validates, records a pending request with its binding quote, and sends the
+ * customer a one-time confirmation token (portal inbox). The order does not change yet.
+ */
+struct  Pcancel__V1__RequestCancellationRequest
+{
+  ProtobufCMessage base;
+  char *order_id;
+  size_t n_lines;
+  Pcancel__V1__CancelLine **lines;
+  /*
+   * why, e.g. ADDED_BY_MISTAKE: 1-40 of A-Z, 0-9, _
+   */
+  char *reason_code;
+  protobuf_c_boolean store_credit;
+};
+#define PCANCEL__V1__REQUEST_CANCELLATION_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__request_cancellation_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Pcancel__V1__RequestCancellationResponse
+{
+  ProtobufCMessage base;
+  Pcancel__V1__CancellationView *cancellation;
+};
+#define PCANCEL__V1__REQUEST_CANCELLATION_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__request_cancellation_response__descriptor) \
+    , NULL }
+
+
+/*
+ * pcancel.v1.PartialCancellation/GetCancellation — roles: service, agent, admin; portal for its own account.
+ */
+struct  Pcancel__V1__GetCancellationRequest
+{
+  ProtobufCMessage base;
+  /*
+   * "ORDER_ID/cN"
+   */
+  char *id;
+};
+#define PCANCEL__V1__GET_CANCELLATION_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__get_cancellation_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Pcancel__V1__GetCancellationResponse
+{
+  ProtobufCMessage base;
+  Pcancel__V1__CancellationView *cancellation;
+};
+#define PCANCEL__V1__GET_CANCELLATION_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__get_cancellation_response__descriptor) \
+    , NULL }
+
+
+struct  Pcancel__V1__CancellationView
+{
+  ProtobufCMessage base;
+  char *id;
+  char *order_id;
+  /*
+   * PENDING_CONFIRMATION, CONFIRMED, COMPLETED, EXPIRED, DECLINED, ABORTED
+   */
+  char *state;
+  size_t n_lines;
+  Pcancel__V1__CancelLine **lines;
+  char *reason_code;
+  /*
+   * who asked: principal name and role (and the account a portal acted for)
+   */
+  char *actor;
+  protobuf_c_boolean store_credit;
+  Pcancel__V1__QuoteView *quote;
+  int64_t expires_at_ms;
+  int64_t created_ms;
+  int64_t updated_ms;
+  int64_t failed_attempts;
+};
+#define PCANCEL__V1__CANCELLATION_VIEW__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__cancellation_view__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, NULL, 0, 0, 0, 0 }
+
+
+/*
+ * pcancel.v1.PartialCancellation/ListNotifications — role: portal, for the account in
+ * metadata.on_behalf_of only. Newest first.
+ */
+struct  Pcancel__V1__ListNotificationsRequest
+{
+  ProtobufCMessage base;
+  /*
+   * 0: 50
+   */
+  uint32_t limit;
+};
+#define PCANCEL__V1__LIST_NOTIFICATIONS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__list_notifications_request__descriptor) \
+    , 0 }
+
+
+struct  Pcancel__V1__ListNotificationsResponse
+{
+  ProtobufCMessage base;
+  size_t n_notifications;
+  Pcancel__V1__NotificationView **notifications;
+};
+#define PCANCEL__V1__LIST_NOTIFICATIONS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__list_notifications_response__descriptor) \
+    , 0,NULL }
+
+
+struct  Pcancel__V1__NotificationView
+{
+  ProtobufCMessage base;
+  /*
+   * "n-SHARD-N"
+   */
+  char *id;
+  char *account_id;
+  char *cancellation_id;
+  /*
+   * CONFIRMATION_REQUESTED, ...
+   */
+  char *kind;
+  char *subject;
+  /*
+   * for the customer: may carry the one-time token
+   */
+  char *body;
+  int64_t created_ms;
+};
+#define PCANCEL__V1__NOTIFICATION_VIEW__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__notification_view__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
 /* Pcancel__V1__CancelLine methods */
 void   pcancel__v1__cancel_line__init
                      (Pcancel__V1__CancelLine         *message);
@@ -381,6 +528,158 @@ Pcancel__V1__TenderAllocationView *
 void   pcancel__v1__tender_allocation_view__free_unpacked
                      (Pcancel__V1__TenderAllocationView *message,
                       ProtobufCAllocator *allocator);
+/* Pcancel__V1__RequestCancellationRequest methods */
+void   pcancel__v1__request_cancellation_request__init
+                     (Pcancel__V1__RequestCancellationRequest         *message);
+size_t pcancel__v1__request_cancellation_request__get_packed_size
+                     (const Pcancel__V1__RequestCancellationRequest   *message);
+size_t pcancel__v1__request_cancellation_request__pack
+                     (const Pcancel__V1__RequestCancellationRequest   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__request_cancellation_request__pack_to_buffer
+                     (const Pcancel__V1__RequestCancellationRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__RequestCancellationRequest *
+       pcancel__v1__request_cancellation_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__request_cancellation_request__free_unpacked
+                     (Pcancel__V1__RequestCancellationRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Pcancel__V1__RequestCancellationResponse methods */
+void   pcancel__v1__request_cancellation_response__init
+                     (Pcancel__V1__RequestCancellationResponse         *message);
+size_t pcancel__v1__request_cancellation_response__get_packed_size
+                     (const Pcancel__V1__RequestCancellationResponse   *message);
+size_t pcancel__v1__request_cancellation_response__pack
+                     (const Pcancel__V1__RequestCancellationResponse   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__request_cancellation_response__pack_to_buffer
+                     (const Pcancel__V1__RequestCancellationResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__RequestCancellationResponse *
+       pcancel__v1__request_cancellation_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__request_cancellation_response__free_unpacked
+                     (Pcancel__V1__RequestCancellationResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Pcancel__V1__GetCancellationRequest methods */
+void   pcancel__v1__get_cancellation_request__init
+                     (Pcancel__V1__GetCancellationRequest         *message);
+size_t pcancel__v1__get_cancellation_request__get_packed_size
+                     (const Pcancel__V1__GetCancellationRequest   *message);
+size_t pcancel__v1__get_cancellation_request__pack
+                     (const Pcancel__V1__GetCancellationRequest   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__get_cancellation_request__pack_to_buffer
+                     (const Pcancel__V1__GetCancellationRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__GetCancellationRequest *
+       pcancel__v1__get_cancellation_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__get_cancellation_request__free_unpacked
+                     (Pcancel__V1__GetCancellationRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Pcancel__V1__GetCancellationResponse methods */
+void   pcancel__v1__get_cancellation_response__init
+                     (Pcancel__V1__GetCancellationResponse         *message);
+size_t pcancel__v1__get_cancellation_response__get_packed_size
+                     (const Pcancel__V1__GetCancellationResponse   *message);
+size_t pcancel__v1__get_cancellation_response__pack
+                     (const Pcancel__V1__GetCancellationResponse   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__get_cancellation_response__pack_to_buffer
+                     (const Pcancel__V1__GetCancellationResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__GetCancellationResponse *
+       pcancel__v1__get_cancellation_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__get_cancellation_response__free_unpacked
+                     (Pcancel__V1__GetCancellationResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Pcancel__V1__CancellationView methods */
+void   pcancel__v1__cancellation_view__init
+                     (Pcancel__V1__CancellationView         *message);
+size_t pcancel__v1__cancellation_view__get_packed_size
+                     (const Pcancel__V1__CancellationView   *message);
+size_t pcancel__v1__cancellation_view__pack
+                     (const Pcancel__V1__CancellationView   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__cancellation_view__pack_to_buffer
+                     (const Pcancel__V1__CancellationView   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__CancellationView *
+       pcancel__v1__cancellation_view__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__cancellation_view__free_unpacked
+                     (Pcancel__V1__CancellationView *message,
+                      ProtobufCAllocator *allocator);
+/* Pcancel__V1__ListNotificationsRequest methods */
+void   pcancel__v1__list_notifications_request__init
+                     (Pcancel__V1__ListNotificationsRequest         *message);
+size_t pcancel__v1__list_notifications_request__get_packed_size
+                     (const Pcancel__V1__ListNotificationsRequest   *message);
+size_t pcancel__v1__list_notifications_request__pack
+                     (const Pcancel__V1__ListNotificationsRequest   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__list_notifications_request__pack_to_buffer
+                     (const Pcancel__V1__ListNotificationsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__ListNotificationsRequest *
+       pcancel__v1__list_notifications_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__list_notifications_request__free_unpacked
+                     (Pcancel__V1__ListNotificationsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Pcancel__V1__ListNotificationsResponse methods */
+void   pcancel__v1__list_notifications_response__init
+                     (Pcancel__V1__ListNotificationsResponse         *message);
+size_t pcancel__v1__list_notifications_response__get_packed_size
+                     (const Pcancel__V1__ListNotificationsResponse   *message);
+size_t pcancel__v1__list_notifications_response__pack
+                     (const Pcancel__V1__ListNotificationsResponse   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__list_notifications_response__pack_to_buffer
+                     (const Pcancel__V1__ListNotificationsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__ListNotificationsResponse *
+       pcancel__v1__list_notifications_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__list_notifications_response__free_unpacked
+                     (Pcancel__V1__ListNotificationsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Pcancel__V1__NotificationView methods */
+void   pcancel__v1__notification_view__init
+                     (Pcancel__V1__NotificationView         *message);
+size_t pcancel__v1__notification_view__get_packed_size
+                     (const Pcancel__V1__NotificationView   *message);
+size_t pcancel__v1__notification_view__pack
+                     (const Pcancel__V1__NotificationView   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__notification_view__pack_to_buffer
+                     (const Pcancel__V1__NotificationView   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__NotificationView *
+       pcancel__v1__notification_view__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__notification_view__free_unpacked
+                     (Pcancel__V1__NotificationView *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Pcancel__V1__CancelLine_Closure)
@@ -410,6 +709,30 @@ typedef void (*Pcancel__V1__DeductionView_Closure)
 typedef void (*Pcancel__V1__TenderAllocationView_Closure)
                  (const Pcancel__V1__TenderAllocationView *message,
                   void *closure_data);
+typedef void (*Pcancel__V1__RequestCancellationRequest_Closure)
+                 (const Pcancel__V1__RequestCancellationRequest *message,
+                  void *closure_data);
+typedef void (*Pcancel__V1__RequestCancellationResponse_Closure)
+                 (const Pcancel__V1__RequestCancellationResponse *message,
+                  void *closure_data);
+typedef void (*Pcancel__V1__GetCancellationRequest_Closure)
+                 (const Pcancel__V1__GetCancellationRequest *message,
+                  void *closure_data);
+typedef void (*Pcancel__V1__GetCancellationResponse_Closure)
+                 (const Pcancel__V1__GetCancellationResponse *message,
+                  void *closure_data);
+typedef void (*Pcancel__V1__CancellationView_Closure)
+                 (const Pcancel__V1__CancellationView *message,
+                  void *closure_data);
+typedef void (*Pcancel__V1__ListNotificationsRequest_Closure)
+                 (const Pcancel__V1__ListNotificationsRequest *message,
+                  void *closure_data);
+typedef void (*Pcancel__V1__ListNotificationsResponse_Closure)
+                 (const Pcancel__V1__ListNotificationsResponse *message,
+                  void *closure_data);
+typedef void (*Pcancel__V1__NotificationView_Closure)
+                 (const Pcancel__V1__NotificationView *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -425,6 +748,14 @@ extern const ProtobufCMessageDescriptor pcancel__v1__quote_view__descriptor;
 extern const ProtobufCMessageDescriptor pcancel__v1__line_refund_view__descriptor;
 extern const ProtobufCMessageDescriptor pcancel__v1__deduction_view__descriptor;
 extern const ProtobufCMessageDescriptor pcancel__v1__tender_allocation_view__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__request_cancellation_request__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__request_cancellation_response__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__get_cancellation_request__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__get_cancellation_response__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__cancellation_view__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__list_notifications_request__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__list_notifications_response__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__notification_view__descriptor;
 
 PROTOBUF_C__END_DECLS
 

@@ -71,6 +71,18 @@ struct Pcancel__V1__PartialCancellation_Service
                                const Pcancel__V1__ValidateEligibilityRequest *input,
                                Pcancel__V1__ValidateEligibilityResponse_Closure closure,
                                void *closure_data);
+  void (*request_cancellation)(Pcancel__V1__PartialCancellation_Service *service,
+                               const Pcancel__V1__RequestCancellationRequest *input,
+                               Pcancel__V1__RequestCancellationResponse_Closure closure,
+                               void *closure_data);
+  void (*get_cancellation)(Pcancel__V1__PartialCancellation_Service *service,
+                           const Pcancel__V1__GetCancellationRequest *input,
+                           Pcancel__V1__GetCancellationResponse_Closure closure,
+                           void *closure_data);
+  void (*list_notifications)(Pcancel__V1__PartialCancellation_Service *service,
+                             const Pcancel__V1__ListNotificationsRequest *input,
+                             Pcancel__V1__ListNotificationsResponse_Closure closure,
+                             void *closure_data);
 };
 typedef void (*Pcancel__V1__PartialCancellation_ServiceDestroy)(Pcancel__V1__PartialCancellation_Service *);
 void pcancel__v1__partial_cancellation__init (Pcancel__V1__PartialCancellation_Service *service,
@@ -87,7 +99,10 @@ void pcancel__v1__partial_cancellation__init (Pcancel__V1__PartialCancellation_S
       function_prefix__ ## get_stock,\
       function_prefix__ ## list_dead_letters,\
       function_prefix__ ## redrive_dead_letter,\
-      function_prefix__ ## validate_eligibility  }
+      function_prefix__ ## validate_eligibility,\
+      function_prefix__ ## request_cancellation,\
+      function_prefix__ ## get_cancellation,\
+      function_prefix__ ## list_notifications  }
 void pcancel__v1__partial_cancellation__ping(ProtobufCService *service,
                                              const Pcancel__V1__PingRequest *input,
                                              Pcancel__V1__PingResponse_Closure closure,
@@ -124,6 +139,18 @@ void pcancel__v1__partial_cancellation__validate_eligibility(ProtobufCService *s
                                                              const Pcancel__V1__ValidateEligibilityRequest *input,
                                                              Pcancel__V1__ValidateEligibilityResponse_Closure closure,
                                                              void *closure_data);
+void pcancel__v1__partial_cancellation__request_cancellation(ProtobufCService *service,
+                                                             const Pcancel__V1__RequestCancellationRequest *input,
+                                                             Pcancel__V1__RequestCancellationResponse_Closure closure,
+                                                             void *closure_data);
+void pcancel__v1__partial_cancellation__get_cancellation(ProtobufCService *service,
+                                                         const Pcancel__V1__GetCancellationRequest *input,
+                                                         Pcancel__V1__GetCancellationResponse_Closure closure,
+                                                         void *closure_data);
+void pcancel__v1__partial_cancellation__list_notifications(ProtobufCService *service,
+                                                           const Pcancel__V1__ListNotificationsRequest *input,
+                                                           Pcancel__V1__ListNotificationsResponse_Closure closure,
+                                                           void *closure_data);
 
 /* --- descriptors --- */
 

@@ -1,0 +1,73 @@
+/// A recorded cancellation request: what was asked, by whom, the binding quote, and its lifecycle.
+/// The one-time token is not here: only its hash is stored, beside the request.
+public struct CancellationRequest: Sendable, Hashable, Codable {
+    /// `ORDER_ID/cN`: unique, and routed to the order's shard.
+    public var id: String
+    public var orderID: String
+    public var accountID: String
+    public var lines: [RequestedLine]
+    /// Why: `ADDED_BY_MISTAKE`, `CHANGED_MIND`, …
+    public var reasonCode: String
+    /// Who asked (principal, role, and the account a portal acted for).
+    public var actor: String
+    public var storeCredit: Bool
+    public var quote: Quote
+    public var lifecycle: CancellationLifecycle
+    public var createdMs: Int64
+    public var updatedMs: Int64
+
+    public init(id: String, orderID: String, accountID: String, lines: [RequestedLine], reasonCode: String, actor: String, storeCredit: Bool,
+                quote: Quote, lifecycle: CancellationLifecycle, createdMs: Int64, updatedMs: Int64) {
+        self.id = id
+        self.orderID = orderID
+        self.accountID = accountID
+        self.lines = lines
+        self.reasonCode = reasonCode
+        self.actor = actor
+        self.storeCredit = storeCredit
+        self.quote = quote
+        self.lifecycle = lifecycle
+        self.createdMs = createdMs
+        self.updatedMs = updatedMs
+    }
+
+    /// The id of request number `n` of an order.
+    public static func id(orderID: String, number: Int) -> String { "\(orderID)/c\(number)" }
+
+    /// The order id inside a request id, if it is one.
+    public static func orderID(fromRequestID id: String) -> String? {
+        guard let slash = id.lastIndex(of: "/"), id[id.index(after: slash)...].hasPrefix("c"),
+              Int(id[id.index(slash, offsetBy: 2)...]) != nil else { return nil }
+        let order = String(id[..<slash])
+        return order.isEmpty ? nil : order
+    }
+
+    /// Still waiting for the customer at `nowMs`: its lines are taken (`CANCELLATION_PENDING`).
+    public func isPending(at nowMs: Int64) -> Bool {
+        lifecycle.state == .pendingConfirmation && nowMs < lifecycle.expiresAtMs
+    }
+
+    /// The lines it covers, for the pending check (components of a requested bundle included).
+    public func coveredLineIDs(in order: Order) -> Set<String> {
+        var ids = Set(lines.map(\.lineID))
+        for line in order.lines where line.parentLineID.map(ids.contains) == true { ids.insert(line.id) }
+        return ids
+    }
+}
+
+/// A message for the customer's portal inbox (SPEC section 9).
+public struct PortalNotification: Sendable, Hashable, Codable {
+    public var accountID: String
+    public var cancellationID: String
+    public var kind: String
+    public var subject: String
+    public var body: String
+
+    public init(accountID: String, cancellationID: String, kind: String, subject: String, body: String) {
+        self.accountID = accountID
+        self.cancellationID = cancellationID
+        self.kind = kind
+        self.subject = subject
+        self.body = body
+    }
+}

@@ -1,0 +1,44 @@
+import Crypto
+import PartialCancelDomain
+
+/// The customer's one-time confirmation token (SPEC section 8): 256 random bits from the system's
+/// CSPRNG, shown only to the customer, stored only as its SHA-256, compared in constant time.
+enum ConfirmationToken {
+    static func generate() -> (value: String, hash: [UInt8]) {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        let value = bytes.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        return (value, hash(value))
+    }
+
+    static func hash(_ token: String) -> [UInt8] { Array(SHA256.hash(data: Array(token.utf8))) }
+
+    /// Constant-time comparison of `token`'s hash with the stored one.
+    static func matches(_ token: String, storedHash: [UInt8]) -> Bool {
+        let candidate = hash(token)
+        guard candidate.count == storedHash.count else { return false }
+        var difference: UInt8 = 0
+        for index in candidate.indices { difference |= candidate[index] ^ storedHash[index] }
+        return difference == 0
+    }
+
+    /// The portal message carrying the token. Its last line is `Token: <64 hex digits>`, for clients.
+    static func notification(for request: CancellationRequest, order: Order, token: String) -> PortalNotification {
+        let amount = Self.money(request.quote.refundTotal)
+        let lines = request.lines.map { line in "\(line.lineID)\(line.quantity.map { " ×\($0)" } ?? " (all remaining)")" }.joined(separator: ", ")
+        let body = """
+        We received a request to cancel part of your order \(order.externalID) (\(order.id)): \(lines).
+        If you confirm, \(amount) \(request.quote.currency) will be refunded and your new order total will be \(Self.money(request.quote.newTotals.total)) \(request.quote.currency).
+        Confirm or decline in the portal before \(RFC3339.format(request.lifecycle.expiresAtMs)) with this one-time code.
+        Cancellation: \(request.id)
+        Token: \(token)
+        """
+        return PortalNotification(accountID: order.account.id, cancellationID: request.id, kind: "CONFIRMATION_REQUESTED",
+                                  subject: "Confirm the cancellation for order \(order.externalID)", body: body)
+    }
+
+    static func money(_ minor: Int64) -> String {
+        let cents = minor % 100
+        return "\(minor / 100).\(cents < 10 ? "0" : "")\(cents)"
+    }
+}

@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+import PartialCancelClient
+import PartialCancelWire
+
+struct RequestCommand: ServerCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "request",
+        abstract: "Requests a cancellation: re-validates, records it with its binding quote, and sends the customer a confirmation token.")
+
+    @OptionGroup var local: ConnectionOptions
+    @ParentCommand var root: PCancelCommand
+    @Argument(help: "Order id, e.g. web-W-1001.") var order: String
+    @Option(name: .long, help: "LINE or LINE:QUANTITY; repeat for more lines.") var line: [LineArgument] = []
+    @Option(name: .long, help: "Why, e.g. ADDED_BY_MISTAKE.") var reason: String
+    @Flag(name: .long, help: "Refund everything as store credit.") var storeCredit = false
+    @Option(name: .long, help: "Customer account a portal key acts for.") var onBehalfOf: String?
+
+    func validate() throws {
+        guard !line.isEmpty else { throw ValidationError("name at least one --line LINE[:QUANTITY]") }
+    }
+
+    func run() async throws {
+        try await connection.withClient { client in
+            let request = RequestCancellationRequest(orderID: order, lines: line.map(\.line), reasonCode: reason, storeCredit: storeCredit)
+            let response = try await client.call(Methods.requestCancellation, request, as: RequestCancellationResponse.self,
+                                                 metadata: Metadata(onBehalfOf: onBehalfOf ?? ""))
+            CancellationOutput.print(response.cancellation, json: connection.json)
+        }
+    }
+}
+
+struct CancellationCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "cancellation", abstract: "Shows cancellation requests.", subcommands: [Get.self])
+
+    struct Get: ServerCommand {
+        static let configuration = CommandConfiguration(abstract: "Shows a cancellation request: state, lines, quote, expiry.")
+        @OptionGroup var local: ConnectionOptions
+        @ParentCommand var root: PCancelCommand
+        @Argument(help: "Cancellation id, e.g. web-W-1001/c1.") var id: String
+        @Option(name: .long, help: "Customer account a portal key acts for.") var onBehalfOf: String?
+
+        func run() async throws {
+            try await connection.withClient { client in
+                let response = try await client.call(Methods.getCancellation, GetCancellationRequest(id: id), as: GetCancellationResponse.self,
+                                                     metadata: Metadata(onBehalfOf: onBehalfOf ?? ""))
+                CancellationOutput.print(response.cancellation, json: connection.json)
+            }
+        }
+    }
+}
+
+struct NotificationsCommand: ServerCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "notifications",
+        abstract: "A customer's portal inbox, newest first (needs a portal key acting for the account).")
+    @OptionGroup var local: ConnectionOptions
+    @ParentCommand var root: PCancelCommand
+    @Option(name: .long, help: "The customer account.") var account: String
+    @Option(name: .long) var limit: UInt32 = 20
+
+    func run() async throws {
+        try await connection.withClient { client in
+            let response = try await client.call(Methods.listNotifications, ListNotificationsRequest(limit: limit), as: ListNotificationsResponse.self,
+                                                 metadata: Metadata(onBehalfOf: account))
+            if connection.json {
+                Output.json(["notifications": response.notifications.map {
+                    ["id": $0.id, "account_id": $0.accountID, "cancellation_id": $0.cancellationID, "kind": $0.kind,
+                     "subject": $0.subject, "body": $0.body, "created_ms": $0.createdMs] as [String: Any]
+                }])
+            } else if response.notifications.isEmpty {
+                print("no notifications for \(account)")
+            } else {
+                for n in response.notifications {
+                    print("\(n.id)  \(n.kind)  \(n.subject)")
+                    for line in n.body.split(separator: "\n") { print("    \(line)") }
+                }
+            }
+        }
+    }
+}
+
+enum CancellationOutput {
+    static func print(_ c: CancellationView, json: Bool) {
+        if json {
+            Output.json([
+                "id": c.id, "order_id": c.orderID, "state": c.state, "reason_code": c.reasonCode, "actor": c.actor, "store_credit": c.storeCredit,
+                "lines": c.lines.map { ["line_id": $0.lineID, "quantity": $0.quantity] as [String: Any] },
+                "quote": QuoteOutput.json(c.quote), "expires_at_ms": c.expiresAtMs, "created_ms": c.createdMs, "updated_ms": c.updatedMs,
+                "failed_attempts": c.failedAttempts,
+            ])
+        } else {
+            Swift.print("cancellation \(c.id)  \(c.state)  reason \(c.reasonCode)  by \(c.actor)")
+            Swift.print("lines: " + c.lines.map { "\($0.lineID)\($0.quantity > 0 ? ":\($0.quantity)" : "")" }.joined(separator: ", "))
+            QuoteOutput.print(c.quote)
+            Swift.print("confirmation token sent to the customer; valid until \(Date(timeIntervalSince1970: Double(c.expiresAtMs) / 1000))")
+        }
+    }
+}
