@@ -29,6 +29,13 @@ struct CancellationService {
             .unary(Methods.listNotifications, access: .roles([.portal]), request: ListNotificationsRequest.self) { context, request in
                 listNotifications(context, request)
             },
+            // The token is the authority here: whoever calls, only the customer has it.
+            .unary(Methods.confirmCancellation, access: .authenticated, request: ConfirmCancellationRequest.self) { context, request in
+                confirm(context, request)
+            },
+            .unary(Methods.declineCancellation, access: .authenticated, request: DeclineCancellationRequest.self) { context, request in
+                decline(context, request)
+            },
         ]
     }
 
@@ -128,6 +135,88 @@ struct CancellationService {
                 NotificationView(id: item.id, accountID: item.notification.accountID, cancellationID: item.notification.cancellationID,
                                  kind: item.notification.kind, subject: item.notification.subject, body: item.notification.body, createdMs: item.createdMs)
             })
+        }
+    }
+
+    // MARK: Confirmation
+
+    private func confirm(_ context: CallContext, _ request: ConfirmCancellationRequest) -> EventLoopFuture<ConfirmCancellationResponse> {
+        let policy = self.policy
+        let now = self.now()
+        let machine = CancellationStateMachine()
+        let token = request.token
+        return storage.settleCancellation(request.id, nowMs: now, on: context.eventLoop) { record, tokenHash, order, otherPending in
+            let tokenMatches = ConfirmationToken.matches(token, storedHash: tokenHash)
+            // Eligibility is checked again now; the amounts at the binding quote's time.
+            let verdicts = Eligibility.evaluate(order, record.lines, pendingLineIDs: otherPending, policy: policy, nowMs: now)
+            let fresh = verdicts.allSatisfy(\.eligible)
+                ? try? Cancellation.quote(order, verdicts, policy: policy, nowMs: record.quote.asOfMs, storeCredit: record.storeCredit) : nil
+            let holds = fresh.map { Cancellation.samePromise($0, record.quote) } ?? false
+            let (lifecycle, action) = machine.handle(record.lifecycle, .confirm(tokenMatches: tokenMatches, quoteHolds: holds, nowMs: now))
+            var updated = record
+            updated.lifecycle = lifecycle
+            updated.updatedMs = now
+            switch action {
+            case .applyCancellation:
+                guard let quote = fresh else { return .refuse(nil, RPCError(.internalError, "quote vanished", reason: "INTERNAL")) }
+                let after = Cancellation.apply(quote, to: order)
+                let refund = Refund(refundID: ConfirmationToken.refundID(), cancellationID: record.id, orderID: order.id, amount: quote.refundTotal,
+                                    currency: quote.currency, allocations: quote.tenders, createdMs: now)
+                let message = PortalNotification(accountID: order.account.id, cancellationID: record.id, kind: "CANCELLATION_CONFIRMED",
+                                                 subject: "Your cancellation for order \(order.externalID) is confirmed",
+                                                 body: "Refund \(refund.refundID): \(ConfirmationToken.money(refund.amount)) \(refund.currency). Your order total is now \(ConfirmationToken.money(after.totals.total)) \(refund.currency).")
+                return .confirm(updated, after, refund, Cancellation.releases(quote, cancellationID: record.id, order: order), message)
+            case .returnEarlierResult:
+                return .earlier
+            case .refuse(let code):
+                return .refuse(lifecycle == record.lifecycle ? nil : updated, Self.refusal(code, id: record.id))
+            case .markDeclined, .markExpired, .markCompleted, .none:
+                return .refuse(nil, RPCError(.internalError, "unexpected transition", reason: "INTERNAL"))
+            }
+        }.flatMapThrowing { result in
+            guard let result else { throw RPCError(.notFound, "no cancellation '\(request.id)'", reason: "CANCELLATION_NOT_FOUND", subject: request.id) }
+            context.logger.info("cancellation confirmed", metadata: ["order.id": "\(result.order.id)", "cancellation.id": "\(result.request.id)"])
+            return ConfirmCancellationResponse(cancellation: ViewMapping.view(result.request, nowMs: now), refund: result.refund.map(ViewMapping.view),
+                                               order: ViewMapping.view(result.order))
+        }
+    }
+
+    private func decline(_ context: CallContext, _ request: DeclineCancellationRequest) -> EventLoopFuture<DeclineCancellationResponse> {
+        let now = self.now()
+        let machine = CancellationStateMachine()
+        let token = request.token
+        return storage.settleCancellation(request.id, nowMs: now, on: context.eventLoop) { record, tokenHash, order, _ in
+            let tokenMatches = ConfirmationToken.matches(token, storedHash: tokenHash)
+            let (lifecycle, action) = machine.handle(record.lifecycle, .decline(tokenMatches: tokenMatches, nowMs: now))
+            var updated = record
+            updated.lifecycle = lifecycle
+            updated.updatedMs = now
+            switch action {
+            case .markDeclined:
+                return .decline(updated, PortalNotification(accountID: order.account.id, cancellationID: record.id, kind: "CANCELLATION_DECLINED",
+                                                            subject: "Cancellation for order \(order.externalID) declined",
+                                                            body: "Nothing was cancelled; your order stays as it was."))
+            case .refuse(let code):
+                return .refuse(lifecycle == record.lifecycle ? nil : updated, Self.refusal(code, id: record.id))
+            default:
+                return .refuse(nil, RPCError(.internalError, "unexpected transition", reason: "INTERNAL"))
+            }
+        }.flatMapThrowing { result in
+            guard let result else { throw RPCError(.notFound, "no cancellation '\(request.id)'", reason: "CANCELLATION_NOT_FOUND", subject: request.id) }
+            return DeclineCancellationResponse(cancellation: ViewMapping.view(result.request, nowMs: now))
+        }
+    }
+
+    /// The status for a refused confirmation or decline.
+    static func refusal(_ code: String, id: String) -> RPCError {
+        switch code {
+        case "TOKEN_INVALID": RPCError(.permissionDenied, "the token does not match this cancellation", reason: code, subject: id)
+        case "REQUEST_LOCKED": RPCError(.permissionDenied, "too many wrong tokens: this cancellation is locked; ask for a new one", reason: code, subject: id)
+        case "QUOTE_CHANGED": RPCError(.aborted, "the order changed and the refund would differ from the quote; request the cancellation again", reason: code, subject: id)
+        case "REQUEST_EXPIRED": RPCError(.failedPrecondition, "this cancellation expired; request it again", reason: code, subject: id)
+        case "REQUEST_DECLINED": RPCError(.failedPrecondition, "this cancellation was declined", reason: code, subject: id)
+        case "REQUEST_ABORTED": RPCError(.failedPrecondition, "this cancellation was aborted; request it again", reason: code, subject: id)
+        default: RPCError(.failedPrecondition, "this cancellation is no longer pending", reason: code, subject: id)
         }
     }
 

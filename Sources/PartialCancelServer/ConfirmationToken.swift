@@ -13,6 +13,15 @@ enum ConfirmationToken {
 
     static func hash(_ token: String) -> [UInt8] { Array(SHA256.hash(data: Array(token.utf8))) }
 
+    /// A new refund id: `rf_` and 128 random bits.
+    static func refundID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return "rf_" + (0..<16).map { _ in
+            let byte = UInt8.random(in: .min ... .max, using: &generator)
+            return byte < 16 ? "0" + String(byte, radix: 16) : String(byte, radix: 16)
+        }.joined()
+    }
+
     /// Constant-time comparison of `token`'s hash with the stored one.
     static func matches(_ token: String, storedHash: [UInt8]) -> Bool {
         let candidate = hash(token)

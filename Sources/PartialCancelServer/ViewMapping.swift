@@ -108,6 +108,17 @@ enum ViewMapping {
         return view
     }
 
+    static func view(_ refund: Refund) -> RefundView {
+        var view = RefundView()
+        view.refundID = refund.refundID
+        view.cancellationID = refund.cancellationID
+        view.amount = refund.amount
+        view.currency = refund.currency
+        view.allocations = refund.allocations.map { TenderAllocationView(tenderID: $0.tenderID, method: $0.method.rawValue, amount: $0.amount) }
+        view.createdMs = refund.createdMs
+        return view
+    }
+
     static func view(_ line: Line) -> LineView {
         var view = LineView()
         view.id = line.id

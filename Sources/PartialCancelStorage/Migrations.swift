@@ -101,6 +101,19 @@ enum Migrations {
         ) STRICT;
         CREATE INDEX portal_inbox_account ON portal_inbox (account_id, id);
         """),
+        Migration(version: 3, name: "refunds", sql: """
+        -- One refund per confirmed request, ever: a unique key, not only an idempotency key.
+        CREATE TABLE refunds (
+            refund_id TEXT PRIMARY KEY,
+            cancellation_id TEXT NOT NULL UNIQUE REFERENCES cancellation_requests (id),
+            order_id TEXT NOT NULL REFERENCES orders (id),
+            amount INTEGER NOT NULL CHECK (amount >= 0),
+            currency TEXT NOT NULL,
+            body BLOB NOT NULL,
+            created_ms INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX refunds_order ON refunds (order_id);
+        """),
     ]
 
     /// Brings the database to the newest version; returns the versions it applied.

@@ -187,6 +187,41 @@ final class ShardStore {
                    [.text(request.id), .text(request.lifecycle.state.rawValue), .blob(Array(try encoder.encode(request))), .integer(request.updatedMs)])
     }
 
+    func update(_ order: Order) throws {
+        try db.run("UPDATE orders SET status = ?2, version = ?3, total = ?4, body = ?5, updated_ms = ?6 WHERE id = ?1",
+                   [.text(order.id), .text(order.status.rawValue), .integer(order.version), .integer(order.totals.total),
+                    .blob(Array(try encoder.encode(order))), .integer(now())])
+    }
+
+    func insert(_ refund: Refund) throws {
+        try db.run("""
+        INSERT INTO refunds (refund_id, cancellation_id, order_id, amount, currency, body, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        """, [.text(refund.refundID), .text(refund.cancellationID), .text(refund.orderID), .integer(refund.amount), .text(refund.currency),
+              .blob(Array(try encoder.encode(refund))), .integer(refund.createdMs)])
+    }
+
+    func refund(cancellationID: String) throws -> Refund? {
+        try db.first("SELECT body FROM refunds WHERE cancellation_id = ?1", [.text(cancellationID)]) { $0.blob(0) }
+            .map { try decoder.decode(Refund.self, from: Data($0)) }
+    }
+
+    func refunds(orderID: String) throws -> [Refund] {
+        var bodies: [[UInt8]] = []
+        try db.query("SELECT body FROM refunds WHERE order_id = ?1 ORDER BY created_ms, refund_id", [.text(orderID)]) { bodies.append($0.blob(0)) }
+        return try bodies.map { try decoder.decode(Refund.self, from: Data($0)) }
+    }
+
+    /// Cancellation ids whose stock releases still wait in this shard's outbox.
+    func cancellationsAwaitingRelease(_ ids: Set<String>) throws -> Set<String> {
+        var waiting = Set<String>()
+        for id in ids {
+            let pending = try db.first("SELECT 1 FROM outbox WHERE delivered_ms IS NULL AND message_id >= ?1 AND message_id < ?2",
+                                       [.text(id + "/release/"), .text(id + "/release0")]) { _ in true } ?? false
+            if pending { waiting.insert(id) }
+        }
+        return waiting
+    }
+
     // MARK: Portal inbox
 
     func add(_ notification: PortalNotification) throws {
@@ -272,10 +307,22 @@ final class ShardStore {
         return messages
     }
 
-    func markDelivered(_ seqs: [Int64]) throws {
+    /// Marks messages delivered and completes the cancellations whose last stock release that was,
+    /// in one transaction.
+    func markDelivered(_ messages: [OutboxMessage], complete: (CancellationRequest) -> CancellationRequest?) throws {
         let time = now()
         try db.transaction {
-            for seq in seqs { try db.run("UPDATE outbox SET delivered_ms = ?2 WHERE seq = ?1", [.integer(seq), .integer(time)]) }
+            for message in messages { try db.run("UPDATE outbox SET delivered_ms = ?2 WHERE seq = ?1", [.integer(message.seq), .integer(time)]) }
+            let released = Set(messages.compactMap { message -> String? in
+                guard message.change.kind == .release, let range = message.messageID.range(of: "/release/") else { return nil }
+                return String(message.messageID[..<range.lowerBound])
+            })
+            let stillWaiting = try cancellationsAwaitingRelease(released)
+            for id in released.subtracting(stillWaiting) {
+                guard let (request, _) = try cancellationRequest(id), let completed = complete(request) else { continue }
+                try update(completed)
+                try appendHistory(orderID: request.orderID, actor: "system", event: "CANCELLATION_COMPLETED", detail: "\(id): stock released")
+            }
         }
     }
 

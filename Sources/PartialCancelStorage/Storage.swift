@@ -201,6 +201,95 @@ public final class Storage: Sendable {
         }
     }
 
+    /// What a cancellation becomes once its stock is back (set by the server: the state machine
+    /// lives in the domain); nil leaves it unchanged.
+    private let completeAfterRelease: @Sendable (CancellationRequest) -> CancellationRequest? = { request in
+        let (next, action) = CancellationStateMachine().handle(request.lifecycle, .stockReleased)
+        guard action == .markCompleted else { return nil }
+        var completed = request
+        completed.lifecycle = next
+        completed.updatedMs = Storage.unixMillis()
+        return completed
+    }
+
+    /// What a confirmation or decline decided, for storage to carry out in the same transaction.
+    public enum CancellationDecision: Sendable {
+        /// Refuse: persist the request's new lifecycle (if any), commit, then fail with `error`.
+        case refuse(CancellationRequest?, any Error)
+        /// Confirmed: the order after the cancellation, the refund, the stock to release, the customer's message.
+        case confirm(CancellationRequest, Order, Refund, [StockChange], PortalNotification)
+        /// Confirmed before: answer with what was recorded then.
+        case earlier
+        case decline(CancellationRequest, PortalNotification)
+    }
+
+    /// The outcome of a confirmation or decline, after commit.
+    public struct CancellationResult: Sendable {
+        public var request: CancellationRequest
+        public var order: Order
+        public var refund: Refund?
+    }
+
+    /// Confirms or declines a request in one transaction of its order's shard. `decide` sees the
+    /// request, its token hash, the order and the lines of the order's other pending requests.
+    public func settleCancellation(_ id: String, nowMs: Int64, on loop: any EventLoop,
+                                   decide: @escaping @Sendable (CancellationRequest, [UInt8], Order, Set<String>) throws -> CancellationDecision)
+        -> EventLoopFuture<CancellationResult?> {
+        guard let orderID = CancellationRequest.orderID(fromRequestID: id) else { return loop.makeSucceededFuture(nil) }
+        let shard = router.shard(forOrder: orderID)
+        let router = self.router
+        let complete = self.completeAfterRelease
+        return on(shard, loop) { store -> (Result<CancellationResult?, any Error>, Bool) in
+            try store.transaction {
+                guard let (request, tokenHash) = try store.cancellationRequest(id), let order = try store.order(orderID) else { return (.success(nil), false) }
+                let others = try store.cancellationRequests(orderID: orderID).filter { $0.id != id && $0.isPending(at: nowMs) }
+                let otherLines = others.reduce(into: Set<String>()) { $0.formUnion($1.coveredLineIDs(in: order)) }
+                switch try decide(request, tokenHash, order, otherLines) {
+                case .refuse(let updated, let error):
+                    if let updated { try store.update(updated) }
+                    return (.failure(error), false)
+                case .earlier:
+                    return (.success(CancellationResult(request: request, order: order, refund: try store.refund(cancellationID: id))), false)
+                case .decline(let updated, let notification):
+                    try store.update(updated)
+                    try store.add(notification)
+                    try store.appendHistory(orderID: orderID, actor: "customer", event: "CANCELLATION_DECLINED", detail: id)
+                    return (.success(CancellationResult(request: updated, order: order, refund: nil)), false)
+                case .confirm(var confirmed, let after, let refund, let releases, let notification):
+                    try store.update(after)
+                    try store.insert(refund)
+                    try store.add(notification)
+                    var sent = false
+                    for change in releases {
+                        let destination = router.shard(forSKU: change.sku)
+                        if destination == store.index {
+                            try store.apply(change)
+                        } else {
+                            try store.enqueue(change, destination: destination)
+                            sent = true
+                        }
+                    }
+                    try store.appendHistory(orderID: orderID, actor: "customer", event: "CANCELLATION_CONFIRMED",
+                                            detail: "\(id): refund \(refund.refundID) \(refund.amount) \(refund.currency)")
+                    if !sent, let completed = complete(confirmed) {
+                        confirmed = completed
+                        try store.appendHistory(orderID: orderID, actor: "system", event: "CANCELLATION_COMPLETED", detail: "\(id): stock released")
+                    }
+                    try store.update(confirmed)
+                    return (.success(CancellationResult(request: confirmed, order: after, refund: refund)), sent)
+                }
+            }
+        }.flatMapThrowing { result, sent in
+            if sent { self.deliver(from: shard) }
+            return try result.get()
+        }
+    }
+
+    /// The refunds recorded for an order.
+    public func refunds(orderID: String, on loop: any EventLoop) -> EventLoopFuture<[Refund]> {
+        on(router.shard(forOrder: orderID), loop) { try $0.refunds(orderID: orderID) }
+    }
+
     /// A cancellation request, if it exists.
     public func cancellation(_ id: String, on loop: any EventLoop) -> EventLoopFuture<CancellationRequest?> {
         guard let orderID = CancellationRequest.orderID(fromRequestID: id) else { return loop.makeSucceededFuture(nil) }
@@ -253,8 +342,9 @@ public final class Storage: Sendable {
                     try store.transaction { for message in group { try store.apply(message.change) } }
                 }
             }
+            let complete = self.completeAfterRelease
             return EventLoopFuture.andAllSucceed(applied, on: loop).flatMap {
-                self.on(shard, loop) { store in try store.markDelivered(messages.map(\.seq)) }
+                self.on(shard, loop) { store in try store.markDelivered(messages, complete: complete) }
             }.map { messages.count == batch }
         }.whenComplete { result in
             if case .failure(let error) = result {

@@ -176,3 +176,105 @@ extension ListNotificationsResponse: WireMessage {
         self.init(notifications: try reader.messages(c.pointee.n_notifications, c.pointee.notifications, "notifications", as: NotificationView.self))
     }
 }
+
+public struct ConfirmCancellationRequest: Sendable, Hashable {
+    public var id: String, token: String
+    public init(id: String, token: String) { self.id = id; self.token = token }
+}
+
+public struct RefundView: Sendable, Hashable {
+    public var refundID = "", cancellationID = "", currency = ""
+    public var amount: Int64 = 0, createdMs: Int64 = 0
+    public var allocations: [TenderAllocationView] = []
+    public init() {}
+}
+
+public struct ConfirmCancellationResponse: Sendable, Hashable {
+    public var cancellation: CancellationView
+    public var refund: RefundView?
+    public var order: OrderView?
+    public init(cancellation: CancellationView, refund: RefundView?, order: OrderView?) { self.cancellation = cancellation; self.refund = refund; self.order = order }
+}
+
+public struct DeclineCancellationRequest: Sendable, Hashable {
+    public var id: String, token: String
+    public init(id: String, token: String) { self.id = id; self.token = token }
+}
+
+public struct DeclineCancellationResponse: Sendable, Hashable {
+    public var cancellation: CancellationView
+    public init(cancellation: CancellationView) { self.cancellation = cancellation }
+}
+
+extension ConfirmCancellationRequest: WireMessage {
+    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { PartialCancelWire.descriptor(of: pcancel__v1__confirm_cancellation_request__init, Pcancel__V1__ConfirmCancellationRequest()) }
+    public func cMessage(in arena: Arena) -> Pcancel__V1__ConfirmCancellationRequest {
+        var c = Pcancel__V1__ConfirmCancellationRequest()
+        pcancel__v1__confirm_cancellation_request__init(&c)
+        c.id = arena.cString(id); c.token = arena.cString(token)
+        return c
+    }
+    public init(cMessage c: UnsafePointer<Pcancel__V1__ConfirmCancellationRequest>, reader: FieldReader) throws(WireDecodeError) {
+        self.init(id: try reader.string(c.pointee.id, "id"), token: try reader.string(c.pointee.token, "token", maxBytes: 128))
+    }
+}
+
+extension DeclineCancellationRequest: WireMessage {
+    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { PartialCancelWire.descriptor(of: pcancel__v1__decline_cancellation_request__init, Pcancel__V1__DeclineCancellationRequest()) }
+    public func cMessage(in arena: Arena) -> Pcancel__V1__DeclineCancellationRequest {
+        var c = Pcancel__V1__DeclineCancellationRequest()
+        pcancel__v1__decline_cancellation_request__init(&c)
+        c.id = arena.cString(id); c.token = arena.cString(token)
+        return c
+    }
+    public init(cMessage c: UnsafePointer<Pcancel__V1__DeclineCancellationRequest>, reader: FieldReader) throws(WireDecodeError) {
+        self.init(id: try reader.string(c.pointee.id, "id"), token: try reader.string(c.pointee.token, "token", maxBytes: 128))
+    }
+}
+
+extension RefundView: WireMessage {
+    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { PartialCancelWire.descriptor(of: pcancel__v1__refund_view__init, Pcancel__V1__RefundView()) }
+    public func cMessage(in arena: Arena) -> Pcancel__V1__RefundView {
+        var c = Pcancel__V1__RefundView()
+        pcancel__v1__refund_view__init(&c)
+        c.refund_id = arena.cString(refundID); c.cancellation_id = arena.cString(cancellationID); c.amount = amount
+        c.currency = arena.cString(currency); c.n_allocations = allocations.count; c.allocations = arena.messages(allocations); c.created_ms = createdMs
+        return c
+    }
+    public init(cMessage c: UnsafePointer<Pcancel__V1__RefundView>, reader: FieldReader) throws(WireDecodeError) {
+        let p = c.pointee
+        self.init()
+        refundID = try reader.string(p.refund_id, "refund_id"); cancellationID = try reader.string(p.cancellation_id, "cancellation_id")
+        amount = p.amount; currency = try reader.string(p.currency, "currency")
+        allocations = try reader.messages(p.n_allocations, p.allocations, "allocations", as: TenderAllocationView.self); createdMs = p.created_ms
+    }
+}
+
+extension ConfirmCancellationResponse: WireMessage {
+    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { PartialCancelWire.descriptor(of: pcancel__v1__confirm_cancellation_response__init, Pcancel__V1__ConfirmCancellationResponse()) }
+    public func cMessage(in arena: Arena) -> Pcancel__V1__ConfirmCancellationResponse {
+        var c = Pcancel__V1__ConfirmCancellationResponse()
+        pcancel__v1__confirm_cancellation_response__init(&c)
+        c.cancellation = arena.message(cancellation)
+        if let refund { c.refund = arena.message(refund) }
+        if let order { c.order = arena.message(order) }
+        return c
+    }
+    public init(cMessage c: UnsafePointer<Pcancel__V1__ConfirmCancellationResponse>, reader: FieldReader) throws(WireDecodeError) {
+        self.init(cancellation: try reader.required(c.pointee.cancellation, "cancellation", as: CancellationView.self),
+                  refund: try reader.message(c.pointee.refund, "refund", as: RefundView.self), order: try reader.message(c.pointee.order, "order", as: OrderView.self))
+    }
+}
+
+extension DeclineCancellationResponse: WireMessage {
+    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { PartialCancelWire.descriptor(of: pcancel__v1__decline_cancellation_response__init, Pcancel__V1__DeclineCancellationResponse()) }
+    public func cMessage(in arena: Arena) -> Pcancel__V1__DeclineCancellationResponse {
+        var c = Pcancel__V1__DeclineCancellationResponse()
+        pcancel__v1__decline_cancellation_response__init(&c)
+        c.cancellation = arena.message(cancellation)
+        return c
+    }
+    public init(cMessage c: UnsafePointer<Pcancel__V1__DeclineCancellationResponse>, reader: FieldReader) throws(WireDecodeError) {
+        self.init(cancellation: try reader.required(c.pointee.cancellation, "cancellation", as: CancellationView.self))
+    }
+}

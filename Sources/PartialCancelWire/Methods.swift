@@ -13,6 +13,8 @@ public enum Methods {
     public static let requestCancellation = "\(service)/RequestCancellation"
     public static let getCancellation = "\(service)/GetCancellation"
     public static let listNotifications = "\(service)/ListNotifications"
+    public static let confirmCancellation = "\(service)/ConfirmCancellation"
+    public static let declineCancellation = "\(service)/DeclineCancellation"
 }
 
 /// The protocol version this module speaks.

@@ -97,3 +97,56 @@ enum CancellationOutput {
         }
     }
 }
+
+struct ConfirmCommand: ServerCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "confirm",
+        abstract: "Confirms a cancellation with the customer's token: units cancelled, one refund, stock released.")
+    @OptionGroup var local: ConnectionOptions
+    @ParentCommand var root: PCancelCommand
+    @Argument(help: "Cancellation id, e.g. web-W-1001/c1.") var cancellation: String
+    @Option(name: .long, help: "The customer's one-time token.") var token: String
+
+    func run() async throws {
+        try await connection.withClient { client in
+            let response = try await client.call(Methods.confirmCancellation, ConfirmCancellationRequest(id: cancellation, token: token),
+                                                 as: ConfirmCancellationResponse.self)
+            if connection.json {
+                var object: [String: Any] = ["cancellation_id": response.cancellation.id, "state": response.cancellation.state]
+                if let refund = response.refund {
+                    object["refund"] = ["refund_id": refund.refundID, "amount": refund.amount, "currency": refund.currency,
+                                        "allocations": refund.allocations.map { ["tender_id": $0.tenderID, "method": $0.method, "amount": $0.amount] as [String: Any] }]
+                }
+                if let order = response.order { object["order"] = OrderJSON.order(order) }
+                Output.json(object)
+            } else {
+                print("cancellation \(response.cancellation.id): \(response.cancellation.state)")
+                if let refund = response.refund {
+                    print("refund \(refund.refundID): \(OrderText.money(refund.amount)) \(refund.currency) — " +
+                          refund.allocations.map { "\($0.tenderID) \($0.method) \(OrderText.money($0.amount))" }.joined(separator: ", "))
+                }
+                if let order = response.order { OrderText.print(order, history: []) }
+            }
+        }
+    }
+}
+
+struct DeclineCommand: ServerCommand {
+    static let configuration = CommandConfiguration(commandName: "decline", abstract: "Declines a cancellation with the customer's token: nothing changes.")
+    @OptionGroup var local: ConnectionOptions
+    @ParentCommand var root: PCancelCommand
+    @Argument(help: "Cancellation id.") var cancellation: String
+    @Option(name: .long, help: "The customer's one-time token.") var token: String
+
+    func run() async throws {
+        try await connection.withClient { client in
+            let response = try await client.call(Methods.declineCancellation, DeclineCancellationRequest(id: cancellation, token: token),
+                                                 as: DeclineCancellationResponse.self)
+            if connection.json {
+                Output.json(["cancellation_id": response.cancellation.id, "state": response.cancellation.state])
+            } else {
+                print("cancellation \(response.cancellation.id): \(response.cancellation.state)")
+            }
+        }
+    }
+}

@@ -192,3 +192,136 @@ struct CancellationRequestTests {
         try await server.stop()
     }
 }
+
+@Suite("Confirmation end to end")
+struct ConfirmationTests {
+    static func token(_ portal: PartialCancelClient, for id: String, account: String = "acct-42") async throws -> String {
+        let inbox = try await portal.call(Methods.listNotifications, ListNotificationsRequest(limit: 100), as: ListNotificationsResponse.self,
+                                          metadata: Metadata(onBehalfOf: account)).notifications
+        let message = try #require(inbox.first { $0.cancellationID == id && $0.kind == "CONFIRMATION_REQUESTED" })
+        let line = try #require(message.body.split(separator: "\n").first { $0.hasPrefix("Token: ") })
+        return String(line.dropFirst(7))
+    }
+
+    static func setUp(_ configure: @escaping (inout ServerConfiguration) -> Void = { _ in }, payload: String = SamplePayloads.web) async throws
+        -> (TestServer, agent: PartialCancelClient, portal: PartialCancelClient) {
+        let server = try await TestServer.start(configuring: configure)
+        let admin = try await server.client()
+        for (sku, location, onHand) in SampleData.stock {
+            _ = try await admin.call(Methods.putStock, PutStockRequest(sku: sku, location: location, onHand: onHand), as: PutStockResponse.self)
+        }
+        _ = try await admin.call(Methods.ingestOrder, IngestOrderRequest(channel: "web", payload: ByteBuffer(string: payload)), as: IngestOrderResponse.self)
+        await admin.close()
+        return (server, try await server.client(key: TestServer.agentKey), try await server.client(key: TestServer.portalKey))
+    }
+
+    static func request(_ agent: PartialCancelClient, _ lines: [CancelLine], order: String = "web-W-1001") async throws -> CancellationView {
+        try await agent.call(Methods.requestCancellation, RequestCancellationRequest(orderID: order, lines: lines, reasonCode: "ADDED_BY_MISTAKE"),
+                             as: RequestCancellationResponse.self).cancellation
+    }
+
+    static func confirm(_ client: PartialCancelClient, _ id: String, _ token: String) async throws -> ConfirmCancellationResponse {
+        try await client.call(Methods.confirmCancellation, ConfirmCancellationRequest(id: id, token: token), as: ConfirmCancellationResponse.self)
+    }
+
+    @Test("the mistaken item: requested, confirmed by token, refunded to the cent, stock released, COMPLETED; twice is the same answer")
+    func mistakenItem() async throws {
+        let (server, agent, portal) = try await Self.setUp()
+        let requested = try await Self.request(agent, [CancelLine(lineID: "L1", quantity: 1)])
+        let token = try await Self.token(portal, for: requested.id)
+        let confirmed = try await Self.confirm(portal, requested.id, token)
+        let refund = try #require(confirmed.refund)
+        #expect(refund.amount == 6421 && refund.amount == requested.quote.refundTotal)
+        #expect(refund.refundID.hasPrefix("rf_") && refund.refundID.count == 35)
+        #expect(refund.allocations == [TenderAllocationView(tenderID: "T2", method: "REFUND", amount: 6421)])
+        let order = try #require(confirmed.order)
+        #expect(order.version == 2 && order.totals.total == 79_504 - 6421 && order.totals.refunded == 6421)
+        #expect(order.lines.first { $0.id == "L1" }?.cancelledQuantity == 1)
+        #expect(order.tenders.first { $0.id == "T2" }?.refunded == 6421)
+
+        try await server.server.storage.waitForDelivery(on: agent.eventLoop).get()
+        let mugs = try await agent.call(Methods.getStock, GetStockRequest(sku: "MUG-01", location: "WH-EAST"), as: GetStockResponse.self).pools
+        #expect(mugs == [StockPoolView(sku: "MUG-01", location: "WH-EAST", onHand: 120, reserved: 1, available: 119)])
+        let state = try await agent.call(Methods.getCancellation, GetCancellationRequest(id: requested.id), as: GetCancellationResponse.self).cancellation.state
+        #expect(state == "COMPLETED")
+
+        let again = try await Self.confirm(agent, requested.id, token)
+        #expect(again.refund == refund)
+        let refunds = try await server.server.storage.refunds(orderID: "web-W-1001", on: agent.eventLoop).get()
+        #expect(refunds.count == 1)
+        let history = try await agent.call(Methods.getOrder, GetOrderRequest(orderID: "web-W-1001"), as: GetOrderResponse.self).history.map(\.event)
+        #expect(history == ["INGESTED", "CANCELLATION_REQUESTED", "CANCELLATION_CONFIRMED", "CANCELLATION_COMPLETED"])
+        let inbox = try await portal.call(Methods.listNotifications, ListNotificationsRequest(), as: ListNotificationsResponse.self,
+                                          metadata: Metadata(onBehalfOf: "acct-42")).notifications
+        #expect(inbox.first?.kind == "CANCELLATION_CONFIRMED")
+        for client in [agent, portal] { await client.close() }
+        try await server.stop()
+    }
+
+    @Test("wrong tokens are refused and counted; the fifth locks the request; a decline ends another")
+    func tokens() async throws {
+        let (server, agent, portal) = try await Self.setUp()
+        let first = try await Self.request(agent, [CancelLine(lineID: "L2b")])
+        for attempt in 1...5 {
+            do {
+                _ = try await Self.confirm(agent, first.id, String(repeating: "0", count: 64))
+                Issue.record("a forged token confirmed")
+            } catch let error as ClientError {
+                #expect(error.code == .permissionDenied)
+                #expect(error.status.reasons.first?.code == (attempt == 5 ? "REQUEST_LOCKED" : "TOKEN_INVALID"))
+            }
+        }
+        let token = try await Self.token(portal, for: first.id)
+        await #expect(throws: ClientError.self) { _ = try await Self.confirm(portal, first.id, token) }
+        let locked = try await agent.call(Methods.getCancellation, GetCancellationRequest(id: first.id), as: GetCancellationResponse.self).cancellation
+        #expect(locked.failedAttempts == 5 && locked.state == "PENDING_CONFIRMATION")
+
+        let second = try await Self.request(agent, [CancelLine(lineID: "L3")])
+        let declineToken = try await Self.token(portal, for: second.id)
+        let declined = try await portal.call(Methods.declineCancellation, DeclineCancellationRequest(id: second.id, token: declineToken),
+                                             as: DeclineCancellationResponse.self)
+        #expect(declined.cancellation.state == "DECLINED")
+        do {
+            _ = try await Self.confirm(portal, second.id, declineToken)
+            Issue.record("a declined request was confirmed")
+        } catch let error as ClientError {
+            #expect(error.code == .failedPrecondition)
+            #expect(error.status.reasons.first?.code == "REQUEST_DECLINED")
+        }
+        // The declined request no longer holds its line.
+        #expect(try await Self.request(agent, [CancelLine(lineID: "L3")]).id == "web-W-1001/c3")
+        await #expect(throws: ClientError.self) { _ = try await Self.confirm(agent, "web-W-1001/c9", declineToken) }
+        for client in [agent, portal] { await client.close() }
+        try await server.stop()
+    }
+
+    @Test("a quote that no longer holds aborts the confirmation; racing confirmations give one refund")
+    func abortedAndRacing() async throws {
+        // Reprice on web, and a TV whose partner accepts cancellation.
+        let payload = SamplePayloads.web.replacingOccurrences(of: #""partner_accepts_cancel": false"#, with: #""partner_accepts_cancel": true"#)
+        let (server, agent, portal) = try await Self.setUp({ $0.cancellation = CancellationPolicy(refundPolicy: .reprice) }, payload: payload)
+        let kit = try await Self.request(agent, [CancelLine(lineID: "L2")])
+        let tv = try await Self.request(agent, [CancelLine(lineID: "L4")])
+        let kitToken = try await Self.token(portal, for: kit.id)
+        let tvToken = try await Self.token(portal, for: tv.id)
+        // Two confirmations of the same request at once: both answered, one refund.
+        async let one = Self.confirm(portal, tv.id, tvToken)
+        async let two = Self.confirm(agent, tv.id, tvToken)
+        let (a, b) = try await (one, two)
+        #expect(a.refund == b.refund && a.refund != nil)
+        // The TV is gone: the kit's cancellation now leaves 135.00 < 150.00, so SAVE20 would be
+        // withdrawn and the refund would differ from what the customer was shown.
+        do {
+            _ = try await Self.confirm(portal, kit.id, kitToken)
+            Issue.record("confirmed against a changed quote")
+        } catch let error as ClientError {
+            #expect(error.code == .aborted)
+            #expect(error.status.reasons.first?.code == "QUOTE_CHANGED")
+        }
+        let aborted = try await agent.call(Methods.getCancellation, GetCancellationRequest(id: kit.id), as: GetCancellationResponse.self).cancellation
+        #expect(aborted.state == "ABORTED")
+        #expect(try await server.server.storage.refunds(orderID: "web-W-1001", on: agent.eventLoop).get().count == 1)
+        for client in [agent, portal] { await client.close() }
+        try await server.stop()
+    }
+}

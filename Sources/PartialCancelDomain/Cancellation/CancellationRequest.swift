@@ -71,3 +71,42 @@ public struct PortalNotification: Sendable, Hashable, Codable {
         self.body = body
     }
 }
+
+/// The one refund of a confirmed cancellation (SPEC section 5: one per confirmed request, ever).
+public struct Refund: Sendable, Hashable, Codable {
+    public var refundID: String
+    public var cancellationID: String
+    public var orderID: String
+    public var amount: Int64
+    public var currency: String
+    public var allocations: [TenderAllocation]
+    public var createdMs: Int64
+
+    public init(refundID: String, cancellationID: String, orderID: String, amount: Int64, currency: String, allocations: [TenderAllocation], createdMs: Int64) {
+        self.refundID = refundID
+        self.cancellationID = cancellationID
+        self.orderID = orderID
+        self.amount = amount
+        self.currency = currency
+        self.allocations = allocations
+        self.createdMs = createdMs
+    }
+}
+
+extension Cancellation {
+    /// Whether two quotes promise the customer the same: the same refund per line, shipping,
+    /// deductions and per tender. (Order versions and the totals of the rest of the order may differ.)
+    public static func samePromise(_ a: Quote, _ b: Quote) -> Bool {
+        a.lines == b.lines && a.shippingRefund == b.shippingRefund && a.deductions == b.deductions && a.waived == b.waived
+            && a.adjustmentsReleased == b.adjustmentsReleased && a.refundTotal == b.refundTotal && a.tenders == b.tenders && a.units == b.units
+    }
+
+    /// The stock a confirmed quote gives back: each cancelled unit of every line that holds stock.
+    public static func releases(_ quote: Quote, cancellationID: String, order: Order) -> [StockChange] {
+        order.lines.compactMap { line in
+            guard let units = quote.units[line.id], units > 0, line.holdsStock(in: order), let fulfilment = line.fulfilment else { return nil }
+            return StockChange(id: "\(cancellationID)/release/\(line.id)", kind: .release, sku: line.sku, location: fulfilment.location,
+                               quantity: units, orderID: order.id, lineID: line.id)
+        }
+    }
+}

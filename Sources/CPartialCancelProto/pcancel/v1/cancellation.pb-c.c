@@ -772,6 +772,231 @@ void   pcancel__v1__notification_view__free_unpacked
   assert(message->base.descriptor == &pcancel__v1__notification_view__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   pcancel__v1__confirm_cancellation_request__init
+                     (Pcancel__V1__ConfirmCancellationRequest         *message)
+{
+  static const Pcancel__V1__ConfirmCancellationRequest init_value = PCANCEL__V1__CONFIRM_CANCELLATION_REQUEST__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__confirm_cancellation_request__get_packed_size
+                     (const Pcancel__V1__ConfirmCancellationRequest *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__confirm_cancellation_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__confirm_cancellation_request__pack
+                     (const Pcancel__V1__ConfirmCancellationRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__confirm_cancellation_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__confirm_cancellation_request__pack_to_buffer
+                     (const Pcancel__V1__ConfirmCancellationRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__confirm_cancellation_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__ConfirmCancellationRequest *
+       pcancel__v1__confirm_cancellation_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__ConfirmCancellationRequest *)
+     protobuf_c_message_unpack (&pcancel__v1__confirm_cancellation_request__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__confirm_cancellation_request__free_unpacked
+                     (Pcancel__V1__ConfirmCancellationRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__confirm_cancellation_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   pcancel__v1__confirm_cancellation_response__init
+                     (Pcancel__V1__ConfirmCancellationResponse         *message)
+{
+  static const Pcancel__V1__ConfirmCancellationResponse init_value = PCANCEL__V1__CONFIRM_CANCELLATION_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__confirm_cancellation_response__get_packed_size
+                     (const Pcancel__V1__ConfirmCancellationResponse *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__confirm_cancellation_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__confirm_cancellation_response__pack
+                     (const Pcancel__V1__ConfirmCancellationResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__confirm_cancellation_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__confirm_cancellation_response__pack_to_buffer
+                     (const Pcancel__V1__ConfirmCancellationResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__confirm_cancellation_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__ConfirmCancellationResponse *
+       pcancel__v1__confirm_cancellation_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__ConfirmCancellationResponse *)
+     protobuf_c_message_unpack (&pcancel__v1__confirm_cancellation_response__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__confirm_cancellation_response__free_unpacked
+                     (Pcancel__V1__ConfirmCancellationResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__confirm_cancellation_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   pcancel__v1__refund_view__init
+                     (Pcancel__V1__RefundView         *message)
+{
+  static const Pcancel__V1__RefundView init_value = PCANCEL__V1__REFUND_VIEW__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__refund_view__get_packed_size
+                     (const Pcancel__V1__RefundView *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__refund_view__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__refund_view__pack
+                     (const Pcancel__V1__RefundView *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__refund_view__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__refund_view__pack_to_buffer
+                     (const Pcancel__V1__RefundView *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__refund_view__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__RefundView *
+       pcancel__v1__refund_view__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__RefundView *)
+     protobuf_c_message_unpack (&pcancel__v1__refund_view__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__refund_view__free_unpacked
+                     (Pcancel__V1__RefundView *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__refund_view__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   pcancel__v1__decline_cancellation_request__init
+                     (Pcancel__V1__DeclineCancellationRequest         *message)
+{
+  static const Pcancel__V1__DeclineCancellationRequest init_value = PCANCEL__V1__DECLINE_CANCELLATION_REQUEST__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__decline_cancellation_request__get_packed_size
+                     (const Pcancel__V1__DeclineCancellationRequest *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__decline_cancellation_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__decline_cancellation_request__pack
+                     (const Pcancel__V1__DeclineCancellationRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__decline_cancellation_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__decline_cancellation_request__pack_to_buffer
+                     (const Pcancel__V1__DeclineCancellationRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__decline_cancellation_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__DeclineCancellationRequest *
+       pcancel__v1__decline_cancellation_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__DeclineCancellationRequest *)
+     protobuf_c_message_unpack (&pcancel__v1__decline_cancellation_request__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__decline_cancellation_request__free_unpacked
+                     (Pcancel__V1__DeclineCancellationRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__decline_cancellation_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   pcancel__v1__decline_cancellation_response__init
+                     (Pcancel__V1__DeclineCancellationResponse         *message)
+{
+  static const Pcancel__V1__DeclineCancellationResponse init_value = PCANCEL__V1__DECLINE_CANCELLATION_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__decline_cancellation_response__get_packed_size
+                     (const Pcancel__V1__DeclineCancellationResponse *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__decline_cancellation_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__decline_cancellation_response__pack
+                     (const Pcancel__V1__DeclineCancellationResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__decline_cancellation_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__decline_cancellation_response__pack_to_buffer
+                     (const Pcancel__V1__DeclineCancellationResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__decline_cancellation_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__DeclineCancellationResponse *
+       pcancel__v1__decline_cancellation_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__DeclineCancellationResponse *)
+     protobuf_c_message_unpack (&pcancel__v1__decline_cancellation_response__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__decline_cancellation_response__free_unpacked
+                     (Pcancel__V1__DeclineCancellationResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__decline_cancellation_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor pcancel__v1__cancel_line__field_descriptors[2] =
 {
   {
@@ -2066,5 +2291,312 @@ const ProtobufCMessageDescriptor pcancel__v1__notification_view__descriptor =
   pcancel__v1__notification_view__field_indices_by_name,
   1,  pcancel__v1__notification_view__number_ranges,
   (ProtobufCMessageInit) pcancel__v1__notification_view__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__confirm_cancellation_request__field_descriptors[2] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__ConfirmCancellationRequest, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "token",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__ConfirmCancellationRequest, token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__confirm_cancellation_request__field_indices_by_name[] = {
+  0,   /* field[0] = id */
+  1,   /* field[1] = token */
+};
+static const ProtobufCIntRange pcancel__v1__confirm_cancellation_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__confirm_cancellation_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.ConfirmCancellationRequest",
+  "ConfirmCancellationRequest",
+  "Pcancel__V1__ConfirmCancellationRequest",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__ConfirmCancellationRequest),
+  2,
+  pcancel__v1__confirm_cancellation_request__field_descriptors,
+  pcancel__v1__confirm_cancellation_request__field_indices_by_name,
+  1,  pcancel__v1__confirm_cancellation_request__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__confirm_cancellation_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__confirm_cancellation_response__field_descriptors[3] =
+{
+  {
+    "cancellation",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__ConfirmCancellationResponse, cancellation),
+    &pcancel__v1__cancellation_view__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "refund",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__ConfirmCancellationResponse, refund),
+    &pcancel__v1__refund_view__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "order",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__ConfirmCancellationResponse, order),
+    &pcancel__v1__order_view__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__confirm_cancellation_response__field_indices_by_name[] = {
+  0,   /* field[0] = cancellation */
+  2,   /* field[2] = order */
+  1,   /* field[1] = refund */
+};
+static const ProtobufCIntRange pcancel__v1__confirm_cancellation_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__confirm_cancellation_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.ConfirmCancellationResponse",
+  "ConfirmCancellationResponse",
+  "Pcancel__V1__ConfirmCancellationResponse",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__ConfirmCancellationResponse),
+  3,
+  pcancel__v1__confirm_cancellation_response__field_descriptors,
+  pcancel__v1__confirm_cancellation_response__field_indices_by_name,
+  1,  pcancel__v1__confirm_cancellation_response__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__confirm_cancellation_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__refund_view__field_descriptors[6] =
+{
+  {
+    "refund_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__RefundView, refund_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "cancellation_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__RefundView, cancellation_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "amount",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__RefundView, amount),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "currency",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__RefundView, currency),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "allocations",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Pcancel__V1__RefundView, n_allocations),
+    offsetof(Pcancel__V1__RefundView, allocations),
+    &pcancel__v1__tender_allocation_view__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_ms",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__RefundView, created_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__refund_view__field_indices_by_name[] = {
+  4,   /* field[4] = allocations */
+  2,   /* field[2] = amount */
+  1,   /* field[1] = cancellation_id */
+  5,   /* field[5] = created_ms */
+  3,   /* field[3] = currency */
+  0,   /* field[0] = refund_id */
+};
+static const ProtobufCIntRange pcancel__v1__refund_view__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__refund_view__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.RefundView",
+  "RefundView",
+  "Pcancel__V1__RefundView",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__RefundView),
+  6,
+  pcancel__v1__refund_view__field_descriptors,
+  pcancel__v1__refund_view__field_indices_by_name,
+  1,  pcancel__v1__refund_view__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__refund_view__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__decline_cancellation_request__field_descriptors[2] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__DeclineCancellationRequest, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "token",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__DeclineCancellationRequest, token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__decline_cancellation_request__field_indices_by_name[] = {
+  0,   /* field[0] = id */
+  1,   /* field[1] = token */
+};
+static const ProtobufCIntRange pcancel__v1__decline_cancellation_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__decline_cancellation_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.DeclineCancellationRequest",
+  "DeclineCancellationRequest",
+  "Pcancel__V1__DeclineCancellationRequest",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__DeclineCancellationRequest),
+  2,
+  pcancel__v1__decline_cancellation_request__field_descriptors,
+  pcancel__v1__decline_cancellation_request__field_indices_by_name,
+  1,  pcancel__v1__decline_cancellation_request__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__decline_cancellation_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__decline_cancellation_response__field_descriptors[1] =
+{
+  {
+    "cancellation",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__DeclineCancellationResponse, cancellation),
+    &pcancel__v1__cancellation_view__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__decline_cancellation_response__field_indices_by_name[] = {
+  0,   /* field[0] = cancellation */
+};
+static const ProtobufCIntRange pcancel__v1__decline_cancellation_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__decline_cancellation_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.DeclineCancellationResponse",
+  "DeclineCancellationResponse",
+  "Pcancel__V1__DeclineCancellationResponse",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__DeclineCancellationResponse),
+  1,
+  pcancel__v1__decline_cancellation_response__field_descriptors,
+  pcancel__v1__decline_cancellation_response__field_indices_by_name,
+  1,  pcancel__v1__decline_cancellation_response__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__decline_cancellation_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

@@ -7,7 +7,7 @@
 #endif
 
 #include "pcancel/v1/service.pb-c.h"
-static const ProtobufCMethodDescriptor pcancel__v1__partial_cancellation__method_descriptors[12] =
+static const ProtobufCMethodDescriptor pcancel__v1__partial_cancellation__method_descriptors[14] =
 {
   { "Ping", &pcancel__v1__ping_request__descriptor, &pcancel__v1__ping_response__descriptor },
   { "Health", &pcancel__v1__health_request__descriptor, &pcancel__v1__health_response__descriptor },
@@ -21,8 +21,12 @@ static const ProtobufCMethodDescriptor pcancel__v1__partial_cancellation__method
   { "RequestCancellation", &pcancel__v1__request_cancellation_request__descriptor, &pcancel__v1__request_cancellation_response__descriptor },
   { "GetCancellation", &pcancel__v1__get_cancellation_request__descriptor, &pcancel__v1__get_cancellation_response__descriptor },
   { "ListNotifications", &pcancel__v1__list_notifications_request__descriptor, &pcancel__v1__list_notifications_response__descriptor },
+  { "ConfirmCancellation", &pcancel__v1__confirm_cancellation_request__descriptor, &pcancel__v1__confirm_cancellation_response__descriptor },
+  { "DeclineCancellation", &pcancel__v1__decline_cancellation_request__descriptor, &pcancel__v1__decline_cancellation_response__descriptor },
 };
 const unsigned pcancel__v1__partial_cancellation__method_indices_by_name[] = {
+  12,        /* ConfirmCancellation */
+  13,        /* DeclineCancellation */
   10,        /* GetCancellation */
   3,        /* GetOrder */
   5,        /* GetStock */
@@ -43,7 +47,7 @@ const ProtobufCServiceDescriptor pcancel__v1__partial_cancellation__descriptor =
   "PartialCancellation",
   "Pcancel__V1__PartialCancellation",
   "pcancel.v1",
-  12,
+  14,
   pcancel__v1__partial_cancellation__method_descriptors,
   pcancel__v1__partial_cancellation__method_indices_by_name
 };
@@ -142,6 +146,22 @@ void pcancel__v1__partial_cancellation__list_notifications(ProtobufCService *ser
 {
   assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
   service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void pcancel__v1__partial_cancellation__confirm_cancellation(ProtobufCService *service,
+                                                             const Pcancel__V1__ConfirmCancellationRequest *input,
+                                                             Pcancel__V1__ConfirmCancellationResponse_Closure closure,
+                                                             void *closure_data)
+{
+  assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
+  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void pcancel__v1__partial_cancellation__decline_cancellation(ProtobufCService *service,
+                                                             const Pcancel__V1__DeclineCancellationRequest *input,
+                                                             Pcancel__V1__DeclineCancellationResponse_Closure closure,
+                                                             void *closure_data)
+{
+  assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
+  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void pcancel__v1__partial_cancellation__init (Pcancel__V1__PartialCancellation_Service *service,
                                               Pcancel__V1__PartialCancellation_ServiceDestroy destroy)

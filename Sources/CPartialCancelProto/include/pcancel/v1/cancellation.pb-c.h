@@ -33,6 +33,11 @@ typedef struct Pcancel__V1__CancellationView Pcancel__V1__CancellationView;
 typedef struct Pcancel__V1__ListNotificationsRequest Pcancel__V1__ListNotificationsRequest;
 typedef struct Pcancel__V1__ListNotificationsResponse Pcancel__V1__ListNotificationsResponse;
 typedef struct Pcancel__V1__NotificationView Pcancel__V1__NotificationView;
+typedef struct Pcancel__V1__ConfirmCancellationRequest Pcancel__V1__ConfirmCancellationRequest;
+typedef struct Pcancel__V1__ConfirmCancellationResponse Pcancel__V1__ConfirmCancellationResponse;
+typedef struct Pcancel__V1__RefundView Pcancel__V1__RefundView;
+typedef struct Pcancel__V1__DeclineCancellationRequest Pcancel__V1__DeclineCancellationRequest;
+typedef struct Pcancel__V1__DeclineCancellationResponse Pcancel__V1__DeclineCancellationResponse;
 
 
 /* --- enums --- */
@@ -355,6 +360,81 @@ struct  Pcancel__V1__NotificationView
 #define PCANCEL__V1__NOTIFICATION_VIEW__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__notification_view__descriptor) \
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
+/*
+ * pcancel.v1.PartialCancellation/ConfirmCancellation — any authenticated caller with the customer's
+ * token. One transaction: token consumed, eligibility re-checked, the quote must still hold (else
+ * ABORTED), units cancelled, order recomputed, one refund with a unique id, stock release scheduled,
+ * customer notified. Confirming twice returns the same answer.
+ */
+struct  Pcancel__V1__ConfirmCancellationRequest
+{
+  ProtobufCMessage base;
+  char *id;
+  char *token;
+};
+#define PCANCEL__V1__CONFIRM_CANCELLATION_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__confirm_cancellation_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Pcancel__V1__ConfirmCancellationResponse
+{
+  ProtobufCMessage base;
+  Pcancel__V1__CancellationView *cancellation;
+  Pcancel__V1__RefundView *refund;
+  /*
+   * the order as it is after the cancellation
+   */
+  Pcancel__V1__OrderView *order;
+};
+#define PCANCEL__V1__CONFIRM_CANCELLATION_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__confirm_cancellation_response__descriptor) \
+    , NULL, NULL, NULL }
+
+
+struct  Pcancel__V1__RefundView
+{
+  ProtobufCMessage base;
+  /*
+   * unique; one per confirmed request, ever
+   */
+  char *refund_id;
+  char *cancellation_id;
+  int64_t amount;
+  char *currency;
+  size_t n_allocations;
+  Pcancel__V1__TenderAllocationView **allocations;
+  int64_t created_ms;
+};
+#define PCANCEL__V1__REFUND_VIEW__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__refund_view__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0,NULL, 0 }
+
+
+/*
+ * pcancel.v1.PartialCancellation/DeclineCancellation — any authenticated caller with the token.
+ */
+struct  Pcancel__V1__DeclineCancellationRequest
+{
+  ProtobufCMessage base;
+  char *id;
+  char *token;
+};
+#define PCANCEL__V1__DECLINE_CANCELLATION_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__decline_cancellation_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Pcancel__V1__DeclineCancellationResponse
+{
+  ProtobufCMessage base;
+  Pcancel__V1__CancellationView *cancellation;
+};
+#define PCANCEL__V1__DECLINE_CANCELLATION_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__decline_cancellation_response__descriptor) \
+    , NULL }
 
 
 /* Pcancel__V1__CancelLine methods */
@@ -680,6 +760,101 @@ Pcancel__V1__NotificationView *
 void   pcancel__v1__notification_view__free_unpacked
                      (Pcancel__V1__NotificationView *message,
                       ProtobufCAllocator *allocator);
+/* Pcancel__V1__ConfirmCancellationRequest methods */
+void   pcancel__v1__confirm_cancellation_request__init
+                     (Pcancel__V1__ConfirmCancellationRequest         *message);
+size_t pcancel__v1__confirm_cancellation_request__get_packed_size
+                     (const Pcancel__V1__ConfirmCancellationRequest   *message);
+size_t pcancel__v1__confirm_cancellation_request__pack
+                     (const Pcancel__V1__ConfirmCancellationRequest   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__confirm_cancellation_request__pack_to_buffer
+                     (const Pcancel__V1__ConfirmCancellationRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__ConfirmCancellationRequest *
+       pcancel__v1__confirm_cancellation_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__confirm_cancellation_request__free_unpacked
+                     (Pcancel__V1__ConfirmCancellationRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Pcancel__V1__ConfirmCancellationResponse methods */
+void   pcancel__v1__confirm_cancellation_response__init
+                     (Pcancel__V1__ConfirmCancellationResponse         *message);
+size_t pcancel__v1__confirm_cancellation_response__get_packed_size
+                     (const Pcancel__V1__ConfirmCancellationResponse   *message);
+size_t pcancel__v1__confirm_cancellation_response__pack
+                     (const Pcancel__V1__ConfirmCancellationResponse   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__confirm_cancellation_response__pack_to_buffer
+                     (const Pcancel__V1__ConfirmCancellationResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__ConfirmCancellationResponse *
+       pcancel__v1__confirm_cancellation_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__confirm_cancellation_response__free_unpacked
+                     (Pcancel__V1__ConfirmCancellationResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Pcancel__V1__RefundView methods */
+void   pcancel__v1__refund_view__init
+                     (Pcancel__V1__RefundView         *message);
+size_t pcancel__v1__refund_view__get_packed_size
+                     (const Pcancel__V1__RefundView   *message);
+size_t pcancel__v1__refund_view__pack
+                     (const Pcancel__V1__RefundView   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__refund_view__pack_to_buffer
+                     (const Pcancel__V1__RefundView   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__RefundView *
+       pcancel__v1__refund_view__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__refund_view__free_unpacked
+                     (Pcancel__V1__RefundView *message,
+                      ProtobufCAllocator *allocator);
+/* Pcancel__V1__DeclineCancellationRequest methods */
+void   pcancel__v1__decline_cancellation_request__init
+                     (Pcancel__V1__DeclineCancellationRequest         *message);
+size_t pcancel__v1__decline_cancellation_request__get_packed_size
+                     (const Pcancel__V1__DeclineCancellationRequest   *message);
+size_t pcancel__v1__decline_cancellation_request__pack
+                     (const Pcancel__V1__DeclineCancellationRequest   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__decline_cancellation_request__pack_to_buffer
+                     (const Pcancel__V1__DeclineCancellationRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__DeclineCancellationRequest *
+       pcancel__v1__decline_cancellation_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__decline_cancellation_request__free_unpacked
+                     (Pcancel__V1__DeclineCancellationRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Pcancel__V1__DeclineCancellationResponse methods */
+void   pcancel__v1__decline_cancellation_response__init
+                     (Pcancel__V1__DeclineCancellationResponse         *message);
+size_t pcancel__v1__decline_cancellation_response__get_packed_size
+                     (const Pcancel__V1__DeclineCancellationResponse   *message);
+size_t pcancel__v1__decline_cancellation_response__pack
+                     (const Pcancel__V1__DeclineCancellationResponse   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__decline_cancellation_response__pack_to_buffer
+                     (const Pcancel__V1__DeclineCancellationResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__DeclineCancellationResponse *
+       pcancel__v1__decline_cancellation_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__decline_cancellation_response__free_unpacked
+                     (Pcancel__V1__DeclineCancellationResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Pcancel__V1__CancelLine_Closure)
@@ -733,6 +908,21 @@ typedef void (*Pcancel__V1__ListNotificationsResponse_Closure)
 typedef void (*Pcancel__V1__NotificationView_Closure)
                  (const Pcancel__V1__NotificationView *message,
                   void *closure_data);
+typedef void (*Pcancel__V1__ConfirmCancellationRequest_Closure)
+                 (const Pcancel__V1__ConfirmCancellationRequest *message,
+                  void *closure_data);
+typedef void (*Pcancel__V1__ConfirmCancellationResponse_Closure)
+                 (const Pcancel__V1__ConfirmCancellationResponse *message,
+                  void *closure_data);
+typedef void (*Pcancel__V1__RefundView_Closure)
+                 (const Pcancel__V1__RefundView *message,
+                  void *closure_data);
+typedef void (*Pcancel__V1__DeclineCancellationRequest_Closure)
+                 (const Pcancel__V1__DeclineCancellationRequest *message,
+                  void *closure_data);
+typedef void (*Pcancel__V1__DeclineCancellationResponse_Closure)
+                 (const Pcancel__V1__DeclineCancellationResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -756,6 +946,11 @@ extern const ProtobufCMessageDescriptor pcancel__v1__cancellation_view__descript
 extern const ProtobufCMessageDescriptor pcancel__v1__list_notifications_request__descriptor;
 extern const ProtobufCMessageDescriptor pcancel__v1__list_notifications_response__descriptor;
 extern const ProtobufCMessageDescriptor pcancel__v1__notification_view__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__confirm_cancellation_request__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__confirm_cancellation_response__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__refund_view__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__decline_cancellation_request__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__decline_cancellation_response__descriptor;
 
 PROTOBUF_C__END_DECLS
 

@@ -83,6 +83,14 @@ struct Pcancel__V1__PartialCancellation_Service
                              const Pcancel__V1__ListNotificationsRequest *input,
                              Pcancel__V1__ListNotificationsResponse_Closure closure,
                              void *closure_data);
+  void (*confirm_cancellation)(Pcancel__V1__PartialCancellation_Service *service,
+                               const Pcancel__V1__ConfirmCancellationRequest *input,
+                               Pcancel__V1__ConfirmCancellationResponse_Closure closure,
+                               void *closure_data);
+  void (*decline_cancellation)(Pcancel__V1__PartialCancellation_Service *service,
+                               const Pcancel__V1__DeclineCancellationRequest *input,
+                               Pcancel__V1__DeclineCancellationResponse_Closure closure,
+                               void *closure_data);
 };
 typedef void (*Pcancel__V1__PartialCancellation_ServiceDestroy)(Pcancel__V1__PartialCancellation_Service *);
 void pcancel__v1__partial_cancellation__init (Pcancel__V1__PartialCancellation_Service *service,
@@ -102,7 +110,9 @@ void pcancel__v1__partial_cancellation__init (Pcancel__V1__PartialCancellation_S
       function_prefix__ ## validate_eligibility,\
       function_prefix__ ## request_cancellation,\
       function_prefix__ ## get_cancellation,\
-      function_prefix__ ## list_notifications  }
+      function_prefix__ ## list_notifications,\
+      function_prefix__ ## confirm_cancellation,\
+      function_prefix__ ## decline_cancellation  }
 void pcancel__v1__partial_cancellation__ping(ProtobufCService *service,
                                              const Pcancel__V1__PingRequest *input,
                                              Pcancel__V1__PingResponse_Closure closure,
@@ -151,6 +161,14 @@ void pcancel__v1__partial_cancellation__list_notifications(ProtobufCService *ser
                                                            const Pcancel__V1__ListNotificationsRequest *input,
                                                            Pcancel__V1__ListNotificationsResponse_Closure closure,
                                                            void *closure_data);
+void pcancel__v1__partial_cancellation__confirm_cancellation(ProtobufCService *service,
+                                                             const Pcancel__V1__ConfirmCancellationRequest *input,
+                                                             Pcancel__V1__ConfirmCancellationResponse_Closure closure,
+                                                             void *closure_data);
+void pcancel__v1__partial_cancellation__decline_cancellation(ProtobufCService *service,
+                                                             const Pcancel__V1__DeclineCancellationRequest *input,
+                                                             Pcancel__V1__DeclineCancellationResponse_Closure closure,
+                                                             void *closure_data);
 
 /* --- descriptors --- */
 
