@@ -5,7 +5,7 @@ import Glibc
 #endif
 
 /// The embedded default's access: with no keys configured, the server creates one admin key in its
-/// data directory on first start. Only the key's hash is what the server trusts (`api-keys.json`);
+/// data directory on first start (and a portal key beside it, for trying the customer's side). Only the key's hash is what the server trusts (`api-keys.json`);
 /// the plaintext is written once to `dev-api-key` (mode 0600) for the local CLI, and may be deleted.
 public enum DevelopmentKey {
     public struct Outcome: Sendable {
@@ -18,6 +18,8 @@ public enum DevelopmentKey {
     }
 
     public static let keyFileName = "dev-api-key"
+    /// A second development key with role portal, so that the walkthrough can read a customer's inbox.
+    public static let portalKeyFileName = "dev-portal-key"
     public static let hashFileName = "api-keys.json"
 
     public static func ensure(dataDirectory: String) throws -> Outcome {
@@ -34,19 +36,23 @@ public enum DevelopmentKey {
         }
 
         let key = APIKey.generate()
+        let portalKey = APIKey.generate()
         let entry = APIKey(name: "development", role: .admin, key: key)
+        let portalEntry = APIKey(name: "development-portal", role: .portal, key: portalKey)
         try write(key + "\n", to: keyFile)
+        try write(portalKey + "\n", to: directory.appendingPathComponent(portalKeyFileName).path)
         let json = """
         {
           "api_keys": [
-            {"name": "\(entry.name)", "role": "\(entry.role.rawValue)", "sha256": "\(entry.sha256)"}
+            {"name": "\(entry.name)", "role": "\(entry.role.rawValue)", "sha256": "\(entry.sha256)"},
+            {"name": "\(portalEntry.name)", "role": "\(portalEntry.role.rawValue)", "sha256": "\(portalEntry.sha256)"}
           ]
         }
 
         """
-        // Written last: its presence means the key file is complete.
+        // Written last: its presence means the key files are complete.
         try write(json, to: hashFile)
-        return Outcome(keys: [entry], keyFile: keyFile, createdKey: key)
+        return Outcome(keys: [entry, portalEntry], keyFile: keyFile, createdKey: key)
     }
 
     private static func write(_ text: String, to path: String) throws {

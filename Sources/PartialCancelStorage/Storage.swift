@@ -273,7 +273,8 @@ public final class Storage: Sendable {
                                             detail: "\(id): refund \(refund.refundID) \(refund.amount) \(refund.currency)")
                     if !sent, let completed = complete(confirmed) {
                         confirmed = completed
-                        try store.appendHistory(orderID: orderID, actor: "system", event: "CANCELLATION_COMPLETED", detail: "\(id): stock released")
+                        try store.appendHistory(orderID: orderID, actor: "system", event: "CANCELLATION_COMPLETED",
+                                                detail: releases.isEmpty ? "\(id): no stock to release" : "\(id): stock released")
                     }
                     try store.update(confirmed)
                     return (.success(CancellationResult(request: confirmed, order: after, refund: refund)), sent)

@@ -84,7 +84,7 @@ struct PCancelServerCommand: AsyncParsableCommand {
             if let key = development.createdKey {
                 say("created a development API key (role admin), shown this once: \(key)")
             }
-            say("development key file: \(URL(fileURLWithPath: development.keyFile).standardizedFileURL.path)")
+            say("development key file: \(URL(fileURLWithPath: development.keyFile).standardizedFileURL.path) (a portal key for trying the customer's side is beside it: \(DevelopmentKey.portalKeyFileName))")
         }
 
         let server: PartialCancelServer

@@ -265,7 +265,10 @@ enum OrderText {
         }
         let t = o.totals
         Swift.print("subtotal \(money(t.subtotal))  discount \(money(t.discount))  tax \(money(t.tax))  shipping \(money(t.shipping + t.shippingTax))  total \(money(t.total))")
-        Swift.print("tenders: " + o.tenders.map { "\($0.id) \($0.kind) \(money($0.amount))\($0.captured ? "" : " (authorised)")" }.joined(separator: ", "))
+        Swift.print("tenders: " + o.tenders.map { tender in
+            "\(tender.id) \(tender.kind) \(money(tender.amount))\(tender.captured ? "" : " (authorised)")\(tender.refunded > 0 ? " (refunded \(money(tender.refunded)))" : "")"
+        }.joined(separator: ", "))
+        if t.refunded > 0 { Swift.print("refunded so far \(money(t.refunded))\(t.adjustments > 0 ? ", reprice deductions kept \(money(t.adjustments))" : "")") }
         for h in history { Swift.print("  #\(h.seq) \(h.event) by \(h.actor): \(h.detail)") }
     }
 }

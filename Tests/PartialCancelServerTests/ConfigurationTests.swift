@@ -91,6 +91,8 @@ struct ConfigurationTests {
         #expect(second.createdKey == nil)
         #expect(second.keys == first.keys)
         #expect(try KeyStore(second.keys).principal(for: key)?.role == .admin)
+        let portalKey = try String(contentsOfFile: directory + "/dev-portal-key", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try KeyStore(second.keys).principal(for: portalKey)?.role == .portal)
     }
 }
 
