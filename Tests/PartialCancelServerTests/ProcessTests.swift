@@ -198,3 +198,96 @@ struct CrashTests {
         #expect(discrepancies.isEmpty, "\(discrepancies)")
     }
 }
+
+/// SPEC section 12 for confirmations: an acknowledged confirmation is never lost and never applied
+/// twice, across SIGKILL at any moment and restart.
+@Suite("Crash safety of confirmations", .serialized)
+struct ConfirmationCrashTests {
+    @Test("SIGKILL during confirmations: every acknowledged refund survives unchanged, none is issued twice, money and stock add up")
+    func killDuringConfirmations() async throws {
+        let directory = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let admin = "pck_crash_admin", portalKey = "pck_crash_portal"
+        let config = directory.appendingPathComponent("config.json")
+        try """
+        {"api_keys": [{"name": "ops", "role": "admin", "sha256": "\(APIKey.hash(admin))"},
+                      {"name": "portal", "role": "portal", "sha256": "\(APIKey.hash(portalKey))"}],
+         "storage": {"shards": 2, "synchronous": "FULL"}}
+        """.write(to: config, atomically: true, encoding: .utf8)
+        let data = directory.appendingPathComponent("data").path
+        let arguments = ["--config", config.path, "--data-dir", data, "--port", "0"]
+        let orders = (0..<40).map { "web-K-\($0)" }
+
+        // Orders and pending requests, each with the customer's token.
+        var server = try ServerProcess(arguments: arguments, workingDirectory: directory)
+        var client = try await PartialCancelClient.connect(.init(port: server.port, apiKey: admin))
+        var portal = try await PartialCancelClient.connect(.init(port: server.port, apiKey: portalKey))
+        var tokens: [String: String] = [:]
+        for order in orders {
+            let payload = SamplePayloads.web.replacingOccurrences(of: "W-1001", with: String(order.dropFirst(4)))
+            _ = try await client.call(Methods.ingestOrder, IngestOrderRequest(channel: "web", payload: ByteBuffer(string: payload)), as: IngestOrderResponse.self)
+            let lines = [CancelLine(lineID: "L1", quantity: 1), CancelLine(lineID: "L2b")]
+            let request = try await client.call(Methods.requestCancellation, RequestCancellationRequest(orderID: order, lines: lines, reasonCode: "CRASH_TEST"),
+                                                as: RequestCancellationResponse.self).cancellation
+            tokens[request.id] = try await ConfirmationTests.token(portal, for: request.id)
+        }
+
+        // Confirm them all at once and kill the server while they are in flight.
+        var acknowledged: [String: RefundView] = [:]
+        let calls = tokens.map { id, token in
+            (id, client.start(Methods.confirmCancellation, request: ConfirmCancellationRequest(id: id, token: token).encoded()).response)
+        }
+        for (index, (id, call)) in calls.enumerated() {
+            if let bytes = try? await call.get(), let response = try? ConfirmCancellationResponse(decoding: bytes), let refund = response.refund {
+                acknowledged[id] = refund
+            }
+            // The first answer is in: the other confirmations are queued or committing right now.
+            if index == 0 { server.signal(SIGKILL) }
+        }
+        _ = await server.waitForExit(timeout: 10)
+        await client.close()
+        await portal.close()
+        #expect(acknowledged.count >= 1)
+        #expect(acknowledged.count < tokens.count, "the kill came after every confirmation: it tested nothing")
+
+        // Restart and confirm everything again: acknowledged ones answer with the same refund, the rest confirm now.
+        server = try ServerProcess(arguments: arguments, workingDirectory: directory)
+        client = try await PartialCancelClient.connect(.init(port: server.port, apiKey: admin))
+        portal = try await PartialCancelClient.connect(.init(port: server.port, apiKey: portalKey))
+        for (id, token) in tokens {
+            let response = try await client.call(Methods.confirmCancellation, ConfirmCancellationRequest(id: id, token: token), as: ConfirmCancellationResponse.self)
+            if let before = acknowledged[id] { #expect(response.refund == before, "\(id)") }
+        }
+        for _ in 0..<200 {
+            if try await client.health().shards.allSatisfy({ $0.outboxBacklog == 0 }) { break }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        await client.close()
+        await portal.close()
+        server.signal(SIGTERM)
+        #expect(await server.waitForExit(timeout: 15) == 0)
+
+        // Audit from the databases.
+        var storageConfiguration = StorageConfiguration()
+        storageConfiguration.shards = 2
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let storage = try Storage.open(directory: data, configuration: storageConfiguration, eventLoop: loop, logger: Logger(label: "audit"))
+        defer { storage.close() }
+        try await storage.waitForDelivery(on: loop).get()
+        for order in orders {
+            let stored = try #require(try await storage.order(order, on: loop).get()?.order)
+            let refunds = try await storage.refunds(orderID: order, on: loop).get()
+            #expect(refunds.count == 1, "\(order): \(refunds.count) refunds")
+            let refunded = refunds.map(\.amount).reduce(0, +)
+            #expect(refunded == stored.totals.refunded)
+            #expect(refunded + stored.totals.total == 79_504)
+            #expect(refunded == 6421 + 2675)
+            #expect(stored.lines.first { $0.id == "L1" }?.cancelledQuantity == 1)
+            #expect(stored.tenders.map(\.refunded).reduce(0, +) == refunded)
+        }
+        #expect(try await storage.auditReservations(on: loop).get().isEmpty)
+        for (id, _) in tokens {
+            #expect(try await storage.cancellation(id, on: loop).get()?.lifecycle.state == .completed, "\(id)")
+        }
+    }
+}
