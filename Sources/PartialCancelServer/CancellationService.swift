@@ -36,6 +36,9 @@ struct CancellationService {
             .unary(Methods.declineCancellation, access: .authenticated, request: DeclineCancellationRequest.self) { context, request in
                 decline(context, request)
             },
+            .unary(Methods.releaseInventory, access: .roles([.service, .admin]), request: ReleaseInventoryRequest.self) { context, request in
+                releaseInventory(context, request)
+            },
         ]
     }
 
@@ -204,6 +207,39 @@ struct CancellationService {
         }.flatMapThrowing { result in
             guard let result else { throw RPCError(.notFound, "no cancellation '\(request.id)'", reason: "CANCELLATION_NOT_FOUND", subject: request.id) }
             return DeclineCancellationResponse(cancellation: ViewMapping.view(result.request, nowMs: now))
+        }
+    }
+
+    // MARK: Inventory
+
+    private func releaseInventory(_ context: CallContext, _ request: ReleaseInventoryRequest) -> EventLoopFuture<ReleaseInventoryResponse> {
+        let now = self.now()
+        return awaitRelease(context, request.id).flatMap { status in
+            let pools = status.releases.map { change in
+                storage.stock(sku: change.sku, location: change.location, on: context.eventLoop).map { pools in
+                    ReleasedStock(lineID: change.lineID, sku: change.sku, location: change.location, quantity: change.quantity,
+                                  pool: pools.first.map(ViewMapping.view) ?? StockPoolView(sku: change.sku, location: change.location))
+                }
+            }
+            return EventLoopFuture.whenAllSucceed(pools, on: context.eventLoop).map { released in
+                ReleaseInventoryResponse(cancellation: ViewMapping.view(status.request, nowMs: now), released: released, complete: !status.waiting)
+            }
+        }
+    }
+
+    /// Re-drives a confirmed cancellation's releases and waits (until the call's deadline is near)
+    /// for them to be applied.
+    private func awaitRelease(_ context: CallContext, _ id: String) -> EventLoopFuture<(request: CancellationRequest, releases: [StockChange], waiting: Bool)> {
+        storage.releaseStatus(id, on: context.eventLoop).flatMap { status in
+            guard let status else {
+                return context.eventLoop.makeFailedFuture(RPCError(.notFound, "no cancellation '\(id)'", reason: "CANCELLATION_NOT_FOUND", subject: id))
+            }
+            guard status.request.lifecycle.state == .confirmed || status.request.lifecycle.state == .completed else {
+                return context.eventLoop.makeFailedFuture(RPCError(.failedPrecondition, "cancellation \(id) is \(status.request.lifecycle.state.rawValue); only confirmed ones release stock",
+                                                                   reason: "NOT_CONFIRMED", subject: id))
+            }
+            guard status.waiting, context.eventLoop.now + .milliseconds(50) < context.deadline else { return context.eventLoop.makeSucceededFuture(status) }
+            return context.eventLoop.scheduleTask(in: .milliseconds(5)) {}.futureResult.flatMap { awaitRelease(context, id) }
         }
     }
 

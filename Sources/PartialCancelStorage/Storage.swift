@@ -286,6 +286,22 @@ public final class Storage: Sendable {
         }
     }
 
+    /// Where a confirmed cancellation's stock releases stand: the request, and whether any release
+    /// still waits in the outbox. A waiting one is delivered again now (idempotently).
+    public func releaseStatus(_ id: String, on loop: any EventLoop) -> EventLoopFuture<(request: CancellationRequest, releases: [StockChange], waiting: Bool)?> {
+        guard let orderID = CancellationRequest.orderID(fromRequestID: id) else { return loop.makeSucceededFuture(nil) }
+        let shard = router.shard(forOrder: orderID)
+        return on(shard, loop) { store -> (request: CancellationRequest, releases: [StockChange], waiting: Bool)? in
+            guard let (request, _) = try store.cancellationRequest(id), let order = try store.order(orderID) else { return nil }
+            // The same releases the confirmation scheduled: they depend on the lines and units, not on quantities left.
+            let releases = Cancellation.releases(request.quote, cancellationID: id, order: order)
+            return (request, releases, !(try store.cancellationsAwaitingRelease([id]).isEmpty))
+        }.map { status in
+            if status?.waiting == true { self.deliver(from: shard) }
+            return status
+        }
+    }
+
     /// The refunds recorded for an order.
     public func refunds(orderID: String, on loop: any EventLoop) -> EventLoopFuture<[Refund]> {
         on(router.shard(forOrder: orderID), loop) { try $0.refunds(orderID: orderID) }

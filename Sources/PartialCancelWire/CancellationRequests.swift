@@ -278,3 +278,69 @@ extension DeclineCancellationResponse: WireMessage {
         self.init(cancellation: try reader.required(c.pointee.cancellation, "cancellation", as: CancellationView.self))
     }
 }
+
+public struct ReleaseInventoryRequest: Sendable, Hashable {
+    public var id: String
+    public init(id: String) { self.id = id }
+}
+
+public struct ReleasedStock: Sendable, Hashable {
+    public var lineID: String, sku: String, location: String
+    public var quantity: Int64
+    public var pool: StockPoolView
+    public init(lineID: String, sku: String, location: String, quantity: Int64, pool: StockPoolView) {
+        self.lineID = lineID; self.sku = sku; self.location = location; self.quantity = quantity; self.pool = pool
+    }
+}
+
+public struct ReleaseInventoryResponse: Sendable, Hashable {
+    public var cancellation: CancellationView
+    public var released: [ReleasedStock]
+    public var complete: Bool
+    public init(cancellation: CancellationView, released: [ReleasedStock], complete: Bool) {
+        self.cancellation = cancellation; self.released = released; self.complete = complete
+    }
+}
+
+extension ReleaseInventoryRequest: WireMessage {
+    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { PartialCancelWire.descriptor(of: pcancel__v1__release_inventory_request__init, Pcancel__V1__ReleaseInventoryRequest()) }
+    public func cMessage(in arena: Arena) -> Pcancel__V1__ReleaseInventoryRequest {
+        var c = Pcancel__V1__ReleaseInventoryRequest()
+        pcancel__v1__release_inventory_request__init(&c)
+        c.id = arena.cString(id)
+        return c
+    }
+    public init(cMessage c: UnsafePointer<Pcancel__V1__ReleaseInventoryRequest>, reader: FieldReader) throws(WireDecodeError) {
+        self.init(id: try reader.string(c.pointee.id, "id"))
+    }
+}
+
+extension ReleasedStock: WireMessage {
+    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { PartialCancelWire.descriptor(of: pcancel__v1__released_stock__init, Pcancel__V1__ReleasedStock()) }
+    public func cMessage(in arena: Arena) -> Pcancel__V1__ReleasedStock {
+        var c = Pcancel__V1__ReleasedStock()
+        pcancel__v1__released_stock__init(&c)
+        c.line_id = arena.cString(lineID); c.sku = arena.cString(sku); c.location = arena.cString(location); c.quantity = quantity
+        c.pool = arena.message(pool)
+        return c
+    }
+    public init(cMessage c: UnsafePointer<Pcancel__V1__ReleasedStock>, reader: FieldReader) throws(WireDecodeError) {
+        self.init(lineID: try reader.string(c.pointee.line_id, "line_id"), sku: try reader.string(c.pointee.sku, "sku"),
+                  location: try reader.string(c.pointee.location, "location"), quantity: c.pointee.quantity,
+                  pool: try reader.message(c.pointee.pool, "pool", as: StockPoolView.self) ?? StockPoolView())
+    }
+}
+
+extension ReleaseInventoryResponse: WireMessage {
+    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { PartialCancelWire.descriptor(of: pcancel__v1__release_inventory_response__init, Pcancel__V1__ReleaseInventoryResponse()) }
+    public func cMessage(in arena: Arena) -> Pcancel__V1__ReleaseInventoryResponse {
+        var c = Pcancel__V1__ReleaseInventoryResponse()
+        pcancel__v1__release_inventory_response__init(&c)
+        c.cancellation = arena.message(cancellation); c.n_released = released.count; c.released = arena.messages(released); c.complete = cBool(complete)
+        return c
+    }
+    public init(cMessage c: UnsafePointer<Pcancel__V1__ReleaseInventoryResponse>, reader: FieldReader) throws(WireDecodeError) {
+        self.init(cancellation: try reader.required(c.pointee.cancellation, "cancellation", as: CancellationView.self),
+                  released: try reader.messages(c.pointee.n_released, c.pointee.released, "released", as: ReleasedStock.self), complete: c.pointee.complete != 0)
+    }
+}

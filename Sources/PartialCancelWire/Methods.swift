@@ -15,6 +15,7 @@ public enum Methods {
     public static let listNotifications = "\(service)/ListNotifications"
     public static let confirmCancellation = "\(service)/ConfirmCancellation"
     public static let declineCancellation = "\(service)/DeclineCancellation"
+    public static let releaseInventory = "\(service)/ReleaseInventory"
 }
 
 /// The protocol version this module speaks.

@@ -150,3 +150,33 @@ struct DeclineCommand: ServerCommand {
         }
     }
 }
+
+struct ReleaseCommand: ServerCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "release",
+        abstract: "Re-drives a confirmed cancellation's stock release (idempotent) and shows the pools now.")
+    @OptionGroup var local: ConnectionOptions
+    @ParentCommand var root: PCancelCommand
+    @Argument(help: "Cancellation id.") var cancellation: String
+
+    func run() async throws {
+        try await connection.withClient { client in
+            let response = try await client.call(Methods.releaseInventory, ReleaseInventoryRequest(id: cancellation), as: ReleaseInventoryResponse.self)
+            if connection.json {
+                Output.json([
+                    "cancellation_id": response.cancellation.id, "state": response.cancellation.state, "complete": response.complete,
+                    "released": response.released.map {
+                        ["line_id": $0.lineID, "sku": $0.sku, "location": $0.location, "quantity": $0.quantity,
+                         "on_hand": $0.pool.onHand, "reserved": $0.pool.reserved, "available": $0.pool.available] as [String: Any]
+                    },
+                ])
+            } else {
+                print("cancellation \(response.cancellation.id): \(response.cancellation.state)\(response.complete ? "" : " (releases still in flight)")")
+                if response.released.isEmpty { print("no stock to release") }
+                for r in response.released {
+                    print("  \(r.lineID): \(r.quantity) × \(r.sku) back at \(r.location) — available now \(r.pool.available) (on hand \(r.pool.onHand), reserved \(r.pool.reserved))")
+                }
+            }
+        }
+    }
+}

@@ -258,6 +258,32 @@ struct ConfirmationTests {
         try await server.stop()
     }
 
+    @Test("ReleaseInventory re-drives idempotently and reports the pools; only confirmed cancellations release")
+    func releaseInventory() async throws {
+        let (server, agent, portal) = try await Self.setUp()
+        let admin = try await server.client()
+        let kit = try await Self.request(agent, [CancelLine(lineID: "L2")])
+        do {
+            _ = try await admin.call(Methods.releaseInventory, ReleaseInventoryRequest(id: kit.id), as: ReleaseInventoryResponse.self)
+            Issue.record("released a pending cancellation")
+        } catch let error as ClientError {
+            #expect(error.code == .failedPrecondition && error.status.reasons.first?.code == "NOT_CONFIRMED")
+        }
+        _ = try await Self.confirm(portal, kit.id, try await Self.token(portal, for: kit.id))
+        for _ in 0..<2 {
+            let release = try await admin.call(Methods.releaseInventory, ReleaseInventoryRequest(id: kit.id), as: ReleaseInventoryResponse.self)
+            #expect(release.complete && release.cancellation.state == "COMPLETED")
+            #expect(release.released.map(\.lineID) == ["L2a", "L2b"])  // the bundle's parts are what is on the shelf
+            #expect(release.released.map(\.pool.reserved) == [0, 0])
+            #expect(release.released.map(\.pool.available) == [15, 40])
+        }
+        await #expect(throws: ClientError.self) {
+            _ = try await agent.call(Methods.releaseInventory, ReleaseInventoryRequest(id: kit.id), as: ReleaseInventoryResponse.self)
+        }
+        for client in [agent, portal, admin] { await client.close() }
+        try await server.stop()
+    }
+
     @Test("wrong tokens are refused and counted; the fifth locks the request; a decline ends another")
     func tokens() async throws {
         let (server, agent, portal) = try await Self.setUp()

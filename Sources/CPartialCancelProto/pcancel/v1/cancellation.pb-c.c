@@ -997,6 +997,141 @@ void   pcancel__v1__decline_cancellation_response__free_unpacked
   assert(message->base.descriptor == &pcancel__v1__decline_cancellation_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   pcancel__v1__release_inventory_request__init
+                     (Pcancel__V1__ReleaseInventoryRequest         *message)
+{
+  static const Pcancel__V1__ReleaseInventoryRequest init_value = PCANCEL__V1__RELEASE_INVENTORY_REQUEST__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__release_inventory_request__get_packed_size
+                     (const Pcancel__V1__ReleaseInventoryRequest *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__release_inventory_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__release_inventory_request__pack
+                     (const Pcancel__V1__ReleaseInventoryRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__release_inventory_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__release_inventory_request__pack_to_buffer
+                     (const Pcancel__V1__ReleaseInventoryRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__release_inventory_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__ReleaseInventoryRequest *
+       pcancel__v1__release_inventory_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__ReleaseInventoryRequest *)
+     protobuf_c_message_unpack (&pcancel__v1__release_inventory_request__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__release_inventory_request__free_unpacked
+                     (Pcancel__V1__ReleaseInventoryRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__release_inventory_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   pcancel__v1__release_inventory_response__init
+                     (Pcancel__V1__ReleaseInventoryResponse         *message)
+{
+  static const Pcancel__V1__ReleaseInventoryResponse init_value = PCANCEL__V1__RELEASE_INVENTORY_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__release_inventory_response__get_packed_size
+                     (const Pcancel__V1__ReleaseInventoryResponse *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__release_inventory_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__release_inventory_response__pack
+                     (const Pcancel__V1__ReleaseInventoryResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__release_inventory_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__release_inventory_response__pack_to_buffer
+                     (const Pcancel__V1__ReleaseInventoryResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__release_inventory_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__ReleaseInventoryResponse *
+       pcancel__v1__release_inventory_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__ReleaseInventoryResponse *)
+     protobuf_c_message_unpack (&pcancel__v1__release_inventory_response__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__release_inventory_response__free_unpacked
+                     (Pcancel__V1__ReleaseInventoryResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__release_inventory_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   pcancel__v1__released_stock__init
+                     (Pcancel__V1__ReleasedStock         *message)
+{
+  static const Pcancel__V1__ReleasedStock init_value = PCANCEL__V1__RELEASED_STOCK__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__released_stock__get_packed_size
+                     (const Pcancel__V1__ReleasedStock *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__released_stock__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__released_stock__pack
+                     (const Pcancel__V1__ReleasedStock *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__released_stock__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__released_stock__pack_to_buffer
+                     (const Pcancel__V1__ReleasedStock *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__released_stock__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__ReleasedStock *
+       pcancel__v1__released_stock__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__ReleasedStock *)
+     protobuf_c_message_unpack (&pcancel__v1__released_stock__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__released_stock__free_unpacked
+                     (Pcancel__V1__ReleasedStock *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__released_stock__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor pcancel__v1__cancel_line__field_descriptors[2] =
 {
   {
@@ -2598,5 +2733,197 @@ const ProtobufCMessageDescriptor pcancel__v1__decline_cancellation_response__des
   pcancel__v1__decline_cancellation_response__field_indices_by_name,
   1,  pcancel__v1__decline_cancellation_response__number_ranges,
   (ProtobufCMessageInit) pcancel__v1__decline_cancellation_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__release_inventory_request__field_descriptors[1] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__ReleaseInventoryRequest, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__release_inventory_request__field_indices_by_name[] = {
+  0,   /* field[0] = id */
+};
+static const ProtobufCIntRange pcancel__v1__release_inventory_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__release_inventory_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.ReleaseInventoryRequest",
+  "ReleaseInventoryRequest",
+  "Pcancel__V1__ReleaseInventoryRequest",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__ReleaseInventoryRequest),
+  1,
+  pcancel__v1__release_inventory_request__field_descriptors,
+  pcancel__v1__release_inventory_request__field_indices_by_name,
+  1,  pcancel__v1__release_inventory_request__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__release_inventory_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__release_inventory_response__field_descriptors[3] =
+{
+  {
+    "cancellation",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__ReleaseInventoryResponse, cancellation),
+    &pcancel__v1__cancellation_view__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "released",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Pcancel__V1__ReleaseInventoryResponse, n_released),
+    offsetof(Pcancel__V1__ReleaseInventoryResponse, released),
+    &pcancel__v1__released_stock__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "complete",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__ReleaseInventoryResponse, complete),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__release_inventory_response__field_indices_by_name[] = {
+  0,   /* field[0] = cancellation */
+  2,   /* field[2] = complete */
+  1,   /* field[1] = released */
+};
+static const ProtobufCIntRange pcancel__v1__release_inventory_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__release_inventory_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.ReleaseInventoryResponse",
+  "ReleaseInventoryResponse",
+  "Pcancel__V1__ReleaseInventoryResponse",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__ReleaseInventoryResponse),
+  3,
+  pcancel__v1__release_inventory_response__field_descriptors,
+  pcancel__v1__release_inventory_response__field_indices_by_name,
+  1,  pcancel__v1__release_inventory_response__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__release_inventory_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__released_stock__field_descriptors[5] =
+{
+  {
+    "line_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__ReleasedStock, line_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sku",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__ReleasedStock, sku),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "location",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__ReleasedStock, location),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "quantity",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__ReleasedStock, quantity),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "pool",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__ReleasedStock, pool),
+    &pcancel__v1__stock_pool_view__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__released_stock__field_indices_by_name[] = {
+  0,   /* field[0] = line_id */
+  2,   /* field[2] = location */
+  4,   /* field[4] = pool */
+  3,   /* field[3] = quantity */
+  1,   /* field[1] = sku */
+};
+static const ProtobufCIntRange pcancel__v1__released_stock__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__released_stock__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.ReleasedStock",
+  "ReleasedStock",
+  "Pcancel__V1__ReleasedStock",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__ReleasedStock),
+  5,
+  pcancel__v1__released_stock__field_descriptors,
+  pcancel__v1__released_stock__field_indices_by_name,
+  1,  pcancel__v1__released_stock__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__released_stock__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

@@ -7,7 +7,7 @@
 #endif
 
 #include "pcancel/v1/service.pb-c.h"
-static const ProtobufCMethodDescriptor pcancel__v1__partial_cancellation__method_descriptors[14] =
+static const ProtobufCMethodDescriptor pcancel__v1__partial_cancellation__method_descriptors[15] =
 {
   { "Ping", &pcancel__v1__ping_request__descriptor, &pcancel__v1__ping_response__descriptor },
   { "Health", &pcancel__v1__health_request__descriptor, &pcancel__v1__health_response__descriptor },
@@ -23,6 +23,7 @@ static const ProtobufCMethodDescriptor pcancel__v1__partial_cancellation__method
   { "ListNotifications", &pcancel__v1__list_notifications_request__descriptor, &pcancel__v1__list_notifications_response__descriptor },
   { "ConfirmCancellation", &pcancel__v1__confirm_cancellation_request__descriptor, &pcancel__v1__confirm_cancellation_response__descriptor },
   { "DeclineCancellation", &pcancel__v1__decline_cancellation_request__descriptor, &pcancel__v1__decline_cancellation_response__descriptor },
+  { "ReleaseInventory", &pcancel__v1__release_inventory_request__descriptor, &pcancel__v1__release_inventory_response__descriptor },
 };
 const unsigned pcancel__v1__partial_cancellation__method_indices_by_name[] = {
   12,        /* ConfirmCancellation */
@@ -37,6 +38,7 @@ const unsigned pcancel__v1__partial_cancellation__method_indices_by_name[] = {
   0,        /* Ping */
   4,        /* PutStock */
   7,        /* RedriveDeadLetter */
+  14,        /* ReleaseInventory */
   9,        /* RequestCancellation */
   8         /* ValidateEligibility */
 };
@@ -47,7 +49,7 @@ const ProtobufCServiceDescriptor pcancel__v1__partial_cancellation__descriptor =
   "PartialCancellation",
   "Pcancel__V1__PartialCancellation",
   "pcancel.v1",
-  14,
+  15,
   pcancel__v1__partial_cancellation__method_descriptors,
   pcancel__v1__partial_cancellation__method_indices_by_name
 };
@@ -162,6 +164,14 @@ void pcancel__v1__partial_cancellation__decline_cancellation(ProtobufCService *s
 {
   assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
   service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void pcancel__v1__partial_cancellation__release_inventory(ProtobufCService *service,
+                                                          const Pcancel__V1__ReleaseInventoryRequest *input,
+                                                          Pcancel__V1__ReleaseInventoryResponse_Closure closure,
+                                                          void *closure_data)
+{
+  assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
+  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void pcancel__v1__partial_cancellation__init (Pcancel__V1__PartialCancellation_Service *service,
                                               Pcancel__V1__PartialCancellation_ServiceDestroy destroy)

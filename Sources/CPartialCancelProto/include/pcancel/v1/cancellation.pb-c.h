@@ -15,6 +15,7 @@ PROTOBUF_C__BEGIN_DECLS
 #endif
 
 #include "pcancel/v1/orders.pb-c.h"
+#include "pcancel/v1/stock.pb-c.h"
 
 typedef struct Pcancel__V1__CancelLine Pcancel__V1__CancelLine;
 typedef struct Pcancel__V1__ValidateEligibilityRequest Pcancel__V1__ValidateEligibilityRequest;
@@ -38,6 +39,9 @@ typedef struct Pcancel__V1__ConfirmCancellationResponse Pcancel__V1__ConfirmCanc
 typedef struct Pcancel__V1__RefundView Pcancel__V1__RefundView;
 typedef struct Pcancel__V1__DeclineCancellationRequest Pcancel__V1__DeclineCancellationRequest;
 typedef struct Pcancel__V1__DeclineCancellationResponse Pcancel__V1__DeclineCancellationResponse;
+typedef struct Pcancel__V1__ReleaseInventoryRequest Pcancel__V1__ReleaseInventoryRequest;
+typedef struct Pcancel__V1__ReleaseInventoryResponse Pcancel__V1__ReleaseInventoryResponse;
+typedef struct Pcancel__V1__ReleasedStock Pcancel__V1__ReleasedStock;
 
 
 /* --- enums --- */
@@ -435,6 +439,57 @@ struct  Pcancel__V1__DeclineCancellationResponse
 #define PCANCEL__V1__DECLINE_CANCELLATION_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__decline_cancellation_response__descriptor) \
     , NULL }
+
+
+/*
+ * pcancel.v1.PartialCancellation/ReleaseInventory — roles: service, admin. Runs automatically after
+ * a confirmation; this re-drives it (idempotent: each unit is released exactly once) and reports what
+ * was released and the pools' availability now.
+ */
+struct  Pcancel__V1__ReleaseInventoryRequest
+{
+  ProtobufCMessage base;
+  /*
+   * cancellation id
+   */
+  char *id;
+};
+#define PCANCEL__V1__RELEASE_INVENTORY_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__release_inventory_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Pcancel__V1__ReleaseInventoryResponse
+{
+  ProtobufCMessage base;
+  Pcancel__V1__CancellationView *cancellation;
+  size_t n_released;
+  Pcancel__V1__ReleasedStock **released;
+  /*
+   * every release has been applied
+   */
+  protobuf_c_boolean complete;
+};
+#define PCANCEL__V1__RELEASE_INVENTORY_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__release_inventory_response__descriptor) \
+    , NULL, 0,NULL, 0 }
+
+
+struct  Pcancel__V1__ReleasedStock
+{
+  ProtobufCMessage base;
+  char *line_id;
+  char *sku;
+  char *location;
+  int64_t quantity;
+  /*
+   * the pool now
+   */
+  Pcancel__V1__StockPoolView *pool;
+};
+#define PCANCEL__V1__RELEASED_STOCK__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__released_stock__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, NULL }
 
 
 /* Pcancel__V1__CancelLine methods */
@@ -855,6 +910,63 @@ Pcancel__V1__DeclineCancellationResponse *
 void   pcancel__v1__decline_cancellation_response__free_unpacked
                      (Pcancel__V1__DeclineCancellationResponse *message,
                       ProtobufCAllocator *allocator);
+/* Pcancel__V1__ReleaseInventoryRequest methods */
+void   pcancel__v1__release_inventory_request__init
+                     (Pcancel__V1__ReleaseInventoryRequest         *message);
+size_t pcancel__v1__release_inventory_request__get_packed_size
+                     (const Pcancel__V1__ReleaseInventoryRequest   *message);
+size_t pcancel__v1__release_inventory_request__pack
+                     (const Pcancel__V1__ReleaseInventoryRequest   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__release_inventory_request__pack_to_buffer
+                     (const Pcancel__V1__ReleaseInventoryRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__ReleaseInventoryRequest *
+       pcancel__v1__release_inventory_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__release_inventory_request__free_unpacked
+                     (Pcancel__V1__ReleaseInventoryRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Pcancel__V1__ReleaseInventoryResponse methods */
+void   pcancel__v1__release_inventory_response__init
+                     (Pcancel__V1__ReleaseInventoryResponse         *message);
+size_t pcancel__v1__release_inventory_response__get_packed_size
+                     (const Pcancel__V1__ReleaseInventoryResponse   *message);
+size_t pcancel__v1__release_inventory_response__pack
+                     (const Pcancel__V1__ReleaseInventoryResponse   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__release_inventory_response__pack_to_buffer
+                     (const Pcancel__V1__ReleaseInventoryResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__ReleaseInventoryResponse *
+       pcancel__v1__release_inventory_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__release_inventory_response__free_unpacked
+                     (Pcancel__V1__ReleaseInventoryResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Pcancel__V1__ReleasedStock methods */
+void   pcancel__v1__released_stock__init
+                     (Pcancel__V1__ReleasedStock         *message);
+size_t pcancel__v1__released_stock__get_packed_size
+                     (const Pcancel__V1__ReleasedStock   *message);
+size_t pcancel__v1__released_stock__pack
+                     (const Pcancel__V1__ReleasedStock   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__released_stock__pack_to_buffer
+                     (const Pcancel__V1__ReleasedStock   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__ReleasedStock *
+       pcancel__v1__released_stock__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__released_stock__free_unpacked
+                     (Pcancel__V1__ReleasedStock *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Pcancel__V1__CancelLine_Closure)
@@ -923,6 +1035,15 @@ typedef void (*Pcancel__V1__DeclineCancellationRequest_Closure)
 typedef void (*Pcancel__V1__DeclineCancellationResponse_Closure)
                  (const Pcancel__V1__DeclineCancellationResponse *message,
                   void *closure_data);
+typedef void (*Pcancel__V1__ReleaseInventoryRequest_Closure)
+                 (const Pcancel__V1__ReleaseInventoryRequest *message,
+                  void *closure_data);
+typedef void (*Pcancel__V1__ReleaseInventoryResponse_Closure)
+                 (const Pcancel__V1__ReleaseInventoryResponse *message,
+                  void *closure_data);
+typedef void (*Pcancel__V1__ReleasedStock_Closure)
+                 (const Pcancel__V1__ReleasedStock *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -951,6 +1072,9 @@ extern const ProtobufCMessageDescriptor pcancel__v1__confirm_cancellation_respon
 extern const ProtobufCMessageDescriptor pcancel__v1__refund_view__descriptor;
 extern const ProtobufCMessageDescriptor pcancel__v1__decline_cancellation_request__descriptor;
 extern const ProtobufCMessageDescriptor pcancel__v1__decline_cancellation_response__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__release_inventory_request__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__release_inventory_response__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__released_stock__descriptor;
 
 PROTOBUF_C__END_DECLS
 

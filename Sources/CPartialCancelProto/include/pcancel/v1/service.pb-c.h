@@ -91,6 +91,10 @@ struct Pcancel__V1__PartialCancellation_Service
                                const Pcancel__V1__DeclineCancellationRequest *input,
                                Pcancel__V1__DeclineCancellationResponse_Closure closure,
                                void *closure_data);
+  void (*release_inventory)(Pcancel__V1__PartialCancellation_Service *service,
+                            const Pcancel__V1__ReleaseInventoryRequest *input,
+                            Pcancel__V1__ReleaseInventoryResponse_Closure closure,
+                            void *closure_data);
 };
 typedef void (*Pcancel__V1__PartialCancellation_ServiceDestroy)(Pcancel__V1__PartialCancellation_Service *);
 void pcancel__v1__partial_cancellation__init (Pcancel__V1__PartialCancellation_Service *service,
@@ -112,7 +116,8 @@ void pcancel__v1__partial_cancellation__init (Pcancel__V1__PartialCancellation_S
       function_prefix__ ## get_cancellation,\
       function_prefix__ ## list_notifications,\
       function_prefix__ ## confirm_cancellation,\
-      function_prefix__ ## decline_cancellation  }
+      function_prefix__ ## decline_cancellation,\
+      function_prefix__ ## release_inventory  }
 void pcancel__v1__partial_cancellation__ping(ProtobufCService *service,
                                              const Pcancel__V1__PingRequest *input,
                                              Pcancel__V1__PingResponse_Closure closure,
@@ -169,6 +174,10 @@ void pcancel__v1__partial_cancellation__decline_cancellation(ProtobufCService *s
                                                              const Pcancel__V1__DeclineCancellationRequest *input,
                                                              Pcancel__V1__DeclineCancellationResponse_Closure closure,
                                                              void *closure_data);
+void pcancel__v1__partial_cancellation__release_inventory(ProtobufCService *service,
+                                                          const Pcancel__V1__ReleaseInventoryRequest *input,
+                                                          Pcancel__V1__ReleaseInventoryResponse_Closure closure,
+                                                          void *closure_data);
 
 /* --- descriptors --- */
 
