@@ -99,6 +99,8 @@ public struct ServerConfiguration: Sendable {
     public var intake = IntakeLimits()
     /// Refund policy, cancellation windows per channel and tier, excluded tender kinds.
     public var cancellation = CancellationPolicy()
+    /// How long idempotency keys are remembered.
+    public var idempotencyRetentionMinutes: Int = 1440
     /// How long a cancellation's confirmation token is valid (SPEC: 24 h).
     public var cancellationTokenTTLMinutes: Int = 1440
     /// Seed sample stock and orders when the data directory is created (the embedded default).
@@ -115,6 +117,7 @@ public struct ServerConfiguration: Sendable {
         if host.isEmpty { throw ConfigurationError("host must not be empty") }
         if !(1...256).contains(storage.shards) { throw ConfigurationError("storage.shards must be 1...256 (got \(storage.shards))") }
         if storage.checkpointPages < 1 { throw ConfigurationError("storage.checkpoint_pages must be at least 1") }
+        if idempotencyRetentionMinutes < 1 { throw ConfigurationError("idempotency_retention_minutes must be at least 1") }
         if cancellationTokenTTLMinutes < 1 { throw ConfigurationError("cancellation.token_ttl_minutes must be at least 1") }
         let intakeBounds: [(String, Int)] = [("max_lines", intake.maxLines), ("max_components_per_bundle", intake.maxComponentsPerBundle),
                                              ("max_promotions", intake.maxPromotions), ("max_tenders", intake.maxTenders),

@@ -103,6 +103,7 @@ public enum ConfigurationFile {
                 configuration.cancellation.rules.append(entry)
             }
         }
+        try reader.int("idempotency_retention_minutes") { configuration.idempotencyRetentionMinutes = $0 }
         try reader.bool("seed_sample_data") { configuration.seedSampleData = $0 }
         try reader.array("api_keys") { index, entry in
             var name = "", role: Role?, sha256 = ""

@@ -47,9 +47,15 @@ public final class PartialCancelServer: Service, Sendable {
         var diagnostics = DiagnosticsService(runtime: runtime, maxPingDelayMs: configuration.limits.maxPingDelayMs)
         diagnostics.shards = { loop in storage.health(on: loop).map { $0.map(ViewMapping.view) } }
         var registry = MethodRegistry(diagnostics.methods)
-        for method in OrderService(storage: storage, intake: Intake(limits: configuration.intake)).methods { registry.register(method) }
-        for method in CancellationService(storage: storage, policy: configuration.cancellation,
-                                              tokenTTLMs: Int64(configuration.cancellationTokenTTLMinutes) * 60_000, now: Storage.unixMillis).methods { registry.register(method) }
+        // Mutating methods honour idempotency keys.
+        let idempotency = Idempotency(storage: storage, retentionMs: Int64(configuration.idempotencyRetentionMinutes) * 60_000,
+                                      staleAfterMs: Int64(configuration.limits.maxDeadlineMs) * 2, now: Storage.unixMillis)
+        let mutating: Set<String> = [Methods.ingestOrder, Methods.putStock, Methods.redriveDeadLetter, Methods.requestCancellation,
+                                     Methods.confirmCancellation, Methods.declineCancellation, Methods.releaseInventory]
+        let services = OrderService(storage: storage, intake: Intake(limits: configuration.intake)).methods
+            + CancellationService(storage: storage, policy: configuration.cancellation,
+                                  tokenTTLMs: Int64(configuration.cancellationTokenTTLMinutes) * 60_000, now: Storage.unixMillis).methods
+        for method in services { registry.register(mutating.contains(method.name) ? idempotency.wrap(method) : method) }
         for method in methods { registry.register(method) }
         self.methods = registry
     }

@@ -114,6 +114,19 @@ enum Migrations {
         ) STRICT;
         CREATE INDEX refunds_order ON refunds (order_id);
         """),
+        Migration(version: 4, name: "idempotency keys", sql: """
+        -- Per (principal, method, key): the request's fingerprint and, once done, its reply.
+        CREATE TABLE idempotency_keys (
+            scope TEXT PRIMARY KEY,
+            fingerprint BLOB NOT NULL,
+            completed INTEGER NOT NULL DEFAULT 0,
+            status BLOB,
+            response BLOB,
+            created_ms INTEGER NOT NULL,
+            completed_ms INTEGER
+        ) STRICT;
+        CREATE INDEX idempotency_keys_created ON idempotency_keys (created_ms);
+        """),
     ]
 
     /// Brings the database to the newest version; returns the versions it applied.

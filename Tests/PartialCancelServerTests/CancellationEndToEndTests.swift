@@ -351,3 +351,50 @@ struct ConfirmationTests {
         try await server.stop()
     }
 }
+
+@Suite("Idempotency keys")
+struct IdempotencyTests {
+    @Test("same key and request: the stored reply; same key, other request: IDEMPOTENCY_KEY_REUSED; keys are per principal")
+    func semantics() async throws {
+        let server = try await TestServer.start { _ in }
+        let service = try await server.client(key: TestServer.serviceKey)
+        let admin = try await server.client()
+        let ingest = IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web))
+        let first = try await service.call(Methods.ingestOrder, ingest, as: IngestOrderResponse.self, metadata: Metadata(idempotencyKey: "ingest-1"))
+        let replay = try await service.call(Methods.ingestOrder, ingest, as: IngestOrderResponse.self, metadata: Metadata(idempotencyKey: "ingest-1"))
+        #expect(first.created && replay == first)  // the stored reply, created: true included
+        let other = IngestOrderRequest(channel: "marketplace", payload: ByteBuffer(string: SamplePayloads.marketplace))
+        do {
+            _ = try await service.call(Methods.ingestOrder, other, as: IngestOrderResponse.self, metadata: Metadata(idempotencyKey: "ingest-1"))
+            Issue.record("a reused key ran another request")
+        } catch let error as ClientError {
+            #expect(error.code == .failedPrecondition && error.status.reasons.first?.code == "IDEMPOTENCY_KEY_REUSED")
+        }
+        // Another principal's key of the same name is its own.
+        #expect(try await admin.call(Methods.ingestOrder, other, as: IngestOrderResponse.self, metadata: Metadata(idempotencyKey: "ingest-1")).created)
+
+        // A retried request does not create a second cancellation.
+        let request = RequestCancellationRequest(orderID: "web-W-1001", lines: [CancelLine(lineID: "L1", quantity: 1)], reasonCode: "ADDED_BY_MISTAKE")
+        let a = try await service.call(Methods.requestCancellation, request, as: RequestCancellationResponse.self, metadata: Metadata(idempotencyKey: "rq-7"))
+        let b = try await service.call(Methods.requestCancellation, request, as: RequestCancellationResponse.self, metadata: Metadata(idempotencyKey: "rq-7"))
+        #expect(a == b && a.cancellation.id == "web-W-1001/c1")
+        // A refusal is a definitive answer and is replayed too.
+        let refused = RequestCancellationRequest(orderID: "web-W-1001", lines: [CancelLine(lineID: "L4")], reasonCode: "ADDED_BY_MISTAKE")
+        for _ in 0..<2 {
+            do {
+                _ = try await service.call(Methods.requestCancellation, refused, as: RequestCancellationResponse.self, metadata: Metadata(idempotencyKey: "rq-8"))
+                Issue.record("an ineligible request was accepted")
+            } catch let error as ClientError {
+                #expect(error.code == .failedPrecondition && error.status.reasons.first?.code == "THIRD_PARTY_LOGISTICS")
+            }
+        }
+        do {
+            _ = try await service.call(Methods.ingestOrder, ingest, as: IngestOrderResponse.self, metadata: Metadata(idempotencyKey: String(repeating: "k", count: 300)))
+            Issue.record("an over-long key was accepted")
+        } catch let error as ClientError {
+            #expect(error.status.reasons.first?.subject == "metadata.idempotency_key")
+        }
+        for client in [service, admin] { await client.close() }
+        try await server.stop()
+    }
+}
