@@ -167,7 +167,8 @@ struct CancellationService {
                                     currency: quote.currency, allocations: quote.tenders, createdMs: now)
                 let message = PortalNotification(accountID: order.account.id, cancellationID: record.id, kind: "CANCELLATION_CONFIRMED",
                                                  subject: "Your cancellation for order \(order.externalID) is confirmed",
-                                                 body: "Refund \(refund.refundID): \(ConfirmationToken.money(refund.amount)) \(refund.currency). Your order total is now \(ConfirmationToken.money(after.totals.total)) \(refund.currency).")
+                                                 body: "Refund \(refund.refundID): \(ConfirmationToken.money(refund.amount)) \(refund.currency). Your order total is now \(ConfirmationToken.money(after.totals.total)) \(refund.currency).",
+                                                 email: order.account.email)
                 return .confirm(updated, after, refund, Cancellation.releases(quote, cancellationID: record.id, order: order), message)
             case .returnEarlierResult:
                 return .earlier
@@ -198,7 +199,7 @@ struct CancellationService {
             case .markDeclined:
                 return .decline(updated, PortalNotification(accountID: order.account.id, cancellationID: record.id, kind: "CANCELLATION_DECLINED",
                                                             subject: "Cancellation for order \(order.externalID) declined",
-                                                            body: "Nothing was cancelled; your order stays as it was."))
+                                                            body: "Nothing was cancelled; your order stays as it was.", email: order.account.email))
             case .refuse(let code):
                 return .refuse(lifecycle == record.lifecycle ? nil : updated, Self.refusal(code, id: record.id))
             default:

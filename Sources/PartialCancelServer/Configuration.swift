@@ -99,6 +99,8 @@ public struct ServerConfiguration: Sendable {
     public var intake = IntakeLimits()
     /// Refund policy, cancellation windows per channel and tier, excluded tender kinds.
     public var cancellation = CancellationPolicy()
+    /// Email delivery: sink, retries, backoff.
+    public var notifications = NotificationConfiguration()
     /// How long idempotency keys are remembered.
     public var idempotencyRetentionMinutes: Int = 1440
     /// How long a cancellation's confirmation token is valid (SPEC: 24 h).
@@ -117,6 +119,10 @@ public struct ServerConfiguration: Sendable {
         if host.isEmpty { throw ConfigurationError("host must not be empty") }
         if !(1...256).contains(storage.shards) { throw ConfigurationError("storage.shards must be 1...256 (got \(storage.shards))") }
         if storage.checkpointPages < 1 { throw ConfigurationError("storage.checkpoint_pages must be at least 1") }
+        if notifications.maxAttempts < 1 || notifications.backoffBaseMs < 1 || notifications.backoffCapMs < notifications.backoffBaseMs
+            || notifications.pollIntervalMs < 1 || notifications.smtpTimeoutMs < 1 {
+            throw ConfigurationError("notifications: max_attempts, backoff_base_ms, poll_interval_ms and smtp_timeout_ms must be at least 1, and backoff_cap_ms at least backoff_base_ms")
+        }
         if idempotencyRetentionMinutes < 1 { throw ConfigurationError("idempotency_retention_minutes must be at least 1") }
         if cancellationTokenTTLMinutes < 1 { throw ConfigurationError("cancellation.token_ttl_minutes must be at least 1") }
         let intakeBounds: [(String, Int)] = [("max_lines", intake.maxLines), ("max_components_per_bundle", intake.maxComponentsPerBundle),

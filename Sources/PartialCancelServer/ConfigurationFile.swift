@@ -103,6 +103,32 @@ public enum ConfigurationFile {
                 configuration.cancellation.rules.append(entry)
             }
         }
+        try reader.object("notifications") { notifications in
+            let path = notifications.path
+            var sink: String?
+            var maildir: String?
+            var host = "127.0.0.1", port = 25, helo = "localhost"
+            try notifications.string("email_sink") { sink = $0 }
+            try notifications.string("maildir") { maildir = $0 }
+            try notifications.string("from") { configuration.notifications.from = $0 }
+            try notifications.object("smtp") { smtp in
+                try smtp.string("host") { host = $0 }
+                try smtp.int("port") { port = $0 }
+                try smtp.string("helo") { helo = $0 }
+            }
+            try notifications.int("max_attempts") { configuration.notifications.maxAttempts = $0 }
+            try notifications.int("backoff_base_ms") { configuration.notifications.backoffBaseMs = $0 }
+            try notifications.int("backoff_cap_ms") { configuration.notifications.backoffCapMs = $0 }
+            try notifications.int("poll_interval_ms") { configuration.notifications.pollIntervalMs = $0 }
+            try notifications.int("smtp_timeout_ms") { configuration.notifications.smtpTimeoutMs = $0 }
+            switch sink {
+            case nil, "maildir": configuration.notifications.sink = maildir.map { .maildir(directory: $0) }
+            case "smtp":
+                guard (1...65535).contains(port) else { throw ConfigurationError("\(path).smtp.port must be 1...65535") }
+                configuration.notifications.sink = .smtp(host: host, port: port, heloName: helo)
+            default: throw ConfigurationError("\(path).email_sink must be maildir or smtp (got '\(sink!)')")
+            }
+        }
         try reader.int("idempotency_retention_minutes") { configuration.idempotencyRetentionMinutes = $0 }
         try reader.bool("seed_sample_data") { configuration.seedSampleData = $0 }
         try reader.array("api_keys") { index, entry in

@@ -43,7 +43,7 @@ enum ConfirmationToken {
         Token: \(token)
         """
         return PortalNotification(accountID: order.account.id, cancellationID: request.id, kind: "CONFIRMATION_REQUESTED",
-                                  subject: "Confirm the cancellation for order \(order.externalID)", body: body)
+                                  subject: "Confirm the cancellation for order \(order.externalID)", body: body, email: order.account.email)
     }
 
     static func money(_ minor: Int64) -> String {

@@ -61,6 +61,10 @@ struct OrderService {
             guard let letter else {
                 return context.eventLoop.makeFailedFuture(RPCError(.notFound, "no open dead letter '\(request.id)'", reason: "DEAD_LETTER_NOT_FOUND", subject: request.id))
             }
+            if letter.kind == "notification" {
+                // Re-queue the email: delivery tries it again from scratch.
+                return storage.reviveEmail(deadLetter: letter, on: context.eventLoop).map { RedriveDeadLetterResponse(resolved: $0) }
+            }
             switch Result(catching: { () throws(DomainError) in try intake.order(channel: letter.subject, payload: letter.payload) }) {
             case .success(let order):
                 return storage.ingest(order, actor: "\(context.principal.name) redrive \(letter.id)", on: context.eventLoop).flatMap { outcome in

@@ -24,6 +24,7 @@ public final class PartialCancelServer: Service, Sendable {
     private let listener = NIOLockedValueBox<(any Channel)?>(nil)
     /// The sharded store in the configuration's data directory, open while the server exists.
     public let storage: Storage
+    private let delivery: NotificationDelivery
 
     /// Opens the data directory's storage (creating it, and seeding sample data if configured, on
     /// first start) and prepares the methods.
@@ -44,6 +45,8 @@ public final class PartialCancelServer: Service, Sendable {
             throw error
         }
         let storage = self.storage
+        self.delivery = NotificationDelivery(storage: storage, configuration: configuration.notifications,
+                                             dataDirectory: configuration.dataDirectory, loop: group.next())
         var diagnostics = DiagnosticsService(runtime: runtime, maxPingDelayMs: configuration.limits.maxPingDelayMs)
         diagnostics.shards = { loop in storage.health(on: loop).map { $0.map(ViewMapping.view) } }
         var registry = MethodRegistry(diagnostics.methods)
@@ -92,6 +95,7 @@ public final class PartialCancelServer: Service, Sendable {
             .bind(host: configuration.host, port: configuration.port)
             .get()
         listener.withLockedValue { $0 = channel }
+        delivery.start()
         let address = channel.localAddress!
         logger.info("listening", metadata: ["address": "\(address)"])
         return address
@@ -109,6 +113,7 @@ public final class PartialCancelServer: Service, Sendable {
             self.initiateShutdown()
         }
         await drainConnections()
+        await delivery.stop()
         storage.close()
         try await group.shutdownGracefully()
         logger.info("stopped")

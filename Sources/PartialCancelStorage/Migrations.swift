@@ -127,6 +127,23 @@ enum Migrations {
         ) STRICT;
         CREATE INDEX idempotency_keys_created ON idempotency_keys (created_ms);
         """),
+        Migration(version: 5, name: "email outbox", sql: """
+        -- Emails to customers, written in the transaction that causes them; delivered with retries.
+        CREATE TABLE email_outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            recipient TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            body TEXT NOT NULL,
+            cancellation_id TEXT NOT NULL,
+            state TEXT NOT NULL,          -- PENDING, SENT, DEAD
+            attempts INTEGER NOT NULL,
+            next_attempt_ms INTEGER NOT NULL,
+            last_error TEXT NOT NULL,
+            created_ms INTEGER NOT NULL,
+            sent_ms INTEGER
+        ) STRICT;
+        CREATE INDEX email_outbox_due ON email_outbox (next_attempt_ms) WHERE state = 'PENDING';
+        """),
     ]
 
     /// Brings the database to the newest version; returns the versions it applied.

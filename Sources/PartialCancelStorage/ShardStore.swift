@@ -47,6 +47,20 @@ public struct DeadLetter: Sendable, Hashable {
     public var updatedMs: Int64
 }
 
+/// An email waiting in a shard's outbox.
+public struct OutboundEmail: Sendable, Hashable {
+    /// `e-SHARD-N`.
+    public var id: String
+    var rowID: Int64
+    public var recipient: String
+    public var subject: String
+    public var body: String
+    public var cancellationID: String
+    /// Attempts made so far.
+    public var attempts: Int
+    public var createdMs: Int64
+}
+
 /// What a call with an idempotency key finds.
 public enum IdempotencyClaim: Sendable, Hashable {
     /// First use of the key: run the call, then complete or release the claim.
@@ -270,10 +284,56 @@ final class ShardStore {
     // MARK: Portal inbox
 
     func add(_ notification: PortalNotification) throws {
+        let time = now()
         try db.run("INSERT INTO portal_inbox (account_id, cancellation_id, kind, subject, body, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                    [.text(notification.accountID), .text(notification.cancellationID), .text(notification.kind), .text(notification.subject),
-                    .text(notification.body), .integer(now())])
+                    .text(notification.body), .integer(time)])
+        if !notification.email.isEmpty {
+            try db.run("""
+            INSERT INTO email_outbox (recipient, subject, body, cancellation_id, state, attempts, next_attempt_ms, last_error, created_ms)
+            VALUES (?1, ?2, ?3, ?4, 'PENDING', 0, ?5, '', ?5)
+            """, [.text(notification.email), .text(notification.subject), .text(notification.body), .text(notification.cancellationID), .integer(time)])
+        }
     }
+
+    // MARK: Email outbox
+
+    func dueEmails(nowMs: Int64, limit: Int) throws -> [OutboundEmail] {
+        var emails: [OutboundEmail] = []
+        try db.query("""
+        SELECT id, recipient, subject, body, cancellation_id, attempts, created_ms FROM email_outbox
+        WHERE state = 'PENDING' AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms, id LIMIT ?2
+        """, [.integer(nowMs), .integer(Int64(limit))]) { row in
+            emails.append(OutboundEmail(id: "e-\(index)-\(row.int(0))", rowID: row.int(0), recipient: row.text(1), subject: row.text(2), body: row.text(3),
+                                        cancellationID: row.text(4), attempts: Int(row.int(5)), createdMs: row.int(6)))
+        }
+        return emails
+    }
+
+    func emailSent(rowID: Int64) throws {
+        try db.run("UPDATE email_outbox SET state = 'SENT', attempts = attempts + 1, sent_ms = ?2 WHERE id = ?1", [.integer(rowID), .integer(now())])
+    }
+
+    func emailFailed(rowID: Int64, error: String, nextAttemptMs: Int64) throws {
+        try db.run("UPDATE email_outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_ms = ?3 WHERE id = ?1",
+                   [.integer(rowID), .text(error), .integer(nextAttemptMs)])
+    }
+
+    func emailDead(_ email: OutboundEmail, error: String) throws {
+        try transaction {
+            try db.run("UPDATE email_outbox SET state = 'DEAD', attempts = attempts + 1, last_error = ?2 WHERE id = ?1", [.integer(email.rowID), .text(error)])
+            _ = try addDeadLetter(kind: "notification", priority: 0, reason: "DELIVERY_FAILED", detail: "\(email.attempts + 1) attempts; last error: \(error)",
+                                  subject: email.id, payload: Array("To: \(email.recipient)\nSubject: \(email.subject)".utf8))
+        }
+    }
+
+    /// Puts a dead email back in the queue, for a redrive.
+    func reviveEmail(rowID: Int64) throws -> Bool {
+        try db.run("UPDATE email_outbox SET state = 'PENDING', attempts = 0, next_attempt_ms = ?2 WHERE id = ?1 AND state = 'DEAD'",
+                   [.integer(rowID), .integer(now())]) == 1
+    }
+
+    var emailBacklog: Int64 { (try? db.first("SELECT COUNT(*) FROM email_outbox WHERE state = 'PENDING'") { $0.int(0) }) ?? 0 }
 
     func notifications(accountID: String, limit: Int) throws -> [StoredNotification] {
         var found: [StoredNotification] = []

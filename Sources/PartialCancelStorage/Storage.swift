@@ -302,6 +302,46 @@ public final class Storage: Sendable {
         }
     }
 
+    // MARK: Email outbox
+
+    /// Emails due for delivery, from every shard.
+    public func dueEmails(nowMs: Int64, limit: Int, on loop: any EventLoop) -> EventLoopFuture<[OutboundEmail]> {
+        let perShard = workers.indices.map { index in on(index, loop) { try $0.dueEmails(nowMs: nowMs, limit: limit) } }
+        return EventLoopFuture.whenAllSucceed(perShard, on: loop).map { Array($0.joined()) }
+    }
+
+    private func emailShard(_ email: OutboundEmail) -> Int? {
+        let parts = email.id.split(separator: "-")
+        guard parts.count == 3, let shard = Int(parts[1]), workers.indices.contains(shard) else { return nil }
+        return shard
+    }
+
+    public func emailSent(_ email: OutboundEmail, on loop: any EventLoop) -> EventLoopFuture<Void> {
+        guard let shard = emailShard(email) else { return loop.makeSucceededVoidFuture() }
+        return on(shard, loop) { try $0.emailSent(rowID: email.rowID) }
+    }
+
+    public func emailFailed(_ email: OutboundEmail, error: String, nextAttemptMs: Int64, on loop: any EventLoop) -> EventLoopFuture<Void> {
+        guard let shard = emailShard(email) else { return loop.makeSucceededVoidFuture() }
+        return on(shard, loop) { try $0.emailFailed(rowID: email.rowID, error: error, nextAttemptMs: nextAttemptMs) }
+    }
+
+    /// Gives up on an email: it becomes a dead letter (kind `notification`) that can be re-driven.
+    public func emailDead(_ email: OutboundEmail, error: String, on loop: any EventLoop) -> EventLoopFuture<Void> {
+        guard let shard = emailShard(email) else { return loop.makeSucceededVoidFuture() }
+        return on(shard, loop) { try $0.emailDead(email, error: error) }
+    }
+
+    /// Re-queues the email a `notification` dead letter is about, and closes the dead letter.
+    public func reviveEmail(deadLetter: DeadLetter, on loop: any EventLoop) -> EventLoopFuture<Bool> {
+        let parts = deadLetter.subject.split(separator: "-")
+        guard parts.count == 3, let shard = Int(parts[1]), let row = Int64(parts[2]), workers.indices.contains(shard),
+              let address = deadLetterAddress(deadLetter.id) else { return loop.makeSucceededFuture(false) }
+        return on(shard, loop) { store in try store.transaction { try store.reviveEmail(rowID: row) } }.flatMap { revived in
+            self.on(address.shard, loop) { try $0.resolveDeadLetter(rowID: address.row) }.map { revived }
+        }
+    }
+
     // MARK: Idempotency keys
 
     /// Claims an idempotency scope (principal, method, key) for a request with `fingerprint`.

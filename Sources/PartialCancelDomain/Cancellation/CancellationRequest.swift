@@ -55,20 +55,23 @@ public struct CancellationRequest: Sendable, Hashable, Codable {
     }
 }
 
-/// A message for the customer's portal inbox (SPEC section 9).
+/// A message for the customer (SPEC section 9): it goes to their portal inbox and, when `email` is
+/// set, by email (through the notification outbox, written in the same transaction).
 public struct PortalNotification: Sendable, Hashable, Codable {
     public var accountID: String
     public var cancellationID: String
     public var kind: String
     public var subject: String
     public var body: String
+    public var email: String
 
-    public init(accountID: String, cancellationID: String, kind: String, subject: String, body: String) {
+    public init(accountID: String, cancellationID: String, kind: String, subject: String, body: String, email: String = "") {
         self.accountID = accountID
         self.cancellationID = cancellationID
         self.kind = kind
         self.subject = subject
         self.body = body
+        self.email = email
     }
 }
 

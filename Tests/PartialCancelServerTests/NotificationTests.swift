@@ -1,0 +1,142 @@
+import Foundation
+import NIOCore
+import PartialCancelClient
+import PartialCancelDomain
+import PartialCancelServer
+import PartialCancelWire
+import Testing
+
+/// A real SMTP server: Python's aiosmtpd, writing what it receives to a maildir.
+final class SMTPServer {
+    let process = Process()
+    let port: Int
+    let maildir: URL
+
+    init(port: Int, maildir: URL) throws {
+        self.port = port
+        self.maildir = maildir
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(port)", "-c", "aiosmtpd.handlers.Mailbox", maildir.path]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        for _ in 0..<200 {
+            if (try? RawConnection(port: port)) != nil { return }
+            usleep(25_000)
+        }
+        throw ProcessFailure("aiosmtpd did not start on port \(port) (pip install aiosmtpd)")
+    }
+
+    /// Not waited for: waiting for a child from a test's task can block the task pool.
+    deinit {
+        kill(process.processIdentifier, SIGKILL)
+    }
+
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+/// Reads the messages of a maildir's `new/`.
+func maildirMessages(_ directory: URL) -> [String] {
+    let new = directory.appendingPathComponent("new")
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: new.path)) ?? []
+    return names.sorted().compactMap { try? String(contentsOf: new.appendingPathComponent($0), encoding: .utf8) }
+}
+
+func waitFor(_ what: String, timeout: Double = 10, _ condition: () async -> Bool) async throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while !(await condition()) {
+        guard Date() < deadline else { throw ProcessFailure("timed out waiting for \(what)") }
+        try await Task.sleep(nanoseconds: 20_000_000)
+    }
+}
+
+@Suite("Email notifications", .serialized)
+struct NotificationTests {
+    func requestCancellation(_ server: TestServer) async throws -> CancellationView {
+        let admin = try await server.client()
+        defer { Task { await admin.close() } }
+        _ = try await admin.call(Methods.ingestOrder, IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web)), as: IngestOrderResponse.self)
+        return try await admin.call(Methods.requestCancellation, RequestCancellationRequest(orderID: "web-W-1001", lines: [CancelLine(lineID: "L1", quantity: 1)],
+                                                                                             reasonCode: "ADDED_BY_MISTAKE"),
+                                    as: RequestCancellationResponse.self).cancellation
+    }
+
+    @Test("the embedded default writes complete RFC 5322 messages into the data directory's maildir")
+    func maildir() async throws {
+        let data = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: data) }
+        let server = try await TestServer.start(dataDirectory: data.path) { $0.notifications.pollIntervalMs = 20 }
+        let request = try await requestCancellation(server)
+        let maildir = data.appendingPathComponent("maildir")
+        try await waitFor("the maildir message") { maildirMessages(maildir).count == 1 }
+        let message = maildirMessages(maildir)[0]
+        #expect(message.contains("To: ana@example.com\r\n"))
+        #expect(message.contains("Subject: Confirm the cancellation for order W-1001\r\n"))
+        #expect(message.contains("Content-Type: text/plain; charset=utf-8\r\n"))
+        #expect(message.contains("Cancellation: \(request.id)\r\n"))
+        #expect(message.range(of: #"Token: [0-9a-f]{64}"#, options: .regularExpression) != nil)
+        #expect(message.range(of: #"Date: \w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} \+0000"#, options: .regularExpression) != nil)
+        #expect((try FileManager.default.contentsOfDirectory(atPath: maildir.appendingPathComponent("tmp").path)).isEmpty)
+        try await server.stop()
+    }
+
+    @Test("a real SMTP conversation delivers the message to the relay")
+    func smtp() async throws {
+        let directory = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let relay = try SMTPServer(port: try SMTPServer.freePort(), maildir: directory.appendingPathComponent("relay"))
+        let server = try await TestServer.start { configuration in
+            configuration.notifications.sink = .smtp(host: "127.0.0.1", port: relay.port, heloName: "pcancel.test")
+            configuration.notifications.pollIntervalMs = 20
+        }
+        let request = try await requestCancellation(server)
+        try await waitFor("the relayed message") { maildirMessages(relay.maildir).count == 1 }
+        let message = maildirMessages(relay.maildir)[0]
+        #expect(message.contains("To: ana@example.com"))
+        #expect(message.contains("Cancellation: \(request.id)"))
+        try await server.stop()
+    }
+
+    @Test("delivery failures are retried with backoff, then dead-lettered; a redrive delivers once the relay is back")
+    func failureAndRedrive() async throws {
+        let directory = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let port = try SMTPServer.freePort()
+        let server = try await TestServer.start { configuration in
+            configuration.notifications.sink = .smtp(host: "127.0.0.1", port: port, heloName: "pcancel.test")
+            configuration.notifications.pollIntervalMs = 20
+            configuration.notifications.maxAttempts = 3
+            configuration.notifications.backoffBaseMs = 10
+            configuration.notifications.backoffCapMs = 40
+        }
+        _ = try await requestCancellation(server)
+        let admin = try await server.client()
+        var letters: [DeadLetterView] = []
+        try await waitFor("the dead letter") {
+            letters = (try? await admin.call(Methods.listDeadLetters, ListDeadLettersRequest(), as: ListDeadLettersResponse.self).deadLetters) ?? []
+            return !letters.isEmpty
+        }
+        #expect(letters.count == 1)
+        #expect(letters[0].kind == "notification" && letters[0].reason == "DELIVERY_FAILED")
+        #expect(letters[0].detail.hasPrefix("3 attempts"))
+
+        let relay = try SMTPServer(port: port, maildir: directory.appendingPathComponent("relay"))
+        let redriven = try await admin.call(Methods.redriveDeadLetter, RedriveDeadLetterRequest(id: letters[0].id), as: RedriveDeadLetterResponse.self)
+        #expect(redriven.resolved)
+        try await waitFor("the redriven message") { maildirMessages(relay.maildir).count == 1 }
+        #expect(try await admin.call(Methods.listDeadLetters, ListDeadLettersRequest(), as: ListDeadLettersResponse.self).deadLetters.isEmpty)
+        await admin.close()
+        try await server.stop()
+    }
+}
+
