@@ -104,7 +104,7 @@ public struct ServerConfiguration: Sendable {
     /// How long idempotency keys are remembered.
     public var idempotencyRetentionMinutes: Int = 1440
     /// How long a cancellation's confirmation token is valid (SPEC: 24 h).
-    public var cancellationTokenTTLMinutes: Int = 1440
+    public var cancellationTokenTTLSeconds: Int = 86_400
     /// Seed sample stock and orders when the data directory is created (the embedded default).
     public var seedSampleData = true
     /// Accepted API keys, hashed. Empty means "use the data directory's development key".
@@ -124,7 +124,7 @@ public struct ServerConfiguration: Sendable {
             throw ConfigurationError("notifications: max_attempts, backoff_base_ms, poll_interval_ms and smtp_timeout_ms must be at least 1, and backoff_cap_ms at least backoff_base_ms")
         }
         if idempotencyRetentionMinutes < 1 { throw ConfigurationError("idempotency_retention_minutes must be at least 1") }
-        if cancellationTokenTTLMinutes < 1 { throw ConfigurationError("cancellation.token_ttl_minutes must be at least 1") }
+        if cancellationTokenTTLSeconds < 1 { throw ConfigurationError("cancellation.token_ttl_seconds must be at least 1") }
         let intakeBounds: [(String, Int)] = [("max_lines", intake.maxLines), ("max_components_per_bundle", intake.maxComponentsPerBundle),
                                              ("max_promotions", intake.maxPromotions), ("max_tenders", intake.maxTenders),
                                              ("max_quantity", Int(intake.maxQuantity)), ("max_amount", Int(intake.maxAmount))]

@@ -80,7 +80,7 @@ public enum ConfigurationFile {
                 return policy
             }
             try cancellation.string("refund_policy") { configuration.cancellation.refundPolicy = try refundPolicy($0, policyPath + ".refund_policy") }
-            try cancellation.int("token_ttl_minutes") { configuration.cancellationTokenTTLMinutes = $0 }
+            try cancellation.int("token_ttl_seconds") { configuration.cancellationTokenTTLSeconds = $0 }
             try cancellation.array("ineligible_tenders") { index, _ in
                 throw ConfigurationError("\(policyPath).ineligible_tenders[\(index)] must be a tender kind string")
             } strings: { index, value in

@@ -362,6 +362,32 @@ public final class Storage: Sendable {
         on(router.shard(forOrder: "idem:" + scope), loop) { store in try store.releaseIdempotency(scope: scope) }
     }
 
+    /// Records a fulfilment update reported for a line (by the warehouse or a partner): status and
+    /// whether the partner still accepts cancellation. The order's version goes up, so quotes made
+    /// before it are checked again at confirmation.
+    public func updateFulfilment(orderID: String, lineID: String, status: FulfilmentStatus, partnerAcceptsCancel: Bool? = nil,
+                                 actor: String, on loop: any EventLoop) -> EventLoopFuture<Order?> {
+        on(router.shard(forOrder: orderID), loop) { store in
+            try store.transaction {
+                guard var order = try store.order(orderID), let index = order.lines.firstIndex(where: { $0.id == lineID }),
+                      order.lines[index].fulfilment != nil else { return nil }
+                // Components share their bundle's fulfilment.
+                for i in order.lines.indices where i == index || order.lines[i].parentLineID == lineID {
+                    order.lines[i].fulfilment?.status = status
+                    if let partnerAcceptsCancel { order.lines[i].fulfilment?.partnerAcceptsCancel = partnerAcceptsCancel }
+                }
+                if order.lines.allSatisfy({ $0.fulfilment == nil || $0.fulfilment?.status == .shipped || $0.remainingQuantity == 0 }),
+                   order.lines.contains(where: { $0.fulfilment?.status == .shipped }) {
+                    order.status = .shipped
+                }
+                order.version += 1
+                try store.update(order)
+                try store.appendHistory(orderID: orderID, actor: actor, event: "FULFILMENT_UPDATED", detail: "\(lineID): \(status.rawValue)")
+                return order
+            }
+        }
+    }
+
     /// The refunds recorded for an order.
     public func refunds(orderID: String, on loop: any EventLoop) -> EventLoopFuture<[Refund]> {
         on(router.shard(forOrder: orderID), loop) { try $0.refunds(orderID: orderID) }

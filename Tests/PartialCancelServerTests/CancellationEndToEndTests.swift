@@ -398,3 +398,64 @@ struct IdempotencyTests {
         try await server.stop()
     }
 }
+
+@Suite("More confirmation paths")
+struct MoreConfirmationTests {
+    @Test("the bundle accessory and the subscription line, confirmed over the wire, refunded to the cent")
+    func accessoryAndSubscription() async throws {
+        let (server, agent, portal) = try await ConfirmationTests.setUp()
+        let strap = try await ConfirmationTests.request(agent, [CancelLine(lineID: "L2b")])
+        let strapRefund = try await ConfirmationTests.confirm(portal, strap.id, try await ConfirmationTests.token(portal, for: strap.id))
+        #expect(strapRefund.refund?.amount == Int64(2432 + 243))
+        let subscription = try await ConfirmationTests.request(agent, [CancelLine(lineID: "L3")])
+        let quoted = subscription.quote.refundTotal
+        let done = try await ConfirmationTests.confirm(portal, subscription.id, try await ConfirmationTests.token(portal, for: subscription.id))
+        #expect(done.refund?.amount == quoted)  // the binding quote, not a later proration
+        #expect(done.cancellation.state == "COMPLETED")  // a service line has no stock to wait for
+        let order = try #require(done.order)
+        #expect(order.totals.total == 79_504 - 2675 - quoted)
+        #expect(order.lines.first { $0.id == "L2" }?.cancelledQuantity == 0)  // the camera kit stays
+        try await server.server.storage.waitForDelivery(on: agent.eventLoop).get()
+        let straps = try await agent.call(Methods.getStock, GetStockRequest(sku: "STRAP-01", location: "WH-EAST"), as: GetStockResponse.self).pools
+        #expect(straps.first?.reserved == 0 && straps.first?.available == 40)
+        for client in [agent, portal] { await client.close() }
+        try await server.stop()
+    }
+
+    @Test("confirmation after the line shipped is ABORTED, and no refund is issued")
+    func shipped() async throws {
+        let (server, agent, portal) = try await ConfirmationTests.setUp()
+        let mug = try await ConfirmationTests.request(agent, [CancelLine(lineID: "L1", quantity: 1)])
+        let token = try await ConfirmationTests.token(portal, for: mug.id)
+        _ = try await server.server.storage.updateFulfilment(orderID: "web-W-1001", lineID: "L1", status: .shipped, actor: "warehouse",
+                                                             on: agent.eventLoop).get()
+        do {
+            _ = try await ConfirmationTests.confirm(portal, mug.id, token)
+            Issue.record("confirmed a shipped line")
+        } catch let error as ClientError {
+            #expect(error.code == .aborted && error.status.reasons.first?.code == "QUOTE_CHANGED")
+        }
+        #expect(try await server.server.storage.refunds(orderID: "web-W-1001", on: agent.eventLoop).get().isEmpty)
+        for client in [agent, portal] { await client.close() }
+        try await server.stop()
+    }
+
+    @Test("an expired request cannot be confirmed and frees its lines")
+    func expired() async throws {
+        let (server, agent, portal) = try await ConfirmationTests.setUp { $0.cancellationTokenTTLSeconds = 1 }
+        let strap = try await ConfirmationTests.request(agent, [CancelLine(lineID: "L2b")])
+        let strapToken = try await ConfirmationTests.token(portal, for: strap.id)
+        try await Task.sleep(nanoseconds: 1_200_000_000)
+        do {
+            _ = try await ConfirmationTests.confirm(portal, strap.id, strapToken)
+            Issue.record("confirmed an expired request")
+        } catch let error as ClientError {
+            #expect(error.code == .failedPrecondition && error.status.reasons.first?.code == "REQUEST_EXPIRED")
+        }
+        #expect(try await agent.call(Methods.getCancellation, GetCancellationRequest(id: strap.id), as: GetCancellationResponse.self).cancellation.state == "EXPIRED")
+        // The line is free again for a new request.
+        #expect(try await ConfirmationTests.request(agent, [CancelLine(lineID: "L2b")]).state == "PENDING_CONFIRMATION")
+        for client in [agent, portal] { await client.close() }
+        try await server.stop()
+    }
+}
