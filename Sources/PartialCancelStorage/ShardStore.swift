@@ -392,6 +392,22 @@ final class ShardStore {
 
     // MARK: Outbox
 
+    /// Applies the stock changes that belong to this shard now and queues the others in the outbox,
+    /// in the caller's transaction. Returns whether anything was queued (to be delivered after commit).
+    func route(_ changes: [StockChange], router: ShardRouter) throws -> Bool {
+        var queued = false
+        for change in changes {
+            let destination = router.shard(forSKU: change.sku)
+            if destination == index {
+                try apply(change)
+            } else {
+                try enqueue(change, destination: destination)
+                queued = true
+            }
+        }
+        return queued
+    }
+
     func enqueue(_ change: StockChange, destination: Int) throws {
         try db.run("INSERT INTO outbox (message_id, destination, kind, payload, created_ms) VALUES (?1, ?2, 'stock', ?3, ?4)",
                    [.text(change.id), .integer(Int64(destination)), .blob(Array(try encoder.encode(change))), .integer(now())])

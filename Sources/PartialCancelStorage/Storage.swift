@@ -140,16 +140,7 @@ public final class Storage: Sendable {
                 try store.insert(order)
                 try store.appendHistory(orderID: order.id, actor: actor, event: "INGESTED",
                                         detail: "status \(order.status.rawValue), total \(order.totals.total) \(order.currency.code)")
-                var sent = false
-                for change in order.intakeReservations() {
-                    let destination = router.shard(forSKU: change.sku)
-                    if destination == store.index {
-                        try store.apply(change)
-                    } else {
-                        try store.enqueue(change, destination: destination)
-                        sent = true
-                    }
-                }
+                let sent = try store.route(order.intakeReservations(), router: router)
                 return (IngestOutcome(order: order, created: true), sent)
             }
         }.map { outcome, sent in
@@ -259,16 +250,7 @@ public final class Storage: Sendable {
                     try store.update(after)
                     try store.insert(refund)
                     try store.add(notification)
-                    var sent = false
-                    for change in releases {
-                        let destination = router.shard(forSKU: change.sku)
-                        if destination == store.index {
-                            try store.apply(change)
-                        } else {
-                            try store.enqueue(change, destination: destination)
-                            sent = true
-                        }
-                    }
+                    let sent = try store.route(releases, router: router)
                     try store.appendHistory(orderID: orderID, actor: "customer", event: "CANCELLATION_CONFIRMED",
                                             detail: "\(id): refund \(refund.refundID) \(refund.amount) \(refund.currency)")
                     if !sent, let completed = complete(confirmed) {

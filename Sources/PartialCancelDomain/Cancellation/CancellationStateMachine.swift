@@ -60,6 +60,20 @@ public struct CancellationStateMachine: Sendable {
         case refuse(code: String)
     }
 
+    /// What a pending request refuses before anything else: expiry, a lock, a wrong token (which counts).
+    private func checkPending(_ lifecycle: inout CancellationLifecycle, tokenMatches: Bool, nowMs: Int64) -> Action? {
+        if nowMs >= lifecycle.expiresAtMs {
+            lifecycle.state = .expired
+            return .refuse(code: "REQUEST_EXPIRED")
+        }
+        if lifecycle.failedAttempts >= maxFailedAttempts { return .refuse(code: "REQUEST_LOCKED") }
+        guard tokenMatches else {
+            lifecycle.failedAttempts += 1
+            return .refuse(code: lifecycle.failedAttempts >= maxFailedAttempts ? "REQUEST_LOCKED" : "TOKEN_INVALID")
+        }
+        return nil
+    }
+
     /// The next lifecycle and the action to take.
     public func handle(_ lifecycle: CancellationLifecycle, _ event: Event) -> (CancellationLifecycle, Action) {
         var next = lifecycle
@@ -87,15 +101,7 @@ public struct CancellationStateMachine: Sendable {
             case .aborted:
                 return (next, .refuse(code: "REQUEST_ABORTED"))
             case .pendingConfirmation:
-                if now >= lifecycle.expiresAtMs {
-                    next.state = .expired
-                    return (next, .refuse(code: "REQUEST_EXPIRED"))
-                }
-                if lifecycle.failedAttempts >= maxFailedAttempts { return (next, .refuse(code: "REQUEST_LOCKED")) }
-                guard tokenMatches else {
-                    next.failedAttempts += 1
-                    return (next, .refuse(code: next.failedAttempts >= maxFailedAttempts ? "REQUEST_LOCKED" : "TOKEN_INVALID"))
-                }
+                if let refusal = checkPending(&next, tokenMatches: tokenMatches, nowMs: now) { return (next, refusal) }
                 guard quoteHolds else {
                     next.state = .aborted
                     return (next, .refuse(code: "QUOTE_CHANGED"))
@@ -108,15 +114,7 @@ public struct CancellationStateMachine: Sendable {
             guard lifecycle.state == .pendingConfirmation else {
                 return (next, .refuse(code: lifecycle.state == .declined ? "REQUEST_DECLINED" : "REQUEST_NOT_PENDING"))
             }
-            if now >= lifecycle.expiresAtMs {
-                next.state = .expired
-                return (next, .refuse(code: "REQUEST_EXPIRED"))
-            }
-            if lifecycle.failedAttempts >= maxFailedAttempts { return (next, .refuse(code: "REQUEST_LOCKED")) }
-            guard tokenMatches else {
-                next.failedAttempts += 1
-                return (next, .refuse(code: next.failedAttempts >= maxFailedAttempts ? "REQUEST_LOCKED" : "TOKEN_INVALID"))
-            }
+            if let refusal = checkPending(&next, tokenMatches: tokenMatches, nowMs: now) { return (next, refusal) }
             next.state = .declined
             return (next, .markDeclined)
         }
