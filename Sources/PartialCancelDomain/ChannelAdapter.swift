@@ -87,15 +87,12 @@ extension JSONReader {
     /// An identifier: 1...maxBytes of `[A-Za-z0-9._-]`.
     func identifier(_ key: String, maxBytes: Int) throws(DomainError) -> String {
         let text = try string(key, maxLength: maxBytes)
-        guard text.utf8.allSatisfy({ Self.isIdentifierByte($0) }) else {
+        guard Identifier.isValid(text, maxBytes: maxBytes) else {
             throw DomainError(.malformed, path: path(key), "may only contain letters, digits, '.', '_' and '-'")
         }
         return text
     }
 
-    static func isIdentifierByte(_ byte: UInt8) -> Bool {
-        (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte) || byte == 45 || byte == 46 || byte == 95
-    }
 
     func currency(_ key: String) throws(DomainError) -> Currency {
         let text = try string(key, maxLength: 3)
@@ -130,5 +127,14 @@ extension JSONReader {
             throw DomainError(.malformed, path: path(key), "'\(text)' is not a percentage from 0 to 100 with at most two decimals")
         }
         return bps
+    }
+}
+
+/// The identifiers orders, lines, skus, locations and tenders use: 1...maxBytes of `[A-Za-z0-9._-]`.
+public enum Identifier {
+    public static func isValid(_ text: String, maxBytes: Int = 64) -> Bool {
+        !text.isEmpty && text.utf8.count <= maxBytes && text.utf8.allSatisfy { byte in
+            (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte) || byte == 45 || byte == 46 || byte == 95
+        }
     }
 }

@@ -79,17 +79,12 @@ public struct APIKey: Sendable, Hashable, Codable {
 
     /// Lower-case hex SHA-256 of `key`.
     public static func hash(_ key: String) -> String {
-        SHA256.hash(data: Array(key.utf8)).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        Secrets.hex(Array(SHA256.hash(data: Array(key.utf8))))
     }
 
     /// A new random key: 256 bits from the system's CSPRNG, hex, with a recognisable prefix.
     public static func generate() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        return "pck_" + bytes.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        "pck_" + Secrets.randomHex(bytes: 32)
     }
 }
 
@@ -116,11 +111,7 @@ public struct KeyStore: Sendable {
         if key.isEmpty { return .anonymous }
         let digest = Array(SHA256.hash(data: Array(key.utf8)))
         var match: APIKey?
-        for entry in entries {
-            var difference: UInt8 = 0
-            for index in 0..<32 { difference |= entry.digest[index] ^ digest[index] }
-            if difference == 0 { match = entry.key }
-        }
+        for entry in entries where Secrets.constantTimeEqual(entry.digest, digest) { match = entry.key }
         return match.map { Principal(name: $0.name, role: $0.role) }
     }
 
@@ -145,5 +136,27 @@ public struct KeyStore: Sendable {
         case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
         default: nil
         }
+    }
+}
+
+/// Random identifiers and secret comparison, shared by API keys, confirmation tokens and refund ids.
+enum Secrets {
+    /// Lower-case hex of `bytes`.
+    static func hex(_ bytes: [UInt8]) -> String {
+        bytes.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+    }
+
+    /// `count` bytes from the system's CSPRNG, as hex.
+    static func randomHex(bytes count: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return hex((0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
+    }
+
+    /// Compares every byte whatever the first difference, so timing says nothing about where it is.
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for index in a.indices { difference |= a[index] ^ b[index] }
+        return difference == 0
     }
 }

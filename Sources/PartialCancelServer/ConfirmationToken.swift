@@ -5,30 +5,18 @@ import PartialCancelDomain
 /// CSPRNG, shown only to the customer, stored only as its SHA-256, compared in constant time.
 enum ConfirmationToken {
     static func generate() -> (value: String, hash: [UInt8]) {
-        var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        let value = bytes.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        let value = Secrets.randomHex(bytes: 32)
         return (value, hash(value))
     }
 
     static func hash(_ token: String) -> [UInt8] { Array(SHA256.hash(data: Array(token.utf8))) }
 
     /// A new refund id: `rf_` and 128 random bits.
-    static func refundID() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return "rf_" + (0..<16).map { _ in
-            let byte = UInt8.random(in: .min ... .max, using: &generator)
-            return byte < 16 ? "0" + String(byte, radix: 16) : String(byte, radix: 16)
-        }.joined()
-    }
+    static func refundID() -> String { "rf_" + Secrets.randomHex(bytes: 16) }
 
     /// Constant-time comparison of `token`'s hash with the stored one.
     static func matches(_ token: String, storedHash: [UInt8]) -> Bool {
-        let candidate = hash(token)
-        guard candidate.count == storedHash.count else { return false }
-        var difference: UInt8 = 0
-        for index in candidate.indices { difference |= candidate[index] ^ storedHash[index] }
-        return difference == 0
+        Secrets.constantTimeEqual(hash(token), storedHash)
     }
 
     /// The portal message carrying the token. Its last line is `Token: <64 hex digits>`, for clients.

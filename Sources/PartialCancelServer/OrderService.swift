@@ -147,7 +147,7 @@ enum StockArguments {
             if required { throw RPCError(.invalidArgument, "\(path) is required", reason: "FIELD_REQUIRED", subject: path) }
             return
         }
-        guard value.utf8.count <= 64, value.utf8.allSatisfy({ (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) || $0 == 45 || $0 == 46 || $0 == 95 }) else {
+        guard Identifier.isValid(value) else {
             throw RPCError(.invalidArgument, "\(path) must be 1-64 of letters, digits, '.', '_' and '-'", reason: "FIELD_MALFORMED", subject: path)
         }
     }

@@ -292,11 +292,7 @@ public final class Storage: Sendable {
         return EventLoopFuture.whenAllSucceed(perShard, on: loop).map { Array($0.joined()) }
     }
 
-    private func emailShard(_ email: OutboundEmail) -> Int? {
-        let parts = email.id.split(separator: "-")
-        guard parts.count == 3, let shard = Int(parts[1]), workers.indices.contains(shard) else { return nil }
-        return shard
-    }
+    private func emailShard(_ email: OutboundEmail) -> Int? { address(email.id, prefix: "e")?.shard }
 
     public func emailSent(_ email: OutboundEmail, on loop: any EventLoop) -> EventLoopFuture<Void> {
         guard let shard = emailShard(email) else { return loop.makeSucceededVoidFuture() }
@@ -316,10 +312,10 @@ public final class Storage: Sendable {
 
     /// Re-queues the email a `notification` dead letter is about, and closes the dead letter.
     public func reviveEmail(deadLetter: DeadLetter, on loop: any EventLoop) -> EventLoopFuture<Bool> {
-        let parts = deadLetter.subject.split(separator: "-")
-        guard parts.count == 3, let shard = Int(parts[1]), let row = Int64(parts[2]), workers.indices.contains(shard),
-              let address = deadLetterAddress(deadLetter.id) else { return loop.makeSucceededFuture(false) }
-        return on(shard, loop) { store in try store.transaction { try store.reviveEmail(rowID: row) } }.flatMap { revived in
+        guard let email = address(deadLetter.subject, prefix: "e"), let address = deadLetterAddress(deadLetter.id) else {
+            return loop.makeSucceededFuture(false)
+        }
+        return on(email.shard, loop) { store in try store.transaction { try store.reviveEmail(rowID: email.row) } }.flatMap { revived in
             self.on(address.shard, loop) { try $0.resolveDeadLetter(rowID: address.row) }.map { revived }
         }
     }
@@ -477,9 +473,12 @@ public final class Storage: Sendable {
     }
 
     /// Parses `dl-SHARD-N`.
-    public func deadLetterAddress(_ id: String) -> (shard: Int, row: Int64)? {
+    public func deadLetterAddress(_ id: String) -> (shard: Int, row: Int64)? { address(id, prefix: "dl") }
+
+    /// Parses the ids of per-shard rows, `PREFIX-SHARD-N` (dead letters, emails).
+    private func address(_ id: String, prefix: String) -> (shard: Int, row: Int64)? {
         let parts = id.split(separator: "-")
-        guard parts.count == 3, parts[0] == "dl", let shard = Int(parts[1]), let row = Int64(parts[2]), workers.indices.contains(shard) else { return nil }
+        guard parts.count == 3, parts[0] == prefix, let shard = Int(parts[1]), let row = Int64(parts[2]), workers.indices.contains(shard) else { return nil }
         return (shard, row)
     }
 
