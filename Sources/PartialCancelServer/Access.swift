@@ -104,8 +104,6 @@ public struct KeyStore: Sendable {
         self.entries = entries
     }
 
-    public var isEmpty: Bool { entries.isEmpty }
-
     /// The principal for `key`; `.anonymous` for an empty key; `nil` for an unknown key.
     public func principal(for key: String) -> Principal? {
         if key.isEmpty { return .anonymous }

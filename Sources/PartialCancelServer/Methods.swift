@@ -66,5 +66,4 @@ public struct MethodRegistry: Sendable {
     }
 
     public subscript(name: String) -> MethodDescriptor? { methods[name] }
-    public var names: [String] { methods.keys.sorted() }
 }

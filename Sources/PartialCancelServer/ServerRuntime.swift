@@ -55,8 +55,6 @@ final class ServerRuntime: Sendable {
     }
 
     var openChannels: [any Channel] { state.withLockedValue { Array($0.connections.values) } }
-    var connectionCount: Int { state.withLockedValue { $0.connections.count } }
-    var isDraining: Bool { state.withLockedValue { $0.draining } }
 
     /// Returns once no connection is open.
     func waitUntilNoConnections() async {

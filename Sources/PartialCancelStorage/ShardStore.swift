@@ -333,8 +333,6 @@ final class ShardStore {
                    [.integer(rowID), .integer(now())]) == 1
     }
 
-    var emailBacklog: Int64 { (try? db.first("SELECT COUNT(*) FROM email_outbox WHERE state = 'PENDING'") { $0.int(0) }) ?? 0 }
-
     func notifications(accountID: String, limit: Int) throws -> [StoredNotification] {
         var found: [StoredNotification] = []
         try db.query("""
@@ -384,10 +382,6 @@ final class ShardStore {
         ON CONFLICT (sku, location) DO UPDATE SET reserved = MAX(reserved + ?3, 0), updated_ms = excluded.updated_ms
         """, [.text(change.sku), .text(change.location), .integer(change.reservedDelta), .integer(time)])
         return true
-    }
-
-    func wasApplied(_ messageID: String) throws -> Bool {
-        try db.first("SELECT 1 FROM applied_messages WHERE message_id = ?1", [.text(messageID)]) { _ in true } ?? false
     }
 
     // MARK: Outbox

@@ -128,15 +128,6 @@ public protocol WireMessage: Sendable {
 }
 
 extension WireMessage {
-    /// The encoded size of this value.
-    public func encodedSize() -> Int {
-        let arena = Arena()
-        var c = cMessage(in: arena)
-        return withUnsafeMutablePointer(to: &c) { pointer in
-            pointer.withMemoryRebound(to: ProtobufCMessage.self, capacity: 1) { protobuf_c_message_get_packed_size($0) }
-        }
-    }
-
     /// Appends the encoded value to `buffer`; with `framed`, preceded by its 4-byte big-endian length.
     public func encode(into buffer: inout ByteBuffer, framed: Bool = false) {
         let arena = Arena()
