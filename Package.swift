@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "pcancel-server", targets: ["pcancel-server"]),
         .executable(name: "pcancel", targets: ["pcancel"]),
+        .executable(name: "pcancel-load", targets: ["pcancel-load"]),
         .library(name: "PartialCancelClient", targets: ["PartialCancelClient"]),
     ],
     dependencies: [
@@ -102,6 +103,30 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // The load tester's engine: seeding, flows with their checks, histograms, the stock audit.
+        .target(
+            name: "PartialCancelLoad",
+            dependencies: [
+                "PartialCancelClient",
+                "PartialCancelWire",
+                "PartialCancelDomain",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        .executableTarget(
+            name: "pcancel-load",
+            dependencies: [
+                "PartialCancelLoad",
+                "PartialCancelClient",
+                "PartialCancelServer",
+                "PartialCancelStorage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         // In-process micro-benchmarks (docs/PERFORMANCE.md).
         .executableTarget(
             name: "pcancel-bench",
@@ -146,6 +171,7 @@ let package = Package(
                 "PartialCancelWire",
                 "PartialCancelDomain",
                 "PartialCancelStorage",
+                "PartialCancelLoad",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

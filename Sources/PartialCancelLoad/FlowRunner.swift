@@ -1,0 +1,221 @@
+import NIOCore
+import PartialCancelClient
+import PartialCancelWire
+
+/// The connections a flow uses: the agent's side (validate, request, read the state) and the
+/// customer's portal (inbox, confirmation).
+public struct FlowClients: Sendable {
+    public var agent: PartialCancelClient
+    public var portal: PartialCancelClient
+    public init(agent: PartialCancelClient, portal: PartialCancelClient) {
+        self.agent = agent
+        self.portal = portal
+    }
+}
+
+/// How a flow ended, for the stock audit.
+public enum FlowEnd: Sendable {
+    /// COMPLETED (or refused as expected): these units went back to their pools.
+    case settled(released: [PoolKey: Int64])
+    /// Stopped before its outcome was known; the audit asks the server about `cancellationID`.
+    case uncertain(cancellationID: String?, released: [PoolKey: Int64])
+}
+
+/// One flow, step by step, with every check of docs/LOAD.md. Failures and mismatches are recorded;
+/// nothing is thrown.
+struct FlowRunner: Sendable {
+    var clients: FlowClients
+    var recorder: LoadRecorder
+    var deadline: TimeAmount
+    var completionTimeout: TimeAmount
+
+    /// A step that could not go on: the failure is already recorded.
+    private struct Stop: Error {}
+
+    func run(index: Int, plan: FlowPlan, order: SeededOrder, intendedStart: NIODeadline) async -> FlowEnd {
+        recorder.started()
+        let name = "flow \(index) (\(plan.scenario.rawValue)\(plan.ineligible.map { " \($0.rawValue)" } ?? ""), \(order.id))"
+        var flow = Flow(runner: self, name: name, plan: plan, order: order, intendedStart: intendedStart)
+        do {
+            return try await flow.run()
+        } catch {
+            return .uncertain(cancellationID: flow.cancellationID, released: order.releases(for: plan.lines))
+        }
+    }
+
+    /// The state of one flow in progress.
+    private struct Flow {
+        let runner: FlowRunner
+        let name: String
+        let plan: FlowPlan
+        let order: SeededOrder
+        let intendedStart: NIODeadline
+        var cancellationID: String?
+
+        init(runner: FlowRunner, name: String, plan: FlowPlan, order: SeededOrder, intendedStart: NIODeadline) {
+            self.runner = runner
+            self.name = name
+            self.plan = plan
+            self.order = order
+            self.intendedStart = intendedStart
+        }
+
+        var recorder: LoadRecorder { runner.recorder }
+        var customer: Metadata { Metadata(onBehalfOf: order.account) }
+
+        mutating func run() async throws -> FlowEnd {
+            let validation = try await call(Methods.validateEligibility, ValidateEligibilityRequest(orderID: order.id, lines: plan.lines),
+                                            as: ValidateEligibilityResponse.self, on: runner.clients.agent)
+            if let kind = plan.ineligible { return try await refused(kind, validation: validation) }
+
+            guard validation.eligible, let validated = validation.quote else {
+                let reasons = validation.lines.flatMap { $0.reasons.map(\.code) }
+                return try stop("VERDICT", "expected eligible, got \(reasons)")
+            }
+            let requested = try await call(Methods.requestCancellation,
+                                           RequestCancellationRequest(orderID: order.id, lines: plan.lines, reasonCode: plan.reasonCode),
+                                           as: RequestCancellationResponse.self, on: runner.clients.agent).cancellation
+            let requestAnswered = NIODeadline.now()
+            cancellationID = requested.id
+            let quote = requested.quote
+            // The binding quote repeats the validation's, except where the clock moves money (proration).
+            if plan.scenario != .subscription, quote.refundTotal != validated.refundTotal || quote.lines != validated.lines || quote.tenders != validated.tenders {
+                mismatch("QUOTE_CHANGED", "validated \(validated.refundTotal), bound \(quote.refundTotal)")
+            }
+            if requested.state != "PENDING_CONFIRMATION" { mismatch("STATE", "new request is \(requested.state)") }
+
+            let token = try await readToken(cancellationID: requested.id)
+            let confirmSent = NIODeadline.now()
+            let confirmed = try await call(Methods.confirmCancellation, ConfirmCancellationRequest(id: requested.id, token: token),
+                                           as: ConfirmCancellationResponse.self, on: runner.clients.portal, metadata: customer)
+            for finding in ConfirmationCheck.findings(confirmed, quote: quote, order: order, plan: plan) { mismatch(finding.kind, finding.detail) }
+            if confirmed.cancellation.state != "COMPLETED" { try await waitUntilCompleted(requested.id) }
+            let now = NIODeadline.now()
+            let flowTime = now - intendedStart
+            recorder.completed(plan.scenario, processing: flowTime - (confirmSent - requestAnswered), flow: flowTime)
+            return .settled(released: order.releases(for: plan.lines))
+        }
+
+        /// An ineligible flow: validation names the reason, and the request is refused with it.
+        private func refused(_ kind: IneligibleKind, validation: ValidateEligibilityResponse) async throws -> FlowEnd {
+            let codes = validation.lines.flatMap { $0.reasons.map(\.code) }
+            if validation.eligible || validation.quote != nil || !codes.contains(kind.reasonCode) {
+                mismatch("VERDICT", "expected \(kind.reasonCode), got eligible=\(validation.eligible) \(codes)")
+            }
+            let start = NIODeadline.now()
+            do {
+                let created = try await runner.clients.agent.call(Methods.requestCancellation,
+                                                                   RequestCancellationRequest(orderID: order.id, lines: plan.lines, reasonCode: plan.reasonCode),
+                                                                   as: RequestCancellationResponse.self, deadline: runner.deadline)
+                recorder.rpc(Methods.requestCancellation, since: start)
+                mismatch("INELIGIBLE_ACCEPTED", "\(created.cancellation.id) was created for \(kind.lineID)")
+                return .uncertain(cancellationID: created.cancellation.id, released: [:])
+            } catch let error as ClientError {
+                recorder.rpc(Methods.requestCancellation, since: start)
+                let reasons = error.status.reasons.map(\.code)
+                guard error.code == .failedPrecondition, reasons.contains(kind.reasonCode) else {
+                    return try stop("REFUSAL", "expected FAILED_PRECONDITION \(kind.reasonCode), got \(error.code.name) \(reasons)")
+                }
+            }
+            let flowTime = NIODeadline.now() - intendedStart
+            recorder.completed(plan.scenario, processing: flowTime, flow: flowTime)
+            return .settled(released: [:])
+        }
+
+        /// The customer's portal reads the inbox; the token is the last line of the request's message.
+        private func readToken(cancellationID: String) async throws -> String {
+            let inbox = try await call(Methods.listNotifications, ListNotificationsRequest(limit: 10), as: ListNotificationsResponse.self,
+                                       on: runner.clients.portal, metadata: customer)
+            let message = inbox.notifications.first { $0.cancellationID == cancellationID && $0.kind == "CONFIRMATION_REQUESTED" }
+            guard let last = message?.body.split(separator: "\n").last, last.hasPrefix("Token: ") else {
+                return try stop("TOKEN_NOT_IN_INBOX", "\(inbox.notifications.count) messages, none with the token for \(cancellationID)")
+            }
+            return String(last.dropFirst("Token: ".count))
+        }
+
+        /// Polls the request's state with a growing pause until every stock release has landed.
+        private func waitUntilCompleted(_ id: String) async throws {
+            let giveUp = NIODeadline.now() + runner.completionTimeout
+            var pause = TimeAmount.microseconds(250)
+            while true {
+                let state = try await call(Methods.getCancellation, GetCancellationRequest(id: id), as: GetCancellationResponse.self,
+                                           on: runner.clients.agent).cancellation.state
+                if state == "COMPLETED" { return }
+                guard state == "CONFIRMED" else { return try stop("STATE", "\(id) is \(state) after confirmation") }
+                guard NIODeadline.now() < giveUp else {
+                    recorder.failed(Methods.getCancellation, Status(.deadlineExceeded, "\(id) not COMPLETED after \(runner.completionTimeout.nanoseconds / 1_000_000_000) s",
+                                                                    reasons: [Reason("COMPLETION_TIMEOUT")]), flow: name)
+                    throw Stop()
+                }
+                try? await Task.sleep(nanoseconds: UInt64(pause.nanoseconds))
+                pause = min(pause * 2, .milliseconds(20))
+            }
+        }
+
+        /// One timed call; an error status ends the flow.
+        private func call<Request: WireMessage, Response: WireMessage>(_ method: String, _ request: Request, as: Response.Type,
+                                                                        on client: PartialCancelClient, metadata: Metadata = Metadata()) async throws -> Response {
+            let start = NIODeadline.now()
+            do {
+                let response = try await client.call(method, request, as: Response.self, deadline: runner.deadline, metadata: metadata)
+                recorder.rpc(method, since: start)
+                return response
+            } catch {
+                recorder.rpc(method, since: start)
+                let status = (error as? ClientError)?.status ?? Status(.unknown, "\(error)")
+                recorder.failed(method, status, flow: name)
+                throw Stop()
+            }
+        }
+
+        private func mismatch(_ kind: String, _ detail: String) {
+            recorder.mismatch(kind, detail, flow: name)
+        }
+
+        /// A mismatch after which the flow cannot go on: it counts as failed too.
+        private func stop<T>(_ kind: String, _ detail: String) throws -> T {
+            mismatch(kind, detail)
+            recorder.abandoned()
+            throw Stop()
+        }
+    }
+}
+
+/// SPEC section 5 on a confirmation's answer: the refund is the binding quote, its tenders add up,
+/// refund + new total = the total at intake, the new total is the quote's, and the requested units
+/// are cancelled. Pure, so that tests can feed it wrong answers.
+enum ConfirmationCheck {
+    struct Finding: Hashable {
+        var kind: String
+        var detail: String
+    }
+
+    static func findings(_ confirmed: ConfirmCancellationResponse, quote: QuoteView, order: SeededOrder, plan: FlowPlan) -> [Finding] {
+        guard let refund = confirmed.refund else { return [Finding(kind: "REFUND_MISSING", detail: "no refund in the confirmation")] }
+        var found: [Finding] = []
+        if refund.amount != quote.refundTotal { found.append(Finding(kind: "REFUND_NOT_QUOTE", detail: "refund \(refund.amount), quote \(quote.refundTotal)")) }
+        let allocated = refund.allocations.reduce(Int64(0)) { $0 + $1.amount }
+        if allocated != refund.amount { found.append(Finding(kind: "ALLOCATIONS_SUM", detail: "allocations \(allocated), refund \(refund.amount)")) }
+        let byTender = { (list: [TenderAllocationView]) in list.map { "\($0.tenderID)=\($0.amount)" }.sorted() }
+        if byTender(refund.allocations) != byTender(quote.tenders) {
+            found.append(Finding(kind: "ALLOCATIONS_NOT_QUOTE", detail: "refund \(byTender(refund.allocations)), quote \(byTender(quote.tenders))"))
+        }
+        guard let after = confirmed.order else { return found + [Finding(kind: "ORDER_MISSING", detail: "no order in the confirmation")] }
+        if after.totals.total + refund.amount != order.total {
+            found.append(Finding(kind: "TOTALS_INVARIANT", detail: "new total \(after.totals.total) + refund \(refund.amount) ≠ original \(order.total)"))
+        }
+        if after.totals.total != quote.newTotals.total {
+            found.append(Finding(kind: "NEW_TOTAL_NOT_QUOTE", detail: "order \(after.totals.total), quote \(quote.newTotals.total)"))
+        }
+        for requested in plan.lines {
+            let before = order.lines.first { $0.id == requested.lineID }
+            let now = after.lines.first { $0.id == requested.lineID }
+            let remaining = (before?.quantity ?? 0) - (before?.cancelledQuantity ?? 0)
+            let expected = (before?.cancelledQuantity ?? 0) + (requested.quantity > 0 ? requested.quantity : remaining)
+            if now?.cancelledQuantity != expected {
+                found.append(Finding(kind: "LINE_NOT_CANCELLED", detail: "\(requested.lineID) cancelled \(now?.cancelledQuantity ?? -1), expected \(expected)"))
+            }
+        }
+        return found
+    }
+}

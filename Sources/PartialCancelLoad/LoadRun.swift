@@ -1,0 +1,261 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import PartialCancelClient
+import PartialCancelWire
+
+/// What a run does; every bound is named here (docs/LOAD.md).
+public struct LoadOptions: Sendable {
+    /// Flows to run; with `duration`, whichever ends first.
+    public var flows: Int?
+    /// Seconds to run flows for.
+    public var duration: Double?
+    /// Closed loop: flows at a time.
+    public var concurrency: Int = 32
+    /// Open loop: flows started per second (overrides `concurrency`).
+    public var rate: Double?
+    /// Open loop: most flows outstanding before new ones wait (their lateness still counts).
+    public var maxOutstanding: Int = 50_000
+    public var mix: Mix = .default
+    /// Orders ingested before the flows start; a flow past them ingests its own.
+    public var seedOrders: Int = 1000
+    /// IngestOrder calls in flight while seeding.
+    public var seedConcurrency: Int = 32
+    /// Deadline of every call.
+    public var deadline: TimeAmount = .seconds(30)
+    /// Longest wait for a confirmed cancellation to reach COMPLETED.
+    public var completionTimeout: TimeAmount = .seconds(30)
+    /// Longest wait, after the flows, for the stock pools to show every release.
+    public var settle: TimeAmount = .seconds(10)
+    /// Names this run's orders, accounts and skus.
+    public var prefix: String
+
+    public init(prefix: String) { self.prefix = prefix }
+
+    /// The flow count the run aims at (unbounded in time-only runs).
+    var flowLimit: Int { flows ?? .max }
+}
+
+/// The outcome of a run: the recorder's figures plus seeding and the stock audit.
+public struct LoadResult: Sendable {
+    public var options: LoadOptions
+    public var snapshot: LoadRecorder.Snapshot
+    public var seeded: Int
+    public var seedSeconds: Double
+    public var flowSeconds: Double
+    /// Pools audited, and those that did not add up (also counted as mismatches in `snapshot`).
+    public var poolsAudited: Int
+    public var throughput: Double { flowSeconds > 0 ? Double(snapshot.flowsCompleted) / flowSeconds : 0 }
+    public var succeeded: Bool { snapshot.flowsFailed == 0 && snapshot.mismatchCount == 0 && snapshot.flowsCompleted > 0 }
+}
+
+/// Seeds, runs the flows (closed or open loop), audits the stock, and returns the figures.
+public final class LoadRun: Sendable {
+    public let options: LoadOptions
+    public let recorder = LoadRecorder()
+    private let factory: OrderFactory
+    private let agents: [PartialCancelClient]
+    private let portals: [PartialCancelClient]
+    private let orders = NIOLockedValueBox<[Int: SeededOrder]>([:])
+    private let ledger = NIOLockedValueBox(Ledger())
+    private let begin = NIOLockedValueBox<NIODeadline?>(nil)
+
+    /// What the flows gave back to the pools, and the flows whose end is not known.
+    private struct Ledger {
+        var released: [PoolKey: Int64] = [:]
+        var uncertain: [(cancellationID: String, released: [PoolKey: Int64])] = []
+    }
+
+    /// `agents` must hold keys that may ingest orders and set stock (admin), `portals` portal keys.
+    public init(options: LoadOptions, agents: [PartialCancelClient], portals: [PartialCancelClient]) {
+        precondition(!agents.isEmpty && agents.count == portals.count)
+        self.options = options
+        self.factory = OrderFactory(prefix: options.prefix)
+        self.agents = agents
+        self.portals = portals
+    }
+
+    /// Time since the flows began, for progress lines.
+    public var flowElapsed: Double {
+        begin.withLockedValue { $0 }.map { Double((NIODeadline.now() - $0).nanoseconds) / 1e9 } ?? 0
+    }
+
+    public func run() async throws -> LoadResult {
+        let seedStart = NIODeadline.now()
+        let seedCount = min(options.seedOrders, options.flowLimit)
+        let stockPerPool = Int64(3 * max(seedCount, options.flows ?? 0) + 1000)
+        try await putStock(onHand: stockPerPool)
+        try await seed(count: seedCount)
+        let seedSeconds = Self.seconds(since: seedStart)
+
+        let flowStart = NIODeadline.now()
+        begin.withLockedValue { $0 = flowStart }
+        if let rate = options.rate {
+            await openLoop(rate: rate, start: flowStart)
+        } else {
+            await closedLoop(start: flowStart)
+        }
+        let flowSeconds = Self.seconds(since: flowStart)
+
+        let audited = try await auditStock(onHand: stockPerPool)
+        return LoadResult(options: options, snapshot: recorder.snapshot(), seeded: orders.withLockedValue { $0.count },
+                          seedSeconds: seedSeconds, flowSeconds: flowSeconds, poolsAudited: audited)
+    }
+
+    // MARK: Seeding
+
+    private func putStock(onHand: Int64) async throws {
+        for pool in OrderFactory.pools {
+            _ = try await agents[0].call(Methods.putStock, PutStockRequest(sku: factory.sku(pool.sku), location: pool.location, onHand: onHand),
+                                         as: PutStockResponse.self, deadline: options.deadline)
+        }
+    }
+
+    private func seed(count: Int) async throws {
+        let next = NIOLockedValueBox(0)
+        try await withThrowingDiscardingTaskGroup { group in
+            for lane in 0..<min(options.seedConcurrency, count) {
+                group.addTask {
+                    while true {
+                        let index = next.withLockedValue { value -> Int? in
+                            guard value < count else { return nil }
+                            defer { value += 1 }
+                            return value
+                        }
+                        guard let index else { return }
+                        _ = try await self.ingest(index, on: self.agents[lane % self.agents.count])
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ingests flow `index`'s order; the seeding stops at the first refusal (the server or the keys are wrong).
+    private func ingest(_ index: Int, on client: PartialCancelClient) async throws -> SeededOrder {
+        let shipped = options.mix.plan(forFlow: index).ineligible == .shipped
+        let (channel, payload) = factory.payload(forFlow: index, shippedFirstLine: shipped)
+        let start = NIODeadline.now()
+        let response = try await client.call(Methods.ingestOrder, IngestOrderRequest(channel: channel, payload: ByteBuffer(string: payload)),
+                                             as: IngestOrderResponse.self, deadline: options.deadline)
+        recorder.rpc(Methods.ingestOrder, since: start)
+        let order = SeededOrder(response.order)
+        orders.withLockedValue { $0[index] = order }
+        return order
+    }
+
+    // MARK: Flows
+
+    private func closedLoop(start: NIODeadline) async {
+        let stopAt = options.duration.map { start + .nanoseconds(Int64($0 * 1e9)) }
+        let next = NIOLockedValueBox(0)
+        let limit = options.flowLimit
+        await withDiscardingTaskGroup { group in
+            for _ in 0..<min(options.concurrency, limit) {
+                group.addTask {
+                    while true {
+                        let index = next.withLockedValue { value -> Int? in
+                            guard value < limit, stopAt.map({ NIODeadline.now() < $0 }) ?? true else { return nil }
+                            defer { value += 1 }
+                            return value
+                        }
+                        guard let index else { return }
+                        await self.flow(index, intendedStart: NIODeadline.now())
+                    }
+                }
+            }
+        }
+    }
+
+    private func openLoop(rate: Double, start: NIODeadline) async {
+        let stopAt = options.duration.map { start + .nanoseconds(Int64($0 * 1e9)) }
+        let outstanding = NIOLockedValueBox(0)
+        await withDiscardingTaskGroup { group in
+            var index = 0
+            while index < options.flowLimit {
+                let intended = start + .nanoseconds(Int64(Double(index) * 1e9 / rate))
+                if let stopAt, intended >= stopAt { break }
+                let wait = intended - NIODeadline.now()
+                if wait > .zero { try? await Task.sleep(nanoseconds: UInt64(wait.nanoseconds)) }
+                while outstanding.withLockedValue({ $0 }) >= options.maxOutstanding { try? await Task.sleep(nanoseconds: 1_000_000) }
+                outstanding.withLockedValue { $0 += 1 }
+                let flowIndex = index
+                group.addTask {
+                    await self.flow(flowIndex, intendedStart: intended)
+                    outstanding.withLockedValue { $0 -= 1 }
+                }
+                index += 1
+            }
+        }
+    }
+
+    private func flow(_ index: Int, intendedStart: NIODeadline) async {
+        let lane = index % agents.count
+        let clients = FlowClients(agent: agents[lane], portal: portals[lane])
+        let order: SeededOrder
+        if let seeded = orders.withLockedValue({ $0[index] }) {
+            order = seeded
+        } else {
+            do {
+                order = try await ingest(index, on: clients.agent)
+            } catch {
+                recorder.failed(Methods.ingestOrder, (error as? ClientError)?.status ?? Status(.unknown, "\(error)"), flow: "flow \(index)")
+                return
+            }
+        }
+        let runner = FlowRunner(clients: clients, recorder: recorder, deadline: options.deadline, completionTimeout: options.completionTimeout)
+        let end = await runner.run(index: index, plan: options.mix.plan(forFlow: index), order: order, intendedStart: intendedStart)
+        ledger.withLockedValue { ledger in
+            switch end {
+            case .settled(let released):
+                ledger.released.merge(released, uniquingKeysWith: +)
+            case .uncertain(let id?, let released):
+                ledger.uncertain.append((id, released))
+            case .uncertain(nil, _):
+                break
+            }
+        }
+    }
+
+    // MARK: Audit
+
+    /// Every run pool must show exactly: on hand as set, reserved = Σ intake reservations − Σ releases.
+    private func auditStock(onHand: Int64) async throws -> Int {
+        let client = agents[0]
+        let giveUp = NIODeadline.now() + options.settle
+        // Flows that stopped midway: ask the server how they ended.
+        for flow in ledger.withLockedValue({ $0.uncertain }) {
+            while true {
+                let state = try await client.call(Methods.getCancellation, GetCancellationRequest(id: flow.cancellationID),
+                                                  as: GetCancellationResponse.self, deadline: options.deadline).cancellation.state
+                if state == "CONFIRMED", NIODeadline.now() < giveUp {
+                    try await Task.sleep(nanoseconds: 10_000_000)
+                    continue
+                }
+                if state == "COMPLETED" || state == "CONFIRMED" {
+                    ledger.withLockedValue { $0.released.merge(flow.released, uniquingKeysWith: +) }
+                }
+                break
+            }
+        }
+        var expected: [PoolKey: Int64] = [:]
+        for order in orders.withLockedValue({ Array($0.values) }) { expected.merge(order.reservations, uniquingKeysWith: +) }
+        for (pool, units) in ledger.withLockedValue({ $0.released }) { expected[pool, default: 0] -= units }
+
+        let pools = OrderFactory.pools.map { PoolKey(sku: factory.sku($0.sku), location: $0.location) }
+        for pool in pools {
+            var seen = StockPoolView()
+            while true {
+                seen = try await client.call(Methods.getStock, GetStockRequest(sku: pool.sku, location: pool.location), as: GetStockResponse.self,
+                                             deadline: options.deadline).pools.first ?? StockPoolView()
+                if seen.reserved == expected[pool, default: 0] || NIODeadline.now() >= giveUp { break }
+                try await Task.sleep(nanoseconds: 20_000_000)
+            }
+            if seen.onHand != onHand { recorder.mismatch("STOCK_ON_HAND", "\(pool) on hand \(seen.onHand), set \(onHand)", flow: "audit") }
+            if seen.reserved != expected[pool, default: 0] {
+                recorder.mismatch("STOCK_RESERVED", "\(pool) reserved \(seen.reserved), expected \(expected[pool, default: 0])", flow: "audit")
+            }
+        }
+        return pools.count
+    }
+
+    private static func seconds(since start: NIODeadline) -> Double { Double((NIODeadline.now() - start).nanoseconds) / 1e9 }
+}

@@ -1,0 +1,179 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NIOCore
+import PartialCancelClient
+import PartialCancelLoad
+import PartialCancelServer
+import PartialCancelStorage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `pcancel-load`: complete cancellation flows against a server, every answer checked (docs/LOAD.md).
+@main
+struct LoadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pcancel-load",
+        abstract: "Runs complete cancellation flows against a pcancel server and checks every one.",
+        discussion: """
+        Seeds orders (its own skus and accounts), then runs validate → request → read the token from the \
+        customer's inbox → confirm → wait for COMPLETED, checking refunds, totals and stock. Exit code 0 when \
+        every flow completed with no mismatch, 1 otherwise, 64 for bad usage. See docs/LOAD.md.
+        """)
+
+    @Option(name: .long, help: "Server as HOST:PORT (default 127.0.0.1:7447; ignored with --embedded).")
+    var server: String = "127.0.0.1:7447"
+    @Option(name: .long, help: "Admin key (seeds stock and orders, acts as the agent). Default: $PCANCEL_API_KEY, then ./pcancel-data/dev-api-key.")
+    var apiKey: String?
+    @Option(name: .long, help: "Portal key (reads inboxes, confirms as the customer). Default: $PCANCEL_PORTAL_KEY, then ./pcancel-data/dev-portal-key.")
+    var portalKey: String?
+    @Flag(name: .long, help: "Start a server in this process on a temporary data directory.")
+    var embedded = false
+    @Option(name: .long, help: "Embedded server: shards.") var shards: Int = 2
+    @Option(name: .long, help: "Embedded server: SQLite synchronous mode, FULL or NORMAL.") var synchronous: String = "FULL"
+    @Flag(name: .long, help: "Embedded server: keep its data directory and print where it is.") var keepData = false
+
+    @Option(name: .long, help: "Flows to run (default 1000 unless --duration is given).") var flows: Int?
+    @Option(name: .long, help: "Seconds to run flows for.") var duration: Double?
+    @Option(name: .long, help: "Closed loop: flows at a time.") var concurrency: Int = 32
+    @Option(name: .long, help: "Open loop: flows started per second; latency counts from each flow's intended start.") var rate: Double?
+    @Option(name: .long, help: "Scenario weights.") var mix: String = Mix.default.description
+    @Option(name: .long, help: "Connections per role (agent and portal).") var connections: Int = 2
+    @Option(name: .long, help: "Orders to seed before the flows (default: --flows, or rate × duration, or 1000).") var seed: Int?
+    @Option(name: .long, help: "Deadline of each call, in seconds.") var timeout: Double = 30
+    @Option(name: .long, help: "Seconds to wait after the flows for stock pools to settle.") var settle: Double = 10
+    @Option(name: .long, help: "Write every figure as JSON to this file.") var json: String?
+    @Flag(name: .long, help: "No live progress line.") var quiet = false
+
+    func validate() throws {
+        guard flows.map({ $0 >= 1 }) ?? true, duration.map({ $0 > 0 }) ?? true else { throw ValidationError("--flows must be ≥ 1 and --duration > 0") }
+        guard (1...100_000).contains(concurrency), (1...64).contains(connections) else {
+            throw ValidationError("--concurrency must be 1...100000 and --connections 1...64")
+        }
+        if let rate, !(rate > 0 && rate <= 1_000_000) { throw ValidationError("--rate must be in (0, 1000000] flows per second") }
+        guard (1...256).contains(shards) else { throw ValidationError("--shards must be 1...256") }
+        guard Synchronous(rawValue: synchronous.uppercased()) != nil else { throw ValidationError("--synchronous must be FULL or NORMAL") }
+        guard timeout > 0, settle >= 0 else { throw ValidationError("--timeout must be > 0 and --settle ≥ 0") }
+        if let seed, seed < 0 { throw ValidationError("--seed must be ≥ 0") }
+        do { _ = try Mix(parsing: mix) } catch { throw ValidationError("--mix: \(error)") }
+    }
+
+    func run() async throws {
+        var options = LoadOptions(prefix: "LD" + String(UInt32.random(in: 0 ... .max), radix: 36, uppercase: true))
+        options.flows = flows ?? (duration == nil ? 1000 : nil)
+        options.duration = duration
+        options.concurrency = concurrency
+        options.rate = rate
+        options.mix = try Mix(parsing: mix)
+        options.seedOrders = seed ?? options.flows ?? rate.map { Int(($0 * (duration ?? 0)).rounded(.up)) } ?? 1000
+        options.deadline = .nanoseconds(Int64(timeout * 1e9))
+        options.completionTimeout = options.deadline
+        options.settle = .nanoseconds(Int64(settle * 1e9))
+
+        let target = try await Target.start(self)
+        var context = ["server": target.address, "run_prefix": options.prefix, "connections": "\(connections)"]
+        if embedded { context["embedded"] = "shards=\(shards) synchronous=\(synchronous.uppercased())" }
+
+        let result: LoadResult
+        do {
+            var agents: [PartialCancelClient] = [], portals: [PartialCancelClient] = []
+            for _ in 0..<connections {
+                agents.append(try await target.connect(key: target.apiKey, name: "pcancel-load"))
+                portals.append(try await target.connect(key: target.portalKey, name: "pcancel-load-portal"))
+            }
+            let run = LoadRun(options: options, agents: agents, portals: portals)
+            let progress = quiet || isatty(STDERR_FILENO) == 0 ? nil : Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(nanoseconds: 1_000_000_000)
+                    FileHandle.standardError.write(Data(("\r\u{1B}[K" + LoadReport.progress(run.recorder.snapshot(), elapsed: run.flowElapsed)).utf8))
+                }
+            }
+            defer { progress?.cancel() }
+            do {
+                result = try await run.run()
+            } catch {
+                for client in agents + portals { await client.close() }
+                throw error
+            }
+            if progress != nil { FileHandle.standardError.write(Data("\n".utf8)) }
+            for client in agents + portals { await client.close() }
+        } catch let error as ClientError {
+            try await target.stop(keepData: keepData)
+            FileHandle.standardError.write(Data("pcancel-load: \(error.status.code.name): \(error.status.message)\n".utf8))
+            throw ExitCode(1)
+        } catch {
+            try await target.stop(keepData: keepData)
+            throw error
+        }
+        try await target.stop(keepData: keepData)
+
+        let report = LoadReport(result: result, context: context)
+        print(report.text)
+        if let json {
+            try report.jsonData().write(to: URL(fileURLWithPath: json))
+        }
+        if !result.succeeded { throw ExitCode(1) }
+    }
+}
+
+/// The server under load: one given by --server, or one started in this process.
+struct Target {
+    var address: String
+    var host: String
+    var port: Int
+    var apiKey: String
+    var portalKey: String
+    var embedded: (server: PartialCancelServer, task: Task<Void, any Error>, directory: String)?
+
+    static func start(_ command: LoadCommand) async throws -> Target {
+        guard command.embedded else {
+            guard let colon = command.server.lastIndex(of: ":"), let port = Int(command.server[command.server.index(after: colon)...]) else {
+                throw ValidationError("--server must be HOST:PORT, got '\(command.server)'")
+            }
+            let host = String(command.server[..<colon])
+            return Target(address: command.server, host: host.isEmpty ? "127.0.0.1" : host, port: port,
+                          apiKey: try key(command.apiKey, environment: "PCANCEL_API_KEY", file: "pcancel-data/dev-api-key", flag: "--api-key"),
+                          portalKey: try key(command.portalKey, environment: "PCANCEL_PORTAL_KEY", file: "pcancel-data/dev-portal-key", flag: "--portal-key"))
+        }
+        var configuration = ServerConfiguration()
+        configuration.port = 0
+        configuration.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("pcancel-load-\(UUID().uuidString)").path
+        configuration.storage.shards = command.shards
+        configuration.storage.synchronous = Synchronous(rawValue: command.synchronous.uppercased()) ?? .full
+        configuration.seedSampleData = false
+        let apiKey = APIKey.generate(), portalKey = APIKey.generate()
+        configuration.apiKeys = [APIKey(name: "load", role: .admin, key: apiKey), APIKey(name: "load-portal", role: .portal, key: portalKey)]
+        var logger = Logger(label: "pcancel-server")
+        logger.logLevel = .warning
+        let server = try PartialCancelServer(configuration: configuration, keyStore: try KeyStore(configuration.apiKeys), logger: logger)
+        let address = try await server.start()
+        let task = Task { try await server.run() }
+        let port = address.port ?? 0
+        return Target(address: "127.0.0.1:\(port) (embedded)", host: "127.0.0.1", port: port, apiKey: apiKey, portalKey: portalKey,
+                      embedded: (server, task, configuration.dataDirectory))
+    }
+
+    func connect(key: String, name: String) async throws -> PartialCancelClient {
+        try await PartialCancelClient.connect(PartialCancelClient.Configuration(host: host, port: port, apiKey: key, clientName: name))
+    }
+
+    func stop(keepData: Bool) async throws {
+        guard let embedded else { return }
+        embedded.server.initiateShutdown()
+        try await embedded.task.value
+        if keepData {
+            FileHandle.standardError.write(Data("embedded data directory kept: \(embedded.directory)\n".utf8))
+        } else {
+            try? FileManager.default.removeItem(atPath: embedded.directory)
+        }
+    }
+
+    private static func key(_ flag: String?, environment: String, file: String, flag name: String) throws -> String {
+        if let flag { return flag }
+        if let value = ProcessInfo.processInfo.environment[environment], !value.isEmpty { return value }
+        if let text = try? String(contentsOfFile: file, encoding: .utf8) { return text.trimmingCharacters(in: .whitespacesAndNewlines) }
+        throw ValidationError("no key: pass \(name), set $\(environment), or run next to the embedded server's pcancel-data")
+    }
+}
