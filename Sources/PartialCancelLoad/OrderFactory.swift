@@ -32,8 +32,27 @@ public struct OrderFactory: Sendable {
 
     /// Names this run's orders, accounts and skus: letters, digits and `-` only.
     public let prefix: String
+    /// Per channel and shipped-or-not: the payload cut at the places of the external id and the
+    /// account, so that a flow's payload is a join instead of a search.
+    private let compiled: [String: [Bool: [Piece]]]
 
-    public init(prefix: String) { self.prefix = prefix }
+    /// A stretch of fixed text, or where the flow's own value goes.
+    private enum Piece: Sendable {
+        case text(String)
+        case externalID
+        case account
+    }
+
+    public init(prefix: String) {
+        self.prefix = prefix
+        var compiled: [String: [Bool: [Piece]]] = [:]
+        for (channel, template) in Self.templates {
+            for shipped in [false, true] {
+                compiled[channel, default: [:]][shipped] = Self.compile(template, prefix: prefix, shippedFirstLine: shipped)
+            }
+        }
+        self.compiled = compiled
+    }
 
     public func sku(_ sample: String) -> String { "\(prefix)-\(sample)" }
     public func account(forFlow index: Int) -> String { "\(prefix)-a\(index)" }
@@ -42,21 +61,42 @@ public struct OrderFactory: Sendable {
     /// The payload for flow `index`; with `shippedFirstLine` its `L1` has already shipped.
     public func payload(forFlow index: Int, shippedFirstLine: Bool) -> (channel: String, payload: String) {
         let channel = channel(forFlow: index)
-        let template = Self.templates[channel]!
+        var text = ""
+        for piece in compiled[channel]![shippedFirstLine]! {
+            switch piece {
+            case .text(let fixed): text += fixed
+            case .externalID: text += "\(prefix)-\(index)"
+            case .account: text += account(forFlow: index)
+            }
+        }
+        return (channel, text)
+    }
+
+    private static let externalIDMark = "\u{1}", accountMark = "\u{2}"
+
+    private static func compile(_ template: Template, prefix: String, shippedFirstLine: Bool) -> [Piece] {
+        let quoted = { (text: String) in "\"\(text)\"" }
         var text = template.payload
-            .replacingOccurrences(of: quoted(template.externalID), with: quoted("\(prefix)-\(index)"))
-            .replacingOccurrences(of: quoted("acct-42"), with: quoted(account(forFlow: index)))
-        for sample in Self.pools.map(\.sku) + Self.otherSKUs {
-            text = text.replacingOccurrences(of: quoted(sample), with: quoted(sku(sample)))
+            .replacingOccurrences(of: quoted(template.externalID), with: quoted(externalIDMark))
+            .replacingOccurrences(of: quoted("acct-42"), with: quoted(accountMark))
+        for sample in pools.map(\.sku) + otherSKUs {
+            text = text.replacingOccurrences(of: quoted(sample), with: quoted("\(prefix)-\(sample)"))
         }
         if shippedFirstLine, let range = text.range(of: template.reserved) {
             // The first fulfilment in every sample is L1's.
             text.replaceSubrange(range, with: template.shipped)
         }
-        return (channel, text)
+        var pieces: [Piece] = []
+        var fixed = ""
+        for character in text {
+            switch String(character) {
+            case externalIDMark: pieces += [.text(fixed), .externalID]; fixed = ""
+            case accountMark: pieces += [.text(fixed), .account]; fixed = ""
+            default: fixed.append(character)
+            }
+        }
+        return pieces + [.text(fixed)]
     }
-
-    private func quoted(_ text: String) -> String { "\"\(text)\"" }
 }
 
 /// What a flow needs to know about its order after intake.

@@ -134,5 +134,6 @@ public struct ServerConfiguration: Sendable {
             throw ConfigurationError("intake.max_amount must be at most 1000000000000 and intake.max_quantity at most 10000000")
         }
         if storage.deliveryBatch < 1 { throw ConfigurationError("storage.delivery_batch must be at least 1") }
+        if storage.groupCommitJobs < 1 { throw ConfigurationError("storage.group_commit_jobs must be at least 1 (1: no group commit)") }
     }
 }

@@ -113,16 +113,40 @@ final class SQLiteConnection {
 
     var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
 
-    /// Runs `body` in one immediate transaction: committed if it returns, rolled back if it throws.
+    /// Transactions open on this connection: 0 outside, 1 in a transaction, more in savepoints.
+    private(set) var transactionDepth = 0
+
+    /// Runs `body` atomically: committed if it returns, rolled back if it throws. Outside a
+    /// transaction this is one immediate transaction; inside one it is a savepoint, so that a
+    /// failing part rolls back alone while the enclosing transaction goes on (group commit).
     func transaction<T>(_ body: () throws -> T) throws -> T {
-        try execute("BEGIN IMMEDIATE")
+        let savepoint = transactionDepth > 0 ? "s\(transactionDepth)" : nil
+        try run(savepoint.map { "SAVEPOINT \($0)" } ?? "BEGIN IMMEDIATE")
+        transactionDepth += 1
+        let result: T
         do {
-            let result = try body()
-            try execute("COMMIT")
-            return result
+            result = try body()
         } catch {
-            try? execute("ROLLBACK")
+            transactionDepth -= 1
+            rollBack(savepoint)
             throw error
+        }
+        transactionDepth -= 1
+        do {
+            try run(savepoint.map { "RELEASE \($0)" } ?? "COMMIT")
+        } catch {
+            rollBack(savepoint)
+            throw error
+        }
+        return result
+    }
+
+    private func rollBack(_ savepoint: String?) {
+        if let savepoint {
+            try? run("ROLLBACK TO \(savepoint)")
+            try? run("RELEASE \(savepoint)")
+        } else {
+            try? run("ROLLBACK")
         }
     }
 }

@@ -19,6 +19,9 @@ public struct StorageConfiguration: Sendable, Hashable {
     public var checkpointPages: Int = 1000
     /// Outbox messages delivered per batch.
     public var deliveryBatch: Int = 256
+    /// Most jobs one group commit covers: the jobs waiting on a shard run in one transaction (each
+    /// under a savepoint) and share one commit. 1 turns group commit off.
+    public var groupCommitJobs: Int = 64
 
     public init() {}
 }
@@ -251,7 +254,7 @@ final class ShardStore {
     // MARK: Idempotency keys
 
     func claimIdempotency(scope: String, fingerprint: [UInt8], nowMs: Int64, retentionMs: Int64, staleAfterMs: Int64) throws -> IdempotencyClaim {
-        try db.transaction {
+        try transaction {
             try db.run("DELETE FROM idempotency_keys WHERE created_ms < ?1", [.integer(nowMs - retentionMs)])
             let existing = try db.first("SELECT fingerprint, completed, status, response, created_ms FROM idempotency_keys WHERE scope = ?1", [.text(scope)]) {
                 ($0.blob(0), $0.int(1) != 0, $0.blob(2), $0.blob(3), $0.int(4))
@@ -426,7 +429,7 @@ final class ShardStore {
     /// in one transaction.
     func markDelivered(_ messages: [OutboxMessage], complete: (CancellationRequest) -> CancellationRequest?) throws {
         let time = now()
-        try db.transaction {
+        try transaction {
             for message in messages { try db.run("UPDATE outbox SET delivered_ms = ?2 WHERE seq = ?1", [.integer(message.seq), .integer(time)]) }
             let released = Set(messages.compactMap { message -> String? in
                 guard message.change.kind == .release, let range = message.messageID.range(of: "/release/") else { return nil }

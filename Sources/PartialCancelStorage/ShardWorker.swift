@@ -7,10 +7,18 @@ import NIOCore
 /// work over with `submit` and get a future back, completed on their own loop, so they never block
 /// on SQLite.
 ///
+/// Group commit: the jobs waiting when the thread looks (up to `maxGroup`) run in one transaction,
+/// each under its own savepoint, so one commit (one WAL sync under FULL) covers them all, and a job
+/// that fails rolls back alone. Every job's future completes only after that commit: no caller
+/// hears of a change that could still be lost, and if the commit fails, every job in the group
+/// fails with it.
+///
 /// `@unchecked Sendable`: `store` is used only on the worker thread (inside `run`), and `jobs` and
 /// `stopping` only while holding `condition`.
 final class ShardWorker: @unchecked Sendable {
-    typealias Job = (ShardStore) -> Void
+    /// Runs inside the group's transaction; returns what to do once the group's commit is known
+    /// (its error, or nil when it committed).
+    typealias Job = (ShardStore) -> (_ commitError: (any Error)?) -> Void
 
     let index: Int
     private let store: ShardStore
@@ -19,14 +27,21 @@ final class ShardWorker: @unchecked Sendable {
     private var stopping = false
     private let finished = DispatchSemaphore(value: 0)
     private let depth = NIOLockedValueBox(0)
+    private let maxGroup: Int
 
-    init(index: Int, store: ShardStore) {
+    init(index: Int, store: ShardStore, maxGroup: Int) {
         self.index = index
         self.store = store
+        self.maxGroup = max(1, maxGroup)
         let thread = Thread { [self] in self.run() }
         thread.name = "pcancel-shard-\(index)"
         thread.start()
     }
+
+    private let commits = NIOLockedValueBox((groups: 0, jobs: 0))
+
+    /// Group commits made and the jobs they covered, since the worker started.
+    var commitCounts: (groups: Int, jobs: Int) { commits.withLockedValue { $0 } }
 
     /// Jobs waiting or running.
     var queueDepth: Int { depth.withLockedValue { $0 } }
@@ -36,9 +51,12 @@ final class ShardWorker: @unchecked Sendable {
         let promise = eventLoop.makePromise(of: T.self)
         let accepted = enqueue { store in
             do {
-                promise.succeed(try work(store))
+                let value = try store.transaction { try work(store) }
+                return { commitError in
+                    if let commitError { promise.fail(commitError) } else { promise.succeed(value) }
+                }
             } catch {
-                promise.fail(error)
+                return { _ in promise.fail(error) }
             }
         }
         if !accepted { promise.fail(StorageError(code: 0, "shard \(index) is stopped")) }
@@ -75,9 +93,26 @@ final class ShardWorker: @unchecked Sendable {
             // pass must find the (then empty) queue and leave.
             condition.unlock(withValue: stopping ? 1 : 0)
             if stop { break }
-            for job in batch {
-                job(store)
-                depth.withLockedValue { $0 -= 1 }
+            var start = 0
+            while start < batch.count {
+                let group = batch[start..<min(start + maxGroup, batch.count)]
+                start = group.endIndex
+                var finishers: [((any Error)?) -> Void] = []
+                finishers.reserveCapacity(group.count)
+                var commitError: (any Error)?
+                do {
+                    try store.transaction {
+                        for job in group { finishers.append(job(store)) }
+                    }
+                } catch {
+                    commitError = error
+                }
+                if commitError == nil { commits.withLockedValue { $0.groups += 1; $0.jobs += finishers.count } }
+                for finish in finishers { finish(commitError) }
+                // Jobs the failed group never reached (its BEGIN failed): each on its own, so that
+                // every caller gets an answer.
+                for job in group.dropFirst(finishers.count) { job(store)(nil) }
+                depth.withLockedValue { $0 -= group.count }
             }
             if queueDepth == 0 { store.idle() }
         }

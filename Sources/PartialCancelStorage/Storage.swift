@@ -84,7 +84,7 @@ public final class Storage: Sendable {
         for index in 0..<configuration.shards {
             let path = URL(fileURLWithPath: directory).appendingPathComponent("shard-\(index).sqlite").path
             let store = try ShardStore(index: index, path: path, configuration: configuration, now: now)
-            workers.append(ShardWorker(index: index, store: store))
+            workers.append(ShardWorker(index: index, store: store, maxGroup: configuration.groupCommitJobs))
         }
         let storage = Storage(directory: directory, configuration: configuration, isNew: isNew, workers: workers, eventLoop: eventLoop, logger: logger)
         for index in workers.indices { storage.deliver(from: index) }

@@ -169,12 +169,44 @@ struct ShardWorkerTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let loop = MultiThreadedEventLoopGroup.singleton.next()
-        let worker = ShardWorker(index: 0, store: try ShardStore(index: 0, path: directory + "/s.sqlite", configuration: StorageConfiguration(), now: { 0 }))
+        let worker = ShardWorker(index: 0, store: try ShardStore(index: 0, path: directory + "/s.sqlite", configuration: StorageConfiguration(), now: { 0 }), maxGroup: 64)
         let slow = worker.submit(on: loop) { _ in usleep(50_000); return true }
         let queued = (0..<500).map { index in worker.submit(on: loop) { _ in index } }
         worker.stop()
         #expect(try await slow.get())
         for (index, job) in queued.enumerated() { #expect(try await job.get() == index) }
         await #expect(throws: StorageError.self) { _ = try await worker.submit(on: loop) { _ in 1 }.get() }
+    }
+
+    @Test("jobs queued together share one commit, each under its own savepoint, and are answered after it")
+    func groupCommit() async throws {
+        let directory = StorageTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let worker = ShardWorker(index: 0, store: try ShardStore(index: 0, path: directory + "/s.sqlite", configuration: StorageConfiguration(), now: { 0 }), maxGroup: 64)
+        let slow = worker.submit(on: loop) { _ in usleep(50_000); return true }
+        struct Refused: Error {}
+        let jobs = (0..<100).map { index in
+            worker.submit(on: loop) { store -> Int in
+                _ = try store.setOnHand(sku: "SKU-\(index)", location: "W", onHand: Int64(index))
+                if index % 10 == 3 { throw Refused() }  // its write must roll back alone
+                return index
+            }
+        }
+        #expect(try await slow.get())
+        for (index, job) in jobs.enumerated() {
+            if index % 10 == 3 {
+                await #expect(throws: Refused.self) { _ = try await job.get() }
+            } else {
+                #expect(try await job.get() == index)
+            }
+        }
+        let pools = try await worker.submit(on: loop) { store in try store.allStock() }.get()
+        #expect(pools.map(\.sku).sorted() == (0..<100).filter { $0 % 10 != 3 }.map { "SKU-\($0)" }.sorted())
+        // The 100 jobs queued behind the slow one: two groups of at most 64, not 100 commits.
+        let counts = worker.commitCounts
+        #expect(counts.jobs == 102 && counts.groups <= 4)
+        worker.stop()
     }
 }
