@@ -98,10 +98,8 @@ final class ShardStore {
     private let db: SQLiteConnection
     private let configuration: StorageConfiguration
     private let now: @Sendable () -> Int64
-    private let encoder = JSONEncoder()
     /// Pages in the WAL after the last commit, as SQLite's WAL hook reports them.
     private let walPages = WALPages()
-    private let decoder = JSONDecoder()
 
     init(index: Int, path: String, configuration: StorageConfiguration, now: @escaping @Sendable () -> Int64) throws {
         self.index = index
@@ -141,7 +139,7 @@ final class ShardStore {
     // MARK: Orders
 
     func order(_ id: String) throws -> Order? {
-        try db.first("SELECT body FROM orders WHERE id = ?1", [.text(id)]) { $0.blob(0) }.map { try decoder.decode(Order.self, from: Data($0)) }
+        try db.first("SELECT body FROM orders WHERE id = ?1", [.text(id)]) { $0.blob(0) }.map { try BodyCodec.decode(Order.self, from: $0) }
     }
 
     func insert(_ order: Order) throws {
@@ -150,7 +148,7 @@ final class ShardStore {
         INSERT INTO orders (id, channel, external_id, account_id, status, version, total, body, created_ms, updated_ms)
         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
         """, [.text(order.id), .text(order.channel), .text(order.externalID), .text(order.account.id), .text(order.status.rawValue),
-              .integer(order.version), .integer(order.totals.total), .blob(Array(try encoder.encode(order))), .integer(time)])
+              .integer(order.version), .integer(order.totals.total), .blob(try BodyCodec.encode(order)), .integer(time)])
     }
 
     func appendHistory(orderID: String, actor: String, event: String, detail: String) throws {
@@ -171,7 +169,7 @@ final class ShardStore {
     func allOrders() throws -> [Order] {
         var bodies: [[UInt8]] = []
         try db.query("SELECT body FROM orders ORDER BY id") { bodies.append($0.blob(0)) }
-        return try bodies.map { try decoder.decode(Order.self, from: Data($0)) }
+        return try bodies.map { try BodyCodec.decode(Order.self, from: $0) }
     }
 
     func allStock() throws -> [StockPool] {
@@ -189,14 +187,14 @@ final class ShardStore {
     func cancellationRequests(orderID: String) throws -> [CancellationRequest] {
         var bodies: [[UInt8]] = []
         try db.query("SELECT body FROM cancellation_requests WHERE order_id = ?1 ORDER BY number", [.text(orderID)]) { bodies.append($0.blob(0)) }
-        return try bodies.map { try decoder.decode(CancellationRequest.self, from: Data($0)) }
+        return try bodies.map { try BodyCodec.decode(CancellationRequest.self, from: $0) }
     }
 
     func cancellationRequest(_ id: String) throws -> (request: CancellationRequest, tokenHash: [UInt8])? {
         guard let (body, hash) = try db.first("SELECT body, token_sha256 FROM cancellation_requests WHERE id = ?1", [.text(id)], { ($0.blob(0), $0.blob(1)) }) else {
             return nil
         }
-        return (try decoder.decode(CancellationRequest.self, from: Data(body)), hash)
+        return (try BodyCodec.decode(CancellationRequest.self, from: body), hash)
     }
 
     func nextCancellationNumber(orderID: String) throws -> Int {
@@ -208,36 +206,36 @@ final class ShardStore {
         INSERT INTO cancellation_requests (id, order_id, number, state, token_sha256, body, created_ms, updated_ms)
         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
         """, [.text(request.id), .text(request.orderID), .integer(Int64(number)), .text(request.lifecycle.state.rawValue), .blob(tokenHash),
-              .blob(Array(try encoder.encode(request))), .integer(request.createdMs)])
+              .blob(try BodyCodec.encode(request)), .integer(request.createdMs)])
     }
 
     func update(_ request: CancellationRequest) throws {
         try db.run("UPDATE cancellation_requests SET state = ?2, body = ?3, updated_ms = ?4 WHERE id = ?1",
-                   [.text(request.id), .text(request.lifecycle.state.rawValue), .blob(Array(try encoder.encode(request))), .integer(request.updatedMs)])
+                   [.text(request.id), .text(request.lifecycle.state.rawValue), .blob(try BodyCodec.encode(request)), .integer(request.updatedMs)])
     }
 
     func update(_ order: Order) throws {
         try db.run("UPDATE orders SET status = ?2, version = ?3, total = ?4, body = ?5, updated_ms = ?6 WHERE id = ?1",
                    [.text(order.id), .text(order.status.rawValue), .integer(order.version), .integer(order.totals.total),
-                    .blob(Array(try encoder.encode(order))), .integer(now())])
+                    .blob(try BodyCodec.encode(order)), .integer(now())])
     }
 
     func insert(_ refund: Refund) throws {
         try db.run("""
         INSERT INTO refunds (refund_id, cancellation_id, order_id, amount, currency, body, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
         """, [.text(refund.refundID), .text(refund.cancellationID), .text(refund.orderID), .integer(refund.amount), .text(refund.currency),
-              .blob(Array(try encoder.encode(refund))), .integer(refund.createdMs)])
+              .blob(try BodyCodec.encode(refund)), .integer(refund.createdMs)])
     }
 
     func refund(cancellationID: String) throws -> Refund? {
         try db.first("SELECT body FROM refunds WHERE cancellation_id = ?1", [.text(cancellationID)]) { $0.blob(0) }
-            .map { try decoder.decode(Refund.self, from: Data($0)) }
+            .map { try BodyCodec.decode(Refund.self, from: $0) }
     }
 
     func refunds(orderID: String) throws -> [Refund] {
         var bodies: [[UInt8]] = []
         try db.query("SELECT body FROM refunds WHERE order_id = ?1 ORDER BY created_ms, refund_id", [.text(orderID)]) { bodies.append($0.blob(0)) }
-        return try bodies.map { try decoder.decode(Refund.self, from: Data($0)) }
+        return try bodies.map { try BodyCodec.decode(Refund.self, from: $0) }
     }
 
     /// Cancellation ids whose stock releases still wait in this shard's outbox.
@@ -407,7 +405,7 @@ final class ShardStore {
 
     func enqueue(_ change: StockChange, destination: Int) throws {
         try db.run("INSERT INTO outbox (message_id, destination, kind, payload, created_ms) VALUES (?1, ?2, 'stock', ?3, ?4)",
-                   [.text(change.id), .integer(Int64(destination)), .blob(Array(try encoder.encode(change))), .integer(now())])
+                   [.text(change.id), .integer(Int64(destination)), .blob(try BodyCodec.encode(change)), .integer(now())])
     }
 
     func pendingOutbox(limit: Int) throws -> [OutboxMessage] {
@@ -415,7 +413,7 @@ final class ShardStore {
         var failure: (any Error)?
         try db.query("SELECT seq, message_id, destination, payload FROM outbox WHERE delivered_ms IS NULL ORDER BY seq LIMIT ?1", [.integer(Int64(limit))]) { row in
             do {
-                let change = try decoder.decode(StockChange.self, from: Data(row.blob(3)))
+                let change = try BodyCodec.decode(StockChange.self, from: row.blob(3))
                 messages.append(OutboxMessage(seq: row.int(0), messageID: row.text(1), destination: Int(row.int(2)), change: change))
             } catch {
                 failure = error

@@ -27,6 +27,10 @@ try measure("JSONReader.parse (JSONSerialization)") { _ in _ = try JSONReader.pa
 try measure("Intake.order (parse + map + price)") { _ in _ = try intake.order(channel: "web", payload: payload) }
 try measure("JSONEncoder.encode(Order)") { _ in _ = try encoder.encode(order) }
 try measure("JSONDecoder.decode(Order)") { _ in _ = try decoder.decode(Order.self, from: encoded) }
+let body = try BodyCodec.encode(order)
+try measure("BodyCodec.encode(Order) (stored body)") { _ in _ = try BodyCodec.encode(order) }
+try measure("BodyCodec.decode(Order) (stored body)") { _ in _ = try BodyCodec.decode(Order.self, from: body) }
+print("stored body of the sample order: \(body.count) bytes (JSON: \(encoded.count))")
 
 let loop = MultiThreadedEventLoopGroup.singleton.next()
 for synchronous in [Synchronous.normal, .full] {

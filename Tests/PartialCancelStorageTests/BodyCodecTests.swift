@@ -1,0 +1,79 @@
+import Foundation
+import PartialCancelDomain
+@testable import PartialCancelStorage
+import Testing
+
+@Suite("Stored body format")
+struct BodyCodecTests {
+    struct Odd: Codable, Hashable {
+        enum Shape: Codable, Hashable {
+            case circle(radius: Int64)
+            case label(String, Bool)
+            case none
+        }
+        var small: Int8 = -7
+        var medium: Int32 = .min
+        var unsigned: UInt32 = .max
+        var wide: UInt64 = .max
+        var int: Int = .min
+        var ratio: Double = -0.125
+        var single: Float = 1.5
+        var text = "naïve — ünïcödé ✓"
+        var empty = ""
+        var flag = true
+        var missing: String?
+        var present: Int64? = 0
+        var nested: [[Int64]] = [[], [1, -1], [Int64.max]]
+        var shapes: [Shape] = [.circle(radius: 3), .label("x", false), .none]
+        var map: [String: Int64] = ["a": 1, "b": -2]
+        var optionals: [Int64?] = [nil, 5, nil]
+    }
+
+    @Test("every kind of value survives a round trip")
+    func roundTrip() throws {
+        let value = Odd()
+        let bytes = try BodyCodec.encode(value)
+        #expect(bytes.first == BodyCodec.formatByte)
+        #expect(try BodyCodec.decode(Odd.self, from: bytes) == value)
+    }
+
+    @Test("the domain's stored types survive a round trip, and the binary form is smaller than JSON")
+    func domain() throws {
+        let order = try StorageTests.sampleOrder()
+        let bytes = try BodyCodec.encode(order)
+        #expect(try BodyCodec.decode(Order.self, from: bytes) == order)
+        #expect(bytes.count < (try JSONEncoder().encode(order)).count)
+        for (channel, payload) in [("marketplace", SamplePayloads.marketplace), ("callcenter", SamplePayloads.callcenter)] {
+            let other = try StorageTests.sampleOrder(channel, payload)
+            #expect(try BodyCodec.decode(Order.self, from: try BodyCodec.encode(other)) == other)
+        }
+    }
+
+    @Test("bodies written as JSON before this format are still read")
+    func legacyJSON() throws {
+        let order = try StorageTests.sampleOrder()
+        #expect(try BodyCodec.decode(Order.self, from: Array(try JSONEncoder().encode(order))) == order)
+    }
+
+    struct Before: Codable, Hashable { var id: String; var old: Int64 }
+    struct After: Codable, Hashable { var id: String; var added: String? }
+
+    @Test("a field added later decodes as absent from older bodies; a removed field is skipped")
+    func evolution() throws {
+        let bytes = try BodyCodec.encode(Before(id: "x", old: 42))
+        #expect(try BodyCodec.decode(After.self, from: bytes) == After(id: "x", added: nil))
+    }
+
+    @Test("every truncation and a wrong type fail with a decoding error, never a crash")
+    func corrupt() throws {
+        let bytes = try BodyCodec.encode(Odd())
+        for length in 1..<bytes.count {
+            #expect(throws: (any Error).self, "length \(length)") { _ = try BodyCodec.decode(Odd.self, from: Array(bytes[..<length])) }
+        }
+        #expect(throws: DecodingError.self) { _ = try BodyCodec.decode(After.self, from: try BodyCodec.encode(Before(id: "x", old: 1)).map { $0 == 0x06 ? 0x03 : $0 }) }
+        #expect(throws: DecodingError.self) { _ = try BodyCodec.decode(Int8.self, from: try BodyCodec.encode(Int64(1000))) }
+        var garbage = bytes
+        for i in stride(from: 1, to: garbage.count, by: 7) { garbage[i] = 0xFF }
+        #expect(throws: (any Error).self) { _ = try BodyCodec.decode(Odd.self, from: garbage) }
+    }
+}
