@@ -134,6 +134,7 @@ public struct ServerConfiguration: Sendable {
             throw ConfigurationError("intake.max_amount must be at most 1000000000000 and intake.max_quantity at most 10000000")
         }
         if storage.deliveryBatch < 1 { throw ConfigurationError("storage.delivery_batch must be at least 1") }
+        if storage.cachedBodies < 0 { throw ConfigurationError("storage.cached_bodies must be 0 (no cache) or more") }
         if storage.groupCommitJobs < 1 { throw ConfigurationError("storage.group_commit_jobs must be at least 1 (1: no group commit)") }
     }
 }

@@ -54,6 +54,7 @@ public enum ConfigurationFile {
             try storage.int("checkpoint_pages") { configuration.storage.checkpointPages = $0 }
             try storage.int("delivery_batch") { configuration.storage.deliveryBatch = $0 }
             try storage.int("group_commit_jobs") { configuration.storage.groupCommitJobs = $0 }
+            try storage.int("cached_bodies") { configuration.storage.cachedBodies = $0 }
         }
         try reader.object("intake") { intake in
             try intake.int("max_lines") { configuration.intake.maxLines = $0 }

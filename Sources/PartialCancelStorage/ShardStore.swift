@@ -19,6 +19,9 @@ public struct StorageConfiguration: Sendable, Hashable {
     public var checkpointPages: Int = 1000
     /// Outbox messages delivered per batch.
     public var deliveryBatch: Int = 256
+    /// Decoded orders, and decoded cancellation requests, each shard keeps in memory (0: none).
+    /// Bounds memory whatever the number of orders stored.
+    public var cachedBodies: Int = 4096
     /// Most jobs one group commit covers: the jobs waiting on a shard run in one transaction (each
     /// under a savepoint) and share one commit. 1 turns group commit off.
     public var groupCommitJobs: Int = 64
@@ -100,11 +103,15 @@ final class ShardStore {
     private let now: @Sendable () -> Int64
     /// Pages in the WAL after the last commit, as SQLite's WAL hook reports them.
     private let walPages = WALPages()
+    private let orders: BodyCache<Order>
+    private let requests: BodyCache<CancellationRequest>
 
     init(index: Int, path: String, configuration: StorageConfiguration, now: @escaping @Sendable () -> Int64) throws {
         self.index = index
         self.configuration = configuration
         self.now = now
+        orders = BodyCache(capacity: configuration.cachedBodies)
+        requests = BodyCache(capacity: configuration.cachedBodies)
         db = try SQLiteConnection(path: path)
         try db.execute("""
         PRAGMA journal_mode = WAL;
@@ -133,13 +140,31 @@ final class ShardStore {
         _ = try? db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     }
 
+    /// Runs `body` atomically (a transaction, or a savepoint inside one); the body caches follow.
     @discardableResult
-    func transaction<T>(_ body: () throws -> T) throws -> T { try db.transaction(body) }
+    func transaction<T>(_ body: () throws -> T) throws -> T {
+        orders.begin()
+        requests.begin()
+        do {
+            let result = try db.transaction(body)
+            orders.commit()
+            requests.commit()
+            return result
+        } catch {
+            orders.rollback()
+            requests.rollback()
+            throw error
+        }
+    }
 
     // MARK: Orders
 
     func order(_ id: String) throws -> Order? {
-        try db.first("SELECT body FROM orders WHERE id = ?1", [.text(id)]) { $0.blob(0) }.map { try BodyCodec.decode(Order.self, from: $0) }
+        if let cached = orders.value(id) { return cached }
+        guard let body = try db.first("SELECT body FROM orders WHERE id = ?1", [.text(id)], { $0.blob(0) }) else { return nil }
+        let order = try BodyCodec.decode(Order.self, from: body)
+        orders.read(id, order)
+        return order
     }
 
     func insert(_ order: Order) throws {
@@ -149,6 +174,7 @@ final class ShardStore {
         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
         """, [.text(order.id), .text(order.channel), .text(order.externalID), .text(order.account.id), .text(order.status.rawValue),
               .integer(order.version), .integer(order.totals.total), .blob(try BodyCodec.encode(order)), .integer(time)])
+        orders.wrote(order.id, order)
     }
 
     func appendHistory(orderID: String, actor: String, event: String, detail: String) throws {
@@ -185,16 +211,22 @@ final class ShardStore {
     // MARK: Cancellation requests
 
     func cancellationRequests(orderID: String) throws -> [CancellationRequest] {
-        var bodies: [[UInt8]] = []
-        try db.query("SELECT body FROM cancellation_requests WHERE order_id = ?1 ORDER BY number", [.text(orderID)]) { bodies.append($0.blob(0)) }
-        return try bodies.map { try BodyCodec.decode(CancellationRequest.self, from: $0) }
+        var ids: [String] = []
+        try db.query("SELECT id FROM cancellation_requests WHERE order_id = ?1 ORDER BY number", [.text(orderID)]) { ids.append($0.text(0)) }
+        return try ids.compactMap { try cancellationRequest($0)?.request }
     }
 
     func cancellationRequest(_ id: String) throws -> (request: CancellationRequest, tokenHash: [UInt8])? {
+        if let cached = requests.value(id) {
+            guard let hash = try db.first("SELECT token_sha256 FROM cancellation_requests WHERE id = ?1", [.text(id)], { $0.blob(0) }) else { return nil }
+            return (cached, hash)
+        }
         guard let (body, hash) = try db.first("SELECT body, token_sha256 FROM cancellation_requests WHERE id = ?1", [.text(id)], { ($0.blob(0), $0.blob(1)) }) else {
             return nil
         }
-        return (try BodyCodec.decode(CancellationRequest.self, from: body), hash)
+        let request = try BodyCodec.decode(CancellationRequest.self, from: body)
+        requests.read(id, request)
+        return (request, hash)
     }
 
     func nextCancellationNumber(orderID: String) throws -> Int {
@@ -207,17 +239,20 @@ final class ShardStore {
         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
         """, [.text(request.id), .text(request.orderID), .integer(Int64(number)), .text(request.lifecycle.state.rawValue), .blob(tokenHash),
               .blob(try BodyCodec.encode(request)), .integer(request.createdMs)])
+        requests.wrote(request.id, request)
     }
 
     func update(_ request: CancellationRequest) throws {
-        try db.run("UPDATE cancellation_requests SET state = ?2, body = ?3, updated_ms = ?4 WHERE id = ?1",
+        let changed = try db.run("UPDATE cancellation_requests SET state = ?2, body = ?3, updated_ms = ?4 WHERE id = ?1",
                    [.text(request.id), .text(request.lifecycle.state.rawValue), .blob(try BodyCodec.encode(request)), .integer(request.updatedMs)])
+        if changed > 0 { requests.wrote(request.id, request) }
     }
 
     func update(_ order: Order) throws {
-        try db.run("UPDATE orders SET status = ?2, version = ?3, total = ?4, body = ?5, updated_ms = ?6 WHERE id = ?1",
+        let changed = try db.run("UPDATE orders SET status = ?2, version = ?3, total = ?4, body = ?5, updated_ms = ?6 WHERE id = ?1",
                    [.text(order.id), .text(order.status.rawValue), .integer(order.version), .integer(order.totals.total),
                     .blob(try BodyCodec.encode(order)), .integer(now())])
+        if changed > 0 { orders.wrote(order.id, order) }
     }
 
     func insert(_ refund: Refund) throws {

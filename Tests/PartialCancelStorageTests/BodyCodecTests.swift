@@ -77,3 +77,45 @@ struct BodyCodecTests {
         #expect(throws: (any Error).self) { _ = try BodyCodec.decode(Odd.self, from: garbage) }
     }
 }
+
+@Suite("Body cache")
+struct BodyCacheTests {
+    @Test("values written in a transaction are kept only when the outermost one commits; a rollback drops its level")
+    func followsTransactions() {
+        let cache = BodyCache<Int>(capacity: 10)
+        cache.begin()
+        cache.wrote("a", 1)
+        #expect(cache.value("a") == 1)
+        cache.begin()  // a savepoint
+        cache.wrote("a", 2)
+        cache.wrote("b", 2)
+        #expect(cache.value("a") == 2)
+        cache.rollback()
+        #expect(cache.value("a") == 1 && cache.value("b") == nil)
+        cache.begin()
+        cache.wrote("c", 3)
+        cache.commit()  // into the outer level only
+        #expect(cache.count == 0)
+        cache.commit()
+        #expect(cache.value("a") == 1 && cache.value("c") == 3 && cache.count == 2)
+
+        cache.begin()
+        cache.wrote("a", 9)
+        cache.read("a", 1)  // a read of the committed row must not hide the pending write
+        #expect(cache.value("a") == 9)
+        cache.rollback()
+        #expect(cache.value("a") == 1)
+    }
+
+    @Test("the committed map holds at most its capacity, oldest first out")
+    func bounded() {
+        let cache = BodyCache<Int>(capacity: 3)
+        for i in 0..<10 { cache.read("k\(i)", i) }
+        #expect(cache.count == 3)
+        #expect((0..<7).allSatisfy { cache.value("k\($0)") == nil })
+        #expect(cache.value("k9") == 9)
+        let none = BodyCache<Int>(capacity: 0)
+        none.read("a", 1)
+        #expect(none.value("a") == nil)
+    }
+}
