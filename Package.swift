@@ -122,6 +122,7 @@ let package = Package(
                 "PartialCancelClient",
                 "PartialCancelServer",
                 "PartialCancelStorage",
+                "PartialCancelWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

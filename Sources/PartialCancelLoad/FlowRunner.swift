@@ -5,9 +5,9 @@ import PartialCancelWire
 /// The connections a flow uses: the agent's side (validate, request, read the state) and the
 /// customer's portal (inbox, confirmation).
 public struct FlowClients: Sendable {
-    public var agent: PartialCancelClient
-    public var portal: PartialCancelClient
-    public init(agent: PartialCancelClient, portal: PartialCancelClient) {
+    public var agent: any FlowTransport
+    public var portal: any FlowTransport
+    public init(agent: any FlowTransport, portal: any FlowTransport) {
         self.agent = agent
         self.portal = portal
     }
@@ -43,6 +43,38 @@ struct FlowRunner: Sendable {
         }
     }
 
+    /// A request made and its token read ahead of time, for measuring confirmations alone.
+    public struct Prepared: Sendable {
+        var plan: FlowPlan
+        var order: SeededOrder
+        var cancellationID: String
+        var token: String
+        var quote: QuoteView
+    }
+
+    /// Requests the plan's cancellation and reads the token; nil (and the failure recorded) if either fails.
+    func prepare(index: Int, plan: FlowPlan, order: SeededOrder) async -> Prepared? {
+        var flow = Flow(runner: self, name: "preparing flow \(index) (\(order.id))", plan: plan, order: order, intendedStart: .now())
+        guard let (requested, _) = try? await flow.request(),
+              let token = try? await flow.readToken(cancellationID: requested.id) else { return nil }
+        return Prepared(plan: plan, order: order, cancellationID: requested.id, token: token, quote: requested.quote)
+    }
+
+    /// Only the confirmation of a prepared request, checked like a whole flow's; timed from `intendedStart`.
+    func confirm(_ prepared: Prepared, index: Int, intendedStart: NIODeadline) async -> FlowEnd {
+        recorder.started()
+        let flow = Flow(runner: self, name: "flow \(index) (confirm, \(prepared.order.id))", plan: prepared.plan, order: prepared.order, intendedStart: intendedStart)
+        let released = prepared.order.releases(for: prepared.plan.lines)
+        do {
+            try await flow.confirm(prepared.cancellationID, token: prepared.token, quote: prepared.quote)
+        } catch {
+            return .uncertain(cancellationID: prepared.cancellationID, released: released)
+        }
+        let elapsed = NIODeadline.now() - intendedStart
+        recorder.completed(prepared.plan.scenario, processing: elapsed, flow: elapsed)
+        return .settled(released: released)
+    }
+
     /// The state of one flow in progress.
     private struct Flow {
         let runner: FlowRunner
@@ -72,28 +104,38 @@ struct FlowRunner: Sendable {
                 let reasons = validation.lines.flatMap { $0.reasons.map(\.code) }
                 return try stop("VERDICT", "expected eligible, got \(reasons)")
             }
-            let requested = try await call(Methods.requestCancellation,
-                                           RequestCancellationRequest(orderID: order.id, lines: plan.lines, reasonCode: plan.reasonCode),
-                                           as: RequestCancellationResponse.self, on: runner.clients.agent).cancellation
-            let requestAnswered = NIODeadline.now()
-            cancellationID = requested.id
+            let (requested, requestAnswered) = try await request()
             let quote = requested.quote
             // The binding quote repeats the validation's, except where the clock moves money (proration).
             if plan.scenario != .subscription, quote.refundTotal != validated.refundTotal || quote.lines != validated.lines || quote.tenders != validated.tenders {
                 mismatch("QUOTE_CHANGED", "validated \(validated.refundTotal), bound \(quote.refundTotal)")
             }
-            if requested.state != "PENDING_CONFIRMATION" { mismatch("STATE", "new request is \(requested.state)") }
-
             let token = try await readToken(cancellationID: requested.id)
             let confirmSent = NIODeadline.now()
-            let confirmed = try await call(Methods.confirmCancellation, ConfirmCancellationRequest(id: requested.id, token: token),
-                                           as: ConfirmCancellationResponse.self, on: runner.clients.portal, metadata: customer)
-            for finding in ConfirmationCheck.findings(confirmed, quote: quote, order: order, plan: plan) { mismatch(finding.kind, finding.detail) }
-            if confirmed.cancellation.state != "COMPLETED" { try await waitUntilCompleted(requested.id) }
+            if try await confirm(requested.id, token: token, quote: quote) != "COMPLETED" { try await waitUntilCompleted(requested.id) }
             let now = NIODeadline.now()
             let flowTime = now - intendedStart
             recorder.completed(plan.scenario, processing: flowTime - (confirmSent - requestAnswered), flow: flowTime)
             return .settled(released: order.releases(for: plan.lines))
+        }
+
+        /// Requests the plan's cancellation: the binding quote, and the time the answer came.
+        mutating func request() async throws -> (CancellationView, NIODeadline) {
+            let requested = try await call(Methods.requestCancellation,
+                                           RequestCancellationRequest(orderID: order.id, lines: plan.lines, reasonCode: plan.reasonCode),
+                                           as: RequestCancellationResponse.self, on: runner.clients.agent).cancellation
+            let answered = NIODeadline.now()
+            cancellationID = requested.id
+            if requested.state != "PENDING_CONFIRMATION" { mismatch("STATE", "new request is \(requested.state)") }
+            return (requested, answered)
+        }
+
+        /// The customer confirms with the token; the answer is checked against the quote. Returns the state it reports.
+        func confirm(_ id: String, token: String, quote: QuoteView) async throws -> String {
+            let confirmed = try await call(Methods.confirmCancellation, ConfirmCancellationRequest(id: id, token: token),
+                                           as: ConfirmCancellationResponse.self, on: runner.clients.portal, metadata: customer)
+            for finding in ConfirmationCheck.findings(confirmed, quote: quote, order: order, plan: plan) { mismatch(finding.kind, finding.detail) }
+            return confirmed.cancellation.state
         }
 
         /// An ineligible flow: validation names the reason, and the request is refused with it.
@@ -123,7 +165,7 @@ struct FlowRunner: Sendable {
         }
 
         /// The customer's portal reads the inbox; the token is the last line of the request's message.
-        private func readToken(cancellationID: String) async throws -> String {
+        func readToken(cancellationID: String) async throws -> String {
             let inbox = try await call(Methods.listNotifications, ListNotificationsRequest(limit: 10), as: ListNotificationsResponse.self,
                                        on: runner.clients.portal, metadata: customer)
             let message = inbox.notifications.first { $0.cancellationID == cancellationID && $0.kind == "CONFIRMATION_REQUESTED" }
@@ -154,7 +196,7 @@ struct FlowRunner: Sendable {
 
         /// One timed call; an error status ends the flow.
         private func call<Request: WireMessage, Response: WireMessage>(_ method: String, _ request: Request, as: Response.Type,
-                                                                        on client: PartialCancelClient, metadata: Metadata = Metadata()) async throws -> Response {
+                                                                        on client: any FlowTransport, metadata: Metadata = Metadata()) async throws -> Response {
             let start = NIODeadline.now()
             do {
                 let response = try await client.call(method, request, as: Response.self, deadline: runner.deadline, metadata: metadata)

@@ -28,11 +28,14 @@ public struct LoadOptions: Sendable {
     public var settle: TimeAmount = .seconds(10)
     /// Names this run's orders, accounts and skus.
     public var prefix: String
+    /// Measure ConfirmCancellation alone: seeding also requests each flow's cancellation and reads
+    /// its token, and each flow is then only the confirmation (checked like a whole flow's).
+    public var confirmOnly = false
 
     public init(prefix: String) { self.prefix = prefix }
 
     /// The flow count the run aims at (unbounded in time-only runs).
-    var flowLimit: Int { flows ?? .max }
+    var flowLimit: Int { confirmOnly ? min(flows ?? .max, seedOrders) : (flows ?? .max) }
 }
 
 /// The outcome of a run: the recorder's figures plus seeding and the stock audit.
@@ -53,9 +56,12 @@ public final class LoadRun: Sendable {
     public let options: LoadOptions
     public let recorder = LoadRecorder()
     private let factory: OrderFactory
-    private let agents: [PartialCancelClient]
-    private let portals: [PartialCancelClient]
+    private let agents: [any FlowTransport]
+    private let portals: [any FlowTransport]
     private let orders = NIOLockedValueBox<[Int: SeededOrder]>([:])
+    private let prepared = NIOLockedValueBox<[Int: FlowRunner.Prepared]>([:])
+    /// What seeding does besides ingesting (requests made ahead in `confirmOnly` runs).
+    public let seedRecorder = LoadRecorder()
     private let ledger = NIOLockedValueBox(Ledger())
     private let begin = NIOLockedValueBox<NIODeadline?>(nil)
 
@@ -66,7 +72,7 @@ public final class LoadRun: Sendable {
     }
 
     /// `agents` must hold keys that may ingest orders and set stock (admin), `portals` portal keys.
-    public init(options: LoadOptions, agents: [PartialCancelClient], portals: [PartialCancelClient]) {
+    public init(options: LoadOptions, agents: [any FlowTransport], portals: [any FlowTransport]) {
         precondition(!agents.isEmpty && agents.count == portals.count)
         self.options = options
         self.factory = OrderFactory(prefix: options.prefix)
@@ -122,7 +128,9 @@ public final class LoadRun: Sendable {
                             return value
                         }
                         guard let index else { return }
-                        _ = try await self.ingest(index, on: self.agents[lane % self.agents.count])
+                        let lane = lane % self.agents.count
+                        let order = try await self.ingest(index, on: self.agents[lane])
+                        if self.options.confirmOnly { try await self.prepare(index, order: order, lane: lane) }
                     }
                 }
             }
@@ -130,7 +138,7 @@ public final class LoadRun: Sendable {
     }
 
     /// Ingests flow `index`'s order; the seeding stops at the first refusal (the server or the keys are wrong).
-    private func ingest(_ index: Int, on client: PartialCancelClient) async throws -> SeededOrder {
+    private func ingest(_ index: Int, on client: any FlowTransport) async throws -> SeededOrder {
         let shipped = options.mix.plan(forFlow: index).ineligible == .shipped
         let (channel, payload) = factory.payload(forFlow: index, shippedFirstLine: shipped)
         let start = NIODeadline.now()
@@ -140,6 +148,15 @@ public final class LoadRun: Sendable {
         let order = SeededOrder(response.order)
         orders.withLockedValue { $0[index] = order }
         return order
+    }
+
+    private func prepare(_ index: Int, order: SeededOrder, lane: Int) async throws {
+        let runner = FlowRunner(clients: FlowClients(agent: agents[lane], portal: portals[lane]), recorder: seedRecorder,
+                                deadline: options.deadline, completionTimeout: options.completionTimeout)
+        guard let ready = await runner.prepare(index: index, plan: options.mix.plan(forFlow: index), order: order) else {
+            throw SeedingError(description: "preparing flow \(index) failed: \(seedRecorder.snapshot().examples.joined(separator: "; "))")
+        }
+        prepared.withLockedValue { $0[index] = ready }
     }
 
     // MARK: Flows
@@ -202,7 +219,17 @@ public final class LoadRun: Sendable {
             }
         }
         let runner = FlowRunner(clients: clients, recorder: recorder, deadline: options.deadline, completionTimeout: options.completionTimeout)
-        let end = await runner.run(index: index, plan: options.mix.plan(forFlow: index), order: order, intendedStart: intendedStart)
+        let end: FlowEnd
+        if options.confirmOnly {
+            guard let ready = prepared.withLockedValue({ $0[index] }) else {
+                recorder.failed(Methods.confirmCancellation, Status(.failedPrecondition, "no prepared request for flow \(index)", reasons: [Reason("NOT_PREPARED")]),
+                                flow: "flow \(index)")
+                return
+            }
+            end = await runner.confirm(ready, index: index, intendedStart: intendedStart)
+        } else {
+            end = await runner.run(index: index, plan: options.mix.plan(forFlow: index), order: order, intendedStart: intendedStart)
+        }
         ledger.withLockedValue { ledger in
             switch end {
             case .settled(let released):
@@ -255,6 +282,10 @@ public final class LoadRun: Sendable {
             }
         }
         return pools.count
+    }
+
+    struct SeedingError: Error, CustomStringConvertible {
+        var description: String
     }
 
     private static func seconds(since start: NIODeadline) -> Double { Double((NIODeadline.now() - start).nanoseconds) / 1e9 }

@@ -71,6 +71,28 @@ public final class PartialCancelServer: Service, Sendable {
         return try await SampleData.seed(storage, on: group.next())
     }
 
+    /// Runs one call in this process, without the network: the same method table, access check,
+    /// decoding limits and handlers as a call on a connection, minus framing and sockets. For
+    /// measuring the in-process limit of a flow's work, and for embedding. Failures carry the
+    /// status a connection would have answered, as an `RPCError`.
+    public func invoke(_ name: String, request: ByteBuffer, principal: Principal, metadata: Metadata = Metadata(),
+                       on eventLoop: any EventLoop) -> EventLoopFuture<ByteBuffer> {
+        guard let method = methods[name] else {
+            return eventLoop.makeFailedFuture(RPCError(.unimplemented, "unknown method '\(name)'", reason: "METHOD_UNKNOWN", subject: name))
+        }
+        if let denied = method.access.check(principal, method: method.name) { return eventLoop.makeFailedFuture(denied) }
+        let deadline = NIODeadline.now() + .milliseconds(Int64(configuration.limits.defaultDeadlineMs))
+        let context = CallContext(callID: 0, method: name, principal: principal, metadata: metadata, deadline: deadline,
+                                  eventLoop: eventLoop, decodingLimits: configuration.limits.decoding, logger: logger)
+        return method.handler(context, request).flatMapErrorThrowing { error in
+            let status = StatusMapping.status(for: error)
+            throw RPCError(status.code, status.message, reasons: status.reasons)
+        }
+    }
+
+    /// An event loop of the server's own group, for `invoke`.
+    public var anyEventLoop: any EventLoop { group.next() }
+
     /// Binds the listener (once) and returns its address; `run()` then serves until shutdown.
     @discardableResult
     public func start() async throws -> SocketAddress {

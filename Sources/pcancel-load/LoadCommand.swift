@@ -6,6 +6,7 @@ import PartialCancelClient
 import PartialCancelLoad
 import PartialCancelServer
 import PartialCancelStorage
+import PartialCancelWire
 
 #if canImport(Glibc)
 import Glibc
@@ -34,6 +35,10 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Embedded server: shards.") var shards: Int = 2
     @Option(name: .long, help: "Embedded server: SQLite synchronous mode, FULL or NORMAL.") var synchronous: String = "FULL"
     @Flag(name: .long, help: "Embedded server: keep its data directory and print where it is.") var keepData = false
+    @Flag(name: .long, help: "Embedded server: call it in this process instead of over TCP (the in-process limit of the same work).")
+    var inProcess = false
+    @Flag(name: .long, help: "Measure ConfirmCancellation alone: requests are made and tokens read while seeding.")
+    var confirmOnly = false
 
     @Option(name: .long, help: "Flows to run (default 1000 unless --duration is given).") var flows: Int?
     @Option(name: .long, help: "Seconds to run flows for.") var duration: Double?
@@ -58,6 +63,7 @@ struct LoadCommand: AsyncParsableCommand {
         guard timeout > 0, settle >= 0 else { throw ValidationError("--timeout must be > 0 and --settle ≥ 0") }
         if let seed, seed < 0 { throw ValidationError("--seed must be ≥ 0") }
         do { _ = try Mix(parsing: mix) } catch { throw ValidationError("--mix: \(error)") }
+        if inProcess && !embedded { throw ValidationError("--in-process needs --embedded") }
     }
 
     func run() async throws {
@@ -66,7 +72,8 @@ struct LoadCommand: AsyncParsableCommand {
         options.duration = duration
         options.concurrency = concurrency
         options.rate = rate
-        options.mix = try Mix(parsing: mix)
+        options.mix = try Mix(parsing: confirmOnly ? "mistake=1" : mix)
+        options.confirmOnly = confirmOnly
         options.seedOrders = seed ?? options.flows ?? rate.map { Int(($0 * (duration ?? 0)).rounded(.up)) } ?? 1000
         options.deadline = .nanoseconds(Int64(timeout * 1e9))
         options.completionTimeout = options.deadline
@@ -74,14 +81,23 @@ struct LoadCommand: AsyncParsableCommand {
 
         let target = try await Target.start(self)
         var context = ["server": target.address, "run_prefix": options.prefix, "connections": "\(connections)"]
-        if embedded { context["embedded"] = "shards=\(shards) synchronous=\(synchronous.uppercased())" }
+        if embedded { context["embedded"] = "shards=\(shards) synchronous=\(synchronous.uppercased())" + (inProcess ? " in-process" : "") }
+        if confirmOnly { context["measured"] = "ConfirmCancellation alone" }
 
         let result: LoadResult
         do {
-            var agents: [PartialCancelClient] = [], portals: [PartialCancelClient] = []
+            var agents: [any FlowTransport] = [], portals: [any FlowTransport] = []
+            var clients: [PartialCancelClient] = []
             for _ in 0..<connections {
-                agents.append(try await target.connect(key: target.apiKey, name: "pcancel-load"))
-                portals.append(try await target.connect(key: target.portalKey, name: "pcancel-load-portal"))
+                if inProcess, let server = target.embedded?.server {
+                    agents.append(InProcessTransport(server: server, principal: Principal(name: "load", role: .admin), eventLoop: server.anyEventLoop))
+                    portals.append(InProcessTransport(server: server, principal: Principal(name: "load-portal", role: .portal), eventLoop: server.anyEventLoop))
+                } else {
+                    clients.append(try await target.connect(key: target.apiKey, name: "pcancel-load"))
+                    clients.append(try await target.connect(key: target.portalKey, name: "pcancel-load-portal"))
+                    agents.append(clients[clients.count - 2])
+                    portals.append(clients[clients.count - 1])
+                }
             }
             let run = LoadRun(options: options, agents: agents, portals: portals)
             let progress = quiet || isatty(STDERR_FILENO) == 0 ? nil : Task {
@@ -94,11 +110,11 @@ struct LoadCommand: AsyncParsableCommand {
             do {
                 result = try await run.run()
             } catch {
-                for client in agents + portals { await client.close() }
+                for client in clients { await client.close() }
                 throw error
             }
             if progress != nil { FileHandle.standardError.write(Data("\n".utf8)) }
-            for client in agents + portals { await client.close() }
+            for client in clients { await client.close() }
         } catch let error as ClientError {
             try await target.stop(keepData: keepData)
             FileHandle.standardError.write(Data("pcancel-load: \(error.status.code.name): \(error.status.message)\n".utf8))
@@ -115,6 +131,24 @@ struct LoadCommand: AsyncParsableCommand {
             try report.jsonData().write(to: URL(fileURLWithPath: json))
         }
         if !result.succeeded { throw ExitCode(1) }
+    }
+}
+
+/// Calls straight into a server in this process: no sockets, no framing (`--in-process`).
+struct InProcessTransport: FlowTransport {
+    let server: PartialCancelServer
+    let principal: Principal
+    let eventLoop: any EventLoop
+
+    func call<Request: WireMessage, Response: WireMessage>(_ method: String, _ request: Request, as: Response.Type,
+                                                           deadline: TimeAmount?, metadata: Metadata) async throws -> Response {
+        let bytes: ByteBuffer
+        do {
+            bytes = try await server.invoke(method, request: request.encoded(), principal: principal, metadata: metadata, on: eventLoop).get()
+        } catch let error as RPCError {
+            throw ClientError(error.status)
+        }
+        return try Response(decoding: bytes, limits: DecodingLimits(), path: "response")
     }
 }
 

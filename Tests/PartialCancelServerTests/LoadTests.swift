@@ -179,10 +179,24 @@ struct LoadProcessTests {
         #expect((json["processing_ms"] as? [String: Any])?["p99"] is Double)
     }
 
+    @Test("--in-process runs the same checked flows without sockets; --confirm-only measures confirmations alone")
+    func modes() throws {
+        let load = try Paths.executable("pcancel-load")
+        let inProcess = try runCommand(load, ["--embedded", "--in-process", "--flows", "30", "--synchronous", "NORMAL", "--quiet"])
+        #expect(inProcess.status == 0, "\(inProcess.output)\n\(inProcess.error)")
+        #expect(inProcess.output.contains("in-process") && inProcess.output.contains("flows: 30 completed, 0 failed, 0 mismatches"))
+        let confirmOnly = try runCommand(load, ["--embedded", "--confirm-only", "--flows", "30", "--synchronous", "NORMAL", "--quiet"])
+        #expect(confirmOnly.status == 0, "\(confirmOnly.output)\n\(confirmOnly.error)")
+        #expect(confirmOnly.output.contains("flows: 30 completed, 0 failed, 0 mismatches") && confirmOnly.output.contains("ConfirmCancellation alone"))
+    }
+
     @Test("bad flags are refused before anything runs")
     func usage() throws {
-        let result = try runCommand(try Paths.executable("pcancel-load"), ["--embedded", "--mix", "mistake=1,refund=2"])
+        let load = try Paths.executable("pcancel-load")
+        let result = try runCommand(load, ["--embedded", "--mix", "mistake=1,refund=2"])
         #expect(result.status == 64)
         #expect(result.error.contains("refund=2"))
+        let remote = try runCommand(load, ["--in-process"])
+        #expect(remote.status == 64 && remote.error.contains("--in-process needs --embedded"))
     }
 }
