@@ -12,6 +12,10 @@ enum ClientCommand {
 
 /// Matches replies to calls by call id. Every promise is completed exactly once: by its reply, by a
 /// local timeout, or when the connection ends.
+///
+/// Two things keep the per-call cost low: one timer per connection, at the earliest local deadline
+/// (not one per call), and flushes asked for while a read burst is being handled (calls started
+/// from reply callbacks) are held until the burst ends, so one write carries them all.
 final class ClientHandler: ChannelDuplexHandler {
     typealias InboundIn = Envelope
     typealias OutboundIn = ClientCommand
@@ -19,10 +23,13 @@ final class ClientHandler: ChannelDuplexHandler {
 
     private struct Pending {
         var promise: EventLoopPromise<ByteBuffer>
-        var timer: Scheduled<Void>?
+        var due: NIODeadline
     }
 
     private var pending: [UInt64: Pending] = [:]
+    private var timer: (due: NIODeadline, scheduled: Scheduled<Void>)?
+    private var reading = false
+    private var flushPending = false
     private var pings: [UInt64: EventLoopPromise<Void>] = [:]
     private var helloPromise: EventLoopPromise<HelloReply>?
     /// Set once the server said GoAway or the connection ended: new calls fail at once with it.
@@ -47,13 +54,9 @@ final class ClientHandler: ChannelDuplexHandler {
                 promise?.succeed()
                 return replyPromise.fail(ClientError(status))
             }
-            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            let callID = call.callID
-            let timer = context.eventLoop.scheduleTask(in: localTimeout) {
-                let (handler, context) = loopBound.value
-                handler.timeOut(context: context, callID: callID)
-            }
-            pending[callID] = Pending(promise: replyPromise, timer: timer)
+            let due = context.eventLoop.now + localTimeout
+            pending[call.callID] = Pending(promise: replyPromise, due: due)
+            if timer.map({ due < $0.due }) ?? true { armTimer(context, at: due) }
             context.write(wrapOutboundOut(.call(call)), promise: promise)
         case .cancel(let callID):
             guard pending[callID] != nil else {
@@ -68,14 +71,27 @@ final class ClientHandler: ChannelDuplexHandler {
         }
     }
 
+    func flush(context: ChannelHandlerContext) {
+        if reading { flushPending = true } else { context.flush() }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        reading = false
+        if flushPending {
+            flushPending = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        reading = true
         switch unwrapInboundIn(data) {
         case .helloReply(let reply):
             helloPromise?.succeed(reply)
             helloPromise = nil
         case .reply(let reply):
             guard let call = pending.removeValue(forKey: reply.callID) else { return }
-            call.timer?.cancel()
             if reply.status.isOK {
                 call.promise.succeed(reply.response)
             } else {
@@ -110,10 +126,28 @@ final class ClientHandler: ChannelDuplexHandler {
         context.fireChannelInactive()
     }
 
-    private func timeOut(context: ChannelHandlerContext, callID: UInt64) {
-        guard let call = pending.removeValue(forKey: callID) else { return }
-        call.promise.fail(ClientError(.deadlineExceeded, "no reply before the deadline", reason: "CLIENT_DEADLINE_EXCEEDED"))
-        context.writeAndFlush(wrapOutboundOut(.cancel(callID: callID)), promise: nil)
+    private func armTimer(_ context: ChannelHandlerContext, at due: NIODeadline) {
+        timer?.scheduled.cancel()
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timer = (due, context.eventLoop.scheduleTask(deadline: due) {
+            let (handler, context) = loopBound.value
+            handler.timeOutOverdueCalls(context: context)
+        })
+    }
+
+    /// Fails every call past its local deadline (and tells the server to stop on it), then waits
+    /// for the next deadline.
+    private func timeOutOverdueCalls(context: ChannelHandlerContext) {
+        timer = nil
+        let now = context.eventLoop.now
+        let overdue = pending.filter { $0.value.due <= now }
+        for (callID, call) in overdue {
+            pending[callID] = nil
+            call.promise.fail(ClientError(.deadlineExceeded, "no reply before the deadline", reason: "CLIENT_DEADLINE_EXCEEDED"))
+            context.write(wrapOutboundOut(.cancel(callID: callID)), promise: nil)
+        }
+        if !overdue.isEmpty { context.flush() }
+        if let next = pending.values.map(\.due).min() { armTimer(context, at: next) }
     }
 
     private func failAll(_ status: Status) {
@@ -123,10 +157,9 @@ final class ClientHandler: ChannelDuplexHandler {
         helloPromise = nil
         let calls = pending
         pending.removeAll()
-        for call in calls.values {
-            call.timer?.cancel()
-            call.promise.fail(error)
-        }
+        timer?.scheduled.cancel()
+        timer = nil
+        for call in calls.values { call.promise.fail(error) }
         let waiting = pings
         pings.removeAll()
         for ping in waiting.values { ping.fail(error) }

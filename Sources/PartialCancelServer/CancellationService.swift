@@ -112,7 +112,7 @@ struct CancellationService {
             guard let created else {
                 throw RPCError(.notFound, "no order '\(request.orderID)'", reason: "ORDER_NOT_FOUND", subject: request.orderID)
             }
-            context.logger.info("cancellation requested", metadata: ["order.id": "\(created.orderID)", "cancellation.id": "\(created.id)"])
+            context.log(.info, "cancellation requested", metadata: ["order.id": "\(created.orderID)", "cancellation.id": "\(created.id)"])
             return RequestCancellationResponse(cancellation: ViewMapping.view(created, nowMs: now))
         }
     }
@@ -179,7 +179,7 @@ struct CancellationService {
             }
         }.flatMapThrowing { result in
             guard let result else { throw RPCError(.notFound, "no cancellation '\(request.id)'", reason: "CANCELLATION_NOT_FOUND", subject: request.id) }
-            context.logger.info("cancellation confirmed", metadata: ["order.id": "\(result.order.id)", "cancellation.id": "\(result.request.id)"])
+            context.log(.info, "cancellation confirmed", metadata: ["order.id": "\(result.order.id)", "cancellation.id": "\(result.request.id)"])
             return ConfirmCancellationResponse(cancellation: ViewMapping.view(result.request, nowMs: now), refund: result.refund.map(ViewMapping.view),
                                                order: ViewMapping.view(result.order))
         }

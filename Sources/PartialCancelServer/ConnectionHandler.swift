@@ -25,8 +25,17 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var state = State.awaitingHello
     private var principal = Principal.anonymous
     private var admitted = false
-    /// Calls in flight, with the timer that ends each at its deadline.
-    private var inFlight: [UInt64: Scheduled<Void>] = [:]
+    /// A call in flight: when it must be answered by, and what to say if it is not.
+    private struct InFlightCall {
+        var deadline: NIODeadline
+        var timeoutMs: Int
+        var method: String
+    }
+
+    /// Calls in flight. One timer per connection, at the earliest deadline, ends overdue calls: a
+    /// timer per call would cost a heap insertion and removal on every call.
+    private var inFlight: [UInt64: InFlightCall] = [:]
+    private var deadlineTimer: (due: NIODeadline, timer: Scheduled<Void>)?
     private var helloTimer: Scheduled<Void>?
     private var idleTimer: Scheduled<Void>?
     /// Times come from the event loop's clock (`eventLoop.now`), so tests can drive them.
@@ -72,7 +81,8 @@ final class ConnectionHandler: ChannelInboundHandler {
         state = .closed
         helloTimer?.cancel()
         idleTimer?.cancel()
-        for timer in inFlight.values { timer.cancel() }
+        deadlineTimer?.timer.cancel()
+        deadlineTimer = nil
         inFlight.removeAll()
         if admitted {
             admitted = false
@@ -204,18 +214,12 @@ final class ConnectionHandler: ChannelInboundHandler {
         let requested = call.deadlineMs == 0 ? limits.defaultDeadlineMs : Int(call.deadlineMs)
         let timeoutMs = min(requested, limits.maxDeadlineMs)
         let deadline = context.eventLoop.now + .milliseconds(Int64(timeoutMs))
-        var callLogger = logger
-        callLogger[metadataKey: "call.id"] = "\(callID)"
-        callLogger[metadataKey: "method"] = "\(method.name)"
-        if !call.metadata.traceID.isEmpty { callLogger[metadataKey: "trace.id"] = "\(call.metadata.traceID)" }
 
-        inFlight[callID] = schedule(context, at: deadline) { handler, context in
-            handler.finish(context, callID: callID, .failure(RPCError(.deadlineExceeded, "deadline of \(timeoutMs) ms exceeded",
-                                                                       reason: "DEADLINE_EXCEEDED", subject: method.name, detail: "\(timeoutMs)")))
-        }
+        inFlight[callID] = InFlightCall(deadline: deadline, timeoutMs: timeoutMs, method: method.name)
+        if deadlineTimer.map({ deadline < $0.due }) ?? true { armDeadlineTimer(context, at: deadline) }
         let callContext = CallContext(callID: callID, method: method.name, principal: principal, metadata: call.metadata,
                                       deadline: deadline, eventLoop: context.eventLoop, decodingLimits: limits.decoding,
-                                      logger: callLogger)
+                                      logger: logger)
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         method.handler(callContext, call.request).hop(to: context.eventLoop).whenComplete { result in
             let (handler, context) = loopBound.value
@@ -225,8 +229,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     /// Ends a call once: the first of result, deadline and cancellation wins; later ones are dropped.
     private func finish(_ context: ChannelHandlerContext, callID: UInt64, _ result: Result<ByteBuffer, any Error>) {
-        guard let timer = inFlight.removeValue(forKey: callID) else { return }
-        timer.cancel()
+        guard inFlight.removeValue(forKey: callID) != nil else { return }
         lastActivity = context.eventLoop.now  // a reply is traffic too: idleness starts now
         switch result {
         case .success(let response):
@@ -243,6 +246,24 @@ final class ConnectionHandler: ChannelInboundHandler {
             reply(context, Reply(callID: callID, status: status))
         }
         if state == .draining && inFlight.isEmpty { flushAndClose(context) }
+    }
+
+    /// (Re)arms the connection's deadline timer for `due`.
+    private func armDeadlineTimer(_ context: ChannelHandlerContext, at due: NIODeadline) {
+        deadlineTimer?.timer.cancel()
+        deadlineTimer = (due, schedule(context, at: due) { handler, context in handler.expireOverdueCalls(context) })
+    }
+
+    /// Ends every call past its deadline with DEADLINE_EXCEEDED, then waits for the next deadline.
+    private func expireOverdueCalls(_ context: ChannelHandlerContext) {
+        deadlineTimer = nil
+        let now = context.eventLoop.now
+        let overdue = inFlight.filter { $0.value.deadline <= now }.sorted { $0.key < $1.key }
+        for (callID, call) in overdue {
+            finish(context, callID: callID, .failure(RPCError(.deadlineExceeded, "deadline of \(call.timeoutMs) ms exceeded",
+                                                              reason: "DEADLINE_EXCEEDED", subject: call.method, detail: "\(call.timeoutMs)")))
+        }
+        if state != .closed, let next = inFlight.values.map(\.deadline).min() { armDeadlineTimer(context, at: next) }
     }
 
     private func reply(_ context: ChannelHandlerContext, _ reply: Reply) {

@@ -13,7 +13,22 @@ public struct CallContext: Sendable {
     /// The connection's event loop: futures handed back complete best here (no thread hop).
     public let eventLoop: any EventLoop
     public let decodingLimits: DecodingLimits
+    /// The connection's logger (it carries the peer). Log through `log`, which adds the call's id,
+    /// method and trace id to the line: setting them on a logger for every call would cost more
+    /// than a ping (the stream handler re-renders its metadata on every change).
     public let logger: Logger
+
+    public func log(_ level: Logger.Level, _ message: @autoclosure () -> Logger.Message,
+                    metadata: @autoclosure () -> Logger.Metadata = [:]) {
+        logger.log(level: level, message(), metadata: callMetadata.merging(metadata()) { _, line in line })
+    }
+
+    /// What identifies the call in a log line.
+    public var callMetadata: Logger.Metadata {
+        var fields: Logger.Metadata = ["call.id": "\(callID)", "method": "\(method)"]
+        if !metadata.traceID.isEmpty { fields["trace.id"] = "\(metadata.traceID)" }
+        return fields
+    }
 }
 
 /// One method: its name, who may call it, and the handler from request bytes to response bytes.

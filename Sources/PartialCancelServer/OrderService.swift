@@ -49,7 +49,7 @@ struct OrderService {
             let key = intake.externalKey(channel: request.channel, payload: payload) ?? "\(request.channel)-unknown"
             return storage.addDeadLetter(key: key, kind: "intake", priority: priority, reason: error.code.name, detail: error.description,
                                          subject: request.channel, payload: payload, on: context.eventLoop).flatMapThrowing { id in
-                context.logger.info("intake refused", metadata: ["channel": "\(request.channel)", "path": "\(error.path)", "dead_letter": "\(id)"])
+                context.log(.info, "intake refused", metadata: ["channel": "\(request.channel)", "path": "\(error.path)", "dead_letter": "\(id)"])
                 throw RPCError(.invalidArgument, "payload refused: \(error.description)",
                                reasons: [Reason(error.code.name, subject: error.path, detail: error.message), Reason("DEAD_LETTERED", subject: id)])
             }
