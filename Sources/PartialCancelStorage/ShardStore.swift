@@ -140,6 +140,22 @@ final class ShardStore {
         _ = try? db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     }
 
+    /// Whether commits sync the WAL now (FULL) or leave it to the next sync (NORMAL).
+    private var syncingCommits: Bool?
+
+    /// Under `synchronous=FULL`, chooses FULL or NORMAL for the next commits (see `ShardWorker`).
+    /// Under NORMAL, every commit is NORMAL anyway.
+    func commitDurably(_ durable: Bool) {
+        let wanted = durable && configuration.synchronous == .full
+        guard wanted != syncingCommits else { return }
+        do {
+            try db.execute(wanted ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
+            syncingCommits = wanted
+        } catch {
+            syncingCommits = nil  // unknown: set it again next time
+        }
+    }
+
     /// Runs `body` atomically (a transaction, or a savepoint inside one); the body caches follow.
     @discardableResult
     func transaction<T>(_ body: () throws -> T) throws -> T {

@@ -13,6 +13,12 @@ import NIOCore
 /// hears of a change that could still be lost, and if the commit fails, every job in the group
 /// fails with it.
 ///
+/// Durability per group: under `synchronous=FULL`, a group commits with FULL (a WAL sync) if any of
+/// its jobs is durable, and with NORMAL if all are bookkeeping submitted with `durable: false`
+/// (marking outbox messages or emails done: lost on a power failure, they are redone, and redoing
+/// them is harmless). A later FULL commit syncs the earlier NORMAL ones with it, so commit order
+/// is kept.
+///
 /// `@unchecked Sendable`: `store` is used only on the worker thread (inside `run`), and `jobs` and
 /// `stopping` only while holding `condition`.
 final class ShardWorker: @unchecked Sendable {
@@ -23,7 +29,7 @@ final class ShardWorker: @unchecked Sendable {
     let index: Int
     private let store: ShardStore
     private let condition = ConditionLock<Int>(value: 0)  // 1: jobs are waiting or stop was asked
-    private var jobs: [Job] = []
+    private var jobs: [(durable: Bool, job: Job)] = []
     private var stopping = false
     private let finished = DispatchSemaphore(value: 0)
     private let depth = NIOLockedValueBox(0)
@@ -47,9 +53,10 @@ final class ShardWorker: @unchecked Sendable {
     var queueDepth: Int { depth.withLockedValue { $0 } }
 
     /// Runs `work` on the shard's thread; the future completes on `eventLoop`.
-    func submit<T: Sendable>(on eventLoop: any EventLoop, _ work: @escaping @Sendable (ShardStore) throws -> T) -> EventLoopFuture<T> {
+    func submit<T: Sendable>(on eventLoop: any EventLoop, durable: Bool = true,
+                             _ work: @escaping @Sendable (ShardStore) throws -> T) -> EventLoopFuture<T> {
         let promise = eventLoop.makePromise(of: T.self)
-        let accepted = enqueue { store in
+        let accepted = enqueue(durable: durable) { store in
             do {
                 let value = try store.transaction { try work(store) }
                 return { commitError in
@@ -63,13 +70,13 @@ final class ShardWorker: @unchecked Sendable {
         return promise.futureResult
     }
 
-    private func enqueue(_ job: @escaping Job) -> Bool {
+    private func enqueue(durable: Bool, _ job: @escaping Job) -> Bool {
         condition.lock()
         guard !stopping else {
             condition.unlock(withValue: 1)
             return false
         }
-        jobs.append(job)
+        jobs.append((durable, job))
         depth.withLockedValue { $0 += 1 }
         condition.unlock(withValue: 1)
         return true
@@ -100,9 +107,10 @@ final class ShardWorker: @unchecked Sendable {
                 var finishers: [((any Error)?) -> Void] = []
                 finishers.reserveCapacity(group.count)
                 var commitError: (any Error)?
+                store.commitDurably(group.contains { $0.durable })
                 do {
                     try store.transaction {
-                        for job in group { finishers.append(job(store)) }
+                        for job in group { finishers.append(job.job(store)) }
                     }
                 } catch {
                     commitError = error
@@ -111,7 +119,7 @@ final class ShardWorker: @unchecked Sendable {
                 for finish in finishers { finish(commitError) }
                 // Jobs the failed group never reached (its BEGIN failed): each on its own, so that
                 // every caller gets an answer.
-                for job in group.dropFirst(finishers.count) { job(store)(nil) }
+                for job in group.dropFirst(finishers.count) { job.job(store)(nil) }
                 depth.withLockedValue { $0 -= group.count }
             }
             if queueDepth == 0 { store.idle() }

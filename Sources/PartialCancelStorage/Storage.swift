@@ -123,8 +123,11 @@ public final class Storage: Sendable {
         return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 
-    private func on<T: Sendable>(_ shard: Int, _ loop: any EventLoop, _ work: @escaping @Sendable (ShardStore) throws -> T) -> EventLoopFuture<T> {
-        workers[shard].submit(on: loop, work)
+    /// Runs `work` on the shard's worker. `durable: false` is for bookkeeping whose loss on a power
+    /// failure is repaired by redoing it (see `ShardWorker`).
+    private func on<T: Sendable>(_ shard: Int, _ loop: any EventLoop, durable: Bool = true,
+                                 _ work: @escaping @Sendable (ShardStore) throws -> T) -> EventLoopFuture<T> {
+        workers[shard].submit(on: loop, durable: durable, work)
     }
 
     // MARK: Orders
@@ -296,12 +299,13 @@ public final class Storage: Sendable {
 
     public func emailSent(_ email: OutboundEmail, on loop: any EventLoop) -> EventLoopFuture<Void> {
         guard let shard = emailShard(email) else { return loop.makeSucceededVoidFuture() }
-        return on(shard, loop) { try $0.emailSent(rowID: email.rowID) }
+        // Lost on a power failure, the email is sent again: at least once, as email always is.
+        return on(shard, loop, durable: false) { try $0.emailSent(rowID: email.rowID) }
     }
 
     public func emailFailed(_ email: OutboundEmail, error: String, nextAttemptMs: Int64, on loop: any EventLoop) -> EventLoopFuture<Void> {
         guard let shard = emailShard(email) else { return loop.makeSucceededVoidFuture() }
-        return on(shard, loop) { try $0.emailFailed(rowID: email.rowID, error: error, nextAttemptMs: nextAttemptMs) }
+        return on(shard, loop, durable: false) { try $0.emailFailed(rowID: email.rowID, error: error, nextAttemptMs: nextAttemptMs) }
     }
 
     /// Gives up on an email: it becomes a dead letter (kind `notification`) that can be re-driven.
@@ -425,7 +429,9 @@ public final class Storage: Sendable {
             }
             let complete = self.completeAfterRelease
             return EventLoopFuture.andAllSucceed(applied, on: loop).flatMap {
-                self.on(shard, loop) { store in try store.markDelivered(messages, complete: complete) }
+                // The destination has durably applied them; if this mark is lost, they are delivered
+                // again and the destination ignores them as already applied.
+                self.on(shard, loop, durable: false) { store in try store.markDelivered(messages, complete: complete) }
             }.map { messages.count == batch }
         }.whenComplete { result in
             if case .failure(let error) = result {
