@@ -90,8 +90,9 @@ public struct ServerConfiguration: Sendable {
     public var port: Int = 7447
     /// Where the server keeps its state.
     public var dataDirectory: String = "pcancel-data"
-    /// Network event-loop threads.
-    public var eventLoopThreads: Int = System.coreCount
+    /// Network event-loop threads. Half the cores by default: the other half runs the shard
+    /// workers, and more busy threads than cores only adds scheduling delay to every call.
+    public var eventLoopThreads: Int = max(1, System.coreCount / 2)
     public var limits = ServerLimits()
     /// Shards, durability and checkpoint policy.
     public var storage = StorageConfiguration()

@@ -34,6 +34,7 @@ struct LoadCommand: AsyncParsableCommand {
     var embedded = false
     @Option(name: .long, help: "Embedded server: shards.") var shards: Int = 2
     @Option(name: .long, help: "Embedded server: SQLite synchronous mode, FULL or NORMAL.") var synchronous: String = "FULL"
+    @Option(name: .long, help: "Embedded server: network event-loop threads (default: the server's, half the cores).") var eventLoopThreads: Int?
     @Flag(name: .long, help: "Embedded server: keep its data directory and print where it is.") var keepData = false
     @Flag(name: .long, help: "Embedded server: call it in this process instead of over TCP (the in-process limit of the same work).")
     var inProcess = false
@@ -59,6 +60,7 @@ struct LoadCommand: AsyncParsableCommand {
         }
         if let rate, !(rate > 0 && rate <= 1_000_000) { throw ValidationError("--rate must be in (0, 1000000] flows per second") }
         guard (1...256).contains(shards) else { throw ValidationError("--shards must be 1...256") }
+        if let eventLoopThreads, !(1...64).contains(eventLoopThreads) { throw ValidationError("--event-loop-threads must be 1...64") }
         guard Synchronous(rawValue: synchronous.uppercased()) != nil else { throw ValidationError("--synchronous must be FULL or NORMAL") }
         guard timeout > 0, settle >= 0 else { throw ValidationError("--timeout must be > 0 and --settle ≥ 0") }
         if let seed, seed < 0 { throw ValidationError("--seed must be ≥ 0") }
@@ -81,7 +83,10 @@ struct LoadCommand: AsyncParsableCommand {
 
         let target = try await Target.start(self)
         var context = ["server": target.address, "run_prefix": options.prefix, "connections": "\(connections)"]
-        if embedded { context["embedded"] = "shards=\(shards) synchronous=\(synchronous.uppercased())" + (inProcess ? " in-process" : "") }
+        if embedded {
+            context["embedded"] = "shards=\(shards) synchronous=\(synchronous.uppercased())" + (inProcess ? " in-process" : "")
+                + (eventLoopThreads.map { " event-loop-threads=\($0)" } ?? "")
+        }
         if confirmOnly { context["measured"] = "ConfirmCancellation alone" }
 
         let result: LoadResult
@@ -177,6 +182,7 @@ struct Target {
         configuration.storage.shards = command.shards
         configuration.storage.synchronous = Synchronous(rawValue: command.synchronous.uppercased()) ?? .full
         configuration.seedSampleData = false
+        if let threads = command.eventLoopThreads { configuration.eventLoopThreads = threads }
         let apiKey = APIKey.generate(), portalKey = APIKey.generate()
         configuration.apiKeys = [APIKey(name: "load", role: .admin, key: apiKey), APIKey(name: "load-portal", role: .portal, key: portalKey)]
         var logger = Logger(label: "pcancel-server")

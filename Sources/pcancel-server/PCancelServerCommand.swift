@@ -31,7 +31,7 @@ struct PCancelServerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Port to bind; 0 picks a free port and prints it (default 7447).")
     var port: Int?
 
-    @Option(name: .long, help: "Network event-loop threads (default: number of cores).")
+    @Option(name: .long, help: "Network event-loop threads (default: half the cores, at least 1).")
     var eventLoopThreads: Int?
 
     @Option(name: .long, help: "Storage shards (default: number of cores); fixed when the data directory is created.")
