@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "pcancel-server", targets: ["pcancel-server"]),
         .executable(name: "pcancel", targets: ["pcancel"]),
         .executable(name: "pcancel-load", targets: ["pcancel-load"]),
+        .executable(name: "pcancel-audit", targets: ["pcancel-audit"]),
         .library(name: "PartialCancelClient", targets: ["PartialCancelClient"]),
     ],
     dependencies: [
@@ -126,6 +127,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        // Checks a data directory for lost or doubled money and stock (the crash harness's judge).
+        .executableTarget(
+            name: "pcancel-audit",
+            dependencies: [
+                "PartialCancelStorage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         // In-process micro-benchmarks (docs/PERFORMANCE.md).

@@ -28,6 +28,8 @@ struct FlowRunner: Sendable {
     var recorder: LoadRecorder
     var deadline: TimeAmount
     var completionTimeout: TimeAmount
+    /// Told of every confirmation the server acknowledged with a refund, as soon as it arrives.
+    var acknowledge: (@Sendable (_ cancellationID: String, _ refund: RefundView) -> Void)?
 
     /// A step that could not go on: the failure is already recorded.
     private struct Stop: Error {}
@@ -134,6 +136,7 @@ struct FlowRunner: Sendable {
         func confirm(_ id: String, token: String, quote: QuoteView) async throws -> String {
             let confirmed = try await call(Methods.confirmCancellation, ConfirmCancellationRequest(id: id, token: token),
                                            as: ConfirmCancellationResponse.self, on: runner.clients.portal, metadata: customer)
+            if let refund = confirmed.refund { runner.acknowledge?(id, refund) }
             for finding in ConfirmationCheck.findings(confirmed, quote: quote, order: order, plan: plan) { mismatch(finding.kind, finding.detail) }
             return confirmed.cancellation.state
         }

@@ -31,6 +31,11 @@ public struct LoadOptions: Sendable {
     /// Measure ConfirmCancellation alone: seeding also requests each flow's cancellation and reads
     /// its token, and each flow is then only the confirmation (checked like a whole flow's).
     public var confirmOnly = false
+    /// On hand set for each of the run's pools (default: 3 × the flows or orders seeded + 1000).
+    public var onHand: Int64?
+    /// Called with every acknowledged confirmation (cancellation id and refund) as it arrives: the
+    /// crash harness logs them and checks each survived.
+    public var acknowledge: (@Sendable (_ cancellationID: String, _ refund: RefundView) -> Void)?
 
     public init(prefix: String) { self.prefix = prefix }
 
@@ -88,7 +93,7 @@ public final class LoadRun: Sendable {
     public func run() async throws -> LoadResult {
         let seedStart = NIODeadline.now()
         let seedCount = min(options.seedOrders, options.flowLimit)
-        let stockPerPool = Int64(3 * max(seedCount, options.flows ?? 0) + 1000)
+        let stockPerPool = options.onHand ?? Int64(3 * max(seedCount, options.flows ?? 0) + 1000)
         try await putStock(onHand: stockPerPool)
         try await seed(count: seedCount)
         let seedSeconds = Self.seconds(since: seedStart)
@@ -218,7 +223,8 @@ public final class LoadRun: Sendable {
                 return
             }
         }
-        let runner = FlowRunner(clients: clients, recorder: recorder, deadline: options.deadline, completionTimeout: options.completionTimeout)
+        let runner = FlowRunner(clients: clients, recorder: recorder, deadline: options.deadline, completionTimeout: options.completionTimeout,
+                                acknowledge: options.acknowledge)
         let end: FlowEnd
         if options.confirmOnly {
             guard let ready = prepared.withLockedValue({ $0[index] }) else {

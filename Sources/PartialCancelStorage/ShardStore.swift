@@ -493,6 +493,45 @@ final class ShardStore {
         }
     }
 
+    // MARK: Audit (reads everything; never on the request path)
+
+    /// What one shard holds, for `Storage.audit`.
+    struct AuditSnapshot {
+        var orders: [Order] = []
+        /// Order id → total recorded when the order was ingested.
+        var ingestedTotals: [String: Int64] = [:]
+        var requests: [CancellationRequest] = []
+        var refunds: [Refund] = []
+        /// Outbox messages: id, destination shard, delivered.
+        var outbox: [(id: String, destination: Int, delivered: Bool)] = []
+        var applied: Set<String> = []
+        var stock: [StockPool] = []
+    }
+
+    func auditSnapshot() throws -> AuditSnapshot {
+        var snapshot = AuditSnapshot()
+        snapshot.orders = try allOrders()
+        try db.query("SELECT order_id, detail FROM order_history WHERE event = 'INGESTED'") { row in
+            // "status CONFIRMED, total 79504 USD"
+            let detail = row.text(1)
+            if let range = detail.range(of: "total "), let total = Int64(detail[range.upperBound...].prefix { $0 == "-" || $0.isNumber }) {
+                snapshot.ingestedTotals[row.text(0)] = total
+            }
+        }
+        var bodies: [[UInt8]] = []
+        try db.query("SELECT body FROM cancellation_requests") { bodies.append($0.blob(0)) }
+        snapshot.requests = try bodies.map { try BodyCodec.decode(CancellationRequest.self, from: $0) }
+        bodies = []
+        try db.query("SELECT body FROM refunds") { bodies.append($0.blob(0)) }
+        snapshot.refunds = try bodies.map { try BodyCodec.decode(Refund.self, from: $0) }
+        try db.query("SELECT message_id, destination, delivered_ms IS NOT NULL FROM outbox") { row in
+            snapshot.outbox.append((row.text(0), Int(row.int(1)), row.int(2) != 0))
+        }
+        try db.query("SELECT message_id FROM applied_messages") { snapshot.applied.insert($0.text(0)) }
+        snapshot.stock = try allStock()
+        return snapshot
+    }
+
     var outboxBacklog: Int64 { (try? db.first("SELECT COUNT(*) FROM outbox WHERE delivered_ms IS NULL") { $0.int(0) }) ?? 0 }
 
     // MARK: Dead letters

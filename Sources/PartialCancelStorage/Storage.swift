@@ -54,7 +54,7 @@ public final class Storage: Sendable {
     public let router: ShardRouter
     /// True when this open created the data directory's shards (a first start).
     public let isNew: Bool
-    private let workers: [ShardWorker]
+    let workers: [ShardWorker]
     private let eventLoop: any EventLoop
     private let logger: Logger
     /// Per shard: a delivery is running, and whether another pass was asked for meanwhile.
@@ -91,6 +91,13 @@ public final class Storage: Sendable {
         return storage
     }
 
+    /// The shard count recorded in a data directory, if it has one.
+    public static func recordedShardCount(directory: String) -> Int? {
+        let meta = URL(fileURLWithPath: directory).appendingPathComponent(metaFileName)
+        guard let data = try? Data(contentsOf: meta), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        return object["shards"] as? Int
+    }
+
     /// The shard count is fixed when a data directory is created: orders and stock live where the
     /// router put them, and a different count would look for them elsewhere. Returns true when it
     /// recorded the count now (a new data directory).
@@ -125,7 +132,7 @@ public final class Storage: Sendable {
 
     /// Runs `work` on the shard's worker. `durable: false` is for bookkeeping whose loss on a power
     /// failure is repaired by redoing it (see `ShardWorker`).
-    private func on<T: Sendable>(_ shard: Int, _ loop: any EventLoop, durable: Bool = true,
+    func on<T: Sendable>(_ shard: Int, _ loop: any EventLoop, durable: Bool = true,
                                  _ work: @escaping @Sendable (ShardStore) throws -> T) -> EventLoopFuture<T> {
         workers[shard].submit(on: loop, durable: durable, work)
     }

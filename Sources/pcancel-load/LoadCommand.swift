@@ -48,9 +48,12 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Scenario weights.") var mix: String = Mix.default.description
     @Option(name: .long, help: "Connections per role (agent and portal).") var connections: Int = 2
     @Option(name: .long, help: "Orders to seed before the flows (default: --flows, or rate × duration, or 1000).") var seed: Int?
+    @Option(name: .long, help: "On hand to set for each of the run's own stock pools (default: 3 × flows + 1000).") var onHand: Int64?
     @Option(name: .long, help: "Deadline of each call, in seconds.") var timeout: Double = 30
     @Option(name: .long, help: "Seconds to wait after the flows for stock pools to settle.") var settle: Double = 10
     @Option(name: .long, help: "Write every figure as JSON to this file.") var json: String?
+    @Option(name: .long, help: "Append 'CANCELLATION_ID REFUND_ID AMOUNT' for every acknowledged confirmation, as it arrives (for crash audits).")
+    var ackLog: String?
     @Flag(name: .long, help: "No live progress line.") var quiet = false
 
     func validate() throws {
@@ -64,6 +67,7 @@ struct LoadCommand: AsyncParsableCommand {
         guard Synchronous(rawValue: synchronous.uppercased()) != nil else { throw ValidationError("--synchronous must be FULL or NORMAL") }
         guard timeout > 0, settle >= 0 else { throw ValidationError("--timeout must be > 0 and --settle ≥ 0") }
         if let seed, seed < 0 { throw ValidationError("--seed must be ≥ 0") }
+        if let onHand, !(0...1_000_000_000).contains(onHand) { throw ValidationError("--on-hand must be 0...1000000000") }
         do { _ = try Mix(parsing: mix) } catch { throw ValidationError("--mix: \(error)") }
         if inProcess && !embedded { throw ValidationError("--in-process needs --embedded") }
     }
@@ -76,10 +80,20 @@ struct LoadCommand: AsyncParsableCommand {
         options.rate = rate
         options.mix = try Mix(parsing: confirmOnly ? "mistake=1" : mix)
         options.confirmOnly = confirmOnly
+        options.onHand = onHand
         options.seedOrders = seed ?? options.flows ?? rate.map { Int(($0 * (duration ?? 0)).rounded(.up)) } ?? 1000
         options.deadline = .nanoseconds(Int64(timeout * 1e9))
         options.completionTimeout = options.deadline
         options.settle = .nanoseconds(Int64(settle * 1e9))
+        if let ackLog {
+            let fd = open(ackLog, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+            guard fd >= 0 else { throw ValidationError("cannot open --ack-log \(ackLog)") }
+            // One write per line: an append of a few bytes lands whole, even if the process dies next.
+            options.acknowledge = { id, refund in
+                let line = Array("\(id) \(refund.refundID) \(refund.amount)\n".utf8)
+                _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            }
+        }
 
         let target = try await Target.start(self)
         var context = ["server": target.address, "run_prefix": options.prefix, "connections": "\(connections)"]
