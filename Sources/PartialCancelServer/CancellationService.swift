@@ -149,6 +149,9 @@ struct CancellationService {
         let machine = CancellationStateMachine()
         let token = request.token
         return storage.settleCancellation(request.id, nowMs: now, on: context.eventLoop) { record, tokenHash, order, otherPending in
+            // A portal may act only for the order's customer; checked before the token, so that a
+            // wrong account learns nothing about it and costs the customer no attempt.
+            try AccountScope.check(context, account: order.account.id)
             let tokenMatches = ConfirmationToken.matches(token, storedHash: tokenHash)
             // Eligibility is checked again now; the amounts at the binding quote's time.
             let verdicts = Eligibility.evaluate(order, record.lines, pendingLineIDs: otherPending, policy: policy, nowMs: now)
@@ -190,6 +193,7 @@ struct CancellationService {
         let machine = CancellationStateMachine()
         let token = request.token
         return storage.settleCancellation(request.id, nowMs: now, on: context.eventLoop) { record, tokenHash, order, _ in
+            try AccountScope.check(context, account: order.account.id)
             let tokenMatches = ConfirmationToken.matches(token, storedHash: tokenHash)
             let (lifecycle, action) = machine.handle(record.lifecycle, .decline(tokenMatches: tokenMatches, nowMs: now))
             var updated = record

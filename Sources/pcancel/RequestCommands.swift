@@ -106,11 +106,12 @@ struct ConfirmCommand: ServerCommand {
     @ParentCommand var root: PCancelCommand
     @Argument(help: "Cancellation id, e.g. web-W-1001/c1.") var cancellation: String
     @Option(name: .long, help: "The customer's one-time token.") var token: String
+    @Option(name: .long, help: "Customer account a portal key acts for.") var onBehalfOf: String?
 
     func run() async throws {
         try await connection.withClient { client in
             let response = try await client.call(Methods.confirmCancellation, ConfirmCancellationRequest(id: cancellation, token: token),
-                                                 as: ConfirmCancellationResponse.self)
+                                                 as: ConfirmCancellationResponse.self, metadata: Metadata(onBehalfOf: onBehalfOf ?? ""))
             if connection.json {
                 var object: [String: Any] = ["cancellation_id": response.cancellation.id, "state": response.cancellation.state]
                 if let refund = response.refund {
@@ -137,11 +138,12 @@ struct DeclineCommand: ServerCommand {
     @ParentCommand var root: PCancelCommand
     @Argument(help: "Cancellation id.") var cancellation: String
     @Option(name: .long, help: "The customer's one-time token.") var token: String
+    @Option(name: .long, help: "Customer account a portal key acts for.") var onBehalfOf: String?
 
     func run() async throws {
         try await connection.withClient { client in
             let response = try await client.call(Methods.declineCancellation, DeclineCancellationRequest(id: cancellation, token: token),
-                                                 as: DeclineCancellationResponse.self)
+                                                 as: DeclineCancellationResponse.self, metadata: Metadata(onBehalfOf: onBehalfOf ?? ""))
             if connection.json {
                 Output.json(["cancellation_id": response.cancellation.id, "state": response.cancellation.state])
             } else {

@@ -220,8 +220,10 @@ struct ConfirmationTests {
                              as: RequestCancellationResponse.self).cancellation
     }
 
-    static func confirm(_ client: PartialCancelClient, _ id: String, _ token: String) async throws -> ConfirmCancellationResponse {
-        try await client.call(Methods.confirmCancellation, ConfirmCancellationRequest(id: id, token: token), as: ConfirmCancellationResponse.self)
+    /// Confirms as the customer's portal (acting for the sample order's account).
+    static func confirm(_ client: PartialCancelClient, _ id: String, _ token: String, account: String = "acct-42") async throws -> ConfirmCancellationResponse {
+        try await client.call(Methods.confirmCancellation, ConfirmCancellationRequest(id: id, token: token), as: ConfirmCancellationResponse.self,
+                              metadata: Metadata(onBehalfOf: account))
     }
 
     @Test("the mistaken item: requested, confirmed by token, refunded to the cent, stock released, COMPLETED; twice is the same answer")
@@ -305,7 +307,7 @@ struct ConfirmationTests {
         let second = try await Self.request(agent, [CancelLine(lineID: "L3")])
         let declineToken = try await Self.token(portal, for: second.id)
         let declined = try await portal.call(Methods.declineCancellation, DeclineCancellationRequest(id: second.id, token: declineToken),
-                                             as: DeclineCancellationResponse.self)
+                                             as: DeclineCancellationResponse.self, metadata: Metadata(onBehalfOf: "acct-42"))
         #expect(declined.cancellation.state == "DECLINED")
         do {
             _ = try await Self.confirm(portal, second.id, declineToken)

@@ -1,0 +1,138 @@
+import Foundation
+import NIOCore
+import PartialCancelClient
+import PartialCancelDomain
+import PartialCancelWire
+import Testing
+
+/// SPEC section 11 as a table: every method × every caller, each cell asserting whether access is
+/// granted (any answer but a refusal of the caller) or refused with the expected status and reason.
+/// The table is written out here, independently of the server's method registry, so that a change
+/// of access rules shows up as a failing cell.
+@Suite("Access matrix")
+struct AccessMatrixTests {
+    enum Caller: String, CaseIterable, CustomStringConvertible {
+        case anonymous, service, agent, portalOwn = "portal (own account)", portalOther = "portal (other account)", admin
+        var description: String { rawValue }
+    }
+
+    enum Expected: Equatable {
+        case granted
+        /// UNAUTHENTICATED API_KEY_REQUIRED, PERMISSION_DENIED ROLE_NOT_ALLOWED or ACCOUNT_MISMATCH.
+        case refused(StatusCode, String)
+    }
+
+    static let noKey = Expected.refused(.unauthenticated, "API_KEY_REQUIRED")
+    static let role = Expected.refused(.permissionDenied, "ROLE_NOT_ALLOWED")
+    static let account = Expected.refused(.permissionDenied, "ACCOUNT_MISMATCH")
+
+    /// Expected outcome per method, in the order of `Caller.allCases`:
+    /// anonymous, service, agent, portal (own), portal (other), admin.
+    static let table: [(method: String, expected: [Expected])] = [
+        (Methods.health, [.granted, .granted, .granted, .granted, .granted, .granted]),
+        (Methods.ping, [noKey, .granted, .granted, .granted, .granted, .granted]),
+        (Methods.ingestOrder, [noKey, .granted, role, role, role, .granted]),
+        (Methods.getOrder, [noKey, .granted, .granted, .granted, account, .granted]),
+        (Methods.putStock, [noKey, role, role, role, role, .granted]),
+        (Methods.getStock, [noKey, .granted, .granted, .granted, .granted, .granted]),
+        (Methods.listDeadLetters, [noKey, role, role, role, role, .granted]),
+        (Methods.redriveDeadLetter, [noKey, role, role, role, role, .granted]),
+        (Methods.validateEligibility, [noKey, .granted, .granted, .granted, account, .granted]),
+        (Methods.requestCancellation, [noKey, .granted, .granted, .granted, account, .granted]),
+        (Methods.getCancellation, [noKey, .granted, .granted, .granted, account, .granted]),
+        // The inbox is always the named account's own: a portal acts for whichever customer it names.
+        (Methods.listNotifications, [noKey, role, role, .granted, .granted, role]),
+        (Methods.confirmCancellation, [noKey, .granted, .granted, .granted, account, .granted]),
+        (Methods.declineCancellation, [noKey, .granted, .granted, .granted, account, .granted]),
+        (Methods.releaseInventory, [noKey, .granted, role, role, role, .granted]),
+    ]
+
+    /// A request for each method that is valid in form, so that only access decides the refusal.
+    static func request(_ method: String) -> ByteBuffer {
+        let order = "web-W-1001", cancellation = "web-W-1001/c1", token = String(repeating: "0", count: 64)
+        switch method {
+        case Methods.health: return HealthRequest().encoded()
+        case Methods.ping: return PingRequest(payload: ByteBuffer(), delayMs: 0).encoded()
+        case Methods.ingestOrder: return IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web)).encoded()
+        case Methods.getOrder: return GetOrderRequest(orderID: order).encoded()
+        case Methods.putStock: return PutStockRequest(sku: "MUG-01", location: "WH-EAST", onHand: 120).encoded()
+        case Methods.getStock: return GetStockRequest(sku: "MUG-01").encoded()
+        case Methods.listDeadLetters: return ListDeadLettersRequest().encoded()
+        case Methods.redriveDeadLetter: return RedriveDeadLetterRequest(id: "dl-0-999").encoded()
+        case Methods.validateEligibility: return ValidateEligibilityRequest(orderID: order, lines: [CancelLine(lineID: "L1", quantity: 1)]).encoded()
+        case Methods.requestCancellation:
+            return RequestCancellationRequest(orderID: order, lines: [CancelLine(lineID: "L2b")], reasonCode: "ACCESS_TEST").encoded()
+        case Methods.getCancellation: return GetCancellationRequest(id: cancellation).encoded()
+        case Methods.listNotifications: return ListNotificationsRequest(limit: 1).encoded()
+        case Methods.confirmCancellation: return ConfirmCancellationRequest(id: cancellation, token: token).encoded()
+        case Methods.declineCancellation: return DeclineCancellationRequest(id: cancellation, token: token).encoded()
+        case Methods.releaseInventory: return ReleaseInventoryRequest(id: cancellation).encoded()
+        default: fatalError("no request for \(method)")
+        }
+    }
+
+    @Test("every method × every role × own/other account gets exactly the expected access")
+    func matrix() async throws {
+        // Wrong tokens from the granted confirm and decline cells lock the request after five: the
+        // answers after that refuse the request (REQUEST_LOCKED), not the caller.
+        let server = try await TestServer.start { _ in }
+        let admin = try await server.client(key: TestServer.adminKey)
+        _ = try await admin.call(Methods.ingestOrder, IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web)), as: IngestOrderResponse.self)
+        let pending = try await admin.call(Methods.requestCancellation,
+                                           RequestCancellationRequest(orderID: "web-W-1001", lines: [CancelLine(lineID: "L1", quantity: 1)], reasonCode: "ACCESS_TEST"),
+                                           as: RequestCancellationResponse.self).cancellation
+        #expect(pending.id == "web-W-1001/c1")
+
+        let keys: [Caller: String] = [.anonymous: "", .service: TestServer.serviceKey, .agent: TestServer.agentKey,
+                                      .portalOwn: TestServer.portalKey, .portalOther: TestServer.portalKey, .admin: TestServer.adminKey]
+        var cells = 0
+        for caller in Caller.allCases {
+            let client = try await server.client(key: keys[caller]!)
+            let metadata = Metadata(onBehalfOf: caller == .portalOwn ? "acct-42" : caller == .portalOther ? "acct-7" : "")
+            for (method, expected) in Self.table {
+                let want = expected[Caller.allCases.firstIndex(of: caller)!]
+                var got = Expected.granted
+                do {
+                    _ = try await client.call(method, request: Self.request(method), metadata: metadata)
+                } catch let error as ClientError {
+                    let reason = error.status.reasons.first?.code ?? ""
+                    // Only refusals of the caller count; a wrong token (TOKEN_INVALID, REQUEST_LOCKED) is
+                    // the request's answer to a caller that was let in.
+                    if ["API_KEY_REQUIRED", "ROLE_NOT_ALLOWED", "ACCOUNT_MISMATCH"].contains(reason) { got = .refused(error.code, reason) }
+                }
+                #expect(got == want, "\(method) as \(caller)")
+                cells += 1
+            }
+            await client.close()
+        }
+        #expect(cells == Self.table.count * Caller.allCases.count)
+        await admin.close()
+        try await server.stop()
+    }
+
+    @Test("a portal acting for another account cannot try tokens: the attempts are refused before the token is looked at")
+    func otherAccountTriesNoToken() async throws {
+        let server = try await TestServer.start { _ in }
+        let admin = try await server.client(key: TestServer.adminKey)
+        _ = try await admin.call(Methods.ingestOrder, IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web)), as: IngestOrderResponse.self)
+        let pending = try await admin.call(Methods.requestCancellation,
+                                           RequestCancellationRequest(orderID: "web-W-1001", lines: [CancelLine(lineID: "L1", quantity: 1)], reasonCode: "ACCESS_TEST"),
+                                           as: RequestCancellationResponse.self).cancellation
+        let portal = try await server.client(key: TestServer.portalKey)
+        for _ in 0..<10 {
+            await #expect(throws: ClientError.self) {
+                _ = try await portal.call(Methods.confirmCancellation, ConfirmCancellationRequest(id: pending.id, token: String(repeating: "1", count: 64)),
+                                          as: ConfirmCancellationResponse.self, metadata: Metadata(onBehalfOf: "acct-7"))
+            }
+        }
+        let after = try await admin.call(Methods.getCancellation, GetCancellationRequest(id: pending.id), as: GetCancellationResponse.self).cancellation
+        #expect(after.state == "PENDING_CONFIRMATION" && after.failedAttempts == 0)
+        // The customer's own portal, with the right token, still confirms.
+        let token = try await ConfirmationTests.token(portal, for: pending.id)
+        let confirmed = try await portal.call(Methods.confirmCancellation, ConfirmCancellationRequest(id: pending.id, token: token),
+                                              as: ConfirmCancellationResponse.self, metadata: Metadata(onBehalfOf: "acct-42"))
+        #expect(confirmed.refund != nil)
+        for client in [admin, portal] { await client.close() }
+        try await server.stop()
+    }
+}
