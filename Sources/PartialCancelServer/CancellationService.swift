@@ -11,6 +11,7 @@ struct CancellationService {
     /// How long a confirmation token is valid.
     let tokenTTLMs: Int64
     let now: @Sendable () -> Int64
+    let tokenAttempts: TokenAttemptLimiter
 
     /// Bounds the work of one request.
     static let maxLines = 500
@@ -31,15 +32,31 @@ struct CancellationService {
             },
             // The token is the authority here: whoever calls, only the customer has it.
             .unary(Methods.confirmCancellation, access: .authenticated, request: ConfirmCancellationRequest.self) { context, request in
-                confirm(context, request)
+                limitingTokenAttempts(context) { confirm(context, request) }
             },
             .unary(Methods.declineCancellation, access: .authenticated, request: DeclineCancellationRequest.self) { context, request in
-                decline(context, request)
+                limitingTokenAttempts(context) { decline(context, request) }
             },
             .unary(Methods.releaseInventory, access: .roles([.service, .admin]), request: ReleaseInventoryRequest.self) { context, request in
                 releaseInventory(context, request)
             },
         ]
+    }
+
+    /// Refuses callers that sent too many wrong tokens; every attempt takes from the caller's
+    /// budget up front and gives it back unless the token was wrong.
+    private func limitingTokenAttempts<T>(_ context: CallContext, _ body: () -> EventLoopFuture<T>) -> EventLoopFuture<T> {
+        let caller = TokenAttemptLimiter.caller(context)
+        if let refusal = tokenAttempts.begin(for: caller, nowMs: now()) { return context.eventLoop.makeFailedFuture(refusal) }
+        let limiter = tokenAttempts
+        return body().map { value in
+            limiter.giveBack(for: caller)
+            return value
+        }.flatMapErrorThrowing { error in
+            let code = (error as? RPCError)?.reasons.first?.code
+            if code != "TOKEN_INVALID" && code != "REQUEST_LOCKED" { limiter.giveBack(for: caller) }
+            throw error
+        }
     }
 
     private func validate(_ context: CallContext, _ request: ValidateEligibilityRequest) -> EventLoopFuture<ValidateEligibilityResponse> {

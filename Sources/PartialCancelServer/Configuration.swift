@@ -32,6 +32,11 @@ public struct ServerLimits: Sendable, Hashable {
     public var maxClientNameBytes: Int = 128
     /// Longest delay a Ping may ask for.
     public var maxPingDelayMs: Int = 10_000
+    /// Wrong confirmation tokens one caller may send within `tokenFailureWindowMs` before its
+    /// confirmations and declines are refused for the rest of the window (each request also locks
+    /// itself after five wrong tokens).
+    public var tokenFailuresPerCaller: Int = 20
+    public var tokenFailureWindowMs: Int = 60_000
 
     public init() {}
 
@@ -62,7 +67,8 @@ public struct ServerLimits: Sendable, Hashable {
             ("frame_stall_timeout_ms", frameStallTimeoutMs), ("default_deadline_ms", defaultDeadlineMs),
             ("max_deadline_ms", maxDeadlineMs), ("shutdown_grace_period_ms", shutdownGracePeriodMs),
             ("max_string_bytes", maxStringBytes), ("max_repeated_count", maxRepeatedCount),
-            ("max_client_name_bytes", maxClientNameBytes),
+            ("max_client_name_bytes", maxClientNameBytes), ("token_failures_per_caller", tokenFailuresPerCaller),
+            ("token_failure_window_ms", tokenFailureWindowMs),
         ]
         for (name, value) in positive where value <= 0 {
             throw ConfigurationError("limits.\(name) must be greater than 0 (got \(value))")

@@ -42,6 +42,8 @@ public enum ConfigurationFile {
             try limits.int("max_repeated_count") { configuration.limits.maxRepeatedCount = $0 }
             try limits.int("max_client_name_bytes") { configuration.limits.maxClientNameBytes = $0 }
             try limits.int("max_ping_delay_ms") { configuration.limits.maxPingDelayMs = $0 }
+            try limits.int("token_failures_per_caller") { configuration.limits.tokenFailuresPerCaller = $0 }
+            try limits.int("token_failure_window_ms") { configuration.limits.tokenFailureWindowMs = $0 }
         }
         try reader.object("storage") { storage in
             try storage.int("shards") { configuration.storage.shards = $0 }

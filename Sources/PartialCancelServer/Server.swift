@@ -57,7 +57,9 @@ public final class PartialCancelServer: Service, Sendable {
                                      Methods.confirmCancellation, Methods.declineCancellation, Methods.releaseInventory]
         let services = OrderService(storage: storage, intake: Intake(limits: configuration.intake)).methods
             + CancellationService(storage: storage, policy: configuration.cancellation,
-                                  tokenTTLMs: Int64(configuration.cancellationTokenTTLSeconds) * 1000, now: Storage.unixMillis).methods
+                                  tokenTTLMs: Int64(configuration.cancellationTokenTTLSeconds) * 1000, now: Storage.unixMillis,
+                                  tokenAttempts: TokenAttemptLimiter(limit: configuration.limits.tokenFailuresPerCaller,
+                                                                     windowMs: Int64(configuration.limits.tokenFailureWindowMs))).methods
         for method in services { registry.register(mutating.contains(method.name) ? idempotency.wrap(method) : method) }
         for method in methods { registry.register(method) }
         self.methods = registry

@@ -1,0 +1,69 @@
+import Foundation
+import NIOCore
+import PartialCancelClient
+import PartialCancelDomain
+import PartialCancelWire
+import Testing
+
+/// Forged confirmation tokens over the wire: none is ever accepted; each request locks itself after
+/// five wrong tokens, and a caller is cut off after `token_failures_per_caller` wrong tokens across
+/// all requests, so the rest are refused without a token being looked at.
+@Suite("Token brute force")
+struct BruteForceTests {
+    /// Forged tokens sent; PCANCEL_BRUTE_FORCE_TOKENS=1000000 for the long form.
+    static let attempts = ProcessInfo.processInfo.environment["PCANCEL_BRUTE_FORCE_TOKENS"].flatMap(Int.init) ?? 100_000
+
+    static let hexDigits = Array("0123456789abcdef")
+
+    @Test("forged tokens, pipelined over one connection, are all refused; the customer's own tokens still work")
+    func forgedTokens() async throws {
+        let server = try await TestServer.start { _ in }
+        let admin = try await server.client(key: TestServer.adminKey)
+        var pending: [String] = []
+        for external in ["W-1001", "W-1002"] {
+            let payload = SamplePayloads.web.replacingOccurrences(of: "W-1001", with: external)
+            _ = try await admin.call(Methods.ingestOrder, IngestOrderRequest(channel: "web", payload: ByteBuffer(string: payload)), as: IngestOrderResponse.self)
+            for lines in [[CancelLine(lineID: "L1", quantity: 1)], [CancelLine(lineID: "L2b")], [CancelLine(lineID: "L3")]] {
+                pending.append(try await admin.call(Methods.requestCancellation,
+                                                    RequestCancellationRequest(orderID: "web-\(external)", lines: lines, reasonCode: "BRUTE_FORCE_TEST"),
+                                                    as: RequestCancellationResponse.self).cancellation.id)
+            }
+        }
+
+        // The attacker: a valid key of another role, spreading forged tokens over every request.
+        let attacker = try await server.client(key: TestServer.agentKey)
+        let started = Date()
+        var outcomes: [String: Int] = [:]
+        var sent = 0
+        while sent < Self.attempts {
+            // A batch in flight at once, awaited together: one wake-up per batch, not per call.
+            let batch = (sent..<min(sent + 256, Self.attempts)).map { index in
+                let token = String((0..<64).map { _ in Self.hexDigits.randomElement()! })
+                let request = ConfirmCancellationRequest(id: pending[index % pending.count], token: token)
+                return attacker.start(Methods.confirmCancellation, request: request.encoded()).response
+            }
+            sent += batch.count
+            for result in try await EventLoopFuture.whenAllComplete(batch, on: attacker.eventLoop).get() {
+                switch result {
+                case .success: outcomes["ACCEPTED", default: 0] += 1
+                case .failure(let error): outcomes[(error as? ClientError)?.status.reasons.first?.code ?? "\(error)", default: 0] += 1
+                }
+            }
+        }
+        let seconds = Date().timeIntervalSince(started)
+        print("brute force: \(sent) forged tokens in \(String(format: "%.1f", seconds)) s (\(Int(Double(sent) / seconds))/s): \(outcomes.sorted { $0.key < $1.key })")
+        #expect(outcomes["ACCEPTED"] == nil)
+        // Only the first 20 wrong tokens reached a request; everything after was cut off at the door.
+        #expect((outcomes["TOKEN_INVALID"] ?? 0) + (outcomes["REQUEST_LOCKED"] ?? 0) == 20)
+        #expect(outcomes["TOKEN_ATTEMPTS_LIMITED"] == Self.attempts - 20)
+
+        // The customer, through the portal, confirms every request with the real token.
+        let portal = try await server.client(key: TestServer.portalKey)
+        for id in pending {
+            let token = try await ConfirmationTests.token(portal, for: id)
+            #expect(try await ConfirmationTests.confirm(portal, id, token).refund != nil, "\(id)")
+        }
+        for client in [admin, attacker, portal] { await client.close() }
+        try await server.stop()
+    }
+}
