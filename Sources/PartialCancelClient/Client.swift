@@ -1,6 +1,7 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import PartialCancelWire
 
 /// A connection to a pcancel server: Hello on connect, then any number of concurrent calls,
@@ -19,10 +20,41 @@ public final class PartialCancelClient: Sendable {
         /// before giving up locally (the server answers DEADLINE_EXCEEDED itself when it can).
         public var localDeadlineSlack: TimeAmount
         public var framing: FramingConfiguration
+        /// TLS to the server; nil: plaintext TCP.
+        public var tls: TLS?
+
+        /// What the client trusts and presents over TLS.
+        public struct TLS: Sendable, Hashable {
+            /// PEM file of the CA that signed the server's certificate (nil: the system's roots).
+            public var caFile: String?
+            /// PEM files of a client certificate and its key, for servers that map certificates to roles.
+            public var certificateFile: String?
+            public var privateKeyFile: String?
+            /// The name the server's certificate must carry (default: the host connected to).
+            public var serverName: String?
+
+            public init(caFile: String? = nil, certificateFile: String? = nil, privateKeyFile: String? = nil, serverName: String? = nil) {
+                self.caFile = caFile
+                self.certificateFile = certificateFile
+                self.privateKeyFile = privateKeyFile
+                self.serverName = serverName
+            }
+
+            func makeContext() throws -> NIOSSLContext {
+                var tls = TLSConfiguration.makeClientConfiguration()
+                tls.minimumTLSVersion = .tlsv12
+                if let caFile { tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile)) }
+                if let certificateFile, let privateKeyFile {
+                    tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) }
+                    tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: privateKeyFile, format: .pem))
+                }
+                return try NIOSSLContext(configuration: tls)
+            }
+        }
 
         public init(host: String = "127.0.0.1", port: Int = 7447, apiKey: String = "", clientName: String = "pcancel-client",
                     connectTimeout: TimeAmount = .seconds(5), defaultDeadline: TimeAmount = .seconds(30),
-                    localDeadlineSlack: TimeAmount = .seconds(2), framing: FramingConfiguration = FramingConfiguration()) {
+                    localDeadlineSlack: TimeAmount = .seconds(2), framing: FramingConfiguration = FramingConfiguration(), tls: TLS? = nil) {
             self.host = host
             self.port = port
             self.apiKey = apiKey
@@ -31,6 +63,7 @@ public final class PartialCancelClient: Sendable {
             self.defaultDeadline = defaultDeadline
             self.localDeadlineSlack = localDeadlineSlack
             self.framing = framing
+            self.tls = tls
         }
     }
 
@@ -53,6 +86,15 @@ public final class PartialCancelClient: Sendable {
     public static func connect(_ configuration: Configuration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> PartialCancelClient {
         let framing = configuration.framing
         let closedStatus = NIOLockedValueBox<Status?>(nil)
+        let tlsContext: NIOSSLContext?
+        do {
+            tlsContext = try configuration.tls?.makeContext()
+        } catch {
+            throw ClientError(Status(.invalidArgument, "TLS settings cannot be used: \(error)", reasons: [Reason("TLS_CONFIGURATION")]))
+        }
+        // SNI cannot carry an IP address: then the certificate is checked against the address itself.
+        let named = configuration.tls?.serverName ?? configuration.host
+        let serverName: String? = (try? SocketAddress(ipAddress: named, port: 0)) == nil ? named : nil
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: group)
@@ -60,6 +102,9 @@ public final class PartialCancelClient: Sendable {
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tlsContext {
+                            try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tlsContext, serverHostname: serverName))
+                        }
                         try channel.pipeline.syncOperations.addFramingHandlers(framing)
                         try channel.pipeline.syncOperations.addHandler(ClientHandler(closedStatus: closedStatus))
                     }

@@ -68,7 +68,7 @@ struct FlowRunner: Sendable {
         let flow = Flow(runner: self, name: "flow \(index) (confirm, \(prepared.order.id))", plan: prepared.plan, order: prepared.order, intendedStart: intendedStart)
         let released = prepared.order.releases(for: prepared.plan.lines)
         do {
-            try await flow.confirm(prepared.cancellationID, token: prepared.token, quote: prepared.quote)
+            _ = try await flow.confirm(prepared.cancellationID, token: prepared.token, quote: prepared.quote)
         } catch {
             return .uncertain(cancellationID: prepared.cancellationID, released: released)
         }

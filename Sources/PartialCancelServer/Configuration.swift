@@ -116,6 +116,8 @@ public struct ServerConfiguration: Sendable {
     public var seedSampleData = true
     /// Accepted API keys, hashed. Empty means "use the data directory's development key".
     public var apiKeys: [APIKey] = []
+    /// TLS on the listener (and client certificates); nil: plaintext TCP.
+    public var tls: TLSSettings?
 
     public init() {}
 
@@ -140,6 +142,7 @@ public struct ServerConfiguration: Sendable {
         if intake.maxAmount > 1_000_000_000_000 || intake.maxQuantity > 10_000_000 {
             throw ConfigurationError("intake.max_amount must be at most 1000000000000 and intake.max_quantity at most 10000000")
         }
+        try tls?.validate()
         if storage.deliveryBatch < 1 { throw ConfigurationError("storage.delivery_batch must be at least 1") }
         if storage.cachedBodies < 0 { throw ConfigurationError("storage.cached_bodies must be 0 (no cache) or more") }
         if storage.groupCommitJobs < 1 { throw ConfigurationError("storage.group_commit_jobs must be at least 1 (1: no group commit)") }

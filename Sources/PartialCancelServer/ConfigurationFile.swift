@@ -152,6 +152,31 @@ public enum ConfigurationFile {
             }
             configuration.apiKeys.append(APIKey(name: name, role: role, sha256: sha256))
         }
+        try reader.object("tls") { tls in
+            var chain = "", key = ""
+            try tls.string("certificate_chain") { chain = $0 }
+            try tls.string("private_key") { key = $0 }
+            guard !chain.isEmpty, !key.isEmpty else { throw ConfigurationError("tls: certificate_chain and private_key are required") }
+            var settings = TLSSettings(certificateChainFile: chain, privateKeyFile: key)
+            try tls.string("client_ca") { settings.clientCAFile = $0 }
+            try tls.bool("require_client_certificate") { settings.requireClientCertificate = $0 }
+            try tls.array("client_certificates") { _, entry in
+                var name = "", role: Role?, sha256 = ""
+                let entryPath = entry.path
+                try entry.string("name") { name = $0 }
+                try entry.string("role") { value in
+                    guard let parsed = Role(rawValue: value) else {
+                        throw ConfigurationError("\(entryPath).role: '\(value)' is not one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
+                    }
+                    role = parsed
+                }
+                try entry.string("sha256") { sha256 = $0 }
+                try entry.finish()
+                guard !name.isEmpty, let role, !sha256.isEmpty else { throw ConfigurationError("\(entryPath): name, role and sha256 are required") }
+                settings.clientCertificates.append(TLSSettings.ClientCertificate(name: name, role: role, sha256: sha256))
+            }
+            configuration.tls = settings
+        }
         try reader.finish()
         try configuration.validate()
         _ = try KeyStore(configuration.apiKeys)

@@ -46,7 +46,12 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// While draining: the last write, after which the connection may close.
     private var lastDrainingWrite: EventLoopFuture<Void>?
 
-    init(methods: MethodRegistry, keyStore: KeyStore, limits: ServerLimits, runtime: ServerRuntime, logger: Logger) {
+    /// Client certificates (by fingerprint) that stand for a principal, on TLS listeners.
+    private let certificatePrincipals: [String: Principal]
+
+    init(methods: MethodRegistry, keyStore: KeyStore, limits: ServerLimits, runtime: ServerRuntime, logger: Logger,
+         certificatePrincipals: [String: Principal] = [:]) {
+        self.certificatePrincipals = certificatePrincipals
         self.methods = methods
         self.keyStore = keyStore
         self.limits = limits
@@ -159,11 +164,27 @@ final class ConnectionHandler: ChannelInboundHandler {
                                         reasons: [Reason("FIELD_TOO_LONG", subject: "hello.client_name", detail: "max_client_name_bytes=\(limits.maxClientNameBytes)")]))
             return
         }
+        // No key, but a verified client certificate: the certificate is the credential.
+        if hello.apiKey.isEmpty, !certificatePrincipals.isEmpty,
+           let fingerprint = TLSSettings.clientCertificateFingerprint(context.pipeline.syncOperations) {
+            guard let principal = certificatePrincipals[fingerprint] else {
+                logger.notice("Hello refused: client certificate not listed")
+                refuseHello(context, Status(.unauthenticated, "this client certificate is not listed in tls.client_certificates",
+                                            reasons: [Reason("CERTIFICATE_UNKNOWN", subject: "tls.client_certificates")]))
+                return
+            }
+            accept(context, principal)
+            return
+        }
         guard let principal = keyStore.principal(for: hello.apiKey) else {
             logger.notice("Hello refused: unknown API key")
             refuseHello(context, Status(.unauthenticated, "unknown API key", reasons: [Reason("API_KEY_UNKNOWN", subject: "api_key")]))
             return
         }
+        accept(context, principal)
+    }
+
+    private func accept(_ context: ChannelHandlerContext, _ principal: Principal) {
         self.principal = principal
         logger[metadataKey: "principal"] = "\(principal.name)"
         state = .ready

@@ -2,6 +2,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import PartialCancelDomain
 import PartialCancelStorage
 import PartialCancelWire
@@ -25,6 +26,8 @@ public final class PartialCancelServer: Service, Sendable {
     /// The sharded store in the configuration's data directory, open while the server exists.
     public let storage: Storage
     private let delivery: NotificationDelivery
+    /// The listener's TLS, when configured.
+    private let tlsContext: NIOSSLContext?
 
     /// Opens the data directory's storage (creating it, and seeding sample data if configured, on
     /// first start) and prepares the methods.
@@ -32,6 +35,7 @@ public final class PartialCancelServer: Service, Sendable {
     ///   - methods: further methods to serve besides the built-in ones.
     public init(configuration: ServerConfiguration, keyStore: KeyStore, methods: [MethodDescriptor] = [], logger: Logger) throws {
         try configuration.validate()
+        self.tlsContext = try configuration.tls?.makeContext()
         self.configuration = configuration
         self.keyStore = keyStore
         self.logger = logger
@@ -104,6 +108,8 @@ public final class PartialCancelServer: Service, Sendable {
         let keyStore = self.keyStore
         let runtime = self.runtime
         let logger = self.logger
+        let tlsContext = self.tlsContext
+        let certificatePrincipals = configuration.tls?.certificatePrincipals ?? [:]
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -111,9 +117,11 @@ public final class PartialCancelServer: Service, Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tlsContext { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext)) }
                     try channel.pipeline.syncOperations.addFramingHandlers(limits.framing)
                     try channel.pipeline.syncOperations.addHandler(
-                        ConnectionHandler(methods: methods, keyStore: keyStore, limits: limits, runtime: runtime, logger: logger))
+                        ConnectionHandler(methods: methods, keyStore: keyStore, limits: limits, runtime: runtime, logger: logger,
+                                          certificatePrincipals: certificatePrincipals))
                 }
             }
             .bind(host: configuration.host, port: configuration.port)

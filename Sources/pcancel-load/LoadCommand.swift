@@ -30,6 +30,9 @@ struct LoadCommand: AsyncParsableCommand {
     var apiKey: String?
     @Option(name: .long, help: "Portal key (reads inboxes, confirms as the customer). Default: $PCANCEL_PORTAL_KEY, then ./pcancel-data/dev-portal-key.")
     var portalKey: String?
+    @Option(name: .long, help: "TLS: PEM file of the CA that signed the server's certificate (connects over TLS).") var tlsCa: String?
+    @Option(name: .long, help: "TLS: PEM client certificate and key for both roles' connections (with --tls-key).") var tlsCert: String?
+    @Option(name: .long, help: "TLS: PEM private key of --tls-cert.") var tlsKey: String?
     @Flag(name: .long, help: "Start a server in this process on a temporary data directory.")
     var embedded = false
     @Option(name: .long, help: "Embedded server: shards.") var shards: Int = 2
@@ -70,6 +73,8 @@ struct LoadCommand: AsyncParsableCommand {
         if let onHand, !(0...1_000_000_000).contains(onHand) { throw ValidationError("--on-hand must be 0...1000000000") }
         do { _ = try Mix(parsing: mix) } catch { throw ValidationError("--mix: \(error)") }
         if inProcess && !embedded { throw ValidationError("--in-process needs --embedded") }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        if embedded && (tlsCa != nil || tlsCert != nil) { throw ValidationError("the embedded server speaks plaintext; --tls-* flags are for --server") }
     }
 
     func run() async throws {
@@ -95,7 +100,8 @@ struct LoadCommand: AsyncParsableCommand {
             }
         }
 
-        let target = try await Target.start(self)
+        var target = try await Target.start(self)
+        if tlsCa != nil || tlsCert != nil { target.tls = .init(caFile: tlsCa, certificateFile: tlsCert, privateKeyFile: tlsKey) }
         var context = ["server": target.address, "run_prefix": options.prefix, "connections": "\(connections)"]
         if embedded {
             context["embedded"] = "shards=\(shards) synchronous=\(synchronous.uppercased())" + (inProcess ? " in-process" : "")
@@ -209,8 +215,10 @@ struct Target {
                       embedded: (server, task, configuration.dataDirectory))
     }
 
+    var tls: PartialCancelClient.Configuration.TLS?
+
     func connect(key: String, name: String) async throws -> PartialCancelClient {
-        try await PartialCancelClient.connect(PartialCancelClient.Configuration(host: host, port: port, apiKey: key, clientName: name))
+        try await PartialCancelClient.connect(PartialCancelClient.Configuration(host: host, port: port, apiKey: key, clientName: name, tls: tls))
     }
 
     func stop(keepData: Bool) async throws {

@@ -40,6 +40,15 @@ struct PCancelServerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "SQLite synchronous mode: FULL (default) or NORMAL.")
     var synchronous: String?
 
+    @Option(name: .long, help: "TLS: PEM file with the server's certificate chain (with --tls-key).")
+    var tlsCert: String?
+
+    @Option(name: .long, help: "TLS: PEM file with the server's private key.")
+    var tlsKey: String?
+
+    @Option(name: .long, help: "TLS: PEM file with the CA of client certificates (their roles come from the config file's tls.client_certificates).")
+    var tlsClientCa: String?
+
     @Flag(name: .long, help: "Do not seed sample stock and orders into a new data directory.")
     var noSampleData = false
 
@@ -70,6 +79,17 @@ struct PCancelServerCommand: AsyncParsableCommand {
                 configuration.storage.synchronous = mode
             }
             if noSampleData { configuration.seedSampleData = false }
+            if tlsCert != nil || tlsKey != nil {
+                guard let tlsCert, let tlsKey else { throw ConfigurationError("--tls-cert and --tls-key go together") }
+                var tls = configuration.tls ?? TLSSettings(certificateChainFile: tlsCert, privateKeyFile: tlsKey)
+                tls.certificateChainFile = tlsCert
+                tls.privateKeyFile = tlsKey
+                configuration.tls = tls
+            }
+            if let tlsClientCa {
+                guard configuration.tls != nil else { throw ConfigurationError("--tls-client-ca needs --tls-cert and --tls-key (or tls in the config file)") }
+                configuration.tls?.clientCAFile = tlsClientCa
+            }
             try configuration.validate()
         } catch {
             throw ValidationError("\(error)")
@@ -97,6 +117,10 @@ struct PCancelServerCommand: AsyncParsableCommand {
         let seeded = try await server.seedSampleDataIfNew()
         if !seeded.isEmpty { say("seeded sample stock and orders: \(seeded.joined(separator: ", "))") }
         let address = try await server.start()
+        if let tls = configuration.tls {
+            let clients = tls.clientCAFile == nil ? "off" : tls.requireClientCertificate ? "required" : "optional"
+            say("TLS on (certificate chain \(tls.certificateChainFile)); client certificates \(clients)")
+        }
         say("pcancel-server \(PartialCancelServer.version) listening on \(configuration.host):\(address.port ?? configuration.port)")
 
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(

@@ -54,6 +54,18 @@ struct ConnectionOptions: ParsableArguments {
     @Flag(name: .long, help: "Print one JSON object on stdout instead of text.")
     var json = false
 
+    @Flag(name: .long, help: "Connect over TLS (trusting the system's roots unless --tls-ca is given).")
+    var tls = false
+
+    @Option(name: .long, help: "TLS: PEM file of the CA that signed the server's certificate (implies --tls).")
+    var tlsCa: String?
+
+    @Option(name: .long, help: "TLS: PEM client certificate, for servers that map certificates to roles (with --tls-key).")
+    var tlsCert: String?
+
+    @Option(name: .long, help: "TLS: PEM private key of --tls-cert.")
+    var tlsKey: String?
+
     var address: String { server ?? Self.defaultServer }
     var deadlineSeconds: Double { timeout ?? Self.defaultTimeout }
 
@@ -64,6 +76,10 @@ struct ConnectionOptions: ParsableArguments {
         merged.apiKeyFile = apiKeyFile ?? outer.apiKeyFile
         merged.timeout = timeout ?? outer.timeout
         merged.json = json || outer.json
+        merged.tls = tls || outer.tls
+        merged.tlsCa = tlsCa ?? outer.tlsCa
+        merged.tlsCert = tlsCert ?? outer.tlsCert
+        merged.tlsKey = tlsKey ?? outer.tlsKey
         return merged
     }
 
@@ -93,9 +109,12 @@ struct ConnectionOptions: ParsableArguments {
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         let timeout = deadlineSeconds
         guard timeout > 0, timeout <= 3600 else { throw ValidationError("--timeout must be in (0, 3600] seconds") }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        let useTLS = tls || tlsCa != nil || tlsCert != nil
         return PartialCancelClient.Configuration(
             host: host.isEmpty ? "127.0.0.1" : host, port: port, apiKey: try resolvedAPIKey(), clientName: "pcancel-cli",
-            defaultDeadline: .nanoseconds(Int64(timeout * 1e9)))
+            defaultDeadline: .nanoseconds(Int64(timeout * 1e9)),
+            tls: useTLS ? .init(caFile: tlsCa, certificateFile: tlsCert, privateKeyFile: tlsKey) : nil)
     }
 
     /// Connects, runs `body`, closes; failures are printed and turned into the exit code of their status.
