@@ -10,6 +10,8 @@ let package = Package(
         .executable(name: "pcancel-load", targets: ["pcancel-load"]),
         .executable(name: "pcancel-audit", targets: ["pcancel-audit"]),
         .library(name: "PartialCancelClient", targets: ["PartialCancelClient"]),
+        // What the fuzzers in Fuzz/ drive (a separate package, built with sanitizers by tools/fuzz).
+        .library(name: "PartialCancelFuzzing", targets: ["PartialCancelFuzzing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -142,6 +144,16 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        // The fuzz targets' code: frame decoder, codec, dispatch; replayed by unit tests.
+        .target(
+            name: "PartialCancelFuzzing",
+            dependencies: [
+                "PartialCancelWire",
+                "PartialCancelServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // In-process micro-benchmarks (docs/PERFORMANCE.md).
         .executableTarget(
             name: "pcancel-bench",
@@ -187,6 +199,7 @@ let package = Package(
                 "PartialCancelDomain",
                 "PartialCancelStorage",
                 "PartialCancelLoad",
+                "PartialCancelFuzzing",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

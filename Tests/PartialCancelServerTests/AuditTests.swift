@@ -42,8 +42,8 @@ struct AuditTests {
     }
 
     /// Runs SQL on one shard file with Python's sqlite3 (a client that is not ours).
-    func tamper(_ directory: String, shard: Int, _ sql: String) throws {
-        let result = try runCommand(URL(fileURLWithPath: "/usr/bin/env"),
+    func tamper(_ directory: String, shard: Int, _ sql: String) async throws {
+        let result = try await runCommand(URL(fileURLWithPath: "/usr/bin/env"),
                                     ["python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()",
                                      "\(directory)/shard-\(shard).sqlite", sql])
         #expect(result.status == 0, "\(result.error)")
@@ -66,7 +66,7 @@ struct AuditTests {
         #expect(forgedReport.violations.contains { $0.contains("web-NOPE/c1") && $0.contains("missing") })
 
         for shard in 0..<2 {
-            try tamper(directory, shard: shard, """
+            try await tamper(directory, shard: shard, """
             DELETE FROM refunds WHERE rowid = (SELECT MIN(rowid) FROM refunds);
             DELETE FROM applied_messages;
             UPDATE stock SET reserved = reserved + 1, on_hand = 7 WHERE rowid = (SELECT MIN(rowid) FROM stock);

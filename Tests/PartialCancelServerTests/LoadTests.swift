@@ -163,11 +163,11 @@ struct LoadRunTests {
 @Suite("pcancel-load as a process")
 struct LoadProcessTests {
     @Test("--embedded runs a mixed workload, prints the report and writes every figure as JSON")
-    func embedded() throws {
+    func embedded() async throws {
         let directory = try Paths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("load.json")
-        let result = try runCommand(try Paths.executable("pcancel-load"),
+        let result = try await runCommand(try Paths.executable("pcancel-load"),
                                     ["--embedded", "--flows", "40", "--concurrency", "8", "--synchronous", "NORMAL", "--json", file.path, "--quiet"])
         #expect(result.status == 0, "\(result.output)\n\(result.error)")
         #expect(result.output.contains("OK: every flow checked, no mismatch"))
@@ -180,23 +180,23 @@ struct LoadProcessTests {
     }
 
     @Test("--in-process runs the same checked flows without sockets; --confirm-only measures confirmations alone")
-    func modes() throws {
+    func modes() async throws {
         let load = try Paths.executable("pcancel-load")
-        let inProcess = try runCommand(load, ["--embedded", "--in-process", "--flows", "30", "--synchronous", "NORMAL", "--quiet"])
+        let inProcess = try await runCommand(load, ["--embedded", "--in-process", "--flows", "30", "--synchronous", "NORMAL", "--quiet"])
         #expect(inProcess.status == 0, "\(inProcess.output)\n\(inProcess.error)")
         #expect(inProcess.output.contains("in-process") && inProcess.output.contains("flows: 30 completed, 0 failed, 0 mismatches"))
-        let confirmOnly = try runCommand(load, ["--embedded", "--confirm-only", "--flows", "30", "--synchronous", "NORMAL", "--quiet"])
+        let confirmOnly = try await runCommand(load, ["--embedded", "--confirm-only", "--flows", "30", "--synchronous", "NORMAL", "--quiet"])
         #expect(confirmOnly.status == 0, "\(confirmOnly.output)\n\(confirmOnly.error)")
         #expect(confirmOnly.output.contains("flows: 30 completed, 0 failed, 0 mismatches") && confirmOnly.output.contains("ConfirmCancellation alone"))
     }
 
     @Test("bad flags are refused before anything runs")
-    func usage() throws {
+    func usage() async throws {
         let load = try Paths.executable("pcancel-load")
-        let result = try runCommand(load, ["--embedded", "--mix", "mistake=1,refund=2"])
+        let result = try await runCommand(load, ["--embedded", "--mix", "mistake=1,refund=2"])
         #expect(result.status == 64)
         #expect(result.error.contains("refund=2"))
-        let remote = try runCommand(load, ["--in-process"])
+        let remote = try await runCommand(load, ["--in-process"])
         #expect(remote.status == 64 && remote.error.contains("--in-process needs --embedded"))
     }
 }

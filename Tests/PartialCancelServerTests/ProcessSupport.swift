@@ -36,7 +36,13 @@ final class ServerProcess {
     private(set) var lines: [String] = []
     private(set) var port = 0
 
-    init(arguments: [String], workingDirectory: URL) throws {
+    /// Starts the server and waits (on a thread of its own) until it prints its port.
+    static func start(arguments: [String], workingDirectory: URL) async throws -> ServerProcess {
+        let box = try await offCooperativePool { UncheckedBox(try ServerProcess(arguments: arguments, workingDirectory: workingDirectory)) }
+        return box.value
+    }
+
+    private init(arguments: [String], workingDirectory: URL) throws {
         process.executableURL = try Paths.executable("pcancel-server")
         process.arguments = arguments
         process.currentDirectoryURL = workingDirectory
@@ -80,8 +86,23 @@ final class ServerProcess {
     }
 }
 
+/// Runs blocking work on a thread of its own, so that waiting for a child process never holds one
+/// of the few cooperative threads every async test shares (on 2 cores, two blocked threads stall
+/// every other test's continuations, and their wall-clock timeouts then fire).
+func offCooperativePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread { continuation.resume(with: Result { try body() }) }
+        thread.start()
+    }
+}
+
+/// Runs a command to completion (on its own thread) and returns its exit status and output.
+func runCommand(_ executable: URL, _ arguments: [String], workingDirectory: URL? = nil, environment: [String: String]? = nil) async throws -> (status: Int32, output: String, error: String) {
+    try await offCooperativePool { try runCommandBlocking(executable, arguments, workingDirectory: workingDirectory, environment: environment) }
+}
+
 /// Runs a command to completion and returns its exit status and standard output.
-func runCommand(_ executable: URL, _ arguments: [String], workingDirectory: URL? = nil, environment: [String: String]? = nil) throws -> (status: Int32, output: String, error: String) {
+func runCommandBlocking(_ executable: URL, _ arguments: [String], workingDirectory: URL? = nil, environment: [String: String]? = nil) throws -> (status: Int32, output: String, error: String) {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
@@ -97,4 +118,10 @@ func runCommand(_ executable: URL, _ arguments: [String], workingDirectory: URL?
     let err = stderr.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+}
+
+/// Carries a non-Sendable value out of `offCooperativePool`; it is used by one task only.
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }

@@ -22,7 +22,7 @@ struct ProcessTests {
         {"api_keys": [{"name": "ops", "role": "admin", "sha256": "\(APIKey.hash(key))"}],
          "limits": {"shutdown_grace_period_ms": 10000}}
         """.write(to: config, atomically: true, encoding: .utf8)
-        let server = try ServerProcess(arguments: ["--config", config.path, "--data-dir", directory.path, "--port", "0"], workingDirectory: directory)
+        let server = try await ServerProcess.start(arguments: ["--config", config.path, "--data-dir", directory.path, "--port", "0"], workingDirectory: directory)
         let client = try await PartialCancelClient.connect(.init(port: server.port, apiKey: key))
         let calls = (0..<10).map { index in
             client.start(Methods.ping, request: PingRequest(payload: ByteBuffer(string: "\(index)"), delayMs: 500).encoded()).response
@@ -45,7 +45,7 @@ struct ProcessTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let pcancel = try Paths.executable("pcancel")
 
-        var server = try ServerProcess(arguments: ["--port", "0"], workingDirectory: directory)
+        var server = try await ServerProcess.start(arguments: ["--port", "0"], workingDirectory: directory)
         #expect(server.lines.contains { $0.hasPrefix("created a development API key") })
         #expect(server.lines.contains { $0.hasPrefix("development key file: ") })
         let keyFile = directory.appendingPathComponent("pcancel-data/dev-api-key")
@@ -58,43 +58,43 @@ struct ProcessTests {
 
         let address = "127.0.0.1:\(server.port)"
         // The CLI finds ./pcancel-data/dev-api-key by itself.
-        let ping = try runCommand(pcancel, ["--server", address, "--json", "ping", "--count", "200", "--concurrency", "8"], workingDirectory: directory, environment: [:])
+        let ping = try await runCommand(pcancel, ["--server", address, "--json", "ping", "--count", "200", "--concurrency", "8"], workingDirectory: directory, environment: [:])
         #expect(ping.status == 0, "\(ping.error)")
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(ping.output.utf8)) as? [String: Any])
         #expect(summary["ok"] as? Int == 200)
         #expect(summary["failed"] as? Int == 0)
         #expect((summary["latency_us"] as? [String: Any])?["p99"] != nil)
 
-        let health = try runCommand(pcancel, ["health", "--server", address, "--json", "--api-key", ""], environment: [:])
+        let health = try await runCommand(pcancel, ["health", "--server", address, "--json", "--api-key", ""], environment: [:])
         #expect(health.status == 0)
         #expect(health.output.contains("\"status\":\"SERVING\""))
 
-        let denied = try runCommand(pcancel, ["ping", "--server", address, "--api-key", "pck_wrong"], environment: [:])
+        let denied = try await runCommand(pcancel, ["ping", "--server", address, "--api-key", "pck_wrong"], environment: [:])
         #expect(denied.status == 5)
         #expect(denied.error.contains("UNAUTHENTICATED"))
 
         // Sample data was seeded; orders read back through the CLI, and a new one ingests from a file.
         #expect(server.lines.contains { $0.contains("seeded sample stock and orders: web-W-1001, marketplace-MP-5001, callcenter-CC-3001") })
-        let get = try runCommand(pcancel, ["--server", address, "--json", "order", "get", "web-W-1001"], workingDirectory: directory, environment: [:])
+        let get = try await runCommand(pcancel, ["--server", address, "--json", "order", "get", "web-W-1001"], workingDirectory: directory, environment: [:])
         #expect(get.status == 0, "\(get.error)")
         let order = try #require(try JSONSerialization.jsonObject(with: Data(get.output.utf8)) as? [String: Any])
         #expect(((order["order"] as? [String: Any])?["totals"] as? [String: Any])?["total"] as? Int == 79_504)
         let file = directory.appendingPathComponent("mp.json")
         try SamplePayloads.marketplace.replacingOccurrences(of: "MP-5001", with: "MP-5002").write(to: file, atomically: true, encoding: .utf8)
-        let ingest = try runCommand(pcancel, ["--server", address, "--json", "order", "ingest", "--channel", "marketplace", "--file", file.path],
+        let ingest = try await runCommand(pcancel, ["--server", address, "--json", "order", "ingest", "--channel", "marketplace", "--file", file.path],
                                     workingDirectory: directory, environment: [:])
         #expect(ingest.status == 0, "\(ingest.error)")
         #expect(ingest.output.contains("\"created\":true") && ingest.output.contains("marketplace-MP-5002"))
-        let stock = try runCommand(pcancel, ["--server", address, "--json", "stock", "get", "MUG-01", "WH-EAST"], workingDirectory: directory, environment: [:])
+        let stock = try await runCommand(pcancel, ["--server", address, "--json", "stock", "get", "MUG-01", "WH-EAST"], workingDirectory: directory, environment: [:])
         #expect(stock.output.contains("\"on_hand\":120"))
-        let refused = try runCommand(pcancel, ["--server", address, "order", "ingest", "--channel", "web", "--file", file.path],
+        let refused = try await runCommand(pcancel, ["--server", address, "order", "ingest", "--channel", "web", "--file", file.path],
                                      workingDirectory: directory, environment: [:])
         #expect(refused.status == 2)
         #expect(refused.error.contains("FIELD_REQUIRED"))
-        let letters = try runCommand(pcancel, ["--server", address, "dlq", "list"], workingDirectory: directory, environment: [:])
+        let letters = try await runCommand(pcancel, ["--server", address, "dlq", "list"], workingDirectory: directory, environment: [:])
         #expect(letters.output.contains("intake/web"))
 
-        let unreachable = try runCommand(pcancel, ["health", "--server", "127.0.0.1:1", "--json"], environment: [:])
+        let unreachable = try await runCommand(pcancel, ["health", "--server", "127.0.0.1:1", "--json"], environment: [:])
         #expect(unreachable.status == 6)
         #expect(unreachable.output.contains("\"code\":\"UNAVAILABLE\""))
 
@@ -102,21 +102,21 @@ struct ProcessTests {
         #expect(await server.waitForExit(timeout: 15) == 0)
 
         // Second start: the same key, not shown again.
-        server = try ServerProcess(arguments: ["--port", "0"], workingDirectory: directory)
+        server = try await ServerProcess.start(arguments: ["--port", "0"], workingDirectory: directory)
         #expect(!server.lines.contains { $0.contains(key) })
-        let again = try runCommand(pcancel, ["ping", "--server", "127.0.0.1:\(server.port)", "--api-key", key], environment: [:])
+        let again = try await runCommand(pcancel, ["ping", "--server", "127.0.0.1:\(server.port)", "--api-key", key], environment: [:])
         #expect(again.status == 0)
         server.signal(SIGINT)
         #expect(await server.waitForExit(timeout: 15) == 0)
     }
 
     @Test("a bad config file is refused with a message naming the setting")
-    func badConfig() throws {
+    func badConfig() async throws {
         let directory = try Paths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let config = directory.appendingPathComponent("config.json")
         try #"{"limits": {"max_frame_bytez": 10}}"#.write(to: config, atomically: true, encoding: .utf8)
-        let result = try runCommand(try Paths.executable("pcancel-server"), ["--config", config.path, "--port", "0"], workingDirectory: directory)
+        let result = try await runCommand(try Paths.executable("pcancel-server"), ["--config", config.path, "--port", "0"], workingDirectory: directory)
         #expect(result.status != 0)
         #expect(result.error.contains("limits.max_frame_bytez"))
     }
@@ -129,7 +129,7 @@ struct InteropTests {
     func python() async throws {
         let server = try await TestServer.start()
         let script = Paths.repository.appendingPathComponent("Tests/Interop/interop_client.py")
-        let result = try runCommand(URL(fileURLWithPath: "/usr/bin/env"),
+        let result = try await runCommand(URL(fileURLWithPath: "/usr/bin/env"),
                                     ["python3", script.path, "--host", "127.0.0.1", "--port", "\(server.port)", "--api-key", TestServer.adminKey])
         try await server.stop()
         let last = result.output.split(separator: "\n").last.map(String.init) ?? ""
@@ -156,7 +156,7 @@ struct CrashTests {
         var acknowledged: Set<String> = []
 
         for round in 0..<3 {
-            let server = try ServerProcess(arguments: arguments, workingDirectory: directory)
+            let server = try await ServerProcess.start(arguments: arguments, workingDirectory: directory)
             let client = try await PartialCancelClient.connect(.init(port: server.port, apiKey: key))
             let calls = (0..<150).map { index in
                 let payload = SamplePayloads.web.replacingOccurrences(of: "W-1001", with: "W-\(round)-\(index)")
@@ -175,7 +175,7 @@ struct CrashTests {
         #expect(acknowledged.count >= 60)
 
         // Restart: undelivered reservations are redelivered; then audit from the databases themselves.
-        let server = try ServerProcess(arguments: arguments, workingDirectory: directory)
+        let server = try await ServerProcess.start(arguments: arguments, workingDirectory: directory)
         let client = try await PartialCancelClient.connect(.init(port: server.port, apiKey: key))
         for _ in 0..<200 {
             if try await client.health().shards.allSatisfy({ $0.outboxBacklog == 0 }) { break }
@@ -219,7 +219,7 @@ struct ConfirmationCrashTests {
         let orders = (0..<40).map { "web-K-\($0)" }
 
         // Orders and pending requests, each with the customer's token.
-        var server = try ServerProcess(arguments: arguments, workingDirectory: directory)
+        var server = try await ServerProcess.start(arguments: arguments, workingDirectory: directory)
         var client = try await PartialCancelClient.connect(.init(port: server.port, apiKey: admin))
         var portal = try await PartialCancelClient.connect(.init(port: server.port, apiKey: portalKey))
         var tokens: [String: String] = [:]
@@ -250,7 +250,7 @@ struct ConfirmationCrashTests {
         await portal.close()
 
         // Restart and confirm everything again: acknowledged ones answer with the same refund, the rest confirm now.
-        server = try ServerProcess(arguments: arguments, workingDirectory: directory)
+        server = try await ServerProcess.start(arguments: arguments, workingDirectory: directory)
         client = try await PartialCancelClient.connect(.init(port: server.port, apiKey: admin))
         portal = try await PartialCancelClient.connect(.init(port: server.port, apiKey: portalKey))
         for (id, token) in tokens {

@@ -11,8 +11,15 @@ struct TestCertificates {
     let directory: URL
     func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 
-    init() throws {
-        directory = try Paths.temporaryDirectory()
+    static func make() async throws -> TestCertificates {
+        let certificates = TestCertificates(directory: try Paths.temporaryDirectory())
+        try await certificates.generate()
+        return certificates
+    }
+
+    private init(directory: URL) { self.directory = directory }
+
+    private func generate() async throws {
         let script = """
         set -e
         ec="-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
@@ -25,7 +32,7 @@ struct TestCertificates {
         done
         openssl x509 -in agent.pem -outform der | sha256sum | cut -d' ' -f1 > agent.sha256
         """
-        let result = try runCommand(URL(fileURLWithPath: "/bin/sh"), ["-c", script], workingDirectory: directory)
+        let result = try await runCommand(URL(fileURLWithPath: "/bin/sh"), ["-c", script], workingDirectory: directory)
         guard result.status == 0 else { throw ProcessFailure("openssl failed: \(result.error)") }
     }
 
@@ -44,7 +51,7 @@ struct TestCertificates {
 struct TLSTests {
     @Test("a client trusting the CA says Hello with its key and calls; plaintext and untrusting clients get nowhere")
     func serverTLS() async throws {
-        let certificates = try TestCertificates()
+        let certificates = try await TestCertificates.make()
         defer { try? FileManager.default.removeItem(at: certificates.directory) }
         let server = try await TestServer.start { configuration in
             configuration.tls = TLSSettings(certificateChainFile: certificates.path("server.pem"), privateKeyFile: certificates.path("server.key"))
@@ -65,7 +72,7 @@ struct TLSTests {
 
     @Test("client certificates: a listed one authenticates without a key, with its role; an unlisted one is refused; when required, no certificate, no connection")
     func mutualTLS() async throws {
-        let certificates = try TestCertificates()
+        let certificates = try await TestCertificates.make()
         defer { try? FileManager.default.removeItem(at: certificates.directory) }
         func start(requiring: Bool) async throws -> TestServer {
             try await TestServer.start { configuration in

@@ -1,0 +1,7 @@
+import PartialCancelFuzzing
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
+    FuzzTargets.codec(UnsafeRawBufferPointer(start: start, count: count))
+    return 0
+}
