@@ -43,18 +43,15 @@ struct CancellationService {
         ]
     }
 
-    /// Refuses callers that sent too many wrong tokens; every attempt takes from the caller's
-    /// budget up front and gives it back unless the token was wrong.
+    /// Refuses callers that sent too many wrong tokens, and counts the wrong tokens of the others.
     private func limitingTokenAttempts<T>(_ context: CallContext, _ body: () -> EventLoopFuture<T>) -> EventLoopFuture<T> {
         let caller = TokenAttemptLimiter.caller(context)
-        if let refusal = tokenAttempts.begin(for: caller, nowMs: now()) { return context.eventLoop.makeFailedFuture(refusal) }
-        let limiter = tokenAttempts
-        return body().map { value in
-            limiter.giveBack(for: caller)
-            return value
-        }.flatMapErrorThrowing { error in
-            let code = (error as? RPCError)?.reasons.first?.code
-            if code != "TOKEN_INVALID" && code != "REQUEST_LOCKED" { limiter.giveBack(for: caller) }
+        if let refusal = tokenAttempts.refusal(for: caller, nowMs: now()) { return context.eventLoop.makeFailedFuture(refusal) }
+        let limiter = tokenAttempts, now = self.now
+        return body().flatMapErrorThrowing { error in
+            if let code = (error as? RPCError)?.reasons.first?.code, code == "TOKEN_INVALID" || code == "REQUEST_LOCKED" {
+                limiter.recordFailure(for: caller, nowMs: now())
+            }
             throw error
         }
     }

@@ -4,7 +4,9 @@ import NIOConcurrencyHelpers
 /// domain's rule); this bounds what one caller can try across many requests: after `limit` wrong
 /// tokens within a window, that caller's confirmations and declines are refused with
 /// RESOURCE_EXHAUSTED `TOKEN_ATTEMPTS_LIMITED` without any token being looked at, until the window
-/// ends. A caller is the principal, and for a portal the principal and the customer it acts for, so
+/// ends. Only wrong tokens count, once they are known to be wrong, so a service confirming many
+/// customers' requests at once is never held back; calls already in flight when the limit is
+/// reached still get their answer (at most one window of a connection's calls in flight more). A caller is the principal, and for a portal the principal and the customer it acts for, so
 /// that one customer's mistakes do not lock the whole portal out. Shared by every connection.
 final class TokenAttemptLimiter: Sendable {
     private struct Window {
@@ -27,23 +29,11 @@ final class TokenAttemptLimiter: Sendable {
         context.principal.role == .portal ? "\(context.principal.name)|\(context.metadata.onBehalfOf)" : context.principal.name
     }
 
-    /// Takes one attempt from the caller's budget, or returns the refusal when it is used up. Taken
-    /// before the token is looked at, so that calls in flight together cannot overrun the budget;
-    /// `give back` returns it when the attempt turned out not to be a wrong token.
-    func begin(for caller: String, nowMs: Int64) -> RPCError? {
+    /// The refusal for a caller whose wrong tokens in the current window reached the limit, or nil.
+    func refusal(for caller: String, nowMs: Int64) -> RPCError? {
         let retryAfter: Int64? = windows.withLockedValue { windows in
-            if var window = windows[caller], nowMs < window.startMs + windowMs {
-                guard window.failures < limit else { return window.startMs + windowMs - nowMs }
-                window.failures += 1
-                windows[caller] = window
-                return nil
-            }
-            if windows.count >= Self.maxTracked {
-                windows = windows.filter { nowMs < $0.value.startMs + windowMs }
-                if windows.count >= Self.maxTracked { windows.removeAll() }
-            }
-            windows[caller] = Window(startMs: nowMs, failures: 1)
-            return nil
+            guard let window = windows[caller], nowMs < window.startMs + windowMs, window.failures >= limit else { return nil }
+            return window.startMs + windowMs - nowMs
         }
         return retryAfter.map {
             RPCError(.resourceExhausted, "too many wrong confirmation tokens from this caller; try again in \(($0 + 999) / 1000) s",
@@ -51,13 +41,19 @@ final class TokenAttemptLimiter: Sendable {
         }
     }
 
-    /// Returns an attempt that was not a wrong token.
-    func giveBack(for caller: String) {
+    /// Counts a wrong token.
+    func recordFailure(for caller: String, nowMs: Int64) {
         windows.withLockedValue { windows in
-            if var window = windows[caller], window.failures > 0 {
-                window.failures -= 1
+            if var window = windows[caller], nowMs < window.startMs + windowMs {
+                window.failures += 1
                 windows[caller] = window
+                return
             }
+            if windows.count >= Self.maxTracked {
+                windows = windows.filter { nowMs < $0.value.startMs + windowMs }
+                if windows.count >= Self.maxTracked { windows.removeAll() }
+            }
+            windows[caller] = Window(startMs: nowMs, failures: 1)
         }
     }
 }
