@@ -106,6 +106,7 @@ struct AccessMatrixTests {
             await client.close()
         }
         #expect(cells == Self.table.count * Caller.allCases.count)
+        print("access matrix: \(cells) cells (\(Self.table.count) methods × \(Caller.allCases.count) callers) checked")
         await admin.close()
         try await server.stop()
     }
