@@ -28,8 +28,7 @@ final class ClientHandler: ChannelDuplexHandler {
 
     private var pending: [UInt64: Pending] = [:]
     private var timer: (due: NIODeadline, scheduled: Scheduled<Void>)?
-    private var reading = false
-    private var flushPending = false
+    private var flushes = ReadBurstFlushes()
     private var pings: [UInt64: EventLoopPromise<Void>] = [:]
     private var helloPromise: EventLoopPromise<HelloReply>?
     /// Set once the server said GoAway or the connection ended: new calls fail at once with it.
@@ -72,20 +71,16 @@ final class ClientHandler: ChannelDuplexHandler {
     }
 
     func flush(context: ChannelHandlerContext) {
-        if reading { flushPending = true } else { context.flush() }
+        flushes.flush(context)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        reading = false
-        if flushPending {
-            flushPending = false
-            context.flush()
-        }
+        flushes.readComplete(context)
         context.fireChannelReadComplete()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        reading = true
+        flushes.readStarted()
         switch unwrapInboundIn(data) {
         case .helloReply(let reply):
             helloPromise?.succeed(reply)

@@ -41,8 +41,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Times come from the event loop's clock (`eventLoop.now`), so tests can drive them.
     private var lastActivity = NIODeadline.uptimeNanoseconds(0)
     /// Replies written while reading are flushed once, at the end of the read burst.
-    private var reading = false
-    private var flushPending = false
+    private var flushes = ReadBurstFlushes()
     /// While draining: the last write, after which the connection may close.
     private var lastDrainingWrite: EventLoopFuture<Void>?
 
@@ -99,7 +98,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard state != .closed else { return }
         lastActivity = context.eventLoop.now
-        reading = true
+        flushes.readStarted()
         let envelope = unwrapInboundIn(data)
         switch (state, envelope) {
         case (.awaitingHello, .hello(let hello)):
@@ -122,11 +121,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        reading = false
-        if flushPending {
-            flushPending = false
-            context.flush()
-        }
+        flushes.readComplete(context)
         context.fireChannelReadComplete()
     }
 
@@ -301,7 +296,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         } else {
             context.write(wrapOutboundOut(envelope), promise: nil)
         }
-        if reading { flushPending = true } else { context.flush() }
+        flushes.flush(context)
     }
 
     // MARK: - Ending
@@ -324,8 +319,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Closes once everything written so far has been flushed: a reply written during a read
     /// burst is not lost to the close.
     private func flushAndClose(_ context: ChannelHandlerContext) {
-        flushPending = false
-        context.flush()
+        flushes.flushNow(context)
         let channel = context.channel
         if let lastDrainingWrite {
             lastDrainingWrite.whenComplete { _ in channel.close(promise: nil) }

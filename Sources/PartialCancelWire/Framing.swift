@@ -152,3 +152,33 @@ extension ChannelPipeline.SynchronousOperations {
         try addHandler(EnvelopeFramingHandler(configuration: configuration))
     }
 }
+
+/// Holds the flushes asked for while a read burst is being handled and does one when it ends, so
+/// that everything written from read callbacks (replies on the server, calls started from reply
+/// callbacks on the client) leaves in one write. Used on the channel's event loop only.
+public struct ReadBurstFlushes {
+    private var reading = false
+    private var pending = false
+
+    public init() {}
+
+    /// A read arrived: flushes wait for the burst to end.
+    public mutating func readStarted() { reading = true }
+
+    /// Flushes now, or at the end of the current read burst.
+    public mutating func flush(_ context: ChannelHandlerContext) {
+        if reading { pending = true } else { context.flush() }
+    }
+
+    /// The burst ended: the held flush, if any, happens now.
+    public mutating func readComplete(_ context: ChannelHandlerContext) {
+        reading = false
+        if pending { flushNow(context) }
+    }
+
+    /// Flushes at once, whatever is held (before a close).
+    public mutating func flushNow(_ context: ChannelHandlerContext) {
+        pending = false
+        context.flush()
+    }
+}
