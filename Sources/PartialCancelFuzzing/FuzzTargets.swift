@@ -52,12 +52,8 @@ public enum FuzzTargets {
         _ = try? server.invoke(method, request: request, principal: principal, metadata: metadata, on: server.anyEventLoop).wait()
     }
 
-    public static let methods = [
-        Methods.ping, Methods.health, Methods.ingestOrder, Methods.getOrder, Methods.putStock, Methods.getStock,
-        Methods.listDeadLetters, Methods.redriveDeadLetter, Methods.validateEligibility, Methods.requestCancellation,
-        Methods.getCancellation, Methods.listNotifications, Methods.confirmCancellation, Methods.declineCancellation,
-        Methods.releaseInventory,
-    ]
+    /// The order tools/fuzz-seeds writes the dispatch corpus in.
+    public static let methods = Methods.all
 
     private static let server: PartialCancelServer = {
         var configuration = ServerConfiguration()

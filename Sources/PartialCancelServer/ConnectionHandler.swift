@@ -217,13 +217,11 @@ final class ConnectionHandler: ChannelInboundHandler {
                                                                 reasons: [Reason("CALLS_IN_FLIGHT_LIMIT", subject: "max_calls_in_flight_per_connection", detail: "\(limit)")])))
             return
         }
-        guard let method = methods[call.method] else {
-            reply(context, Reply(callID: callID, status: Status(.unimplemented, "unknown method '\(call.method)'",
-                                                                reasons: [Reason("METHOD_UNKNOWN", subject: call.method)])))
-            return
-        }
-        if let denied = method.access.check(principal, method: method.name) {
-            reply(context, Reply(callID: callID, status: denied.status))
+        let method: MethodDescriptor
+        switch methods.method(call.method, for: principal) {
+        case .success(let found): method = found
+        case .failure(let refusal):
+            reply(context, Reply(callID: callID, status: refusal.status))
             return
         }
 

@@ -81,4 +81,15 @@ public struct MethodRegistry: Sendable {
     }
 
     public subscript(name: String) -> MethodDescriptor? { methods[name] }
+
+    /// The method `name` if `principal` may call it; otherwise the refusal to answer with
+    /// (UNIMPLEMENTED for an unknown method, or the access rule's). One place for calls over a
+    /// connection and in-process calls alike.
+    public func method(_ name: String, for principal: Principal) -> Result<MethodDescriptor, RPCError> {
+        guard let method = methods[name] else {
+            return .failure(RPCError(.unimplemented, "unknown method '\(name)'", reason: "METHOD_UNKNOWN", subject: name))
+        }
+        if let denied = method.access.check(principal, method: method.name) { return .failure(denied) }
+        return .success(method)
+    }
 }

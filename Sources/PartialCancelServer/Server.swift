@@ -83,10 +83,11 @@ public final class PartialCancelServer: Service, Sendable {
     /// status a connection would have answered, as an `RPCError`.
     public func invoke(_ name: String, request: ByteBuffer, principal: Principal, metadata: Metadata = Metadata(),
                        on eventLoop: any EventLoop) -> EventLoopFuture<ByteBuffer> {
-        guard let method = methods[name] else {
-            return eventLoop.makeFailedFuture(RPCError(.unimplemented, "unknown method '\(name)'", reason: "METHOD_UNKNOWN", subject: name))
+        let method: MethodDescriptor
+        switch methods.method(name, for: principal) {
+        case .success(let found): method = found
+        case .failure(let refusal): return eventLoop.makeFailedFuture(refusal)
         }
-        if let denied = method.access.check(principal, method: method.name) { return eventLoop.makeFailedFuture(denied) }
         let deadline = NIODeadline.now() + .milliseconds(Int64(configuration.limits.defaultDeadlineMs))
         let context = CallContext(callID: 0, method: name, principal: principal, metadata: metadata, deadline: deadline,
                                   eventLoop: eventLoop, decodingLimits: configuration.limits.decoding, logger: logger)

@@ -16,6 +16,12 @@ public enum Methods {
     public static let confirmCancellation = "\(service)/ConfirmCancellation"
     public static let declineCancellation = "\(service)/DeclineCancellation"
     public static let releaseInventory = "\(service)/ReleaseInventory"
+
+    /// Every method, in the order above (the fuzzers' dispatch target picks by index: keep the order).
+    public static let all = [
+        ping, health, ingestOrder, getOrder, putStock, getStock, listDeadLetters, redriveDeadLetter, validateEligibility,
+        requestCancellation, getCancellation, listNotifications, confirmCancellation, declineCancellation, releaseInventory,
+    ]
 }
 
 /// The protocol version this module speaks.
