@@ -135,22 +135,9 @@ public enum ConfigurationFile {
         }
         try reader.int("idempotency_retention_minutes") { configuration.idempotencyRetentionMinutes = $0 }
         try reader.bool("seed_sample_data") { configuration.seedSampleData = $0 }
-        try reader.array("api_keys") { index, entry in
-            var name = "", role: Role?, sha256 = ""
-            try entry.string("name") { name = $0 }
-            let entryPath = entry.path
-            try entry.string("role") { value in
-                guard let parsed = Role(rawValue: value) else {
-                    throw ConfigurationError("\(entryPath).role: '\(value)' is not one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                role = parsed
-            }
-            try entry.string("sha256") { sha256 = $0 }
-            try entry.finish()
-            guard !name.isEmpty, let role, !sha256.isEmpty else {
-                throw ConfigurationError("\(entry.path): name, role and sha256 are required")
-            }
-            configuration.apiKeys.append(APIKey(name: name, role: role, sha256: sha256))
+        try reader.array("api_keys") { _, entry in
+            let credential = try entry.credential()
+            configuration.apiKeys.append(APIKey(name: credential.name, role: credential.role, sha256: credential.sha256))
         }
         try reader.object("tls") { tls in
             var chain = "", key = ""
@@ -161,19 +148,8 @@ public enum ConfigurationFile {
             try tls.string("client_ca") { settings.clientCAFile = $0 }
             try tls.bool("require_client_certificate") { settings.requireClientCertificate = $0 }
             try tls.array("client_certificates") { _, entry in
-                var name = "", role: Role?, sha256 = ""
-                let entryPath = entry.path
-                try entry.string("name") { name = $0 }
-                try entry.string("role") { value in
-                    guard let parsed = Role(rawValue: value) else {
-                        throw ConfigurationError("\(entryPath).role: '\(value)' is not one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
-                    }
-                    role = parsed
-                }
-                try entry.string("sha256") { sha256 = $0 }
-                try entry.finish()
-                guard !name.isEmpty, let role, !sha256.isEmpty else { throw ConfigurationError("\(entryPath): name, role and sha256 are required") }
-                settings.clientCertificates.append(TLSSettings.ClientCertificate(name: name, role: role, sha256: sha256))
+                let credential = try entry.credential()
+                settings.clientCertificates.append(TLSSettings.ClientCertificate(name: credential.name, role: credential.role, sha256: credential.sha256))
             }
             configuration.tls = settings
         }
@@ -251,6 +227,24 @@ private struct ObjectReader {
             var reader = try ObjectReader(element, path: "\(child(key))[\(index)]")
             try body(index, &reader)
         }
+    }
+
+    /// A credential entry (an API key, or a client certificate): `name`, `role` and `sha256`, all
+    /// required, nothing else.
+    mutating func credential() throws -> (name: String, role: Role, sha256: String) {
+        var name = "", role: Role?, sha256 = ""
+        let entryPath = path
+        try string("name") { name = $0 }
+        try string("role") { value in
+            guard let parsed = Role(rawValue: value) else {
+                throw ConfigurationError("\(entryPath).role: '\(value)' is not one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            role = parsed
+        }
+        try string("sha256") { sha256 = $0 }
+        try finish()
+        guard !name.isEmpty, let role, !sha256.isEmpty else { throw ConfigurationError("\(entryPath): name, role and sha256 are required") }
+        return (name, role, sha256)
     }
 
     func finish() throws {
