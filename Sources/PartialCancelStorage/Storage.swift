@@ -91,11 +91,15 @@ public final class Storage: Sendable {
         return storage
     }
 
-    /// The shard count recorded in a data directory, if it has one.
-    public static func recordedShardCount(directory: String) -> Int? {
+    /// The shard count recorded in a data directory; nil when it records none (not a data
+    /// directory yet). A record that cannot be read is an error.
+    public static func recordedShardCount(directory: String) throws -> Int? {
         let meta = URL(fileURLWithPath: directory).appendingPathComponent(metaFileName)
-        guard let data = try? Data(contentsOf: meta), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
-        return object["shards"] as? Int
+        guard let data = try? Data(contentsOf: meta) else { return nil }
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let shards = object["shards"] as? Int else {
+            throw StorageError(code: 0, "\(meta.path) is unreadable; it records the data directory's shard count")
+        }
+        return shards
     }
 
     /// The shard count is fixed when a data directory is created: orders and stock live where the
@@ -103,10 +107,7 @@ public final class Storage: Sendable {
     /// recorded the count now (a new data directory).
     static func checkShardCount(directory: String, configured: Int) throws -> Bool {
         let meta = URL(fileURLWithPath: directory).appendingPathComponent(metaFileName)
-        if let data = try? Data(contentsOf: meta) {
-            guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let shards = object["shards"] as? Int else {
-                throw StorageError(code: 0, "\(meta.path) is unreadable; it records the data directory's shard count")
-            }
+        if let shards = try recordedShardCount(directory: directory) {
             guard shards == configured else {
                 throw StorageError(code: 0, "data directory \(directory) was created with \(shards) shards, but this server is configured for \(configured); start it with \(shards) shards (storage.shards / --shards)")
             }

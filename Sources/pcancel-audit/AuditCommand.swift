@@ -24,7 +24,7 @@ struct AuditCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print one JSON object.") var json = false
 
     func run() async throws {
-        guard let shards = Storage.recordedShardCount(directory: dataDir) else {
+        guard let shards = try Storage.recordedShardCount(directory: dataDir) else {
             throw ValidationError("\(dataDir) is not a pcancel data directory (no \(Storage.metaFileName))")
         }
         var expectedOnHand: [String: Int64] = [:]

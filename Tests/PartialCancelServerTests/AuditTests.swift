@@ -33,7 +33,7 @@ struct AuditTests {
 
     func audit(_ directory: String, acks: [AcknowledgedRefund]) async throws -> AuditReport {
         var configuration = StorageConfiguration()
-        configuration.shards = try #require(Storage.recordedShardCount(directory: directory))
+        configuration.shards = try #require(try Storage.recordedShardCount(directory: directory))
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let storage = try Storage.open(directory: directory, configuration: configuration, eventLoop: loop, logger: Logger(label: "audit"))
         defer { storage.close() }
