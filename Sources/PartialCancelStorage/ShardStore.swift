@@ -226,10 +226,16 @@ final class ShardStore {
 
     // MARK: Cancellation requests
 
+    /// An order's requests in one query: decoded ones come from the cache, the others are decoded once.
     func cancellationRequests(orderID: String) throws -> [CancellationRequest] {
-        var ids: [String] = []
-        try db.query("SELECT id FROM cancellation_requests WHERE order_id = ?1 ORDER BY number", [.text(orderID)]) { ids.append($0.text(0)) }
-        return try ids.compactMap { try cancellationRequest($0)?.request }
+        var rows: [(id: String, body: [UInt8])] = []
+        try db.query("SELECT id, body FROM cancellation_requests WHERE order_id = ?1 ORDER BY number", [.text(orderID)]) { rows.append(($0.text(0), $0.blob(1))) }
+        return try rows.map { row in
+            if let cached = requests.value(row.id) { return cached }
+            let request = try BodyCodec.decode(CancellationRequest.self, from: row.body)
+            requests.read(row.id, request)
+            return request
+        }
     }
 
     func cancellationRequest(_ id: String) throws -> (request: CancellationRequest, tokenHash: [UInt8])? {
