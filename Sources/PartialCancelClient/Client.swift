@@ -23,6 +23,16 @@ public final class PartialCancelClient: Sendable {
         /// TLS to the server; nil: plaintext TCP.
         public var tls: TLS?
 
+        /// `HOST:PORT` (`[IPV6]:PORT` too; an empty host is 127.0.0.1) as host and port, or nil.
+        public static func parseAddress(_ text: String) -> (host: String, port: Int)? {
+            guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
+                return nil
+            }
+            var host = String(text[..<colon])
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            return (host.isEmpty ? "127.0.0.1" : host, port)
+        }
+
         /// What the client trusts and presents over TLS.
         public struct TLS: Sendable, Hashable {
             /// PEM file of the CA that signed the server's certificate (nil: the system's roots).

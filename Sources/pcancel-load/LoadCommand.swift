@@ -188,11 +188,10 @@ struct Target {
 
     static func start(_ command: LoadCommand) async throws -> Target {
         guard command.embedded else {
-            guard let colon = command.server.lastIndex(of: ":"), let port = Int(command.server[command.server.index(after: colon)...]) else {
+            guard let (host, port) = PartialCancelClient.Configuration.parseAddress(command.server) else {
                 throw ValidationError("--server must be HOST:PORT, got '\(command.server)'")
             }
-            let host = String(command.server[..<colon])
-            return Target(address: command.server, host: host.isEmpty ? "127.0.0.1" : host, port: port,
+            return Target(address: command.server, host: host, port: port,
                           apiKey: try key(command.apiKey, environment: "PCANCEL_API_KEY", file: "pcancel-data/dev-api-key", flag: "--api-key"),
                           portalKey: try key(command.portalKey, environment: "PCANCEL_PORTAL_KEY", file: "pcancel-data/dev-portal-key", flag: "--portal-key"))
         }

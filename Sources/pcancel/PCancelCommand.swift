@@ -100,19 +100,15 @@ struct ConnectionOptions: ParsableArguments {
     }
 
     func clientConfiguration(anonymousAllowed: Bool = false) throws -> PartialCancelClient.Configuration {
-        let server = address
-        guard let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]),
-              (1...65535).contains(port) else {
-            throw ValidationError("--server must be HOST:PORT, got '\(server)'")
+        guard let (host, port) = PartialCancelClient.Configuration.parseAddress(address) else {
+            throw ValidationError("--server must be HOST:PORT, got '\(address)'")
         }
-        var host = String(server[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         let timeout = deadlineSeconds
         guard timeout > 0, timeout <= 3600 else { throw ValidationError("--timeout must be in (0, 3600] seconds") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         let useTLS = tls || tlsCa != nil || tlsCert != nil
         return PartialCancelClient.Configuration(
-            host: host.isEmpty ? "127.0.0.1" : host, port: port, apiKey: try resolvedAPIKey(), clientName: "pcancel-cli",
+            host: host, port: port, apiKey: try resolvedAPIKey(), clientName: "pcancel-cli",
             defaultDeadline: .nanoseconds(Int64(timeout * 1e9)),
             tls: useTLS ? .init(caFile: tlsCa, certificateFile: tlsCert, privateKeyFile: tlsKey) : nil)
     }
