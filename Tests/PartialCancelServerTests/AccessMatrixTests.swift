@@ -75,12 +75,8 @@ struct AccessMatrixTests {
     func matrix() async throws {
         // Wrong tokens from the granted confirm and decline cells lock the request after five: the
         // answers after that refuse the request (REQUEST_LOCKED), not the caller.
-        let server = try await TestServer.start { _ in }
-        let admin = try await server.client(key: TestServer.adminKey)
-        _ = try await admin.call(Methods.ingestOrder, IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web)), as: IngestOrderResponse.self)
-        let pending = try await admin.call(Methods.requestCancellation,
-                                           RequestCancellationRequest(orderID: "web-W-1001", lines: [CancelLine(lineID: "L1", quantity: 1)], reasonCode: "ACCESS_TEST"),
-                                           as: RequestCancellationResponse.self).cancellation
+        let (server, agent, portal) = try await ConfirmationTests.setUp()
+        let pending = try await ConfirmationTests.request(agent, [CancelLine(lineID: "L1", quantity: 1)])
         #expect(pending.id == "web-W-1001/c1")
 
         let keys: [Caller: String] = [.anonymous: "", .service: TestServer.serviceKey, .agent: TestServer.agentKey,
@@ -107,33 +103,28 @@ struct AccessMatrixTests {
         }
         #expect(cells == Self.table.count * Caller.allCases.count)
         print("access matrix: \(cells) cells (\(Self.table.count) methods × \(Caller.allCases.count) callers) checked")
-        await admin.close()
+        for client in [agent, portal] { await client.close() }
         try await server.stop()
     }
 
     @Test("a portal acting for another account cannot try tokens: the attempts are refused before the token is looked at")
     func otherAccountTriesNoToken() async throws {
-        let server = try await TestServer.start { _ in }
-        let admin = try await server.client(key: TestServer.adminKey)
-        _ = try await admin.call(Methods.ingestOrder, IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web)), as: IngestOrderResponse.self)
-        let pending = try await admin.call(Methods.requestCancellation,
-                                           RequestCancellationRequest(orderID: "web-W-1001", lines: [CancelLine(lineID: "L1", quantity: 1)], reasonCode: "ACCESS_TEST"),
-                                           as: RequestCancellationResponse.self).cancellation
-        let portal = try await server.client(key: TestServer.portalKey)
+        let (server, agent, portal) = try await ConfirmationTests.setUp()
+        let pending = try await ConfirmationTests.request(agent, [CancelLine(lineID: "L1", quantity: 1)])
         for _ in 0..<10 {
             await #expect(throws: ClientError.self) {
                 _ = try await portal.call(Methods.confirmCancellation, ConfirmCancellationRequest(id: pending.id, token: String(repeating: "1", count: 64)),
                                           as: ConfirmCancellationResponse.self, metadata: Metadata(onBehalfOf: "acct-7"))
             }
         }
-        let after = try await admin.call(Methods.getCancellation, GetCancellationRequest(id: pending.id), as: GetCancellationResponse.self).cancellation
+        let after = try await agent.call(Methods.getCancellation, GetCancellationRequest(id: pending.id), as: GetCancellationResponse.self).cancellation
         #expect(after.state == "PENDING_CONFIRMATION" && after.failedAttempts == 0)
         // The customer's own portal, with the right token, still confirms.
         let token = try await ConfirmationTests.token(portal, for: pending.id)
         let confirmed = try await portal.call(Methods.confirmCancellation, ConfirmCancellationRequest(id: pending.id, token: token),
                                               as: ConfirmCancellationResponse.self, metadata: Metadata(onBehalfOf: "acct-42"))
         #expect(confirmed.refund != nil)
-        for client in [admin, portal] { await client.close() }
+        for client in [agent, portal] { await client.close() }
         try await server.stop()
     }
 }

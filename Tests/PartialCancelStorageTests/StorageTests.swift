@@ -163,13 +163,19 @@ struct StorageTests {
 
 @Suite("Shard worker")
 struct ShardWorkerTests {
+    /// A worker on a fresh shard file in a new temporary directory.
+    static func worker() throws -> (directory: String, worker: ShardWorker) {
+        let directory = StorageTests.temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let store = try ShardStore(index: 0, path: directory + "/s.sqlite", configuration: StorageConfiguration(), now: { 0 })
+        return (directory, ShardWorker(index: 0, store: store, maxGroup: 64))
+    }
+
     @Test("stopping a worker finishes the jobs already queued, refuses new ones, and returns")
     func stopWithQueuedJobs() async throws {
-        let directory = StorageTests.temporaryDirectory()
+        let (directory, worker) = try Self.worker()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let loop = MultiThreadedEventLoopGroup.singleton.next()
-        let worker = ShardWorker(index: 0, store: try ShardStore(index: 0, path: directory + "/s.sqlite", configuration: StorageConfiguration(), now: { 0 }), maxGroup: 64)
         let slow = worker.submit(on: loop) { _ in usleep(50_000); return true }
         let queued = (0..<500).map { index in worker.submit(on: loop) { _ in index } }
         worker.stop()
@@ -180,11 +186,9 @@ struct ShardWorkerTests {
 
     @Test("jobs queued together share one commit, each under its own savepoint, and are answered after it")
     func groupCommit() async throws {
-        let directory = StorageTests.temporaryDirectory()
+        let (directory, worker) = try Self.worker()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let loop = MultiThreadedEventLoopGroup.singleton.next()
-        let worker = ShardWorker(index: 0, store: try ShardStore(index: 0, path: directory + "/s.sqlite", configuration: StorageConfiguration(), now: { 0 }), maxGroup: 64)
         let slow = worker.submit(on: loop) { _ in usleep(50_000); return true }
         struct Refused: Error {}
         let jobs = (0..<100).map { index in
