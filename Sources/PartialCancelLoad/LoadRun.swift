@@ -122,17 +122,11 @@ public final class LoadRun: Sendable {
     }
 
     private func seed(count: Int) async throws {
-        let next = NIOLockedValueBox(0)
+        let indices = Dispenser(limit: count, stopAt: nil)
         try await withThrowingDiscardingTaskGroup { group in
             for lane in 0..<min(options.seedConcurrency, count) {
                 group.addTask {
-                    while true {
-                        let index = next.withLockedValue { value -> Int? in
-                            guard value < count else { return nil }
-                            defer { value += 1 }
-                            return value
-                        }
-                        guard let index else { return }
+                    while let index = indices.take() {
                         let lane = lane % self.agents.count
                         let order = try await self.ingest(index, on: self.agents[lane])
                         if self.options.confirmOnly { try await self.prepare(index, order: order, lane: lane) }
@@ -166,29 +160,24 @@ public final class LoadRun: Sendable {
 
     // MARK: Flows
 
+    /// When a `--duration` run stops starting flows.
+    private func stopTime(from start: NIODeadline) -> NIODeadline? {
+        options.duration.map { start + .nanoseconds(Int64($0 * 1e9)) }
+    }
+
     private func closedLoop(start: NIODeadline) async {
-        let stopAt = options.duration.map { start + .nanoseconds(Int64($0 * 1e9)) }
-        let next = NIOLockedValueBox(0)
-        let limit = options.flowLimit
+        let indices = Dispenser(limit: options.flowLimit, stopAt: stopTime(from: start))
         await withDiscardingTaskGroup { group in
-            for _ in 0..<min(options.concurrency, limit) {
+            for _ in 0..<min(options.concurrency, options.flowLimit) {
                 group.addTask {
-                    while true {
-                        let index = next.withLockedValue { value -> Int? in
-                            guard value < limit, stopAt.map({ NIODeadline.now() < $0 }) ?? true else { return nil }
-                            defer { value += 1 }
-                            return value
-                        }
-                        guard let index else { return }
-                        await self.flow(index, intendedStart: NIODeadline.now())
-                    }
+                    while let index = indices.take() { await self.flow(index, intendedStart: NIODeadline.now()) }
                 }
             }
         }
     }
 
     private func openLoop(rate: Double, start: NIODeadline) async {
-        let stopAt = options.duration.map { start + .nanoseconds(Int64($0 * 1e9)) }
+        let stopAt = stopTime(from: start)
         let outstanding = NIOLockedValueBox(0)
         await withDiscardingTaskGroup { group in
             var index = 0
@@ -288,6 +277,26 @@ public final class LoadRun: Sendable {
             }
         }
         return pools.count
+    }
+
+    /// Hands out 0, 1, 2, … to concurrent lanes until `limit`, or until `stopAt` has passed.
+    private final class Dispenser: Sendable {
+        private let next = NIOLockedValueBox(0)
+        private let limit: Int
+        private let stopAt: NIODeadline?
+
+        init(limit: Int, stopAt: NIODeadline?) {
+            self.limit = limit
+            self.stopAt = stopAt
+        }
+
+        func take() -> Int? {
+            next.withLockedValue { value in
+                guard value < limit, stopAt.map({ NIODeadline.now() < $0 }) ?? true else { return nil }
+                defer { value += 1 }
+                return value
+            }
+        }
     }
 
     struct SeedingError: Error, CustomStringConvertible {
