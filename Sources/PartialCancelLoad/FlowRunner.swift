@@ -147,19 +147,18 @@ struct FlowRunner: Sendable {
             if validation.eligible || validation.quote != nil || !codes.contains(kind.reasonCode) {
                 mismatch("VERDICT", "expected \(kind.reasonCode), got eligible=\(validation.eligible) \(codes)")
             }
-            let start = NIODeadline.now()
-            do {
-                let created = try await runner.clients.agent.call(Methods.requestCancellation,
-                                                                   RequestCancellationRequest(orderID: order.id, lines: plan.lines, reasonCode: plan.reasonCode),
-                                                                   as: RequestCancellationResponse.self, deadline: runner.deadline)
-                recorder.rpc(Methods.requestCancellation, since: start)
+            let answer = await timed(Methods.requestCancellation,
+                                     RequestCancellationRequest(orderID: order.id, lines: plan.lines, reasonCode: plan.reasonCode),
+                                     as: RequestCancellationResponse.self, on: runner.clients.agent)
+            switch answer {
+            case .success(let created):
                 mismatch("INELIGIBLE_ACCEPTED", "\(created.cancellation.id) was created for \(kind.lineID)")
                 return .uncertain(cancellationID: created.cancellation.id, released: [:])
-            } catch let error as ClientError {
-                recorder.rpc(Methods.requestCancellation, since: start)
-                let reasons = error.status.reasons.map(\.code)
-                guard error.code == .failedPrecondition, reasons.contains(kind.reasonCode) else {
-                    return try stop("REFUSAL", "expected FAILED_PRECONDITION \(kind.reasonCode), got \(error.code.name) \(reasons)")
+            case .failure(let error):
+                let status = error.status
+                let reasons = status.reasons.map(\.code)
+                guard status.code == .failedPrecondition, reasons.contains(kind.reasonCode) else {
+                    return try stop("REFUSAL", "expected FAILED_PRECONDITION \(kind.reasonCode), got \(status.code.name) \(reasons)")
                 }
             }
             let flowTime = NIODeadline.now() - intendedStart
@@ -197,18 +196,25 @@ struct FlowRunner: Sendable {
             }
         }
 
+        /// One timed call, its latency recorded whatever the answer.
+        private func timed<Request: WireMessage, Response: WireMessage>(_ method: String, _ request: Request, as: Response.Type,
+                                                                         on client: any FlowTransport, metadata: Metadata = Metadata()) async -> Result<Response, ClientError> {
+            let start = NIODeadline.now()
+            defer { recorder.rpc(method, since: start) }
+            do {
+                return .success(try await client.call(method, request, as: Response.self, deadline: runner.deadline, metadata: metadata))
+            } catch {
+                return .failure(error as? ClientError ?? ClientError(Status(.unknown, "\(error)")))
+            }
+        }
+
         /// One timed call; an error status ends the flow.
         private func call<Request: WireMessage, Response: WireMessage>(_ method: String, _ request: Request, as: Response.Type,
                                                                         on client: any FlowTransport, metadata: Metadata = Metadata()) async throws -> Response {
-            let start = NIODeadline.now()
-            do {
-                let response = try await client.call(method, request, as: Response.self, deadline: runner.deadline, metadata: metadata)
-                recorder.rpc(method, since: start)
-                return response
-            } catch {
-                recorder.rpc(method, since: start)
-                let status = (error as? ClientError)?.status ?? Status(.unknown, "\(error)")
-                recorder.failed(method, status, flow: name)
+            switch await timed(method, request, as: Response.self, on: client, metadata: metadata) {
+            case .success(let response): return response
+            case .failure(let error):
+                recorder.failed(method, error.status, flow: name)
                 throw Stop()
             }
         }
