@@ -18,18 +18,9 @@ public struct TLSSettings: Sendable, Hashable {
     /// Client certificates and the principal each stands for.
     public var clientCertificates: [ClientCertificate] = []
 
-    public struct ClientCertificate: Sendable, Hashable {
-        public var name: String
-        public var role: Role
-        /// Hex SHA-256 of the certificate's DER bytes (`openssl x509 -outform der | sha256sum`).
-        public var sha256: String
-
-        public init(name: String, role: Role, sha256: String) {
-            self.name = name
-            self.role = role
-            self.sha256 = sha256.lowercased()
-        }
-    }
+    /// A listed client certificate has the shape of an API key entry: a name, a role, and a hex
+    /// SHA-256 — here of the certificate's DER bytes (`openssl x509 -outform der | sha256sum`).
+    public typealias ClientCertificate = APIKey
 
     public init(certificateChainFile: String, privateKeyFile: String) {
         self.certificateChainFile = certificateChainFile
