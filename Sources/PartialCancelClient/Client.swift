@@ -180,6 +180,51 @@ public final class PartialCancelClient: Sendable {
         }
     }
 
+    /// Starts a server-streaming call. `onItem` gets each item's bytes in order, on the
+    /// connection's event loop; the future ends with the call (its final status as a
+    /// `ClientError`). Without a deadline the call lasts until it ends or `cancel(callID:)`.
+    public func startStream(_ method: String, request: ByteBuffer, deadline: TimeAmount? = nil, metadata: Metadata = Metadata(),
+                            onItem: @escaping @Sendable (ByteBuffer) -> Void) -> (callID: UInt64, end: EventLoopFuture<Void>) {
+        let callID = nextCallID.withLockedValue { id in
+            id &+= 1
+            if id == 0 { id = 1 }
+            return id
+        }
+        let deadlineMs = deadline.map { UInt32(clamping: max(1, $0.nanoseconds / 1_000_000)) } ?? 0
+        let call = Call(callID: callID, method: method, deadlineMs: deadlineMs, metadata: metadata, request: request)
+        let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
+        send(.call(call, localTimeout: deadline.map { $0 + configuration.localDeadlineSlack }, promise, onItem: onItem), failing: promise)
+        return (callID, promise.futureResult.map { _ in })
+    }
+
+    /// A server-streaming call with typed messages, as an async sequence of its items. It ends
+    /// when the server ends the call (throwing `ClientError` unless the status is OK); ending the
+    /// iteration early cancels the call.
+    public func stream<Request: WireMessage, Item: WireMessage>(_ method: String, _ request: Request, as: Item.Type = Item.self,
+                                                                deadline: TimeAmount? = nil, metadata: Metadata = Metadata()) -> AsyncThrowingStream<Item, any Error> {
+        let (items, continuation) = AsyncThrowingStream<Item, any Error>.makeStream()
+        let limits = configuration.framing.decodingLimits
+        let (callID, end) = startStream(method, request: request.encoded(allocator: channel.allocator), deadline: deadline, metadata: metadata) { bytes in
+            switch Result(catching: { () throws(WireDecodeError) in try Item(decoding: bytes, limits: limits, path: "item") }) {
+            case .success(let item):
+                continuation.yield(item)
+            case .failure(let error):
+                continuation.finish(throwing: ClientError(Status(.internalError, "undecodable stream item: \(error)",
+                                                                 reasons: [Reason("RESPONSE_MALFORMED", subject: error.path)])))
+            }
+        }
+        end.whenComplete { result in
+            switch result {
+            case .success: continuation.finish()
+            case .failure(let error): continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { [weak self] termination in
+            if case .cancelled = termination { self?.cancel(callID: callID) }
+        }
+        return items
+    }
+
     private func send<T>(_ command: ClientCommand, failing promise: EventLoopPromise<T>) {
         Self.send(command, on: channel, closedStatus: closedStatus, failing: promise)
     }

@@ -5,7 +5,9 @@ import PartialCancelWire
 /// What the client asks its connection to do. Written from any thread; handled on the event loop.
 enum ClientCommand {
     case hello(Hello, EventLoopPromise<HelloReply>)
-    case call(Call, localTimeout: TimeAmount, EventLoopPromise<ByteBuffer>)
+    /// A call; `localTimeout` nil waits as long as the server (streams); `onItem` receives a
+    /// streaming call's items.
+    case call(Call, localTimeout: TimeAmount?, EventLoopPromise<ByteBuffer>, onItem: (@Sendable (ByteBuffer) -> Void)? = nil)
     case cancel(callID: UInt64)
     case ping(nonce: UInt64, EventLoopPromise<Void>)
 }
@@ -24,6 +26,7 @@ final class ClientHandler: ChannelDuplexHandler {
     private struct Pending {
         var promise: EventLoopPromise<ByteBuffer>
         var due: NIODeadline
+        var onItem: (@Sendable (ByteBuffer) -> Void)?
     }
 
     private var pending: [UInt64: Pending] = [:]
@@ -48,14 +51,14 @@ final class ClientHandler: ChannelDuplexHandler {
             if let status = closedStatus { return replyPromise.fail(ClientError(status)) }
             helloPromise = replyPromise
             context.write(wrapOutboundOut(.hello(hello)), promise: promise)
-        case .call(let call, let localTimeout, let replyPromise):
+        case .call(let call, let localTimeout, let replyPromise, let onItem):
             if let status = closedStatus {
                 promise?.succeed()
                 return replyPromise.fail(ClientError(status))
             }
-            let due = context.eventLoop.now + localTimeout
-            pending[call.callID] = Pending(promise: replyPromise, due: due)
-            if timer.map({ due < $0.due }) ?? true { armTimer(context, at: due) }
+            let due = localTimeout.map { context.eventLoop.now + $0 } ?? .distantFuture
+            pending[call.callID] = Pending(promise: replyPromise, due: due, onItem: onItem)
+            if due != .distantFuture, timer.map({ due < $0.due }) ?? true { armTimer(context, at: due) }
             context.write(wrapOutboundOut(.call(call)), promise: promise)
         case .cancel(let callID):
             guard pending[callID] != nil else {
@@ -101,7 +104,10 @@ final class ClientHandler: ChannelDuplexHandler {
             closedStatus = status
             helloPromise?.fail(ClientError(status))
             helloPromise = nil
-        case .streamItem, .hello, .call, .cancel:
+        case .streamItem(let callID, let message):
+            // Items of calls not (or no longer) expected are ignored.
+            pending[callID]?.onItem?(message)
+        case .hello, .call, .cancel:
             break
         }
     }
@@ -142,7 +148,7 @@ final class ClientHandler: ChannelDuplexHandler {
             context.write(wrapOutboundOut(.cancel(callID: callID)), promise: nil)
         }
         if !overdue.isEmpty { context.flush() }
-        if let next = pending.values.map(\.due).min() { armTimer(context, at: next) }
+        if let next = pending.values.map(\.due).min(), next != .distantFuture { armTimer(context, at: next) }
     }
 
     private func failAll(_ status: Status) {

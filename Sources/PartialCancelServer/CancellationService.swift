@@ -12,6 +12,8 @@ struct CancellationService {
     let tokenTTLMs: Int64
     let now: @Sendable () -> Int64
     let tokenAttempts: TokenAttemptLimiter
+    /// Where eligibility rejects are counted, by reason and channel.
+    let metrics: ServerMetrics
 
     /// Bounds the work of one request.
     static let maxLines = 500
@@ -71,6 +73,7 @@ struct CancellationService {
             }
             try AccountScope.check(context, account: order.account.id)
             let verdicts = Eligibility.evaluate(order, requested, pendingLineIDs: pending, policy: policy, nowMs: now)
+            metrics.recordRejects(verdicts.flatMap { $0.reasons.map(\.code) }, channel: order.channel)
             let eligible = verdicts.allSatisfy(\.eligible)
             var quote: QuoteView?
             if eligible {
@@ -101,12 +104,11 @@ struct CancellationService {
         let now = self.now()
         let expires = now + tokenTTLMs
         let token = ConfirmationToken.generate()
-        let principal = context.principal
-        let onBehalfOf = context.metadata.onBehalfOf
         let scope = context
         return storage.createCancellation(orderID: request.orderID, nowMs: now, on: context.eventLoop) { order, pending, id in
             try AccountScope.check(scope, account: order.account.id)
             let verdicts = Eligibility.evaluate(order, requested, pendingLineIDs: pending, policy: policy, nowMs: now)
+            metrics.recordRejects(verdicts.flatMap { $0.reasons.map(\.code) }, channel: order.channel)
             guard verdicts.allSatisfy(\.eligible) else {
                 throw RPCError(.failedPrecondition, "not every line may be cancelled now",
                                reasons: verdicts.flatMap { verdict in verdict.reasons.map { Reason($0.code, subject: verdict.lineID, detail: $0.rule) } })
@@ -117,7 +119,7 @@ struct CancellationService {
             } catch {
                 throw RPCError(.failedPrecondition, "the order's tenders cannot take this refund", reason: "TENDERS_EXHAUSTED", subject: order.id)
             }
-            let actor = principal.role == .portal ? "\(principal.name) (portal for \(onBehalfOf))" : "\(principal.name) (\(principal.roleName))"
+            let actor = scope.actor
             let record = CancellationRequest(id: id, orderID: order.id, accountID: order.account.id, lines: requested, reasonCode: request.reasonCode,
                                              actor: actor, storeCredit: request.storeCredit, quote: quote,
                                              lifecycle: CancellationLifecycle(expiresAtMs: expires), createdMs: now, updatedMs: now)
@@ -162,7 +164,7 @@ struct CancellationService {
         let now = self.now()
         let machine = CancellationStateMachine()
         let token = request.token
-        return storage.settleCancellation(request.id, nowMs: now, on: context.eventLoop) { record, tokenHash, order, otherPending in
+        return storage.settleCancellation(request.id, actor: context.actor, nowMs: now, on: context.eventLoop) { record, tokenHash, order, otherPending in
             // A portal may act only for the order's customer; checked before the token, so that a
             // wrong account learns nothing about it and costs the customer no attempt.
             try AccountScope.check(context, account: order.account.id)
@@ -206,7 +208,7 @@ struct CancellationService {
         let now = self.now()
         let machine = CancellationStateMachine()
         let token = request.token
-        return storage.settleCancellation(request.id, nowMs: now, on: context.eventLoop) { record, tokenHash, order, _ in
+        return storage.settleCancellation(request.id, actor: context.actor, nowMs: now, on: context.eventLoop) { record, tokenHash, order, _ in
             try AccountScope.check(context, account: order.account.id)
             let tokenMatches = ConfirmationToken.matches(token, storedHash: tokenHash)
             let (lifecycle, action) = machine.handle(record.lifecycle, .decline(tokenMatches: tokenMatches, nowMs: now))

@@ -37,6 +37,11 @@ public struct ServerLimits: Sendable, Hashable {
     /// itself after five wrong tokens).
     public var tokenFailuresPerCaller: Int = 20
     public var tokenFailureWindowMs: Int = 60_000
+    /// Changes queued for one watch before its watcher counts as too slow and the watch ends
+    /// (RESOURCE_EXHAUSTED, WATCH_BUFFER_FULL).
+    public var watchBufferChanges: Int = 1024
+    /// Readiness: the oldest undelivered cross-shard message may be at most this old.
+    public var maxOutboxLagMs: Int = 30_000
 
     public init() {}
 
@@ -68,7 +73,8 @@ public struct ServerLimits: Sendable, Hashable {
             ("max_deadline_ms", maxDeadlineMs), ("shutdown_grace_period_ms", shutdownGracePeriodMs),
             ("max_string_bytes", maxStringBytes), ("max_repeated_count", maxRepeatedCount),
             ("max_client_name_bytes", maxClientNameBytes), ("token_failures_per_caller", tokenFailuresPerCaller),
-            ("token_failure_window_ms", tokenFailureWindowMs),
+            ("token_failure_window_ms", tokenFailureWindowMs), ("watch_buffer_changes", watchBufferChanges),
+            ("max_outbox_lag_ms", maxOutboxLagMs),
         ]
         for (name, value) in positive where value <= 0 {
             throw ConfigurationError("limits.\(name) must be greater than 0 (got \(value))")
@@ -118,12 +124,18 @@ public struct ServerConfiguration: Sendable {
     public var apiKeys: [APIKey] = []
     /// TLS on the listener (and client certificates); nil: plaintext TCP.
     public var tls: TLSSettings?
+    /// The Prometheus text endpoint (`/metrics`, with `/live` and `/ready`), on its own port;
+    /// nil: off (the default). 0 picks a free port.
+    public var metricsPort: Int?
+    /// Where the metrics endpoint listens: loopback unless deliberately changed.
+    public var metricsHost: String = "127.0.0.1"
 
     public init() {}
 
     public func validate() throws(ConfigurationError) {
         try limits.validate()
         if !(0...65535).contains(port) { throw ConfigurationError("port must be 0...65535 (got \(port))") }
+        if let metricsPort, !(0...65535).contains(metricsPort) { throw ConfigurationError("metrics.port must be 0...65535 (got \(metricsPort))") }
         if eventLoopThreads < 1 { throw ConfigurationError("event_loop_threads must be at least 1 (got \(eventLoopThreads))") }
         if host.isEmpty { throw ConfigurationError("host must not be empty") }
         if !(1...256).contains(storage.shards) { throw ConfigurationError("storage.shards must be 1...256 (got \(storage.shards))") }

@@ -28,6 +28,10 @@ public enum ConfigurationFile {
         try reader.int("port") { configuration.port = $0 }
         try reader.string("data_dir") { configuration.dataDirectory = $0 }
         try reader.int("event_loop_threads") { configuration.eventLoopThreads = $0 }
+        try reader.object("metrics") { metrics in
+            try metrics.int("port") { configuration.metricsPort = $0 }
+            try metrics.string("host") { configuration.metricsHost = $0 }
+        }
         try reader.object("limits") { limits in
             try limits.int("max_frame_bytes") { configuration.limits.maxFrameBytes = $0 }
             try limits.int("max_calls_in_flight_per_connection") { configuration.limits.maxCallsInFlightPerConnection = $0 }
@@ -44,6 +48,8 @@ public enum ConfigurationFile {
             try limits.int("max_ping_delay_ms") { configuration.limits.maxPingDelayMs = $0 }
             try limits.int("token_failures_per_caller") { configuration.limits.tokenFailuresPerCaller = $0 }
             try limits.int("token_failure_window_ms") { configuration.limits.tokenFailureWindowMs = $0 }
+            try limits.int("watch_buffer_changes") { configuration.limits.watchBufferChanges = $0 }
+            try limits.int("max_outbox_lag_ms") { configuration.limits.maxOutboxLagMs = $0 }
         }
         try reader.object("storage") { storage in
             try storage.int("shards") { configuration.storage.shards = $0 }

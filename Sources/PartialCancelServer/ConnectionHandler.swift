@@ -21,6 +21,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     private let limits: ServerLimits
     private let runtime: ServerRuntime
     private var logger: Logger
+    private let metrics: ServerMetrics
 
     private var state = State.awaitingHello
     private var principal = Principal.anonymous
@@ -30,6 +31,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         var deadline: NIODeadline
         var timeoutMs: Int
         var method: String
+        var started: NIODeadline
+        /// Set for server-streaming calls.
+        var stream: ServerStream?
     }
 
     /// Calls in flight. One timer per connection, at the earliest deadline, ends overdue calls: a
@@ -48,9 +52,10 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Client certificates (by fingerprint) that stand for a principal, on TLS listeners.
     private let certificatePrincipals: [String: Principal]
 
-    init(methods: MethodRegistry, keyStore: KeyStore, limits: ServerLimits, runtime: ServerRuntime, logger: Logger,
+    init(methods: MethodRegistry, keyStore: KeyStore, limits: ServerLimits, runtime: ServerRuntime, metrics: ServerMetrics, logger: Logger,
          certificatePrincipals: [String: Principal] = [:]) {
         self.certificatePrincipals = certificatePrincipals
+        self.metrics = metrics
         self.methods = methods
         self.keyStore = keyStore
         self.limits = limits
@@ -87,7 +92,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         idleTimer?.cancel()
         deadlineTimer?.timer.cancel()
         deadlineTimer = nil
+        let streams = inFlight.values.compactMap(\.stream)
         inFlight.removeAll()
+        for stream in streams { stream.end() }
         if admitted {
             admitted = false
             runtime.remove(context.channel)
@@ -123,6 +130,13 @@ final class ConnectionHandler: ChannelInboundHandler {
     func channelReadComplete(context: ChannelHandlerContext) {
         flushes.readComplete(context)
         context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            for stream in inFlight.values.compactMap(\.stream) { stream.becameWritable() }
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -225,40 +239,74 @@ final class ConnectionHandler: ChannelInboundHandler {
             return
         }
 
-        let requested = call.deadlineMs == 0 ? limits.defaultDeadlineMs : Int(call.deadlineMs)
-        let timeoutMs = min(requested, limits.maxDeadlineMs)
-        let deadline = context.eventLoop.now + .milliseconds(Int64(timeoutMs))
+        let now = context.eventLoop.now
+        let timeoutMs: Int
+        let deadline: NIODeadline
+        if method.streamHandler != nil && call.deadlineMs == 0 {
+            // A stream lasts until the client cancels it, unless the client set a deadline.
+            timeoutMs = 0
+            deadline = .distantFuture
+        } else {
+            let requested = call.deadlineMs == 0 ? limits.defaultDeadlineMs : Int(call.deadlineMs)
+            timeoutMs = method.streamHandler != nil ? requested : min(requested, limits.maxDeadlineMs)
+            deadline = now + .milliseconds(Int64(timeoutMs))
+        }
 
-        inFlight[callID] = InFlightCall(deadline: deadline, timeoutMs: timeoutMs, method: method.name)
-        if deadlineTimer.map({ deadline < $0.due }) ?? true { armDeadlineTimer(context, at: deadline) }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        var stream: ServerStream?
+        if method.streamHandler != nil {
+            stream = ServerStream(eventLoop: context.eventLoop, write: { messages in
+                let (handler, context) = loopBound.value
+                handler.writeStreamItems(context, callID: callID, messages)
+            }, writable: { loopBound.value.1.channel.isWritable })
+        }
+        inFlight[callID] = InFlightCall(deadline: deadline, timeoutMs: timeoutMs, method: method.name, started: now, stream: stream)
+        if deadline != .distantFuture, deadlineTimer.map({ deadline < $0.due }) ?? true { armDeadlineTimer(context, at: deadline) }
         let callContext = CallContext(callID: callID, method: method.name, principal: principal, metadata: call.metadata,
                                       deadline: deadline, eventLoop: context.eventLoop, decodingLimits: limits.decoding,
                                       logger: logger)
-        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        method.handler(callContext, call.request).hop(to: context.eventLoop).whenComplete { result in
-            let (handler, context) = loopBound.value
-            handler.finish(context, callID: callID, result)
+        if let streamHandler = method.streamHandler, let stream {
+            streamHandler(callContext, call.request, stream).hop(to: context.eventLoop).whenComplete { result in
+                let (handler, context) = loopBound.value
+                handler.finish(context, callID: callID, result.map { ByteBuffer() })
+            }
+        } else {
+            method.handler(callContext, call.request).hop(to: context.eventLoop).whenComplete { result in
+                let (handler, context) = loopBound.value
+                handler.finish(context, callID: callID, result)
+            }
         }
+    }
+
+    /// Writes a stream's items as StreamItems, then flushes (unless a read burst will).
+    private func writeStreamItems(_ context: ChannelHandlerContext, callID: UInt64, _ messages: [ByteBuffer]) {
+        guard inFlight[callID] != nil, state != .closed else { return }
+        for message in messages { context.write(wrapOutboundOut(.streamItem(callID: callID, message: message)), promise: nil) }
+        flushes.flush(context)
     }
 
     /// Ends a call once: the first of result, deadline and cancellation wins; later ones are dropped.
     private func finish(_ context: ChannelHandlerContext, callID: UInt64, _ result: Result<ByteBuffer, any Error>) {
-        guard inFlight.removeValue(forKey: callID) != nil else { return }
-        lastActivity = context.eventLoop.now  // a reply is traffic too: idleness starts now
+        guard let call = inFlight.removeValue(forKey: callID) else { return }
+        let now = context.eventLoop.now
+        lastActivity = now  // a reply is traffic too: idleness starts now
+        call.stream?.end()
+        var status: Status?
         switch result {
         case .success(let response):
             // The reply must fit in a frame the client accepts; the envelope adds a few bytes.
             if response.readableBytes > limits.maxFrameBytes - 64 {
-                reply(context, Reply(callID: callID, status: Status(.resourceExhausted, "response of \(response.readableBytes) bytes exceeds the frame limit",
-                                                                    reasons: [Reason("RESPONSE_TOO_LARGE", subject: "max_frame_bytes", detail: "\(limits.maxFrameBytes)")])))
+                status = Status(.resourceExhausted, "response of \(response.readableBytes) bytes exceeds the frame limit",
+                                reasons: [Reason("RESPONSE_TOO_LARGE", subject: "max_frame_bytes", detail: "\(limits.maxFrameBytes)")])
             } else {
                 reply(context, Reply(callID: callID, response: response))
             }
         case .failure(let error):
-            let status = StatusMapping.status(for: error)
-            if status.code == .internalError { logger.error("call \(callID) failed: \(error)") }
-            reply(context, Reply(callID: callID, status: status))
+            status = StatusMapping.status(for: error)
+            if status?.code == .internalError { logger.error("call failed: \(error)", metadata: ["call.id": "\(callID)", "method": "\(call.method)"]) }
         }
+        if let status { reply(context, Reply(callID: callID, status: status)) }
+        metrics.record(method: call.method, code: status?.code ?? .ok, reason: status?.reasons.first?.code, duration: now - call.started)
         if state == .draining && inFlight.isEmpty { flushAndClose(context) }
     }
 
@@ -277,7 +325,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             finish(context, callID: callID, .failure(RPCError(.deadlineExceeded, "deadline of \(call.timeoutMs) ms exceeded",
                                                               reason: "DEADLINE_EXCEEDED", subject: call.method, detail: "\(call.timeoutMs)")))
         }
-        if state != .closed, let next = inFlight.values.map(\.deadline).min() { armDeadlineTimer(context, at: next) }
+        if state != .closed, let next = inFlight.values.map(\.deadline).min(), next != .distantFuture { armDeadlineTimer(context, at: next) }
     }
 
     private func reply(_ context: ChannelHandlerContext, _ reply: Reply) {
@@ -308,6 +356,10 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .ready:
             state = .draining
             write(context, .goAway(Self.shuttingDown))
+            // Streams never finish by themselves: they end now, and their clients resume elsewhere.
+            for callID in inFlight.filter({ $0.value.stream != nil }).keys.sorted() {
+                finish(context, callID: callID, .failure(RPCError(.unavailable, "server is shutting down", reason: "SHUTTING_DOWN")))
+            }
             if inFlight.isEmpty { flushAndClose(context) }
         case .draining, .closed:
             break

@@ -5,29 +5,68 @@ import PartialCancelWire
 import Glibc
 #endif
 
-/// Ping and Health: the methods every server has, whatever else it serves.
+/// Ping, Health and Stats: the methods every server has, whatever else it serves.
 struct DiagnosticsService {
     let runtime: ServerRuntime
     let maxPingDelayMs: Int
+    let metrics: ServerMetrics
+    /// Readiness bound: the oldest undelivered cross-shard message may be at most this old.
+    var maxOutboxLagMs: Int = 30_000
     /// Each shard's state, when the server has storage.
     var shards: (@Sendable (any EventLoop) -> EventLoopFuture<[ShardHealthView]>)? = nil
+    /// Open watches, when the server has storage.
+    var watches: @Sendable () -> Int = { 0 }
 
     var methods: [MethodDescriptor] {
         [
             .unary(Methods.ping, access: .authenticated, request: PingRequest.self) { context, request in
                 ping(context, request)
             },
-            .unary(Methods.health, access: .anonymous, request: HealthRequest.self) { [shards] context, _ in
-                let health = runtime.health()
-                guard let shards else { return context.eventLoop.makeSucceededFuture(health) }
-                return shards(context.eventLoop).map { views in
-                    var withShards = health
-                    withShards.shards = views
-                    if !views.allSatisfy(\.open) { withShards.status = .notServing }
-                    return withShards
-                }
+            .unary(Methods.health, access: .anonymous, request: HealthRequest.self) { context, _ in
+                health(on: context.eventLoop)
+            },
+            .unary(Methods.stats, access: .roles([.service, .agent, .admin]), request: StatsRequest.self) { context, _ in
+                stats(on: context.eventLoop)
             },
         ]
+    }
+
+    /// Liveness (the server answers), status, and readiness: not draining, every shard open (its
+    /// database opened and migrated, its worker answering) and the outbox lag under its bound.
+    func health(on loop: any EventLoop) -> EventLoopFuture<HealthResponse> {
+        var health = runtime.health()
+        guard let shards else {
+            health.ready = health.status == .serving
+            if !health.ready { health.notReady = ["server is \(health.status.name.lowercased())"] }
+            return loop.makeSucceededFuture(health)
+        }
+        let maxLag = Int64(maxOutboxLagMs)
+        return shards(loop).map { views in
+            health.shards = views
+            if !views.allSatisfy(\.open) { health.status = .notServing }
+            var notReady: [String] = []
+            if health.status != .serving { notReady.append("server is \(health.status.name.lowercased())") }
+            for shard in views where !shard.open { notReady.append("shard \(shard.index) is not open") }
+            for shard in views where shard.outboxOldestAgeMs > maxLag {
+                notReady.append("shard \(shard.index) outbox lag \(shard.outboxOldestAgeMs) ms exceeds max_outbox_lag_ms \(maxLag)")
+            }
+            health.ready = notReady.isEmpty
+            health.notReady = notReady
+            return health
+        }
+    }
+
+    func stats(on loop: any EventLoop) -> EventLoopFuture<StatsResponse> {
+        let health = runtime.health()
+        let (methods, rejects, dropped) = metrics.snapshot()
+        var stats = StatsResponse(uptimeMs: health.uptimeMs, connections: health.connections, methods: methods, eligibilityRejects: rejects,
+                                  watches: UInt32(clamping: watches()), watchesDropped: dropped)
+        guard let shards else { return loop.makeSucceededFuture(stats) }
+        return shards(loop).map { views in
+            stats.shards = views
+            stats.stockMessagesInFlight = views.reduce(0) { $0 + $1.outboxBacklog }
+            return stats
+        }
     }
 
     private func ping(_ context: CallContext, _ request: PingRequest) -> EventLoopFuture<PingResponse> {

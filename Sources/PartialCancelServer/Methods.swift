@@ -23,6 +23,12 @@ public struct CallContext: Sendable {
         logger.log(level: level, message(), metadata: callMetadata.merging(metadata()) { _, line in line })
     }
 
+    /// Who makes the call, for history entries: the principal and its role, or for a portal the
+    /// account it acts for.
+    public var actor: String {
+        principal.role == .portal ? "\(principal.name) (portal for \(metadata.onBehalfOf))" : "\(principal.name) (\(principal.roleName))"
+    }
+
     /// What identifies the call in a log line.
     public var callMetadata: Logger.Metadata {
         var fields: Logger.Metadata = ["call.id": "\(callID)", "method": "\(method)"]
@@ -31,16 +37,52 @@ public struct CallContext: Sendable {
     }
 }
 
-/// One method: its name, who may call it, and the handler from request bytes to response bytes.
+/// One method: its name, who may call it, and the handler from request bytes to response bytes
+/// (or, for a server-streaming method, to items sent on a `ServerStream`).
 public struct MethodDescriptor: Sendable {
+    public typealias StreamHandler = @Sendable (CallContext, ByteBuffer, ServerStream) -> EventLoopFuture<Void>
+
     public let name: String
     public let access: MethodAccess
     public let handler: @Sendable (CallContext, ByteBuffer) -> EventLoopFuture<ByteBuffer>
+    /// Set for server-streaming methods: sends items on the stream; the future ends the call (OK,
+    /// or the error's status).
+    public let streamHandler: StreamHandler?
 
     public init(name: String, access: MethodAccess, handler: @escaping @Sendable (CallContext, ByteBuffer) -> EventLoopFuture<ByteBuffer>) {
         self.name = name
         self.access = access
         self.handler = handler
+        self.streamHandler = nil
+    }
+
+    /// A server-streaming method. Called without a stream (in process), it answers UNIMPLEMENTED.
+    public init(name: String, access: MethodAccess, streamHandler: @escaping StreamHandler) {
+        self.name = name
+        self.access = access
+        self.streamHandler = streamHandler
+        self.handler = { context, _ in
+            context.eventLoop.makeFailedFuture(RPCError(.unimplemented, "\(name) streams; call it over a connection",
+                                                        reason: "STREAM_REQUIRED", subject: name))
+        }
+    }
+
+    /// A server-streaming method with a typed request and typed items.
+    public static func serverStream<Request: WireMessage>(
+        _ name: String,
+        access: MethodAccess,
+        request: Request.Type = Request.self,
+        handler: @escaping @Sendable (CallContext, Request, ServerStream) -> EventLoopFuture<Void>
+    ) -> MethodDescriptor {
+        MethodDescriptor(name: name, access: access) { context, bytes, stream in
+            let request: Request
+            do {
+                request = try Request(decoding: bytes, limits: context.decodingLimits, path: "request")
+            } catch {
+                return context.eventLoop.makeFailedFuture(error)
+            }
+            return handler(context, request, stream)
+        }
     }
 
     /// A unary method with typed messages: the request is decoded (and validated) under the

@@ -23,6 +23,10 @@ public final class PartialCancelServer: Service, Sendable {
     private let keyStore: KeyStore
     private let logger: Logger
     private let listener = NIOLockedValueBox<(any Channel)?>(nil)
+    private let metricsListener = NIOLockedValueBox<(any Channel)?>(nil)
+    /// Counts and latencies of every call, eligibility rejects, dropped watches.
+    public let metrics = ServerMetrics()
+    private let diagnostics: DiagnosticsService
     /// The sharded store in the configuration's data directory, open while the server exists.
     public let storage: Storage
     private let delivery: NotificationDelivery
@@ -51,8 +55,11 @@ public final class PartialCancelServer: Service, Sendable {
         let storage = self.storage
         self.delivery = NotificationDelivery(storage: storage, configuration: configuration.notifications,
                                              dataDirectory: configuration.dataDirectory, loop: group.next())
-        var diagnostics = DiagnosticsService(runtime: runtime, maxPingDelayMs: configuration.limits.maxPingDelayMs)
+        var diagnostics = DiagnosticsService(runtime: runtime, maxPingDelayMs: configuration.limits.maxPingDelayMs, metrics: metrics,
+                                             maxOutboxLagMs: configuration.limits.maxOutboxLagMs)
         diagnostics.shards = { loop in storage.health(on: loop).map { $0.map(ViewMapping.view) } }
+        diagnostics.watches = { storage.watchCount }
+        self.diagnostics = diagnostics
         var registry = MethodRegistry(diagnostics.methods)
         // Mutating methods honour idempotency keys.
         let idempotency = Idempotency(storage: storage, retentionMs: Int64(configuration.idempotencyRetentionMinutes) * 60_000,
@@ -63,7 +70,9 @@ public final class PartialCancelServer: Service, Sendable {
             + CancellationService(storage: storage, policy: configuration.cancellation,
                                   tokenTTLMs: Int64(configuration.cancellationTokenTTLSeconds) * 1000, now: Storage.unixMillis,
                                   tokenAttempts: TokenAttemptLimiter(limit: configuration.limits.tokenFailuresPerCaller,
-                                                                     windowMs: Int64(configuration.limits.tokenFailureWindowMs))).methods
+                                                                     windowMs: Int64(configuration.limits.tokenFailureWindowMs)),
+                                  metrics: metrics).methods
+            + WatchService(storage: storage, bufferChanges: configuration.limits.watchBufferChanges, metrics: metrics).methods
         for method in services { registry.register(mutating.contains(method.name) ? idempotency.wrap(method) : method) }
         for method in methods { registry.register(method) }
         self.methods = registry
@@ -109,6 +118,7 @@ public final class PartialCancelServer: Service, Sendable {
         let keyStore = self.keyStore
         let runtime = self.runtime
         let logger = self.logger
+        let metrics = self.metrics
         let tlsContext = self.tlsContext
         let certificatePrincipals = configuration.tls?.certificatePrincipals ?? [:]
         let channel = try await ServerBootstrap(group: group)
@@ -121,13 +131,27 @@ public final class PartialCancelServer: Service, Sendable {
                     if let tlsContext { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext)) }
                     try channel.pipeline.syncOperations.addFramingHandlers(limits.framing)
                     try channel.pipeline.syncOperations.addHandler(
-                        ConnectionHandler(methods: methods, keyStore: keyStore, limits: limits, runtime: runtime, logger: logger,
+                        ConnectionHandler(methods: methods, keyStore: keyStore, limits: limits, runtime: runtime, metrics: metrics, logger: logger,
                                           certificatePrincipals: certificatePrincipals))
                 }
             }
             .bind(host: configuration.host, port: configuration.port)
             .get()
         listener.withLockedValue { $0 = channel }
+        if let metricsPort = configuration.metricsPort {
+            let diagnostics = self.diagnostics
+            let storage = self.storage
+            let pages = MetricsEndpoint.Pages(
+                metrics: { loop in
+                    storage.health(on: loop).map { shards in
+                        metrics.render(connections: runtime.openChannels.count, watches: storage.watchCount, shards: shards.map(ViewMapping.view))
+                    }
+                },
+                health: { loop in diagnostics.health(on: loop) })
+            let endpoint = try await MetricsEndpoint.bind(host: configuration.metricsHost, port: metricsPort, group: group, pages: pages)
+            metricsListener.withLockedValue { $0 = endpoint }
+            logger.info("metrics endpoint listening", metadata: ["address": "\(endpoint.localAddress.map { "\($0)" } ?? "?")"])
+        }
         delivery.start()
         let address = channel.localAddress!
         logger.info("listening", metadata: ["address": "\(address)"])
@@ -136,6 +160,9 @@ public final class PartialCancelServer: Service, Sendable {
 
     /// The bound address, once started.
     public var localAddress: SocketAddress? { listener.withLockedValue { $0?.localAddress } }
+
+    /// The metrics endpoint's bound address, once started with one.
+    public var metricsAddress: SocketAddress? { metricsListener.withLockedValue { $0?.localAddress } }
 
     public func run() async throws {
         try await start()
@@ -146,6 +173,7 @@ public final class PartialCancelServer: Service, Sendable {
             self.initiateShutdown()
         }
         await drainConnections()
+        try? await metricsListener.withLockedValue { $0 }?.close()
         await delivery.stop()
         storage.close()
         try await group.shutdownGracefully()

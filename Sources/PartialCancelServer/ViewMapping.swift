@@ -143,7 +143,8 @@ enum ViewMapping {
     }
 
     static func view(_ entry: HistoryEntry) -> HistoryEntryView {
-        HistoryEntryView(seq: entry.seq, atMs: entry.atMs, actor: entry.actor, event: entry.event, detail: entry.detail)
+        HistoryEntryView(seq: entry.seq, atMs: entry.atMs, actor: entry.actor, event: entry.event, detail: entry.detail,
+                         subject: entry.subject, fromState: entry.from, toState: entry.to)
     }
 
     static func view(_ pool: StockPool) -> StockPoolView {
@@ -167,6 +168,12 @@ enum ViewMapping {
 
     static func view(_ shard: ShardHealth) -> ShardHealthView {
         ShardHealthView(index: UInt32(shard.index), open: shard.open, queueDepth: UInt32(clamping: shard.queueDepth),
-                        outboxBacklog: shard.outboxBacklog, deadLetters: shard.deadLetters, orders: shard.orders)
+                        outboxBacklog: shard.outboxBacklog, deadLetters: shard.deadLetters, orders: shard.orders,
+                        outboxOldestAgeMs: shard.outboxOldestAgeMs, emailBacklog: shard.emailBacklog, emailOldestAgeMs: shard.emailOldestAgeMs)
+    }
+
+    static func view(_ event: StockEvent) -> StockUpdate {
+        StockUpdate(sku: event.sku, seq: event.seq, atMs: event.atMs, location: event.location, onHand: event.onHand, reserved: event.reserved,
+                    available: max(0, event.onHand - event.reserved), cause: event.cause, reference: event.reference)
     }
 }

@@ -144,6 +144,25 @@ enum Migrations {
         ) STRICT;
         CREATE INDEX email_outbox_due ON email_outbox (next_attempt_ms) WHERE state = 'PENDING';
         """),
+        Migration(version: 6, name: "audit states, stock history", sql: """
+        -- Each history entry names what changed and its state before and after.
+        ALTER TABLE order_history ADD COLUMN subject TEXT NOT NULL DEFAULT '';
+        ALTER TABLE order_history ADD COLUMN from_state TEXT NOT NULL DEFAULT '';
+        ALTER TABLE order_history ADD COLUMN to_state TEXT NOT NULL DEFAULT '';
+
+        -- Every change of a stock pool, numbered per sku: what stock watchers resume from.
+        CREATE TABLE stock_history (
+            sku TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            at_ms INTEGER NOT NULL,
+            location TEXT NOT NULL,
+            on_hand INTEGER NOT NULL,
+            reserved INTEGER NOT NULL,
+            cause TEXT NOT NULL,
+            reference TEXT NOT NULL,
+            PRIMARY KEY (sku, seq)
+        ) STRICT;
+        """),
     ]
 
     /// Brings the database to the newest version; returns the versions it applied.

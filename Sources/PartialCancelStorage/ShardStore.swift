@@ -86,15 +86,6 @@ public struct StoredNotification: Sendable, Hashable {
     public var notification: PortalNotification
 }
 
-/// One entry of an order's history.
-public struct HistoryEntry: Sendable, Hashable {
-    public var seq: Int64
-    public var atMs: Int64
-    public var actor: String
-    public var event: String
-    public var detail: String
-}
-
 /// One shard's database: everything done with one SQLite connection. Used only on its worker's thread.
 final class ShardStore {
     let index: Int
@@ -105,9 +96,14 @@ final class ShardStore {
     private let walPages = WALPages()
     private let orders: BodyCache<Order>
     private let requests: BodyCache<CancellationRequest>
+    /// Changes of the open transaction, handed to the watchers when it commits.
+    private var changes = PendingChanges()
+    private let hub: WatchHub
 
-    init(index: Int, path: String, configuration: StorageConfiguration, now: @escaping @Sendable () -> Int64) throws {
+    init(index: Int, path: String, configuration: StorageConfiguration, hub: WatchHub = WatchHub(),
+         now: @escaping @Sendable () -> Int64) throws {
         self.index = index
+        self.hub = hub
         self.configuration = configuration
         self.now = now
         orders = BodyCache(capacity: configuration.cachedBodies)
@@ -161,16 +157,33 @@ final class ShardStore {
     func transaction<T>(_ body: () throws -> T) throws -> T {
         orders.begin()
         requests.begin()
+        changes.begin()
         do {
             let result = try db.transaction(body)
             orders.commit()
             requests.commit()
+            publish(changes.commit())
             return result
         } catch {
             orders.rollback()
             requests.rollback()
+            changes.rollback()
             throw error
         }
+    }
+
+    /// Hands committed changes to their watchers. The last history entry of each watched order
+    /// carries the order as committed.
+    private func publish(_ committed: [ChangeEvent]) {
+        guard !committed.isEmpty else { return }
+        var events = committed.filter { hub.isWatched($0.key) }
+        guard !events.isEmpty else { return }
+        var seen: Set<String> = []
+        for index in events.indices.reversed() {
+            guard case .order(let id, let entry, let seq, nil) = events[index], seen.insert(id).inserted else { continue }
+            events[index] = .order(id: id, entry: entry, seq: seq, order: try? order(id))
+        }
+        hub.publish(events)
     }
 
     // MARK: Orders
@@ -193,19 +206,36 @@ final class ShardStore {
         orders.wrote(order.id, order)
     }
 
-    func appendHistory(orderID: String, actor: String, event: String, detail: String) throws {
-        try db.run("""
-        INSERT INTO order_history (order_id, seq, at_ms, actor, event, detail)
-        VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM order_history WHERE order_id = ?1), ?2, ?3, ?4, ?5)
-        """, [.text(orderID), .integer(now()), .text(actor), .text(event), .text(detail)])
+    /// Appends an entry to an order's history (numbered after the last) and records it for the
+    /// order's watchers.
+    func appendHistory(orderID: String, actor: String, event: String, subject: String, from: String = "", to: String,
+                       detail: String = "") throws {
+        let time = now()
+        let seq = try db.first("""
+        INSERT INTO order_history (order_id, seq, at_ms, actor, event, detail, subject, from_state, to_state)
+        VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM order_history WHERE order_id = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+        RETURNING seq
+        """, [.text(orderID), .integer(time), .text(actor), .text(event), .text(detail), .text(subject), .text(from), .text(to)]) { $0.int(0) } ?? 0
+        changes.record(.order(id: orderID, entry: HistoryEntry(seq: seq, atMs: time, actor: actor, event: event, subject: subject,
+                                                               from: from, to: to, detail: detail), seq: seq, order: nil))
     }
 
-    func history(_ orderID: String) throws -> [HistoryEntry] {
+    /// An order's history entries after `seq`, oldest first.
+    func history(_ orderID: String, after seq: Int64 = 0) throws -> [HistoryEntry] {
         var entries: [HistoryEntry] = []
-        try db.query("SELECT seq, at_ms, actor, event, detail FROM order_history WHERE order_id = ?1 ORDER BY seq", [.text(orderID)]) { row in
-            entries.append(HistoryEntry(seq: row.int(0), atMs: row.int(1), actor: row.text(2), event: row.text(3), detail: row.text(4)))
+        try db.query("""
+        SELECT seq, at_ms, actor, event, subject, from_state, to_state, detail FROM order_history
+        WHERE order_id = ?1 AND seq > ?2 ORDER BY seq
+        """, [.text(orderID), .integer(seq)]) { row in
+            entries.append(HistoryEntry(seq: row.int(0), atMs: row.int(1), actor: row.text(2), event: row.text(3), subject: row.text(4),
+                                        from: row.text(5), to: row.text(6), detail: row.text(7)))
         }
         return entries
+    }
+
+    /// The sequence number of an order's last history entry (0: none).
+    func lastHistorySeq(_ orderID: String) throws -> Int64 {
+        try db.first("SELECT COALESCE(MAX(seq), 0) FROM order_history WHERE order_id = ?1", [.text(orderID)]) { $0.int(0) } ?? 0
     }
 
     func allOrders() throws -> [Order] {
@@ -424,7 +454,39 @@ final class ShardStore {
         INSERT INTO stock (sku, location, on_hand, reserved, updated_ms) VALUES (?1, ?2, ?3, 0, ?4)
         ON CONFLICT (sku, location) DO UPDATE SET on_hand = excluded.on_hand, updated_ms = excluded.updated_ms
         """, [.text(sku), .text(location), .integer(onHand), .integer(now())])
-        return try stock(sku: sku, location: location)[0]
+        let pool = try stock(sku: sku, location: location)[0]
+        try recordStockChange(pool, cause: "SET_ON_HAND", reference: "")
+        return pool
+    }
+
+    /// Numbers a pool's new state in its sku's stock history and records it for the sku's watchers.
+    private func recordStockChange(_ pool: StockPool, cause: String, reference: String) throws {
+        let time = now()
+        let seq = try db.first("""
+        INSERT INTO stock_history (sku, seq, at_ms, location, on_hand, reserved, cause, reference)
+        VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM stock_history WHERE sku = ?1), ?2, ?3, ?4, ?5, ?6, ?7)
+        RETURNING seq
+        """, [.text(pool.sku), .integer(time), .text(pool.location), .integer(pool.onHand), .integer(pool.reserved),
+              .text(cause), .text(reference)]) { $0.int(0) } ?? 0
+        changes.record(.stock(StockEvent(sku: pool.sku, seq: seq, atMs: time, location: pool.location, onHand: pool.onHand,
+                                         reserved: pool.reserved, cause: cause, reference: reference)))
+    }
+
+    /// A sku's stock history after `seq`, oldest first.
+    func stockHistory(sku: String, after seq: Int64) throws -> [StockEvent] {
+        var events: [StockEvent] = []
+        try db.query("""
+        SELECT seq, at_ms, location, on_hand, reserved, cause, reference FROM stock_history WHERE sku = ?1 AND seq > ?2 ORDER BY seq
+        """, [.text(sku), .integer(seq)]) { row in
+            events.append(StockEvent(sku: sku, seq: row.int(0), atMs: row.int(1), location: row.text(2), onHand: row.int(3),
+                                     reserved: row.int(4), cause: row.text(5), reference: row.text(6)))
+        }
+        return events
+    }
+
+    /// The sequence number of a sku's last stock change (0: none).
+    func lastStockSeq(_ sku: String) throws -> Int64 {
+        try db.first("SELECT COALESCE(MAX(seq), 0) FROM stock_history WHERE sku = ?1", [.text(sku)]) { $0.int(0) } ?? 0
     }
 
     /// Applies a stock change exactly once: the message id is recorded with the change, in the
@@ -439,6 +501,9 @@ final class ShardStore {
         INSERT INTO stock (sku, location, on_hand, reserved, updated_ms) VALUES (?1, ?2, 0, MAX(?3, 0), ?4)
         ON CONFLICT (sku, location) DO UPDATE SET reserved = MAX(reserved + ?3, 0), updated_ms = excluded.updated_ms
         """, [.text(change.sku), .text(change.location), .integer(change.reservedDelta), .integer(time)])
+        if let pool = try stock(sku: change.sku, location: change.location).first {
+            try recordStockChange(pool, cause: change.kind.rawValue, reference: change.id)
+        }
         return true
     }
 
@@ -494,7 +559,8 @@ final class ShardStore {
             for id in released.subtracting(stillWaiting) {
                 guard let (request, _) = try cancellationRequest(id), let completed = complete(request) else { continue }
                 try update(completed)
-                try appendHistory(orderID: request.orderID, actor: "system", event: "CANCELLATION_COMPLETED", detail: "\(id): stock released")
+                try appendHistory(orderID: request.orderID, actor: "system", event: "CANCELLATION_COMPLETED", subject: id,
+                                  from: request.lifecycle.state.rawValue, to: completed.lifecycle.state.rawValue, detail: "stock released")
             }
         }
     }
@@ -518,7 +584,7 @@ final class ShardStore {
         var snapshot = AuditSnapshot()
         snapshot.orders = try allOrders()
         try db.query("SELECT order_id, detail FROM order_history WHERE event = 'INGESTED'") { row in
-            // "status CONFIRMED, total 79504 USD"
+            // "total 79504 USD" (before schema 6: "status CONFIRMED, total 79504 USD")
             let detail = row.text(1)
             if let range = detail.range(of: "total "), let total = Int64(detail[range.upperBound...].prefix { $0 == "-" || $0.isNumber }) {
                 snapshot.ingestedTotals[row.text(0)] = total
@@ -538,7 +604,21 @@ final class ShardStore {
         return snapshot
     }
 
-    var outboxBacklog: Int64 { (try? db.first("SELECT COUNT(*) FROM outbox WHERE delivered_ms IS NULL") { $0.int(0) }) ?? 0 }
+    var outboxBacklog: Int64 { outboxBacklogAndOldest.count }
+
+    /// Undelivered cross-shard messages and when the oldest was written.
+    var outboxBacklogAndOldest: (count: Int64, oldestMs: Int64?) {
+        (try? db.first("SELECT COUNT(*), MIN(created_ms) FROM outbox WHERE delivered_ms IS NULL") { row in
+            (row.int(0), row.int(0) == 0 ? nil : row.int(1))
+        }) ?? (0, nil)
+    }
+
+    /// Customer emails not yet sent (nor given up on) and when the oldest was written.
+    var emailBacklogAndOldest: (count: Int64, oldestMs: Int64?) {
+        (try? db.first("SELECT COUNT(*), MIN(created_ms) FROM email_outbox WHERE state = 'PENDING'") { row in
+            (row.int(0), row.int(0) == 0 ? nil : row.int(1))
+        }) ?? (0, nil)
+    }
 
     // MARK: Dead letters
 

@@ -27,6 +27,11 @@ public struct ShardRouter: Sendable, Hashable {
     public func shard(forSKU sku: String) -> Int { Int(Self.hash("sku:" + sku) % UInt64(count)) }
 }
 
+public enum WatchError: Error, Sendable, Hashable {
+    /// A watch asked to resume after `seq`, but the history of `subject` ends at `last`.
+    case ahead(subject: String, seq: Int64, last: Int64)
+}
+
 /// The outcome of an ingest: the stored order, and whether this call created it.
 public struct IngestOutcome: Sendable {
     public var order: Order
@@ -41,6 +46,11 @@ public struct ShardHealth: Sendable, Hashable {
     public var outboxBacklog: Int64
     public var deadLetters: Int64
     public var orders: Int64
+    /// Age of the oldest undelivered cross-shard message; 0 when none waits.
+    public var outboxOldestAgeMs: Int64 = 0
+    /// Customer emails waiting to be sent, and the age of the oldest.
+    public var emailBacklog: Int64 = 0
+    public var emailOldestAgeMs: Int64 = 0
 }
 
 /// The sharded store: one SQLite file per shard, each owned by its worker thread (shared-nothing).
@@ -59,9 +69,13 @@ public final class Storage: Sendable {
     private let logger: Logger
     /// Per shard: a delivery is running, and whether another pass was asked for meanwhile.
     private let delivering: [NIOLockedValueBox<(running: Bool, again: Bool)>]
+    /// The watchers of orders and skus, told of every commit.
+    let hub: WatchHub
 
-    private init(directory: String, configuration: StorageConfiguration, isNew: Bool, workers: [ShardWorker], eventLoop: any EventLoop, logger: Logger) {
+    private init(directory: String, configuration: StorageConfiguration, isNew: Bool, workers: [ShardWorker], hub: WatchHub,
+                 eventLoop: any EventLoop, logger: Logger) {
         self.directory = directory
+        self.hub = hub
         self.isNew = isNew
         self.configuration = configuration
         self.router = ShardRouter(count: workers.count)
@@ -81,12 +95,13 @@ public final class Storage: Sendable {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let isNew = try checkShardCount(directory: directory, configured: configuration.shards)
         var workers: [ShardWorker] = []
+        let hub = WatchHub()
         for index in 0..<configuration.shards {
             let path = URL(fileURLWithPath: directory).appendingPathComponent("shard-\(index).sqlite").path
-            let store = try ShardStore(index: index, path: path, configuration: configuration, now: now)
+            let store = try ShardStore(index: index, path: path, configuration: configuration, hub: hub, now: now)
             workers.append(ShardWorker(index: index, store: store, maxGroup: configuration.groupCommitJobs))
         }
-        let storage = Storage(directory: directory, configuration: configuration, isNew: isNew, workers: workers, eventLoop: eventLoop, logger: logger)
+        let storage = Storage(directory: directory, configuration: configuration, isNew: isNew, workers: workers, hub: hub, eventLoop: eventLoop, logger: logger)
         for index in workers.indices { storage.deliver(from: index) }
         return storage
     }
@@ -149,8 +164,8 @@ public final class Storage: Sendable {
             try store.transaction {
                 if let existing = try store.order(order.id) { return (IngestOutcome(order: existing, created: false), false) }
                 try store.insert(order)
-                try store.appendHistory(orderID: order.id, actor: actor, event: "INGESTED",
-                                        detail: "status \(order.status.rawValue), total \(order.totals.total) \(order.currency.code)")
+                try store.appendHistory(orderID: order.id, actor: actor, event: "INGESTED", subject: order.id, to: order.status.rawValue,
+                                        detail: "total \(order.totals.total) \(order.currency.code)")
                 let sent = try store.route(order.intakeReservations(), router: router)
                 return (IngestOutcome(order: order, created: true), sent)
             }
@@ -196,8 +211,9 @@ public final class Storage: Sendable {
                 }
                 try store.insert(request, number: number, tokenHash: tokenHash)
                 try store.add(notification)
-                try store.appendHistory(orderID: orderID, actor: request.actor, event: "CANCELLATION_REQUESTED",
-                                        detail: "\(request.id): lines \(request.lines.map { "\($0.lineID)\($0.quantity.map { ":\($0)" } ?? "")" }.joined(separator: ",")), refund \(request.quote.refundTotal) \(request.quote.currency), reason \(request.reasonCode)")
+                try store.appendHistory(orderID: orderID, actor: request.actor, event: "CANCELLATION_REQUESTED", subject: request.id,
+                                        to: request.lifecycle.state.rawValue,
+                                        detail: "lines \(request.lines.map { "\($0.lineID)\($0.quantity.map { ":\($0)" } ?? "")" }.joined(separator: ",")), refund \(request.quote.refundTotal) \(request.quote.currency), reason \(request.reasonCode)")
                 return request
             }
         }
@@ -234,7 +250,7 @@ public final class Storage: Sendable {
 
     /// Confirms or declines a request in one transaction of its order's shard. `decide` sees the
     /// request, its token hash, the order and the lines of the order's other pending requests.
-    public func settleCancellation(_ id: String, nowMs: Int64, on loop: any EventLoop,
+    public func settleCancellation(_ id: String, actor: String, nowMs: Int64, on loop: any EventLoop,
                                    decide: @escaping @Sendable (CancellationRequest, [UInt8], Order, Set<String>) throws -> CancellationDecision)
         -> EventLoopFuture<CancellationResult?> {
         guard let orderID = CancellationRequest.orderID(fromRequestID: id) else { return loop.makeSucceededFuture(nil) }
@@ -248,26 +264,43 @@ public final class Storage: Sendable {
                 let otherLines = others.reduce(into: Set<String>()) { $0.formUnion($1.coveredLineIDs(in: order)) }
                 switch try decide(request, tokenHash, order, otherLines) {
                 case .refuse(let updated, let error):
-                    if let updated { try store.update(updated) }
+                    if let updated {
+                        try store.update(updated)
+                        if updated.lifecycle.state != request.lifecycle.state {
+                            try store.appendHistory(orderID: orderID, actor: "system", event: "CANCELLATION_\(updated.lifecycle.state.rawValue)", subject: id,
+                                                    from: request.lifecycle.state.rawValue, to: updated.lifecycle.state.rawValue)
+                        } else if updated.lifecycle.failedAttempts != request.lifecycle.failedAttempts {
+                            try store.appendHistory(orderID: orderID, actor: actor, event: "CONFIRMATION_TOKEN_REJECTED", subject: id,
+                                                    from: "\(request.lifecycle.failedAttempts) failed attempts",
+                                                    to: "\(updated.lifecycle.failedAttempts) failed attempts")
+                        }
+                    }
                     return (.failure(error), false)
                 case .earlier:
                     return (.success(CancellationResult(request: request, order: order, refund: try store.refund(cancellationID: id))), false)
                 case .decline(let updated, let notification):
                     try store.update(updated)
                     try store.add(notification)
-                    try store.appendHistory(orderID: orderID, actor: "customer", event: "CANCELLATION_DECLINED", detail: id)
+                    try store.appendHistory(orderID: orderID, actor: actor, event: "CANCELLATION_DECLINED", subject: id,
+                                            from: request.lifecycle.state.rawValue, to: updated.lifecycle.state.rawValue)
                     return (.success(CancellationResult(request: updated, order: order, refund: nil)), false)
                 case .confirm(var confirmed, let after, let refund, let releases, let notification):
                     try store.update(after)
                     try store.insert(refund)
                     try store.add(notification)
                     let sent = try store.route(releases, router: router)
-                    try store.appendHistory(orderID: orderID, actor: "customer", event: "CANCELLATION_CONFIRMED",
-                                            detail: "\(id): refund \(refund.refundID) \(refund.amount) \(refund.currency)")
+                    try store.appendHistory(orderID: orderID, actor: actor, event: "CANCELLATION_CONFIRMED", subject: id,
+                                            from: request.lifecycle.state.rawValue, to: confirmed.lifecycle.state.rawValue)
+                    try store.appendHistory(orderID: orderID, actor: actor, event: "ORDER_UPDATED", subject: orderID,
+                                            from: Self.summary(order), to: Self.summary(after),
+                                            detail: "cancelled " + request.lines.map { "\($0.lineID)\($0.quantity.map { ":\($0)" } ?? "")" }.joined(separator: ","))
+                    try store.appendHistory(orderID: orderID, actor: actor, event: "REFUND_ISSUED", subject: refund.refundID, to: "ISSUED",
+                                            detail: "\(refund.amount) \(refund.currency) for \(id)")
                     if !sent, let completed = complete(confirmed) {
+                        try store.appendHistory(orderID: orderID, actor: "system", event: "CANCELLATION_COMPLETED", subject: id,
+                                                from: confirmed.lifecycle.state.rawValue, to: completed.lifecycle.state.rawValue,
+                                                detail: releases.isEmpty ? "no stock to release" : "stock released")
                         confirmed = completed
-                        try store.appendHistory(orderID: orderID, actor: "system", event: "CANCELLATION_COMPLETED",
-                                                detail: releases.isEmpty ? "\(id): no stock to release" : "\(id): stock released")
                     }
                     try store.update(confirmed)
                     return (.success(CancellationResult(request: confirmed, order: after, refund: refund)), sent)
@@ -360,7 +393,8 @@ public final class Storage: Sendable {
         on(router.shard(forOrder: orderID), loop) { store in
             try store.transaction {
                 guard var order = try store.order(orderID), let index = order.lines.firstIndex(where: { $0.id == lineID }),
-                      order.lines[index].fulfilment != nil else { return nil }
+                      let before = order.lines[index].fulfilment else { return nil }
+                let statusBefore = order.status
                 // Components share their bundle's fulfilment.
                 for i in order.lines.indices where i == index || order.lines[i].parentLineID == lineID {
                     order.lines[i].fulfilment?.status = status
@@ -372,11 +406,80 @@ public final class Storage: Sendable {
                 }
                 order.version += 1
                 try store.update(order)
-                try store.appendHistory(orderID: orderID, actor: actor, event: "FULFILMENT_UPDATED", detail: "\(lineID): \(status.rawValue)")
+                try store.appendHistory(orderID: orderID, actor: actor, event: "FULFILMENT_UPDATED", subject: lineID,
+                                        from: before.status.rawValue, to: status.rawValue)
+                if order.status != statusBefore {
+                    try store.appendHistory(orderID: orderID, actor: actor, event: "ORDER_STATUS_CHANGED", subject: orderID,
+                                            from: statusBefore.rawValue, to: order.status.rawValue)
+                }
                 return order
             }
         }
     }
+
+    /// An order's state in a history entry: status and what the customer pays.
+    static func summary(_ order: Order) -> String {
+        "\(order.status.rawValue), total \(order.totals.total) \(order.currency.code)"
+    }
+
+    // MARK: Watching
+
+    /// Starts watching an order: queues, on the order's shard, the history entries after `seq`
+    /// (the last one carrying the current order) or, for `seq` 0, a snapshot of the order now;
+    /// then `subscriber` gets every later committed entry. Returns false (watching nothing) when
+    /// the order does not exist; throws `WatchError.ahead` for a `seq` past the order's history, and
+    /// what `check` throws (given the order, before anything is queued).
+    public func watchOrder(_ id: String, after seq: Int64, subscriber: any ChangeSubscriber, on loop: any EventLoop,
+                           check: @escaping @Sendable (Order) throws -> Void) -> EventLoopFuture<Bool> {
+        let hub = self.hub
+        return on(router.shard(forOrder: id), loop, durable: false) { store in
+            guard let order = try store.order(id) else { return false }
+            try check(order)
+            let last = try store.lastHistorySeq(id)
+            guard seq <= last else { throw WatchError.ahead(subject: id, seq: seq, last: last) }
+            if seq == 0 {
+                subscriber.offer(.order(id: id, entry: nil, seq: last, order: order))
+            } else {
+                let entries = try store.history(id, after: seq)
+                for (index, entry) in entries.enumerated() {
+                    subscriber.offer(.order(id: id, entry: entry, seq: entry.seq, order: index == entries.count - 1 ? order : nil))
+                }
+            }
+            hub.add(subscriber, for: .order(id))
+            return true
+        }
+    }
+
+    /// Starts watching skus: for each, on its shard, the stock changes after its `seq` or, for
+    /// `seq` 0, a snapshot of each of its pools now (none for a sku without stock yet); then every
+    /// later committed change. Throws `WatchError.ahead` for a `seq` past a sku's history.
+    public func watchStock(_ cursors: [(sku: String, after: Int64)], subscriber: any ChangeSubscriber, on loop: any EventLoop) -> EventLoopFuture<Void> {
+        let hub = self.hub
+        let started = cursors.map { cursor in
+            on(router.shard(forSKU: cursor.sku), loop, durable: false) { store in
+                let last = try store.lastStockSeq(cursor.sku)
+                guard cursor.after <= last else { throw WatchError.ahead(subject: cursor.sku, seq: cursor.after, last: last) }
+                if cursor.after == 0 {
+                    for pool in try store.stock(sku: cursor.sku, location: nil) {
+                        subscriber.offer(.stock(StockEvent(sku: pool.sku, seq: last, atMs: Storage.unixMillis(), location: pool.location,
+                                                           onHand: pool.onHand, reserved: pool.reserved, cause: "SNAPSHOT", reference: "")))
+                    }
+                } else {
+                    for event in try store.stockHistory(sku: cursor.sku, after: cursor.after) { subscriber.offer(.stock(event)) }
+                }
+                hub.add(subscriber, for: .sku(cursor.sku))
+            }
+        }
+        return EventLoopFuture.andAllSucceed(started, on: loop)
+    }
+
+    /// Stops `subscriber`'s watches on `keys`. Safe to call more than once.
+    public func unwatch(_ subscriber: any ChangeSubscriber, keys: [WatchKey]) {
+        hub.remove(subscriber, for: keys)
+    }
+
+    /// Watches open now (one per subscriber and key).
+    public var watchCount: Int { hub.count }
 
     /// The refunds recorded for an order.
     public func refunds(orderID: String, on loop: any EventLoop) -> EventLoopFuture<[Refund]> {
@@ -561,8 +664,13 @@ public final class Storage: Sendable {
         let shards = workers.map { worker in
             let depth = worker.queueDepth
             return worker.submit(on: loop) { store in
-                ShardHealth(index: store.index, open: true, queueDepth: depth, outboxBacklog: store.outboxBacklog,
-                            deadLetters: store.openDeadLetterCount, orders: store.orderCount)
+                let now = Storage.unixMillis()
+                let outbox = store.outboxBacklogAndOldest
+                let email = store.emailBacklogAndOldest
+                return ShardHealth(index: store.index, open: true, queueDepth: depth, outboxBacklog: outbox.count,
+                                   deadLetters: store.openDeadLetterCount, orders: store.orderCount,
+                                   outboxOldestAgeMs: outbox.oldestMs.map { max(0, now - $0) } ?? 0,
+                                   emailBacklog: email.count, emailOldestAgeMs: email.oldestMs.map { max(0, now - $0) } ?? 0)
             }
         }
         return EventLoopFuture.whenAllSucceed(shards, on: loop)

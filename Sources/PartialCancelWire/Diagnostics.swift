@@ -49,9 +49,16 @@ public struct HealthResponse: Sendable, Hashable {
     public var connections: UInt32
     public var protocolVersion: UInt32
     public var shards: [ShardHealthView]
+    /// Readiness: every shard open and migrated, outbox lag under its bound, not draining.
+    public var ready: Bool
+    /// Why not ready, one line per cause.
+    public var notReady: [String]
 
     public init(status: ServingStatus, serverVersion: String, uptimeMs: UInt64, connections: UInt32,
-                protocolVersion: UInt32 = PartialCancelWire.protocolVersion, shards: [ShardHealthView] = []) {
+                protocolVersion: UInt32 = PartialCancelWire.protocolVersion, shards: [ShardHealthView] = [],
+                ready: Bool = false, notReady: [String] = []) {
+        self.ready = ready
+        self.notReady = notReady
         self.status = status
         self.serverVersion = serverVersion
         self.uptimeMs = uptimeMs
@@ -120,6 +127,9 @@ extension HealthResponse: WireMessage {
         c.protocol_version = protocolVersion
         c.n_shards = shards.count
         c.shards = arena.messages(shards)
+        c.ready = cBool(ready)
+        c.n_not_ready = notReady.count
+        c.not_ready = arena.cStrings(notReady)
         return c
     }
 
@@ -129,6 +139,7 @@ extension HealthResponse: WireMessage {
                   uptimeMs: c.pointee.uptime_ms,
                   connections: c.pointee.connections,
                   protocolVersion: c.pointee.protocol_version,
-                  shards: try reader.messages(c.pointee.n_shards, c.pointee.shards, "shards", as: ShardHealthView.self))
+                  shards: try reader.messages(c.pointee.n_shards, c.pointee.shards, "shards", as: ShardHealthView.self),
+                  ready: c.pointee.ready != 0, notReady: try reader.strings(c.pointee.n_not_ready, c.pointee.not_ready, "not_ready"))
     }
 }

@@ -16,11 +16,15 @@ public enum Methods {
     public static let confirmCancellation = "\(service)/ConfirmCancellation"
     public static let declineCancellation = "\(service)/DeclineCancellation"
     public static let releaseInventory = "\(service)/ReleaseInventory"
+    public static let stats = "\(service)/Stats"
+    public static let watchOrder = "\(service)/WatchOrder"
+    public static let watchStock = "\(service)/WatchStock"
 
     /// Every method, in the order above (the fuzzers' dispatch target picks by index: keep the order).
     public static let all = [
         ping, health, ingestOrder, getOrder, putStock, getStock, listDeadLetters, redriveDeadLetter, validateEligibility,
         requestCancellation, getCancellation, listNotifications, confirmCancellation, declineCancellation, releaseInventory,
+        stats, watchOrder, watchStock,
     ]
 }
 

@@ -168,11 +168,14 @@ extension HistoryEntryView: WireMessage {
         var c = Pcancel__V1__HistoryEntry()
         pcancel__v1__history_entry__init(&c)
         c.seq = seq; c.at_ms = atMs; c.actor = arena.cString(actor); c.event = arena.cString(event); c.detail = arena.cString(detail)
+        c.subject = arena.cString(subject); c.from_state = arena.cString(fromState); c.to_state = arena.cString(toState)
         return c
     }
     public init(cMessage c: UnsafePointer<Pcancel__V1__HistoryEntry>, reader: FieldReader) throws(WireDecodeError) {
         self.init(seq: c.pointee.seq, atMs: c.pointee.at_ms, actor: try reader.string(c.pointee.actor, "actor"),
-                  event: try reader.string(c.pointee.event, "event"), detail: try reader.string(c.pointee.detail, "detail"))
+                  event: try reader.string(c.pointee.event, "event"), detail: try reader.string(c.pointee.detail, "detail"),
+                  subject: try reader.string(c.pointee.subject, "subject"), fromState: try reader.string(c.pointee.from_state, "from_state"),
+                  toState: try reader.string(c.pointee.to_state, "to_state"))
     }
 }
 
@@ -375,10 +378,12 @@ extension ShardHealthView: WireMessage {
         var c = Pcancel__V1__ShardHealth()
         pcancel__v1__shard_health__init(&c)
         c.index = index; c.open = cBool(open); c.queue_depth = queueDepth; c.outbox_backlog = outboxBacklog; c.dead_letters = deadLetters; c.orders = orders
+        c.outbox_oldest_age_ms = outboxOldestAgeMs; c.email_backlog = emailBacklog; c.email_oldest_age_ms = emailOldestAgeMs
         return c
     }
     public init(cMessage c: UnsafePointer<Pcancel__V1__ShardHealth>, reader: FieldReader) throws(WireDecodeError) {
         self.init(index: c.pointee.index, open: c.pointee.open != 0, queueDepth: c.pointee.queue_depth, outboxBacklog: c.pointee.outbox_backlog,
-                  deadLetters: c.pointee.dead_letters, orders: c.pointee.orders)
+                  deadLetters: c.pointee.dead_letters, orders: c.pointee.orders, outboxOldestAgeMs: c.pointee.outbox_oldest_age_ms,
+                  emailBacklog: c.pointee.email_backlog, emailOldestAgeMs: c.pointee.email_oldest_age_ms)
     }
 }

@@ -74,8 +74,11 @@ public struct OrderView: Sendable, Hashable {
 public struct HistoryEntryView: Sendable, Hashable {
     public var seq: Int64 = 0, atMs: Int64 = 0
     public var actor = "", event = "", detail = ""
-    public init(seq: Int64 = 0, atMs: Int64 = 0, actor: String = "", event: String = "", detail: String = "") {
+    public var subject = "", fromState = "", toState = ""
+    public init(seq: Int64 = 0, atMs: Int64 = 0, actor: String = "", event: String = "", detail: String = "",
+                subject: String = "", fromState: String = "", toState: String = "") {
         self.seq = seq; self.atMs = atMs; self.actor = actor; self.event = event; self.detail = detail
+        self.subject = subject; self.fromState = fromState; self.toState = toState
     }
 }
 
@@ -169,7 +172,10 @@ public struct ShardHealthView: Sendable, Hashable {
     public var open = false
     public var queueDepth: UInt32 = 0
     public var outboxBacklog: Int64 = 0, deadLetters: Int64 = 0, orders: Int64 = 0
-    public init(index: UInt32 = 0, open: Bool = false, queueDepth: UInt32 = 0, outboxBacklog: Int64 = 0, deadLetters: Int64 = 0, orders: Int64 = 0) {
+    public var outboxOldestAgeMs: Int64 = 0, emailBacklog: Int64 = 0, emailOldestAgeMs: Int64 = 0
+    public init(index: UInt32 = 0, open: Bool = false, queueDepth: UInt32 = 0, outboxBacklog: Int64 = 0, deadLetters: Int64 = 0, orders: Int64 = 0,
+                outboxOldestAgeMs: Int64 = 0, emailBacklog: Int64 = 0, emailOldestAgeMs: Int64 = 0) {
         self.index = index; self.open = open; self.queueDepth = queueDepth; self.outboxBacklog = outboxBacklog; self.deadLetters = deadLetters; self.orders = orders
+        self.outboxOldestAgeMs = outboxOldestAgeMs; self.emailBacklog = emailBacklog; self.emailOldestAgeMs = emailOldestAgeMs
     }
 }

@@ -109,6 +109,15 @@ public final class Arena {
         return array
     }
 
+    /// An array of C strings, as protobuf-c represents repeated string fields.
+    public func cStrings(_ values: [String]) -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? {
+        if values.isEmpty { return nil }
+        let array = allocate(byteCount: MemoryLayout<UnsafeMutablePointer<CChar>?>.stride * values.count)
+            .bindMemory(to: UnsafeMutablePointer<CChar>?.self, capacity: values.count)
+        for (index, value) in values.enumerated() { array[index] = cString(value) }
+        return array
+    }
+
     private func allocate(byteCount: Int) -> UnsafeMutableRawPointer {
         guard let pointer = malloc(max(byteCount, 1)) else { fatalError("out of memory") }
         allocations.append(pointer)
@@ -194,7 +203,7 @@ public struct FieldReader: Sendable {
     }
 
     /// The path of `field` below this reader's message.
-    public func path(_ field: String) -> String { path.isEmpty ? field : "\(path).\(field)" }
+    public func path(_ field: String) -> String { path.isEmpty ? field : field.isEmpty ? path : "\(path).\(field)" }
 
     /// A reader for a nested message in `field`.
     public func nested(_ field: String) -> FieldReader { FieldReader(limits: limits, path: path(field)) }
@@ -240,6 +249,18 @@ public struct FieldReader: Sendable {
             throw WireDecodeError(.missingField, path: path(field), "is required")
         }
         return value
+    }
+
+    /// A repeated string field.
+    public func strings(_ count: Int, _ pointers: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, _ field: String) throws(WireDecodeError) -> [String] {
+        guard count > 0, let pointers else { return [] }
+        if count > limits.maxRepeatedCount {
+            throw WireDecodeError(.tooLong, path: path(field), "more than \(limits.maxRepeatedCount) elements")
+        }
+        var values: [String] = []
+        values.reserveCapacity(count)
+        for index in 0..<count { values.append(try element(field, index).string(pointers[index], "")) }
+        return values
     }
 
     /// A repeated message field.

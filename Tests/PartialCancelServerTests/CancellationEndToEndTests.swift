@@ -251,8 +251,19 @@ struct ConfirmationTests {
         #expect(again.refund == refund)
         let refunds = try await server.server.storage.refunds(orderID: "web-W-1001", on: agent.eventLoop).get()
         #expect(refunds.count == 1)
-        let history = try await agent.call(Methods.getOrder, GetOrderRequest(orderID: "web-W-1001"), as: GetOrderResponse.self).history.map(\.event)
-        #expect(history == ["INGESTED", "CANCELLATION_REQUESTED", "CANCELLATION_CONFIRMED", "CANCELLATION_COMPLETED"])
+        // The audit trail: every change of the order, the request and the refund, with actor and old → new.
+        let history = try await agent.call(Methods.getOrder, GetOrderRequest(orderID: "web-W-1001"), as: GetOrderResponse.self).history
+        let trail = history.map { "\($0.seq) \($0.event) \($0.subject) \($0.fromState) -> \($0.toState)" }
+        #expect(trail == [
+            "1 INGESTED web-W-1001  -> CONFIRMED",
+            "2 CANCELLATION_REQUESTED \(requested.id)  -> PENDING_CONFIRMATION",
+            "3 CANCELLATION_CONFIRMED \(requested.id) PENDING_CONFIRMATION -> CONFIRMED",
+            "4 ORDER_UPDATED web-W-1001 CONFIRMED, total 79504 USD -> CONFIRMED, total 73083 USD",
+            "5 REFUND_ISSUED \(refund.refundID)  -> ISSUED",
+            "6 CANCELLATION_COMPLETED \(requested.id) CONFIRMED -> COMPLETED",
+        ])
+        #expect(history.allSatisfy { $0.atMs > 0 && !$0.actor.isEmpty })
+        #expect(history[2].actor.contains("portal") || history[2].actor.contains("agent"))
         let inbox = try await portal.call(Methods.listNotifications, ListNotificationsRequest(), as: ListNotificationsResponse.self,
                                           metadata: Metadata(onBehalfOf: "acct-42")).notifications
         #expect(inbox.first?.kind == "CANCELLATION_CONFIRMED")

@@ -20,7 +20,7 @@ struct ConnectionHandlerTests {
         var limits = ServerLimits()
         configure(&limits)
         let runtime = ServerRuntime(version: "test", maxConnections: limits.maxConnections)
-        var methods = MethodRegistry(DiagnosticsService(runtime: runtime, maxPingDelayMs: limits.maxPingDelayMs).methods)
+        var methods = MethodRegistry(DiagnosticsService(runtime: runtime, maxPingDelayMs: limits.maxPingDelayMs, metrics: ServerMetrics()).methods)
         methods.register(MethodDescriptor(name: Self.adminOnly, access: .roles([.admin])) { context, bytes in
             context.eventLoop.makeSucceededFuture(bytes)
         })
@@ -28,7 +28,8 @@ struct ConnectionHandlerTests {
             context.eventLoop.makeFailedFuture(Leak())
         })
         let keys = try KeyStore([APIKey(name: "admin", role: .admin, key: Self.adminKey), APIKey(name: "agent", role: .agent, key: Self.agentKey)])
-        let handler = ConnectionHandler(methods: methods, keyStore: keys, limits: limits, runtime: runtime, logger: Logger(label: "test"))
+        let handler = ConnectionHandler(methods: methods, keyStore: keys, limits: limits, runtime: runtime, metrics: ServerMetrics(),
+                                        logger: Logger(label: "test"))
         let channel = EmbeddedChannel(handler: handler)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
         return channel

@@ -7,4 +7,5 @@
 #include "pcancel/v1/orders.pb-c.h"
 #include "pcancel/v1/service.pb-c.h"
 #include "pcancel/v1/stock.pb-c.h"
+#include "pcancel/v1/watch.pb-c.h"
 #endif

@@ -232,6 +232,231 @@ void   pcancel__v1__shard_health__free_unpacked
   assert(message->base.descriptor == &pcancel__v1__shard_health__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   pcancel__v1__stats_request__init
+                     (Pcancel__V1__StatsRequest         *message)
+{
+  static const Pcancel__V1__StatsRequest init_value = PCANCEL__V1__STATS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__stats_request__get_packed_size
+                     (const Pcancel__V1__StatsRequest *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__stats_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__stats_request__pack
+                     (const Pcancel__V1__StatsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__stats_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__stats_request__pack_to_buffer
+                     (const Pcancel__V1__StatsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__stats_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__StatsRequest *
+       pcancel__v1__stats_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__StatsRequest *)
+     protobuf_c_message_unpack (&pcancel__v1__stats_request__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__stats_request__free_unpacked
+                     (Pcancel__V1__StatsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__stats_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   pcancel__v1__stats_response__init
+                     (Pcancel__V1__StatsResponse         *message)
+{
+  static const Pcancel__V1__StatsResponse init_value = PCANCEL__V1__STATS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__stats_response__get_packed_size
+                     (const Pcancel__V1__StatsResponse *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__stats_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__stats_response__pack
+                     (const Pcancel__V1__StatsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__stats_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__stats_response__pack_to_buffer
+                     (const Pcancel__V1__StatsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__stats_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__StatsResponse *
+       pcancel__v1__stats_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__StatsResponse *)
+     protobuf_c_message_unpack (&pcancel__v1__stats_response__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__stats_response__free_unpacked
+                     (Pcancel__V1__StatsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__stats_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   pcancel__v1__method_stats__init
+                     (Pcancel__V1__MethodStats         *message)
+{
+  static const Pcancel__V1__MethodStats init_value = PCANCEL__V1__METHOD_STATS__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__method_stats__get_packed_size
+                     (const Pcancel__V1__MethodStats *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__method_stats__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__method_stats__pack
+                     (const Pcancel__V1__MethodStats *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__method_stats__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__method_stats__pack_to_buffer
+                     (const Pcancel__V1__MethodStats *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__method_stats__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__MethodStats *
+       pcancel__v1__method_stats__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__MethodStats *)
+     protobuf_c_message_unpack (&pcancel__v1__method_stats__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__method_stats__free_unpacked
+                     (Pcancel__V1__MethodStats *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__method_stats__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   pcancel__v1__status_count__init
+                     (Pcancel__V1__StatusCount         *message)
+{
+  static const Pcancel__V1__StatusCount init_value = PCANCEL__V1__STATUS_COUNT__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__status_count__get_packed_size
+                     (const Pcancel__V1__StatusCount *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__status_count__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__status_count__pack
+                     (const Pcancel__V1__StatusCount *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__status_count__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__status_count__pack_to_buffer
+                     (const Pcancel__V1__StatusCount *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__status_count__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__StatusCount *
+       pcancel__v1__status_count__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__StatusCount *)
+     protobuf_c_message_unpack (&pcancel__v1__status_count__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__status_count__free_unpacked
+                     (Pcancel__V1__StatusCount *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__status_count__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   pcancel__v1__reject_count__init
+                     (Pcancel__V1__RejectCount         *message)
+{
+  static const Pcancel__V1__RejectCount init_value = PCANCEL__V1__REJECT_COUNT__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__reject_count__get_packed_size
+                     (const Pcancel__V1__RejectCount *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__reject_count__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__reject_count__pack
+                     (const Pcancel__V1__RejectCount *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__reject_count__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__reject_count__pack_to_buffer
+                     (const Pcancel__V1__RejectCount *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__reject_count__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__RejectCount *
+       pcancel__v1__reject_count__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__RejectCount *)
+     protobuf_c_message_unpack (&pcancel__v1__reject_count__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__reject_count__free_unpacked
+                     (Pcancel__V1__RejectCount *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__reject_count__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor pcancel__v1__ping_request__field_descriptors[2] =
 {
   {
@@ -352,7 +577,7 @@ const ProtobufCMessageDescriptor pcancel__v1__health_request__descriptor =
   (ProtobufCMessageInit) pcancel__v1__health_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor pcancel__v1__health_response__field_descriptors[6] =
+static const ProtobufCFieldDescriptor pcancel__v1__health_response__field_descriptors[8] =
 {
   {
     "status",
@@ -426,10 +651,36 @@ static const ProtobufCFieldDescriptor pcancel__v1__health_response__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "ready",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__HealthResponse, ready),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "not_ready",
+    8,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Pcancel__V1__HealthResponse, n_not_ready),
+    offsetof(Pcancel__V1__HealthResponse, not_ready),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned pcancel__v1__health_response__field_indices_by_name[] = {
   3,   /* field[3] = connections */
+  7,   /* field[7] = not_ready */
   4,   /* field[4] = protocol_version */
+  6,   /* field[6] = ready */
   1,   /* field[1] = server_version */
   5,   /* field[5] = shards */
   0,   /* field[0] = status */
@@ -438,7 +689,7 @@ static const unsigned pcancel__v1__health_response__field_indices_by_name[] = {
 static const ProtobufCIntRange pcancel__v1__health_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor pcancel__v1__health_response__descriptor =
 {
@@ -448,14 +699,14 @@ const ProtobufCMessageDescriptor pcancel__v1__health_response__descriptor =
   "Pcancel__V1__HealthResponse",
   "pcancel.v1",
   sizeof(Pcancel__V1__HealthResponse),
-  6,
+  8,
   pcancel__v1__health_response__field_descriptors,
   pcancel__v1__health_response__field_indices_by_name,
   1,  pcancel__v1__health_response__number_ranges,
   (ProtobufCMessageInit) pcancel__v1__health_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor pcancel__v1__shard_health__field_descriptors[6] =
+static const ProtobufCFieldDescriptor pcancel__v1__shard_health__field_descriptors[9] =
 {
   {
     "index",
@@ -529,19 +780,58 @@ static const ProtobufCFieldDescriptor pcancel__v1__shard_health__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "outbox_oldest_age_ms",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__ShardHealth, outbox_oldest_age_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "email_backlog",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__ShardHealth, email_backlog),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "email_oldest_age_ms",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__ShardHealth, email_oldest_age_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned pcancel__v1__shard_health__field_indices_by_name[] = {
   4,   /* field[4] = dead_letters */
+  7,   /* field[7] = email_backlog */
+  8,   /* field[8] = email_oldest_age_ms */
   0,   /* field[0] = index */
   1,   /* field[1] = open */
   5,   /* field[5] = orders */
   3,   /* field[3] = outbox_backlog */
+  6,   /* field[6] = outbox_oldest_age_ms */
   2,   /* field[2] = queue_depth */
 };
 static const ProtobufCIntRange pcancel__v1__shard_health__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor pcancel__v1__shard_health__descriptor =
 {
@@ -551,11 +841,415 @@ const ProtobufCMessageDescriptor pcancel__v1__shard_health__descriptor =
   "Pcancel__V1__ShardHealth",
   "pcancel.v1",
   sizeof(Pcancel__V1__ShardHealth),
-  6,
+  9,
   pcancel__v1__shard_health__field_descriptors,
   pcancel__v1__shard_health__field_indices_by_name,
   1,  pcancel__v1__shard_health__number_ranges,
   (ProtobufCMessageInit) pcancel__v1__shard_health__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define pcancel__v1__stats_request__field_descriptors NULL
+#define pcancel__v1__stats_request__field_indices_by_name NULL
+#define pcancel__v1__stats_request__number_ranges NULL
+const ProtobufCMessageDescriptor pcancel__v1__stats_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.StatsRequest",
+  "StatsRequest",
+  "Pcancel__V1__StatsRequest",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__StatsRequest),
+  0,
+  pcancel__v1__stats_request__field_descriptors,
+  pcancel__v1__stats_request__field_indices_by_name,
+  0,  pcancel__v1__stats_request__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__stats_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__stats_response__field_descriptors[8] =
+{
+  {
+    "uptime_ms",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__StatsResponse, uptime_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "connections",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__StatsResponse, connections),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "methods",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Pcancel__V1__StatsResponse, n_methods),
+    offsetof(Pcancel__V1__StatsResponse, methods),
+    &pcancel__v1__method_stats__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "eligibility_rejects",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Pcancel__V1__StatsResponse, n_eligibility_rejects),
+    offsetof(Pcancel__V1__StatsResponse, eligibility_rejects),
+    &pcancel__v1__reject_count__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "shards",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Pcancel__V1__StatsResponse, n_shards),
+    offsetof(Pcancel__V1__StatsResponse, shards),
+    &pcancel__v1__shard_health__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "stock_messages_in_flight",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__StatsResponse, stock_messages_in_flight),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "watches",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__StatsResponse, watches),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "watches_dropped",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__StatsResponse, watches_dropped),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__stats_response__field_indices_by_name[] = {
+  1,   /* field[1] = connections */
+  3,   /* field[3] = eligibility_rejects */
+  2,   /* field[2] = methods */
+  4,   /* field[4] = shards */
+  5,   /* field[5] = stock_messages_in_flight */
+  0,   /* field[0] = uptime_ms */
+  6,   /* field[6] = watches */
+  7,   /* field[7] = watches_dropped */
+};
+static const ProtobufCIntRange pcancel__v1__stats_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 8 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__stats_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.StatsResponse",
+  "StatsResponse",
+  "Pcancel__V1__StatsResponse",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__StatsResponse),
+  8,
+  pcancel__v1__stats_response__field_descriptors,
+  pcancel__v1__stats_response__field_indices_by_name,
+  1,  pcancel__v1__stats_response__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__stats_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__method_stats__field_descriptors[8] =
+{
+  {
+    "method",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__MethodStats, method),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "calls",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__MethodStats, calls),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "statuses",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Pcancel__V1__MethodStats, n_statuses),
+    offsetof(Pcancel__V1__MethodStats, statuses),
+    &pcancel__v1__status_count__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "mean_ms",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__MethodStats, mean_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "p50_ms",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__MethodStats, p50_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "p90_ms",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__MethodStats, p90_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "p99_ms",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__MethodStats, p99_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_ms",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__MethodStats, max_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__method_stats__field_indices_by_name[] = {
+  1,   /* field[1] = calls */
+  7,   /* field[7] = max_ms */
+  3,   /* field[3] = mean_ms */
+  0,   /* field[0] = method */
+  4,   /* field[4] = p50_ms */
+  5,   /* field[5] = p90_ms */
+  6,   /* field[6] = p99_ms */
+  2,   /* field[2] = statuses */
+};
+static const ProtobufCIntRange pcancel__v1__method_stats__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 8 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__method_stats__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.MethodStats",
+  "MethodStats",
+  "Pcancel__V1__MethodStats",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__MethodStats),
+  8,
+  pcancel__v1__method_stats__field_descriptors,
+  pcancel__v1__method_stats__field_indices_by_name,
+  1,  pcancel__v1__method_stats__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__method_stats__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__status_count__field_descriptors[3] =
+{
+  {
+    "code",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__StatusCount, code),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__StatusCount, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "count",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__StatusCount, count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__status_count__field_indices_by_name[] = {
+  0,   /* field[0] = code */
+  2,   /* field[2] = count */
+  1,   /* field[1] = reason */
+};
+static const ProtobufCIntRange pcancel__v1__status_count__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__status_count__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.StatusCount",
+  "StatusCount",
+  "Pcancel__V1__StatusCount",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__StatusCount),
+  3,
+  pcancel__v1__status_count__field_descriptors,
+  pcancel__v1__status_count__field_indices_by_name,
+  1,  pcancel__v1__status_count__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__status_count__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__reject_count__field_descriptors[3] =
+{
+  {
+    "reason",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__RejectCount, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "channel",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__RejectCount, channel),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "count",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__RejectCount, count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__reject_count__field_indices_by_name[] = {
+  1,   /* field[1] = channel */
+  2,   /* field[2] = count */
+  0,   /* field[0] = reason */
+};
+static const ProtobufCIntRange pcancel__v1__reject_count__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__reject_count__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.RejectCount",
+  "RejectCount",
+  "Pcancel__V1__RejectCount",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__RejectCount),
+  3,
+  pcancel__v1__reject_count__field_descriptors,
+  pcancel__v1__reject_count__field_indices_by_name,
+  1,  pcancel__v1__reject_count__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__reject_count__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue pcancel__v1__serving_status__enum_values_by_number[4] =

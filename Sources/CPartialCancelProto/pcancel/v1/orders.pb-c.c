@@ -1898,7 +1898,7 @@ const ProtobufCMessageDescriptor pcancel__v1__totals_view__descriptor =
   (ProtobufCMessageInit) pcancel__v1__totals_view__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor pcancel__v1__history_entry__field_descriptors[5] =
+static const ProtobufCFieldDescriptor pcancel__v1__history_entry__field_descriptors[8] =
 {
   {
     "seq",
@@ -1960,18 +1960,57 @@ static const ProtobufCFieldDescriptor pcancel__v1__history_entry__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "subject",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__HistoryEntry, subject),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "from_state",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__HistoryEntry, from_state),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "to_state",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__HistoryEntry, to_state),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned pcancel__v1__history_entry__field_indices_by_name[] = {
   2,   /* field[2] = actor */
   1,   /* field[1] = at_ms */
   4,   /* field[4] = detail */
   3,   /* field[3] = event */
+  6,   /* field[6] = from_state */
   0,   /* field[0] = seq */
+  5,   /* field[5] = subject */
+  7,   /* field[7] = to_state */
 };
 static const ProtobufCIntRange pcancel__v1__history_entry__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor pcancel__v1__history_entry__descriptor =
 {
@@ -1981,7 +2020,7 @@ const ProtobufCMessageDescriptor pcancel__v1__history_entry__descriptor =
   "Pcancel__V1__HistoryEntry",
   "pcancel.v1",
   sizeof(Pcancel__V1__HistoryEntry),
-  5,
+  8,
   pcancel__v1__history_entry__field_descriptors,
   pcancel__v1__history_entry__field_indices_by_name,
   1,  pcancel__v1__history_entry__number_ranges,

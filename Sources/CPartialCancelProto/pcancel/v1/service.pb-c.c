@@ -7,7 +7,7 @@
 #endif
 
 #include "pcancel/v1/service.pb-c.h"
-static const ProtobufCMethodDescriptor pcancel__v1__partial_cancellation__method_descriptors[15] =
+static const ProtobufCMethodDescriptor pcancel__v1__partial_cancellation__method_descriptors[18] =
 {
   { "Ping", &pcancel__v1__ping_request__descriptor, &pcancel__v1__ping_response__descriptor },
   { "Health", &pcancel__v1__health_request__descriptor, &pcancel__v1__health_response__descriptor },
@@ -24,6 +24,9 @@ static const ProtobufCMethodDescriptor pcancel__v1__partial_cancellation__method
   { "ConfirmCancellation", &pcancel__v1__confirm_cancellation_request__descriptor, &pcancel__v1__confirm_cancellation_response__descriptor },
   { "DeclineCancellation", &pcancel__v1__decline_cancellation_request__descriptor, &pcancel__v1__decline_cancellation_response__descriptor },
   { "ReleaseInventory", &pcancel__v1__release_inventory_request__descriptor, &pcancel__v1__release_inventory_response__descriptor },
+  { "Stats", &pcancel__v1__stats_request__descriptor, &pcancel__v1__stats_response__descriptor },
+  { "WatchOrder", &pcancel__v1__watch_order_request__descriptor, &pcancel__v1__order_change__descriptor },
+  { "WatchStock", &pcancel__v1__watch_stock_request__descriptor, &pcancel__v1__stock_update__descriptor },
 };
 const unsigned pcancel__v1__partial_cancellation__method_indices_by_name[] = {
   12,        /* ConfirmCancellation */
@@ -40,7 +43,10 @@ const unsigned pcancel__v1__partial_cancellation__method_indices_by_name[] = {
   7,        /* RedriveDeadLetter */
   14,        /* ReleaseInventory */
   9,        /* RequestCancellation */
-  8         /* ValidateEligibility */
+  15,        /* Stats */
+  8,        /* ValidateEligibility */
+  16,        /* WatchOrder */
+  17         /* WatchStock */
 };
 const ProtobufCServiceDescriptor pcancel__v1__partial_cancellation__descriptor =
 {
@@ -49,7 +55,7 @@ const ProtobufCServiceDescriptor pcancel__v1__partial_cancellation__descriptor =
   "PartialCancellation",
   "Pcancel__V1__PartialCancellation",
   "pcancel.v1",
-  15,
+  18,
   pcancel__v1__partial_cancellation__method_descriptors,
   pcancel__v1__partial_cancellation__method_indices_by_name
 };
@@ -172,6 +178,30 @@ void pcancel__v1__partial_cancellation__release_inventory(ProtobufCService *serv
 {
   assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
   service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void pcancel__v1__partial_cancellation__stats(ProtobufCService *service,
+                                              const Pcancel__V1__StatsRequest *input,
+                                              Pcancel__V1__StatsResponse_Closure closure,
+                                              void *closure_data)
+{
+  assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
+  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void pcancel__v1__partial_cancellation__watch_order(ProtobufCService *service,
+                                                    const Pcancel__V1__WatchOrderRequest *input,
+                                                    Pcancel__V1__OrderChange_Closure closure,
+                                                    void *closure_data)
+{
+  assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
+  service->invoke(service, 16, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void pcancel__v1__partial_cancellation__watch_stock(ProtobufCService *service,
+                                                    const Pcancel__V1__WatchStockRequest *input,
+                                                    Pcancel__V1__StockUpdate_Closure closure,
+                                                    void *closure_data)
+{
+  assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
+  service->invoke(service, 17, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void pcancel__v1__partial_cancellation__init (Pcancel__V1__PartialCancellation_Service *service,
                                               Pcancel__V1__PartialCancellation_ServiceDestroy destroy)

@@ -20,6 +20,11 @@ typedef struct Pcancel__V1__PingResponse Pcancel__V1__PingResponse;
 typedef struct Pcancel__V1__HealthRequest Pcancel__V1__HealthRequest;
 typedef struct Pcancel__V1__HealthResponse Pcancel__V1__HealthResponse;
 typedef struct Pcancel__V1__ShardHealth Pcancel__V1__ShardHealth;
+typedef struct Pcancel__V1__StatsRequest Pcancel__V1__StatsRequest;
+typedef struct Pcancel__V1__StatsResponse Pcancel__V1__StatsResponse;
+typedef struct Pcancel__V1__MethodStats Pcancel__V1__MethodStats;
+typedef struct Pcancel__V1__StatusCount Pcancel__V1__StatusCount;
+typedef struct Pcancel__V1__RejectCount Pcancel__V1__RejectCount;
 
 
 /* --- enums --- */
@@ -90,10 +95,19 @@ struct  Pcancel__V1__HealthResponse
   uint32_t protocol_version;
   size_t n_shards;
   Pcancel__V1__ShardHealth **shards;
+  /*
+   * every shard open and migrated, outbox lag under its bound, not draining
+   */
+  protobuf_c_boolean ready;
+  /*
+   * why not ready, one line per cause
+   */
+  size_t n_not_ready;
+  char **not_ready;
 };
 #define PCANCEL__V1__HEALTH_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__health_response__descriptor) \
-    , PCANCEL__V1__SERVING_STATUS__SERVING_STATUS_UNKNOWN, (char *)protobuf_c_empty_string, 0, 0, 0, 0,NULL }
+    , PCANCEL__V1__SERVING_STATUS__SERVING_STATUS_UNKNOWN, (char *)protobuf_c_empty_string, 0, 0, 0, 0,NULL, 0, 0,NULL }
 
 
 struct  Pcancel__V1__ShardHealth
@@ -114,10 +128,112 @@ struct  Pcancel__V1__ShardHealth
    */
   int64_t dead_letters;
   int64_t orders;
+  /*
+   * age of the oldest undelivered cross-shard message (0: none)
+   */
+  int64_t outbox_oldest_age_ms;
+  /*
+   * customer emails waiting to be sent
+   */
+  int64_t email_backlog;
+  int64_t email_oldest_age_ms;
 };
 #define PCANCEL__V1__SHARD_HEALTH__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__shard_health__descriptor) \
-    , 0, 0, 0, 0, 0, 0 }
+    , 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+
+
+/*
+ * pcancel.v1.PartialCancellation/Stats: admin and service. The server's live figures since it
+ * started (counts and latencies) and now (queues, backlogs).
+ */
+struct  Pcancel__V1__StatsRequest
+{
+  ProtobufCMessage base;
+};
+#define PCANCEL__V1__STATS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__stats_request__descriptor) \
+     }
+
+
+struct  Pcancel__V1__StatsResponse
+{
+  ProtobufCMessage base;
+  uint64_t uptime_ms;
+  uint32_t connections;
+  size_t n_methods;
+  Pcancel__V1__MethodStats **methods;
+  size_t n_eligibility_rejects;
+  Pcancel__V1__RejectCount **eligibility_rejects;
+  size_t n_shards;
+  Pcancel__V1__ShardHealth **shards;
+  /*
+   * undelivered cross-shard stock messages, all shards
+   */
+  int64_t stock_messages_in_flight;
+  /*
+   * open watch subscriptions (one per watched key)
+   */
+  uint32_t watches;
+  /*
+   * watches ended because their watcher fell behind
+   */
+  uint64_t watches_dropped;
+};
+#define PCANCEL__V1__STATS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__stats_response__descriptor) \
+    , 0, 0, 0,NULL, 0,NULL, 0,NULL, 0, 0, 0 }
+
+
+struct  Pcancel__V1__MethodStats
+{
+  ProtobufCMessage base;
+  char *method;
+  uint64_t calls;
+  size_t n_statuses;
+  Pcancel__V1__StatusCount **statuses;
+  double mean_ms;
+  double p50_ms;
+  double p90_ms;
+  double p99_ms;
+  double max_ms;
+};
+#define PCANCEL__V1__METHOD_STATS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__method_stats__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0, 0, 0, 0, 0 }
+
+
+/*
+ * How many calls ended with a status code, and with which first reason (empty for OK).
+ */
+struct  Pcancel__V1__StatusCount
+{
+  ProtobufCMessage base;
+  /*
+   * OK, INVALID_ARGUMENT, FAILED_PRECONDITION, ...
+   */
+  char *code;
+  char *reason;
+  uint64_t count;
+};
+#define PCANCEL__V1__STATUS_COUNT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__status_count__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
+/*
+ * Lines refused by eligibility (ValidateEligibility and RequestCancellation), by reason and channel.
+ */
+struct  Pcancel__V1__RejectCount
+{
+  ProtobufCMessage base;
+  char *reason;
+  char *channel;
+  uint64_t count;
+};
+#define PCANCEL__V1__REJECT_COUNT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__reject_count__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 /* Pcancel__V1__PingRequest methods */
@@ -215,6 +331,101 @@ Pcancel__V1__ShardHealth *
 void   pcancel__v1__shard_health__free_unpacked
                      (Pcancel__V1__ShardHealth *message,
                       ProtobufCAllocator *allocator);
+/* Pcancel__V1__StatsRequest methods */
+void   pcancel__v1__stats_request__init
+                     (Pcancel__V1__StatsRequest         *message);
+size_t pcancel__v1__stats_request__get_packed_size
+                     (const Pcancel__V1__StatsRequest   *message);
+size_t pcancel__v1__stats_request__pack
+                     (const Pcancel__V1__StatsRequest   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__stats_request__pack_to_buffer
+                     (const Pcancel__V1__StatsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__StatsRequest *
+       pcancel__v1__stats_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__stats_request__free_unpacked
+                     (Pcancel__V1__StatsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Pcancel__V1__StatsResponse methods */
+void   pcancel__v1__stats_response__init
+                     (Pcancel__V1__StatsResponse         *message);
+size_t pcancel__v1__stats_response__get_packed_size
+                     (const Pcancel__V1__StatsResponse   *message);
+size_t pcancel__v1__stats_response__pack
+                     (const Pcancel__V1__StatsResponse   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__stats_response__pack_to_buffer
+                     (const Pcancel__V1__StatsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__StatsResponse *
+       pcancel__v1__stats_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__stats_response__free_unpacked
+                     (Pcancel__V1__StatsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Pcancel__V1__MethodStats methods */
+void   pcancel__v1__method_stats__init
+                     (Pcancel__V1__MethodStats         *message);
+size_t pcancel__v1__method_stats__get_packed_size
+                     (const Pcancel__V1__MethodStats   *message);
+size_t pcancel__v1__method_stats__pack
+                     (const Pcancel__V1__MethodStats   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__method_stats__pack_to_buffer
+                     (const Pcancel__V1__MethodStats   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__MethodStats *
+       pcancel__v1__method_stats__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__method_stats__free_unpacked
+                     (Pcancel__V1__MethodStats *message,
+                      ProtobufCAllocator *allocator);
+/* Pcancel__V1__StatusCount methods */
+void   pcancel__v1__status_count__init
+                     (Pcancel__V1__StatusCount         *message);
+size_t pcancel__v1__status_count__get_packed_size
+                     (const Pcancel__V1__StatusCount   *message);
+size_t pcancel__v1__status_count__pack
+                     (const Pcancel__V1__StatusCount   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__status_count__pack_to_buffer
+                     (const Pcancel__V1__StatusCount   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__StatusCount *
+       pcancel__v1__status_count__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__status_count__free_unpacked
+                     (Pcancel__V1__StatusCount *message,
+                      ProtobufCAllocator *allocator);
+/* Pcancel__V1__RejectCount methods */
+void   pcancel__v1__reject_count__init
+                     (Pcancel__V1__RejectCount         *message);
+size_t pcancel__v1__reject_count__get_packed_size
+                     (const Pcancel__V1__RejectCount   *message);
+size_t pcancel__v1__reject_count__pack
+                     (const Pcancel__V1__RejectCount   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__reject_count__pack_to_buffer
+                     (const Pcancel__V1__RejectCount   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__RejectCount *
+       pcancel__v1__reject_count__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__reject_count__free_unpacked
+                     (Pcancel__V1__RejectCount *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Pcancel__V1__PingRequest_Closure)
@@ -232,6 +443,21 @@ typedef void (*Pcancel__V1__HealthResponse_Closure)
 typedef void (*Pcancel__V1__ShardHealth_Closure)
                  (const Pcancel__V1__ShardHealth *message,
                   void *closure_data);
+typedef void (*Pcancel__V1__StatsRequest_Closure)
+                 (const Pcancel__V1__StatsRequest *message,
+                  void *closure_data);
+typedef void (*Pcancel__V1__StatsResponse_Closure)
+                 (const Pcancel__V1__StatsResponse *message,
+                  void *closure_data);
+typedef void (*Pcancel__V1__MethodStats_Closure)
+                 (const Pcancel__V1__MethodStats *message,
+                  void *closure_data);
+typedef void (*Pcancel__V1__StatusCount_Closure)
+                 (const Pcancel__V1__StatusCount *message,
+                  void *closure_data);
+typedef void (*Pcancel__V1__RejectCount_Closure)
+                 (const Pcancel__V1__RejectCount *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -244,6 +470,11 @@ extern const ProtobufCMessageDescriptor pcancel__v1__ping_response__descriptor;
 extern const ProtobufCMessageDescriptor pcancel__v1__health_request__descriptor;
 extern const ProtobufCMessageDescriptor pcancel__v1__health_response__descriptor;
 extern const ProtobufCMessageDescriptor pcancel__v1__shard_health__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__stats_request__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__stats_response__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__method_stats__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__status_count__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__reject_count__descriptor;
 
 PROTOBUF_C__END_DECLS
 

@@ -301,18 +301,42 @@ struct  Pcancel__V1__TotalsView
     , 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
+/*
+ * One change of an order, one of its cancellation requests or a refund (the audit trail).
+ */
 struct  Pcancel__V1__HistoryEntry
 {
   ProtobufCMessage base;
+  /*
+   * 1, 2, 3, ... per order, in commit order
+   */
   int64_t seq;
   int64_t at_ms;
+  /*
+   * who: principal and role, "system", or the channel's intake
+   */
   char *actor;
+  /*
+   * e.g. CANCELLATION_CONFIRMED, ORDER_UPDATED, REFUND_ISSUED
+   */
   char *event;
   char *detail;
+  /*
+   * what changed: the order id, a request id, a refund id or a line id
+   */
+  char *subject;
+  /*
+   * before the change; empty for a creation
+   */
+  char *from_state;
+  /*
+   * after the change
+   */
+  char *to_state;
 };
 #define PCANCEL__V1__HISTORY_ENTRY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__history_entry__descriptor) \
-    , 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /* Pcancel__V1__IngestOrderRequest methods */

@@ -18,6 +18,7 @@ PROTOBUF_C__BEGIN_DECLS
 #include "pcancel/v1/diagnostics.pb-c.h"
 #include "pcancel/v1/orders.pb-c.h"
 #include "pcancel/v1/stock.pb-c.h"
+#include "pcancel/v1/watch.pb-c.h"
 
 
 
@@ -95,6 +96,18 @@ struct Pcancel__V1__PartialCancellation_Service
                             const Pcancel__V1__ReleaseInventoryRequest *input,
                             Pcancel__V1__ReleaseInventoryResponse_Closure closure,
                             void *closure_data);
+  void (*stats)(Pcancel__V1__PartialCancellation_Service *service,
+                const Pcancel__V1__StatsRequest *input,
+                Pcancel__V1__StatsResponse_Closure closure,
+                void *closure_data);
+  void (*watch_order)(Pcancel__V1__PartialCancellation_Service *service,
+                      const Pcancel__V1__WatchOrderRequest *input,
+                      Pcancel__V1__OrderChange_Closure closure,
+                      void *closure_data);
+  void (*watch_stock)(Pcancel__V1__PartialCancellation_Service *service,
+                      const Pcancel__V1__WatchStockRequest *input,
+                      Pcancel__V1__StockUpdate_Closure closure,
+                      void *closure_data);
 };
 typedef void (*Pcancel__V1__PartialCancellation_ServiceDestroy)(Pcancel__V1__PartialCancellation_Service *);
 void pcancel__v1__partial_cancellation__init (Pcancel__V1__PartialCancellation_Service *service,
@@ -117,7 +130,10 @@ void pcancel__v1__partial_cancellation__init (Pcancel__V1__PartialCancellation_S
       function_prefix__ ## list_notifications,\
       function_prefix__ ## confirm_cancellation,\
       function_prefix__ ## decline_cancellation,\
-      function_prefix__ ## release_inventory  }
+      function_prefix__ ## release_inventory,\
+      function_prefix__ ## stats,\
+      function_prefix__ ## watch_order,\
+      function_prefix__ ## watch_stock  }
 void pcancel__v1__partial_cancellation__ping(ProtobufCService *service,
                                              const Pcancel__V1__PingRequest *input,
                                              Pcancel__V1__PingResponse_Closure closure,
@@ -178,6 +194,18 @@ void pcancel__v1__partial_cancellation__release_inventory(ProtobufCService *serv
                                                           const Pcancel__V1__ReleaseInventoryRequest *input,
                                                           Pcancel__V1__ReleaseInventoryResponse_Closure closure,
                                                           void *closure_data);
+void pcancel__v1__partial_cancellation__stats(ProtobufCService *service,
+                                              const Pcancel__V1__StatsRequest *input,
+                                              Pcancel__V1__StatsResponse_Closure closure,
+                                              void *closure_data);
+void pcancel__v1__partial_cancellation__watch_order(ProtobufCService *service,
+                                                    const Pcancel__V1__WatchOrderRequest *input,
+                                                    Pcancel__V1__OrderChange_Closure closure,
+                                                    void *closure_data);
+void pcancel__v1__partial_cancellation__watch_stock(ProtobufCService *service,
+                                                    const Pcancel__V1__WatchStockRequest *input,
+                                                    Pcancel__V1__StockUpdate_Closure closure,
+                                                    void *closure_data);
 
 /* --- descriptors --- */
 
