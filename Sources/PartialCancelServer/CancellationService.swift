@@ -198,7 +198,8 @@ struct CancellationService {
             }
         }.flatMapThrowing { result in
             guard let result else { throw RPCError(.notFound, "no cancellation '\(request.id)'", reason: "CANCELLATION_NOT_FOUND", subject: request.id) }
-            context.log(.info, "cancellation confirmed", metadata: ["order.id": "\(result.order.id)", "cancellation.id": "\(result.request.id)"])
+            context.log(.info, "cancellation confirmed", metadata: ["order.id": "\(result.order.id)", "cancellation.id": "\(result.request.id)",
+                                                                    "refund.id": "\(result.refund?.refundID ?? "")"])
             return ConfirmCancellationResponse(cancellation: ViewMapping.view(result.request, nowMs: now), refund: result.refund.map(ViewMapping.view),
                                                order: ViewMapping.view(result.order))
         }
@@ -227,6 +228,7 @@ struct CancellationService {
             }
         }.flatMapThrowing { result in
             guard let result else { throw RPCError(.notFound, "no cancellation '\(request.id)'", reason: "CANCELLATION_NOT_FOUND", subject: request.id) }
+            context.log(.info, "cancellation declined", metadata: ["order.id": "\(result.order.id)", "cancellation.id": "\(result.request.id)"])
             return DeclineCancellationResponse(cancellation: ViewMapping.view(result.request, nowMs: now))
         }
     }

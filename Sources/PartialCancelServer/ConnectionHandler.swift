@@ -306,6 +306,8 @@ final class ConnectionHandler: ChannelInboundHandler {
             if status?.code == .internalError { logger.error("call failed: \(error)", metadata: ["call.id": "\(callID)", "method": "\(call.method)"]) }
         }
         if let status { reply(context, Reply(callID: callID, status: status)) }
+        logger.debug("call finished", metadata: ["call.id": "\(callID)", "method": "\(call.method)", "status": "\(status?.code.name ?? "OK")",
+                                                 "reason": "\(status?.reasons.first?.code ?? "")", "ms": "\((now - call.started).nanoseconds / 1_000_000)"])
         metrics.record(method: call.method, code: status?.code ?? .ok, reason: status?.reasons.first?.code, duration: now - call.started)
         if state == .draining && inFlight.isEmpty { flushAndClose(context) }
     }

@@ -55,15 +55,20 @@ struct PCancelServerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(name: .long, help: "Log format: text or json (one object per line).")
+    var logFormat: String = "text"
+
+    @Option(name: .long, help: "Serve Prometheus metrics (/metrics, /live, /ready) on this loopback port; 0 picks one (default: off).")
+    var metricsPort: Int?
+
     func run() async throws {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+        guard let format = PCancelLogHandler.Format(rawValue: logFormat) else {
+            throw ValidationError("--log-format must be text or json")
         }
+        LoggingSystem.bootstrap { label in PCancelLogHandler(label: label, format: format, level: level) }
         let logger = Logger(label: "pcancel-server")
 
         var configuration = ServerConfiguration()
@@ -79,6 +84,7 @@ struct PCancelServerCommand: AsyncParsableCommand {
                 configuration.storage.synchronous = mode
             }
             if noSampleData { configuration.seedSampleData = false }
+            if let metricsPort { configuration.metricsPort = metricsPort }
             if tlsCert != nil || tlsKey != nil {
                 guard let tlsCert, let tlsKey else { throw ConfigurationError("--tls-cert and --tls-key go together") }
                 var tls = configuration.tls ?? TLSSettings(certificateChainFile: tlsCert, privateKeyFile: tlsKey)
@@ -120,6 +126,9 @@ struct PCancelServerCommand: AsyncParsableCommand {
         if let tls = configuration.tls {
             let clients = tls.clientCAFile == nil ? "off" : tls.requireClientCertificate ? "required" : "optional"
             say("TLS on (certificate chain \(tls.certificateChainFile)); client certificates \(clients)")
+        }
+        if let metrics = server.metricsAddress {
+            say("metrics on http://\(configuration.metricsHost):\(metrics.port ?? 0)/metrics (and /live, /ready)")
         }
         say("pcancel-server \(PartialCancelServer.version) listening on \(configuration.host):\(address.port ?? configuration.port)")
 

@@ -8,7 +8,7 @@ import PartialCancelWire
 struct OrderCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "order", abstract: "Ingests and shows orders.",
-        subcommands: [Ingest.self, Get.self, IngestBench.self])
+        subcommands: [Ingest.self, Get.self, History.self, IngestBench.self])
 
     struct IngestBench: ServerCommand {
         static let configuration = CommandConfiguration(
@@ -97,6 +97,32 @@ struct OrderCommand: AsyncParsableCommand {
                     Output.json(["order": OrderJSON.order(response.order), "history": response.history.map(OrderJSON.history)])
                 } else {
                     OrderText.print(response.order, history: response.history)
+                }
+            }
+        }
+    }
+}
+
+extension OrderCommand {
+    struct History: ServerCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Shows an order's audit trail: every change of the order, its cancellation requests and refunds, with actor, time, old → new.")
+        @OptionGroup var local: ConnectionOptions
+        @ParentCommand var root: PCancelCommand
+        @Argument(help: "Order id, e.g. web-W-1001.") var id: String
+        @Option(name: .long, help: "Customer account a portal key acts for.") var onBehalfOf: String?
+
+        func run() async throws {
+            try await connection.withClient { client in
+                let response = try await client.call(Methods.getOrder, GetOrderRequest(orderID: id), as: GetOrderResponse.self,
+                                                     metadata: Metadata(onBehalfOf: onBehalfOf ?? ""))
+                if connection.json {
+                    Output.json(["order_id": response.order.id, "history": response.history.map(OrderJSON.history)])
+                } else {
+                    Swift.print("history of \(response.order.id) (now \(response.order.status), version \(response.order.version))")
+                    for h in response.history {
+                        Swift.print("#\(h.seq) \(HistoryText.timestamp(h.atMs)) \(HistoryText.line(h))")
+                    }
                 }
             }
         }
@@ -237,7 +263,8 @@ enum OrderJSON {
     }
 
     static func history(_ h: HistoryEntryView) -> [String: Any] {
-        ["seq": h.seq, "at_ms": h.atMs, "actor": h.actor, "event": h.event, "detail": h.detail]
+        ["seq": h.seq, "at_ms": h.atMs, "actor": h.actor, "event": h.event, "detail": h.detail, "subject": h.subject,
+         "from_state": h.fromState, "to_state": h.toState]
     }
 
     static func deadLetter(_ d: DeadLetterView) -> [String: Any] {
@@ -269,7 +296,7 @@ enum OrderText {
             "\(tender.id) \(tender.kind) \(money(tender.amount))\(tender.captured ? "" : " (authorised)")\(tender.refunded > 0 ? " (refunded \(money(tender.refunded)))" : "")"
         }.joined(separator: ", "))
         if t.refunded > 0 { Swift.print("refunded so far \(money(t.refunded))\(t.adjustments > 0 ? ", reprice deductions kept \(money(t.adjustments))" : "")") }
-        for h in history { Swift.print("  #\(h.seq) \(h.event) by \(h.actor): \(h.detail)") }
+        for h in history { Swift.print("  #\(h.seq) \(HistoryText.line(h))") }
     }
 }
 
