@@ -88,7 +88,8 @@ private final class Watch: @unchecked Sendable {
     private let keys: [WatchKey]
     private let storage: Storage
     private let metrics: ServerMetrics
-    private let done: EventLoopPromise<Void>
+    /// Ends the call; made when the watch runs.
+    private var done: EventLoopPromise<Void>?
     private static let batch = 64
 
     init(stream: ServerStream, keys: [WatchKey], storage: Storage, limit: Int, metrics: ServerMetrics) {
@@ -97,7 +98,6 @@ private final class Watch: @unchecked Sendable {
         self.storage = storage
         self.metrics = metrics
         let loop = stream.eventLoop
-        done = loop.makePromise()
         let reference = WeakReference()
         queue = ChangeQueue(limit: limit) { loop.execute { reference.watch?.drain() } }
         reference.watch = self
@@ -110,6 +110,8 @@ private final class Watch: @unchecked Sendable {
 
     /// Starts sending; the future ends the call when the watch is dropped for falling behind.
     func run() -> EventLoopFuture<Void> {
+        let done = stream.eventLoop.makePromise(of: Void.self)
+        self.done = done
         stream.onEnd { [self] in
             stop()
             done.succeed()
@@ -130,7 +132,7 @@ private final class Watch: @unchecked Sendable {
             if queue.hasOverflowed {
                 stop()
                 metrics.recordWatchDropped()
-                done.fail(RPCError(.resourceExhausted, "the watcher fell more than \(queue.limit) changes behind; resume from the last sequence number received",
+                done?.fail(RPCError(.resourceExhausted, "the watcher fell more than \(queue.limit) changes behind; resume from the last sequence number received",
                                    reason: "WATCH_BUFFER_FULL", subject: "limits.watch_buffer_changes", detail: "\(queue.limit)"))
                 return
             }

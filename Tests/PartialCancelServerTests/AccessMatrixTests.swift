@@ -45,6 +45,9 @@ struct AccessMatrixTests {
         (Methods.confirmCancellation, [noKey, .granted, .granted, .granted, account, .granted]),
         (Methods.declineCancellation, [noKey, .granted, .granted, .granted, account, .granted]),
         (Methods.releaseInventory, [noKey, .granted, role, role, role, .granted]),
+        (Methods.stats, [noKey, .granted, .granted, role, role, .granted]),
+        (Methods.watchOrder, [noKey, .granted, .granted, .granted, account, .granted]),
+        (Methods.watchStock, [noKey, .granted, .granted, role, role, .granted]),
     ]
 
     /// A request for each method that is valid in form, so that only access decides the refusal.
@@ -67,6 +70,9 @@ struct AccessMatrixTests {
         case Methods.confirmCancellation: return ConfirmCancellationRequest(id: cancellation, token: token).encoded()
         case Methods.declineCancellation: return DeclineCancellationRequest(id: cancellation, token: token).encoded()
         case Methods.releaseInventory: return ReleaseInventoryRequest(id: cancellation).encoded()
+        case Methods.stats: return StatsRequest().encoded()
+        case Methods.watchOrder: return WatchOrderRequest(orderID: order).encoded()
+        case Methods.watchStock: return WatchStockRequest(skus: [StockCursor(sku: "MUG-01")]).encoded()
         default: fatalError("no request for \(method)")
         }
     }
@@ -89,7 +95,9 @@ struct AccessMatrixTests {
                 let want = expected[Caller.allCases.firstIndex(of: caller)!]
                 var got = Expected.granted
                 do {
-                    _ = try await client.call(method, request: Self.request(method), metadata: metadata)
+                    // A granted watch streams until its deadline; a refused one is answered at once.
+                    let watch = [Methods.watchOrder, Methods.watchStock].contains(method)
+                    _ = try await client.call(method, request: Self.request(method), deadline: watch ? .milliseconds(200) : nil, metadata: metadata)
                 } catch let error as ClientError {
                     let reason = error.status.reasons.first?.code ?? ""
                     // Only refusals of the caller count; a wrong token (TOKEN_INVALID, REQUEST_LOCKED) is

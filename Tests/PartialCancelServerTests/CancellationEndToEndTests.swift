@@ -1,3 +1,4 @@
+import Logging
 import Foundation
 import NIOCore
 import PartialCancelClient
@@ -203,9 +204,10 @@ struct ConfirmationTests {
         return String(line.dropFirst(7))
     }
 
-    static func setUp(_ configure: @escaping (inout ServerConfiguration) -> Void = { _ in }, payload: String = SamplePayloads.web) async throws
+    static func setUp(_ configure: @escaping (inout ServerConfiguration) -> Void = { _ in }, payload: String = SamplePayloads.web,
+                      logger: Logger? = nil) async throws
         -> (TestServer, agent: PartialCancelClient, portal: PartialCancelClient) {
-        let server = try await TestServer.start(configuring: configure)
+        let server = try await TestServer.start(logger: logger, configuring: configure)
         let admin = try await server.client()
         for (sku, location, onHand) in SampleData.stock {
             _ = try await admin.call(Methods.putStock, PutStockRequest(sku: sku, location: location, onHand: onHand), as: PutStockResponse.self)

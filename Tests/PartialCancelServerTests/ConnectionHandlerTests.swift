@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import Testing
@@ -15,6 +16,8 @@ struct ConnectionHandlerTests {
     static let broken = "test.Broken/Fails"
 
     struct Leak: Error { let secret = "card 4111" }
+    static let counting = "test.Stream/Count"
+    static let streamEnds = NIOLockedValueBox(0)
 
     private func makeChannel(_ configure: (inout ServerLimits) -> Void = { _ in }) throws -> EmbeddedChannel {
         var limits = ServerLimits()
@@ -26,6 +29,18 @@ struct ConnectionHandlerTests {
         })
         methods.register(MethodDescriptor(name: Self.broken, access: .authenticated) { context, _ in
             context.eventLoop.makeFailedFuture(Leak())
+        })
+        // Streams three items, then ends; or, for "forever", streams one and waits, recording how it ended.
+        methods.register(MethodDescriptor(name: Self.counting, access: .authenticated) { context, request, stream in
+            let forever = String(buffer: request) == "forever"
+            stream.send(forever ? [ByteBuffer(string: "item 1")] : (1...3).map { ByteBuffer(string: "item \($0)") })
+            guard forever else { return context.eventLoop.makeSucceededFuture(()) }
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            stream.onEnd {
+                Self.streamEnds.withLockedValue { $0 += 1 }
+                promise.succeed()
+            }
+            return promise.futureResult
         })
         let keys = try KeyStore([APIKey(name: "admin", role: .admin, key: Self.adminKey), APIKey(name: "agent", role: .agent, key: Self.agentKey)])
         let handler = ConnectionHandler(methods: methods, keyStore: keys, limits: limits, runtime: runtime, metrics: ServerMetrics(),
@@ -62,6 +77,55 @@ struct ConnectionHandlerTests {
             if case .goAway(let status) = envelope { return status }
         }
         return nil
+    }
+
+    // MARK: Streams
+
+    private func stream(_ id: UInt64, _ body: String, deadlineMs: UInt32 = 0) -> Envelope {
+        .call(Call(callID: id, method: Self.counting, deadlineMs: deadlineMs, request: ByteBuffer(string: body)))
+    }
+
+    @Test("a server stream sends its items as StreamItems, in order, then one Reply with the status")
+    func streamItemsThenReply() throws {
+        let channel = try makeChannel()
+        _ = try hello(channel)
+        try channel.writeInbound(stream(5, "three"))
+        var items: [String] = []
+        var reply: Reply?
+        while let envelope = try channel.readOutbound(as: Envelope.self) {
+            switch envelope {
+            case .streamItem(let callID, let message):
+                #expect(callID == 5 && reply == nil)
+                items.append(String(buffer: message))
+            case .reply(let r): reply = r
+            default: Issue.record("unexpected \(envelope)")
+            }
+        }
+        #expect(items == ["item 1", "item 2", "item 3"])
+        #expect(reply?.callID == 5 && reply?.status.isOK == true && reply?.response.readableBytes == 0)
+    }
+
+    @Test("a stream without a deadline lasts until cancelled; a cancel, a deadline or a drain ends it, and the handler hears of it")
+    func streamEnds() throws {
+        let before = Self.streamEnds.withLockedValue { $0 }
+        let channel = try makeChannel { $0.defaultDeadlineMs = 50 }
+        _ = try hello(channel)
+        try channel.writeInbound(stream(1, "forever"))
+        try channel.writeInbound(stream(2, "forever", deadlineMs: 100))
+        try channel.writeInbound(stream(3, "forever"))
+        // The default deadline (50 ms) does not apply to streams.
+        (channel.eventLoop as! EmbeddedEventLoop).advanceTime(by: .milliseconds(60))
+        #expect(try replies(channel).isEmpty)
+        (channel.eventLoop as! EmbeddedEventLoop).advanceTime(by: .milliseconds(50))
+        var ended = try replies(channel)
+        #expect(ended.map(\.callID) == [2] && ended.first?.status.code == .deadlineExceeded)
+        try channel.writeInbound(Envelope.cancel(callID: 1))
+        ended = try replies(channel)
+        #expect(ended.map(\.callID) == [1] && ended.first?.status.code == .cancelled)
+        channel.pipeline.fireUserInboundEventTriggered(ServerEvent.drain)
+        ended = try replies(channel)
+        #expect(ended.map(\.callID) == [3] && ended.first?.status.reasons.first?.code == "SHUTTING_DOWN")
+        #expect(Self.streamEnds.withLockedValue { $0 } - before == 3)
     }
 
     // MARK: Hello

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import PartialCancelClient
 import PartialCancelServer
+import PartialCancelWire
 
 /// A real server on 127.0.0.1, port 0, run in-process until `stop()`.
 struct TestServer {
@@ -21,7 +22,8 @@ struct TestServer {
         try await start(eventLoopThreads: eventLoopThreads, configuring: { configure(&$0.limits) })
     }
 
-    static func start(eventLoopThreads: Int = 2, dataDirectory: String? = nil, configuring configure: (inout ServerConfiguration) -> Void) async throws -> TestServer {
+    static func start(eventLoopThreads: Int = 2, dataDirectory: String? = nil, logger: Logger? = nil,
+                      configuring configure: (inout ServerConfiguration) -> Void) async throws -> TestServer {
         var configuration = ServerConfiguration()
         configuration.port = 0
         configuration.eventLoopThreads = eventLoopThreads
@@ -30,8 +32,11 @@ struct TestServer {
         configuration.dataDirectory = dataDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("pcancel-test-\(UUID())").path
         configure(&configuration)
         configuration.apiKeys = keys
-        var logger = Logger(label: "test-server")
-        logger.logLevel = .warning
+        let logger = logger ?? {
+            var quiet = Logger(label: "test-server")
+            quiet.logLevel = .warning
+            return quiet
+        }()
         let server = try PartialCancelServer(configuration: configuration, keyStore: try KeyStore(keys), logger: logger)
         let address = try await server.start()
         let task = Task { try await server.run() }
@@ -49,11 +54,13 @@ struct TestServer {
 }
 
 /// A plain TCP socket for sending bytes no well-behaved client would send.
-final class RawConnection {
+final class RawConnection: @unchecked Sendable {  // used by one test at a time
     let fd: Int32
 
-    init(port: Int) throws {
+    /// - Parameter receiveBuffer: a small kernel receive buffer, for a client that stops reading.
+    init(port: Int, receiveBuffer: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -70,6 +77,25 @@ final class RawConnection {
 
     func send(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { _ = Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// Reads frames until `stop` accepts an envelope (returned with those before it), the peer
+    /// closes or 10 s pass without data.
+    func readEnvelopes(until stop: (Envelope) -> Bool) throws -> [Envelope] {
+        var envelopes: [Envelope] = []
+        var decoder = FrameDecoder(maximumFrameBytes: 1 << 22)
+        var buffer = ByteBuffer()
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            while let frame = try decoder.decode(buffer: &buffer) {
+                let envelope = try Envelope(decoding: frame)
+                envelopes.append(envelope)
+                if stop(envelope) { return envelopes }
+            }
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { return envelopes }
+            buffer.writeBytes(chunk[0..<n])
+        }
     }
 
     /// Reads until the peer closes (or 10 s pass); returns everything received.
