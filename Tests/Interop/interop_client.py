@@ -30,12 +30,16 @@ CLOSE_TIMEOUT = 5.0                        # how long to wait for the server to 
 SERVICE = "pcancel.v1.PartialCancellation"
 PING = SERVICE + "/Ping"
 HEALTH = SERVICE + "/Health"
+PUT_STOCK = SERVICE + "/PutStock"
+WATCH_STOCK = SERVICE + "/WatchStock"
+STATS = SERVICE + "/Stats"
 
 # Status codes (numerically gRPC's), docs/PROTOCOL.md "Status codes".
 OK = 0
 CANCELLED = 1
 INVALID_ARGUMENT = 3
 DEADLINE_EXCEEDED = 4
+OUT_OF_RANGE = 11
 RESOURCE_EXHAUSTED = 8
 FAILED_PRECONDITION = 9
 UNIMPLEMENTED = 12
@@ -43,6 +47,8 @@ UNAUTHENTICATED = 16
 
 pb = None    # pcancel.v1.envelope_pb2, set by load_protos()
 diag = None  # pcancel.v1.diagnostics_pb2
+stock = None  # pcancel.v1.stock_pb2
+watch = None  # pcancel.v1.watch_pb2
 
 
 class CheckFailed(Exception):
@@ -63,7 +69,7 @@ def require(condition, why):
 
 def load_protos(proto_dir, out_dir):
     """Runs protoc on proto_dir/pcancel/v1/*.proto into out_dir and imports the modules."""
-    global pb, diag
+    global pb, diag, stock, watch
     protoc = shutil.which("protoc")
     if protoc is None:
         raise RuntimeError("protoc not found on PATH")
@@ -81,6 +87,8 @@ def load_protos(proto_dir, out_dir):
     sys.path.insert(0, out_dir)
     pb = importlib.import_module("pcancel.v1.envelope_pb2")
     diag = importlib.import_module("pcancel.v1.diagnostics_pb2")
+    stock = importlib.import_module("pcancel.v1.stock_pb2")
+    watch = importlib.import_module("pcancel.v1.watch_pb2")
     importlib.import_module("pcancel.v1.service_pb2")
 
 
@@ -452,6 +460,69 @@ class Interop:
             require(elapsed >= 0.09, "DEADLINE_EXCEEDED after only %.3f s; the deadline was 100 ms" % elapsed)
             require(elapsed < 1.0, "DEADLINE_EXCEEDED arrived after %.2f s; the deadline was 100 ms" % elapsed)
 
+    # 15
+    def put_stock(self, conn, call_id, sku, on_hand):
+        conn.call(call_id, PUT_STOCK, stock.PutStockRequest(sku=sku, location="PY-WH", on_hand=on_hand).SerializeToString())
+        reply = conn.recv_reply(call_id)
+        require(status_code(reply) == OK, "PutStock failed: %s" % describe_reply(reply))
+
+    def stream_items(self, conn, call_id, count):
+        """The next `count` StreamItems of a call, decoded as StockUpdate."""
+        items = []
+        while len(items) < count:
+            envelope = conn.recv_until(lambda e: e.WhichOneof("body") in ("stream_item", "reply") and
+                                       getattr(e, e.WhichOneof("body")).call_id == call_id, what="StreamItem of call %d" % call_id)
+            require(envelope.WhichOneof("body") == "stream_item",
+                    "the watch ended early: %s" % describe_reply(envelope.reply))
+            items.append(watch.StockUpdate.FromString(envelope.stream_item.message))
+        return items
+
+    def check_watch_stock(self):
+        sku = "PY-%d" % int(time.time() * 1000)
+        with self.session() as admin, self.session() as watcher:
+            self.put_stock(admin, 1, sku, 10)
+            # From now: a snapshot of the pool first.
+            watcher.call(20, WATCH_STOCK, watch.WatchStockRequest(skus=[watch.StockCursor(sku=sku)]).SerializeToString())
+            (snapshot,) = self.stream_items(watcher, 20, 1)
+            require(snapshot.cause == "SNAPSHOT" and snapshot.on_hand == 10 and snapshot.seq == 1,
+                    "snapshot %s" % snapshot)
+            # Each committed change arrives as the next StreamItem, numbered after the last.
+            self.put_stock(admin, 2, sku, 7)
+            self.put_stock(admin, 3, sku, 5)
+            changes = self.stream_items(watcher, 20, 2)
+            require([(c.seq, c.on_hand, c.cause) for c in changes] == [(2, 7, "SET_ON_HAND"), (3, 5, "SET_ON_HAND")],
+                    "changes %s" % changes)
+            require(changes[1].available == 5, "available %d, expected 5" % changes[1].available)
+            # CancelCall ends the stream with one Reply CANCELLED.
+            watcher.send(pb.Envelope(cancel=pb.CancelCall(call_id=20)))
+            reply = watcher.recv_reply(20)
+            require(status_code(reply) == CANCELLED, "after CancelCall: %s" % describe_reply(reply))
+            # Resuming after seq 1 replays exactly the changes after it, then goes on live.
+            watcher.call(21, WATCH_STOCK, watch.WatchStockRequest(skus=[watch.StockCursor(sku=sku, after_seq=1)]).SerializeToString())
+            replayed = self.stream_items(watcher, 21, 2)
+            require([c.seq for c in replayed] == [2, 3], "replayed %s" % [c.seq for c in replayed])
+            self.put_stock(admin, 4, sku, 9)
+            (live,) = self.stream_items(watcher, 21, 1)
+            require(live.seq == 4 and live.on_hand == 9, "live change %s" % live)
+            # A sequence number past the history is refused.
+            watcher.call(22, WATCH_STOCK, watch.WatchStockRequest(skus=[watch.StockCursor(sku=sku, after_seq=99)]).SerializeToString())
+            reply = watcher.recv_reply(22)
+            require(status_code(reply) == OUT_OF_RANGE and "WATCH_SEQ_AHEAD" in reason_codes(reply.status),
+                    "after_seq 99: %s" % describe_reply(reply))
+
+    # 16
+    def check_stats(self):
+        with self.session() as conn:
+            conn.call(30, PING, ping_request(b"counted"))
+            conn.recv_reply(30)
+            conn.call(31, STATS, diag.StatsRequest().SerializeToString())
+            reply = conn.recv_reply(31)
+            require(status_code(reply) == OK, "Stats failed: %s" % describe_reply(reply))
+            stats = diag.StatsResponse.FromString(reply.response)
+            pings = [m for m in stats.methods if m.method == PING]
+            require(pings and pings[0].calls >= 1 and pings[0].p99_ms >= pings[0].p50_ms, "Ping figures %s" % pings)
+            require(len(stats.shards) >= 1, "no shards in Stats")
+
     def run_all(self):
         self.run("hello", self.check_hello)
         self.run("ping", self.check_ping)
@@ -468,6 +539,8 @@ class Interop:
         self.run("call_before_hello", self.check_call_before_hello)
         self.run("cancel", self.check_cancel)
         self.run("deadline", self.check_deadline)
+        self.run("watch_stock", self.check_watch_stock)
+        self.run("stats", self.check_stats)
 
 
 def main():
