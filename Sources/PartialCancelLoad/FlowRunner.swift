@@ -30,6 +30,8 @@ struct FlowRunner: Sendable {
     var completionTimeout: TimeAmount
     /// Told of every confirmation the server acknowledged with a refund, as soon as it arrives.
     var acknowledge: (@Sendable (_ cancellationID: String, _ refund: RefundView) -> Void)?
+    /// With `--watch`: the connection that watches each eligible flow's order.
+    var watcher: PartialCancelClient?
 
     /// A step that could not go on: the failure is already recorded.
     private struct Stop: Error {}
@@ -106,6 +108,11 @@ struct FlowRunner: Sendable {
                 let reasons = validation.lines.flatMap { $0.reasons.map(\.code) }
                 return try stop("VERDICT", "expected eligible, got \(reasons)")
             }
+            let probe = runner.watcher.map { OrderWatchProbe(client: $0, orderID: order.id) }
+            defer { probe?.stop() }
+            if let probe, await !probe.started(timeout: runner.completionTimeout) {
+                return try stop("WATCH_NOT_STARTED", probe.ended ?? "no snapshot within the completion timeout")
+            }
             let (requested, requestAnswered) = try await request()
             let quote = requested.quote
             // The binding quote repeats the validation's, except where the clock moves money (proration).
@@ -115,10 +122,28 @@ struct FlowRunner: Sendable {
             let token = try await readToken(cancellationID: requested.id)
             let confirmSent = NIODeadline.now()
             if try await confirm(requested.id, token: token, quote: quote) != "COMPLETED" { try await waitUntilCompleted(requested.id) }
+            if let probe { check(probe, confirmSent: confirmSent, await probe.entries(through: "CANCELLATION_COMPLETED", timeout: runner.completionTimeout)) }
             let now = NIODeadline.now()
             let flowTime = now - intendedStart
             recorder.completed(plan.scenario, processing: flowTime - (confirmSent - requestAnswered), flow: flowTime)
             return .settled(released: order.releases(for: plan.lines))
+        }
+
+        /// The watcher saw the flow's whole history after its snapshot, in order and without a gap;
+        /// records when the confirmation reached it.
+        private func check(_ probe: OrderWatchProbe, confirmSent: NIODeadline, _ seen: (snapshot: Int64, entries: [OrderWatchProbe.Arrival])?) {
+            guard let seen else { return mismatch("WATCH_INCOMPLETE", probe.ended ?? "no CANCELLATION_COMPLETED entry within the completion timeout") }
+            let seqs = seen.entries.map(\.seq)
+            if seqs != Array((seen.snapshot + 1)..<(seen.snapshot + 1 + Int64(seqs.count))) {
+                mismatch("WATCH_SEQUENCE", "after snapshot \(seen.snapshot): \(seqs)")
+            }
+            let events = seen.entries.map(\.event)
+            if !["CANCELLATION_REQUESTED", "CANCELLATION_CONFIRMED", "REFUND_ISSUED", "CANCELLATION_COMPLETED"].allSatisfy(events.contains) {
+                mismatch("WATCH_EVENTS", "\(events)")
+            }
+            if let confirmed = seen.entries.first(where: { $0.event == "CANCELLATION_CONFIRMED" }) {
+                recorder.record(OrderWatchProbe.pushName, confirmed.at - confirmSent)
+            }
         }
 
         /// Requests the plan's cancellation: the binding quote, and the time the answer came.

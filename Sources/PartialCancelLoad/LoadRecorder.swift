@@ -43,6 +43,12 @@ public final class LoadRecorder: Sendable {
         state.withLockedValue { _ = $0.rpc[method, default: .latency()].record(micros) }
     }
 
+    /// A latency measured elsewhere, under `name` in the RPC table.
+    func record(_ name: String, _ duration: TimeAmount) {
+        let micros = UInt64(max(0, duration.nanoseconds / 1000))
+        state.withLockedValue { _ = $0.rpc[name, default: .latency()].record(micros) }
+    }
+
     func started() { state.withLockedValue { $0.flowsStarted += 1 } }
 
     func completed(_ scenario: Scenario, processing: TimeAmount, flow: TimeAmount) {

@@ -37,6 +37,9 @@ public struct LoadOptions: Sendable {
     /// crash harness logs them and checks each survived.
     public var acknowledge: (@Sendable (_ cancellationID: String, _ refund: RefundView) -> Void)?
 
+    /// Watch every eligible flow's order on this connection and check what it sees (`--watch`).
+    public var watcher: PartialCancelClient?
+
     public init(prefix: String) { self.prefix = prefix }
 
     /// The flow count the run aims at (unbounded in time-only runs).
@@ -213,7 +216,7 @@ public final class LoadRun: Sendable {
             }
         }
         let runner = FlowRunner(clients: clients, recorder: recorder, deadline: options.deadline, completionTimeout: options.completionTimeout,
-                                acknowledge: options.acknowledge)
+                                acknowledge: options.acknowledge, watcher: options.watcher)
         let end: FlowEnd
         if options.confirmOnly {
             guard let ready = prepared.withLockedValue({ $0[index] }) else {

@@ -222,20 +222,20 @@ final class ConnectionHandler: ChannelInboundHandler {
             return
         }
         if state == .draining {
-            reply(context, Reply(callID: callID, status: Self.shuttingDown))
+            refuse(context, call, Self.shuttingDown)
             return
         }
         guard inFlight.count < limits.maxCallsInFlightPerConnection else {
             let limit = limits.maxCallsInFlightPerConnection
-            reply(context, Reply(callID: callID, status: Status(.resourceExhausted, "too many calls in flight on this connection (limit \(limit))",
-                                                                reasons: [Reason("CALLS_IN_FLIGHT_LIMIT", subject: "max_calls_in_flight_per_connection", detail: "\(limit)")])))
+            refuse(context, call, Status(.resourceExhausted, "too many calls in flight on this connection (limit \(limit))",
+                                         reasons: [Reason("CALLS_IN_FLIGHT_LIMIT", subject: "max_calls_in_flight_per_connection", detail: "\(limit)")]))
             return
         }
         let method: MethodDescriptor
         switch methods.method(call.method, for: principal) {
         case .success(let found): method = found
         case .failure(let refusal):
-            reply(context, Reply(callID: callID, status: refusal.status))
+            refuse(context, call, refusal.status)
             return
         }
 
@@ -276,6 +276,13 @@ final class ConnectionHandler: ChannelInboundHandler {
                 handler.finish(context, callID: callID, result)
             }
         }
+    }
+
+    /// Answers a call refused before it started; it counts as a call of its method (or of
+    /// `(unknown)`), taking no time.
+    private func refuse(_ context: ChannelHandlerContext, _ call: Call, _ status: Status) {
+        reply(context, Reply(callID: call.callID, status: status))
+        metrics.record(method: call.method, code: status.code, reason: status.reasons.first?.code, duration: .zero)
     }
 
     /// Writes a stream's items as StreamItems, then flushes (unless a read burst will).

@@ -25,7 +25,7 @@ public final class PartialCancelServer: Service, Sendable {
     private let listener = NIOLockedValueBox<(any Channel)?>(nil)
     private let metricsListener = NIOLockedValueBox<(any Channel)?>(nil)
     /// Counts and latencies of every call, eligibility rejects, dropped watches.
-    public let metrics = ServerMetrics()
+    public let metrics: ServerMetrics
     private let diagnostics: DiagnosticsService
     /// The sharded store in the configuration's data directory, open while the server exists.
     public let storage: Storage
@@ -44,6 +44,8 @@ public final class PartialCancelServer: Service, Sendable {
         self.keyStore = keyStore
         self.logger = logger
         self.runtime = ServerRuntime(version: Self.version, maxConnections: configuration.limits.maxConnections)
+        let metrics = ServerMetrics(methods: Methods.all + methods.map(\.name))
+        self.metrics = metrics
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
         let storagePath = configuration.dataDirectory
         do {

@@ -6,42 +6,27 @@ import Prometheus
 
 /// The server's counts and latencies, kept twice over: exactly (counts and an HdrHistogram per
 /// method) for the `Stats` RPC, and as swift-metrics counters and timers on this server's own
-/// Prometheus registry for the text endpoint. Per call: one lock, one histogram record and two
-/// metric updates. The registry is per server, never the process-wide `MetricsSystem`, so that
-/// several servers in one process (tests, embedding) keep their own figures.
+/// Prometheus registry for the text endpoint. The registry is per server, never the process-wide
+/// `MetricsSystem`, so that several servers in one process (tests, embedding) keep their own figures.
+///
+/// Per call: one lookup in a table fixed at start, one lock of that method's own record, and two
+/// metric updates. Names a client makes up are counted under one `(unknown)` method, so callers
+/// cannot grow the tables.
 public final class ServerMetrics: Sendable {
-    private struct StatusKey: Hashable {
-        var code: StatusCode
-        var reason: String
-    }
+    /// The label of calls to methods the server does not have.
+    static let unknownMethod = "(unknown)"
 
-    private struct MethodRecord {
-        var calls: UInt64 = 0
-        var statuses: [StatusKey: UInt64] = [:]
-        var latencies = Latencies()
-        var counters: [StatusCode: CoreMetrics.Counter] = [:]
-        var timer: CoreMetrics.Timer
-    }
-
-    private struct RejectKey: Hashable {
-        var reason: String
-        var channel: String
-    }
-
-    private struct State {
-        var methods: [String: MethodRecord] = [:]
-        var rejects: [RejectKey: UInt64] = [:]
-        var rejectCounters: [RejectKey: CoreMetrics.Counter] = [:]
-        var watchesDropped: UInt64 = 0
-    }
-
-    /// The Prometheus registry the endpoint renders.
-    public let registry = PrometheusCollectorRegistry()
+    /// What the endpoint renders.
+    private let registry = PrometheusCollectorRegistry()
     private let factory: PrometheusMetricsFactory
-    private let state = NIOLockedValueBox(State())
+    private let methods: [String: MethodRecord]
+    private let unknown: MethodRecord
+    private let rejects = NIOLockedValueBox<[RejectKey: (count: UInt64, counter: CoreMetrics.Counter)]>([:])
+    private let watchesDropped = NIOLockedValueBox<UInt64>(0)
     private let watchesDroppedCounter: CoreMetrics.Counter
 
-    public init() {
+    /// - Parameter methods: the names of every method the server serves.
+    public init(methods names: [String] = Methods.all) {
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = [
             .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
@@ -49,6 +34,10 @@ public final class ServerMetrics: Sendable {
             .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
         ]
         self.factory = factory
+        var methods: [String: MethodRecord] = [:]
+        for name in names { methods[name] = MethodRecord(name: name, label: Self.shortName(name), factory: factory) }
+        self.methods = methods
+        unknown = MethodRecord(name: Self.unknownMethod, label: Self.unknownMethod, factory: factory)
         watchesDroppedCounter = CoreMetrics.Counter(label: "pcancel_watches_dropped_total", factory: factory)
     }
 
@@ -59,40 +48,20 @@ public final class ServerMetrics: Sendable {
 
     /// One finished call: its status code, first reason (none for OK) and time from call to answer.
     func record(method: String, code: StatusCode, reason: String?, duration: TimeAmount) {
-        let micros = UInt64(max(0, duration.nanoseconds / 1000))
-        let factory = self.factory
-        let (counter, timer) = state.withLockedValue { state -> (CoreMetrics.Counter, CoreMetrics.Timer) in
-            if state.methods[method] == nil {
-                state.methods[method] = MethodRecord(timer: CoreMetrics.Timer(label: "pcancel_call_duration_seconds",
-                                                                              dimensions: [("method", Self.shortName(method))], factory: factory))
-            }
-            state.methods[method]!.calls += 1
-            state.methods[method]!.statuses[StatusKey(code: code, reason: reason ?? ""), default: 0] += 1
-            _ = state.methods[method]!.latencies.record(micros)
-            let counter = state.methods[method]!.counters[code] ?? {
-                let made = CoreMetrics.Counter(label: "pcancel_calls_total", dimensions: [("method", Self.shortName(method)), ("code", code.name)],
-                                               factory: factory)
-                state.methods[method]!.counters[code] = made
-                return made
-            }()
-            return (counter, state.methods[method]!.timer)
-        }
-        counter.increment()
-        timer.recordNanoseconds(duration.nanoseconds)
+        (methods[method] ?? unknown).record(code: code, reason: reason, duration: duration)
     }
 
-    /// Lines refused by eligibility: one count per reason, by the order's channel.
+    /// Lines refused by eligibility: one count per reason, by the order's channel. Reasons and
+    /// channels are the server's own codes, so the table stays small.
     func recordRejects(_ reasons: [String], channel: String) {
         guard !reasons.isEmpty else { return }
         let factory = self.factory
-        let counters = state.withLockedValue { state in
+        let counters = rejects.withLockedValue { rejects in
             reasons.map { reason in
                 let key = RejectKey(reason: reason, channel: channel)
-                state.rejects[key, default: 0] += 1
-                if let counter = state.rejectCounters[key] { return counter }
-                let counter = CoreMetrics.Counter(label: "pcancel_eligibility_rejects_total", dimensions: [("reason", reason), ("channel", channel)],
-                                                  factory: factory)
-                state.rejectCounters[key] = counter
+                let counter = rejects[key]?.counter
+                    ?? CoreMetrics.Counter(label: "pcancel_eligibility_rejects_total", dimensions: [("reason", reason), ("channel", channel)], factory: factory)
+                rejects[key] = ((rejects[key]?.count ?? 0) + 1, counter)
                 return counter
             }
         }
@@ -101,27 +70,17 @@ public final class ServerMetrics: Sendable {
 
     /// A watch ended because its watcher fell behind.
     func recordWatchDropped() {
-        state.withLockedValue { $0.watchesDropped += 1 }
+        watchesDropped.withLockedValue { $0 += 1 }
         watchesDroppedCounter.increment()
     }
 
-    /// Per-method figures, eligibility rejects and dropped watches, for `Stats`.
+    /// Per-method figures (methods called at least once), eligibility rejects and dropped
+    /// watches, for `Stats`.
     func snapshot() -> (methods: [MethodStats], rejects: [RejectCount], watchesDropped: UInt64) {
-        state.withLockedValue { state in
-            let methods = state.methods.sorted { $0.key < $1.key }.map { name, record in
-                let latencies = record.latencies
-                let ms = { (micros: UInt64) in Double(micros) / 1000 }
-                return MethodStats(method: name, calls: record.calls,
-                                   statuses: record.statuses.sorted { ($0.key.code.rawValue, $0.key.reason) < ($1.key.code.rawValue, $1.key.reason) }
-                                       .map { StatusCount(code: $0.key.code.name, reason: $0.key.reason, count: $0.value) },
-                                   meanMs: latencies.mean / 1000, p50Ms: ms(latencies.valueAtPercentile(50)),
-                                   p90Ms: ms(latencies.valueAtPercentile(90)), p99Ms: ms(latencies.valueAtPercentile(99)),
-                                   maxMs: ms(latencies.max))
-            }
-            let rejects = state.rejects.sorted { ($0.key.reason, $0.key.channel) < ($1.key.reason, $1.key.channel) }
-                .map { RejectCount(reason: $0.key.reason, channel: $0.key.channel, count: $0.value) }
-            return (methods, rejects, state.watchesDropped)
-        }
+        let methods = (Array(self.methods.values) + [unknown]).compactMap { $0.stats() }.sorted { $0.method < $1.method }
+        let rejects = self.rejects.withLockedValue { $0 }.sorted { ($0.key.reason, $0.key.channel) < ($1.key.reason, $1.key.channel) }
+            .map { RejectCount(reason: $0.key.reason, channel: $0.key.channel, count: $0.value.count) }
+        return (methods, rejects, watchesDropped.withLockedValue { $0 })
     }
 
     /// Sets the gauges that describe now (connections, watches, each shard's queue and backlogs),
@@ -147,5 +106,72 @@ public final class ServerMetrics: Sendable {
 
     private func gauge(_ label: String, _ dimensions: [(String, String)] = []) -> CoreMetrics.Gauge {
         CoreMetrics.Gauge(label: label, dimensions: dimensions, factory: factory)
+    }
+
+    private struct RejectKey: Hashable {
+        var reason: String
+        var channel: String
+    }
+}
+
+/// One method's figures, behind its own lock (calls to different methods never contend).
+private final class MethodRecord: Sendable {
+    private struct StatusKey: Hashable {
+        var code: StatusCode
+        var reason: String
+    }
+
+    private struct State {
+        var calls: UInt64 = 0
+        var statuses: [StatusKey: UInt64] = [:]
+        var latencies = Latencies()
+        var counters: [StatusCode: CoreMetrics.Counter] = [:]
+    }
+
+    let name: String
+    private let label: String
+    private let factory: PrometheusMetricsFactory
+    private let state: NIOLockedValueBox<State>
+    private let ok: CoreMetrics.Counter
+    private let timer: CoreMetrics.Timer
+
+    init(name: String, label: String, factory: PrometheusMetricsFactory) {
+        self.name = name
+        self.label = label
+        self.factory = factory
+        state = NIOLockedValueBox(State())
+        ok = CoreMetrics.Counter(label: "pcancel_calls_total", dimensions: [("method", label), ("code", StatusCode.ok.name)], factory: factory)
+        timer = CoreMetrics.Timer(label: "pcancel_call_duration_seconds", dimensions: [("method", label)], factory: factory)
+    }
+
+    func record(code: StatusCode, reason: String?, duration: TimeAmount) {
+        let micros = UInt64(max(0, duration.nanoseconds / 1000))
+        let counter = state.withLockedValue { state -> CoreMetrics.Counter in
+            state.calls += 1
+            state.statuses[StatusKey(code: code, reason: reason ?? ""), default: 0] += 1
+            state.latencies.record(micros)
+            if code == .ok { return ok }
+            if let counter = state.counters[code] { return counter }
+            let counter = CoreMetrics.Counter(label: "pcancel_calls_total", dimensions: [("method", label), ("code", code.name)], factory: factory)
+            state.counters[code] = counter
+            return counter
+        }
+        counter.increment()
+        timer.recordNanoseconds(duration.nanoseconds)
+    }
+
+    /// Nil until the first call.
+    func stats() -> MethodStats? {
+        state.withLockedValue { state in
+            guard state.calls > 0 else { return nil }
+            let latencies = state.latencies
+            let ms = { (micros: UInt64) in Double(micros) / 1000 }
+            return MethodStats(method: name, calls: state.calls,
+                               statuses: state.statuses.sorted { ($0.key.code.rawValue, $0.key.reason) < ($1.key.code.rawValue, $1.key.reason) }
+                                   .map { StatusCount(code: $0.key.code.name, reason: $0.key.reason, count: $0.value) },
+                               meanMs: latencies.mean / 1000, p50Ms: ms(latencies.valueAtPercentile(50)),
+                               p90Ms: ms(latencies.valueAtPercentile(90)), p99Ms: ms(latencies.valueAtPercentile(99)),
+                               maxMs: ms(latencies.max))
+        }
     }
 }

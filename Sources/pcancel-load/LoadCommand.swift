@@ -58,6 +58,10 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Append 'CANCELLATION_ID REFUND_ID AMOUNT' for every acknowledged confirmation, as it arrives (for crash audits).")
     var ackLog: String?
     @Flag(name: .long, help: "No live progress line.") var quiet = false
+    @Flag(name: .long, help: "Watch every eligible flow's order on an extra connection: every change must arrive, in order, without a gap; reports the push latency.")
+    var watch = false
+    @Option(name: .long, help: "Watchers that watch the run's stock and never read: the server must drop them while the flows keep their latency.")
+    var slowWatchers: Int = 0
 
     func validate() throws {
         guard flows.map({ $0 >= 1 }) ?? true, duration.map({ $0 > 0 }) ?? true else { throw ValidationError("--flows must be ≥ 1 and --duration > 0") }
@@ -73,6 +77,8 @@ struct LoadCommand: AsyncParsableCommand {
         if let onHand, !(0...1_000_000_000).contains(onHand) { throw ValidationError("--on-hand must be 0...1000000000") }
         do { _ = try Mix(parsing: mix) } catch { throw ValidationError("--mix: \(error)") }
         if inProcess && !embedded { throw ValidationError("--in-process needs --embedded") }
+        if inProcess && (watch || slowWatchers > 0) { throw ValidationError("--watch and --slow-watchers need connections; not with --in-process") }
+        guard (0...1000).contains(slowWatchers) else { throw ValidationError("--slow-watchers must be 0...1000") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         if embedded && (tlsCa != nil || tlsCert != nil) { throw ValidationError("the embedded server speaks plaintext; --tls-* flags are for --server") }
     }
@@ -124,6 +130,17 @@ struct LoadCommand: AsyncParsableCommand {
                     portals.append(clients[clients.count - 1])
                 }
             }
+            if watch {
+                clients.append(try await target.connect(key: target.apiKey, name: "pcancel-load-watcher"))
+                options.watcher = clients.last
+                context["watch"] = "every eligible flow's order"
+            }
+            var stalled: [StalledWatcher] = []
+            for _ in 0..<slowWatchers {
+                stalled.append(try await StalledWatcher.start(host: target.host, port: target.port, apiKey: target.apiKey,
+                                                              skus: OrderFactory(prefix: options.prefix).stockSKUs))
+            }
+            defer { for watcher in stalled { Task { await watcher.close() } } }
             let run = LoadRun(options: options, agents: agents, portals: portals)
             let progress = quiet || isatty(STDERR_FILENO) == 0 ? nil : Task {
                 while !Task.isCancelled {
@@ -139,6 +156,10 @@ struct LoadCommand: AsyncParsableCommand {
                 throw error
             }
             if progress != nil { FileHandle.standardError.write(Data("\n".utf8)) }
+            if slowWatchers > 0, let client = clients.first {
+                let stats = try await client.call(Methods.stats, StatsRequest(), as: StatsResponse.self)
+                context["slow_watchers"] = "\(slowWatchers) started, \(stats.watchesDropped) dropped by the server (WATCH_BUFFER_FULL)"
+            }
             for client in clients { await client.close() }
         } catch let error as ClientError {
             try await target.stop(keepData: keepData)

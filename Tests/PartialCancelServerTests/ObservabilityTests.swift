@@ -50,6 +50,10 @@ struct ObservabilityTests {
                 _ = try await agent.call(Methods.getOrder, GetOrderRequest(orderID: "web-NOPE"), as: GetOrderResponse.self)
             }
         }
+        // Method names a client makes up are counted under one label: they cannot grow the tables.
+        for name in ["made.Up/One", "made.Up/Two"] {
+            await #expect(throws: ClientError.self) { _ = try await agent.call(name, request: ByteBuffer()) }
+        }
         // A line eligibility refuses, counted by reason and channel.
         let verdict = try await agent.call(Methods.validateEligibility,
                                            ValidateEligibilityRequest(orderID: "web-W-1001", lines: [CancelLine(lineID: "L2a")]),
@@ -79,6 +83,9 @@ struct ObservabilityTests {
         #expect(getOrder.statuses == [StatusCount(code: "NOT_FOUND", reason: "ORDER_NOT_FOUND", count: 3)])
         #expect(stats.eligibilityRejects.map(\.count).reduce(0, +) == UInt64(rejects.count))
         #expect(stats.shards.count == 2 && stats.connections == 2)
+        #expect(stats.methods.first { $0.method == "(unknown)" }?.statuses == [StatusCount(code: "UNIMPLEMENTED", reason: "METHOD_UNKNOWN", count: 2)])
+        #expect(!stats.methods.contains { $0.method.hasPrefix("made.Up") })
+        #expect(samples[#"pcancel_calls_total{method="(unknown)",code="UNIMPLEMENTED"}"#] == 2)
 
         // Liveness and readiness, over HTTP and the Health RPC.
         #expect(try await Self.get(port: metricsPort, path: "/live").status == 200)
