@@ -142,6 +142,24 @@ struct LoadRunTests {
         #expect(Set(processing.keys).isSuperset(of: ["mean", "p50", "p99", "max"]))
     }
 
+    @Test("with a watcher, every eligible flow's whole history arrives by watch, and the push latency is measured")
+    func watchedFlows() async throws {
+        let server = try await TestServer.start()
+        let watcher = try await server.client(key: TestServer.agentKey)
+        let result = try await run(server) { options in
+            options.flows = 40
+            options.concurrency = 8
+            options.watcher = watcher
+        }
+        await watcher.close()
+        try await server.stop()
+        let s = result.snapshot
+        #expect(s.examples.isEmpty, "\(s.examples)")
+        #expect(result.succeeded && s.flowsCompleted == 40 && s.mismatchCount == 0)
+        // One push measured per eligible flow (36 of 40: every tenth is ineligible).
+        #expect(s.rpc[OrderWatchProbe.pushName]?.totalCount == 36)
+    }
+
     @Test("an open-loop run measures from each flow's intended start")
     func openLoop() async throws {
         let server = try await TestServer.start()
