@@ -167,6 +167,8 @@ let package = Package(
             dependencies: [
                 "PartialCancelDomain",
                 "PartialCancelStorage",
+                "PartialCancelServer",
+                "PartialCancelWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -90,6 +90,7 @@ public enum FuzzTargets {
         AnyRequest(PutStockRequest.self), AnyRequest(GetStockRequest.self), AnyRequest(ListDeadLettersRequest.self),
         AnyRequest(RedriveDeadLetterRequest.self), AnyRequest(ValidateEligibilityRequest.self), AnyRequest(RequestCancellationRequest.self),
         AnyRequest(GetCancellationRequest.self), AnyRequest(ListNotificationsRequest.self), AnyRequest(ConfirmCancellationRequest.self),
-        AnyRequest(DeclineCancellationRequest.self), AnyRequest(ReleaseInventoryRequest.self),
+        AnyRequest(DeclineCancellationRequest.self), AnyRequest(ReleaseInventoryRequest.self), AnyRequest(StatsRequest.self),
+        AnyRequest(WatchOrderRequest.self), AnyRequest(WatchStockRequest.self),
     ]
 }

@@ -288,7 +288,15 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Writes a stream's items as StreamItems, then flushes (unless a read burst will).
     private func writeStreamItems(_ context: ChannelHandlerContext, callID: UInt64, _ messages: [ByteBuffer]) {
         guard inFlight[callID] != nil, state != .closed else { return }
-        for message in messages { context.write(wrapOutboundOut(.streamItem(callID: callID, message: message)), promise: nil) }
+        for message in messages {
+            // Like a reply, an item must fit in a frame the client accepts.
+            guard message.readableBytes <= limits.maxFrameBytes - 64 else {
+                flushes.flush(context)
+                return finish(context, callID: callID, .failure(RPCError(.resourceExhausted, "stream item of \(message.readableBytes) bytes exceeds the frame limit",
+                                                                         reason: "RESPONSE_TOO_LARGE", subject: "max_frame_bytes", detail: "\(limits.maxFrameBytes)")))
+            }
+            context.write(wrapOutboundOut(.streamItem(callID: callID, message: message)), promise: nil)
+        }
         flushes.flush(context)
     }
 

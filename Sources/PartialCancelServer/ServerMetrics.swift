@@ -47,7 +47,8 @@ public final class ServerMetrics: Sendable {
     }
 
     /// One finished call: its status code, first reason (none for OK) and time from call to answer.
-    func record(method: String, code: StatusCode, reason: String?, duration: TimeAmount) {
+    /// Connections record their calls; public for embedding and for measuring its cost.
+    public func record(method: String, code: StatusCode, reason: String?, duration: TimeAmount) {
         (methods[method] ?? unknown).record(code: code, reason: reason, duration: duration)
     }
 

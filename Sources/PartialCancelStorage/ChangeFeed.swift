@@ -102,8 +102,11 @@ final class WatchHub: Sendable {
         }
     }
 
-    func isWatched(_ key: WatchKey) -> Bool {
-        watchers.withLockedValue { $0[key] != nil }
+    /// The events someone watches, under one lock.
+    func watched(_ events: [ChangeEvent]) -> [ChangeEvent] {
+        watchers.withLockedValue { watchers in
+            watchers.isEmpty ? [] : events.filter { watchers[$0.key] != nil }
+        }
     }
 
     var count: Int { watchers.withLockedValue { $0.values.reduce(0) { $0 + $1.count } } }

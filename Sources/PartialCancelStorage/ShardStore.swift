@@ -176,7 +176,7 @@ final class ShardStore {
     /// carries the order as committed.
     private func publish(_ committed: [ChangeEvent]) {
         guard !committed.isEmpty else { return }
-        var events = committed.filter { hub.isWatched($0.key) }
+        var events = hub.watched(committed)
         guard !events.isEmpty else { return }
         var seen: Set<String> = []
         for index in events.indices.reversed() {

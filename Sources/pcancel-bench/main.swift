@@ -5,7 +5,9 @@ import Logging
 import NIOCore
 import NIOPosix
 import PartialCancelDomain
+import PartialCancelServer
 import PartialCancelStorage
+import PartialCancelWire
 
 let iterations = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 2000 : 2000
 
@@ -31,6 +33,13 @@ let body = try BodyCodec.encode(order)
 try measure("BodyCodec.encode(Order) (stored body)") { _ in _ = try BodyCodec.encode(order) }
 try measure("BodyCodec.decode(Order) (stored body)") { _ in _ = try BodyCodec.decode(Order.self, from: body) }
 print("stored body of the sample order: \(body.count) bytes (JSON: \(encoded.count))")
+
+// What every call pays for Stats and the Prometheus endpoint.
+let metrics = ServerMetrics()
+let statuses: [StatusCode] = [.ok, .ok, .ok, .notFound]
+measure("ServerMetrics.record (per finished call)", iterations * 100) { index in
+    metrics.record(method: Methods.ping, code: statuses[index & 3], reason: index & 3 == 3 ? "ORDER_NOT_FOUND" : nil, duration: .microseconds(Int64(index % 5000)))
+}
 
 let loop = MultiThreadedEventLoopGroup.singleton.next()
 for synchronous in [Synchronous.normal, .full] {

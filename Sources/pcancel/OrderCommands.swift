@@ -86,13 +86,11 @@ struct OrderCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Shows an order: lines, totals, statuses, version and history.")
         @OptionGroup var local: ConnectionOptions
         @ParentCommand var root: PCancelCommand
-        @Argument(help: "Order id, e.g. web-W-1001.") var id: String
-        @Option(name: .long, help: "Customer account a portal key acts for.") var onBehalfOf: String?
+        @OptionGroup var order: OrderArguments
 
         func run() async throws {
             try await connection.withClient { client in
-                let response = try await client.call(Methods.getOrder, GetOrderRequest(orderID: id), as: GetOrderResponse.self,
-                                                     metadata: Metadata(onBehalfOf: onBehalfOf ?? ""))
+                let response = try await order.fetch(client)
                 if connection.json {
                     Output.json(["order": OrderJSON.order(response.order), "history": response.history.map(OrderJSON.history)])
                 } else {
@@ -103,19 +101,29 @@ struct OrderCommand: AsyncParsableCommand {
     }
 }
 
+/// The order a command is about, and the customer account a portal key acts for.
+struct OrderArguments: ParsableArguments {
+    @Argument(help: "Order id, e.g. web-W-1001.") var id: String
+    @Option(name: .long, help: "Customer account a portal key acts for.") var onBehalfOf: String?
+
+    var metadata: Metadata { Metadata(onBehalfOf: onBehalfOf ?? "") }
+
+    func fetch(_ client: PartialCancelClient) async throws -> GetOrderResponse {
+        try await client.call(Methods.getOrder, GetOrderRequest(orderID: id), as: GetOrderResponse.self, metadata: metadata)
+    }
+}
+
 extension OrderCommand {
     struct History: ServerCommand {
         static let configuration = CommandConfiguration(
             abstract: "Shows an order's audit trail: every change of the order, its cancellation requests and refunds, with actor, time, old → new.")
         @OptionGroup var local: ConnectionOptions
         @ParentCommand var root: PCancelCommand
-        @Argument(help: "Order id, e.g. web-W-1001.") var id: String
-        @Option(name: .long, help: "Customer account a portal key acts for.") var onBehalfOf: String?
+        @OptionGroup var order: OrderArguments
 
         func run() async throws {
             try await connection.withClient { client in
-                let response = try await client.call(Methods.getOrder, GetOrderRequest(orderID: id), as: GetOrderResponse.self,
-                                                     metadata: Metadata(onBehalfOf: onBehalfOf ?? ""))
+                let response = try await order.fetch(client)
                 if connection.json {
                     Output.json(["order_id": response.order.id, "history": response.history.map(OrderJSON.history)])
                 } else {

@@ -18,18 +18,17 @@ struct WatchCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Follows one order: status, lines, refunds, cancellation requests.")
         @OptionGroup var local: ConnectionOptions
         @ParentCommand var root: PCancelCommand
-        @Argument(help: "Order id, e.g. web-W-1001.") var id: String
+        @OptionGroup var order: OrderArguments
         @Option(name: .long, help: "Resume after this history sequence number (default: start now, with a snapshot).") var after: Int64 = 0
         @Option(name: .long, help: "Stop after this many changes (snapshots not counted).") var count: Int?
-        @Option(name: .long, help: "Customer account a portal key acts for.") var onBehalfOf: String?
 
         func run() async throws {
             var last = after
             var seen = 0
             let json = connection.json
             try await Resuming.run(connection) { client in
-                let items = client.stream(Methods.watchOrder, WatchOrderRequest(orderID: id, afterSeq: last), as: OrderChange.self,
-                                          metadata: Metadata(onBehalfOf: onBehalfOf ?? ""))
+                let items = client.stream(Methods.watchOrder, WatchOrderRequest(orderID: order.id, afterSeq: last), as: OrderChange.self,
+                                          metadata: order.metadata)
                 for try await change in items {
                     WatchText.print(change, json: json)
                     last = change.seq
