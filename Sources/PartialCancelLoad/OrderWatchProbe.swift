@@ -6,6 +6,7 @@ import PartialCancelWire
 /// Watches one flow's order while the flow runs (`pcancel-load --watch`): every history entry
 /// must arrive, numbered without a gap after the snapshot, and the time from sending the
 /// confirmation to the watcher receiving its CANCELLATION_CONFIRMED entry is the push latency.
+/// Waiting costs nothing while it waits: each arrival checks the waiters (no polling).
 final class OrderWatchProbe: Sendable {
     /// Its latency's name in the report's RPC table.
     static let pushName = "WatchOrder push"
@@ -16,27 +17,39 @@ final class OrderWatchProbe: Sendable {
         var at: NIODeadline
     }
 
-    private let arrivals = NIOLockedValueBox<(snapshot: Int64?, entries: [Arrival], ended: String?)>((nil, [], nil))
+    struct Seen: Sendable {
+        var snapshot: Int64?
+        var entries: [Arrival] = []
+        var ended: String?
+    }
+
+    private struct Waiter {
+        var id: Int
+        var done: @Sendable (Seen) -> Bool
+        var continuation: CheckedContinuation<Bool, Never>
+    }
+
+    private let state = NIOLockedValueBox<(seen: Seen, waiters: [Waiter], nextWaiter: Int)>((Seen(), [], 0))
     private let task: Task<Void, Never>
 
     init(client: PartialCancelClient, orderID: String) {
-        let arrivals = self.arrivals
         let stream = client.stream(Methods.watchOrder, WatchOrderRequest(orderID: orderID), as: OrderChange.self)
+        let state = self.state
         task = Task {
             do {
                 for try await change in stream {
                     let now = NIODeadline.now()
-                    arrivals.withLockedValue { state in
+                    Self.update(state) { seen in
                         if let entry = change.entry {
-                            state.entries.append(Arrival(seq: change.seq, event: entry.event, at: now))
+                            seen.entries.append(Arrival(seq: change.seq, event: entry.event, at: now))
                         } else {
-                            state.snapshot = change.seq
+                            seen.snapshot = change.seq
                         }
                     }
                 }
-                arrivals.withLockedValue { $0.ended = "ended" }
+                Self.update(state) { $0.ended = "the watch ended" }
             } catch {
-                arrivals.withLockedValue { $0.ended = "\(error)" }
+                Self.update(state) { $0.ended = "\(error)" }
             }
         }
     }
@@ -48,8 +61,8 @@ final class OrderWatchProbe: Sendable {
 
     /// Waits for `event`; then returns the entries after the snapshot, or nil at the timeout.
     func entries(through event: String, timeout: TimeAmount) async -> (snapshot: Int64, entries: [Arrival])? {
-        guard await wait(timeout: timeout, { state in state.entries.contains { $0.event == event } }) else { return nil }
-        return arrivals.withLockedValue { ($0.snapshot ?? 0, $0.entries) }
+        guard await wait(timeout: timeout, { seen in seen.entries.contains { $0.event == event } }) else { return nil }
+        return state.withLockedValue { ($0.seen.snapshot ?? 0, $0.seen.entries) }
     }
 
     func stop() {
@@ -57,18 +70,38 @@ final class OrderWatchProbe: Sendable {
     }
 
     /// Why the stream ended early, if it did.
-    var ended: String? { arrivals.withLockedValue { $0.ended } }
+    var ended: String? { state.withLockedValue { $0.seen.ended } }
 
-    private func wait(timeout: TimeAmount, _ done: ((snapshot: Int64?, entries: [Arrival], ended: String?)) -> Bool) async -> Bool {
-        let giveUp = NIODeadline.now() + timeout
-        var pause: UInt64 = 200_000
-        while NIODeadline.now() < giveUp {
-            let state = arrivals.withLockedValue { $0 }
-            if done(state) { return true }
-            if state.ended != nil { return false }
-            try? await Task.sleep(nanoseconds: pause)
-            pause = min(pause * 2, 5_000_000)
+    /// Applies an arrival and resumes the waiters it satisfies (or all, once the stream ended).
+    private static func update(_ state: NIOLockedValueBox<(seen: Seen, waiters: [Waiter], nextWaiter: Int)>, _ change: (inout Seen) -> Void) {
+        let ready: [(CheckedContinuation<Bool, Never>, Bool)] = state.withLockedValue { state in
+            change(&state.seen)
+            let seen = state.seen
+            let resumed = state.waiters.filter { $0.done(seen) || seen.ended != nil }
+            state.waiters.removeAll { waiter in resumed.contains { $0.id == waiter.id } }
+            return resumed.map { ($0.continuation, $0.done(seen)) }
         }
-        return false
+        for (continuation, result) in ready { continuation.resume(returning: result) }
+    }
+
+    private func wait(timeout: TimeAmount, _ done: @escaping @Sendable (Seen) -> Bool) async -> Bool {
+        let state = self.state
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let id: Int? = state.withLockedValue { state in
+                if done(state.seen) || state.seen.ended != nil { return nil }
+                state.nextWaiter += 1
+                state.waiters.append(Waiter(id: state.nextWaiter, done: done, continuation: continuation))
+                return state.nextWaiter
+            }
+            guard let id else { return continuation.resume(returning: done(state.withLockedValue { $0.seen })) }
+            Task {
+                try? await Task.sleep(nanoseconds: UInt64(max(0, timeout.nanoseconds)))
+                let expired = state.withLockedValue { state -> Waiter? in
+                    guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                    return state.waiters.remove(at: index)
+                }
+                expired?.continuation.resume(returning: false)
+            }
+        }
     }
 }

@@ -42,6 +42,9 @@ public struct ServerLimits: Sendable, Hashable {
     public var watchBufferChanges: Int = 1024
     /// Readiness: the oldest undelivered cross-shard message may be at most this old.
     public var maxOutboxLagMs: Int = 30_000
+    /// The kernel send buffer of each accepted connection (SO_SNDBUF); 0 leaves it to the
+    /// kernel's autotuning, which lets a peer that stops reading park megabytes in the kernel.
+    public var socketSendBufferBytes: Int = 0
 
     public init() {}
 
@@ -80,6 +83,7 @@ public struct ServerLimits: Sendable, Hashable {
             throw ConfigurationError("limits.\(name) must be greater than 0 (got \(value))")
         }
         if idleTimeoutMs < 0 { throw ConfigurationError("limits.idle_timeout_ms must be 0 (off) or more (got \(idleTimeoutMs))") }
+        if socketSendBufferBytes < 0 { throw ConfigurationError("limits.socket_send_buffer_bytes must be 0 (the kernel's default) or more (got \(socketSendBufferBytes))") }
         if maxPingDelayMs < 0 { throw ConfigurationError("limits.max_ping_delay_ms must not be negative (got \(maxPingDelayMs))") }
         if maxFrameBytes > Int(Int32.max) { throw ConfigurationError("limits.max_frame_bytes must be at most \(Int32.max)") }
         if defaultDeadlineMs > maxDeadlineMs {

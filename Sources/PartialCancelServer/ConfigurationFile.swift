@@ -50,6 +50,7 @@ public enum ConfigurationFile {
             try limits.int("token_failure_window_ms") { configuration.limits.tokenFailureWindowMs = $0 }
             try limits.int("watch_buffer_changes") { configuration.limits.watchBufferChanges = $0 }
             try limits.int("max_outbox_lag_ms") { configuration.limits.maxOutboxLagMs = $0 }
+            try limits.int("socket_send_buffer_bytes") { configuration.limits.socketSendBufferBytes = $0 }
         }
         try reader.object("storage") { storage in
             try storage.int("shards") { configuration.storage.shards = $0 }

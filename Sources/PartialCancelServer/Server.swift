@@ -130,6 +130,9 @@ public final class PartialCancelServer: Service, Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if limits.socketSendBufferBytes > 0 {
+                        try channel.syncOptions?.setOption(.socketOption(.so_sndbuf), value: SocketOptionValue(limits.socketSendBufferBytes))
+                    }
                     if let tlsContext { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext)) }
                     try channel.pipeline.syncOperations.addFramingHandlers(limits.framing)
                     try channel.pipeline.syncOperations.addHandler(

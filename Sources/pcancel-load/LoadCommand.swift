@@ -38,6 +38,8 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Embedded server: shards.") var shards: Int = 2
     @Option(name: .long, help: "Embedded server: SQLite synchronous mode, FULL or NORMAL.") var synchronous: String = "FULL"
     @Option(name: .long, help: "Embedded server: network event-loop threads (default: the server's, half the cores).") var eventLoopThreads: Int?
+    @Option(name: .long, help: "Embedded server: kernel send buffer per connection in bytes (limits.socket_send_buffer_bytes; default: the kernel's).")
+    var socketSendBuffer: Int?
     @Flag(name: .long, help: "Embedded server: keep its data directory and print where it is.") var keepData = false
     @Flag(name: .long, help: "Embedded server: call it in this process instead of over TCP (the in-process limit of the same work).")
     var inProcess = false
@@ -71,6 +73,7 @@ struct LoadCommand: AsyncParsableCommand {
         if let rate, !(rate > 0 && rate <= 1_000_000) { throw ValidationError("--rate must be in (0, 1000000] flows per second") }
         guard (1...256).contains(shards) else { throw ValidationError("--shards must be 1...256") }
         if let eventLoopThreads, !(1...64).contains(eventLoopThreads) { throw ValidationError("--event-loop-threads must be 1...64") }
+        if let socketSendBuffer, !(1...(64 << 20)).contains(socketSendBuffer) { throw ValidationError("--socket-send-buffer must be 1...67108864 bytes") }
         guard Synchronous(rawValue: synchronous.uppercased()) != nil else { throw ValidationError("--synchronous must be FULL or NORMAL") }
         guard timeout > 0, settle >= 0 else { throw ValidationError("--timeout must be > 0 and --settle ≥ 0") }
         if let seed, seed < 0 { throw ValidationError("--seed must be ≥ 0") }
@@ -111,7 +114,7 @@ struct LoadCommand: AsyncParsableCommand {
         var context = ["server": target.address, "run_prefix": options.prefix, "connections": "\(connections)"]
         if embedded {
             context["embedded"] = "shards=\(shards) synchronous=\(synchronous.uppercased())" + (inProcess ? " in-process" : "")
-                + (eventLoopThreads.map { " event-loop-threads=\($0)" } ?? "")
+                + (eventLoopThreads.map { " event-loop-threads=\($0)" } ?? "") + (socketSendBuffer.map { " socket-send-buffer=\($0)" } ?? "")
         }
         if confirmOnly { context["measured"] = "ConfirmCancellation alone" }
 
@@ -223,6 +226,7 @@ struct Target {
         configuration.storage.synchronous = Synchronous(rawValue: command.synchronous.uppercased()) ?? .full
         configuration.seedSampleData = false
         if let threads = command.eventLoopThreads { configuration.eventLoopThreads = threads }
+        if let bytes = command.socketSendBuffer { configuration.limits.socketSendBufferBytes = bytes }
         let apiKey = APIKey.generate(), portalKey = APIKey.generate()
         configuration.apiKeys = [APIKey(name: "load", role: .admin, key: apiKey), APIKey(name: "load-portal", role: .portal, key: portalKey)]
         var logger = Logger(label: "pcancel-server")

@@ -13,7 +13,8 @@ struct ConfigurationTests {
                     "hello_timeout_ms": 4, "frame_stall_timeout_ms": 5, "idle_timeout_ms": 0,
                     "default_deadline_ms": 7, "max_deadline_ms": 8, "shutdown_grace_period_ms": 9,
                     "max_string_bytes": 10, "max_repeated_count": 11, "max_ping_delay_ms": 12,
-                    "max_client_name_bytes": 13, "watch_buffer_changes": 14, "max_outbox_lag_ms": 15},
+                    "max_client_name_bytes": 13, "watch_buffer_changes": 14, "max_outbox_lag_ms": 15,
+                    "socket_send_buffer_bytes": 16},
          "metrics": {"port": 9001, "host": "127.0.0.3"},
          "api_keys": [{"name": "a", "role": "agent", "sha256": "\(APIKey.hash("k"))"}]}
         """
@@ -26,8 +27,8 @@ struct ConfigurationTests {
         let values: [Int] = [limits.maxFrameBytes, limits.maxCallsInFlightPerConnection, limits.maxConnections, limits.helloTimeoutMs,
                  limits.frameStallTimeoutMs, limits.idleTimeoutMs, limits.defaultDeadlineMs, limits.maxDeadlineMs,
                  limits.shutdownGracePeriodMs, limits.maxStringBytes, limits.maxRepeatedCount, limits.maxPingDelayMs,
-                 limits.maxClientNameBytes, limits.watchBufferChanges, limits.maxOutboxLagMs]
-        #expect(values == [1000, 2, 3, 4, 5, 0, 7, 8, 9, 10, 11, 12, 13, 14, 15])
+                 limits.maxClientNameBytes, limits.watchBufferChanges, limits.maxOutboxLagMs, limits.socketSendBufferBytes]
+        #expect(values == [1000, 2, 3, 4, 5, 0, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16])
         #expect(configuration.metricsPort == 9001 && configuration.metricsHost == "127.0.0.3")
         #expect(configuration.apiKeys == [APIKey(name: "a", role: .agent, key: "k")])
     }

@@ -128,7 +128,11 @@ struct WatchTests {
 
     @Test("a watcher that stops reading is dropped with WATCH_BUFFER_FULL; other watchers and flows carry on")
     func slowWatcher() async throws {
-        let (server, agent, portal) = try await ConfirmationTests.setUp { $0.limits.watchBufferChanges = 512 }
+        // A small kernel send buffer, so that a watcher that stops reading fills it quickly.
+        let (server, agent, portal) = try await ConfirmationTests.setUp {
+            $0.limits.watchBufferChanges = 512
+            $0.limits.socketSendBufferBytes = 16_384
+        }
         let admin = try await server.client()
 
         // The slow watcher: a raw connection with a tiny receive buffer that never reads.
