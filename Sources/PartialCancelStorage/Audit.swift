@@ -30,7 +30,8 @@ extension Storage {
     /// original total = current total + refunded; every confirmed request has exactly its quoted
     /// refund and nothing else has one; every acknowledged refund is present unchanged; every
     /// outbox message delivered and applied exactly once at its destination; every pool's reserved
-    /// count = Σ the open reservations of the orders; `onHand` pools (by sku prefix) hold what was set.
+    /// count = Σ the open reservations of the orders; `onHand` pools (by sku prefix) hold what was set;
+    /// order and stock histories are numbered without a gap, and each pool's last recorded change is its state.
     public func audit(acknowledged: [AcknowledgedRefund] = [], onHand: [String: Int64] = [:], on loop: any EventLoop) -> EventLoopFuture<AuditReport> {
         let snapshots = workers.indices.map { index in on(index, loop) { try $0.auditSnapshot() } }
         let reservations = auditReservations(on: loop)
@@ -104,6 +105,9 @@ extension Storage {
                     }
                 }
             }
+
+            // Histories: what watchers resume from and the audit trail.
+            violations += shards.flatMap(\.historyViolations)
 
             // Stock.
             violations += discrepancies.map { "stock \($0)" }

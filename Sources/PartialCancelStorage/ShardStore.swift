@@ -578,6 +578,8 @@ final class ShardStore {
         var outbox: [(id: String, destination: Int, delivered: Bool)] = []
         var applied: Set<String> = []
         var stock: [StockPool] = []
+        /// Broken rules of the change histories, in words.
+        var historyViolations: [String] = []
     }
 
     func auditSnapshot() throws -> AuditSnapshot {
@@ -601,6 +603,21 @@ final class ShardStore {
         }
         try db.query("SELECT message_id FROM applied_messages") { snapshot.applied.insert($0.text(0)) }
         snapshot.stock = try allStock()
+        // Histories are numbered 1…n without a gap, and each pool's last change is its state.
+        try db.query("SELECT order_id, COUNT(*), MIN(seq), MAX(seq) FROM order_history GROUP BY order_id HAVING MIN(seq) != 1 OR MAX(seq) != COUNT(*)") { row in
+            snapshot.historyViolations.append("\(row.text(0)): history entries \(row.int(2))…\(row.int(3)) are \(row.int(1)), not numbered without a gap")
+        }
+        try db.query("SELECT sku, COUNT(*), MAX(seq) FROM stock_history GROUP BY sku HAVING MIN(seq) != 1 OR MAX(seq) != COUNT(*)") { row in
+            snapshot.historyViolations.append("stock history of \(row.text(0)): \(row.int(1)) changes up to \(row.int(2)), not numbered without a gap")
+        }
+        try db.query("""
+        SELECT s.sku, s.location, s.on_hand, s.reserved, h.on_hand, h.reserved FROM stock s
+        JOIN stock_history h ON h.sku = s.sku AND h.location = s.location
+        WHERE h.seq = (SELECT MAX(seq) FROM stock_history WHERE sku = s.sku AND location = s.location)
+          AND (h.on_hand != s.on_hand OR h.reserved != s.reserved)
+        """) { row in
+            snapshot.historyViolations.append("stock \(row.text(0))@\(row.text(1)): on hand \(row.int(2)) reserved \(row.int(3)), its last recorded change says \(row.int(4)) and \(row.int(5))")
+        }
         return snapshot
     }
 

@@ -70,6 +70,7 @@ struct AuditTests {
             DELETE FROM refunds WHERE rowid = (SELECT MIN(rowid) FROM refunds);
             DELETE FROM applied_messages;
             UPDATE stock SET reserved = reserved + 1, on_hand = 7 WHERE rowid = (SELECT MIN(rowid) FROM stock);
+            DELETE FROM order_history WHERE seq = 2 AND order_id = (SELECT MIN(order_id) FROM order_history WHERE seq = 3);
             """)
         }
         let damaged = try await audit(directory, acks: acks).violations
@@ -79,5 +80,8 @@ struct AuditTests {
         #expect(damaged.contains { $0.contains("never applied") })
         #expect(damaged.contains { $0.hasPrefix("stock ") && $0.contains("orders hold") })
         #expect(damaged.contains { $0.contains("on hand 7") })
+        // The changed pool no longer matches its last recorded change; a removed entry leaves a gap.
+        #expect(damaged.contains { $0.contains("its last recorded change says") })
+        #expect(damaged.contains { $0.contains("not numbered without a gap") && !$0.hasPrefix("stock history") })
     }
 }
