@@ -156,11 +156,7 @@ public final class PartialCancelClient: Sendable {
     /// Starts a call without awaiting it: for load generators that keep many calls in flight
     /// with no task per call.
     public func start(_ method: String, request: ByteBuffer, deadline: TimeAmount? = nil, metadata: Metadata = Metadata()) -> (callID: UInt64, response: EventLoopFuture<ByteBuffer>) {
-        let callID = nextCallID.withLockedValue { id in
-            id &+= 1
-            if id == 0 { id = 1 }
-            return id
-        }
+        let callID = newCallID()
         let timeout = deadline ?? configuration.defaultDeadline
         let deadlineMs = UInt32(clamping: max(1, timeout.nanoseconds / 1_000_000))
         let call = Call(callID: callID, method: method, deadlineMs: deadlineMs, metadata: metadata, request: request)
@@ -180,16 +176,21 @@ public final class PartialCancelClient: Sendable {
         }
     }
 
+    /// A call id not in use on this connection (never 0).
+    private func newCallID() -> UInt64 {
+        nextCallID.withLockedValue { id in
+            id &+= 1
+            if id == 0 { id = 1 }
+            return id
+        }
+    }
+
     /// Starts a server-streaming call. `onItem` gets each item's bytes in order, on the
     /// connection's event loop; the future ends with the call (its final status as a
     /// `ClientError`). Without a deadline the call lasts until it ends or `cancel(callID:)`.
     public func startStream(_ method: String, request: ByteBuffer, deadline: TimeAmount? = nil, metadata: Metadata = Metadata(),
                             onItem: @escaping @Sendable (ByteBuffer) -> Void) -> (callID: UInt64, end: EventLoopFuture<Void>) {
-        let callID = nextCallID.withLockedValue { id in
-            id &+= 1
-            if id == 0 { id = 1 }
-            return id
-        }
+        let callID = newCallID()
         let deadlineMs = deadline.map { UInt32(clamping: max(1, $0.nanoseconds / 1_000_000)) } ?? 0
         let call = Call(callID: callID, method: method, deadlineMs: deadlineMs, metadata: metadata, request: request)
         let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
@@ -219,9 +220,9 @@ public final class PartialCancelClient: Sendable {
             case .failure(let error): continuation.finish(throwing: error)
             }
         }
-        continuation.onTermination = { [weak self] termination in
-            if case .cancelled = termination { self?.cancel(callID: callID) }
-        }
+        // However the iteration ends (early, or an item that does not decode), the server stops
+        // too; for a call that has already ended, the cancel is dropped.
+        continuation.onTermination = { [weak self] _ in self?.cancel(callID: callID) }
         return items
     }
 

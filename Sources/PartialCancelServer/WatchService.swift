@@ -128,11 +128,12 @@ private final class Watch: @unchecked Sendable {
     /// Sends queued changes while the connection takes them; ends the watch once its queue has
     /// overflowed (checked first, so a watcher that stopped reading is dropped too).
     private func drain() {
+        guard let done else { return }  // not running yet: `run` drains first thing
         while true {
             if queue.hasOverflowed {
                 stop()
                 metrics.recordWatchDropped()
-                done?.fail(RPCError(.resourceExhausted, "the watcher fell more than \(queue.limit) changes behind; resume from the last sequence number received",
+                done.fail(RPCError(.resourceExhausted, "the watcher fell more than \(queue.limit) changes behind; resume from the last sequence number received",
                                    reason: "WATCH_BUFFER_FULL", subject: "limits.watch_buffer_changes", detail: "\(queue.limit)"))
                 return
             }
