@@ -72,12 +72,21 @@ struct WatchCommand: AsyncParsableCommand {
 /// Runs a watch, and runs it again (resuming) when it ends for a reason worth retrying: the
 /// connection dropped, the server drained, or the watcher fell behind.
 enum Resuming {
-    /// `body` returns true when done; false or a retryable error reconnects after a pause.
+    /// `body` returns true when done; false or a retryable error reconnects after a pause. A
+    /// server that cannot be reached at the start is an error, not something to wait for.
     static func run(_ connection: ConnectionOptions, _ body: (PartialCancelClient) async throws -> Bool) async throws {
         var pause: UInt64 = 200_000_000
+        var connectedOnce = false
         while true {
             do {
-                let client = try await PartialCancelClient.connect(try connection.clientConfiguration())
+                let client: PartialCancelClient
+                do {
+                    client = try await PartialCancelClient.connect(try connection.clientConfiguration())
+                } catch let error as ClientError where !connectedOnce {
+                    Output.failure(error.status, json: connection.json)
+                    throw ExitCode(ExitCodes.code(for: error.status.code))
+                }
+                connectedOnce = true
                 let done: Bool
                 do {
                     done = try await body(client)

@@ -181,3 +181,45 @@ struct WatchTests {
         try await server.stop()
     }
 }
+
+/// The operators' commands, as processes against a real server.
+@Suite("Watch and stats commands")
+struct WatchCommandTests {
+    @Test("pcancel watch order prints every change as it commits; stats and order history show the figures and the trail")
+    func commands() async throws {
+        let (server, agent, portal) = try await ConfirmationTests.setUp()
+        let pcancel = try Paths.executable("pcancel")
+        let connection = ["--server", "127.0.0.1:\(server.port)", "--api-key", TestServer.agentKey, "--json"]
+        // Resuming after entry 1 (the intake) makes the test independent of when the process connects.
+        async let watched = runCommand(pcancel, connection + ["watch", "order", "web-W-1001", "--after", "1", "--count", "5"], environment: [:])
+        let requested = try await ConfirmationTests.request(agent, [CancelLine(lineID: "L1", quantity: 1)])
+        let token = try await ConfirmationTests.token(portal, for: requested.id)
+        _ = try await ConfirmationTests.confirm(portal, requested.id, token)
+
+        let watch = try await watched
+        #expect(watch.status == 0, "\(watch.error)")
+        let changes = watch.output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(changes.compactMap { $0["seq"] as? Int } == [2, 3, 4, 5, 6])
+        #expect(changes.compactMap { ($0["entry"] as? [String: Any])?["event"] as? String }
+            == ["CANCELLATION_REQUESTED", "CANCELLATION_CONFIRMED", "ORDER_UPDATED", "REFUND_ISSUED", "CANCELLATION_COMPLETED"])
+
+        let history = try await runCommand(pcancel, connection + ["order", "history", "web-W-1001"], environment: [:])
+        #expect(history.status == 0, "\(history.error)")
+        let trail = try #require(try JSONSerialization.jsonObject(with: Data(history.output.utf8)) as? [String: Any])["history"] as? [[String: Any]]
+        #expect(trail?.count == 6 && trail?[2]["from_state"] as? String == "PENDING_CONFIRMATION" && trail?[2]["to_state"] as? String == "CONFIRMED")
+
+        let stats = try await runCommand(pcancel, connection + ["stats"], environment: [:])
+        #expect(stats.status == 0, "\(stats.error)")
+        let figures = try #require(try JSONSerialization.jsonObject(with: Data(stats.output.utf8)) as? [String: Any])
+        let methods = try #require(figures["methods"] as? [[String: Any]])
+        #expect(methods.contains { $0["method"] as? String == Methods.confirmCancellation && $0["calls"] as? Int == 1 })
+        #expect((figures["shards"] as? [[String: Any]])?.count == 2)
+
+        // A watch of an order that does not exist ends with NOT_FOUND's exit code.
+        let missing = try await runCommand(pcancel, connection + ["watch", "order", "web-NOPE"], environment: [:])
+        #expect(missing.status == 3 && missing.output.contains("ORDER_NOT_FOUND"))
+
+        for client in [agent, portal] { await client.close() }
+        try await server.stop()
+    }
+}
