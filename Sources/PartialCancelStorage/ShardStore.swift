@@ -450,21 +450,13 @@ final class ShardStore {
     }
 
     func setOnHand(sku: String, location: String, onHand: Int64) throws -> StockPool {
-        let pool = try upsertPool(sku: sku, location: location, """
+        try db.run("""
         INSERT INTO stock (sku, location, on_hand, reserved, updated_ms) VALUES (?1, ?2, ?3, 0, ?4)
         ON CONFLICT (sku, location) DO UPDATE SET on_hand = excluded.on_hand, updated_ms = excluded.updated_ms
-        RETURNING on_hand, reserved
         """, [.text(sku), .text(location), .integer(onHand), .integer(now())])
+        let pool = try stock(sku: sku, location: location)[0]
         try recordStockChange(pool, cause: "SET_ON_HAND", reference: "")
         return pool
-    }
-
-    /// Runs an upsert of one pool that returns its on-hand and reserved counts: the pool as written.
-    private func upsertPool(sku: String, location: String, _ sql: String, _ values: [SQLValue]) throws -> StockPool {
-        guard let (onHand, reserved) = try db.first(sql, values, { ($0.int(0), $0.int(1)) }) else {
-            throw StorageError(code: 0, "the upsert of stock \(sku)@\(location) returned no row")
-        }
-        return StockPool(sku: sku, location: location, onHand: onHand, reserved: reserved)
     }
 
     /// Numbers a pool's new state in its sku's stock history and records it for the sku's watchers.
@@ -505,12 +497,13 @@ final class ShardStore {
         let inserted = try db.run("INSERT OR IGNORE INTO applied_messages (message_id, applied_ms) VALUES (?1, ?2)", [.text(change.id), .integer(time)])
         guard inserted == 1 else { return false }
         // A release never takes reserved below zero; a reservation on an unknown pool creates it with nothing on hand.
-        let pool = try upsertPool(sku: change.sku, location: change.location, """
+        try db.run("""
         INSERT INTO stock (sku, location, on_hand, reserved, updated_ms) VALUES (?1, ?2, 0, MAX(?3, 0), ?4)
         ON CONFLICT (sku, location) DO UPDATE SET reserved = MAX(reserved + ?3, 0), updated_ms = excluded.updated_ms
-        RETURNING on_hand, reserved
         """, [.text(change.sku), .text(change.location), .integer(change.reservedDelta), .integer(time)])
-        try recordStockChange(pool, cause: change.kind.rawValue, reference: change.id)
+        if let pool = try stock(sku: change.sku, location: change.location).first {
+            try recordStockChange(pool, cause: change.kind.rawValue, reference: change.id)
+        }
         return true
     }
 
