@@ -257,9 +257,9 @@ struct Target {
     }
 
     private static func key(_ flag: String?, environment: String, file: String, flag name: String) throws -> String {
-        if let flag { return flag }
-        if let value = ProcessInfo.processInfo.environment[environment], !value.isEmpty { return value }
-        if let text = try? String(contentsOfFile: file, encoding: .utf8) { return text.trimmingCharacters(in: .whitespacesAndNewlines) }
-        throw ValidationError("no key: pass \(name), set $\(environment), or run next to the embedded server's pcancel-data")
+        guard let key = try APIKeySource.resolve(given: flag, environment: environment, defaultFile: file) else {
+            throw ValidationError("no key: pass \(name), set $\(environment), or run next to the embedded server's pcancel-data")
+        }
+        return key
     }
 }

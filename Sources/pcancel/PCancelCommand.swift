@@ -85,18 +85,11 @@ struct ConnectionOptions: ParsableArguments {
 
     /// The key to send: flag, environment, key file, then the embedded default's development key.
     func resolvedAPIKey() throws -> String {
-        if let apiKey { return apiKey }
-        if let key = ProcessInfo.processInfo.environment["PCANCEL_API_KEY"], !key.isEmpty { return key }
-        if let apiKeyFile {
-            guard let text = try? String(contentsOfFile: apiKeyFile, encoding: .utf8) else {
-                throw ValidationError("cannot read --api-key-file \(apiKeyFile)")
-            }
-            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        do {
+            return try APIKeySource.resolve(given: apiKey, environment: "PCANCEL_API_KEY", keyFile: apiKeyFile, defaultFile: "pcancel-data/dev-api-key") ?? ""
+        } catch {
+            throw ValidationError("cannot read --api-key-file \(apiKeyFile ?? "")")
         }
-        if let text = try? String(contentsOfFile: "pcancel-data/dev-api-key", encoding: .utf8) {
-            return text.trimmingCharacters(in: .whitespacesAndNewlines)
-        }
-        return ""
     }
 
     func clientConfiguration(anonymousAllowed: Bool = false) throws -> PartialCancelClient.Configuration {
