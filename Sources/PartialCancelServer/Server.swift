@@ -153,7 +153,15 @@ public final class PartialCancelServer: Service, Sendable {
                     }
                 },
                 health: { loop in diagnostics.health(on: loop) })
-            let endpoint = try await MetricsEndpoint.bind(host: configuration.metricsHost, port: metricsPort, group: group, pages: pages)
+            let endpoint: any Channel
+            do {
+                endpoint = try await MetricsEndpoint.bind(host: configuration.metricsHost, port: metricsPort, group: group, pages: pages)
+            } catch {
+                // No half-started server: the listener goes too.
+                listener.withLockedValue { $0 = nil }
+                try? await channel.close()
+                throw error
+            }
             metricsListener.withLockedValue { $0 = endpoint }
             logger.info("metrics endpoint listening", metadata: ["address": "\(endpoint.localAddress.map { "\($0)" } ?? "?")"])
         }

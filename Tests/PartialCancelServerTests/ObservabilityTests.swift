@@ -98,6 +98,14 @@ struct ObservabilityTests {
         try await server.stop()
     }
 
+    @Test("a metrics port that cannot be bound fails the start with an error")
+    func metricsPortTaken() async throws {
+        let first = try await TestServer.start(configuring: { $0.metricsPort = 0 })
+        let taken = try #require(first.server.metricsAddress?.port)
+        await #expect(throws: (any Error).self) { _ = try await TestServer.start(configuring: { $0.metricsPort = taken }) }
+        try await first.stop()
+    }
+
     @Test("readiness fails, naming each cause: a shard not open, outbox lag over its bound, draining")
     func readiness() async throws {
         let loop = EmbeddedEventLoop()
