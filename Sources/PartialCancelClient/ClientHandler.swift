@@ -30,7 +30,7 @@ final class ClientHandler: ChannelDuplexHandler {
     }
 
     private var pending: [UInt64: Pending] = [:]
-    private var timer: (due: NIODeadline, scheduled: Scheduled<Void>)?
+    private var timer = EarliestDeadlineTimer()
     private var flushes = ReadBurstFlushes()
     private var pings: [UInt64: EventLoopPromise<Void>] = [:]
     private var helloPromise: EventLoopPromise<HelloReply>?
@@ -58,7 +58,7 @@ final class ClientHandler: ChannelDuplexHandler {
             }
             let due = localTimeout.map { context.eventLoop.now + $0 } ?? .distantFuture
             pending[call.callID] = Pending(promise: replyPromise, due: due, onItem: onItem)
-            if due != .distantFuture, timer.map({ due < $0.due }) ?? true { armTimer(context, at: due) }
+            armTimer(context, at: due)
             context.write(wrapOutboundOut(.call(call)), promise: promise)
         case .cancel(let callID):
             guard pending[callID] != nil else {
@@ -128,18 +128,19 @@ final class ClientHandler: ChannelDuplexHandler {
     }
 
     private func armTimer(_ context: ChannelHandlerContext, at due: NIODeadline) {
-        timer?.scheduled.cancel()
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        timer = (due, context.eventLoop.scheduleTask(deadline: due) {
-            let (handler, context) = loopBound.value
-            handler.timeOutOverdueCalls(context: context)
-        })
+        timer.arm(at: due) { due in
+            context.eventLoop.scheduleTask(deadline: due) {
+                let (handler, context) = loopBound.value
+                handler.timeOutOverdueCalls(context: context)
+            }
+        }
     }
 
     /// Fails every call past its local deadline (and tells the server to stop on it), then waits
     /// for the next deadline.
     private func timeOutOverdueCalls(context: ChannelHandlerContext) {
-        timer = nil
+        timer.fired()
         let now = context.eventLoop.now
         let overdue = pending.filter { $0.value.due <= now }
         for (callID, call) in overdue {
@@ -148,7 +149,7 @@ final class ClientHandler: ChannelDuplexHandler {
             context.write(wrapOutboundOut(.cancel(callID: callID)), promise: nil)
         }
         if !overdue.isEmpty { context.flush() }
-        if let next = pending.values.map(\.due).min(), next != .distantFuture { armTimer(context, at: next) }
+        if let next = pending.values.map(\.due).min() { armTimer(context, at: next) }
     }
 
     private func failAll(_ status: Status) {
@@ -158,8 +159,7 @@ final class ClientHandler: ChannelDuplexHandler {
         helloPromise = nil
         let calls = pending
         pending.removeAll()
-        timer?.scheduled.cancel()
-        timer = nil
+        timer.cancel()
         for call in calls.values { call.promise.fail(error) }
         let waiting = pings
         pings.removeAll()

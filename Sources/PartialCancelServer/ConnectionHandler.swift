@@ -36,10 +36,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         var stream: ServerStream?
     }
 
-    /// Calls in flight. One timer per connection, at the earliest deadline, ends overdue calls: a
-    /// timer per call would cost a heap insertion and removal on every call.
+    /// Calls in flight; one timer, at the earliest deadline, ends overdue calls.
     private var inFlight: [UInt64: InFlightCall] = [:]
-    private var deadlineTimer: (due: NIODeadline, timer: Scheduled<Void>)?
+    private var deadlineTimer = EarliestDeadlineTimer()
     private var helloTimer: Scheduled<Void>?
     private var idleTimer: Scheduled<Void>?
     /// Times come from the event loop's clock (`eventLoop.now`), so tests can drive them.
@@ -90,8 +89,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         state = .closed
         helloTimer?.cancel()
         idleTimer?.cancel()
-        deadlineTimer?.timer.cancel()
-        deadlineTimer = nil
+        deadlineTimer.cancel()
         let streams = inFlight.values.compactMap(\.stream)
         inFlight.removeAll()
         for stream in streams { stream.end() }
@@ -261,7 +259,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             }, writable: { loopBound.value.1.channel.isWritable })
         }
         inFlight[callID] = InFlightCall(deadline: deadline, timeoutMs: timeoutMs, method: method.name, started: now, stream: stream)
-        if deadline != .distantFuture, deadlineTimer.map({ deadline < $0.due }) ?? true { armDeadlineTimer(context, at: deadline) }
+        armDeadlineTimer(context, at: deadline)
         let callContext = CallContext(callID: callID, method: method.name, principal: principal, metadata: call.metadata,
                                       deadline: deadline, eventLoop: context.eventLoop, decodingLimits: limits.decoding,
                                       logger: logger)
@@ -327,22 +325,21 @@ final class ConnectionHandler: ChannelInboundHandler {
         if state == .draining && inFlight.isEmpty { flushAndClose(context) }
     }
 
-    /// (Re)arms the connection's deadline timer for `due`.
+    /// Makes sure the connection's deadline timer fires by `due`.
     private func armDeadlineTimer(_ context: ChannelHandlerContext, at due: NIODeadline) {
-        deadlineTimer?.timer.cancel()
-        deadlineTimer = (due, schedule(context, at: due) { handler, context in handler.expireOverdueCalls(context) })
+        deadlineTimer.arm(at: due) { due in schedule(context, at: due) { handler, context in handler.expireOverdueCalls(context) } }
     }
 
     /// Ends every call past its deadline with DEADLINE_EXCEEDED, then waits for the next deadline.
     private func expireOverdueCalls(_ context: ChannelHandlerContext) {
-        deadlineTimer = nil
+        deadlineTimer.fired()
         let now = context.eventLoop.now
         let overdue = inFlight.filter { $0.value.deadline <= now }.sorted { $0.key < $1.key }
         for (callID, call) in overdue {
             finish(context, callID: callID, .failure(RPCError(.deadlineExceeded, "deadline of \(call.timeoutMs) ms exceeded",
                                                               reason: "DEADLINE_EXCEEDED", subject: call.method, detail: "\(call.timeoutMs)")))
         }
-        if state != .closed, let next = inFlight.values.map(\.deadline).min(), next != .distantFuture { armDeadlineTimer(context, at: next) }
+        if state != .closed, let next = inFlight.values.map(\.deadline).min() { armDeadlineTimer(context, at: next) }
     }
 
     private func reply(_ context: ChannelHandlerContext, _ reply: Reply) {

@@ -182,3 +182,31 @@ public struct ReadBurstFlushes {
         context.flush()
     }
 }
+
+/// One timer per connection, at the earliest deadline of its calls in flight: a timer per call
+/// would cost a heap insertion and removal on every call. When it fires, its owner ends the calls
+/// that are due and arms it again for the next deadline. Used on the channel's event loop only.
+public struct EarliestDeadlineTimer {
+    private var armed: (due: NIODeadline, scheduled: Scheduled<Void>)?
+
+    public init() {}
+
+    /// Makes sure the timer fires no later than `due` (`.distantFuture`: no timer is needed).
+    /// `schedule` makes the timer for a deadline; it runs only when the timer must move earlier.
+    public mutating func arm(at due: NIODeadline, _ schedule: (NIODeadline) -> Scheduled<Void>) {
+        guard due != .distantFuture else { return }
+        if let armed, armed.due <= due { return }
+        armed?.scheduled.cancel()
+        armed = (due, schedule(due))
+    }
+
+    /// The timer has fired: the next `arm` schedules a new one.
+    public mutating func fired() {
+        armed = nil
+    }
+
+    public mutating func cancel() {
+        armed?.scheduled.cancel()
+        armed = nil
+    }
+}
