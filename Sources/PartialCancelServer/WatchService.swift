@@ -35,17 +35,12 @@ struct WatchService {
                                                                subject: "request.after_seq"))
         }
         let watch = Watch(stream: stream, keys: [.order(request.orderID)], storage: storage, limit: bufferChanges, metrics: metrics)
-        return storage.watchOrder(request.orderID, after: request.afterSeq, subscriber: watch.queue, on: context.eventLoop) { order in
+        let registered = storage.watchOrder(request.orderID, after: request.afterSeq, subscriber: watch.queue, on: context.eventLoop) { order in
             try AccountScope.check(context, account: order.account.id)
-        }.flatMap { found in
-            guard found else {
-                return context.eventLoop.makeFailedFuture(RPCError(.notFound, "no order '\(request.orderID)'", reason: "ORDER_NOT_FOUND", subject: request.orderID))
-            }
-            return watch.run()
-        }.flatMapErrorThrowing { error in
-            watch.stop()
-            throw Self.mapped(error)
+        }.flatMapThrowing { found in
+            guard found else { throw RPCError(.notFound, "no order '\(request.orderID)'", reason: "ORDER_NOT_FOUND", subject: request.orderID) }
         }
+        return watch.run(after: registered)
     }
 
     private func watchStock(_ context: CallContext, _ request: WatchStockRequest, _ stream: ServerStream) -> EventLoopFuture<Void> {
@@ -65,15 +60,10 @@ struct WatchService {
             }
         }
         let watch = Watch(stream: stream, keys: request.skus.map { .sku($0.sku) }, storage: storage, limit: bufferChanges, metrics: metrics)
-        return storage.watchStock(request.skus.map { ($0.sku, $0.afterSeq) }, subscriber: watch.queue, on: context.eventLoop)
-            .flatMap { watch.run() }
-            .flatMapErrorThrowing { error in
-                watch.stop()
-                throw Self.mapped(error)
-            }
+        return watch.run(after: storage.watchStock(request.skus.map { ($0.sku, $0.afterSeq) }, subscriber: watch.queue, on: context.eventLoop))
     }
 
-    private static func mapped(_ error: any Error) -> any Error {
+    static func mapped(_ error: any Error) -> any Error {
         guard case .ahead(let subject, let seq, let last)? = error as? WatchError else { return error }
         return RPCError(.outOfRange, "after_seq \(seq) is past the last change of \(subject) (\(last))", reason: "WATCH_SEQ_AHEAD",
                         subject: subject, detail: "\(last)")
@@ -108,8 +98,17 @@ private final class Watch: @unchecked Sendable {
         weak var watch: Watch?
     }
 
+    /// Runs the watch once its registration with the shards succeeded; if the registration or the
+    /// watch fails, unwatches and answers with the failure's status.
+    func run(after registered: EventLoopFuture<Void>) -> EventLoopFuture<Void> {
+        registered.flatMap { self.run() }.flatMapErrorThrowing { error in
+            self.stop()
+            throw WatchService.mapped(error)
+        }
+    }
+
     /// Starts sending; the future ends the call when the watch is dropped for falling behind.
-    func run() -> EventLoopFuture<Void> {
+    private func run() -> EventLoopFuture<Void> {
         let done = stream.eventLoop.makePromise(of: Void.self)
         self.done = done
         stream.onEnd { [self] in
