@@ -27,6 +27,8 @@ final class OrderWatchProbe: Sendable {
         var id: Int
         var done: @Sendable (Seen) -> Bool
         var continuation: CheckedContinuation<Bool, Never>
+        /// Answers false at the timeout; cancelled when an arrival answers first.
+        var timeout: Task<Void, Never>
     }
 
     private let state = NIOLockedValueBox<(seen: Seen, waiters: [Waiter], nextWaiter: Int)>((Seen(), [], 0))
@@ -79,6 +81,7 @@ final class OrderWatchProbe: Sendable {
             let seen = state.seen
             let resumed = state.waiters.filter { $0.done(seen) || seen.ended != nil }
             state.waiters.removeAll { waiter in resumed.contains { $0.id == waiter.id } }
+            for waiter in resumed { waiter.timeout.cancel() }
             return resumed.map { ($0.continuation, $0.done(seen)) }
         }
         for (continuation, result) in ready { continuation.resume(returning: result) }
@@ -87,21 +90,22 @@ final class OrderWatchProbe: Sendable {
     private func wait(timeout: TimeAmount, _ done: @escaping @Sendable (Seen) -> Bool) async -> Bool {
         let state = self.state
         return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            let id: Int? = state.withLockedValue { state in
-                if done(state.seen) || state.seen.ended != nil { return nil }
-                state.nextWaiter += 1
-                state.waiters.append(Waiter(id: state.nextWaiter, done: done, continuation: continuation))
-                return state.nextWaiter
-            }
-            guard let id else { return continuation.resume(returning: done(state.withLockedValue { $0.seen })) }
-            Task {
-                try? await Task.sleep(nanoseconds: UInt64(max(0, timeout.nanoseconds)))
-                let expired = state.withLockedValue { state -> Waiter? in
-                    guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-                    return state.waiters.remove(at: index)
+            let waiting: Bool = state.withLockedValue { locked in
+                if done(locked.seen) || locked.seen.ended != nil { return false }
+                locked.nextWaiter += 1
+                let id = locked.nextWaiter
+                let expiry = Task {
+                    guard (try? await Task.sleep(nanoseconds: UInt64(max(0, timeout.nanoseconds)))) != nil else { return }  // answered
+                    let expired = state.withLockedValue { state -> Waiter? in
+                        guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                        return state.waiters.remove(at: index)
+                    }
+                    expired?.continuation.resume(returning: false)
                 }
-                expired?.continuation.resume(returning: false)
+                locked.waiters.append(Waiter(id: id, done: done, continuation: continuation, timeout: expiry))
+                return true
             }
+            if !waiting { continuation.resume(returning: done(state.withLockedValue { $0.seen })) }
         }
     }
 }
