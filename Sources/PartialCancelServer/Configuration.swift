@@ -26,8 +26,10 @@ public struct ServerLimits: Sendable, Hashable {
     public var shutdownGracePeriodMs: Int = 10_000
     /// Longest string field accepted, in UTF-8 bytes.
     public var maxStringBytes: Int = 4096
-    /// Most elements accepted in one repeated field.
-    public var maxRepeatedCount: Int = 10_000
+    /// Most elements accepted in one repeated field of a request, checked before the message is
+    /// unpacked: no request has more (lines per request are at most an order's 500 lines, SKUs per
+    /// watch at most `maxWatchSkus`), so a larger count is only work.
+    public var maxRepeatedCount: Int = 500
     /// Longest client name accepted in Hello, in UTF-8 bytes (it only labels logs).
     public var maxClientNameBytes: Int = 128
     /// Longest delay a Ping may ask for.
@@ -45,17 +47,49 @@ public struct ServerLimits: Sendable, Hashable {
     /// The kernel send buffer of each accepted connection (SO_SNDBUF); 0 leaves it to the
     /// kernel's autotuning, which lets a peer that stops reading park megabytes in the kernel.
     public var socketSendBufferBytes: Int = 0
+    /// Outbound bytes one connection may have queued (replies and stream items not yet taken by
+    /// the kernel) before the server stops reading from it: a client that sends calls and never
+    /// reads the replies gets back-pressure instead of growing the server's memory. Calls already
+    /// read when the bound is reached wait, and run once the client reads again.
+    public var maxOutboundBufferBytes: Int = 256 * 1024
+    /// A connection whose outbound queue stays over `maxOutboundBufferBytes` this long is closed
+    /// (GoAway RESOURCE_EXHAUSTED `WRITE_STALLED`).
+    public var writeStallTimeoutMs: Int = 30_000
+    /// Largest frame accepted before Hello has authenticated the connection (a Hello is tiny).
+    public var maxFrameBytesBeforeHello: Int = 16 * 1024
+    /// Bytes of partial frames all connections together may hold; a read that would go past it
+    /// closes its connection (GoAway RESOURCE_EXHAUSTED `INBOUND_BUDGET_EXHAUSTED`).
+    public var maxInboundBufferedBytes: Int = 256 * 1024 * 1024
+    /// Open connections from one peer address; more are refused.
+    public var maxConnectionsPerPeer: Int = 256
+    /// Authenticated connections of one principal; a further Hello is refused.
+    public var maxConnectionsPerPrincipal: Int = 256
+    /// Connection slots that only authenticated connections may hold: connections that have not
+    /// (yet) authenticated may take at most `maxConnections - reservedAuthenticatedConnections`,
+    /// and when they have, a new one takes the place of the oldest of them. (At least one slot
+    /// stays open to them, whatever the reserve.)
+    public var reservedAuthenticatedConnections: Int = 64
+    /// Watches (server streams) open on one connection, and for one principal across connections.
+    public var maxWatchesPerConnection: Int = 64
+    public var maxWatchesPerPrincipal: Int = 1024
+    /// SKUs one WatchStock may follow.
+    public var maxWatchSkus: Int = 100
+    /// Bytes of fields unknown to this server accepted in one message (newer clients may send
+    /// some; megabytes of them are only work).
+    public var maxUnknownFieldBytes: Int = 16 * 1024
 
     public init() {}
 
-    var framing: FramingConfiguration {
+    func framing(budget: InboundBudget?) -> FramingConfiguration {
         FramingConfiguration(maxFrameBytes: maxFrameBytes,
                              frameStallTimeout: .milliseconds(Int64(frameStallTimeoutMs)),
-                             decodingLimits: decoding)
+                             decodingLimits: decoding,
+                             maxFrameBytesBeforeAuthentication: maxFrameBytesBeforeHello,
+                             inboundBudget: budget)
     }
 
     var decoding: DecodingLimits {
-        DecodingLimits(maxStringBytes: maxStringBytes, maxRepeatedCount: maxRepeatedCount)
+        DecodingLimits(maxStringBytes: maxStringBytes, maxRepeatedCount: maxRepeatedCount, maxUnknownFieldBytes: maxUnknownFieldBytes)
     }
 
     /// What the server announces in HelloReply.
@@ -77,13 +111,24 @@ public struct ServerLimits: Sendable, Hashable {
             ("max_string_bytes", maxStringBytes), ("max_repeated_count", maxRepeatedCount),
             ("max_client_name_bytes", maxClientNameBytes), ("token_failures_per_caller", tokenFailuresPerCaller),
             ("token_failure_window_ms", tokenFailureWindowMs), ("watch_buffer_changes", watchBufferChanges),
-            ("max_outbox_lag_ms", maxOutboxLagMs),
+            ("max_outbox_lag_ms", maxOutboxLagMs), ("max_outbound_buffer_bytes", maxOutboundBufferBytes),
+            ("write_stall_timeout_ms", writeStallTimeoutMs), ("max_frame_bytes_before_hello", maxFrameBytesBeforeHello),
+            ("max_inbound_buffered_bytes", maxInboundBufferedBytes), ("max_connections_per_peer", maxConnectionsPerPeer),
+            ("max_connections_per_principal", maxConnectionsPerPrincipal), ("max_watches_per_connection", maxWatchesPerConnection),
+            ("max_watches_per_principal", maxWatchesPerPrincipal), ("max_watch_skus", maxWatchSkus),
         ]
         for (name, value) in positive where value <= 0 {
             throw ConfigurationError("limits.\(name) must be greater than 0 (got \(value))")
         }
         if idleTimeoutMs < 0 { throw ConfigurationError("limits.idle_timeout_ms must be 0 (off) or more (got \(idleTimeoutMs))") }
         if socketSendBufferBytes < 0 { throw ConfigurationError("limits.socket_send_buffer_bytes must be 0 (the kernel's default) or more (got \(socketSendBufferBytes))") }
+        if maxUnknownFieldBytes < 0 { throw ConfigurationError("limits.max_unknown_field_bytes must not be negative (got \(maxUnknownFieldBytes))") }
+        if reservedAuthenticatedConnections < 0 {
+            throw ConfigurationError("limits.reserved_authenticated_connections must not be negative (got \(reservedAuthenticatedConnections))")
+        }
+        if maxInboundBufferedBytes < maxFrameBytes {
+            throw ConfigurationError("limits.max_inbound_buffered_bytes (\(maxInboundBufferedBytes)) must be at least max_frame_bytes (\(maxFrameBytes)), or no large frame could arrive")
+        }
         if maxPingDelayMs < 0 { throw ConfigurationError("limits.max_ping_delay_ms must not be negative (got \(maxPingDelayMs))") }
         if maxFrameBytes > Int(Int32.max) { throw ConfigurationError("limits.max_frame_bytes must be at most \(Int32.max)") }
         if defaultDeadlineMs > maxDeadlineMs {

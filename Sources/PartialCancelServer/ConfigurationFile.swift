@@ -51,6 +51,17 @@ public enum ConfigurationFile {
             try limits.int("watch_buffer_changes") { configuration.limits.watchBufferChanges = $0 }
             try limits.int("max_outbox_lag_ms") { configuration.limits.maxOutboxLagMs = $0 }
             try limits.int("socket_send_buffer_bytes") { configuration.limits.socketSendBufferBytes = $0 }
+            try limits.int("max_outbound_buffer_bytes") { configuration.limits.maxOutboundBufferBytes = $0 }
+            try limits.int("write_stall_timeout_ms") { configuration.limits.writeStallTimeoutMs = $0 }
+            try limits.int("max_frame_bytes_before_hello") { configuration.limits.maxFrameBytesBeforeHello = $0 }
+            try limits.int("max_inbound_buffered_bytes") { configuration.limits.maxInboundBufferedBytes = $0 }
+            try limits.int("max_connections_per_peer") { configuration.limits.maxConnectionsPerPeer = $0 }
+            try limits.int("max_connections_per_principal") { configuration.limits.maxConnectionsPerPrincipal = $0 }
+            try limits.int("reserved_authenticated_connections") { configuration.limits.reservedAuthenticatedConnections = $0 }
+            try limits.int("max_watches_per_connection") { configuration.limits.maxWatchesPerConnection = $0 }
+            try limits.int("max_watches_per_principal") { configuration.limits.maxWatchesPerPrincipal = $0 }
+            try limits.int("max_watch_skus") { configuration.limits.maxWatchSkus = $0 }
+            try limits.int("max_unknown_field_bytes") { configuration.limits.maxUnknownFieldBytes = $0 }
         }
         try reader.object("storage") { storage in
             try storage.int("shards") { configuration.storage.shards = $0 }

@@ -5,8 +5,15 @@ import PartialCancelWire
 /// One connection's protocol: Hello first, then calls multiplexed by call id, each answered exactly
 /// once (its result, DEADLINE_EXCEEDED, CANCELLED or a refusal), in whatever order they finish.
 /// Runs entirely on the connection's event loop, so it needs no locks.
-final class ConnectionHandler: ChannelInboundHandler {
+///
+/// Back-pressure: while the channel is not writable (its queued replies passed
+/// `max_outbound_buffer_bytes`), the handler asks for no more reads, and calls already read wait
+/// in arrival order until the client takes its replies; a connection that stays unwritable for
+/// `write_stall_timeout_ms` is closed. Its memory is thereby bounded by the outbound bound, the
+/// replies of the calls already running, and one read burst.
+final class ConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = Envelope
+    typealias OutboundIn = Envelope
     typealias OutboundOut = Envelope
 
     private enum State {
@@ -51,6 +58,13 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Client certificates (by fingerprint) that stand for a principal, on TLS listeners.
     private let certificatePrincipals: [String: Principal]
 
+    /// Calls read while the connection could not take more replies, in arrival order.
+    private var parked: [Call] = []
+    /// A read was asked for while the connection was unwritable: issued when it drains.
+    private var readHeld = false
+    /// Closes the connection if it stays unwritable too long.
+    private var writeStallTimer: Scheduled<Void>?
+
     init(methods: MethodRegistry, keyStore: KeyStore, limits: ServerLimits, runtime: ServerRuntime, metrics: ServerMetrics, logger: Logger,
          certificatePrincipals: [String: Principal] = [:]) {
         self.certificatePrincipals = certificatePrincipals
@@ -67,18 +81,20 @@ final class ConnectionHandler: ChannelInboundHandler {
     func channelActive(context: ChannelHandlerContext) {
         logger[metadataKey: "peer"] = "\(context.remoteAddress.map { "\($0)" } ?? "?")"
         switch runtime.admit(context.channel) {
-        case .accepted:
+        case .accepted(let evicted):
             admitted = true
+            if let evicted {
+                evicted.pipeline.fireUserInboundEventTriggered(ServerEvent.evict)
+            }
             lastActivity = context.eventLoop.now
             let timeout = limits.helloTimeoutMs
             helloTimer = schedule(context, in: .milliseconds(Int64(timeout))) { handler, context in
                 handler.goAwayAndClose(context, Status(.deadlineExceeded, "no Hello within \(timeout) ms",
                                                        reasons: [Reason("HELLO_TIMEOUT", subject: "hello_timeout_ms", detail: "\(timeout)")]))
             }
-        case .overLimit(let limit):
-            logger.notice("connection refused: connection limit reached", metadata: ["limit": "\(limit)"])
-            goAwayAndClose(context, Status(.resourceExhausted, "too many connections (limit \(limit))",
-                                           reasons: [Reason("CONNECTION_LIMIT", subject: "max_connections", detail: "\(limit)")]))
+        case .refused(let status):
+            logger.notice("connection refused", metadata: ["reason": "\(status.reasons.first?.code ?? "")"])
+            goAwayAndClose(context, status)
         case .draining:
             goAwayAndClose(context, Self.shuttingDown)
         }
@@ -89,7 +105,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         state = .closed
         helloTimer?.cancel()
         idleTimer?.cancel()
+        writeStallTimer?.cancel()
         deadlineTimer.cancel()
+        parked.removeAll()
         let streams = inFlight.values.compactMap(\.stream)
         inFlight.removeAll()
         for stream in streams { stream.end() }
@@ -102,9 +120,15 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard state != .closed else { return }
-        lastActivity = context.eventLoop.now
         flushes.readStarted()
         let envelope = unwrapInboundIn(data)
+        switch envelope {
+        case .hello, .call, .cancel:
+            // Control pings are not activity: a connection that only pings is idle.
+            lastActivity = context.eventLoop.now
+        default:
+            break
+        }
         switch (state, envelope) {
         case (.awaitingHello, .hello(let hello)):
             handleHello(context, hello)
@@ -112,8 +136,17 @@ final class ConnectionHandler: ChannelInboundHandler {
             goAwayAndClose(context, Status(.failedPrecondition, "the first frame must be Hello, got \(envelope.kind)",
                                            reasons: [Reason("HELLO_REQUIRED", subject: envelope.kind)]))
         case (.ready, .call(let call)), (.draining, .call(let call)):
-            handleCall(context, call)
+            if parked.isEmpty && context.channel.isWritable {
+                handleCall(context, call)
+            } else {
+                parked.append(call)
+            }
         case (_, .cancel(let callID)):
+            if let index = parked.firstIndex(where: { $0.callID == callID }) {
+                let call = parked.remove(at: index)
+                refuse(context, call, Status(.cancelled, "cancelled by the client", reasons: [Reason("CANCELLED_BY_CLIENT")]))
+                return
+            }
             finish(context, callID: callID, .failure(RPCError(.cancelled, "cancelled by the client", reason: "CANCELLED_BY_CLIENT")))
         case (_, .ping(let nonce)):
             write(context, .pong(nonce: nonce))
@@ -132,9 +165,49 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
-            for stream in inFlight.values.compactMap(\.stream) { stream.becameWritable() }
+            writeStallTimer?.cancel()
+            writeStallTimer = nil
+            // Not from inside this event: writability changes in the middle of a flush (of a read
+            // burst, say), and starting calls writes and flushes again. The next tick is soon.
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            context.eventLoop.execute {
+                let (handler, context) = loopBound.value
+                guard handler.state != .closed, context.channel.isWritable else { return }
+                handler.runParkedCalls(context)
+                for stream in handler.inFlight.values.compactMap(\.stream) { stream.becameWritable() }
+            }
+        } else if writeStallTimer == nil, state != .closed {
+            let timeout = limits.writeStallTimeoutMs
+            writeStallTimer = schedule(context, in: .milliseconds(Int64(timeout))) { handler, context in
+                handler.writeStallTimer = nil
+                guard !context.channel.isWritable else { return }
+                handler.logger.notice("closing connection: replies not read", metadata: ["timeout_ms": "\(timeout)"])
+                handler.closeNow(context, Status(.resourceExhausted, "the client read no replies for \(timeout) ms",
+                                                 reasons: [Reason("WRITE_STALLED", subject: "write_stall_timeout_ms", detail: "\(timeout)")]))
+            }
         }
         context.fireChannelWritabilityChanged()
+    }
+
+    /// Reads are asked for only while the connection can take replies.
+    func read(context: ChannelHandlerContext) {
+        if context.channel.isWritable && parked.isEmpty {
+            context.read()
+        } else {
+            readHeld = true
+        }
+    }
+
+    /// Starts the parked calls while the connection stays writable, then resumes reading.
+    private func runParkedCalls(_ context: ChannelHandlerContext) {
+        while !parked.isEmpty, context.channel.isWritable, state == .ready || state == .draining {
+            handleCall(context, parked.removeFirst())
+        }
+        flushes.flushNow(context)
+        if readHeld, parked.isEmpty, context.channel.isWritable, state != .closed {
+            readHeld = false
+            context.read()
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -150,6 +223,11 @@ final class ConnectionHandler: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .drain? = event as? ServerEvent {
             beginDraining(context)
+        } else if case .evict? = event as? ServerEvent {
+            // The runtime no longer counts this connection: it must not count it out again.
+            admitted = false
+            goAwayAndClose(context, Status(.resourceExhausted, "unauthenticated connections are at their limit and this one waited longest for Hello",
+                                           reasons: [Reason("UNAUTHENTICATED_CONNECTION_EVICTED", subject: "reserved_authenticated_connections")]))
         } else {
             context.fireUserInboundEventTriggered(event)
         }
@@ -192,6 +270,16 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     private func accept(_ context: ChannelHandlerContext, _ principal: Principal) {
+        if let refusal = runtime.authenticate(context.channel, as: principal) {
+            logger.notice("Hello refused: principal connection limit", metadata: ["principal": "\(principal.name)"])
+            refuseHello(context, refusal)
+            return
+        }
+        // Frames up to the full limit from now on (before Hello, and for anonymous callers, who
+        // may only ask for Health, a small one).
+        if principal.role != nil {
+            context.triggerUserOutboundEvent(FramingEvent.authenticated, promise: nil)
+        }
         self.principal = principal
         logger[metadataKey: "principal"] = "\(principal.name)"
         state = .ready
@@ -236,6 +324,18 @@ final class ConnectionHandler: ChannelInboundHandler {
             refuse(context, call, refusal.status)
             return
         }
+        if method.streamHandler != nil {
+            let limit = limits.maxWatchesPerConnection
+            guard inFlight.values.lazy.filter({ $0.stream != nil }).count < limit else {
+                refuse(context, call, Status(.resourceExhausted, "too many watches open on this connection (limit \(limit))",
+                                             reasons: [Reason("WATCH_LIMIT", subject: "max_watches_per_connection", detail: "\(limit)")]))
+                return
+            }
+            if let refusal = runtime.startWatch(for: principal) {
+                refuse(context, call, refusal)
+                return
+            }
+        }
 
         let now = context.eventLoop.now
         let timeoutMs: Int
@@ -253,10 +353,14 @@ final class ConnectionHandler: ChannelInboundHandler {
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         var stream: ServerStream?
         if method.streamHandler != nil {
-            stream = ServerStream(eventLoop: context.eventLoop, write: { messages in
+            let serverStream = ServerStream(eventLoop: context.eventLoop, write: { messages in
                 let (handler, context) = loopBound.value
                 handler.writeStreamItems(context, callID: callID, messages)
             }, writable: { loopBound.value.1.channel.isWritable })
+            // The principal's watch slot, taken above, is given back however the stream ends.
+            let runtime = self.runtime, principal = self.principal
+            serverStream.onEnd { runtime.endWatch(for: principal) }
+            stream = serverStream
         }
         inFlight[callID] = InFlightCall(deadline: deadline, timeoutMs: timeoutMs, method: method.name, started: now, stream: stream)
         armDeadlineTimer(context, at: deadline)
@@ -370,6 +474,10 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .ready:
             state = .draining
             write(context, .goAway(Self.shuttingDown))
+            // Calls read but not started (the client was not taking replies) never start now.
+            let waiting = parked
+            parked.removeAll()
+            for call in waiting { refuse(context, call, Self.shuttingDown) }
             // Streams never finish by themselves: they end now, and their clients resume elsewhere.
             for callID in inFlight.filter({ $0.value.stream != nil }).keys.sorted() {
                 finish(context, callID: callID, .failure(RPCError(.unavailable, "server is shutting down", reason: "SHUTTING_DOWN")))
@@ -400,6 +508,17 @@ final class ConnectionHandler: ChannelInboundHandler {
         idleTimer?.cancel()
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(.goAway(status))).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    /// Closes at once, without waiting for queued replies to drain: the GoAway goes out behind them
+    /// if the socket takes it. For a client that stopped reading.
+    private func closeNow(_ context: ChannelHandlerContext, _ status: Status) {
+        guard state != .closed else { return }
+        state = .closed
+        helloTimer?.cancel()
+        idleTimer?.cancel()
+        context.writeAndFlush(wrapOutboundOut(.goAway(status)), promise: nil)
+        context.close(promise: nil)
     }
 
     /// Closes the connection once it has had no calls in flight and no traffic for the idle timeout.

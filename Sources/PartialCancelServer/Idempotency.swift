@@ -6,7 +6,9 @@ import PartialCancelWire
 /// Idempotency keys on mutating methods, with Stripe's semantics: the same key with the same request
 /// returns the stored reply; the same key with a different request is FAILED_PRECONDITION
 /// `IDEMPOTENCY_KEY_REUSED`; a key whose first call is still running is ABORTED
-/// `IDEMPOTENCY_KEY_IN_USE`. Keys are scoped per principal and method and kept for the retention.
+/// `IDEMPOTENCY_KEY_IN_USE`. Keys are scoped to everything that decides whom a call is for — the
+/// principal, the customer a portal acts for (`metadata.on_behalf_of`) — and to the method, and
+/// kept for the retention: one customer's key can neither replay nor poison another's.
 /// Definitive answers (success and refusals) are stored; transient failures (UNAVAILABLE,
 /// DEADLINE_EXCEEDED, INTERNAL, RESOURCE_EXHAUSTED, CANCELLED) give the key back for a retry.
 struct Idempotency {
@@ -19,6 +21,14 @@ struct Idempotency {
     static let maxKeyBytes = 255
     static let transient: Set<StatusCode> = [.unavailable, .deadlineExceeded, .internalError, .resourceExhausted, .cancelled, .unknown]
 
+    /// The stored scope of a key. The account is length-prefixed, so that no account name and
+    /// key can spell another account's scope; calls that act for nobody keep the plain form.
+    static func scope(_ context: CallContext, method: String, key: String) -> String {
+        let account = context.metadata.onBehalfOf
+        guard !account.isEmpty else { return "\(context.principal.name)|\(method)|\(key)" }
+        return "\(context.principal.name)|for:\(account.utf8.count):\(account)|\(method)|\(key)"
+    }
+
     func wrap(_ method: MethodDescriptor) -> MethodDescriptor {
         let inner = method.handler
         return MethodDescriptor(name: method.name, access: method.access) { context, request in
@@ -28,7 +38,7 @@ struct Idempotency {
                 return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "idempotency_key must be 1-\(Self.maxKeyBytes) printable ASCII characters",
                                                                    reason: "FIELD_MALFORMED", subject: "metadata.idempotency_key"))
             }
-            let scope = "\(context.principal.name)|\(method.name)|\(key)"
+            let scope = Self.scope(context, method: method.name, key: key)
             let fingerprint = Array(SHA256.hash(data: Array(buffer: request)))
             return storage.claimIdempotency(scope: scope, fingerprint: fingerprint, nowMs: now(), retentionMs: retentionMs, staleAfterMs: staleAfterMs,
                                             on: context.eventLoop).flatMap { claim in

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOPosix
 import PartialCancelDomain
 import PartialCancelStorage
 import PartialCancelWire
@@ -8,6 +9,34 @@ import PartialCancelWire
 struct OrderService {
     let storage: Storage
     let intake: Intake
+    /// Where payloads too large to parse in a moment are parsed, off the event loops: a 4 MB
+    /// JSON payload takes milliseconds, and every other connection of its loop would wait.
+    let parsing: NIOThreadPool = .singleton
+
+    /// Payloads up to this size are parsed on the event loop (microseconds: cheaper than the hop).
+    static let inlineParseBytes = 16 * 1024
+
+    /// The outcome of parsing one payload.
+    private enum Parsed: Sendable {
+        case order(Order)
+        /// Refused, with what the dead letter records about the payload.
+        case refused(DomainError, priority: Int64, key: String)
+    }
+
+    private func parse(channel: String, payload: [UInt8], on eventLoop: any EventLoop) -> EventLoopFuture<Parsed> {
+        let intake = self.intake
+        let work: @Sendable () -> Parsed = {
+            switch Result(catching: { () throws(DomainError) in try intake.order(channel: channel, payload: payload) }) {
+            case .success(let order):
+                return .order(order)
+            case .failure(let error):
+                return .refused(error, priority: intake.priority(channel: channel, payload: payload),
+                                key: intake.externalKey(channel: channel, payload: payload) ?? "\(channel)-unknown")
+            }
+        }
+        guard payload.count > Self.inlineParseBytes else { return eventLoop.makeSucceededFuture(work()) }
+        return parsing.runIfActive(eventLoop: eventLoop, work)
+    }
 
     var methods: [MethodDescriptor] {
         [
@@ -38,20 +67,21 @@ struct OrderService {
     private func ingest(_ context: CallContext, _ request: IngestOrderRequest) -> EventLoopFuture<IngestOrderResponse> {
         let payload = Array(buffer: request.payload)
         let actor = "\(context.principal.name) via \(request.channel)"
-        switch Result(catching: { () throws(DomainError) in try intake.order(channel: request.channel, payload: payload) }) {
-        case .success(let order):
-            return storage.ingest(order, actor: actor, on: context.eventLoop).map { outcome in
-                IngestOrderResponse(order: ViewMapping.view(outcome.order), created: outcome.created)
-            }
-        case .failure(let error):
-            // Refused payloads are kept as dead letters, most valuable first, to be fixed and re-driven.
-            let priority = intake.priority(channel: request.channel, payload: payload)
-            let key = intake.externalKey(channel: request.channel, payload: payload) ?? "\(request.channel)-unknown"
-            return storage.addDeadLetter(key: key, kind: "intake", priority: priority, reason: error.code.name, detail: error.description,
-                                         subject: request.channel, payload: payload, on: context.eventLoop).flatMapThrowing { id in
-                context.log(.info, "intake refused", metadata: ["channel": "\(request.channel)", "path": "\(error.path)", "dead_letter": "\(id)"])
-                throw RPCError(.invalidArgument, "payload refused: \(error.description)",
-                               reasons: [Reason(error.code.name, subject: error.path, detail: error.message), Reason("DEAD_LETTERED", subject: id)])
+        let storage = self.storage
+        return parse(channel: request.channel, payload: payload, on: context.eventLoop).flatMap { parsed in
+            switch parsed {
+            case .order(let order):
+                return storage.ingest(order, actor: actor, on: context.eventLoop).map { outcome in
+                    IngestOrderResponse(order: ViewMapping.view(outcome.order), created: outcome.created)
+                }
+            case .refused(let error, let priority, let key):
+                // Refused payloads are kept as dead letters, most valuable first, to be fixed and re-driven.
+                return storage.addDeadLetter(key: key, kind: "intake", priority: priority, reason: error.code.name, detail: error.description,
+                                             subject: request.channel, payload: payload, on: context.eventLoop).flatMapThrowing { id in
+                    context.log(.info, "intake refused", metadata: ["channel": "\(request.channel)", "path": "\(error.path)", "dead_letter": "\(id)"])
+                    throw RPCError(.invalidArgument, "payload refused: \(error.description)",
+                                   reasons: [Reason(error.code.name, subject: error.path, detail: error.message), Reason("DEAD_LETTERED", subject: id)])
+                }
             }
         }
     }
@@ -65,18 +95,20 @@ struct OrderService {
                 // Re-queue the email: delivery tries it again from scratch.
                 return storage.reviveEmail(deadLetter: letter, on: context.eventLoop).map { RedriveDeadLetterResponse(resolved: $0) }
             }
-            switch Result(catching: { () throws(DomainError) in try intake.order(channel: letter.subject, payload: letter.payload) }) {
-            case .success(let order):
-                return storage.ingest(order, actor: "\(context.principal.name) redrive \(letter.id)", on: context.eventLoop).flatMap { outcome in
-                    storage.resolveDeadLetter(letter.id, on: context.eventLoop).map {
-                        RedriveDeadLetterResponse(resolved: true, order: ViewMapping.view(outcome.order))
+            return parse(channel: letter.subject, payload: letter.payload, on: context.eventLoop).flatMap { parsed in
+                switch parsed {
+                case .order(let order):
+                    return storage.ingest(order, actor: "\(context.principal.name) redrive \(letter.id)", on: context.eventLoop).flatMap { outcome in
+                        storage.resolveDeadLetter(letter.id, on: context.eventLoop).map {
+                            RedriveDeadLetterResponse(resolved: true, order: ViewMapping.view(outcome.order))
+                        }
                     }
-                }
-            case .failure(let error):
-                return storage.failDeadLetterAgain(letter.id, reason: error.code.name, detail: error.description, on: context.eventLoop).flatMap {
-                    storage.deadLetter(letter.id, on: context.eventLoop)
-                }.map { updated in
-                    RedriveDeadLetterResponse(resolved: false, deadLetter: updated.map(ViewMapping.view))
+                case .refused(let error, _, _):
+                    return storage.failDeadLetterAgain(letter.id, reason: error.code.name, detail: error.description, on: context.eventLoop).flatMap {
+                        storage.deadLetter(letter.id, on: context.eventLoop)
+                    }.map { updated in
+                        RedriveDeadLetterResponse(resolved: false, deadLetter: updated.map(ViewMapping.view))
+                    }
                 }
             }
         }

@@ -43,7 +43,7 @@ public final class PartialCancelServer: Service, Sendable {
         self.configuration = configuration
         self.keyStore = keyStore
         self.logger = logger
-        self.runtime = ServerRuntime(version: Self.version, maxConnections: configuration.limits.maxConnections)
+        self.runtime = ServerRuntime(version: Self.version, limits: configuration.limits)
         let metrics = ServerMetrics(methods: Methods.all + methods.map(\.name))
         self.metrics = metrics
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
@@ -74,7 +74,8 @@ public final class PartialCancelServer: Service, Sendable {
                                   tokenAttempts: TokenAttemptLimiter(limit: configuration.limits.tokenFailuresPerCaller,
                                                                      windowMs: Int64(configuration.limits.tokenFailureWindowMs)),
                                   metrics: metrics).methods
-            + WatchService(storage: storage, bufferChanges: configuration.limits.watchBufferChanges, metrics: metrics).methods
+            + WatchService(storage: storage, bufferChanges: configuration.limits.watchBufferChanges,
+                           maxSkus: configuration.limits.maxWatchSkus, metrics: metrics).methods
         for method in services { registry.register(mutating.contains(method.name) ? idempotency.wrap(method) : method) }
         for method in methods { registry.register(method) }
         self.methods = registry
@@ -123,18 +124,23 @@ public final class PartialCancelServer: Service, Sendable {
         let metrics = self.metrics
         let tlsContext = self.tlsContext
         let certificatePrincipals = configuration.tls?.certificatePrincipals ?? [:]
+        // One budget for the partial frames of all connections together.
+        let framing = limits.framing(budget: InboundBudget(limit: limits.maxInboundBufferedBytes))
+        // Past the high mark a connection is unwritable: its handler stops reading (back-pressure).
+        let writeMarks = ChannelOptions.Types.WriteBufferWaterMark(low: limits.maxOutboundBufferBytes / 2, high: limits.maxOutboundBufferBytes)
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelOption(.writeBufferWaterMark, value: writeMarks)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if limits.socketSendBufferBytes > 0 {
                         try channel.syncOptions?.setOption(.socketOption(.so_sndbuf), value: SocketOptionValue(limits.socketSendBufferBytes))
                     }
                     if let tlsContext { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext)) }
-                    try channel.pipeline.syncOperations.addFramingHandlers(limits.framing)
+                    try channel.pipeline.syncOperations.addFramingHandlers(framing)
                     try channel.pipeline.syncOperations.addHandler(
                         ConnectionHandler(methods: methods, keyStore: keyStore, limits: limits, runtime: runtime, metrics: metrics, logger: logger,
                                           certificatePrincipals: certificatePrincipals))
@@ -176,6 +182,9 @@ public final class PartialCancelServer: Service, Sendable {
 
     /// The metrics endpoint's bound address, once started with one.
     public var metricsAddress: SocketAddress? { metricsListener.withLockedValue { $0?.localAddress } }
+
+    /// Connections open now (admitted, not yet closed).
+    public var openConnectionCount: Int { runtime.openChannels.count }
 
     public func run() async throws {
         try await start()

@@ -21,6 +21,12 @@ public enum StatusMapping {
         case .tooLarge(let length, let limit):
             return Status(.resourceExhausted, error.description,
                           reasons: [Reason("FRAME_TOO_LARGE", subject: "max_frame_bytes", detail: "length \(length), limit \(limit)")])
+        case .tooLargeBeforeAuthentication(let length, let limit):
+            return Status(.resourceExhausted, error.description,
+                          reasons: [Reason("FRAME_TOO_LARGE", subject: "max_frame_bytes_before_hello", detail: "length \(length), limit \(limit)")])
+        case .budgetExhausted(_, let limit):
+            return Status(.resourceExhausted, error.description,
+                          reasons: [Reason("INBOUND_BUDGET_EXHAUSTED", subject: "max_inbound_buffered_bytes", detail: "\(limit)")])
         case .empty:
             return Status(.invalidArgument, error.description, reasons: [Reason("FRAME_EMPTY")])
         case .stalled(_, let timeout):

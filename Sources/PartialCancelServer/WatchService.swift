@@ -13,6 +13,8 @@ import PartialCancelWire
 struct WatchService {
     let storage: Storage
     let bufferChanges: Int
+    /// SKUs one WatchStock may follow (`limits.max_watch_skus`).
+    let maxSkus: Int
     let metrics: ServerMetrics
 
     var methods: [MethodDescriptor] {
@@ -46,6 +48,10 @@ struct WatchService {
     private func watchStock(_ context: CallContext, _ request: WatchStockRequest, _ stream: ServerStream) -> EventLoopFuture<Void> {
         guard !request.skus.isEmpty else {
             return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "name at least one sku", reason: "FIELD_REQUIRED", subject: "request.skus"))
+        }
+        guard request.skus.count <= maxSkus else {
+            return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "at most \(maxSkus) skus per watch (got \(request.skus.count))",
+                                                               reason: "FIELD_OUT_OF_RANGE", subject: "request.skus", detail: "max_watch_skus=\(maxSkus)"))
         }
         for (index, cursor) in request.skus.enumerated() {
             do {

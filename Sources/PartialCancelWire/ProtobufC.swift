@@ -45,10 +45,13 @@ public struct DecodingLimits: Sendable, Hashable {
     public var maxStringBytes: Int
     /// Most elements accepted in one repeated field.
     public var maxRepeatedCount: Int
+    /// Most bytes of fields unknown to this schema accepted in one message, nested ones included.
+    public var maxUnknownFieldBytes: Int
 
-    public init(maxStringBytes: Int = 4096, maxRepeatedCount: Int = 10_000) {
+    public init(maxStringBytes: Int = 4096, maxRepeatedCount: Int = 10_000, maxUnknownFieldBytes: Int = 64 * 1024) {
         self.maxStringBytes = maxStringBytes
         self.maxRepeatedCount = maxRepeatedCount
+        self.maxUnknownFieldBytes = maxUnknownFieldBytes
     }
 
     public static let `default` = DecodingLimits()
@@ -166,8 +169,8 @@ extension WireMessage {
             // protobuf-c wants a non-null pointer even for an empty message.
             var empty: UInt8 = 0
             if let base {
-                if let error = WireValidator.firstInvalidString(UnsafeRawBufferPointer(start: base, count: bytes.count),
-                                                                descriptor: Self.descriptor, path: path) {
+                if let error = WireValidator.firstViolation(UnsafeRawBufferPointer(start: base, count: bytes.count),
+                                                            descriptor: Self.descriptor, limits: limits, path: path) {
                     return .failure(error)
                 }
             }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CMalloc
 import Foundation
 import Logging
 import PartialCancelServer
@@ -61,7 +62,17 @@ struct PCancelServerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Serve Prometheus metrics (/metrics, /live, /ready) on this loopback port; 0 picks one (default: off).")
     var metricsPort: Int?
 
+    /// glibc raises its mmap threshold each time a large block is freed, so that after a burst of
+    /// large frames (up to `max_frame_bytes` each) later ones come from the heap, whose freed
+    /// memory it keeps: the process would stay at its peak after the peers leave. With fixed
+    /// thresholds large buffers are mapped and unmapped, and the heap is trimmed as it empties.
+    static func returnFreedMemory() {
+        _ = mallopt(M_MMAP_THRESHOLD, 256 * 1024)
+        _ = mallopt(M_TRIM_THRESHOLD, 1024 * 1024)
+    }
+
     func run() async throws {
+        Self.returnFreedMemory()
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -133,12 +144,34 @@ struct PCancelServerCommand: AsyncParsableCommand {
         say("pcancel-server \(PartialCancelServer.version) listening on \(configuration.host):\(address.port ?? configuration.port)")
 
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            services: [server, MemoryTrimmer(server: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 
     /// Start-up lines go to stdout, flushed at once: scripts and tests wait for them.
     private func say(_ line: String) {
         FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    }
+}
+
+/// Gives freed memory back to the system after connections close. glibc keeps the free pages of
+/// its heaps (one per thread arena) for reuse; after a burst of connections that buffered a lot,
+/// the process would stay near its peak. Every `interval` the trimmer looks at the number of open
+/// connections and, when it has fallen since the last look, asks glibc to release what is free
+/// (`malloc_trim`, a walk of the arenas: milliseconds, and only after connections went away).
+struct MemoryTrimmer: Service {
+    let server: PartialCancelServer
+    var interval: Duration = .seconds(2)
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown { [server, interval] in
+            var previous = 0
+            while !Task.isCancelled {
+                try await Task.sleep(for: interval)
+                let open = server.openConnectionCount
+                if open < previous { _ = malloc_trim(0) }
+                previous = open
+            }
+        }
     }
 }

@@ -369,6 +369,31 @@ struct ConfirmationTests {
 
 @Suite("Idempotency keys")
 struct IdempotencyTests {
+    @Test("a portal's keys never cross the customers it acts for: no replay of another's reply, no poisoning of another's key")
+    func scopedToCustomer() async throws {
+        let (server, agent, portal) = try await ConfirmationTests.setUp()
+        func request(_ line: String, for account: String, key: String) async throws -> RequestCancellationResponse {
+            try await portal.call(Methods.requestCancellation,
+                                  RequestCancellationRequest(orderID: "web-W-1001", lines: [CancelLine(lineID: line, quantity: 1)], reasonCode: "ADDED_BY_MISTAKE"),
+                                  as: RequestCancellationResponse.self, metadata: Metadata(idempotencyKey: key, onBehalfOf: account))
+        }
+        // The owner's reply (a quote of acct-42's order) is not replayed to a portal acting for acct-7.
+        let owners = try await request("L1", for: "acct-42", key: "k-1")
+        #expect(owners.cancellation.id == "web-W-1001/c1")
+        do {
+            let leaked = try await request("L1", for: "acct-7", key: "k-1")
+            Issue.record("acct-7 got acct-42's stored reply: \(leaked.cancellation.id)")
+        } catch let error as ClientError {
+            #expect(error.code == .notFound || error.code == .permissionDenied)
+        }
+        // acct-7's refused call under a key does not decide what the same key does for acct-42.
+        await #expect(throws: ClientError.self) { _ = try await request("L2", for: "acct-7", key: "k-2") }
+        let second = try await request("L2", for: "acct-42", key: "k-2")
+        #expect(second.cancellation.lines.map(\.lineID) == ["L2"])
+        for client in [agent, portal] { await client.close() }
+        try await server.stop()
+    }
+
     @Test("same key and request: the stored reply; same key, other request: IDEMPOTENCY_KEY_REUSED; keys are per principal")
     func semantics() async throws {
         let server = try await TestServer.start { _ in }

@@ -33,11 +33,29 @@ struct ConfigurationTests {
         #expect(configuration.apiKeys == [APIKey(name: "a", role: .agent, key: "k")])
     }
 
+    @Test("the memory, connection and watch bounds are set by their documented names")
+    func parsesBounds() throws {
+        let json = """
+        {"limits": {"max_unknown_field_bytes": 1, "max_frame_bytes_before_hello": 2, "max_inbound_buffered_bytes": 4194304,
+                    "max_outbound_buffer_bytes": 4, "write_stall_timeout_ms": 5, "max_connections_per_peer": 6,
+                    "max_connections_per_principal": 7, "reserved_authenticated_connections": 8,
+                    "max_watches_per_connection": 9, "max_watches_per_principal": 10, "max_watch_skus": 11}}
+        """
+        let limits = try ConfigurationFile.parse(Data(json.utf8)).limits
+        let values = [limits.maxUnknownFieldBytes, limits.maxFrameBytesBeforeHello, limits.maxInboundBufferedBytes,
+                      limits.maxOutboundBufferBytes, limits.writeStallTimeoutMs, limits.maxConnectionsPerPeer,
+                      limits.maxConnectionsPerPrincipal, limits.reservedAuthenticatedConnections,
+                      limits.maxWatchesPerConnection, limits.maxWatchesPerPrincipal, limits.maxWatchSkus]
+        #expect(values == [1, 2, 4_194_304, 4, 5, 6, 7, 8, 9, 10, 11])
+    }
+
     @Test("bad settings are refused, naming the setting", arguments: [
         (#"{"limts": {}}"#, "unknown setting limts"),
         (#"{"limits": {"max_frame_bytes": "big"}}"#, "limits.max_frame_bytes must be a whole number"),
         (#"{"limits": {"max_frame_bytes": true}}"#, "limits.max_frame_bytes must be a whole number"),
         (#"{"limits": {"max_connections": 0}}"#, "limits.max_connections must be greater than 0"),
+        (#"{"limits": {"max_outbound_buffer_bytes": 0}}"#, "limits.max_outbound_buffer_bytes must be greater than 0"),
+        (#"{"limits": {"max_inbound_buffered_bytes": 1024}}"#, "limits.max_inbound_buffered_bytes (1024) must be at least max_frame_bytes"),
         (#"{"limits": {"default_deadline_ms": 10, "max_deadline_ms": 5}}"#, "exceeds limits.max_deadline_ms"),
         (#"{"port": 70000}"#, "port must be 0...65535"),
         (#"{"api_keys": [{"name": "a", "role": "root", "sha256": "00"}]}"#, "api_keys[0].role: 'root' is not one of"),

@@ -22,7 +22,7 @@ struct ConnectionHandlerTests {
     private func makeChannel(_ configure: (inout ServerLimits) -> Void = { _ in }) throws -> EmbeddedChannel {
         var limits = ServerLimits()
         configure(&limits)
-        let runtime = ServerRuntime(version: "test", maxConnections: limits.maxConnections)
+        let runtime = ServerRuntime(version: "test", limits: limits)
         var methods = MethodRegistry(DiagnosticsService(runtime: runtime, maxPingDelayMs: limits.maxPingDelayMs, metrics: ServerMetrics()).methods)
         methods.register(MethodDescriptor(name: Self.adminOnly, access: .roles([.admin])) { context, bytes in
             context.eventLoop.makeSucceededFuture(bytes)
@@ -411,5 +411,77 @@ struct ConnectionHandlerTests {
         #expect(status.code == .resourceExhausted)
         #expect(status.reasons.first?.code == "FRAME_TOO_LARGE")
         #expect(!channel.isActive)
+    }
+
+    // MARK: Back-pressure and bounds
+
+    private func setWritable(_ channel: EmbeddedChannel, _ writable: Bool) {
+        channel.isWritable = writable
+        channel.pipeline.fireChannelWritabilityChanged()
+    }
+
+    @Test("while the client takes no replies, calls read wait in order and run once it reads again")
+    func backPressure() throws {
+        let channel = try makeChannel()
+        _ = try hello(channel)
+        setWritable(channel, false)
+        for id in 1...3 { try channel.writeInbound(ping(UInt64(id))) }
+        #expect(try replies(channel).isEmpty)
+        // A waiting call can still be cancelled.
+        try channel.writeInbound(Envelope.cancel(callID: 2))
+        let cancelled = try replies(channel)
+        #expect(cancelled.map(\.callID) == [2] && cancelled.first?.status.code == .cancelled)
+        setWritable(channel, true)
+        channel.embeddedEventLoop.run()
+        let answered = try replies(channel)
+        #expect(answered.map(\.callID) == [1, 3])
+        #expect(answered.allSatisfy { $0.status.isOK })
+        #expect(channel.isActive)
+    }
+
+    @Test("a connection that stays unwritable past the write-stall timeout is closed with WRITE_STALLED")
+    func writeStall() throws {
+        let channel = try makeChannel { $0.writeStallTimeoutMs = 1000 }
+        _ = try hello(channel)
+        setWritable(channel, false)
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(999))
+        #expect(channel.isActive)
+        // Writable again in time: the timer is off.
+        setWritable(channel, true)
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(5000))
+        #expect(channel.isActive)
+        setWritable(channel, false)
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(1000))
+        #expect(try goAway(channel)?.reasons.first?.code == "WRITE_STALLED")
+        #expect(!channel.isActive)
+    }
+
+    @Test("control pings do not keep an idle connection open")
+    func pingsAreNotActivity() throws {
+        let channel = try makeChannel { $0.idleTimeoutMs = 1000 }
+        _ = try hello(channel)
+        for nonce in 1...6 {
+            channel.embeddedEventLoop.advanceTime(by: .milliseconds(400))
+            guard channel.isActive else { break }
+            try channel.writeInbound(Envelope.ping(nonce: UInt64(nonce)))
+        }
+        #expect(try goAway(channel)?.reasons.first?.code == "IDLE_TIMEOUT")
+        #expect(!channel.isActive)
+    }
+
+    @Test("watches are bounded per connection; an ended watch gives its slot back")
+    func watchesPerConnection() throws {
+        let channel = try makeChannel { $0.maxWatchesPerConnection = 2 }
+        _ = try hello(channel)
+        try channel.writeInbound(stream(1, "forever"))
+        try channel.writeInbound(stream(2, "forever"))
+        try channel.writeInbound(stream(3, "forever"))
+        let refused = try replies(channel).filter { $0.callID == 3 }
+        #expect(refused.first?.status.reasons.first?.code == "WATCH_LIMIT")
+        #expect(refused.first?.status.reasons.first?.subject == "max_watches_per_connection")
+        try channel.writeInbound(Envelope.cancel(callID: 1))
+        _ = try replies(channel)
+        try channel.writeInbound(stream(4, "forever"))
+        #expect(try replies(channel).filter { $0.callID == 4 }.isEmpty)  // running, not refused
     }
 }

@@ -109,7 +109,7 @@ struct ObservabilityTests {
     @Test("readiness fails, naming each cause: a shard not open, outbox lag over its bound, draining")
     func readiness() async throws {
         let loop = EmbeddedEventLoop()
-        let runtime = ServerRuntime(version: "test", maxConnections: 10)
+        let runtime = ServerRuntime(version: "test", limits: ServerLimits())
         var diagnostics = DiagnosticsService(runtime: runtime, maxPingDelayMs: 0, metrics: ServerMetrics(), maxOutboxLagMs: 30_000)
         let shards = NIOLockedValueBox([ShardHealthView(index: 0, open: true), ShardHealthView(index: 1, open: true, outboxOldestAgeMs: 29_000)])
         diagnostics.shards = { loop in loop.makeSucceededFuture(shards.withLockedValue { $0 }) }

@@ -89,6 +89,22 @@ struct WatchTests {
         try await server.stop()
     }
 
+    @Test("a stock watch over max_watch_skus SKUs is refused; one at the bound runs")
+    func tooManySkus() async throws {
+        let server = try await TestServer.start { $0.maxWatchSkus = 3 }
+        let client = try await server.client(key: TestServer.agentKey)
+        let over = Collector(client.stream(Methods.watchStock, WatchStockRequest(skus: (1...4).map { StockCursor(sku: "SKU-\($0)") }), as: StockUpdate.self))
+        _ = await over.task.value
+        guard case .some(.some(let error as ClientError)) = over.end else { Issue.record("expected a refusal, got \(String(describing: over.end))"); return }
+        #expect(error.status.code == .invalidArgument && error.status.reasons.first?.subject == "request.skus")
+        let fits = Collector(client.stream(Methods.watchStock, WatchStockRequest(skus: (1...3).map { StockCursor(sku: "SKU-\($0)") }), as: StockUpdate.self))
+        try await Task.sleep(nanoseconds: 200_000_000)
+        #expect(fits.end == nil)
+        fits.task.cancel()
+        await client.close()
+        try await server.stop()
+    }
+
     @Test("a watcher that reconnects with the last sequence number it saw misses nothing and repeats nothing")
     func resume() async throws {
         let (server, agent, portal) = try await ConfirmationTests.setUp()

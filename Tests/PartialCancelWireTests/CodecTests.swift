@@ -103,6 +103,43 @@ struct CodecTests {
         }
     }
 
+    @Test("a request with more lines than any order has is refused before it is unpacked, naming the field")
+    func tooManyLines() throws {
+        let limits = DecodingLimits(maxRepeatedCount: 500)
+        let lines = (0..<501).map { CancelLine(lineID: "L\($0)") }
+        let request = ValidateEligibilityRequest(orderID: "o", lines: lines).encoded()
+        #expect(throws: WireDecodeError.self) { try ValidateEligibilityRequest(decoding: request, limits: limits) }
+        do {
+            _ = try ValidateEligibilityRequest(decoding: request, limits: limits)
+        } catch {
+            #expect(error.code == .tooLong && error.path.hasSuffix("lines"))
+        }
+        let fits = ValidateEligibilityRequest(orderID: "o", lines: Array(lines.prefix(500)))
+        #expect(try ValidateEligibilityRequest(decoding: fits.encoded(), limits: limits) == fits)
+    }
+
+    @Test("unknown fields over their limit are refused; a few are accepted and ignored")
+    func unknownFields() throws {
+        func ping(withUnknownFields count: Int) -> ByteBuffer {
+            var buffer = PingRequest(payload: ByteBuffer(string: "p")).encoded()
+            // Field 99, varint: tag (99 << 3 | 0) = 792 as a two-byte varint, then the value 1.
+            for _ in 0..<count { buffer.writeBytes([0x98, 0x06, 0x01]) }
+            return buffer
+        }
+        let limits = DecodingLimits(maxUnknownFieldBytes: 1024)
+        #expect(try PingRequest(decoding: ping(withUnknownFields: 10), limits: limits).payload == ByteBuffer(string: "p"))
+        #expect(throws: WireDecodeError.self) { try PingRequest(decoding: ping(withUnknownFields: 1000), limits: limits) }
+    }
+
+    @Test("a singular field occurring more often than the repeated-field bound is refused")
+    func repeatedSingularField() throws {
+        var buffer = ByteBuffer()
+        // PingRequest.payload (field 1, length-delimited), one byte each, 600 times.
+        for _ in 0..<600 { buffer.writeBytes([0x0A, 0x01, 0x61]) }
+        #expect(throws: WireDecodeError.self) { try PingRequest(decoding: buffer, limits: DecodingLimits(maxRepeatedCount: 500)) }
+        #expect(try PingRequest(decoding: buffer, limits: DecodingLimits(maxRepeatedCount: 600)).payload == ByteBuffer(string: "a"))
+    }
+
     @Test("unknown status codes keep their number and get a stable name")
     func statusNames() {
         #expect(StatusCode.resourceExhausted.name == "RESOURCE_EXHAUSTED")

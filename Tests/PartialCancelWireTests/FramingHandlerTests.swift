@@ -57,6 +57,70 @@ struct FramingHandlerTests {
         #expect(recorder.envelopes.isEmpty)
     }
 
+    @Test("before authentication only a small frame is accepted; afterwards the full limit holds")
+    func smallFramesBeforeAuthentication() throws {
+        let configuration = FramingConfiguration(maxFrameBytes: 4096, maxFrameBytesBeforeAuthentication: 64)
+        let early = EmbeddedChannel()
+        let earlyRecorder = Recorder()
+        try early.pipeline.syncOperations.addFramingHandlers(configuration)
+        try early.pipeline.syncOperations.addHandler(earlyRecorder)
+        // A length of 65 is refused at its fourth byte, before any body is buffered.
+        try early.writeInbound(ByteBuffer(bytes: [0, 0, 0, 65]))
+        #expect(earlyRecorder.errors.first as? FrameError == .tooLargeBeforeAuthentication(length: 65, limit: 64))
+
+        let late = EmbeddedChannel()
+        let lateRecorder = Recorder()
+        try late.pipeline.syncOperations.addFramingHandlers(configuration)
+        try late.pipeline.syncOperations.addHandler(lateRecorder)
+        late.pipeline.triggerUserOutboundEvent(FramingEvent.authenticated, promise: nil)
+        var big = ByteBuffer()
+        big.writeInteger(UInt32(1000))
+        big.writeRepeatingByte(0, count: 1000)
+        try late.writeInbound(big)
+        guard case .undecodable? = lateRecorder.errors.first as? FrameError else {
+            Issue.record("a 1000-byte frame after authentication should reach the decoder, got \(lateRecorder.errors)")
+            return
+        }
+    }
+
+    @Test("partial frames of all connections share one budget, given back when a connection closes")
+    func sharedInboundBudget() throws {
+        let budget = InboundBudget(limit: 1000)
+        let configuration = FramingConfiguration(maxFrameBytes: 4096, inboundBudget: budget)
+        func partialFrame(holding bytes: Int) -> ByteBuffer {
+            var buffer = ByteBuffer()
+            buffer.writeInteger(UInt32(4000))
+            buffer.writeRepeatingByte(7, count: bytes - 4)
+            return buffer
+        }
+        let first = EmbeddedChannel(), firstRecorder = Recorder()
+        try first.pipeline.syncOperations.addFramingHandlers(configuration)
+        try first.pipeline.syncOperations.addHandler(firstRecorder)
+        try first.writeInbound(partialFrame(holding: 600))
+        #expect(budget.inUse == 600)
+        #expect(firstRecorder.errors.isEmpty)
+
+        let second = EmbeddedChannel(), secondRecorder = Recorder()
+        try second.pipeline.syncOperations.addFramingHandlers(configuration)
+        try second.pipeline.syncOperations.addHandler(secondRecorder)
+        try second.writeInbound(partialFrame(holding: 600))
+        #expect(secondRecorder.errors.first as? FrameError == .budgetExhausted(bufferedBytes: 600, limit: 1000))
+        #expect(budget.inUse == 600)
+
+        _ = try first.finish()
+        #expect(budget.inUse == 0)
+        let third = EmbeddedChannel(), thirdRecorder = Recorder()
+        try third.pipeline.syncOperations.addFramingHandlers(configuration)
+        try third.pipeline.syncOperations.addHandler(thirdRecorder)
+        try third.writeInbound(partialFrame(holding: 600))
+        #expect(thirdRecorder.errors.isEmpty)
+        // A completed frame gives its bytes back.
+        var rest = ByteBuffer()
+        rest.writeRepeatingByte(7, count: 3404)
+        try third.writeInbound(rest)
+        #expect(budget.inUse == 0)
+    }
+
     @Test("a frame that is not an envelope is reported as undecodable")
     func undecodable() throws {
         let (channel, recorder) = try setUp()
