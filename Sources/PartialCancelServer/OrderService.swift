@@ -8,6 +8,8 @@ import PartialCancelWire
 struct OrderService {
     let storage: Storage
     let intake: Intake
+    /// The clock intake bounds an order's placing time by (Unix milliseconds).
+    var now: @Sendable () -> Int64 = Storage.unixMillis
 
     var methods: [MethodDescriptor] {
         [
@@ -38,7 +40,7 @@ struct OrderService {
     private func ingest(_ context: CallContext, _ request: IngestOrderRequest) -> EventLoopFuture<IngestOrderResponse> {
         let payload = Array(buffer: request.payload)
         let actor = "\(context.principal.name) via \(request.channel)"
-        switch Result(catching: { () throws(DomainError) in try intake.order(channel: request.channel, payload: payload) }) {
+        switch Result(catching: { () throws(DomainError) in try intake.order(channel: request.channel, payload: payload, nowMs: now()) }) {
         case .success(let order):
             return storage.ingest(order, actor: actor, on: context.eventLoop).map { outcome in
                 IngestOrderResponse(order: ViewMapping.view(outcome.order), created: outcome.created)
@@ -65,7 +67,7 @@ struct OrderService {
                 // Re-queue the email: delivery tries it again from scratch.
                 return storage.reviveEmail(deadLetter: letter, on: context.eventLoop).map { RedriveDeadLetterResponse(resolved: $0) }
             }
-            switch Result(catching: { () throws(DomainError) in try intake.order(channel: letter.subject, payload: letter.payload) }) {
+            switch Result(catching: { () throws(DomainError) in try intake.order(channel: letter.subject, payload: letter.payload, nowMs: now()) }) {
             case .success(let order):
                 return storage.ingest(order, actor: "\(context.principal.name) redrive \(letter.id)", on: context.eventLoop).flatMap { outcome in
                     storage.resolveDeadLetter(letter.id, on: context.eventLoop).map {
