@@ -180,10 +180,10 @@ struct OrderEndToEndTests {
         try await server.stop()
     }
 
-    @Test("Health reports every shard")
+    @Test("Health reports every shard to a caller with a key")
     func health() async throws {
         let server = try await TestServer.start { _ in }
-        let client = try await server.client(key: "")
+        let client = try await server.client(key: TestServer.agentKey)
         let health = try await client.health()
         #expect(health.shards.map(\.index) == [0, 1])
         #expect(health.shards.allSatisfy { $0.open && $0.outboxBacklog == 0 })
