@@ -3,6 +3,7 @@
 public struct CallcenterAdapter: ChannelAdapter {
     public let channel = "callcenter"
     public let externalIDField = "ticket_id"
+    public let placedAtField = "entered_at"
     public init() {}
 
     static let kinds: [String: LineKind] = ["goods": .goods, "service": .service, "bundle": .bundle, "subscription": .subscriptionService]
@@ -73,13 +74,13 @@ public struct CallcenterAdapter: ChannelAdapter {
         if tenders.isEmpty { throw DomainError(.outOfRange, path: payload.path("payment"), "must have at least one payment") }
 
         let agent = try payload.identifier("agent_id", maxBytes: limits.maxIDBytes)
-        let notes = try payload.optionalString("notes", maxLength: 2000, allowEmpty: true) ?? ""
+        let notes = try payload.optionalString("notes", maxLength: 2000, allowEmpty: true, multiline: true) ?? ""
         return OrderDraft(channel: channel, externalID: try payload.identifier(externalIDField, maxBytes: limits.maxIDBytes),
                           account: Account(id: try customer.identifier("account_id", maxBytes: limits.maxIDBytes),
                                            tier: try customer.optionalString("tier", maxLength: 32) ?? "standard",
                                            email: try customer.email("email")),
                           status: try payload.bool("confirmed") ? .confirmed : .pending, currency: try payload.currency("currency"),
-                          placedAtMs: try payload.time("entered_at"), lines: lines, promotions: promotions, shipping: shipping,
+                          placedAtMs: try payload.time(placedAtField), lines: lines, promotions: promotions, shipping: shipping,
                           tenders: tenders, notes: notes.isEmpty ? "entered by \(agent)" : "entered by \(agent): \(notes)",
                           tendersPath: payload.path("payment"))
     }

@@ -4,6 +4,8 @@ public protocol ChannelAdapter: Sendable {
     var channel: String { get }
     /// The payload field holding the channel's own order id.
     var externalIDField: String { get }
+    /// The payload field holding when the order was placed (RFC 3339).
+    var placedAtField: String { get }
     func draft(from payload: JSONReader, limits: IntakeLimits) throws(DomainError) -> OrderDraft
 }
 
@@ -19,14 +21,16 @@ public struct Intake: Sendable {
 
     public var channels: [String] { adapters.keys.sorted() }
 
-    /// The priced canonical order for `payload` from `channel`.
-    public func order(channel: String, payload: [UInt8]) throws(DomainError) -> Order {
+    /// The priced canonical order for `payload` from `channel`, received at `nowMs` (Unix
+    /// milliseconds, the caller's clock: the domain reads none).
+    public func order(channel: String, payload: [UInt8], nowMs: Int64) throws(DomainError) -> Order {
         guard let adapter = adapters[channel] else {
             throw DomainError(.outOfRange, path: "channel", "unknown channel '\(channel)'; known: \(channels.joined(separator: ", "))")
         }
         let reader = try JSONReader.parse(payload)
         let draft = try adapter.draft(from: reader, limits: limits)
         try Self.check(draft)
+        try checkPlacedAt(draft.placedAtMs, path: reader.path(adapter.placedAtField), nowMs: nowMs)
         let order = try Pricing.price(draft)
         for rule in limits.rules where rule.applies(to: order) && order.totals.total > rule.maxOrderTotal {
             throw DomainError(.ruleViolated, path: rule.name,
@@ -56,6 +60,21 @@ public struct Intake: Sendable {
         guard let adapter = adapters[channel], let reader = try? JSONReader.parse(payload) else { return nil }
         guard let external = try? reader.identifier(adapter.externalIDField, maxBytes: limits.maxIDBytes) else { return nil }
         return Order.id(channel: channel, externalID: external)
+    }
+
+    /// When an order was placed must be a time it could have been placed: not before
+    /// `IntakeLimits.earliestPlacedAtMs` (2000-01-01) and not later than `nowMs` plus the clock skew
+    /// allowed (`maxPlacedAtSkewMs`). A time in the future would stretch every window counted from
+    /// it (the marketplace's cancellation window).
+    func checkPlacedAt(_ placedAtMs: Int64, path: String, nowMs: Int64) throws(DomainError) {
+        if placedAtMs < IntakeLimits.earliestPlacedAtMs {
+            throw DomainError(.outOfRange, path: path, "\(RFC3339.format(placedAtMs)) is before \(RFC3339.format(IntakeLimits.earliestPlacedAtMs))")
+        }
+        let latest = nowMs.addingReportingOverflow(limits.maxPlacedAtSkewMs)
+        if !latest.overflow, placedAtMs > latest.partialValue {
+            throw DomainError(.outOfRange, path: path,
+                              "\(RFC3339.format(placedAtMs)) is in the future: later than the server's time \(RFC3339.format(nowMs)) plus max_placed_at_skew_ms \(limits.maxPlacedAtSkewMs)")
+        }
     }
 
     /// Rules every channel shares, checked on the draft.
@@ -96,7 +115,12 @@ extension JSONReader {
 
     func currency(_ key: String) throws(DomainError) -> Currency {
         let text = try string(key, maxLength: 3)
-        guard let currency = Currency(code: text) else { throw DomainError(.malformed, path: path(key), "'\(text)' is not an ISO 4217 code") }
+        guard text.utf8.count == 3, text.utf8.allSatisfy({ (65...90).contains($0) }) else {
+            throw DomainError(.malformed, path: path(key), "'\(text)' is not an ISO 4217 code (three upper-case letters)")
+        }
+        guard let currency = Currency(code: text) else {
+            throw DomainError(.outOfRange, path: path(key), "'\(text)' is not an active ISO 4217 currency")
+        }
         return currency
     }
 

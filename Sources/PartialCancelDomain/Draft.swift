@@ -128,6 +128,11 @@ public struct IntakeLimits: Sendable, Hashable {
     /// Largest unit price, shipping charge or promotion amount, in minor units.
     public var maxAmount: Int64 = 100_000_000_000
     public var maxIDBytes: Int = 64
+    /// How far in the future (by the server's clock) an order's placing time may be: clock skew
+    /// between a channel and the server, not orders from tomorrow. 24 hours.
+    public var maxPlacedAtSkewMs: Int64 = 86_400_000
+    /// No order was placed before 2000-01-01T00:00:00Z.
+    public static let earliestPlacedAtMs: Int64 = 946_684_800_000
 
     /// Channel and account-tier rules (from the server's config), checked on the priced order.
     public var rules: [IntakeRule] = []

@@ -6,8 +6,10 @@ public struct JSONReader {
     private let object: [String: Any]
     public let path: String
 
-    /// Parses `data`, which must hold a JSON object.
+    /// Parses `data`, which must hold a JSON object in UTF-8 (RFC 8259 section 8.1: no byte order
+    /// mark, no other encoding; `JSONSerialization` alone would take UTF-16 and UTF-32 too).
     public static func parse(_ data: [UInt8], maxDepth: Int = 32) throws(DomainError) -> JSONReader {
+        try UTF8Check.check(data)
         let value: Any
         do {
             value = try JSONSerialization.jsonObject(with: Data(data), options: [])
@@ -42,7 +44,7 @@ public struct JSONReader {
         return value
     }
 
-    /// A string of 1...maxLength UTF-8 bytes without control characters.
+    /// A string of 1...maxLength UTF-8 bytes without control characters (`TextCheck`).
     public func string(_ key: String, maxLength: Int = 256) throws(DomainError) -> String {
         guard let value = try optionalString(key, maxLength: maxLength) else {
             throw DomainError(.missingField, path: path(key), "is required")
@@ -50,13 +52,15 @@ public struct JSONReader {
         return value
     }
 
-    public func optionalString(_ key: String, maxLength: Int = 256, allowEmpty: Bool = false) throws(DomainError) -> String? {
+    /// - Parameter multiline: free text (notes) may hold line breaks and tabs; every other string
+    ///   (ids, tiers, emails, codes) holds no control character at all.
+    public func optionalString(_ key: String, maxLength: Int = 256, allowEmpty: Bool = false, multiline: Bool = false) throws(DomainError) -> String? {
         guard let value = try value(key, required: false) else { return nil }
         guard let string = value as? String else { throw DomainError(.wrongType, path: path(key), "must be a string") }
         if string.isEmpty && !allowEmpty { throw DomainError(.outOfRange, path: path(key), "must not be empty") }
         if string.utf8.count > maxLength { throw DomainError(.outOfRange, path: path(key), "is longer than \(maxLength) bytes") }
-        if string.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\n" && $0 != "\t" }) {
-            throw DomainError(.malformed, path: path(key), "contains control characters")
+        if let offending = TextCheck.firstControl(in: string, multiline: multiline) {
+            throw DomainError(.malformed, path: path(key), "contains the control character \(TextCheck.name(offending))")
         }
         return string
     }
@@ -143,6 +147,73 @@ public struct JSONReader {
 
     public func optionalTime(_ key: String) throws(DomainError) -> Int64? {
         has(key) ? try time(key) : nil
+    }
+}
+
+/// Control characters in strings a payload carries: C0 (newline and tab included, except in free
+/// text), DEL, C1, and the line and paragraph separators. They have no place in an id, a tier, an
+/// email or a code, and they forge lines wherever such strings are shown.
+public enum TextCheck {
+    public static func isControl(_ scalar: Unicode.Scalar, multiline: Bool = false) -> Bool {
+        switch scalar.value {
+        case 0x09, 0x0A, 0x0D: !multiline
+        case 0x00...0x1F, 0x7F...0x9F, 0x2028, 0x2029: true
+        default: false
+        }
+    }
+
+    public static func firstControl(in text: String, multiline: Bool = false) -> Unicode.Scalar? {
+        text.unicodeScalars.first { isControl($0, multiline: multiline) }
+    }
+
+    /// `U+000A` and the like, for error messages (the character itself would be the problem again).
+    public static func name(_ scalar: Unicode.Scalar) -> String {
+        let hex = String(scalar.value, radix: 16, uppercase: true)
+        return "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+    }
+}
+
+/// The payload's encoding: UTF-8 only (RFC 8259 section 8.1), checked byte by byte so that the
+/// refusal says what was wrong and where.
+public enum UTF8Check {
+    public static func check(_ bytes: [UInt8]) throws(DomainError) {
+        func refuse(_ message: String) -> DomainError { DomainError(.malformed, path: "", "payload is not UTF-8: \(message)") }
+        if bytes.starts(with: [0x00, 0x00, 0xFE, 0xFF]) || bytes.starts(with: [0xFF, 0xFE, 0x00, 0x00]) {
+            throw refuse("it starts with a UTF-32 byte order mark; send UTF-8 without one")
+        }
+        if bytes.starts(with: [0xFE, 0xFF]) || bytes.starts(with: [0xFF, 0xFE]) {
+            throw refuse("it starts with a UTF-16 byte order mark; send UTF-8 without one")
+        }
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) {
+            throw refuse("it starts with a byte order mark (EF BB BF); send UTF-8 without one")
+        }
+        var index = 0
+        while index < bytes.count {
+            let lead = bytes[index]
+            if lead == 0 { throw refuse("NUL byte at offset \(index) (UTF-16 or UTF-32 text has them; send UTF-8)") }
+            if lead < 0x80 {
+                index += 1
+                continue
+            }
+            // Length and the allowed range of the second byte (no overlong forms, no surrogates, nothing past U+10FFFF).
+            let (length, second): (Int, ClosedRange<UInt8>) = switch lead {
+            case 0xC2...0xDF: (2, 0x80...0xBF)
+            case 0xE0: (3, 0xA0...0xBF)
+            case 0xE1...0xEC, 0xEE...0xEF: (3, 0x80...0xBF)
+            case 0xED: (3, 0x80...0x9F)
+            case 0xF0: (4, 0x90...0xBF)
+            case 0xF1...0xF3: (4, 0x80...0xBF)
+            case 0xF4: (4, 0x80...0x8F)
+            default: (0, 0...0)
+            }
+            let hex = String(lead, radix: 16, uppercase: true)
+            guard length > 0 else { throw refuse("invalid byte 0x\(hex.count == 1 ? "0" + hex : hex) at offset \(index)") }
+            guard index + length <= bytes.count else { throw refuse("truncated sequence at offset \(index)") }
+            guard second.contains(bytes[index + 1]), (2..<length).allSatisfy({ (0x80...0xBF).contains(bytes[index + $0]) }) else {
+                throw refuse("invalid sequence at offset \(index)")
+            }
+            index += length
+        }
     }
 }
 

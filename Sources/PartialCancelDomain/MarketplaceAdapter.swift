@@ -3,6 +3,7 @@
 public struct MarketplaceAdapter: ChannelAdapter {
     public let channel = "marketplace"
     public let externalIDField = "marketplace_order_id"
+    public let placedAtField = "created_at"
     public init() {}
 
     static let states: [String: OrderStatus] = ["PENDING_ACCEPTANCE": .pending, "ACCEPTED": .confirmed, "SHIPPED": .shipped, "CANCELED": .cancelled]
@@ -85,7 +86,7 @@ public struct MarketplaceAdapter: ChannelAdapter {
                                            tier: try payload.optionalString("buyer_tier", maxLength: 32) ?? "standard",
                                            email: try payload.email("buyer_email")),
                           status: try payload.choice("order_state", Self.states), currency: currency,
-                          placedAtMs: try payload.time("created_at"), lines: lines, promotions: promotions, shipping: shipping,
+                          placedAtMs: try payload.time(placedAtField), lines: lines, promotions: promotions, shipping: shipping,
                           tenders: tenders, tendersPath: payload.path("payments"))
     }
 }

@@ -3,6 +3,7 @@
 public struct WebAdapter: ChannelAdapter {
     public let channel = "web"
     public let externalIDField = "external_id"
+    public let placedAtField = "placed_at"
     public init() {}
 
     static let statuses: [String: OrderStatus] = ["pending": .pending, "confirmed": .confirmed, "shipped": .shipped, "cancelled": .cancelled]
@@ -74,7 +75,7 @@ public struct WebAdapter: ChannelAdapter {
                                            tier: try account.optionalString("tier", maxLength: 32) ?? "standard",
                                            email: try account.email("email")),
                           status: try payload.choice("status", Self.statuses), currency: try payload.currency("currency"),
-                          placedAtMs: try payload.time("placed_at"), lines: lines, promotions: promotions, shipping: shipping,
+                          placedAtMs: try payload.time(placedAtField), lines: lines, promotions: promotions, shipping: shipping,
                           tenders: tenders, tendersPath: payload.path("tenders"))
     }
 

@@ -71,7 +71,7 @@ struct CancellationService {
             guard let (order, pending) = found else {
                 throw RPCError(.notFound, "no order '\(request.orderID)'", reason: "ORDER_NOT_FOUND", subject: request.orderID)
             }
-            try AccountScope.check(context, account: order.account.id)
+            try AccountScope.check(context, account: order.account.id, lookup: .order(request.orderID))
             let verdicts = Eligibility.evaluate(order, requested, pendingLineIDs: pending, policy: policy, nowMs: now)
             metrics.recordRejects(verdicts.flatMap { $0.reasons.map(\.code) }, channel: order.channel)
             let eligible = verdicts.allSatisfy(\.eligible)
@@ -106,7 +106,7 @@ struct CancellationService {
         let token = ConfirmationToken.generate()
         let scope = context
         return storage.createCancellation(orderID: request.orderID, nowMs: now, on: context.eventLoop) { order, pending, id in
-            try AccountScope.check(scope, account: order.account.id)
+            try AccountScope.check(scope, account: order.account.id, lookup: .order(request.orderID))
             let verdicts = Eligibility.evaluate(order, requested, pendingLineIDs: pending, policy: policy, nowMs: now)
             metrics.recordRejects(verdicts.flatMap { $0.reasons.map(\.code) }, channel: order.channel)
             guard verdicts.allSatisfy(\.eligible) else {
@@ -137,7 +137,7 @@ struct CancellationService {
         let now = self.now()
         return storage.cancellation(request.id, on: context.eventLoop).flatMapThrowing { found in
             guard let found else { throw RPCError(.notFound, "no cancellation '\(request.id)'", reason: "CANCELLATION_NOT_FOUND", subject: request.id) }
-            try AccountScope.check(context, account: found.accountID)
+            try AccountScope.check(context, account: found.accountID, lookup: .cancellation(request.id))
             return GetCancellationResponse(cancellation: ViewMapping.view(found, nowMs: now))
         }
     }
@@ -167,7 +167,7 @@ struct CancellationService {
         return storage.settleCancellation(request.id, actor: context.actor, nowMs: now, on: context.eventLoop) { record, tokenHash, order, otherPending in
             // A portal may act only for the order's customer; checked before the token, so that a
             // wrong account learns nothing about it and costs the customer no attempt.
-            try AccountScope.check(context, account: order.account.id)
+            try AccountScope.check(context, account: order.account.id, lookup: .cancellation(request.id))
             let tokenMatches = ConfirmationToken.matches(token, storedHash: tokenHash)
             // Eligibility is checked again now; the amounts at the binding quote's time.
             let verdicts = Eligibility.evaluate(order, record.lines, pendingLineIDs: otherPending, policy: policy, nowMs: now)
@@ -210,7 +210,7 @@ struct CancellationService {
         let machine = CancellationStateMachine()
         let token = request.token
         return storage.settleCancellation(request.id, actor: context.actor, nowMs: now, on: context.eventLoop) { record, tokenHash, order, _ in
-            try AccountScope.check(context, account: order.account.id)
+            try AccountScope.check(context, account: order.account.id, lookup: .cancellation(request.id))
             let tokenMatches = ConfirmationToken.matches(token, storedHash: tokenHash)
             let (lifecycle, action) = machine.handle(record.lifecycle, .decline(tokenMatches: tokenMatches, nowMs: now))
             var updated = record

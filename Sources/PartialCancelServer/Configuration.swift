@@ -203,6 +203,11 @@ public struct ServerConfiguration: Sendable {
         if intake.maxAmount > 1_000_000_000_000 || intake.maxQuantity > 10_000_000 {
             throw ConfigurationError("intake.max_amount must be at most 1000000000000 and intake.max_quantity at most 10000000")
         }
+        // ---- Intake hardening: the placing-time bound ----
+        if !(0...31_536_000_000).contains(intake.maxPlacedAtSkewMs) {
+            throw ConfigurationError("intake.max_placed_at_skew_ms must be 0...31536000000 (a year; got \(intake.maxPlacedAtSkewMs))")
+        }
+        // ---- end of intake hardening ----
         try tls?.validate()
         if storage.deliveryBatch < 1 { throw ConfigurationError("storage.delivery_batch must be at least 1") }
         if storage.cachedBodies < 0 { throw ConfigurationError("storage.cached_bodies must be 0 (no cache) or more") }

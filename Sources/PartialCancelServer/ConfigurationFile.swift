@@ -83,6 +83,9 @@ public enum ConfigurationFile {
             try intake.int("max_tenders") { configuration.intake.maxTenders = $0 }
             try intake.int("max_quantity") { configuration.intake.maxQuantity = Int64($0) }
             try intake.int("max_amount") { configuration.intake.maxAmount = Int64($0) }
+            // ---- Intake hardening: the placing-time bound (docs/CONFIGURATION.md, intake) ----
+            try intake.int("max_placed_at_skew_ms") { configuration.intake.maxPlacedAtSkewMs = Int64($0) }
+            // ---- end of intake hardening ----
             try intake.array("rules") { _, rule in
                 var channel = "*", tier = "*", maxTotal: Int?
                 try rule.string("channel") { channel = $0 }

@@ -23,7 +23,7 @@ struct DiagnosticsService {
                 ping(context, request)
             },
             .unary(Methods.health, access: .anonymous, request: HealthRequest.self) { context, _ in
-                health(on: context.eventLoop)
+                health(on: context.eventLoop).map { context.principal.role == nil ? Self.statusOnly($0) : $0 }
             },
             .unary(Methods.stats, access: .roles([.service, .agent, .admin]), request: StatsRequest.self) { context, _ in
                 stats(on: context.eventLoop)
@@ -54,6 +54,14 @@ struct DiagnosticsService {
             health.notReady = notReady
             return health
         }
+    }
+
+    /// What an anonymous caller (a load balancer, anything that reaches the port) learns: whether
+    /// the server serves and is ready. The version, uptime, connection count, shards and the causes
+    /// of unreadiness (which name shards and backlogs) are for callers with a key.
+    static func statusOnly(_ health: HealthResponse) -> HealthResponse {
+        HealthResponse(status: health.status, serverVersion: "", uptimeMs: 0, connections: 0, protocolVersion: health.protocolVersion,
+                       shards: [], ready: health.ready, notReady: [])
     }
 
     func stats(on loop: any EventLoop) -> EventLoopFuture<StatsResponse> {

@@ -12,6 +12,8 @@ struct OrderService {
     /// Where payloads too large to parse in a moment are parsed, off the event loops: a 4 MB
     /// JSON payload takes milliseconds, and every other connection of its loop would wait.
     let parsing: NIOThreadPool = .singleton
+    /// The clock intake bounds an order's placing time by (Unix milliseconds).
+    var now: @Sendable () -> Int64 = Storage.unixMillis
 
     /// Payloads up to this size are parsed on the event loop (microseconds: cheaper than the hop).
     static let inlineParseBytes = 16 * 1024
@@ -25,8 +27,9 @@ struct OrderService {
 
     private func parse(channel: String, payload: [UInt8], on eventLoop: any EventLoop) -> EventLoopFuture<Parsed> {
         let intake = self.intake
+        let nowMs = now()
         let work: @Sendable () -> Parsed = {
-            switch Result(catching: { () throws(DomainError) in try intake.order(channel: channel, payload: payload) }) {
+            switch Result(catching: { () throws(DomainError) in try intake.order(channel: channel, payload: payload, nowMs: nowMs) }) {
             case .success(let order):
                 return .order(order)
             case .failure(let error):
@@ -121,8 +124,9 @@ struct OrderService {
             return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "order_id is required", reason: "FIELD_REQUIRED", subject: "request.order_id"))
         }
         return storage.order(request.orderID, on: context.eventLoop).flatMapThrowing { found in
-            guard let found else { throw RPCError(.notFound, "no order '\(request.orderID)'", reason: "ORDER_NOT_FOUND", subject: request.orderID) }
-            try AccountScope.check(context, account: found.order.account.id)
+            let lookup = AccountScope.Lookup.order(request.orderID)
+            guard let found else { throw lookup.notFound }
+            try AccountScope.check(context, account: found.order.account.id, lookup: lookup)
             return GetOrderResponse(order: ViewMapping.view(found.order), history: found.history.map(ViewMapping.view))
         }
     }
@@ -154,17 +158,35 @@ struct OrderService {
 }
 
 /// Portal principals act for one customer account, named per call in `metadata.on_behalf_of`.
+///
+/// A portal naming another account's order or cancellation request gets exactly the answer a
+/// missing one gets: the same status, reason, subject and message (`lookup.notFound`), so no answer
+/// tells "exists but belongs to someone else" from "does not exist".
 enum AccountScope {
-    static func check(_ context: CallContext, account: String) throws {
+    /// What the caller looked up, by the id it named: how "not found" reads for it. Handlers answer
+    /// a lookup that found nothing with the same `notFound`.
+    enum Lookup: Sendable {
+        case order(String)
+        case cancellation(String)
+
+        var notFound: RPCError {
+            switch self {
+            case .order(let id): RPCError(.notFound, "no order '\(id)'", reason: "ORDER_NOT_FOUND", subject: id)
+            case .cancellation(let id): RPCError(.notFound, "no cancellation '\(id)'", reason: "CANCELLATION_NOT_FOUND", subject: id)
+            }
+        }
+    }
+
+    /// Passes for every role but portal; a portal must name the account, and it must be `account`
+    /// (the order's customer), or the call is answered as if `lookup` had found nothing.
+    static func check(_ context: CallContext, account: String, lookup: Lookup) throws {
         guard context.principal.role == .portal else { return }
         let named = context.metadata.onBehalfOf
         guard !named.isEmpty else {
             throw RPCError(.invalidArgument, "portal calls must name the customer account in metadata.on_behalf_of",
                            reason: "ON_BEHALF_OF_REQUIRED", subject: "metadata.on_behalf_of")
         }
-        guard named == account else {
-            throw RPCError(.permissionDenied, "this order belongs to another account", reason: "ACCOUNT_MISMATCH", subject: "metadata.on_behalf_of")
-        }
+        guard named == account else { throw lookup.notFound }
     }
 }
 

@@ -38,9 +38,9 @@ struct WatchService {
         }
         let watch = Watch(stream: stream, keys: [.order(request.orderID)], storage: storage, limit: bufferChanges, metrics: metrics)
         let registered = storage.watchOrder(request.orderID, after: request.afterSeq, subscriber: watch.queue, on: context.eventLoop) { order in
-            try AccountScope.check(context, account: order.account.id)
+            try AccountScope.check(context, account: order.account.id, lookup: .order(request.orderID))
         }.flatMapThrowing { found in
-            guard found else { throw RPCError(.notFound, "no order '\(request.orderID)'", reason: "ORDER_NOT_FOUND", subject: request.orderID) }
+            guard found else { throw AccountScope.Lookup.order(request.orderID).notFound }
         }
         return watch.run(after: registered)
     }

@@ -20,13 +20,14 @@ func measure(_ name: String, _ count: Int = iterations, _ body: (Int) throws -> 
 
 let payload = Array(SamplePayloads.web.utf8)
 let intake = Intake()
-let order = try intake.order(channel: "web", payload: payload)
+let receivedAt = RFC3339.parse("2026-11-27T12:00:00Z")!  // a week after the sample was placed
+let order = try intake.order(channel: "web", payload: payload, nowMs: receivedAt)
 let encoder = JSONEncoder()
 let decoder = JSONDecoder()
 let encoded = try encoder.encode(order)
 
 try measure("JSONReader.parse (JSONSerialization)") { _ in _ = try JSONReader.parse(payload) }
-try measure("Intake.order (parse + map + price)") { _ in _ = try intake.order(channel: "web", payload: payload) }
+try measure("Intake.order (parse + map + price)") { _ in _ = try intake.order(channel: "web", payload: payload, nowMs: receivedAt) }
 try measure("JSONEncoder.encode(Order)") { _ in _ = try encoder.encode(order) }
 try measure("JSONDecoder.decode(Order)") { _ in _ = try decoder.decode(Order.self, from: encoded) }
 let body = try BodyCodec.encode(order)

@@ -5,7 +5,7 @@ import PartialCancelWire
 struct HealthCommand: ServerCommand {
     static let configuration = CommandConfiguration(
         commandName: "health",
-        abstract: "Shows whether the server is serving (needs no API key).")
+        abstract: "Shows whether the server is serving and ready (needs no API key; with one, also its version, uptime, connections and shards).")
 
     @OptionGroup var local: ConnectionOptions
     @ParentCommand var root: PCancelCommand
@@ -13,18 +13,32 @@ struct HealthCommand: ServerCommand {
     func run() async throws {
         try await connection.withClient { client in
             let health = try await client.health()
+            // Anonymous callers get the status and readiness only (docs/PROTOCOL.md, Health).
+            let detailed = client.server.role != "anonymous"
             if connection.json {
-                Output.json([
+                var object: [String: Any] = [
                     "status": health.status.name,
-                    "server_version": health.serverVersion,
-                    "uptime_ms": health.uptimeMs,
-                    "connections": Int(health.connections),
+                    "ready": health.ready,
                     "protocol_version": Int(health.protocolVersion),
                     "server": connection.address,
                     "role": client.server.role,
-                ])
+                ]
+                if detailed {
+                    object["server_version"] = health.serverVersion
+                    object["uptime_ms"] = health.uptimeMs
+                    object["connections"] = Int(health.connections)
+                    object["not_ready"] = health.notReady
+                    object["shards"] = health.shards.map { ["index": Int($0.index), "open": $0.open] as [String: Any] }
+                }
+                Output.json(object)
             } else {
-                print("\(health.status.name)  \(connection.address)  version \(health.serverVersion)  protocol \(health.protocolVersion)  uptime \(String(format: "%.1f", Double(health.uptimeMs) / 1000)) s  connections \(health.connections)")
+                let readiness = health.ready ? "ready" : "not ready"
+                if detailed {
+                    print("\(health.status.name)  \(readiness)  \(connection.address)  version \(health.serverVersion)  protocol \(health.protocolVersion)  uptime \(String(format: "%.1f", Double(health.uptimeMs) / 1000)) s  connections \(health.connections)  shards \(health.shards.count)")
+                    for cause in health.notReady { print("  not ready: \(cause)") }
+                } else {
+                    print("\(health.status.name)  \(readiness)  \(connection.address)  protocol \(health.protocolVersion)  (version, connections and shards need an API key)")
+                }
             }
             if health.status != .serving { throw ExitCode(6) }
         }

@@ -5,7 +5,7 @@ import Testing
 
 @Suite("Eligibility")
 struct EligibilityTests {
-    static let web = try! Intake().order(channel: "web", payload: Array(SamplePayloads.web.utf8))
+    static let web = try! Intake().order(channel: "web", payload: Array(SamplePayloads.web.utf8), nowMs: AdapterTests.receivedAt)
     static let now = RFC3339.parse("2026-11-20T10:10:00Z")!
 
     func verdicts(_ lines: [RequestedLine], in order: Order = web, pending: Set<String> = [], policy: CancellationPolicy = CancellationPolicy(),

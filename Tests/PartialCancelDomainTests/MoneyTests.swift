@@ -1,3 +1,4 @@
+import Foundation
 import PropertyBased
 import Testing
 
@@ -81,6 +82,28 @@ struct MoneyTests {
         #expect(Currency(code: "JPY")?.exponent == 0)
         #expect(Currency(code: "usd") == nil)
         #expect(Currency(code: "US") == nil)
+    }
+
+    @Test("one table: the active ISO 4217 codes with their minor units", arguments: [
+        ("USD", 2), ("EUR", 2), ("GBP", 2), ("JPY", 0), ("KRW", 0), ("BIF", 0), ("DJF", 0), ("GNF", 0), ("KMF", 0),
+        ("RWF", 0), ("VUV", 0), ("XPF", 0), ("UYI", 0), ("BHD", 3), ("KWD", 3), ("TND", 3), ("CLF", 4), ("UYW", 4),
+        ("XCG", 2), ("ZWG", 2), ("SLE", 2), ("VED", 2),
+    ])
+    func isoTable(code: String, minorUnits: Int) {
+        #expect(Currency(code: code)?.exponent == minorUnits)
+        #expect(Currency.minorUnits[code] == minorUnits)
+    }
+
+    @Test("codes that are not active currencies are refused", arguments: ["XYZ", "AAA", "XTS", "XXX", "XAU", "XDR", "HRK", "SLL", "ZWL", "usd", "US", "USDX", ""])
+    func notCurrencies(code: String) {
+        #expect(Currency(code: code) == nil)
+    }
+
+    @Test("a stored order in a code the table does not list still decodes")
+    func storedCurrency() throws {
+        let decoded = try JSONDecoder().decode([Currency].self, from: Data(#"["HRK", "JPY"]"#.utf8))
+        #expect(decoded.map(\.code) == ["HRK", "JPY"] && decoded.map(\.exponent) == [2, 0])
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode([Currency].self, from: Data(#"["usd"]"#.utf8)) }
     }
 
     @Test("checked arithmetic throws instead of trapping")

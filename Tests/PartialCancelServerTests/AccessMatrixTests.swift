@@ -18,13 +18,16 @@ struct AccessMatrixTests {
 
     enum Expected: Equatable {
         case granted
-        /// UNAUTHENTICATED API_KEY_REQUIRED, PERMISSION_DENIED ROLE_NOT_ALLOWED or ACCOUNT_MISMATCH.
+        /// UNAUTHENTICATED API_KEY_REQUIRED, PERMISSION_DENIED ROLE_NOT_ALLOWED, or for a portal
+        /// acting for another account the NOT_FOUND a missing order or request gets.
         case refused(StatusCode, String)
     }
 
     static let noKey = Expected.refused(.unauthenticated, "API_KEY_REQUIRED")
     static let role = Expected.refused(.permissionDenied, "ROLE_NOT_ALLOWED")
-    static let account = Expected.refused(.permissionDenied, "ACCOUNT_MISMATCH")
+    /// Another account's order or request is answered as if it did not exist.
+    static let account = Expected.refused(.notFound, "ORDER_NOT_FOUND")
+    static let accountRequest = Expected.refused(.notFound, "CANCELLATION_NOT_FOUND")
 
     /// Expected outcome per method, in the order of `Caller.allCases`:
     /// anonymous, service, agent, portal (own), portal (other), admin.
@@ -39,11 +42,11 @@ struct AccessMatrixTests {
         (Methods.redriveDeadLetter, [noKey, role, role, role, role, .granted]),
         (Methods.validateEligibility, [noKey, .granted, .granted, .granted, account, .granted]),
         (Methods.requestCancellation, [noKey, .granted, .granted, .granted, account, .granted]),
-        (Methods.getCancellation, [noKey, .granted, .granted, .granted, account, .granted]),
+        (Methods.getCancellation, [noKey, .granted, .granted, .granted, accountRequest, .granted]),
         // The inbox is always the named account's own: a portal acts for whichever customer it names.
         (Methods.listNotifications, [noKey, role, role, .granted, .granted, role]),
-        (Methods.confirmCancellation, [noKey, .granted, .granted, .granted, account, .granted]),
-        (Methods.declineCancellation, [noKey, .granted, .granted, .granted, account, .granted]),
+        (Methods.confirmCancellation, [noKey, .granted, .granted, .granted, accountRequest, .granted]),
+        (Methods.declineCancellation, [noKey, .granted, .granted, .granted, accountRequest, .granted]),
         (Methods.releaseInventory, [noKey, .granted, role, role, role, .granted]),
         (Methods.stats, [noKey, .granted, .granted, role, role, .granted]),
         (Methods.watchOrder, [noKey, .granted, .granted, .granted, account, .granted]),
@@ -102,7 +105,8 @@ struct AccessMatrixTests {
                     let reason = error.status.reasons.first?.code ?? ""
                     // Only refusals of the caller count; a wrong token (TOKEN_INVALID, REQUEST_LOCKED) is
                     // the request's answer to a caller that was let in.
-                    if ["API_KEY_REQUIRED", "ROLE_NOT_ALLOWED", "ACCOUNT_MISMATCH"].contains(reason) { got = .refused(error.code, reason) }
+                    // Every id in the requests exists, so a NOT_FOUND can only be a hidden one.
+                    if ["API_KEY_REQUIRED", "ROLE_NOT_ALLOWED", "ORDER_NOT_FOUND", "CANCELLATION_NOT_FOUND"].contains(reason) { got = .refused(error.code, reason) }
                 }
                 #expect(got == want, "\(method) as \(caller)")
                 cells += 1
@@ -132,6 +136,62 @@ struct AccessMatrixTests {
         let confirmed = try await portal.call(Methods.confirmCancellation, ConfirmCancellationRequest(id: pending.id, token: token),
                                               as: ConfirmCancellationResponse.self, metadata: Metadata(onBehalfOf: "acct-42"))
         #expect(confirmed.refund != nil)
+        for client in [agent, portal] { await client.close() }
+        try await server.stop()
+    }
+
+    /// Requests naming `order` or `request` (an order id, a cancellation id), for every method a
+    /// portal reaches through an id.
+    static func lookups(order: String, request: String) -> [(method: String, id: String, body: ByteBuffer)] {
+        let token = String(repeating: "1", count: 64)
+        return [
+            (Methods.getOrder, order, GetOrderRequest(orderID: order).encoded()),
+            (Methods.validateEligibility, order, ValidateEligibilityRequest(orderID: order, lines: [CancelLine(lineID: "L1", quantity: 1)]).encoded()),
+            (Methods.requestCancellation, order, RequestCancellationRequest(orderID: order, lines: [CancelLine(lineID: "L2b")], reasonCode: "PROBE").encoded()),
+            (Methods.watchOrder, order, WatchOrderRequest(orderID: order).encoded()),
+            (Methods.getCancellation, request, GetCancellationRequest(id: request).encoded()),
+            (Methods.confirmCancellation, request, ConfirmCancellationRequest(id: request, token: token).encoded()),
+            (Methods.declineCancellation, request, DeclineCancellationRequest(id: request, token: token).encoded()),
+        ]
+    }
+
+    /// The answer to a call, with the id it named taken out, so that two answers can be compared.
+    static func answer(_ client: PartialCancelClient, _ method: String, _ body: ByteBuffer, id: String, metadata: Metadata) async throws -> String {
+        do {
+            _ = try await client.call(method, request: body, deadline: .milliseconds(2000), metadata: metadata)
+            return "answered OK"
+        } catch let error as ClientError {
+            let status = error.status
+            let reasons = status.reasons.map { "\($0.code) subject=\($0.subject.replacingOccurrences(of: id, with: "<id>")) detail=\($0.detail)" }
+            return "\(status.code.name) \(status.message.replacingOccurrences(of: id, with: "<id>")) [\(reasons.joined(separator: "; "))]"
+        }
+    }
+
+    @Test("a portal acting for another account gets the very answer a missing order or request gets: no oracle")
+    func otherAccountLooksMissing() async throws {
+        let (server, agent, portal) = try await ConfirmationTests.setUp()
+        let pending = try await ConfirmationTests.request(agent, [CancelLine(lineID: "L1", quantity: 1)])
+        let foreign = Metadata(onBehalfOf: "acct-7")  // the orders belong to acct-42
+        let existing = Self.lookups(order: "web-W-1001", request: pending.id)
+        let missingOrder = Self.lookups(order: "web-W-9999", request: "web-W-9999/c1")
+        let missingRequest = Self.lookups(order: "web-W-1001", request: "web-W-1001/c99")
+        for index in existing.indices {
+            let (method, id, body) = existing[index]
+            let theirs = try await Self.answer(portal, method, body, id: id, metadata: foreign)
+            let missing = try await Self.answer(portal, method, missingOrder[index].body, id: missingOrder[index].id, metadata: foreign)
+            #expect(theirs.hasPrefix("NOT_FOUND "), "\(method): \(theirs)")
+            #expect(theirs == missing, "\(method): another account's \(id) answers \(theirs); a missing one \(missing)")
+            if method.hasSuffix("Cancellation") && id == pending.id {
+                // A missing request on an order that exists reads the same too.
+                let missingOnOrder = try await Self.answer(portal, method, missingRequest[index].body, id: missingRequest[index].id, metadata: foreign)
+                #expect(theirs == missingOnOrder, "\(method): \(theirs) vs \(missingOnOrder)")
+            }
+        }
+        // None of it touched the request: no attempt counted, no new request made.
+        let after = try await agent.call(Methods.getCancellation, GetCancellationRequest(id: pending.id), as: GetCancellationResponse.self).cancellation
+        #expect(after.state == "PENDING_CONFIRMATION" && after.failedAttempts == 0)
+        let order = try await agent.call(Methods.getOrder, GetOrderRequest(orderID: "web-W-1001"), as: GetOrderResponse.self)
+        #expect(!order.history.contains { $0.subject.hasSuffix("/c2") })
         for client in [agent, portal] { await client.close() }
         try await server.stop()
     }

@@ -40,9 +40,30 @@ struct EndToEndTests {
         let anonymous = try await server.client(key: "")
         let health = try await anonymous.health()
         #expect(health.status == .serving)
-        #expect(health.connections == 2)
+        #expect(try await agent.health().connections == 2)
         await #expect(throws: ClientError.self) { _ = try await anonymous.ping() }
         await agent.close()
+        await anonymous.close()
+        try await server.stop()
+    }
+
+    @Test("an anonymous Health answers the serving status and readiness only; any key also gets version, uptime, connections and shards")
+    func healthDetailsNeedAKey() async throws {
+        let server = try await TestServer.start()
+        let anonymous = try await server.client(key: "")
+        let health = try await anonymous.health()
+        #expect(health.status == .serving && health.ready)
+        #expect(health.protocolVersion == PartialCancelWire.protocolVersion)
+        #expect(health.serverVersion.isEmpty && health.uptimeMs == 0 && health.connections == 0)
+        #expect(health.shards.isEmpty && health.notReady.isEmpty)
+        for key in [TestServer.portalKey, TestServer.agentKey, TestServer.serviceKey, TestServer.adminKey] {
+            let client = try await server.client(key: key)
+            let full = try await client.health()
+            #expect(full.status == .serving && full.ready, "\(key)")
+            #expect(!full.serverVersion.isEmpty && full.connections >= 2, "\(key)")
+            #expect(full.shards.map(\.index) == [0, 1] && full.shards.allSatisfy(\.open), "\(key)")
+            await client.close()
+        }
         await anonymous.close()
         try await server.stop()
     }

@@ -40,14 +40,14 @@ struct LoadPlanTests {
         for index in 0..<6 {
             let (channel, payload) = factory.payload(forFlow: index, shippedFirstLine: index >= 3)
             #expect(channel == OrderFactory.channels[index % 3])
-            let order = try intake.order(channel: channel, payload: Array(payload.utf8))
+            let order = try intake.order(channel: channel, payload: Array(payload.utf8), nowMs: Int64(Date().timeIntervalSince1970 * 1000))
             #expect(order.externalID == "LDTEST-\(index)")
             #expect(order.account.id == "LDTEST-a\(index)")
             #expect(order.lines.compactMap(\.fulfilment).isEmpty == false)
             #expect(order.lines.allSatisfy { $0.sku.hasPrefix("LDTEST-") })
             #expect(order.line("L1")?.fulfilment?.status == (index >= 3 ? .shipped : .reserved))
             #expect(order.line("L4")?.fulfilment?.status == .reserved)
-            let sample = try intake.order(channel: channel, payload: Array(SampleData(channel).utf8))
+            let sample = try intake.order(channel: channel, payload: Array(SampleData(channel).utf8), nowMs: Int64(Date().timeIntervalSince1970 * 1000))
             #expect(order.totals == sample.totals)
         }
     }

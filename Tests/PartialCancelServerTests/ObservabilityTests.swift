@@ -128,6 +128,16 @@ struct ObservabilityTests {
         #expect(!health.ready && health.notReady == ["server is draining"])
     }
 
+    @Test("an anonymous caller learns that a server is not ready, but not why")
+    func anonymousReadiness() {
+        let full = HealthResponse(status: .notServing, serverVersion: "1.2.3", uptimeMs: 5000, connections: 3,
+                                  shards: [ShardHealthView(index: 0, open: false), ShardHealthView(index: 1, open: true, outboxOldestAgeMs: 31_000)],
+                                  ready: false, notReady: ["server is not_serving", "shard 0 is not open"])
+        let anonymous = DiagnosticsService.statusOnly(full)
+        #expect(anonymous == HealthResponse(status: .notServing, serverVersion: "", uptimeMs: 0, connections: 0, shards: [], ready: false, notReady: []))
+        #expect(DiagnosticsService.statusOnly(HealthResponse(status: .serving, serverVersion: "1", uptimeMs: 1, connections: 1, ready: true)).ready)
+    }
+
     /// A log handler that keeps every line, for the no-secrets check.
     final class CapturedLines: Sendable {
         let lines = NIOLockedValueBox<[String]>([])

@@ -65,9 +65,19 @@ struct ProcessTests {
         #expect(summary["failed"] as? Int == 0)
         #expect((summary["latency_us"] as? [String: Any])?["p99"] != nil)
 
+        // Health without a key: the status and readiness only; with the key, the details too.
         let health = try await runCommand(pcancel, ["health", "--server", address, "--json", "--api-key", ""], environment: [:])
         #expect(health.status == 0)
-        #expect(health.output.contains("\"status\":\"SERVING\""))
+        #expect(health.output.contains("\"status\":\"SERVING\"") && health.output.contains("\"ready\":true"))
+        #expect(!health.output.contains("server_version") && !health.output.contains("connections") && !health.output.contains("shards"))
+        let keyed = try await runCommand(pcancel, ["health", "--server", address, "--json"], workingDirectory: directory, environment: [:])
+        #expect(keyed.status == 0, "\(keyed.error)")
+        let details = try #require(try JSONSerialization.jsonObject(with: Data(keyed.output.utf8)) as? [String: Any])
+        #expect(details["status"] as? String == "SERVING" && details["ready"] as? Bool == true)
+        #expect((details["server_version"] as? String)?.isEmpty == false && (details["connections"] as? Int ?? 0) >= 1)
+        #expect((details["shards"] as? [Any])?.isEmpty == false)
+        let text = try await runCommand(pcancel, ["health", "--server", address, "--api-key", ""], environment: [:])
+        #expect(text.status == 0 && text.output.hasPrefix("SERVING  ready  ") && !text.output.contains("uptime"))
 
         let denied = try await runCommand(pcancel, ["ping", "--server", address, "--api-key", "pck_wrong"], environment: [:])
         #expect(denied.status == 5)

@@ -23,7 +23,7 @@ struct StorageTests {
     }
 
     static func sampleOrder(_ channel: String = "web", _ payload: String = SamplePayloads.web) throws -> Order {
-        try Intake().order(channel: channel, payload: Array(payload.utf8))
+        try Intake().order(channel: channel, payload: Array(payload.utf8), nowMs: Int64(Date().timeIntervalSince1970 * 1000))
     }
 
     @Test("the router's hash is stable: these values must never change")
