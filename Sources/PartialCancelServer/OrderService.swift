@@ -4,7 +4,7 @@ import PartialCancelDomain
 import PartialCancelStorage
 import PartialCancelWire
 
-/// Intake, order and stock queries, dead letters (SPEC sections 4, 6, 9 and 10).
+/// Intake (refused payloads become dead letters), order and stock queries (SPEC sections 4, 6, 9 and 10).
 struct OrderService {
     let storage: Storage
     let intake: Intake
@@ -22,13 +22,6 @@ struct OrderService {
             },
             .unary(Methods.getStock, access: .roles([.service, .agent, .portal, .admin]), request: GetStockRequest.self) { context, request in
                 getStock(context, request)
-            },
-            .unary(Methods.listDeadLetters, access: .roles([.admin]), request: ListDeadLettersRequest.self) { context, request in
-                let limit = request.limit == 0 ? 100 : min(Int(request.limit), 1000)
-                return storage.deadLetters(limit: limit, on: context.eventLoop).map { ListDeadLettersResponse(deadLetters: $0.map(ViewMapping.view)) }
-            },
-            .unary(Methods.redriveDeadLetter, access: .roles([.admin]), request: RedriveDeadLetterRequest.self) { context, request in
-                redrive(context, request)
             },
         ]
     }
@@ -52,32 +45,6 @@ struct OrderService {
                 context.log(.info, "intake refused", metadata: ["channel": "\(request.channel)", "path": "\(error.path)", "dead_letter": "\(id)"])
                 throw RPCError(.invalidArgument, "payload refused: \(error.description)",
                                reasons: [Reason(error.code.name, subject: error.path, detail: error.message), Reason("DEAD_LETTERED", subject: id)])
-            }
-        }
-    }
-
-    private func redrive(_ context: CallContext, _ request: RedriveDeadLetterRequest) -> EventLoopFuture<RedriveDeadLetterResponse> {
-        storage.deadLetter(request.id, on: context.eventLoop).flatMap { letter in
-            guard let letter else {
-                return context.eventLoop.makeFailedFuture(RPCError(.notFound, "no open dead letter '\(request.id)'", reason: "DEAD_LETTER_NOT_FOUND", subject: request.id))
-            }
-            if letter.kind == "notification" {
-                // Re-queue the email: delivery tries it again from scratch.
-                return storage.reviveEmail(deadLetter: letter, on: context.eventLoop).map { RedriveDeadLetterResponse(resolved: $0) }
-            }
-            switch Result(catching: { () throws(DomainError) in try intake.order(channel: letter.subject, payload: letter.payload) }) {
-            case .success(let order):
-                return storage.ingest(order, actor: "\(context.principal.name) redrive \(letter.id)", on: context.eventLoop).flatMap { outcome in
-                    storage.resolveDeadLetter(letter.id, on: context.eventLoop).map {
-                        RedriveDeadLetterResponse(resolved: true, order: ViewMapping.view(outcome.order))
-                    }
-                }
-            case .failure(let error):
-                return storage.failDeadLetterAgain(letter.id, reason: error.code.name, detail: error.description, on: context.eventLoop).flatMap {
-                    storage.deadLetter(letter.id, on: context.eventLoop)
-                }.map { updated in
-                    RedriveDeadLetterResponse(resolved: false, deadLetter: updated.map(ViewMapping.view))
-                }
             }
         }
     }
