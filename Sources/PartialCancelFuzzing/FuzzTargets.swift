@@ -91,6 +91,7 @@ public enum FuzzTargets {
         AnyRequest(RedriveDeadLetterRequest.self), AnyRequest(ValidateEligibilityRequest.self), AnyRequest(RequestCancellationRequest.self),
         AnyRequest(GetCancellationRequest.self), AnyRequest(ListNotificationsRequest.self), AnyRequest(ConfirmCancellationRequest.self),
         AnyRequest(DeclineCancellationRequest.self), AnyRequest(ReleaseInventoryRequest.self), AnyRequest(StatsRequest.self),
-        AnyRequest(WatchOrderRequest.self), AnyRequest(WatchStockRequest.self),
+        AnyRequest(WatchOrderRequest.self), AnyRequest(WatchStockRequest.self), AnyRequest(WithdrawCancellationRequest.self),
+        AnyRequest(GetDeadLetterRequest.self), AnyRequest(DiscardDeadLetterRequest.self),
     ]
 }

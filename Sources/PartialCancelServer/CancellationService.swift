@@ -34,28 +34,45 @@ struct CancellationService {
             },
             // The token is the authority here: whoever calls, only the customer has it.
             .unary(Methods.confirmCancellation, access: .authenticated, request: ConfirmCancellationRequest.self) { context, request in
-                limitingTokenAttempts(context) { confirm(context, request) }
+                refusingLimitedCallers(context) { confirm(context, request, caller: $0) }
             },
             .unary(Methods.declineCancellation, access: .authenticated, request: DeclineCancellationRequest.self) { context, request in
-                limitingTokenAttempts(context) { decline(context, request) }
+                refusingLimitedCallers(context) { decline(context, request, caller: $0) }
             },
             .unary(Methods.releaseInventory, access: .roles([.service, .admin]), request: ReleaseInventoryRequest.self) { context, request in
                 releaseInventory(context, request)
             },
+            .unary(Methods.withdrawCancellation, access: .roles([.agent, .admin]), request: WithdrawCancellationRequest.self) { context, request in
+                withdraw(context, request)
+            },
         ]
     }
 
-    /// Refuses callers that sent too many wrong tokens, and counts the wrong tokens of the others.
-    private func limitingTokenAttempts<T>(_ context: CallContext, _ body: () -> EventLoopFuture<T>) -> EventLoopFuture<T> {
+    /// Refuses, at the door, callers that sent too many wrong tokens (no shard is asked).
+    private func refusingLimitedCallers<T>(_ context: CallContext, _ body: (String) -> EventLoopFuture<T>) -> EventLoopFuture<T> {
         let caller = TokenAttemptLimiter.caller(context)
         if let refusal = tokenAttempts.refusal(for: caller, nowMs: now()) { return context.eventLoop.makeFailedFuture(refusal) }
-        let limiter = tokenAttempts, now = self.now
-        return body().flatMapErrorThrowing { error in
-            if let code = (error as? RPCError)?.reasons.first?.code, code == "TOKEN_INVALID" || code == "REQUEST_LOCKED" {
-                limiter.recordFailure(for: caller, nowMs: now())
-            }
-            throw error
+        return body(caller)
+    }
+
+    /// Compares a token within the caller's limit, inside the request's transaction: the comparison
+    /// is admitted (or refused, without looking at the token) and counted atomically, so calls in
+    /// flight cannot all pass the check before any failure is counted. `decide` gets whether the
+    /// token matches; a decision refusing a wrong token counts as a failure.
+    static func comparingToken(_ limiter: TokenAttemptLimiter, caller: String, nowMs: Int64, token: String, storedHash: [UInt8],
+                               _ decide: (Bool) throws -> Storage.CancellationDecision) rethrows -> Storage.CancellationDecision {
+        let admission: TokenAttemptLimiter.Admission
+        switch limiter.admit(caller, nowMs: nowMs) {
+        case .failure(let refusal): return .refuse(nil, refusal)
+        case .success(let admitted): admission = admitted
         }
+        var wrong = false
+        defer { limiter.settle(admission, wrong: wrong) }
+        let decision = try decide(ConfirmationToken.matches(token, storedHash: storedHash))
+        if case .refuse(_, let error) = decision, let code = (error as? RPCError)?.reasons.first?.code, code == "TOKEN_INVALID" || code == "REQUEST_LOCKED" {
+            wrong = true
+        }
+        return decision
     }
 
     private func validate(_ context: CallContext, _ request: ValidateEligibilityRequest) -> EventLoopFuture<ValidateEligibilityResponse> {
@@ -159,42 +176,45 @@ struct CancellationService {
 
     // MARK: Confirmation
 
-    private func confirm(_ context: CallContext, _ request: ConfirmCancellationRequest) -> EventLoopFuture<ConfirmCancellationResponse> {
+    private func confirm(_ context: CallContext, _ request: ConfirmCancellationRequest, caller: String) -> EventLoopFuture<ConfirmCancellationResponse> {
         let policy = self.policy
         let now = self.now()
+        let clock = self.now
         let machine = CancellationStateMachine()
         let token = request.token
+        let limiter = tokenAttempts
         return storage.settleCancellation(request.id, actor: context.actor, nowMs: now, on: context.eventLoop) { record, tokenHash, order, otherPending in
             // A portal may act only for the order's customer; checked before the token, so that a
             // wrong account learns nothing about it and costs the customer no attempt.
             try AccountScope.check(context, account: order.account.id, lookup: .cancellation(request.id))
-            let tokenMatches = ConfirmationToken.matches(token, storedHash: tokenHash)
-            // Eligibility is checked again now; the amounts at the binding quote's time.
-            let verdicts = Eligibility.evaluate(order, record.lines, pendingLineIDs: otherPending, policy: policy, nowMs: now)
-            let fresh = verdicts.allSatisfy(\.eligible)
-                ? try? Cancellation.quote(order, verdicts, policy: policy, nowMs: record.quote.asOfMs, storeCredit: record.storeCredit) : nil
-            let holds = fresh.map { Cancellation.samePromise($0, record.quote) } ?? false
-            let (lifecycle, action) = machine.handle(record.lifecycle, .confirm(tokenMatches: tokenMatches, quoteHolds: holds, nowMs: now))
-            var updated = record
-            updated.lifecycle = lifecycle
-            updated.updatedMs = now
-            switch action {
-            case .applyCancellation:
-                guard let quote = fresh else { return .refuse(nil, RPCError(.internalError, "quote vanished", reason: "INTERNAL")) }
-                let after = Cancellation.apply(quote, to: order)
-                let refund = Refund(refundID: ConfirmationToken.refundID(), cancellationID: record.id, orderID: order.id, amount: quote.refundTotal,
-                                    currency: quote.currency, allocations: quote.tenders, createdMs: now)
-                let message = PortalNotification(accountID: order.account.id, cancellationID: record.id, kind: "CANCELLATION_CONFIRMED",
-                                                 subject: "Your cancellation for order \(order.externalID) is confirmed",
-                                                 body: "Refund \(refund.refundID): \(ConfirmationToken.money(refund.amount)) \(refund.currency). Your order total is now \(ConfirmationToken.money(after.totals.total)) \(refund.currency).",
-                                                 email: order.account.email)
-                return .confirm(updated, after, refund, Cancellation.releases(quote, cancellationID: record.id, order: order), message)
-            case .returnEarlierResult:
-                return .earlier
-            case .refuse(let code):
-                return .refuse(lifecycle == record.lifecycle ? nil : updated, Self.refusal(code, id: record.id))
-            case .markDeclined, .markExpired, .markCompleted, .none:
-                return .refuse(nil, RPCError(.internalError, "unexpected transition", reason: "INTERNAL"))
+            return Self.comparingToken(limiter, caller: caller, nowMs: clock(), token: token, storedHash: tokenHash) { tokenMatches in
+                // Eligibility is checked again now; the amounts at the binding quote's time.
+                let verdicts = Eligibility.evaluate(order, record.lines, pendingLineIDs: otherPending, policy: policy, nowMs: now)
+                let fresh = verdicts.allSatisfy(\.eligible)
+                    ? try? Cancellation.quote(order, verdicts, policy: policy, nowMs: record.quote.asOfMs, storeCredit: record.storeCredit) : nil
+                let holds = fresh.map { Cancellation.samePromise($0, record.quote) } ?? false
+                let (lifecycle, action) = machine.handle(record.lifecycle, .confirm(tokenMatches: tokenMatches, quoteHolds: holds, nowMs: now))
+                var updated = record
+                updated.lifecycle = lifecycle
+                updated.updatedMs = now
+                switch action {
+                case .applyCancellation:
+                    guard let quote = fresh else { return .refuse(nil, RPCError(.internalError, "quote vanished", reason: "INTERNAL")) }
+                    let after = Cancellation.apply(quote, to: order)
+                    let refund = Refund(refundID: ConfirmationToken.refundID(), cancellationID: record.id, orderID: order.id, amount: quote.refundTotal,
+                                        currency: quote.currency, allocations: quote.tenders, createdMs: now)
+                    let message = PortalNotification(accountID: order.account.id, cancellationID: record.id, kind: "CANCELLATION_CONFIRMED",
+                                                     subject: "Your cancellation for order \(order.externalID) is confirmed",
+                                                     body: "Refund \(refund.refundID): \(ConfirmationToken.money(refund.amount)) \(refund.currency). Your order total is now \(ConfirmationToken.money(after.totals.total)) \(refund.currency).",
+                                                     email: order.account.email)
+                    return .confirm(updated, after, refund, Cancellation.releases(quote, cancellationID: record.id, order: order), message)
+                case .returnEarlierResult:
+                    return .earlier
+                case .refuse(let code):
+                    return .refuse(lifecycle == record.lifecycle ? nil : updated, Self.refusal(code, id: record.id))
+                case .markDeclined, .markExpired, .markCompleted, .markWithdrawn, .none:
+                    return .refuse(nil, RPCError(.internalError, "unexpected transition", reason: "INTERNAL"))
+                }
             }
         }.flatMapThrowing { result in
             guard let result else { throw RPCError(.notFound, "no cancellation '\(request.id)'", reason: "CANCELLATION_NOT_FOUND", subject: request.id) }
@@ -205,22 +225,65 @@ struct CancellationService {
         }
     }
 
-    private func decline(_ context: CallContext, _ request: DeclineCancellationRequest) -> EventLoopFuture<DeclineCancellationResponse> {
+    private func decline(_ context: CallContext, _ request: DeclineCancellationRequest, caller: String) -> EventLoopFuture<DeclineCancellationResponse> {
         let now = self.now()
+        let clock = self.now
         let machine = CancellationStateMachine()
         let token = request.token
+        let limiter = tokenAttempts
         return storage.settleCancellation(request.id, actor: context.actor, nowMs: now, on: context.eventLoop) { record, tokenHash, order, _ in
             try AccountScope.check(context, account: order.account.id, lookup: .cancellation(request.id))
-            let tokenMatches = ConfirmationToken.matches(token, storedHash: tokenHash)
-            let (lifecycle, action) = machine.handle(record.lifecycle, .decline(tokenMatches: tokenMatches, nowMs: now))
+            return Self.comparingToken(limiter, caller: caller, nowMs: clock(), token: token, storedHash: tokenHash) { tokenMatches in
+                let (lifecycle, action) = machine.handle(record.lifecycle, .decline(tokenMatches: tokenMatches, nowMs: now))
+                var updated = record
+                updated.lifecycle = lifecycle
+                updated.updatedMs = now
+                switch action {
+                case .markDeclined:
+                    return .decline(updated, PortalNotification(accountID: order.account.id, cancellationID: record.id, kind: "CANCELLATION_DECLINED",
+                                                                subject: "Cancellation for order \(order.externalID) declined",
+                                                                body: "Nothing was cancelled; your order stays as it was.", email: order.account.email))
+                case .refuse(let code):
+                    return .refuse(lifecycle == record.lifecycle ? nil : updated, Self.refusal(code, id: record.id))
+                default:
+                    return .refuse(nil, RPCError(.internalError, "unexpected transition", reason: "INTERNAL"))
+                }
+            }
+        }.flatMapThrowing { result in
+            guard let result else { throw RPCError(.notFound, "no cancellation '\(request.id)'", reason: "CANCELLATION_NOT_FOUND", subject: request.id) }
+            context.log(.info, "cancellation declined", metadata: ["order.id": "\(result.order.id)", "cancellation.id": "\(result.request.id)"])
+            return DeclineCancellationResponse(cancellation: ViewMapping.view(result.request, nowMs: now))
+        }
+    }
+
+    // MARK: Withdrawal
+
+    /// Takes back a pending or locked request (agents and operators): it becomes WITHDRAWN, its
+    /// lines are free at once, the reason goes into the order's history, and the customer is told.
+    private func withdraw(_ context: CallContext, _ request: WithdrawCancellationRequest) -> EventLoopFuture<WithdrawCancellationResponse> {
+        guard !request.id.isEmpty else {
+            return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "id is required", reason: "FIELD_REQUIRED", subject: "request.id"))
+        }
+        guard request.reason.contains(where: { !$0.isWhitespace }) else {
+            return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "say why the request is withdrawn", reason: "FIELD_REQUIRED",
+                                                               subject: "request.reason"))
+        }
+        let now = self.now()
+        let machine = CancellationStateMachine()
+        let reason = request.reason
+        return storage.settleCancellation(request.id, actor: context.actor, nowMs: now, on: context.eventLoop) { record, _, order, _ in
+            let (lifecycle, action) = machine.handle(record.lifecycle, .withdraw(nowMs: now))
             var updated = record
             updated.lifecycle = lifecycle
             updated.updatedMs = now
             switch action {
-            case .markDeclined:
-                return .decline(updated, PortalNotification(accountID: order.account.id, cancellationID: record.id, kind: "CANCELLATION_DECLINED",
-                                                            subject: "Cancellation for order \(order.externalID) declined",
-                                                            body: "Nothing was cancelled; your order stays as it was.", email: order.account.email))
+            case .markWithdrawn:
+                let lines = record.lines.map { "\($0.lineID)\($0.quantity.map { " ×\($0)" } ?? "")" }.joined(separator: ", ")
+                return .withdraw(updated, PortalNotification(accountID: order.account.id, cancellationID: record.id, kind: "CANCELLATION_WITHDRAWN",
+                                                             subject: "Cancellation request for order \(order.externalID) withdrawn",
+                                                             body: "The request to cancel part of your order \(order.externalID) (\(lines)) was withdrawn by customer service. Nothing was cancelled; your order stays as it was, and the confirmation code sent for this request no longer works.",
+                                                             email: order.account.email),
+                                 reason: reason)
             case .refuse(let code):
                 return .refuse(lifecycle == record.lifecycle ? nil : updated, Self.refusal(code, id: record.id))
             default:
@@ -228,8 +291,8 @@ struct CancellationService {
             }
         }.flatMapThrowing { result in
             guard let result else { throw RPCError(.notFound, "no cancellation '\(request.id)'", reason: "CANCELLATION_NOT_FOUND", subject: request.id) }
-            context.log(.info, "cancellation declined", metadata: ["order.id": "\(result.order.id)", "cancellation.id": "\(result.request.id)"])
-            return DeclineCancellationResponse(cancellation: ViewMapping.view(result.request, nowMs: now))
+            context.log(.info, "cancellation withdrawn", metadata: ["order.id": "\(result.order.id)", "cancellation.id": "\(result.request.id)"])
+            return WithdrawCancellationResponse(cancellation: ViewMapping.view(result.request, nowMs: now))
         }
     }
 
@@ -275,6 +338,8 @@ struct CancellationService {
         case "REQUEST_EXPIRED": RPCError(.failedPrecondition, "this cancellation expired; request it again", reason: code, subject: id)
         case "REQUEST_DECLINED": RPCError(.failedPrecondition, "this cancellation was declined", reason: code, subject: id)
         case "REQUEST_ABORTED": RPCError(.failedPrecondition, "this cancellation was aborted; request it again", reason: code, subject: id)
+        case "REQUEST_WITHDRAWN": RPCError(.failedPrecondition, "this cancellation was withdrawn; request it again", reason: code, subject: id)
+        case "REQUEST_CONFIRMED": RPCError(.failedPrecondition, "this cancellation is already confirmed; it can no longer be withdrawn", reason: code, subject: id)
         default: RPCError(.failedPrecondition, "this cancellation is no longer pending", reason: code, subject: id)
         }
     }

@@ -179,6 +179,11 @@ public struct ServerConfiguration: Sendable {
     /// Where the metrics endpoint listens: loopback unless deliberately changed.
     public var metricsHost: String = "127.0.0.1"
 
+    // MARK: Dead letters — paging and excerpts (config `dead_letters`; kept apart from the settings above)
+
+    /// How dead letters are listed and read.
+    public var deadLetters = DeadLetterSettings()
+
     public init() {}
 
     public func validate() throws(ConfigurationError) {
@@ -212,5 +217,7 @@ public struct ServerConfiguration: Sendable {
         if storage.deliveryBatch < 1 { throw ConfigurationError("storage.delivery_batch must be at least 1") }
         if storage.cachedBodies < 0 { throw ConfigurationError("storage.cached_bodies must be 0 (no cache) or more") }
         if storage.groupCommitJobs < 1 { throw ConfigurationError("storage.group_commit_jobs must be at least 1 (1: no group commit)") }
+        // Dead letters (a block of their own).
+        try deadLetters.validate()
     }
 }

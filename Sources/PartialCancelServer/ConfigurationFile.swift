@@ -154,6 +154,12 @@ public enum ConfigurationFile {
             default: throw ConfigurationError("\(path).email_sink must be maildir or smtp (got '\(sink!)')")
             }
         }
+        // Dead letters: paging and excerpts (a block of their own).
+        try reader.object("dead_letters") { letters in
+            try letters.int("excerpt_bytes") { configuration.deadLetters.excerptBytes = $0 }
+            try letters.int("page_size") { configuration.deadLetters.pageSize = $0 }
+            try letters.int("max_page_size") { configuration.deadLetters.maxPageSize = $0 }
+        }
         try reader.int("idempotency_retention_minutes") { configuration.idempotencyRetentionMinutes = $0 }
         try reader.bool("seed_sample_data") { configuration.seedSampleData = $0 }
         try reader.array("api_keys") { _, entry in

@@ -1,45 +1,14 @@
 import Logging
 import NIOCore
-import NIOPosix
 import PartialCancelDomain
 import PartialCancelStorage
 import PartialCancelWire
 
-/// Intake, order and stock queries, dead letters (SPEC sections 4, 6, 9 and 10).
+/// Intake (refused payloads become dead letters), order and stock queries (SPEC sections 4, 6, 9 and 10).
 struct OrderService {
     let storage: Storage
-    let intake: Intake
-    /// Where payloads too large to parse in a moment are parsed, off the event loops: a 4 MB
-    /// JSON payload takes milliseconds, and every other connection of its loop would wait.
-    let parsing: NIOThreadPool = .singleton
-    /// The clock intake bounds an order's placing time by (Unix milliseconds).
-    var now: @Sendable () -> Int64 = Storage.unixMillis
-
-    /// Payloads up to this size are parsed on the event loop (microseconds: cheaper than the hop).
-    static let inlineParseBytes = 16 * 1024
-
-    /// The outcome of parsing one payload.
-    private enum Parsed: Sendable {
-        case order(Order)
-        /// Refused, with what the dead letter records about the payload.
-        case refused(DomainError, priority: Int64, key: String)
-    }
-
-    private func parse(channel: String, payload: [UInt8], on eventLoop: any EventLoop) -> EventLoopFuture<Parsed> {
-        let intake = self.intake
-        let nowMs = now()
-        let work: @Sendable () -> Parsed = {
-            switch Result(catching: { () throws(DomainError) in try intake.order(channel: channel, payload: payload, nowMs: nowMs) }) {
-            case .success(let order):
-                return .order(order)
-            case .failure(let error):
-                return .refused(error, priority: intake.priority(channel: channel, payload: payload),
-                                key: intake.externalKey(channel: channel, payload: payload) ?? "\(channel)-unknown")
-            }
-        }
-        guard payload.count > Self.inlineParseBytes else { return eventLoop.makeSucceededFuture(work()) }
-        return parsing.runIfActive(eventLoop: eventLoop, work)
-    }
+    /// Parses payloads (large ones off the event loops).
+    let parser: IntakeParser
 
     var methods: [MethodDescriptor] {
         [
@@ -55,13 +24,6 @@ struct OrderService {
             .unary(Methods.getStock, access: .roles([.service, .agent, .portal, .admin]), request: GetStockRequest.self) { context, request in
                 getStock(context, request)
             },
-            .unary(Methods.listDeadLetters, access: .roles([.admin]), request: ListDeadLettersRequest.self) { context, request in
-                let limit = request.limit == 0 ? 100 : min(Int(request.limit), 1000)
-                return storage.deadLetters(limit: limit, on: context.eventLoop).map { ListDeadLettersResponse(deadLetters: $0.map(ViewMapping.view)) }
-            },
-            .unary(Methods.redriveDeadLetter, access: .roles([.admin]), request: RedriveDeadLetterRequest.self) { context, request in
-                redrive(context, request)
-            },
         ]
     }
 
@@ -71,7 +33,7 @@ struct OrderService {
         let payload = Array(buffer: request.payload)
         let actor = "\(context.principal.name) via \(request.channel)"
         let storage = self.storage
-        return parse(channel: request.channel, payload: payload, on: context.eventLoop).flatMap { parsed in
+        return parser.parse(channel: request.channel, payload: payload, on: context.eventLoop).flatMap { parsed in
             switch parsed {
             case .order(let order):
                 return storage.ingest(order, actor: actor, on: context.eventLoop).map { outcome in
@@ -84,34 +46,6 @@ struct OrderService {
                     context.log(.info, "intake refused", metadata: ["channel": "\(request.channel)", "path": "\(error.path)", "dead_letter": "\(id)"])
                     throw RPCError(.invalidArgument, "payload refused: \(error.description)",
                                    reasons: [Reason(error.code.name, subject: error.path, detail: error.message), Reason("DEAD_LETTERED", subject: id)])
-                }
-            }
-        }
-    }
-
-    private func redrive(_ context: CallContext, _ request: RedriveDeadLetterRequest) -> EventLoopFuture<RedriveDeadLetterResponse> {
-        storage.deadLetter(request.id, on: context.eventLoop).flatMap { letter in
-            guard let letter else {
-                return context.eventLoop.makeFailedFuture(RPCError(.notFound, "no open dead letter '\(request.id)'", reason: "DEAD_LETTER_NOT_FOUND", subject: request.id))
-            }
-            if letter.kind == "notification" {
-                // Re-queue the email: delivery tries it again from scratch.
-                return storage.reviveEmail(deadLetter: letter, on: context.eventLoop).map { RedriveDeadLetterResponse(resolved: $0) }
-            }
-            return parse(channel: letter.subject, payload: letter.payload, on: context.eventLoop).flatMap { parsed in
-                switch parsed {
-                case .order(let order):
-                    return storage.ingest(order, actor: "\(context.principal.name) redrive \(letter.id)", on: context.eventLoop).flatMap { outcome in
-                        storage.resolveDeadLetter(letter.id, on: context.eventLoop).map {
-                            RedriveDeadLetterResponse(resolved: true, order: ViewMapping.view(outcome.order))
-                        }
-                    }
-                case .refused(let error, _, _):
-                    return storage.failDeadLetterAgain(letter.id, reason: error.code.name, detail: error.description, on: context.eventLoop).flatMap {
-                        storage.deadLetter(letter.id, on: context.eventLoop)
-                    }.map { updated in
-                        RedriveDeadLetterResponse(resolved: false, deadLetter: updated.map(ViewMapping.view))
-                    }
                 }
             }
         }

@@ -67,8 +67,12 @@ public final class PartialCancelServer: Service, Sendable {
         let idempotency = Idempotency(storage: storage, retentionMs: Int64(configuration.idempotencyRetentionMinutes) * 60_000,
                                       staleAfterMs: Int64(configuration.limits.maxDeadlineMs) * 2, now: Storage.unixMillis)
         let mutating: Set<String> = [Methods.ingestOrder, Methods.putStock, Methods.redriveDeadLetter, Methods.requestCancellation,
-                                     Methods.confirmCancellation, Methods.declineCancellation, Methods.releaseInventory]
-        let services = OrderService(storage: storage, intake: Intake(limits: configuration.intake)).methods
+                                     Methods.confirmCancellation, Methods.declineCancellation, Methods.releaseInventory,
+                                     Methods.withdrawCancellation, Methods.discardDeadLetter]
+        let parser = IntakeParser(intake: Intake(limits: configuration.intake))
+        let services = OrderService(storage: storage, parser: parser).methods
+            + DeadLetterService(storage: storage, parser: parser, settings: configuration.deadLetters,
+                                maxFrameBytes: configuration.limits.maxFrameBytes).methods
             + CancellationService(storage: storage, policy: configuration.cancellation,
                                   tokenTTLMs: Int64(configuration.cancellationTokenTTLSeconds) * 1000, now: Storage.unixMillis,
                                   tokenAttempts: TokenAttemptLimiter(limit: configuration.limits.tokenFailuresPerCaller,

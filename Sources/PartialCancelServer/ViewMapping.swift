@@ -151,7 +151,8 @@ enum ViewMapping {
         StockPoolView(sku: pool.sku, location: pool.location, onHand: pool.onHand, reserved: pool.reserved, available: pool.available)
     }
 
-    static func view(_ letter: DeadLetter) -> DeadLetterView {
+    /// A dead letter with the first `excerptBytes` of the payload it was read with, and no payload.
+    static func view(_ letter: DeadLetter, excerptBytes: Int) -> DeadLetterView {
         var view = DeadLetterView()
         view.id = letter.id
         view.kind = letter.kind
@@ -162,8 +163,16 @@ enum ViewMapping {
         view.attempts = letter.attempts
         view.createdMs = letter.createdMs
         view.updatedMs = letter.updatedMs
-        view.payload = ByteBuffer(bytes: letter.payload)
+        view.payloadExcerpt = ByteBuffer(bytes: letter.payload.prefix(excerptBytes))
+        view.payloadBytes = letter.payloadBytes
+        view.payloadSHA256 = letter.payloadSHA256
+        view.state = letter.state
+        view.resolvedMs = letter.resolvedMs
         return view
+    }
+
+    static func view(_ event: DeadLetterEvent) -> DeadLetterEventView {
+        DeadLetterEventView(atMs: event.atMs, actor: event.actor, event: event.event, detail: event.detail)
     }
 
     static func view(_ shard: ShardHealth) -> ShardHealthView {

@@ -163,6 +163,26 @@ enum Migrations {
             PRIMARY KEY (sku, seq)
         ) STRICT;
         """),
+        Migration(version: 7, name: "dead letter paging, hashes, discards, history", sql: """
+        -- The payload's SHA-256 (hex), kept so that lists need not read payloads; letters stored
+        -- before this migration get theirs when the shard opens.
+        ALTER TABLE dead_letters ADD COLUMN payload_sha256 TEXT;
+        -- How a resolved letter was closed: REDRIVEN or DISCARDED ('' for letters closed before).
+        ALTER TABLE dead_letters ADD COLUMN resolution TEXT NOT NULL DEFAULT '';
+        -- The list order, for paging by position.
+        CREATE INDEX dead_letters_page ON dead_letters (priority DESC, created_ms, id) WHERE resolved_ms IS NULL;
+
+        -- What happened to each dead letter: DEAD_LETTERED, REDRIVE_FAILED, REDRIVEN, DISCARDED.
+        CREATE TABLE dead_letter_history (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            dead_letter_id INTEGER NOT NULL REFERENCES dead_letters (id),
+            at_ms INTEGER NOT NULL,
+            actor TEXT NOT NULL,
+            event TEXT NOT NULL,
+            detail TEXT NOT NULL
+        ) STRICT;
+        CREATE INDEX dead_letter_history_letter ON dead_letter_history (dead_letter_id, seq);
+        """),
     ]
 
     /// Brings the database to the newest version; returns the versions it applied.

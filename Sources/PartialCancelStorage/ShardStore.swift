@@ -1,4 +1,5 @@
 import CSQLite
+import Crypto
 import Foundation
 import PartialCancelDomain
 
@@ -37,7 +38,7 @@ struct OutboxMessage: Sendable {
     var change: StockChange
 }
 
-/// An open dead letter.
+/// A dead letter: a refused intake payload or an email given up on.
 public struct DeadLetter: Sendable, Hashable {
     /// `dl-SHARD-N`.
     public var id: String
@@ -47,10 +48,59 @@ public struct DeadLetter: Sendable, Hashable {
     public var detail: String
     /// What it is about, e.g. `web` or an order id.
     public var subject: String
+    /// The payload bytes read: all of them for a redrive, the first bytes for a list.
     public var payload: [UInt8]
     public var attempts: Int64
     public var createdMs: Int64
     public var updatedMs: Int64
+    /// The whole payload's size and lower-case hex SHA-256.
+    public var payloadBytes: Int64 = 0
+    public var payloadSHA256: String = ""
+    /// OPEN, REDRIVEN or DISCARDED.
+    public var state: String = "OPEN"
+    public var resolvedMs: Int64 = 0
+    public var shard: Int = 0
+    public var row: Int64 = 0
+
+    /// Where it stands in the list order, for paging.
+    public var position: DeadLetterPosition { DeadLetterPosition(priority: priority, createdMs: createdMs, shard: shard, row: row) }
+}
+
+/// A place in the list order of open dead letters: priority (highest first), then oldest, then
+/// shard and row. A page continues after the position of its predecessor's last letter.
+public struct DeadLetterPosition: Sendable, Hashable {
+    public var priority: Int64
+    public var createdMs: Int64
+    public var shard: Int
+    public var row: Int64
+
+    public init(priority: Int64, createdMs: Int64, shard: Int, row: Int64) {
+        self.priority = priority
+        self.createdMs = createdMs
+        self.shard = shard
+        self.row = row
+    }
+
+    /// Whether `self` comes before `other` in the list.
+    public func precedes(_ other: DeadLetterPosition) -> Bool {
+        (-priority, createdMs, shard, row) < (-other.priority, other.createdMs, other.shard, other.row)
+    }
+}
+
+/// One entry of a dead letter's history.
+public struct DeadLetterEvent: Sendable, Hashable {
+    public var atMs: Int64
+    public var actor: String
+    public var event: String
+    public var detail: String
+}
+
+/// What discarding a dead letter found.
+public enum DeadLetterDiscard: Sendable, Hashable {
+    case discarded(DeadLetter)
+    /// Redriven or discarded before: nothing changed.
+    case alreadyResolved(DeadLetter)
+    case notFound
 }
 
 /// An email waiting in a shard's outbox.
@@ -117,6 +167,7 @@ final class ShardStore {
         PRAGMA busy_timeout = 5000;
         """)
         _ = try Migrations.migrate(db, now: now())
+        try backfillDeadLetterHashes()
         sqlite3_wal_hook(db.handle, { context, _, _, pages in
             Unmanaged<WALPages>.fromOpaque(context!).takeUnretainedValue().pages = Int(pages)
             return SQLITE_OK
@@ -639,43 +690,127 @@ final class ShardStore {
 
     // MARK: Dead letters
 
+    /// The columns every dead-letter read starts with (`deadLetter(_:payload:)` maps them).
+    private static let deadLetterColumns = """
+    id, kind, priority, reason, detail, subject, attempts, created_ms, updated_ms, length(payload), payload_sha256, resolution, resolved_ms
+    """
+
     func addDeadLetter(kind: String, priority: Int64, reason: String, detail: String, subject: String, payload: [UInt8]) throws -> String {
         let time = now()
         try db.run("""
-        INSERT INTO dead_letters (kind, priority, reason, detail, subject, payload, attempts, created_ms, updated_ms)
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?7)
-        """, [.text(kind), .integer(priority), .text(reason), .text(detail), .text(subject), .blob(payload), .integer(time)])
-        return "dl-\(index)-\(db.lastInsertRowID)"
+        INSERT INTO dead_letters (kind, priority, reason, detail, subject, payload, attempts, created_ms, updated_ms, payload_sha256)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?7, ?8)
+        """, [.text(kind), .integer(priority), .text(reason), .text(detail), .text(subject), .blob(payload), .integer(time),
+              .text(Self.sha256Hex(payload))])
+        let row = db.lastInsertRowID
+        try appendDeadLetterEvent(row: row, actor: "system", event: "DEAD_LETTERED", detail: "\(reason): \(detail)")
+        return "dl-\(index)-\(row)"
     }
 
-    func openDeadLetters(limit: Int) throws -> [DeadLetter] {
+    /// A page of open dead letters after `position` (nil: from the first), each with the first
+    /// `excerptBytes` of its payload, in list order: priority (highest first), then oldest, then
+    /// shard and row.
+    func openDeadLetters(limit: Int, after position: DeadLetterPosition?, excerptBytes: Int) throws -> [DeadLetter] {
         var letters: [DeadLetter] = []
+        var values: [SQLValue] = [.integer(Int64(excerptBytes)), .integer(Int64(limit))]
+        var keyset = ""
+        if let position {
+            // Rows of this shard that tie with the position on priority and age come after it only
+            // when this shard sorts after the position's (or is its shard, with a later row).
+            let row: Int64 = index < position.shard ? .max : index == position.shard ? position.row : -1
+            keyset = "AND (priority < ?3 OR (priority = ?3 AND (created_ms > ?4 OR (created_ms = ?4 AND id > ?5))))"
+            values += [.integer(position.priority), .integer(position.createdMs), .integer(row)]
+        }
         try db.query("""
-        SELECT id, kind, priority, reason, detail, subject, payload, attempts, created_ms, updated_ms
-        FROM dead_letters WHERE resolved_ms IS NULL ORDER BY priority DESC, id LIMIT ?1
-        """, [.integer(Int64(limit))]) { row in letters.append(deadLetter(row)) }
+        SELECT \(Self.deadLetterColumns), substr(payload, 1, ?1)
+        FROM dead_letters WHERE resolved_ms IS NULL \(keyset) ORDER BY priority DESC, created_ms, id LIMIT ?2
+        """, values) { row in letters.append(deadLetter(row, payload: row.blob(13))) }
         return letters
     }
 
+    /// An open dead letter with its whole payload (for a redrive).
     func deadLetter(rowID: Int64) throws -> DeadLetter? {
-        try db.first("""
-        SELECT id, kind, priority, reason, detail, subject, payload, attempts, created_ms, updated_ms
-        FROM dead_letters WHERE id = ?1 AND resolved_ms IS NULL
-        """, [.integer(rowID)]) { deadLetter($0) }
+        try db.first("SELECT \(Self.deadLetterColumns), payload FROM dead_letters WHERE id = ?1 AND resolved_ms IS NULL", [.integer(rowID)]) {
+            deadLetter($0, payload: $0.blob(13))
+        }
     }
 
-    private func deadLetter(_ row: Row) -> DeadLetter {
-        DeadLetter(id: "dl-\(index)-\(row.int(0))", kind: row.text(1), priority: row.int(2), reason: row.text(3), detail: row.text(4),
-                   subject: row.text(5), payload: row.blob(6), attempts: row.int(7), createdMs: row.int(8), updatedMs: row.int(9))
+    /// A dead letter in any state, with an excerpt of its payload, and its history, oldest first.
+    func deadLetterRecord(rowID: Int64, excerptBytes: Int) throws -> (letter: DeadLetter, history: [DeadLetterEvent])? {
+        guard let letter = try db.first("SELECT \(Self.deadLetterColumns), substr(payload, 1, ?2) FROM dead_letters WHERE id = ?1",
+                                        [.integer(rowID), .integer(Int64(excerptBytes))], { deadLetter($0, payload: $0.blob(13)) }) else { return nil }
+        var history: [DeadLetterEvent] = []
+        try db.query("SELECT at_ms, actor, event, detail FROM dead_letter_history WHERE dead_letter_id = ?1 ORDER BY seq", [.integer(rowID)]) { row in
+            history.append(DeadLetterEvent(atMs: row.int(0), actor: row.text(1), event: row.text(2), detail: row.text(3)))
+        }
+        return (letter, history)
     }
 
-    func resolveDeadLetter(rowID: Int64) throws {
-        try db.run("UPDATE dead_letters SET resolved_ms = ?2, updated_ms = ?2 WHERE id = ?1", [.integer(rowID), .integer(now())])
+    /// Up to `length` bytes of a dead letter's payload from `offset`; nil when there is no such letter.
+    func deadLetterPayload(rowID: Int64, offset: Int64, length: Int) throws -> [UInt8]? {
+        try db.first("SELECT substr(payload, ?2, ?3) FROM dead_letters WHERE id = ?1", [.integer(rowID), .integer(offset + 1), .integer(Int64(length))]) {
+            $0.blob(0)
+        }
     }
 
-    func failDeadLetterAgain(rowID: Int64, reason: String, detail: String) throws {
-        try db.run("UPDATE dead_letters SET attempts = attempts + 1, reason = ?2, detail = ?3, updated_ms = ?4 WHERE id = ?1",
-                   [.integer(rowID), .text(reason), .text(detail), .integer(now())])
+    private func deadLetter(_ row: Row, payload: [UInt8]) -> DeadLetter {
+        let resolved = !row.isNull(12)
+        let resolution = row.text(11)
+        return DeadLetter(id: "dl-\(index)-\(row.int(0))", kind: row.text(1), priority: row.int(2), reason: row.text(3), detail: row.text(4),
+                          subject: row.text(5), payload: payload, attempts: row.int(6), createdMs: row.int(7), updatedMs: row.int(8),
+                          payloadBytes: row.int(9), payloadSHA256: row.text(10),
+                          state: !resolved ? "OPEN" : resolution.isEmpty ? "REDRIVEN" : resolution, resolvedMs: resolved ? row.int(12) : 0,
+                          shard: index, row: row.int(0))
+    }
+
+    private func appendDeadLetterEvent(row: Int64, actor: String, event: String, detail: String) throws {
+        try db.run("INSERT INTO dead_letter_history (dead_letter_id, at_ms, actor, event, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+                   [.integer(row), .integer(now()), .text(actor), .text(event), .text(detail)])
+    }
+
+    func resolveDeadLetter(rowID: Int64, actor: String = "system") throws {
+        try transaction {
+            let changed = try db.run("UPDATE dead_letters SET resolved_ms = ?2, updated_ms = ?2, resolution = 'REDRIVEN' WHERE id = ?1 AND resolved_ms IS NULL",
+                                     [.integer(rowID), .integer(now())])
+            if changed > 0 { try appendDeadLetterEvent(row: rowID, actor: actor, event: "REDRIVEN", detail: "") }
+        }
+    }
+
+    func failDeadLetterAgain(rowID: Int64, reason: String, detail: String, actor: String = "system") throws {
+        try transaction {
+            try db.run("UPDATE dead_letters SET attempts = attempts + 1, reason = ?2, detail = ?3, updated_ms = ?4 WHERE id = ?1",
+                       [.integer(rowID), .text(reason), .text(detail), .integer(now())])
+            try appendDeadLetterEvent(row: rowID, actor: actor, event: "REDRIVE_FAILED", detail: "\(reason): \(detail)")
+        }
+    }
+
+    /// Closes an open dead letter without redriving it, recording who and why.
+    func discardDeadLetter(rowID: Int64, actor: String, reason: String, excerptBytes: Int) throws -> DeadLetterDiscard {
+        try transaction {
+            let time = now()
+            let changed = try db.run("""
+            UPDATE dead_letters SET resolved_ms = ?2, updated_ms = ?2, resolution = 'DISCARDED' WHERE id = ?1 AND resolved_ms IS NULL
+            """, [.integer(rowID), .integer(time)])
+            if changed > 0 { try appendDeadLetterEvent(row: rowID, actor: actor, event: "DISCARDED", detail: reason) }
+            guard let (letter, _) = try deadLetterRecord(rowID: rowID, excerptBytes: excerptBytes) else { return .notFound }
+            return changed > 0 ? .discarded(letter) : .alreadyResolved(letter)
+        }
+    }
+
+    /// Hashes the payloads of dead letters stored before their hash was kept (once per letter).
+    func backfillDeadLetterHashes() throws {
+        var missing: [(Int64, [UInt8])] = []
+        try db.query("SELECT id, payload FROM dead_letters WHERE payload_sha256 IS NULL") { missing.append(($0.int(0), $0.blob(1))) }
+        guard !missing.isEmpty else { return }
+        try db.transaction {
+            for (row, payload) in missing {
+                try db.run("UPDATE dead_letters SET payload_sha256 = ?2 WHERE id = ?1", [.integer(row), .text(Self.sha256Hex(payload))])
+            }
+        }
+    }
+
+    static func sha256Hex(_ bytes: [UInt8]) -> String {
+        SHA256.hash(data: bytes).map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
     }
 
     var openDeadLetterCount: Int64 { (try? db.first("SELECT COUNT(*) FROM dead_letters WHERE resolved_ms IS NULL") { $0.int(0) }) ?? 0 }

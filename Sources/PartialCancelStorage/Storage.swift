@@ -239,6 +239,9 @@ public final class Storage: Sendable {
         /// Confirmed before: answer with what was recorded then.
         case earlier
         case decline(CancellationRequest, PortalNotification)
+        /// Withdrawn by an agent or operator: the request, the customer's message, and the reason
+        /// for the history.
+        case withdraw(CancellationRequest, PortalNotification, reason: String)
     }
 
     /// The outcome of a confirmation or decline, after commit.
@@ -248,8 +251,8 @@ public final class Storage: Sendable {
         public var refund: Refund?
     }
 
-    /// Confirms or declines a request in one transaction of its order's shard. `decide` sees the
-    /// request, its token hash, the order and the lines of the order's other pending requests.
+    /// Confirms, declines or withdraws a request in one transaction of its order's shard. `decide`
+    /// sees the request, its token hash, the order and the lines of the order's other pending requests.
     public func settleCancellation(_ id: String, actor: String, nowMs: Int64, on loop: any EventLoop,
                                    decide: @escaping @Sendable (CancellationRequest, [UInt8], Order, Set<String>) throws -> CancellationDecision)
         -> EventLoopFuture<CancellationResult?> {
@@ -266,13 +269,15 @@ public final class Storage: Sendable {
                 case .refuse(let updated, let error):
                     if let updated {
                         try store.update(updated)
-                        if updated.lifecycle.state != request.lifecycle.state {
-                            try store.appendHistory(orderID: orderID, actor: "system", event: "CANCELLATION_\(updated.lifecycle.state.rawValue)", subject: id,
-                                                    from: request.lifecycle.state.rawValue, to: updated.lifecycle.state.rawValue)
-                        } else if updated.lifecycle.failedAttempts != request.lifecycle.failedAttempts {
+                        // A wrong token is recorded with its caller; the lock it may cause, by the system.
+                        if updated.lifecycle.failedAttempts != request.lifecycle.failedAttempts {
                             try store.appendHistory(orderID: orderID, actor: actor, event: "CONFIRMATION_TOKEN_REJECTED", subject: id,
                                                     from: "\(request.lifecycle.failedAttempts) failed attempts",
                                                     to: "\(updated.lifecycle.failedAttempts) failed attempts")
+                        }
+                        if updated.lifecycle.state != request.lifecycle.state {
+                            try store.appendHistory(orderID: orderID, actor: "system", event: "CANCELLATION_\(updated.lifecycle.state.rawValue)", subject: id,
+                                                    from: request.lifecycle.state.rawValue, to: updated.lifecycle.state.rawValue)
                         }
                     }
                     return (.failure(error), false)
@@ -283,6 +288,12 @@ public final class Storage: Sendable {
                     try store.add(notification)
                     try store.appendHistory(orderID: orderID, actor: actor, event: "CANCELLATION_DECLINED", subject: id,
                                             from: request.lifecycle.state.rawValue, to: updated.lifecycle.state.rawValue)
+                    return (.success(CancellationResult(request: updated, order: order, refund: nil)), false)
+                case .withdraw(let updated, let notification, let reason):
+                    try store.update(updated)
+                    try store.add(notification)
+                    try store.appendHistory(orderID: orderID, actor: actor, event: "CANCELLATION_WITHDRAWN", subject: id,
+                                            from: request.lifecycle.state.rawValue, to: updated.lifecycle.state.rawValue, detail: "reason: \(reason)")
                     return (.success(CancellationResult(request: updated, order: order, refund: nil)), false)
                 case .confirm(var confirmed, let after, let refund, let releases, let notification):
                     try store.update(after)
@@ -581,12 +592,43 @@ public final class Storage: Sendable {
         }
     }
 
-    /// Open dead letters of every shard, highest priority first (then oldest).
-    public func deadLetters(limit: Int, on loop: any EventLoop) -> EventLoopFuture<[DeadLetter]> {
-        let perShard = workers.indices.map { index in on(index, loop) { try $0.openDeadLetters(limit: limit) } }
-        return EventLoopFuture.whenAllSucceed(perShard, on: loop).map { lists in
-            Array(lists.joined().sorted { ($0.priority, $1.createdMs, $1.id) > ($1.priority, $0.createdMs, $0.id) }.prefix(limit))
+    /// A page of open dead letters of every shard after `position` (nil: the first page), highest
+    /// priority first, then oldest; each carries the first `excerptBytes` of its payload. `more`
+    /// says whether letters follow the page.
+    public func deadLetters(limit: Int, after position: DeadLetterPosition? = nil, excerptBytes: Int = 512,
+                            on loop: any EventLoop) -> EventLoopFuture<(letters: [DeadLetter], more: Bool)> {
+        // Each shard's first limit + 1: the page's letters are among them, and one more says whether any follow.
+        let perShard = workers.indices.map { index in
+            on(index, loop) { try $0.openDeadLetters(limit: limit + 1, after: position, excerptBytes: excerptBytes) }
         }
+        return EventLoopFuture.whenAllSucceed(perShard, on: loop).map { lists in
+            let sorted = lists.joined().sorted { $0.position.precedes($1.position) }
+            return (Array(sorted.prefix(limit)), sorted.count > limit)
+        }
+    }
+
+    /// Open dead letters of every shard, highest priority first (then oldest), with whole payloads.
+    public func deadLetters(limit: Int, on loop: any EventLoop) -> EventLoopFuture<[DeadLetter]> {
+        deadLetters(limit: limit, after: nil, excerptBytes: Int(Int32.max), on: loop).map(\.letters)
+    }
+
+    /// A dead letter in any state, with the first `excerptBytes` of its payload, and its history.
+    public func deadLetterRecord(_ id: String, excerptBytes: Int, on loop: any EventLoop) -> EventLoopFuture<(letter: DeadLetter, history: [DeadLetterEvent])?> {
+        guard let address = deadLetterAddress(id) else { return loop.makeSucceededFuture(nil) }
+        return on(address.shard, loop) { try $0.deadLetterRecord(rowID: address.row, excerptBytes: excerptBytes) }
+    }
+
+    /// Up to `length` bytes of a dead letter's payload from `offset`; nil when there is no such letter.
+    public func deadLetterPayload(_ id: String, offset: Int64, length: Int, on loop: any EventLoop) -> EventLoopFuture<[UInt8]?> {
+        guard let address = deadLetterAddress(id) else { return loop.makeSucceededFuture(nil) }
+        return on(address.shard, loop) { try $0.deadLetterPayload(rowID: address.row, offset: offset, length: length) }
+    }
+
+    /// Closes an open dead letter without redriving it; the discard, with `actor` and `reason`, goes
+    /// into its history.
+    public func discardDeadLetter(_ id: String, actor: String, reason: String, excerptBytes: Int, on loop: any EventLoop) -> EventLoopFuture<DeadLetterDiscard> {
+        guard let address = deadLetterAddress(id) else { return loop.makeSucceededFuture(.notFound) }
+        return on(address.shard, loop) { try $0.discardDeadLetter(rowID: address.row, actor: actor, reason: reason, excerptBytes: excerptBytes) }
     }
 
     /// Parses `dl-SHARD-N`.
@@ -604,14 +646,14 @@ public final class Storage: Sendable {
         return on(address.shard, loop) { try $0.deadLetter(rowID: address.row) }
     }
 
-    public func resolveDeadLetter(_ id: String, on loop: any EventLoop) -> EventLoopFuture<Void> {
+    public func resolveDeadLetter(_ id: String, actor: String = "system", on loop: any EventLoop) -> EventLoopFuture<Void> {
         guard let address = deadLetterAddress(id) else { return loop.makeSucceededVoidFuture() }
-        return on(address.shard, loop) { try $0.resolveDeadLetter(rowID: address.row) }
+        return on(address.shard, loop) { try $0.resolveDeadLetter(rowID: address.row, actor: actor) }
     }
 
-    public func failDeadLetterAgain(_ id: String, reason: String, detail: String, on loop: any EventLoop) -> EventLoopFuture<Void> {
+    public func failDeadLetterAgain(_ id: String, reason: String, detail: String, actor: String = "system", on loop: any EventLoop) -> EventLoopFuture<Void> {
         guard let address = deadLetterAddress(id) else { return loop.makeSucceededVoidFuture() }
-        return on(address.shard, loop) { try $0.failDeadLetterAgain(rowID: address.row, reason: reason, detail: detail) }
+        return on(address.shard, loop) { try $0.failDeadLetterAgain(rowID: address.row, reason: reason, detail: detail, actor: actor) }
     }
 
     // MARK: Audit

@@ -344,3 +344,39 @@ extension ReleaseInventoryResponse: WireMessage {
                   released: try reader.messages(c.pointee.n_released, c.pointee.released, "released", as: ReleasedStock.self), complete: c.pointee.complete != 0)
     }
 }
+
+public struct WithdrawCancellationRequest: Sendable, Hashable {
+    public var id: String, reason: String
+    public init(id: String, reason: String) { self.id = id; self.reason = reason }
+}
+
+public struct WithdrawCancellationResponse: Sendable, Hashable {
+    public var cancellation: CancellationView
+    public init(cancellation: CancellationView) { self.cancellation = cancellation }
+}
+
+extension WithdrawCancellationRequest: WireMessage {
+    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { PartialCancelWire.descriptor(of: pcancel__v1__withdraw_cancellation_request__init, Pcancel__V1__WithdrawCancellationRequest()) }
+    public func cMessage(in arena: Arena) -> Pcancel__V1__WithdrawCancellationRequest {
+        var c = Pcancel__V1__WithdrawCancellationRequest()
+        pcancel__v1__withdraw_cancellation_request__init(&c)
+        c.id = arena.cString(id); c.reason = arena.cString(reason)
+        return c
+    }
+    public init(cMessage c: UnsafePointer<Pcancel__V1__WithdrawCancellationRequest>, reader: FieldReader) throws(WireDecodeError) {
+        self.init(id: try reader.string(c.pointee.id, "id"), reason: try reader.string(c.pointee.reason, "reason"))
+    }
+}
+
+extension WithdrawCancellationResponse: WireMessage {
+    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { PartialCancelWire.descriptor(of: pcancel__v1__withdraw_cancellation_response__init, Pcancel__V1__WithdrawCancellationResponse()) }
+    public func cMessage(in arena: Arena) -> Pcancel__V1__WithdrawCancellationResponse {
+        var c = Pcancel__V1__WithdrawCancellationResponse()
+        pcancel__v1__withdraw_cancellation_response__init(&c)
+        c.cancellation = arena.message(cancellation)
+        return c
+    }
+    public init(cMessage c: UnsafePointer<Pcancel__V1__WithdrawCancellationResponse>, reader: FieldReader) throws(WireDecodeError) {
+        self.init(cancellation: try reader.required(c.pointee.cancellation, "cancellation", as: CancellationView.self))
+    }
+}

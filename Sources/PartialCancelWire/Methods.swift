@@ -19,12 +19,16 @@ public enum Methods {
     public static let stats = "\(service)/Stats"
     public static let watchOrder = "\(service)/WatchOrder"
     public static let watchStock = "\(service)/WatchStock"
+    public static let withdrawCancellation = "\(service)/WithdrawCancellation"
+    public static let getDeadLetter = "\(service)/GetDeadLetter"
+    public static let discardDeadLetter = "\(service)/DiscardDeadLetter"
 
-    /// Every method, in the order above (the fuzzers' dispatch target picks by index: keep the order).
+    /// Every method, in the order above (the fuzzers' dispatch target picks by index: keep the order,
+    /// and add new methods at the end).
     public static let all = [
         ping, health, ingestOrder, getOrder, putStock, getStock, listDeadLetters, redriveDeadLetter, validateEligibility,
         requestCancellation, getCancellation, listNotifications, confirmCancellation, declineCancellation, releaseInventory,
-        stats, watchOrder, watchStock,
+        stats, watchOrder, watchStock, withdrawCancellation, getDeadLetter, discardDeadLetter,
     ]
 }
 

@@ -306,6 +306,8 @@ extension DeadLetterView: WireMessage {
         c.id = arena.cString(id); c.kind = arena.cString(kind); c.priority = priority
         c.reason = arena.cString(reason); c.detail = arena.cString(detail); c.subject = arena.cString(subject)
         c.attempts = attempts; c.created_ms = createdMs; c.updated_ms = updatedMs; c.payload = arena.binary(payload)
+        c.payload_excerpt = arena.binary(payloadExcerpt); c.payload_bytes = payloadBytes; c.payload_sha256 = arena.cString(payloadSHA256)
+        c.state = arena.cString(state); c.resolved_ms = resolvedMs
         return c
     }
     public init(cMessage c: UnsafePointer<Pcancel__V1__DeadLetterView>, reader: FieldReader) throws(WireDecodeError) {
@@ -314,6 +316,8 @@ extension DeadLetterView: WireMessage {
         id = try reader.string(p.id, "id"); kind = try reader.string(p.kind, "kind"); priority = p.priority
         reason = try reader.string(p.reason, "reason"); detail = try reader.string(p.detail, "detail"); subject = try reader.string(p.subject, "subject")
         attempts = p.attempts; createdMs = p.created_ms; updatedMs = p.updated_ms; payload = try reader.bytes(p.payload, "payload")
+        payloadExcerpt = try reader.bytes(p.payload_excerpt, "payload_excerpt"); payloadBytes = p.payload_bytes
+        payloadSHA256 = try reader.string(p.payload_sha256, "payload_sha256"); state = try reader.string(p.state, "state"); resolvedMs = p.resolved_ms
     }
 }
 
@@ -322,11 +326,11 @@ extension ListDeadLettersRequest: WireMessage {
     public func cMessage(in arena: Arena) -> Pcancel__V1__ListDeadLettersRequest {
         var c = Pcancel__V1__ListDeadLettersRequest()
         pcancel__v1__list_dead_letters_request__init(&c)
-        c.limit = limit
+        c.limit = limit; c.cursor = arena.cString(cursor)
         return c
     }
     public init(cMessage c: UnsafePointer<Pcancel__V1__ListDeadLettersRequest>, reader: FieldReader) throws(WireDecodeError) {
-        self.init(limit: c.pointee.limit)
+        self.init(limit: c.pointee.limit, cursor: try reader.string(c.pointee.cursor, "cursor"))
     }
 }
 
@@ -335,11 +339,12 @@ extension ListDeadLettersResponse: WireMessage {
     public func cMessage(in arena: Arena) -> Pcancel__V1__ListDeadLettersResponse {
         var c = Pcancel__V1__ListDeadLettersResponse()
         pcancel__v1__list_dead_letters_response__init(&c)
-        c.n_dead_letters = deadLetters.count; c.dead_letters = arena.messages(deadLetters)
+        c.n_dead_letters = deadLetters.count; c.dead_letters = arena.messages(deadLetters); c.next_cursor = arena.cString(nextCursor)
         return c
     }
     public init(cMessage c: UnsafePointer<Pcancel__V1__ListDeadLettersResponse>, reader: FieldReader) throws(WireDecodeError) {
-        self.init(deadLetters: try reader.messages(c.pointee.n_dead_letters, c.pointee.dead_letters, "dead_letters", as: DeadLetterView.self))
+        self.init(deadLetters: try reader.messages(c.pointee.n_dead_letters, c.pointee.dead_letters, "dead_letters", as: DeadLetterView.self),
+                  nextCursor: try reader.string(c.pointee.next_cursor, "next_cursor"))
     }
 }
 

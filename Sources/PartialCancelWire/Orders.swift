@@ -139,18 +139,30 @@ public struct DeadLetterView: Sendable, Hashable {
     public var priority: Int64 = 0
     public var reason = "", detail = "", subject = ""
     public var attempts: Int64 = 0, createdMs: Int64 = 0, updatedMs: Int64 = 0
+    /// GetDeadLetter only: the payload (or its part from the requested offset).
     public var payload = ByteBuffer()
+    /// The payload's first bytes, bounded; the size and hash are of the whole payload.
+    public var payloadExcerpt = ByteBuffer()
+    public var payloadBytes: Int64 = 0
+    public var payloadSHA256 = ""
+    /// OPEN, REDRIVEN or DISCARDED.
+    public var state = ""
+    public var resolvedMs: Int64 = 0
     public init() {}
 }
 
 public struct ListDeadLettersRequest: Sendable, Hashable {
     public var limit: UInt32
-    public init(limit: UInt32 = 0) { self.limit = limit }
+    /// Empty for the first page; else the previous page's `nextCursor`.
+    public var cursor: String
+    public init(limit: UInt32 = 0, cursor: String = "") { self.limit = limit; self.cursor = cursor }
 }
 
 public struct ListDeadLettersResponse: Sendable, Hashable {
     public var deadLetters: [DeadLetterView]
-    public init(deadLetters: [DeadLetterView]) { self.deadLetters = deadLetters }
+    /// Empty when this was the last page.
+    public var nextCursor: String
+    public init(deadLetters: [DeadLetterView], nextCursor: String = "") { self.deadLetters = deadLetters; self.nextCursor = nextCursor }
 }
 
 public struct RedriveDeadLetterRequest: Sendable, Hashable {

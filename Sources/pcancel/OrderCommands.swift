@@ -176,26 +176,91 @@ struct StockCommand: AsyncParsableCommand {
 
 struct DeadLetterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "dlq", abstract: "Lists and re-drives dead letters (refused intake payloads).",
-        subcommands: [List.self, Redrive.self])
+        commandName: "dlq", abstract: "Lists, reads, re-drives and discards dead letters (refused intake payloads, undeliverable emails).",
+        subcommands: [List.self, Get.self, Redrive.self, Discard.self])
 
     struct List: ServerCommand {
-        static let configuration = CommandConfiguration(abstract: "Open dead letters, highest priority first.")
+        static let configuration = CommandConfiguration(abstract: "Open dead letters, highest priority first, a page at a time.")
         @OptionGroup var local: ConnectionOptions
         @ParentCommand var root: PCancelCommand
-        @Option(name: .long) var limit: UInt32 = 100
+        @Option(name: .long, help: "Letters per page (0: the server's page size).") var limit: UInt32 = 0
+        @Option(name: .long, help: "Continue after this page (next_cursor of the previous one).") var cursor: String = ""
+        @Flag(name: .long, help: "Follow the cursors through every page.") var all = false
 
         func run() async throws {
             try await connection.withClient { client in
-                let response = try await client.call(Methods.listDeadLetters, ListDeadLettersRequest(limit: limit), as: ListDeadLettersResponse.self)
+                var letters: [DeadLetterView] = []
+                var cursor = self.cursor
+                repeat {
+                    let response = try await client.call(Methods.listDeadLetters, ListDeadLettersRequest(limit: limit, cursor: cursor), as: ListDeadLettersResponse.self)
+                    letters += response.deadLetters
+                    cursor = response.nextCursor
+                } while all && !cursor.isEmpty
                 if connection.json {
-                    Output.json(["dead_letters": response.deadLetters.map(OrderJSON.deadLetter)])
-                } else if response.deadLetters.isEmpty {
+                    Output.json(["dead_letters": letters.map(OrderJSON.deadLetter), "next_cursor": cursor])
+                } else if letters.isEmpty {
                     print("no open dead letters")
                 } else {
-                    for letter in response.deadLetters {
-                        print("\(letter.id)  priority \(letter.priority)  \(letter.kind)/\(letter.subject)  attempts \(letter.attempts)  \(letter.reason): \(letter.detail)")
+                    for letter in letters {
+                        print("\(letter.id)  priority \(letter.priority)  \(letter.kind)/\(letter.subject)  attempts \(letter.attempts)  \(letter.payloadBytes) bytes  \(letter.reason): \(letter.detail)")
                     }
+                    if !cursor.isEmpty { print("more: --cursor \(cursor)") }
+                }
+            }
+        }
+    }
+
+    struct Get: ServerCommand {
+        static let configuration = CommandConfiguration(abstract: "One dead letter: its state, history and whole payload.")
+        @OptionGroup var local: ConnectionOptions
+        @ParentCommand var root: PCancelCommand
+        @Argument(help: "Dead letter id, e.g. dl-0-3.") var id: String
+        @Option(name: .long, help: "Write the payload to this file (default: print it).") var out: String?
+
+        func run() async throws {
+            try await connection.withClient { client in
+                // A payload longer than one reply comes in parts.
+                var payload: [UInt8] = []
+                var response: GetDeadLetterResponse
+                repeat {
+                    response = try await client.call(Methods.getDeadLetter, GetDeadLetterRequest(id: id, payloadOffset: Int64(payload.count)),
+                                                     as: GetDeadLetterResponse.self)
+                    payload += Array(buffer: response.deadLetter.payload)
+                } while Int64(payload.count) < response.deadLetter.payloadBytes && response.deadLetter.payload.readableBytes > 0
+                let letter = response.deadLetter
+                if let out { try Data(payload).write(to: URL(fileURLWithPath: out)) }
+                if connection.json {
+                    var object = OrderJSON.deadLetter(letter)
+                    object["history"] = response.history.map { ["at_ms": $0.atMs, "actor": $0.actor, "event": $0.event, "detail": $0.detail] as [String: Any] }
+                    if out == nil { object["payload"] = String(decoding: payload, as: UTF8.self) }
+                    Output.json(object)
+                } else {
+                    print("\(letter.id)  \(letter.state)  priority \(letter.priority)  \(letter.kind)/\(letter.subject)  attempts \(letter.attempts)")
+                    print("\(letter.reason): \(letter.detail)")
+                    print("payload: \(letter.payloadBytes) bytes, sha256 \(letter.payloadSHA256)\(out.map { ", written to \($0)" } ?? "")")
+                    for event in response.history {
+                        print("  \(Date(timeIntervalSince1970: Double(event.atMs) / 1000))  \(event.event) by \(event.actor)\(event.detail.isEmpty ? "" : ": \(event.detail)")")
+                    }
+                    if out == nil { print(String(decoding: payload, as: UTF8.self)) }
+                }
+            }
+        }
+    }
+
+    struct Discard: ServerCommand {
+        static let configuration = CommandConfiguration(abstract: "Closes an open dead letter without re-driving it; the reason is recorded.")
+        @OptionGroup var local: ConnectionOptions
+        @ParentCommand var root: PCancelCommand
+        @Argument(help: "Dead letter id, e.g. dl-0-3.") var id: String
+        @Option(name: .long, help: "Why (recorded in the letter's history).") var reason: String
+
+        func run() async throws {
+            try await connection.withClient { client in
+                let response = try await client.call(Methods.discardDeadLetter, DiscardDeadLetterRequest(id: id, reason: reason), as: DiscardDeadLetterResponse.self)
+                if connection.json {
+                    Output.json(OrderJSON.deadLetter(response.deadLetter))
+                } else {
+                    print("\(response.deadLetter.id): \(response.deadLetter.state)")
                 }
             }
         }
@@ -277,7 +342,8 @@ enum OrderJSON {
 
     static func deadLetter(_ d: DeadLetterView) -> [String: Any] {
         ["id": d.id, "kind": d.kind, "priority": d.priority, "reason": d.reason, "detail": d.detail, "subject": d.subject,
-         "attempts": d.attempts, "created_ms": d.createdMs, "updated_ms": d.updatedMs]
+         "attempts": d.attempts, "created_ms": d.createdMs, "updated_ms": d.updatedMs, "state": d.state, "resolved_ms": d.resolvedMs,
+         "payload_bytes": d.payloadBytes, "payload_sha256": d.payloadSHA256]
     }
 }
 

@@ -16,7 +16,7 @@ struct PCancelCommand: AsyncParsableCommand {
         5 access (UNAUTHENTICATED, PERMISSION_DENIED); 6 retry later (UNAVAILABLE, DEADLINE_EXCEEDED, \
         RESOURCE_EXHAUSTED, CANCELLED); 64 bad command-line usage.
         """,
-        subcommands: [HealthCommand.self, PingCommand.self, OrderCommand.self, StockCommand.self, DeadLetterCommand.self, ValidateCommand.self, RequestCommand.self, ConfirmCommand.self, DeclineCommand.self, ReleaseCommand.self, CancellationCommand.self, NotificationsCommand.self, WatchCommand.self, StatsCommand.self, KeyCommand.self]
+        subcommands: [HealthCommand.self, PingCommand.self, OrderCommand.self, StockCommand.self, DeadLetterCommand.self, ValidateCommand.self, RequestCommand.self, ConfirmCommand.self, DeclineCommand.self, WithdrawCommand.self, ReleaseCommand.self, CancellationCommand.self, NotificationsCommand.self, WatchCommand.self, StatsCommand.self, KeyCommand.self]
     )
 
     /// Connection options given before the subcommand (`pcancel --server H:P health`).

@@ -93,7 +93,16 @@ enum CancellationOutput {
             Swift.print("cancellation \(c.id)  \(c.state)  reason \(c.reasonCode)  by \(c.actor)")
             Swift.print("lines: " + c.lines.map { "\($0.lineID)\($0.quantity > 0 ? ":\($0.quantity)" : "")" }.joined(separator: ", "))
             QuoteOutput.print(c.quote)
-            Swift.print("confirmation token sent to the customer; valid until \(Date(timeIntervalSince1970: Double(c.expiresAtMs) / 1000))")
+            switch c.state {
+            case "PENDING_CONFIRMATION":
+                Swift.print("confirmation token sent to the customer; valid until \(Date(timeIntervalSince1970: Double(c.expiresAtMs) / 1000))")
+            case "LOCKED":
+                Swift.print("locked after \(c.failedAttempts) wrong tokens: its lines are free for a new request")
+            case "WITHDRAWN":
+                Swift.print("withdrawn: its lines are free for a new request")
+            default:
+                break
+            }
         }
     }
 }
@@ -178,6 +187,28 @@ struct ReleaseCommand: ServerCommand {
                 for r in response.released {
                     print("  \(r.lineID): \(r.quantity) × \(r.sku) back at \(r.location) — available now \(r.pool.available) (on hand \(r.pool.onHand), reserved \(r.pool.reserved))")
                 }
+            }
+        }
+    }
+}
+
+struct WithdrawCommand: ServerCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "withdraw",
+        abstract: "Withdraws a pending or locked cancellation request (agent, admin): its token stops working and its lines are free again.")
+    @OptionGroup var local: ConnectionOptions
+    @ParentCommand var root: PCancelCommand
+    @Argument(help: "Cancellation id, e.g. web-W-1001/c1.") var cancellation: String
+    @Option(name: .long, help: "Why (recorded in the order's history).") var reason: String
+
+    func run() async throws {
+        try await connection.withClient { client in
+            let response = try await client.call(Methods.withdrawCancellation, WithdrawCancellationRequest(id: cancellation, reason: reason),
+                                                 as: WithdrawCancellationResponse.self)
+            if connection.json {
+                Output.json(["cancellation_id": response.cancellation.id, "state": response.cancellation.state])
+            } else {
+                print("cancellation \(response.cancellation.id): \(response.cancellation.state); the customer has been told")
             }
         }
     }

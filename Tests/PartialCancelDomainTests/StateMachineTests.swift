@@ -25,17 +25,39 @@ struct StateMachineTests {
         }
     }
 
-    @Test("a wrong token counts; the fifth wrong try locks the request, even against the right token later")
+    @Test("a wrong token counts; the fifth wrong try locks the request (LOCKED, final), even against the right token later")
     func wrongTokens() {
         var lifecycle = pending
         for attempt in 1...5 {
             let (next, action) = machine.handle(lifecycle, .confirm(tokenMatches: false, quoteHolds: true, nowMs: 10))
             #expect(action == .refuse(code: attempt == 5 ? "REQUEST_LOCKED" : "TOKEN_INVALID"))
-            #expect(next.failedAttempts == attempt && next.state == .pendingConfirmation)
+            #expect(next.failedAttempts == attempt && next.state == (attempt == 5 ? .locked : .pendingConfirmation))
             lifecycle = next
         }
         #expect(machine.handle(lifecycle, .confirm(tokenMatches: true, quoteHolds: true, nowMs: 10)).1 == .refuse(code: "REQUEST_LOCKED"))
         #expect(machine.handle(lifecycle, .decline(tokenMatches: true, nowMs: 10)).1 == .refuse(code: "REQUEST_LOCKED"))
+    }
+
+    @Test("withdraw: a pending or locked request becomes WITHDRAWN; confirmed, final and expired ones refuse with their reason")
+    func withdraw() {
+        #expect(machine.handle(pending, .withdraw(nowMs: 10)) == (CancellationLifecycle(state: .withdrawn, expiresAtMs: 1000), .markWithdrawn))
+        let locked = CancellationLifecycle(state: .locked, expiresAtMs: 1000, failedAttempts: 5)
+        #expect(machine.handle(locked, .withdraw(nowMs: 10)).1 == .markWithdrawn)
+        // Stored before LOCKED was a state: the count alone locks it, and a tick says so.
+        let legacy = CancellationLifecycle(expiresAtMs: 1000, failedAttempts: 5)
+        #expect(machine.handle(legacy, .tick(nowMs: 10)).0.state == .locked)
+        let expiredNow = machine.handle(pending, .withdraw(nowMs: 1000))
+        #expect(expiredNow.0.state == .expired && expiredNow.1 == .refuse(code: "REQUEST_EXPIRED"))
+        let refusals: [(CancellationState, String)] = [(.confirmed, "REQUEST_CONFIRMED"), (.completed, "REQUEST_CONFIRMED"), (.expired, "REQUEST_EXPIRED"),
+                                                      (.declined, "REQUEST_DECLINED"), (.aborted, "REQUEST_ABORTED"), (.withdrawn, "REQUEST_WITHDRAWN")]
+        for (state, code) in refusals {
+            let lifecycle = CancellationLifecycle(state: state, expiresAtMs: 1000)
+            #expect(machine.handle(lifecycle, .withdraw(nowMs: 10)) == (lifecycle, .refuse(code: code)), "\(state)")
+        }
+        let withdrawn = CancellationLifecycle(state: .withdrawn, expiresAtMs: 1000)
+        #expect(machine.handle(withdrawn, .confirm(tokenMatches: true, quoteHolds: true, nowMs: 10)).1 == .refuse(code: "REQUEST_WITHDRAWN"))
+        #expect(machine.handle(withdrawn, .decline(tokenMatches: true, nowMs: 10)).1 == .refuse(code: "REQUEST_WITHDRAWN"))
+        #expect(CancellationState.locked.isFinal && CancellationState.withdrawn.isFinal)
     }
 
     @Test("after the expiry a confirmation is refused and the request is EXPIRED")

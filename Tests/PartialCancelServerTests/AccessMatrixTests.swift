@@ -51,6 +51,9 @@ struct AccessMatrixTests {
         (Methods.stats, [noKey, .granted, .granted, role, role, .granted]),
         (Methods.watchOrder, [noKey, .granted, .granted, .granted, account, .granted]),
         (Methods.watchStock, [noKey, .granted, .granted, role, role, .granted]),
+        (Methods.withdrawCancellation, [noKey, role, .granted, role, role, .granted]),
+        (Methods.getDeadLetter, [noKey, role, role, role, role, .granted]),
+        (Methods.discardDeadLetter, [noKey, role, role, role, role, .granted]),
     ]
 
     /// A request for each method that is valid in form, so that only access decides the refusal.
@@ -76,6 +79,9 @@ struct AccessMatrixTests {
         case Methods.stats: return StatsRequest().encoded()
         case Methods.watchOrder: return WatchOrderRequest(orderID: order).encoded()
         case Methods.watchStock: return WatchStockRequest(skus: [StockCursor(sku: "MUG-01")]).encoded()
+        case Methods.withdrawCancellation: return WithdrawCancellationRequest(id: cancellation, reason: "access test").encoded()
+        case Methods.getDeadLetter: return GetDeadLetterRequest(id: "dl-0-999").encoded()
+        case Methods.discardDeadLetter: return DiscardDeadLetterRequest(id: "dl-0-999", reason: "access test").encoded()
         default: fatalError("no request for \(method)")
         }
     }

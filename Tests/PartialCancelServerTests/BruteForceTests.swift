@@ -7,8 +7,8 @@ import Testing
 
 /// Forged confirmation tokens over the wire: none is ever accepted; each request locks itself after
 /// five wrong tokens, and a caller is cut off after `token_failures_per_caller` wrong tokens across
-/// all requests (plus the calls it already had in flight), so the rest are refused without a token
-/// being looked at.
+/// all requests, counted where the token is compared (calls in flight included), so the rest are
+/// refused without a token being looked at.
 @Suite("Token brute force")
 struct BruteForceTests {
     /// Forged tokens sent; PCANCEL_BRUTE_FORCE_TOKENS=1000000 for the long form.
@@ -55,14 +55,14 @@ struct BruteForceTests {
         let seconds = Date().timeIntervalSince(started)
         print("brute force: \(sent) forged tokens in \(String(format: "%.1f", seconds)) s (\(Int(Double(sent) / seconds))/s): \(outcomes.sorted { $0.key < $1.key })")
         #expect(outcomes["ACCEPTED"] == nil)
-        // Only the first 20 wrong tokens, and the calls already in flight with them (one batch),
-        // reached a request; everything after was cut off at the door.
+        // Exactly the first 20 wrong tokens reached a token comparison, calls in flight included;
+        // everything after was refused without a token being looked at.
         let reached = (outcomes["TOKEN_INVALID"] ?? 0) + (outcomes["REQUEST_LOCKED"] ?? 0)
-        #expect(reached >= 20 && reached <= 20 + 256)
+        #expect(reached == 20)
         #expect(outcomes["TOKEN_ATTEMPTS_LIMITED"] == Self.attempts - reached)
 
-        // The attacked requests locked themselves (ask for a new one); the customer's portal is
-        // another caller: it requests again and confirms with the real token.
+        // Nothing was refunded; the customer's portal is another caller: it requests again and
+        // confirms with the real token.
         let portal = try await server.client(key: TestServer.portalKey)
         for order in ["web-W-1001", "web-W-1002"] {
             #expect(try await server.server.storage.refunds(orderID: order, on: admin.eventLoop).get().isEmpty)
@@ -75,6 +75,46 @@ struct BruteForceTests {
         let token = try await ConfirmationTests.token(portal, for: fresh.id)
         #expect(try await ConfirmationTests.confirm(portal, fresh.id, token).refund != nil)
         for client in [admin, attacker, portal] { await client.close() }
+        try await server.stop()
+    }
+
+    @Test("2,000 wrong tokens pipelined on one connection without waiting: no more than the limit reach a token comparison")
+    func pipelinedWrongTokens() async throws {
+        let server = try await TestServer.start { $0.limits.tokenFailureWindowMs = 3_600_000 }
+        let admin = try await server.client(key: TestServer.adminKey)
+        _ = try await admin.call(Methods.ingestOrder, IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web)), as: IngestOrderResponse.self)
+        var pending: [String] = []
+        for lines in [[CancelLine(lineID: "L1", quantity: 1)], [CancelLine(lineID: "L2b")], [CancelLine(lineID: "L3")]] {
+            pending.append(try await admin.call(Methods.requestCancellation,
+                                                RequestCancellationRequest(orderID: "web-W-1001", lines: lines, reasonCode: "BRUTE_FORCE_TEST"),
+                                                as: RequestCancellationResponse.self).cancellation.id)
+        }
+        let attacker = try await server.client(key: TestServer.agentKey)
+        // Every call is written before any answer is awaited: all 2,000 are in flight together.
+        let calls = (0..<2_000).map { index in
+            let token = String((0..<64).map { _ in Self.hexDigits.randomElement()! })
+            return attacker.start(Methods.confirmCancellation, request: ConfirmCancellationRequest(id: pending[index % pending.count], token: token).encoded()).response
+        }
+        var outcomes: [String: Int] = [:]
+        for result in try await EventLoopFuture.whenAllComplete(calls, on: attacker.eventLoop).get() {
+            switch result {
+            case .success: outcomes["ACCEPTED", default: 0] += 1
+            case .failure(let error): outcomes[(error as? ClientError)?.status.reasons.first?.code ?? "\(error)", default: 0] += 1
+            }
+        }
+        print("pipelined brute force: \(outcomes.sorted { $0.key < $1.key })")
+        let limit = 20  // limits.token_failures_per_caller, by default
+        let reached = (outcomes["TOKEN_INVALID"] ?? 0) + (outcomes["REQUEST_LOCKED"] ?? 0)
+        #expect(outcomes["ACCEPTED"] == nil)
+        #expect(reached <= limit)
+        #expect(outcomes["TOKEN_ATTEMPTS_LIMITED"] == 2_000 - reached)
+        // The requests counted what reached them, and no more.
+        var attempts = 0
+        for id in pending {
+            attempts += Int(try await admin.call(Methods.getCancellation, GetCancellationRequest(id: id), as: GetCancellationResponse.self).cancellation.failedAttempts)
+        }
+        #expect(attempts <= limit)
+        for client in [admin, attacker] { await client.close() }
         try await server.stop()
     }
 }

@@ -315,7 +315,7 @@ struct ConfirmationTests {
         let token = try await Self.token(portal, for: first.id)
         await #expect(throws: ClientError.self) { _ = try await Self.confirm(portal, first.id, token) }
         let locked = try await agent.call(Methods.getCancellation, GetCancellationRequest(id: first.id), as: GetCancellationResponse.self).cancellation
-        #expect(locked.failedAttempts == 5 && locked.state == "PENDING_CONFIRMATION")
+        #expect(locked.failedAttempts == 5 && locked.state == "LOCKED")
 
         let second = try await Self.request(agent, [CancelLine(lineID: "L3")])
         let declineToken = try await Self.token(portal, for: second.id)
@@ -329,8 +329,9 @@ struct ConfirmationTests {
             #expect(error.code == .failedPrecondition)
             #expect(error.status.reasons.first?.code == "REQUEST_DECLINED")
         }
-        // The declined request no longer holds its line.
+        // The declined request no longer holds its line; nor does the locked one.
         #expect(try await Self.request(agent, [CancelLine(lineID: "L3")]).id == "web-W-1001/c3")
+        #expect(try await Self.request(agent, [CancelLine(lineID: "L2b")]).id == "web-W-1001/c4")
         await #expect(throws: ClientError.self) { _ = try await Self.confirm(agent, "web-W-1001/c9", declineToken) }
         for client in [agent, portal] { await client.close() }
         try await server.stop()

@@ -43,8 +43,11 @@ public struct CancellationRequest: Sendable, Hashable, Codable {
     }
 
     /// Still waiting for the customer at `nowMs`: its lines are taken (`CANCELLATION_PENDING`).
+    /// A locked request (too many wrong tokens) holds nothing, even one stored before LOCKED was a
+    /// state of its own.
     public func isPending(at nowMs: Int64) -> Bool {
         lifecycle.state == .pendingConfirmation && nowMs < lifecycle.expiresAtMs
+            && lifecycle.failedAttempts < CancellationStateMachine.defaultMaxFailedAttempts
     }
 
     /// The lines it covers, for the pending check (components of a requested bundle included).

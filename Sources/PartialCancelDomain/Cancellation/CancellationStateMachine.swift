@@ -6,9 +6,15 @@ public enum CancellationState: String, Sendable, Hashable, CaseIterable, Codable
     case expired = "EXPIRED"
     case declined = "DECLINED"
     case aborted = "ABORTED"
+    /// Too many wrong tokens: the token is dead and the lines are free for a new request.
+    case locked = "LOCKED"
+    /// Taken back by an agent or an operator before the customer answered; the lines are free.
+    case withdrawn = "WITHDRAWN"
 
     /// No event moves the request out of these any more.
-    public var isFinal: Bool { self == .completed || self == .expired || self == .declined || self == .aborted }
+    public var isFinal: Bool {
+        self == .completed || self == .expired || self == .declined || self == .aborted || self == .locked || self == .withdrawn
+    }
 }
 
 /// What the lifecycle needs to know about a request: its state, its token's expiry and the wrong
@@ -26,12 +32,14 @@ public struct CancellationLifecycle: Sendable, Hashable, Codable {
 }
 
 /// The request lifecycle as a pure state machine: events in, the next state and one action out, no
-/// I/O. `PENDING_CONFIRMATION → CONFIRMED → COMPLETED`, or `EXPIRED`, `DECLINED`, `ABORTED`.
+/// I/O. `PENDING_CONFIRMATION → CONFIRMED → COMPLETED`, or `EXPIRED`, `DECLINED`, `ABORTED`,
+/// `LOCKED` (too many wrong tokens), `WITHDRAWN` (taken back by an agent or operator).
 public struct CancellationStateMachine: Sendable {
     /// Wrong tokens before the request is locked (SPEC: 5).
+    public static let defaultMaxFailedAttempts = 5
     public var maxFailedAttempts: Int
 
-    public init(maxFailedAttempts: Int = 5) {
+    public init(maxFailedAttempts: Int = CancellationStateMachine.defaultMaxFailedAttempts) {
         self.maxFailedAttempts = maxFailedAttempts
     }
 
@@ -44,6 +52,8 @@ public struct CancellationStateMachine: Sendable {
         case tick(nowMs: Int64)
         /// The cancelled units' stock is back in its pools.
         case stockReleased
+        /// An agent or operator takes the request back (a pending or locked one).
+        case withdraw(nowMs: Int64)
     }
 
     public enum Action: Sendable, Hashable {
@@ -54,6 +64,8 @@ public struct CancellationStateMachine: Sendable {
         case markDeclined
         case markExpired
         case markCompleted
+        /// Record the withdrawal and tell the customer.
+        case markWithdrawn
         /// Nothing to do.
         case none
         /// Refuse the event; `code` is the reason code for the status.
@@ -66,10 +78,18 @@ public struct CancellationStateMachine: Sendable {
             lifecycle.state = .expired
             return .refuse(code: "REQUEST_EXPIRED")
         }
-        if lifecycle.failedAttempts >= maxFailedAttempts { return .refuse(code: "REQUEST_LOCKED") }
+        // Stored before LOCKED was a state: locked by its count alone.
+        if lifecycle.failedAttempts >= maxFailedAttempts {
+            lifecycle.state = .locked
+            return .refuse(code: "REQUEST_LOCKED")
+        }
         guard tokenMatches else {
             lifecycle.failedAttempts += 1
-            return .refuse(code: lifecycle.failedAttempts >= maxFailedAttempts ? "REQUEST_LOCKED" : "TOKEN_INVALID")
+            if lifecycle.failedAttempts >= maxFailedAttempts {
+                lifecycle.state = .locked
+                return .refuse(code: "REQUEST_LOCKED")
+            }
+            return .refuse(code: "TOKEN_INVALID")
         }
         return nil
     }
@@ -83,7 +103,34 @@ public struct CancellationStateMachine: Sendable {
                 next.state = .expired
                 return (next, .markExpired)
             }
+            if lifecycle.state == .pendingConfirmation && lifecycle.failedAttempts >= maxFailedAttempts {
+                next.state = .locked
+            }
             return (next, .none)
+
+        case .withdraw(let now):
+            switch lifecycle.state {
+            case .pendingConfirmation:
+                if now >= lifecycle.expiresAtMs {
+                    next.state = .expired
+                    return (next, .refuse(code: "REQUEST_EXPIRED"))
+                }
+                next.state = .withdrawn
+                return (next, .markWithdrawn)
+            case .locked:
+                next.state = .withdrawn
+                return (next, .markWithdrawn)
+            case .withdrawn:
+                return (next, .refuse(code: "REQUEST_WITHDRAWN"))
+            case .confirmed, .completed:
+                return (next, .refuse(code: "REQUEST_CONFIRMED"))
+            case .expired:
+                return (next, .refuse(code: "REQUEST_EXPIRED"))
+            case .declined:
+                return (next, .refuse(code: "REQUEST_DECLINED"))
+            case .aborted:
+                return (next, .refuse(code: "REQUEST_ABORTED"))
+            }
 
         case .stockReleased:
             guard lifecycle.state == .confirmed else { return (next, .none) }
@@ -100,6 +147,10 @@ public struct CancellationStateMachine: Sendable {
                 return (next, .refuse(code: "REQUEST_DECLINED"))
             case .aborted:
                 return (next, .refuse(code: "REQUEST_ABORTED"))
+            case .locked:
+                return (next, .refuse(code: "REQUEST_LOCKED"))
+            case .withdrawn:
+                return (next, .refuse(code: "REQUEST_WITHDRAWN"))
             case .pendingConfirmation:
                 if let refusal = checkPending(&next, tokenMatches: tokenMatches, nowMs: now) { return (next, refusal) }
                 guard quoteHolds else {
@@ -112,7 +163,12 @@ public struct CancellationStateMachine: Sendable {
 
         case .decline(let tokenMatches, let now):
             guard lifecycle.state == .pendingConfirmation else {
-                return (next, .refuse(code: lifecycle.state == .declined ? "REQUEST_DECLINED" : "REQUEST_NOT_PENDING"))
+                switch lifecycle.state {
+                case .declined: return (next, .refuse(code: "REQUEST_DECLINED"))
+                case .locked: return (next, .refuse(code: "REQUEST_LOCKED"))
+                case .withdrawn: return (next, .refuse(code: "REQUEST_WITHDRAWN"))
+                default: return (next, .refuse(code: "REQUEST_NOT_PENDING"))
+                }
             }
             if let refusal = checkPending(&next, tokenMatches: tokenMatches, nowMs: now) { return (next, refusal) }
             next.state = .declined

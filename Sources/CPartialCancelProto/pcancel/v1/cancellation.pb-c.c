@@ -1132,6 +1132,96 @@ void   pcancel__v1__released_stock__free_unpacked
   assert(message->base.descriptor == &pcancel__v1__released_stock__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   pcancel__v1__withdraw_cancellation_request__init
+                     (Pcancel__V1__WithdrawCancellationRequest         *message)
+{
+  static const Pcancel__V1__WithdrawCancellationRequest init_value = PCANCEL__V1__WITHDRAW_CANCELLATION_REQUEST__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__withdraw_cancellation_request__get_packed_size
+                     (const Pcancel__V1__WithdrawCancellationRequest *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__withdraw_cancellation_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__withdraw_cancellation_request__pack
+                     (const Pcancel__V1__WithdrawCancellationRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__withdraw_cancellation_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__withdraw_cancellation_request__pack_to_buffer
+                     (const Pcancel__V1__WithdrawCancellationRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__withdraw_cancellation_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__WithdrawCancellationRequest *
+       pcancel__v1__withdraw_cancellation_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__WithdrawCancellationRequest *)
+     protobuf_c_message_unpack (&pcancel__v1__withdraw_cancellation_request__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__withdraw_cancellation_request__free_unpacked
+                     (Pcancel__V1__WithdrawCancellationRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__withdraw_cancellation_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   pcancel__v1__withdraw_cancellation_response__init
+                     (Pcancel__V1__WithdrawCancellationResponse         *message)
+{
+  static const Pcancel__V1__WithdrawCancellationResponse init_value = PCANCEL__V1__WITHDRAW_CANCELLATION_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__withdraw_cancellation_response__get_packed_size
+                     (const Pcancel__V1__WithdrawCancellationResponse *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__withdraw_cancellation_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__withdraw_cancellation_response__pack
+                     (const Pcancel__V1__WithdrawCancellationResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__withdraw_cancellation_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__withdraw_cancellation_response__pack_to_buffer
+                     (const Pcancel__V1__WithdrawCancellationResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__withdraw_cancellation_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__WithdrawCancellationResponse *
+       pcancel__v1__withdraw_cancellation_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__WithdrawCancellationResponse *)
+     protobuf_c_message_unpack (&pcancel__v1__withdraw_cancellation_response__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__withdraw_cancellation_response__free_unpacked
+                     (Pcancel__V1__WithdrawCancellationResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__withdraw_cancellation_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor pcancel__v1__cancel_line__field_descriptors[2] =
 {
   {
@@ -2925,5 +3015,94 @@ const ProtobufCMessageDescriptor pcancel__v1__released_stock__descriptor =
   pcancel__v1__released_stock__field_indices_by_name,
   1,  pcancel__v1__released_stock__number_ranges,
   (ProtobufCMessageInit) pcancel__v1__released_stock__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__withdraw_cancellation_request__field_descriptors[2] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__WithdrawCancellationRequest, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__WithdrawCancellationRequest, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__withdraw_cancellation_request__field_indices_by_name[] = {
+  0,   /* field[0] = id */
+  1,   /* field[1] = reason */
+};
+static const ProtobufCIntRange pcancel__v1__withdraw_cancellation_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__withdraw_cancellation_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.WithdrawCancellationRequest",
+  "WithdrawCancellationRequest",
+  "Pcancel__V1__WithdrawCancellationRequest",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__WithdrawCancellationRequest),
+  2,
+  pcancel__v1__withdraw_cancellation_request__field_descriptors,
+  pcancel__v1__withdraw_cancellation_request__field_indices_by_name,
+  1,  pcancel__v1__withdraw_cancellation_request__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__withdraw_cancellation_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__withdraw_cancellation_response__field_descriptors[1] =
+{
+  {
+    "cancellation",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__WithdrawCancellationResponse, cancellation),
+    &pcancel__v1__cancellation_view__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__withdraw_cancellation_response__field_indices_by_name[] = {
+  0,   /* field[0] = cancellation */
+};
+static const ProtobufCIntRange pcancel__v1__withdraw_cancellation_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__withdraw_cancellation_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.WithdrawCancellationResponse",
+  "WithdrawCancellationResponse",
+  "Pcancel__V1__WithdrawCancellationResponse",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__WithdrawCancellationResponse),
+  1,
+  pcancel__v1__withdraw_cancellation_response__field_descriptors,
+  pcancel__v1__withdraw_cancellation_response__field_indices_by_name,
+  1,  pcancel__v1__withdraw_cancellation_response__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__withdraw_cancellation_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

@@ -7,7 +7,7 @@
 #endif
 
 #include "pcancel/v1/service.pb-c.h"
-static const ProtobufCMethodDescriptor pcancel__v1__partial_cancellation__method_descriptors[18] =
+static const ProtobufCMethodDescriptor pcancel__v1__partial_cancellation__method_descriptors[21] =
 {
   { "Ping", &pcancel__v1__ping_request__descriptor, &pcancel__v1__ping_response__descriptor },
   { "Health", &pcancel__v1__health_request__descriptor, &pcancel__v1__health_response__descriptor },
@@ -27,11 +27,16 @@ static const ProtobufCMethodDescriptor pcancel__v1__partial_cancellation__method
   { "Stats", &pcancel__v1__stats_request__descriptor, &pcancel__v1__stats_response__descriptor },
   { "WatchOrder", &pcancel__v1__watch_order_request__descriptor, &pcancel__v1__order_change__descriptor },
   { "WatchStock", &pcancel__v1__watch_stock_request__descriptor, &pcancel__v1__stock_update__descriptor },
+  { "WithdrawCancellation", &pcancel__v1__withdraw_cancellation_request__descriptor, &pcancel__v1__withdraw_cancellation_response__descriptor },
+  { "GetDeadLetter", &pcancel__v1__get_dead_letter_request__descriptor, &pcancel__v1__get_dead_letter_response__descriptor },
+  { "DiscardDeadLetter", &pcancel__v1__discard_dead_letter_request__descriptor, &pcancel__v1__discard_dead_letter_response__descriptor },
 };
 const unsigned pcancel__v1__partial_cancellation__method_indices_by_name[] = {
   12,        /* ConfirmCancellation */
   13,        /* DeclineCancellation */
+  20,        /* DiscardDeadLetter */
   10,        /* GetCancellation */
+  19,        /* GetDeadLetter */
   3,        /* GetOrder */
   5,        /* GetStock */
   1,        /* Health */
@@ -46,7 +51,8 @@ const unsigned pcancel__v1__partial_cancellation__method_indices_by_name[] = {
   15,        /* Stats */
   8,        /* ValidateEligibility */
   16,        /* WatchOrder */
-  17         /* WatchStock */
+  17,        /* WatchStock */
+  18         /* WithdrawCancellation */
 };
 const ProtobufCServiceDescriptor pcancel__v1__partial_cancellation__descriptor =
 {
@@ -55,7 +61,7 @@ const ProtobufCServiceDescriptor pcancel__v1__partial_cancellation__descriptor =
   "PartialCancellation",
   "Pcancel__V1__PartialCancellation",
   "pcancel.v1",
-  18,
+  21,
   pcancel__v1__partial_cancellation__method_descriptors,
   pcancel__v1__partial_cancellation__method_indices_by_name
 };
@@ -202,6 +208,30 @@ void pcancel__v1__partial_cancellation__watch_stock(ProtobufCService *service,
 {
   assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
   service->invoke(service, 17, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void pcancel__v1__partial_cancellation__withdraw_cancellation(ProtobufCService *service,
+                                                              const Pcancel__V1__WithdrawCancellationRequest *input,
+                                                              Pcancel__V1__WithdrawCancellationResponse_Closure closure,
+                                                              void *closure_data)
+{
+  assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
+  service->invoke(service, 18, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void pcancel__v1__partial_cancellation__get_dead_letter(ProtobufCService *service,
+                                                        const Pcancel__V1__GetDeadLetterRequest *input,
+                                                        Pcancel__V1__GetDeadLetterResponse_Closure closure,
+                                                        void *closure_data)
+{
+  assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
+  service->invoke(service, 19, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void pcancel__v1__partial_cancellation__discard_dead_letter(ProtobufCService *service,
+                                                            const Pcancel__V1__DiscardDeadLetterRequest *input,
+                                                            Pcancel__V1__DiscardDeadLetterResponse_Closure closure,
+                                                            void *closure_data)
+{
+  assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
+  service->invoke(service, 20, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void pcancel__v1__partial_cancellation__init (Pcancel__V1__PartialCancellation_Service *service,
                                               Pcancel__V1__PartialCancellation_ServiceDestroy destroy)

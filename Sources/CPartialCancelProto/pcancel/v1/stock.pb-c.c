@@ -367,6 +367,231 @@ void   pcancel__v1__dead_letter_view__free_unpacked
   assert(message->base.descriptor == &pcancel__v1__dead_letter_view__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   pcancel__v1__dead_letter_event__init
+                     (Pcancel__V1__DeadLetterEvent         *message)
+{
+  static const Pcancel__V1__DeadLetterEvent init_value = PCANCEL__V1__DEAD_LETTER_EVENT__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__dead_letter_event__get_packed_size
+                     (const Pcancel__V1__DeadLetterEvent *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__dead_letter_event__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__dead_letter_event__pack
+                     (const Pcancel__V1__DeadLetterEvent *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__dead_letter_event__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__dead_letter_event__pack_to_buffer
+                     (const Pcancel__V1__DeadLetterEvent *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__dead_letter_event__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__DeadLetterEvent *
+       pcancel__v1__dead_letter_event__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__DeadLetterEvent *)
+     protobuf_c_message_unpack (&pcancel__v1__dead_letter_event__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__dead_letter_event__free_unpacked
+                     (Pcancel__V1__DeadLetterEvent *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__dead_letter_event__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   pcancel__v1__get_dead_letter_request__init
+                     (Pcancel__V1__GetDeadLetterRequest         *message)
+{
+  static const Pcancel__V1__GetDeadLetterRequest init_value = PCANCEL__V1__GET_DEAD_LETTER_REQUEST__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__get_dead_letter_request__get_packed_size
+                     (const Pcancel__V1__GetDeadLetterRequest *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__get_dead_letter_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__get_dead_letter_request__pack
+                     (const Pcancel__V1__GetDeadLetterRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__get_dead_letter_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__get_dead_letter_request__pack_to_buffer
+                     (const Pcancel__V1__GetDeadLetterRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__get_dead_letter_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__GetDeadLetterRequest *
+       pcancel__v1__get_dead_letter_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__GetDeadLetterRequest *)
+     protobuf_c_message_unpack (&pcancel__v1__get_dead_letter_request__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__get_dead_letter_request__free_unpacked
+                     (Pcancel__V1__GetDeadLetterRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__get_dead_letter_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   pcancel__v1__get_dead_letter_response__init
+                     (Pcancel__V1__GetDeadLetterResponse         *message)
+{
+  static const Pcancel__V1__GetDeadLetterResponse init_value = PCANCEL__V1__GET_DEAD_LETTER_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__get_dead_letter_response__get_packed_size
+                     (const Pcancel__V1__GetDeadLetterResponse *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__get_dead_letter_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__get_dead_letter_response__pack
+                     (const Pcancel__V1__GetDeadLetterResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__get_dead_letter_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__get_dead_letter_response__pack_to_buffer
+                     (const Pcancel__V1__GetDeadLetterResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__get_dead_letter_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__GetDeadLetterResponse *
+       pcancel__v1__get_dead_letter_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__GetDeadLetterResponse *)
+     protobuf_c_message_unpack (&pcancel__v1__get_dead_letter_response__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__get_dead_letter_response__free_unpacked
+                     (Pcancel__V1__GetDeadLetterResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__get_dead_letter_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   pcancel__v1__discard_dead_letter_request__init
+                     (Pcancel__V1__DiscardDeadLetterRequest         *message)
+{
+  static const Pcancel__V1__DiscardDeadLetterRequest init_value = PCANCEL__V1__DISCARD_DEAD_LETTER_REQUEST__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__discard_dead_letter_request__get_packed_size
+                     (const Pcancel__V1__DiscardDeadLetterRequest *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__discard_dead_letter_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__discard_dead_letter_request__pack
+                     (const Pcancel__V1__DiscardDeadLetterRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__discard_dead_letter_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__discard_dead_letter_request__pack_to_buffer
+                     (const Pcancel__V1__DiscardDeadLetterRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__discard_dead_letter_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__DiscardDeadLetterRequest *
+       pcancel__v1__discard_dead_letter_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__DiscardDeadLetterRequest *)
+     protobuf_c_message_unpack (&pcancel__v1__discard_dead_letter_request__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__discard_dead_letter_request__free_unpacked
+                     (Pcancel__V1__DiscardDeadLetterRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__discard_dead_letter_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   pcancel__v1__discard_dead_letter_response__init
+                     (Pcancel__V1__DiscardDeadLetterResponse         *message)
+{
+  static const Pcancel__V1__DiscardDeadLetterResponse init_value = PCANCEL__V1__DISCARD_DEAD_LETTER_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__discard_dead_letter_response__get_packed_size
+                     (const Pcancel__V1__DiscardDeadLetterResponse *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__discard_dead_letter_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__discard_dead_letter_response__pack
+                     (const Pcancel__V1__DiscardDeadLetterResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__discard_dead_letter_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__discard_dead_letter_response__pack_to_buffer
+                     (const Pcancel__V1__DiscardDeadLetterResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__discard_dead_letter_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__DiscardDeadLetterResponse *
+       pcancel__v1__discard_dead_letter_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__DiscardDeadLetterResponse *)
+     protobuf_c_message_unpack (&pcancel__v1__discard_dead_letter_response__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__discard_dead_letter_response__free_unpacked
+                     (Pcancel__V1__DiscardDeadLetterResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__discard_dead_letter_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   pcancel__v1__redrive_dead_letter_request__init
                      (Pcancel__V1__RedriveDeadLetterRequest         *message)
 {
@@ -738,7 +963,7 @@ const ProtobufCMessageDescriptor pcancel__v1__stock_pool_view__descriptor =
   (ProtobufCMessageInit) pcancel__v1__stock_pool_view__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor pcancel__v1__list_dead_letters_request__field_descriptors[1] =
+static const ProtobufCFieldDescriptor pcancel__v1__list_dead_letters_request__field_descriptors[2] =
 {
   {
     "limit",
@@ -752,14 +977,27 @@ static const ProtobufCFieldDescriptor pcancel__v1__list_dead_letters_request__fi
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "cursor",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__ListDeadLettersRequest, cursor),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned pcancel__v1__list_dead_letters_request__field_indices_by_name[] = {
+  1,   /* field[1] = cursor */
   0,   /* field[0] = limit */
 };
 static const ProtobufCIntRange pcancel__v1__list_dead_letters_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor pcancel__v1__list_dead_letters_request__descriptor =
 {
@@ -769,14 +1007,14 @@ const ProtobufCMessageDescriptor pcancel__v1__list_dead_letters_request__descrip
   "Pcancel__V1__ListDeadLettersRequest",
   "pcancel.v1",
   sizeof(Pcancel__V1__ListDeadLettersRequest),
-  1,
+  2,
   pcancel__v1__list_dead_letters_request__field_descriptors,
   pcancel__v1__list_dead_letters_request__field_indices_by_name,
   1,  pcancel__v1__list_dead_letters_request__number_ranges,
   (ProtobufCMessageInit) pcancel__v1__list_dead_letters_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor pcancel__v1__list_dead_letters_response__field_descriptors[1] =
+static const ProtobufCFieldDescriptor pcancel__v1__list_dead_letters_response__field_descriptors[2] =
 {
   {
     "dead_letters",
@@ -790,14 +1028,27 @@ static const ProtobufCFieldDescriptor pcancel__v1__list_dead_letters_response__f
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "next_cursor",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__ListDeadLettersResponse, next_cursor),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned pcancel__v1__list_dead_letters_response__field_indices_by_name[] = {
   0,   /* field[0] = dead_letters */
+  1,   /* field[1] = next_cursor */
 };
 static const ProtobufCIntRange pcancel__v1__list_dead_letters_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor pcancel__v1__list_dead_letters_response__descriptor =
 {
@@ -807,14 +1058,14 @@ const ProtobufCMessageDescriptor pcancel__v1__list_dead_letters_response__descri
   "Pcancel__V1__ListDeadLettersResponse",
   "pcancel.v1",
   sizeof(Pcancel__V1__ListDeadLettersResponse),
-  1,
+  2,
   pcancel__v1__list_dead_letters_response__field_descriptors,
   pcancel__v1__list_dead_letters_response__field_indices_by_name,
   1,  pcancel__v1__list_dead_letters_response__number_ranges,
   (ProtobufCMessageInit) pcancel__v1__list_dead_letters_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor pcancel__v1__dead_letter_view__field_descriptors[10] =
+static const ProtobufCFieldDescriptor pcancel__v1__dead_letter_view__field_descriptors[15] =
 {
   {
     "id",
@@ -936,6 +1187,66 @@ static const ProtobufCFieldDescriptor pcancel__v1__dead_letter_view__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "payload_excerpt",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__DeadLetterView, payload_excerpt),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "payload_bytes",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__DeadLetterView, payload_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "payload_sha256",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__DeadLetterView, payload_sha256),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "state",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__DeadLetterView, state),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "resolved_ms",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__DeadLetterView, resolved_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned pcancel__v1__dead_letter_view__field_indices_by_name[] = {
   6,   /* field[6] = attempts */
@@ -944,15 +1255,20 @@ static const unsigned pcancel__v1__dead_letter_view__field_indices_by_name[] = {
   0,   /* field[0] = id */
   1,   /* field[1] = kind */
   9,   /* field[9] = payload */
+  11,   /* field[11] = payload_bytes */
+  10,   /* field[10] = payload_excerpt */
+  12,   /* field[12] = payload_sha256 */
   2,   /* field[2] = priority */
   3,   /* field[3] = reason */
+  14,   /* field[14] = resolved_ms */
+  13,   /* field[13] = state */
   5,   /* field[5] = subject */
   8,   /* field[8] = updated_ms */
 };
 static const ProtobufCIntRange pcancel__v1__dead_letter_view__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 15 }
 };
 const ProtobufCMessageDescriptor pcancel__v1__dead_letter_view__descriptor =
 {
@@ -962,11 +1278,292 @@ const ProtobufCMessageDescriptor pcancel__v1__dead_letter_view__descriptor =
   "Pcancel__V1__DeadLetterView",
   "pcancel.v1",
   sizeof(Pcancel__V1__DeadLetterView),
-  10,
+  15,
   pcancel__v1__dead_letter_view__field_descriptors,
   pcancel__v1__dead_letter_view__field_indices_by_name,
   1,  pcancel__v1__dead_letter_view__number_ranges,
   (ProtobufCMessageInit) pcancel__v1__dead_letter_view__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__dead_letter_event__field_descriptors[4] =
+{
+  {
+    "at_ms",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__DeadLetterEvent, at_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "actor",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__DeadLetterEvent, actor),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "event",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__DeadLetterEvent, event),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "detail",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__DeadLetterEvent, detail),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__dead_letter_event__field_indices_by_name[] = {
+  1,   /* field[1] = actor */
+  0,   /* field[0] = at_ms */
+  3,   /* field[3] = detail */
+  2,   /* field[2] = event */
+};
+static const ProtobufCIntRange pcancel__v1__dead_letter_event__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__dead_letter_event__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.DeadLetterEvent",
+  "DeadLetterEvent",
+  "Pcancel__V1__DeadLetterEvent",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__DeadLetterEvent),
+  4,
+  pcancel__v1__dead_letter_event__field_descriptors,
+  pcancel__v1__dead_letter_event__field_indices_by_name,
+  1,  pcancel__v1__dead_letter_event__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__dead_letter_event__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__get_dead_letter_request__field_descriptors[2] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__GetDeadLetterRequest, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "payload_offset",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__GetDeadLetterRequest, payload_offset),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__get_dead_letter_request__field_indices_by_name[] = {
+  0,   /* field[0] = id */
+  1,   /* field[1] = payload_offset */
+};
+static const ProtobufCIntRange pcancel__v1__get_dead_letter_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__get_dead_letter_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.GetDeadLetterRequest",
+  "GetDeadLetterRequest",
+  "Pcancel__V1__GetDeadLetterRequest",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__GetDeadLetterRequest),
+  2,
+  pcancel__v1__get_dead_letter_request__field_descriptors,
+  pcancel__v1__get_dead_letter_request__field_indices_by_name,
+  1,  pcancel__v1__get_dead_letter_request__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__get_dead_letter_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__get_dead_letter_response__field_descriptors[3] =
+{
+  {
+    "dead_letter",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__GetDeadLetterResponse, dead_letter),
+    &pcancel__v1__dead_letter_view__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "payload_offset",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__GetDeadLetterResponse, payload_offset),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "history",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Pcancel__V1__GetDeadLetterResponse, n_history),
+    offsetof(Pcancel__V1__GetDeadLetterResponse, history),
+    &pcancel__v1__dead_letter_event__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__get_dead_letter_response__field_indices_by_name[] = {
+  0,   /* field[0] = dead_letter */
+  2,   /* field[2] = history */
+  1,   /* field[1] = payload_offset */
+};
+static const ProtobufCIntRange pcancel__v1__get_dead_letter_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__get_dead_letter_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.GetDeadLetterResponse",
+  "GetDeadLetterResponse",
+  "Pcancel__V1__GetDeadLetterResponse",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__GetDeadLetterResponse),
+  3,
+  pcancel__v1__get_dead_letter_response__field_descriptors,
+  pcancel__v1__get_dead_letter_response__field_indices_by_name,
+  1,  pcancel__v1__get_dead_letter_response__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__get_dead_letter_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__discard_dead_letter_request__field_descriptors[2] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__DiscardDeadLetterRequest, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__DiscardDeadLetterRequest, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__discard_dead_letter_request__field_indices_by_name[] = {
+  0,   /* field[0] = id */
+  1,   /* field[1] = reason */
+};
+static const ProtobufCIntRange pcancel__v1__discard_dead_letter_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__discard_dead_letter_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.DiscardDeadLetterRequest",
+  "DiscardDeadLetterRequest",
+  "Pcancel__V1__DiscardDeadLetterRequest",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__DiscardDeadLetterRequest),
+  2,
+  pcancel__v1__discard_dead_letter_request__field_descriptors,
+  pcancel__v1__discard_dead_letter_request__field_indices_by_name,
+  1,  pcancel__v1__discard_dead_letter_request__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__discard_dead_letter_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__discard_dead_letter_response__field_descriptors[1] =
+{
+  {
+    "dead_letter",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__DiscardDeadLetterResponse, dead_letter),
+    &pcancel__v1__dead_letter_view__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__discard_dead_letter_response__field_indices_by_name[] = {
+  0,   /* field[0] = dead_letter */
+};
+static const ProtobufCIntRange pcancel__v1__discard_dead_letter_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__discard_dead_letter_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.DiscardDeadLetterResponse",
+  "DiscardDeadLetterResponse",
+  "Pcancel__V1__DiscardDeadLetterResponse",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__DiscardDeadLetterResponse),
+  1,
+  pcancel__v1__discard_dead_letter_response__field_descriptors,
+  pcancel__v1__discard_dead_letter_response__field_indices_by_name,
+  1,  pcancel__v1__discard_dead_letter_response__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__discard_dead_letter_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor pcancel__v1__redrive_dead_letter_request__field_descriptors[1] =

@@ -42,6 +42,8 @@ typedef struct Pcancel__V1__DeclineCancellationResponse Pcancel__V1__DeclineCanc
 typedef struct Pcancel__V1__ReleaseInventoryRequest Pcancel__V1__ReleaseInventoryRequest;
 typedef struct Pcancel__V1__ReleaseInventoryResponse Pcancel__V1__ReleaseInventoryResponse;
 typedef struct Pcancel__V1__ReleasedStock Pcancel__V1__ReleasedStock;
+typedef struct Pcancel__V1__WithdrawCancellationRequest Pcancel__V1__WithdrawCancellationRequest;
+typedef struct Pcancel__V1__WithdrawCancellationResponse Pcancel__V1__WithdrawCancellationResponse;
 
 
 /* --- enums --- */
@@ -291,7 +293,7 @@ struct  Pcancel__V1__CancellationView
   char *id;
   char *order_id;
   /*
-   * PENDING_CONFIRMATION, CONFIRMED, COMPLETED, EXPIRED, DECLINED, ABORTED
+   * PENDING_CONFIRMATION, CONFIRMED, COMPLETED, EXPIRED, DECLINED, ABORTED, LOCKED, WITHDRAWN
    */
   char *state;
   size_t n_lines;
@@ -490,6 +492,40 @@ struct  Pcancel__V1__ReleasedStock
 #define PCANCEL__V1__RELEASED_STOCK__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__released_stock__descriptor) \
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, NULL }
+
+
+/*
+ * pcancel.v1.PartialCancellation/WithdrawCancellation — roles: agent, admin. Takes back a request
+ * that is PENDING_CONFIRMATION or LOCKED: it becomes WITHDRAWN, its token stops working, its lines
+ * are free for a new request, the reason is recorded in the order's history and the customer is
+ * told. A confirmed, completed, expired, declined, aborted or withdrawn request cannot be
+ * withdrawn (FAILED_PRECONDITION, with the state's reason code).
+ */
+struct  Pcancel__V1__WithdrawCancellationRequest
+{
+  ProtobufCMessage base;
+  /*
+   * "ORDER_ID/cN"
+   */
+  char *id;
+  /*
+   * required: why, for the history (not shown to the customer)
+   */
+  char *reason;
+};
+#define PCANCEL__V1__WITHDRAW_CANCELLATION_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__withdraw_cancellation_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Pcancel__V1__WithdrawCancellationResponse
+{
+  ProtobufCMessage base;
+  Pcancel__V1__CancellationView *cancellation;
+};
+#define PCANCEL__V1__WITHDRAW_CANCELLATION_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__withdraw_cancellation_response__descriptor) \
+    , NULL }
 
 
 /* Pcancel__V1__CancelLine methods */
@@ -967,6 +1003,44 @@ Pcancel__V1__ReleasedStock *
 void   pcancel__v1__released_stock__free_unpacked
                      (Pcancel__V1__ReleasedStock *message,
                       ProtobufCAllocator *allocator);
+/* Pcancel__V1__WithdrawCancellationRequest methods */
+void   pcancel__v1__withdraw_cancellation_request__init
+                     (Pcancel__V1__WithdrawCancellationRequest         *message);
+size_t pcancel__v1__withdraw_cancellation_request__get_packed_size
+                     (const Pcancel__V1__WithdrawCancellationRequest   *message);
+size_t pcancel__v1__withdraw_cancellation_request__pack
+                     (const Pcancel__V1__WithdrawCancellationRequest   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__withdraw_cancellation_request__pack_to_buffer
+                     (const Pcancel__V1__WithdrawCancellationRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__WithdrawCancellationRequest *
+       pcancel__v1__withdraw_cancellation_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__withdraw_cancellation_request__free_unpacked
+                     (Pcancel__V1__WithdrawCancellationRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Pcancel__V1__WithdrawCancellationResponse methods */
+void   pcancel__v1__withdraw_cancellation_response__init
+                     (Pcancel__V1__WithdrawCancellationResponse         *message);
+size_t pcancel__v1__withdraw_cancellation_response__get_packed_size
+                     (const Pcancel__V1__WithdrawCancellationResponse   *message);
+size_t pcancel__v1__withdraw_cancellation_response__pack
+                     (const Pcancel__V1__WithdrawCancellationResponse   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__withdraw_cancellation_response__pack_to_buffer
+                     (const Pcancel__V1__WithdrawCancellationResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__WithdrawCancellationResponse *
+       pcancel__v1__withdraw_cancellation_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__withdraw_cancellation_response__free_unpacked
+                     (Pcancel__V1__WithdrawCancellationResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Pcancel__V1__CancelLine_Closure)
@@ -1044,6 +1118,12 @@ typedef void (*Pcancel__V1__ReleaseInventoryResponse_Closure)
 typedef void (*Pcancel__V1__ReleasedStock_Closure)
                  (const Pcancel__V1__ReleasedStock *message,
                   void *closure_data);
+typedef void (*Pcancel__V1__WithdrawCancellationRequest_Closure)
+                 (const Pcancel__V1__WithdrawCancellationRequest *message,
+                  void *closure_data);
+typedef void (*Pcancel__V1__WithdrawCancellationResponse_Closure)
+                 (const Pcancel__V1__WithdrawCancellationResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -1075,6 +1155,8 @@ extern const ProtobufCMessageDescriptor pcancel__v1__decline_cancellation_respon
 extern const ProtobufCMessageDescriptor pcancel__v1__release_inventory_request__descriptor;
 extern const ProtobufCMessageDescriptor pcancel__v1__release_inventory_response__descriptor;
 extern const ProtobufCMessageDescriptor pcancel__v1__released_stock__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__withdraw_cancellation_request__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__withdraw_cancellation_response__descriptor;
 
 PROTOBUF_C__END_DECLS
 

@@ -108,6 +108,18 @@ struct Pcancel__V1__PartialCancellation_Service
                       const Pcancel__V1__WatchStockRequest *input,
                       Pcancel__V1__StockUpdate_Closure closure,
                       void *closure_data);
+  void (*withdraw_cancellation)(Pcancel__V1__PartialCancellation_Service *service,
+                                const Pcancel__V1__WithdrawCancellationRequest *input,
+                                Pcancel__V1__WithdrawCancellationResponse_Closure closure,
+                                void *closure_data);
+  void (*get_dead_letter)(Pcancel__V1__PartialCancellation_Service *service,
+                          const Pcancel__V1__GetDeadLetterRequest *input,
+                          Pcancel__V1__GetDeadLetterResponse_Closure closure,
+                          void *closure_data);
+  void (*discard_dead_letter)(Pcancel__V1__PartialCancellation_Service *service,
+                              const Pcancel__V1__DiscardDeadLetterRequest *input,
+                              Pcancel__V1__DiscardDeadLetterResponse_Closure closure,
+                              void *closure_data);
 };
 typedef void (*Pcancel__V1__PartialCancellation_ServiceDestroy)(Pcancel__V1__PartialCancellation_Service *);
 void pcancel__v1__partial_cancellation__init (Pcancel__V1__PartialCancellation_Service *service,
@@ -133,7 +145,10 @@ void pcancel__v1__partial_cancellation__init (Pcancel__V1__PartialCancellation_S
       function_prefix__ ## release_inventory,\
       function_prefix__ ## stats,\
       function_prefix__ ## watch_order,\
-      function_prefix__ ## watch_stock  }
+      function_prefix__ ## watch_stock,\
+      function_prefix__ ## withdraw_cancellation,\
+      function_prefix__ ## get_dead_letter,\
+      function_prefix__ ## discard_dead_letter  }
 void pcancel__v1__partial_cancellation__ping(ProtobufCService *service,
                                              const Pcancel__V1__PingRequest *input,
                                              Pcancel__V1__PingResponse_Closure closure,
@@ -206,6 +221,18 @@ void pcancel__v1__partial_cancellation__watch_stock(ProtobufCService *service,
                                                     const Pcancel__V1__WatchStockRequest *input,
                                                     Pcancel__V1__StockUpdate_Closure closure,
                                                     void *closure_data);
+void pcancel__v1__partial_cancellation__withdraw_cancellation(ProtobufCService *service,
+                                                              const Pcancel__V1__WithdrawCancellationRequest *input,
+                                                              Pcancel__V1__WithdrawCancellationResponse_Closure closure,
+                                                              void *closure_data);
+void pcancel__v1__partial_cancellation__get_dead_letter(ProtobufCService *service,
+                                                        const Pcancel__V1__GetDeadLetterRequest *input,
+                                                        Pcancel__V1__GetDeadLetterResponse_Closure closure,
+                                                        void *closure_data);
+void pcancel__v1__partial_cancellation__discard_dead_letter(ProtobufCService *service,
+                                                            const Pcancel__V1__DiscardDeadLetterRequest *input,
+                                                            Pcancel__V1__DiscardDeadLetterResponse_Closure closure,
+                                                            void *closure_data);
 
 /* --- descriptors --- */
 

@@ -24,6 +24,11 @@ typedef struct Pcancel__V1__StockPoolView Pcancel__V1__StockPoolView;
 typedef struct Pcancel__V1__ListDeadLettersRequest Pcancel__V1__ListDeadLettersRequest;
 typedef struct Pcancel__V1__ListDeadLettersResponse Pcancel__V1__ListDeadLettersResponse;
 typedef struct Pcancel__V1__DeadLetterView Pcancel__V1__DeadLetterView;
+typedef struct Pcancel__V1__DeadLetterEvent Pcancel__V1__DeadLetterEvent;
+typedef struct Pcancel__V1__GetDeadLetterRequest Pcancel__V1__GetDeadLetterRequest;
+typedef struct Pcancel__V1__GetDeadLetterResponse Pcancel__V1__GetDeadLetterResponse;
+typedef struct Pcancel__V1__DiscardDeadLetterRequest Pcancel__V1__DiscardDeadLetterRequest;
+typedef struct Pcancel__V1__DiscardDeadLetterResponse Pcancel__V1__DiscardDeadLetterResponse;
 typedef struct Pcancel__V1__RedriveDeadLetterRequest Pcancel__V1__RedriveDeadLetterRequest;
 typedef struct Pcancel__V1__RedriveDeadLetterResponse Pcancel__V1__RedriveDeadLetterResponse;
 
@@ -104,19 +109,25 @@ struct  Pcancel__V1__StockPoolView
 
 
 /*
- * pcancel.v1.PartialCancellation/ListDeadLetters — role: admin. Highest priority first.
+ * pcancel.v1.PartialCancellation/ListDeadLetters — role: admin. Open dead letters, highest priority
+ * first (then oldest), a page at a time: each carries an excerpt of its payload (at most
+ * dead_letters.excerpt_bytes) with the payload's size and SHA-256; GetDeadLetter reads a payload whole.
  */
 struct  Pcancel__V1__ListDeadLettersRequest
 {
   ProtobufCMessage base;
   /*
-   * 0: 100
+   * page size; 0: dead_letters.page_size; at most dead_letters.max_page_size
    */
   uint32_t limit;
+  /*
+   * empty: the first page; else next_cursor of the previous page (opaque)
+   */
+  char *cursor;
 };
 #define PCANCEL__V1__LIST_DEAD_LETTERS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__list_dead_letters_request__descriptor) \
-    , 0 }
+    , 0, (char *)protobuf_c_empty_string }
 
 
 struct  Pcancel__V1__ListDeadLettersResponse
@@ -124,10 +135,14 @@ struct  Pcancel__V1__ListDeadLettersResponse
   ProtobufCMessage base;
   size_t n_dead_letters;
   Pcancel__V1__DeadLetterView **dead_letters;
+  /*
+   * empty: no more pages
+   */
+  char *next_cursor;
 };
 #define PCANCEL__V1__LIST_DEAD_LETTERS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__list_dead_letters_response__descriptor) \
-    , 0,NULL }
+    , 0,NULL, (char *)protobuf_c_empty_string }
 
 
 struct  Pcancel__V1__DeadLetterView
@@ -138,7 +153,7 @@ struct  Pcancel__V1__DeadLetterView
    */
   char *id;
   /*
-   * "intake"
+   * "intake" or "notification"
    */
   char *kind;
   int64_t priority;
@@ -157,11 +172,113 @@ struct  Pcancel__V1__DeadLetterView
   int64_t attempts;
   int64_t created_ms;
   int64_t updated_ms;
+  /*
+   * GetDeadLetter only: the payload, or the part from payload_offset
+   */
   ProtobufCBinaryData payload;
+  /*
+   * the payload's first bytes (at most dead_letters.excerpt_bytes)
+   */
+  ProtobufCBinaryData payload_excerpt;
+  /*
+   * the whole payload's size
+   */
+  int64_t payload_bytes;
+  /*
+   * lower-case hex SHA-256 of the whole payload
+   */
+  char *payload_sha256;
+  /*
+   * OPEN, REDRIVEN or DISCARDED
+   */
+  char *state;
+  /*
+   * when it was redriven or discarded; 0 while open
+   */
+  int64_t resolved_ms;
 };
 #define PCANCEL__V1__DEAD_LETTER_VIEW__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__dead_letter_view__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, {0,NULL} }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, {0,NULL}, {0,NULL}, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
+/*
+ * One entry of a dead letter's history: DEAD_LETTERED, REDRIVE_FAILED, REDRIVEN, DISCARDED.
+ */
+struct  Pcancel__V1__DeadLetterEvent
+{
+  ProtobufCMessage base;
+  int64_t at_ms;
+  char *actor;
+  char *event;
+  char *detail;
+};
+#define PCANCEL__V1__DEAD_LETTER_EVENT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__dead_letter_event__descriptor) \
+    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * pcancel.v1.PartialCancellation/GetDeadLetter — role: admin. One dead letter (open or resolved)
+ * with its payload and history. A payload longer than fits in one reply comes in parts: read from
+ * payload_offset = 0, then from the end of each part, until payload_offset + part = payload_bytes.
+ */
+struct  Pcancel__V1__GetDeadLetterRequest
+{
+  ProtobufCMessage base;
+  char *id;
+  int64_t payload_offset;
+};
+#define PCANCEL__V1__GET_DEAD_LETTER_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__get_dead_letter_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Pcancel__V1__GetDeadLetterResponse
+{
+  ProtobufCMessage base;
+  /*
+   * payload = the part from payload_offset
+   */
+  Pcancel__V1__DeadLetterView *dead_letter;
+  int64_t payload_offset;
+  size_t n_history;
+  Pcancel__V1__DeadLetterEvent **history;
+};
+#define PCANCEL__V1__GET_DEAD_LETTER_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__get_dead_letter_response__descriptor) \
+    , NULL, 0, 0,NULL }
+
+
+/*
+ * pcancel.v1.PartialCancellation/DiscardDeadLetter — role: admin. Closes an open dead letter
+ * without redriving it: it is no longer listed, and the discard (who, when, why) is in its history.
+ */
+struct  Pcancel__V1__DiscardDeadLetterRequest
+{
+  ProtobufCMessage base;
+  char *id;
+  /*
+   * required
+   */
+  char *reason;
+};
+#define PCANCEL__V1__DISCARD_DEAD_LETTER_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__discard_dead_letter_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Pcancel__V1__DiscardDeadLetterResponse
+{
+  ProtobufCMessage base;
+  /*
+   * as discarded (excerpt, no payload)
+   */
+  Pcancel__V1__DeadLetterView *dead_letter;
+};
+#define PCANCEL__V1__DISCARD_DEAD_LETTER_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__discard_dead_letter_response__descriptor) \
+    , NULL }
 
 
 /*
@@ -350,6 +467,101 @@ Pcancel__V1__DeadLetterView *
 void   pcancel__v1__dead_letter_view__free_unpacked
                      (Pcancel__V1__DeadLetterView *message,
                       ProtobufCAllocator *allocator);
+/* Pcancel__V1__DeadLetterEvent methods */
+void   pcancel__v1__dead_letter_event__init
+                     (Pcancel__V1__DeadLetterEvent         *message);
+size_t pcancel__v1__dead_letter_event__get_packed_size
+                     (const Pcancel__V1__DeadLetterEvent   *message);
+size_t pcancel__v1__dead_letter_event__pack
+                     (const Pcancel__V1__DeadLetterEvent   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__dead_letter_event__pack_to_buffer
+                     (const Pcancel__V1__DeadLetterEvent   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__DeadLetterEvent *
+       pcancel__v1__dead_letter_event__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__dead_letter_event__free_unpacked
+                     (Pcancel__V1__DeadLetterEvent *message,
+                      ProtobufCAllocator *allocator);
+/* Pcancel__V1__GetDeadLetterRequest methods */
+void   pcancel__v1__get_dead_letter_request__init
+                     (Pcancel__V1__GetDeadLetterRequest         *message);
+size_t pcancel__v1__get_dead_letter_request__get_packed_size
+                     (const Pcancel__V1__GetDeadLetterRequest   *message);
+size_t pcancel__v1__get_dead_letter_request__pack
+                     (const Pcancel__V1__GetDeadLetterRequest   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__get_dead_letter_request__pack_to_buffer
+                     (const Pcancel__V1__GetDeadLetterRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__GetDeadLetterRequest *
+       pcancel__v1__get_dead_letter_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__get_dead_letter_request__free_unpacked
+                     (Pcancel__V1__GetDeadLetterRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Pcancel__V1__GetDeadLetterResponse methods */
+void   pcancel__v1__get_dead_letter_response__init
+                     (Pcancel__V1__GetDeadLetterResponse         *message);
+size_t pcancel__v1__get_dead_letter_response__get_packed_size
+                     (const Pcancel__V1__GetDeadLetterResponse   *message);
+size_t pcancel__v1__get_dead_letter_response__pack
+                     (const Pcancel__V1__GetDeadLetterResponse   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__get_dead_letter_response__pack_to_buffer
+                     (const Pcancel__V1__GetDeadLetterResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__GetDeadLetterResponse *
+       pcancel__v1__get_dead_letter_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__get_dead_letter_response__free_unpacked
+                     (Pcancel__V1__GetDeadLetterResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Pcancel__V1__DiscardDeadLetterRequest methods */
+void   pcancel__v1__discard_dead_letter_request__init
+                     (Pcancel__V1__DiscardDeadLetterRequest         *message);
+size_t pcancel__v1__discard_dead_letter_request__get_packed_size
+                     (const Pcancel__V1__DiscardDeadLetterRequest   *message);
+size_t pcancel__v1__discard_dead_letter_request__pack
+                     (const Pcancel__V1__DiscardDeadLetterRequest   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__discard_dead_letter_request__pack_to_buffer
+                     (const Pcancel__V1__DiscardDeadLetterRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__DiscardDeadLetterRequest *
+       pcancel__v1__discard_dead_letter_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__discard_dead_letter_request__free_unpacked
+                     (Pcancel__V1__DiscardDeadLetterRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Pcancel__V1__DiscardDeadLetterResponse methods */
+void   pcancel__v1__discard_dead_letter_response__init
+                     (Pcancel__V1__DiscardDeadLetterResponse         *message);
+size_t pcancel__v1__discard_dead_letter_response__get_packed_size
+                     (const Pcancel__V1__DiscardDeadLetterResponse   *message);
+size_t pcancel__v1__discard_dead_letter_response__pack
+                     (const Pcancel__V1__DiscardDeadLetterResponse   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__discard_dead_letter_response__pack_to_buffer
+                     (const Pcancel__V1__DiscardDeadLetterResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__DiscardDeadLetterResponse *
+       pcancel__v1__discard_dead_letter_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__discard_dead_letter_response__free_unpacked
+                     (Pcancel__V1__DiscardDeadLetterResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Pcancel__V1__RedriveDeadLetterRequest methods */
 void   pcancel__v1__redrive_dead_letter_request__init
                      (Pcancel__V1__RedriveDeadLetterRequest         *message);
@@ -414,6 +626,21 @@ typedef void (*Pcancel__V1__ListDeadLettersResponse_Closure)
 typedef void (*Pcancel__V1__DeadLetterView_Closure)
                  (const Pcancel__V1__DeadLetterView *message,
                   void *closure_data);
+typedef void (*Pcancel__V1__DeadLetterEvent_Closure)
+                 (const Pcancel__V1__DeadLetterEvent *message,
+                  void *closure_data);
+typedef void (*Pcancel__V1__GetDeadLetterRequest_Closure)
+                 (const Pcancel__V1__GetDeadLetterRequest *message,
+                  void *closure_data);
+typedef void (*Pcancel__V1__GetDeadLetterResponse_Closure)
+                 (const Pcancel__V1__GetDeadLetterResponse *message,
+                  void *closure_data);
+typedef void (*Pcancel__V1__DiscardDeadLetterRequest_Closure)
+                 (const Pcancel__V1__DiscardDeadLetterRequest *message,
+                  void *closure_data);
+typedef void (*Pcancel__V1__DiscardDeadLetterResponse_Closure)
+                 (const Pcancel__V1__DiscardDeadLetterResponse *message,
+                  void *closure_data);
 typedef void (*Pcancel__V1__RedriveDeadLetterRequest_Closure)
                  (const Pcancel__V1__RedriveDeadLetterRequest *message,
                   void *closure_data);
@@ -434,6 +661,11 @@ extern const ProtobufCMessageDescriptor pcancel__v1__stock_pool_view__descriptor
 extern const ProtobufCMessageDescriptor pcancel__v1__list_dead_letters_request__descriptor;
 extern const ProtobufCMessageDescriptor pcancel__v1__list_dead_letters_response__descriptor;
 extern const ProtobufCMessageDescriptor pcancel__v1__dead_letter_view__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__dead_letter_event__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__get_dead_letter_request__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__get_dead_letter_response__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__discard_dead_letter_request__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__discard_dead_letter_response__descriptor;
 extern const ProtobufCMessageDescriptor pcancel__v1__redrive_dead_letter_request__descriptor;
 extern const ProtobufCMessageDescriptor pcancel__v1__redrive_dead_letter_response__descriptor;
 
