@@ -62,6 +62,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                // AES-GCM: confirmation tokens are kept sealed at rest (TokenSealer).
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // Connections, dispatch, access control, lifecycle, the error -> status map.
