@@ -322,22 +322,6 @@ struct DataDirectoryLockTests {
         third.signal(SIGTERM)
         #expect(await third.waitForExit(timeout: 15) == 0)
     }
-
-    @Test("within one process too, a data directory opens once until it is closed")
-    func inProcess() async throws {
-        let directory = try Paths.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let server = try await TestServer.start(dataDirectory: directory.path) { _ in }
-        do {
-            _ = try await TestServer.start(dataDirectory: directory.path) { _ in }
-            Issue.record("a second server opened the data directory")
-        } catch let error as StorageError {
-            #expect(error.description.contains("is in use by another pcancel process (pid \(getpid())"), "\(error)")
-        }
-        try await server.stop()
-        let again = try await TestServer.start(dataDirectory: directory.path) { _ in }
-        try await again.stop()
-    }
 }
 
 @Suite("Token key file")
