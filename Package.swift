@@ -64,6 +64,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                // SHA-256 of dead-letter payloads; AES-GCM: confirmation tokens are kept sealed at rest (TokenSealer).
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

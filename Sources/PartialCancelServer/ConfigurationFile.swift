@@ -75,6 +75,13 @@ public enum ConfigurationFile {
             try storage.int("delivery_batch") { configuration.storage.deliveryBatch = $0 }
             try storage.int("group_commit_jobs") { configuration.storage.groupCommitJobs = $0 }
             try storage.int("cached_bodies") { configuration.storage.cachedBodies = $0 }
+
+            // --- Tokens at rest (docs/STORAGE.md "Confirmation tokens at rest") ---
+            try storage.string("token_key_file") { path in
+                guard !path.isEmpty else { throw ConfigurationError("storage.token_key_file must not be empty (omit it for the default beside the data directory)") }
+                configuration.storage.tokenKeyFile = path
+            }
+            // --- end tokens at rest ---
         }
         try reader.object("intake") { intake in
             try intake.int("max_lines") { configuration.intake.maxLines = $0 }

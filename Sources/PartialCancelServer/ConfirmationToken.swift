@@ -19,7 +19,8 @@ enum ConfirmationToken {
         Secrets.constantTimeEqual(hash(token), storedHash)
     }
 
-    /// The portal message carrying the token. Its last line is `Token: <64 hex digits>`, for clients.
+    /// The portal message carrying the token. Its last line is `Token: <64 hex digits>`, for clients;
+    /// `token` names it, so that storage keeps it sealed at rest.
     static func notification(for request: CancellationRequest, order: Order, token: String) -> PortalNotification {
         let amount = Self.money(request.quote.refundTotal)
         let lines = request.lines.map { line in "\(line.lineID)\(line.quantity.map { " ×\($0)" } ?? " (all remaining)")" }.joined(separator: ", ")
@@ -31,7 +32,8 @@ enum ConfirmationToken {
         Token: \(token)
         """
         return PortalNotification(accountID: order.account.id, cancellationID: request.id, kind: "CONFIRMATION_REQUESTED",
-                                  subject: "Confirm the cancellation for order \(order.externalID)", body: body, email: order.account.email)
+                                  subject: "Confirm the cancellation for order \(order.externalID)", body: body, email: order.account.email,
+                                  token: token)
     }
 
     static func money(_ minor: Int64) -> String {

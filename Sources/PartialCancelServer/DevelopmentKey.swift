@@ -1,4 +1,5 @@
 import Foundation
+import PartialCancelStorage
 
 #if canImport(Glibc)
 import Glibc
@@ -25,7 +26,7 @@ public enum DevelopmentKey {
     public static func ensure(dataDirectory: String) throws -> Outcome {
         let fileManager = FileManager.default
         let directory = URL(fileURLWithPath: dataDirectory)
-        try fileManager.createDirectory(at: directory, withIntermediateDirectories: true)
+        try DataDirectory.create(dataDirectory)
         let hashFile = directory.appendingPathComponent(hashFileName).path
         let keyFile = directory.appendingPathComponent(keyFileName).path
 

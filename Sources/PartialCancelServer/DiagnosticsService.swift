@@ -16,6 +16,9 @@ struct DiagnosticsService {
     var shards: (@Sendable (any EventLoop) -> EventLoopFuture<[ShardHealthView]>)? = nil
     /// Open watches, when the server has storage.
     var watches: @Sendable () -> Int = { 0 }
+    /// Shards that cannot write (a full disk), each with its reason; asked after `shards`, which
+    /// probes them. Not ready while any is listed.
+    var unwritableShards: @Sendable () -> [String] = { [] }
 
     var methods: [MethodDescriptor] {
         [
@@ -32,7 +35,8 @@ struct DiagnosticsService {
     }
 
     /// Liveness (the server answers), status, and readiness: not draining, every shard open (its
-    /// database opened and migrated, its worker answering) and the outbox lag under its bound.
+    /// database opened and migrated, its worker answering) and writable (not out of disk space), and
+    /// the outbox lag under its bound.
     func health(on loop: any EventLoop) -> EventLoopFuture<HealthResponse> {
         var health = runtime.health()
         guard let shards else {
@@ -41,6 +45,7 @@ struct DiagnosticsService {
             return loop.makeSucceededFuture(health)
         }
         let maxLag = Int64(maxOutboxLagMs)
+        let unwritableShards = self.unwritableShards
         return shards(loop).map { views in
             health.shards = views
             if !views.allSatisfy(\.open) { health.status = .notServing }
@@ -50,6 +55,7 @@ struct DiagnosticsService {
             for shard in views where shard.outboxOldestAgeMs > maxLag {
                 notReady.append("shard \(shard.index) outbox lag \(shard.outboxOldestAgeMs) ms exceeds max_outbox_lag_ms \(maxLag)")
             }
+            notReady += unwritableShards()
             health.ready = notReady.isEmpty
             health.notReady = notReady
             return health

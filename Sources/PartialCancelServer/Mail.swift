@@ -91,8 +91,10 @@ struct MaildirSink: EmailSink {
 
     func send(from: String, to: String, message: String) throws {
         let fileManager = FileManager.default
-        for sub in ["tmp", "new", "cur"] {
-            try fileManager.createDirectory(atPath: "\(directory)/\(sub)", withIntermediateDirectories: true)
+        for sub in ["", "/tmp", "/new", "/cur"] {
+            // Private like the data directory it usually sits in: the messages carry tokens.
+            try fileManager.createDirectory(atPath: directory + sub, withIntermediateDirectories: true,
+                                            attributes: [.posixPermissions: Int(DataDirectory.directoryMode)])
         }
         let name = "\(Storage.unixMillis()).\(UInt64.random(in: 0 ... .max)).pcancel"
         let temporary = "\(directory)/tmp/\(name)"

@@ -61,6 +61,7 @@ public final class PartialCancelServer: Service, Sendable {
                                              maxOutboxLagMs: configuration.limits.maxOutboxLagMs)
         diagnostics.shards = { loop in storage.health(on: loop).map { $0.map(ViewMapping.view) } }
         diagnostics.watches = { storage.watchCount }
+        diagnostics.unwritableShards = { storage.unwritableShards }
         self.diagnostics = diagnostics
         var registry = MethodRegistry(diagnostics.methods)
         // Mutating methods honour idempotency keys.

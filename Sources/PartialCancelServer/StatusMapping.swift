@@ -1,3 +1,4 @@
+import PartialCancelStorage
 import PartialCancelWire
 
 /// The one place where errors become wire statuses. Anything not listed here is an internal error
@@ -11,9 +12,20 @@ public enum StatusMapping {
             return Status(.invalidArgument, error.description, reasons: [Reason(error.code.description, subject: error.path)])
         case let error as FrameError:
             return status(for: error)
+        case let error as StorageError where error.isStorageFull:
+            return storageFull(error)
         default:
             return Status(.internalError, "internal error", reasons: [Reason("INTERNAL")])
         }
+    }
+
+    /// A write that failed because the disk is full: the server is fine and nothing committed is
+    /// lost, but this shard cannot take writes until space is freed. UNAVAILABLE tells callers to
+    /// retry later (or elsewhere); the reason names the shard's file, not a path or any data.
+    static func storageFull(_ error: StorageError) -> Status {
+        let file = error.file.isEmpty ? "a shard" : error.file
+        return Status(.unavailable, "storage is full: \(file) cannot be written until space is freed; retry later",
+                      reasons: [Reason("STORAGE_FULL", subject: file, detail: error.message)])
     }
 
     static func status(for error: FrameError) -> Status {

@@ -183,6 +183,16 @@ enum Migrations {
         ) STRICT;
         CREATE INDEX dead_letter_history_letter ON dead_letter_history (dead_letter_id, seq);
         """),
+        Migration(version: 8, name: "sealed confirmation tokens, storage probe", sql: """
+        -- A customer message's confirmation token, sealed (AES-GCM, key outside the data directory);
+        -- the body holds a marker in its place. NULL: the message carries no token (any more).
+        ALTER TABLE portal_inbox ADD COLUMN token_sealed BLOB;
+        ALTER TABLE email_outbox ADD COLUMN token_sealed BLOB;
+
+        -- One row, rewritten to find out whether a shard that ran out of space can write again.
+        CREATE TABLE storage_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at_ms INTEGER NOT NULL) STRICT;
+        INSERT INTO storage_probe (id, at_ms) VALUES (1, 0);
+        """),
     ]
 
     /// Brings the database to the newest version; returns the versions it applied.

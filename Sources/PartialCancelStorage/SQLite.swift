@@ -1,17 +1,34 @@
 import CSQLite
+import Foundation
 
 /// A failed SQLite call, with SQLite's own message.
 public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
     public var code: Int32
     public var message: String
+    /// The operating system's errno behind an I/O error (`sqlite3_system_errno`), 0 if none.
+    public var systemErrno: Int32 = 0
+    /// The database file (its name in the data directory, e.g. `shard-0.sqlite`), when known.
+    public var file: String = ""
 
-    public init(code: Int32, _ message: String) {
+    public init(code: Int32, _ message: String, systemErrno: Int32 = 0, file: String = "") {
         self.code = code
         self.message = message
+        self.systemErrno = systemErrno
+        self.file = file
+    }
+
+    /// The disk (or the file system's quota) is full: SQLITE_FULL, or an I/O error whose cause
+    /// was ENOSPC. Writes fail until space is freed; nothing committed is lost.
+    public var isStorageFull: Bool {
+        let primary = code & 0xFF
+        return primary == SQLITE_FULL || (primary == SQLITE_IOERR && (systemErrno == ENOSPC || systemErrno == EDQUOT))
     }
 
     /// Code 0: a storage rule, not an SQLite call, failed; the message says which.
-    public var description: String { code == 0 ? message : "SQLite error \(code): \(message)" }
+    public var description: String {
+        guard code != 0 else { return message }
+        return "SQLite error \(code)\(systemErrno != 0 ? " (errno \(systemErrno))" : "")\(file.isEmpty ? "" : " in \(file)"): \(message)"
+    }
 }
 
 /// A value bound to or read from a statement.
@@ -32,6 +49,8 @@ final class SQLiteConnection {
     private var statements: [String: OpaquePointer] = [:]
 
     init(path: String) throws(StorageError) {
+        // Created 0600 before SQLite sees it: SQLite gives the -wal and -shm files the database's mode.
+        try DataDirectory.createPrivateFile(path)
         var db: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
@@ -51,7 +70,8 @@ final class SQLiteConnection {
     }
 
     private func error(_ rc: Int32) -> StorageError {
-        StorageError(code: rc, String(cString: sqlite3_errmsg(handle)))
+        StorageError(code: rc, String(cString: sqlite3_errmsg(handle)), systemErrno: sqlite3_system_errno(handle),
+                     file: (path as NSString).lastPathComponent)
     }
 
     /// Runs one or more statements without parameters or results.
@@ -112,6 +132,9 @@ final class SQLiteConnection {
     }
 
     var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+
+    /// Rows inserted, updated or deleted on this connection since it opened.
+    var totalChanges: Int64 { sqlite3_total_changes64(handle) }
 
     /// Transactions open on this connection: 0 outside, 1 in a transaction, more in savepoints.
     private(set) var transactionDepth = 0

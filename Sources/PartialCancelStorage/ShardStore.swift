@@ -1,6 +1,7 @@
 import CSQLite
 import Crypto
 import Foundation
+import NIOConcurrencyHelpers
 import PartialCancelDomain
 
 /// How durable a commit is. FULL (the default, for money and stock) syncs the WAL on every
@@ -26,6 +27,9 @@ public struct StorageConfiguration: Sendable, Hashable {
     /// Most jobs one group commit covers: the jobs waiting on a shard run in one transaction (each
     /// under a savepoint) and share one commit. 1 turns group commit off.
     public var groupCommitJobs: Int = 64
+    /// The key that seals confirmation tokens at rest (`storage.token_key_file`); nil: the data
+    /// directory's path plus `.token-key`, beside it. Never inside the data directory.
+    public var tokenKeyFile: String? = nil
 
     public init() {}
 }
@@ -149,11 +153,19 @@ final class ShardStore {
     /// Changes of the open transaction, handed to the watchers when it commits.
     private var changes = PendingChanges()
     private let hub: WatchHub
+    /// Seals the confirmation tokens of stored customer messages.
+    private let sealer: TokenSealer
+    /// Why the shard cannot write (its last write failed for lack of space), or nil. Set by a
+    /// failed write, cleared by the next commit that writes; shared with `Storage` for Health.
+    let fullness: NIOLockedValueBox<String?>
 
     init(index: Int, path: String, configuration: StorageConfiguration, hub: WatchHub = WatchHub(),
+         sealer: TokenSealer = .ephemeral(), fullness: NIOLockedValueBox<String?> = NIOLockedValueBox(nil),
          now: @escaping @Sendable () -> Int64) throws {
         self.index = index
         self.hub = hub
+        self.sealer = sealer
+        self.fullness = fullness
         self.configuration = configuration
         self.now = now
         orders = BodyCache(capacity: configuration.cachedBodies)
@@ -168,6 +180,7 @@ final class ShardStore {
         """)
         _ = try Migrations.migrate(db, now: now())
         try backfillDeadLetterHashes()
+        try sealLegacyTokens()
         sqlite3_wal_hook(db.handle, { context, _, _, pages in
             Unmanaged<WALPages>.fromOpaque(context!).takeUnretainedValue().pages = Int(pages)
             return SQLITE_OK
@@ -209,19 +222,35 @@ final class ShardStore {
         orders.begin()
         requests.begin()
         changes.begin()
+        let outermost = db.transactionDepth == 0
+        let changesBefore = outermost ? db.totalChanges : 0
         do {
             let result = try db.transaction(body)
             orders.commit()
             requests.commit()
             publish(changes.commit())
+            // A commit that wrote: the shard has space (again).
+            if outermost && db.totalChanges != changesBefore { fullness.withLockedValue { $0 = nil } }
             return result
         } catch {
             orders.rollback()
             requests.rollback()
             changes.rollback()
+            if let storageError = error as? StorageError, storageError.isStorageFull {
+                fullness.withLockedValue { $0 = "shard \(index) cannot write: storage is full (\(storageError))" }
+            }
             throw error
         }
     }
+
+    /// Rewrites the storage probe's row: the write that finds out whether a shard that ran out of
+    /// space can write again (Health runs it while the shard is marked full).
+    func probeWrite() throws {
+        try db.run("UPDATE storage_probe SET at_ms = ?1 WHERE id = 1", [.integer(now())])
+    }
+
+    /// Why the shard cannot write, or nil.
+    var storageFull: String? { fullness.withLockedValue { $0 } }
 
     /// Hands committed changes to their watchers. The last history entry of each watched order
     /// carries the order as committed.
@@ -422,17 +451,78 @@ final class ShardStore {
 
     // MARK: Portal inbox
 
+    /// Stores a customer message in the portal inbox and, with an email address, the email outbox.
+    /// A confirmation token never reaches the database in plaintext: the bodies hold
+    /// `TokenSealer.sealedMarker` in its place and each row the token sealed for that row.
     func add(_ notification: PortalNotification) throws {
         let time = now()
-        try db.run("INSERT INTO portal_inbox (account_id, cancellation_id, kind, subject, body, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                   [.text(notification.accountID), .text(notification.cancellationID), .text(notification.kind), .text(notification.subject),
-                    .text(notification.body), .integer(time)])
+        let body = notification.token.map { TokenSealer.storedBody(notification.body, token: $0) } ?? notification.body
+        let inboxToken = try notification.token.map { SQLValue.blob(try sealer.seal($0, context: Self.inboxContext(notification.cancellationID))) } ?? .null
+        try db.run("""
+        INSERT INTO portal_inbox (account_id, cancellation_id, kind, subject, body, created_ms, token_sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        """, [.text(notification.accountID), .text(notification.cancellationID), .text(notification.kind), .text(notification.subject),
+              .text(body), .integer(time), inboxToken])
         if !notification.email.isEmpty {
+            let emailToken = try notification.token.map { SQLValue.blob(try sealer.seal($0, context: Self.emailContext(notification.cancellationID))) } ?? .null
             try db.run("""
-            INSERT INTO email_outbox (recipient, subject, body, cancellation_id, state, attempts, next_attempt_ms, last_error, created_ms)
-            VALUES (?1, ?2, ?3, ?4, 'PENDING', 0, ?5, '', ?5)
-            """, [.text(notification.email), .text(notification.subject), .text(notification.body), .text(notification.cancellationID), .integer(time)])
+            INSERT INTO email_outbox (recipient, subject, body, cancellation_id, state, attempts, next_attempt_ms, last_error, created_ms, token_sealed)
+            VALUES (?1, ?2, ?3, ?4, 'PENDING', 0, ?5, '', ?5, ?6)
+            """, [.text(notification.email), .text(notification.subject), .text(body), .text(notification.cancellationID), .integer(time), emailToken])
         }
+    }
+
+    /// What a sealed token is bound to: its table and cancellation (AES-GCM's authenticated data).
+    static func inboxContext(_ cancellationID: String) -> String { "portal_inbox:" + cancellationID }
+    static func emailContext(_ cancellationID: String) -> String { "email_outbox:" + cancellationID }
+
+    /// The body as the customer sees it: the sealed token opened and put back in place.
+    private func shownBody(_ row: Row, body: Int32, sealed: Int32, context: String) -> String {
+        let stored = row.text(body)
+        guard !row.isNull(sealed) else { return stored }
+        return TokenSealer.shownBody(stored, token: sealer.open(row.blob(sealed), context: context))
+    }
+
+    /// Rows written before tokens were sealed (schema 6 and earlier) hold `Token: <64 hex>` in
+    /// their bodies: seal those of unsent emails and of the inbox, drop those of sent emails, then
+    /// overwrite the freed bytes (secure_delete) and empty the WAL, so that no old copy remains.
+    private func sealLegacyTokens() throws {
+        let pattern = "Token: "
+        // A token of 64 lowercase hex digits, as ConfirmationToken writes it.
+        let glob = "*" + pattern + String(repeating: "[0-9a-f]", count: 64) + "*"
+        var inbox: [(id: Int64, cancellationID: String, body: String)] = []
+        try db.query("SELECT id, cancellation_id, body FROM portal_inbox WHERE token_sealed IS NULL AND body GLOB ?1", [.text(glob)]) {
+            inbox.append(($0.int(0), $0.text(1), $0.text(2)))
+        }
+        var emails: [(id: Int64, cancellationID: String, body: String, sent: Bool)] = []
+        try db.query("SELECT id, cancellation_id, body, state != 'PENDING' AND state != 'DEAD' FROM email_outbox WHERE token_sealed IS NULL AND body GLOB ?1",
+                     [.text(glob)]) { emails.append(($0.int(0), $0.text(1), $0.text(2), $0.int(3) != 0)) }
+        guard !inbox.isEmpty || !emails.isEmpty else { return }
+        func token(in body: String) -> String? {
+            guard let range = body.range(of: #"Token: [0-9a-f]{64}"#, options: .regularExpression) else { return nil }
+            return String(body[range].dropFirst(pattern.count))
+        }
+        try db.execute("PRAGMA secure_delete = ON")
+        defer { _ = try? db.execute("PRAGMA secure_delete = OFF") }
+        try db.transaction {
+            for row in inbox {
+                guard let token = token(in: row.body) else { continue }
+                try db.run("UPDATE portal_inbox SET body = ?2, token_sealed = ?3 WHERE id = ?1",
+                           [.integer(row.id), .text(TokenSealer.storedBody(row.body, token: token)),
+                            .blob(try sealer.seal(token, context: Self.inboxContext(row.cancellationID)))])
+            }
+            for row in emails {
+                guard let token = token(in: row.body) else { continue }
+                if row.sent {
+                    let body = TokenSealer.storedBody(row.body, token: token).replacingOccurrences(of: TokenSealer.sealedMarker, with: TokenSealer.removedMarker)
+                    try db.run("UPDATE email_outbox SET body = ?2 WHERE id = ?1", [.integer(row.id), .text(body)])
+                } else {
+                    try db.run("UPDATE email_outbox SET body = ?2, token_sealed = ?3 WHERE id = ?1",
+                               [.integer(row.id), .text(TokenSealer.storedBody(row.body, token: token)),
+                                .blob(try sealer.seal(token, context: Self.emailContext(row.cancellationID)))])
+                }
+            }
+        }
+        try db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     }
 
     // MARK: Email outbox
@@ -440,17 +530,22 @@ final class ShardStore {
     func dueEmails(nowMs: Int64, limit: Int) throws -> [OutboundEmail] {
         var emails: [OutboundEmail] = []
         try db.query("""
-        SELECT id, recipient, subject, body, cancellation_id, attempts, created_ms FROM email_outbox
+        SELECT id, recipient, subject, body, cancellation_id, attempts, created_ms, token_sealed FROM email_outbox
         WHERE state = 'PENDING' AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms, id LIMIT ?2
         """, [.integer(nowMs), .integer(Int64(limit))]) { row in
-            emails.append(OutboundEmail(id: "e-\(index)-\(row.int(0))", rowID: row.int(0), recipient: row.text(1), subject: row.text(2), body: row.text(3),
-                                        cancellationID: row.text(4), attempts: Int(row.int(5)), createdMs: row.int(6)))
+            let cancellationID = row.text(4)
+            emails.append(OutboundEmail(id: "e-\(index)-\(row.int(0))", rowID: row.int(0), recipient: row.text(1), subject: row.text(2),
+                                        body: shownBody(row, body: 3, sealed: 7, context: Self.emailContext(cancellationID)),
+                                        cancellationID: cancellationID, attempts: Int(row.int(5)), createdMs: row.int(6)))
         }
         return emails
     }
 
+    /// Marks an email sent and drops its token: the stored copy keeps `TokenSealer.removedMarker`.
     func emailSent(rowID: Int64) throws {
-        try db.run("UPDATE email_outbox SET state = 'SENT', attempts = attempts + 1, sent_ms = ?2 WHERE id = ?1", [.integer(rowID), .integer(now())])
+        try db.run("""
+        UPDATE email_outbox SET state = 'SENT', attempts = attempts + 1, sent_ms = ?2, token_sealed = NULL, body = replace(body, ?3, ?4) WHERE id = ?1
+        """, [.integer(rowID), .integer(now()), .text(TokenSealer.sealedMarker), .text(TokenSealer.removedMarker)])
     }
 
     func emailFailed(rowID: Int64, error: String, nextAttemptMs: Int64) throws {
@@ -475,12 +570,14 @@ final class ShardStore {
     func notifications(accountID: String, limit: Int) throws -> [StoredNotification] {
         var found: [StoredNotification] = []
         try db.query("""
-        SELECT id, account_id, cancellation_id, kind, subject, body, created_ms FROM portal_inbox
+        SELECT id, account_id, cancellation_id, kind, subject, body, created_ms, token_sealed FROM portal_inbox
         WHERE account_id = ?1 ORDER BY id DESC LIMIT ?2
         """, [.text(accountID), .integer(Int64(limit))]) { row in
+            let cancellationID = row.text(2)
             found.append(StoredNotification(id: "n-\(index)-\(row.int(0))", createdMs: row.int(6),
-                                            notification: PortalNotification(accountID: row.text(1), cancellationID: row.text(2), kind: row.text(3),
-                                                                             subject: row.text(4), body: row.text(5))))
+                                            notification: PortalNotification(accountID: row.text(1), cancellationID: cancellationID, kind: row.text(3),
+                                                                             subject: row.text(4),
+                                                                             body: shownBody(row, body: 5, sealed: 7, context: Self.inboxContext(cancellationID)))))
         }
         return found
     }

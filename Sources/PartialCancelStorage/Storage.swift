@@ -51,6 +51,8 @@ public struct ShardHealth: Sendable, Hashable {
     /// Customer emails waiting to be sent, and the age of the oldest.
     public var emailBacklog: Int64 = 0
     public var emailOldestAgeMs: Int64 = 0
+    /// Why the shard cannot write (its disk is full), or nil: not ready until a write succeeds.
+    public var storageFull: String? = nil
 }
 
 /// The sharded store: one SQLite file per shard, each owned by its worker thread (shared-nothing).
@@ -71,10 +73,16 @@ public final class Storage: Sendable {
     private let delivering: [NIOLockedValueBox<(running: Bool, again: Bool)>]
     /// The watchers of orders and skus, told of every commit.
     let hub: WatchHub
+    /// The data directory's exclusive lock, held until `close()`.
+    private let lock: DataDirectoryLock
+    /// Per shard: why it cannot write (full disk), or nil; kept by the shard, read by Health.
+    private let fullness: [NIOLockedValueBox<String?>]
 
     private init(directory: String, configuration: StorageConfiguration, isNew: Bool, workers: [ShardWorker], hub: WatchHub,
-                 eventLoop: any EventLoop, logger: Logger) {
+                 lock: DataDirectoryLock, fullness: [NIOLockedValueBox<String?>], eventLoop: any EventLoop, logger: Logger) {
         self.directory = directory
+        self.lock = lock
+        self.fullness = fullness
         self.hub = hub
         self.isNew = isNew
         self.configuration = configuration
@@ -92,16 +100,26 @@ public final class Storage: Sendable {
         guard configuration.shards >= 1, configuration.shards <= 256 else {
             throw StorageError(code: 0, "storage.shards must be 1...256 (got \(configuration.shards))")
         }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // Private to the server's user (0700), then locked: one server per data directory.
+        try DataDirectory.create(directory)
+        let lock = try DataDirectoryLock(directory: directory)
+        // Earlier versions left files 0644 (and directories 0755): every file becomes 0600.
+        for (path, mode) in try DataDirectory.tightenModes(directory) {
+            logger.notice("made private", metadata: ["path": "\(path)", "mode.before": "\(String(mode, radix: 8))"])
+        }
+        let sealer = try TokenSealer.load(keyFile: configuration.tokenKeyFile ?? TokenSealer.defaultKeyFile(forDataDirectory: directory),
+                                          dataDirectory: directory)
         let isNew = try checkShardCount(directory: directory, configured: configuration.shards)
         var workers: [ShardWorker] = []
         let hub = WatchHub()
+        let fullness = (0..<configuration.shards).map { _ in NIOLockedValueBox<String?>(nil) }
         for index in 0..<configuration.shards {
             let path = URL(fileURLWithPath: directory).appendingPathComponent("shard-\(index).sqlite").path
-            let store = try ShardStore(index: index, path: path, configuration: configuration, hub: hub, now: now)
+            let store = try ShardStore(index: index, path: path, configuration: configuration, hub: hub, sealer: sealer, fullness: fullness[index], now: now)
             workers.append(ShardWorker(index: index, store: store, maxGroup: configuration.groupCommitJobs))
         }
-        let storage = Storage(directory: directory, configuration: configuration, isNew: isNew, workers: workers, hub: hub, eventLoop: eventLoop, logger: logger)
+        let storage = Storage(directory: directory, configuration: configuration, isNew: isNew, workers: workers, hub: hub, lock: lock,
+                              fullness: fullness, eventLoop: eventLoop, logger: logger)
         for index in workers.indices { storage.deliver(from: index) }
         return storage
     }
@@ -128,16 +146,15 @@ public final class Storage: Sendable {
             }
             return false
         } else {
-            let temporary = meta.path + ".tmp"
-            try Data("{\"shards\": \(configured), \"format\": 1}\n".utf8).write(to: URL(fileURLWithPath: temporary))
-            guard rename(temporary, meta.path) == 0 else { throw StorageError(code: 0, "cannot write \(meta.path)") }
+            try DataDirectory.writePrivately(Array("{\"shards\": \(configured), \"format\": 1}\n".utf8), to: meta.path)
             return true
         }
     }
 
-    /// Stops the workers after the jobs already queued.
+    /// Stops the workers after the jobs already queued, then releases the data directory's lock.
     public func close() {
         for worker in workers { worker.stop() }
+        lock.release()
     }
 
     public static let unixMillis: @Sendable () -> Int64 = {
@@ -702,17 +719,37 @@ public final class Storage: Sendable {
 
     // MARK: Health
 
+    /// Why shards cannot write (their disk is full), one line each; empty when all can. Health
+    /// updates it by probing those shards.
+    public var unwritableShards: [String] { fullness.compactMap { $0.withLockedValue { $0 } } }
+
+    /// Each shard's state. A shard whose last write failed for lack of space first tries a write
+    /// of its own (the storage probe), so that it reports ready again by itself once space is back,
+    /// even when no caller writes to it meanwhile.
     public func health(on loop: any EventLoop) -> EventLoopFuture<[ShardHealth]> {
         let shards = workers.map { worker in
             let depth = worker.queueDepth
-            return worker.submit(on: loop) { store in
-                let now = Storage.unixMillis()
-                let outbox = store.outboxBacklogAndOldest
-                let email = store.emailBacklogAndOldest
-                return ShardHealth(index: store.index, open: true, queueDepth: depth, outboxBacklog: outbox.count,
-                                   deadLetters: store.openDeadLetterCount, orders: store.orderCount,
-                                   outboxOldestAgeMs: outbox.oldestMs.map { max(0, now - $0) } ?? 0,
-                                   emailBacklog: email.count, emailOldestAgeMs: email.oldestMs.map { max(0, now - $0) } ?? 0)
+            let index = worker.index
+            let probed: EventLoopFuture<Void> = fullness[index].withLockedValue { $0 } == nil
+                ? loop.makeSucceededVoidFuture()
+                : worker.submit(on: loop) { store in try store.probeWrite() }.recover { _ in }
+            return probed.flatMap {
+                worker.submit(on: loop) { store in
+                    let now = Storage.unixMillis()
+                    let outbox = store.outboxBacklogAndOldest
+                    let email = store.emailBacklogAndOldest
+                    return ShardHealth(index: store.index, open: true, queueDepth: depth, outboxBacklog: outbox.count,
+                                       deadLetters: store.openDeadLetterCount, orders: store.orderCount,
+                                       outboxOldestAgeMs: outbox.oldestMs.map { max(0, now - $0) } ?? 0,
+                                       emailBacklog: email.count, emailOldestAgeMs: email.oldestMs.map { max(0, now - $0) } ?? 0,
+                                       storageFull: store.storageFull)
+                }
+            }.flatMapErrorThrowing { error in
+                // This read shared a group commit that failed for lack of space: the shard is open
+                // and readable, but cannot write; its counts are unknown this time.
+                guard let storageError = error as? StorageError, storageError.isStorageFull else { throw error }
+                return ShardHealth(index: index, open: true, queueDepth: depth, outboxBacklog: 0, deadLetters: 0, orders: 0,
+                                   storageFull: self.fullness[index].withLockedValue { $0 } ?? "shard \(index) cannot write: storage is full (\(storageError))")
             }
         }
         return EventLoopFuture.whenAllSucceed(shards, on: loop)

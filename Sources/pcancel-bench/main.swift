@@ -60,4 +60,5 @@ for synchronous in [Synchronous.normal, .full] {
     }
     storage.close()
     try? FileManager.default.removeItem(atPath: directory)
+    try? FileManager.default.removeItem(atPath: TokenSealer.defaultKeyFile(forDataDirectory: directory))
 }

@@ -253,6 +253,7 @@ struct Target {
             FileHandle.standardError.write(Data("embedded data directory kept: \(embedded.directory)\n".utf8))
         } else {
             try? FileManager.default.removeItem(atPath: embedded.directory)
+            try? FileManager.default.removeItem(atPath: TokenSealer.defaultKeyFile(forDataDirectory: embedded.directory))
         }
     }
 

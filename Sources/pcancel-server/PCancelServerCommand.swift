@@ -112,7 +112,7 @@ struct PCancelServerCommand: AsyncParsableCommand {
             throw ValidationError("\(error)")
         }
 
-        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+        try DataDirectory.create(configuration.dataDirectory)
         let dataDirectory = URL(fileURLWithPath: configuration.dataDirectory).standardizedFileURL.path
         say("data directory: \(dataDirectory)")
         if configuration.apiKeys.isEmpty {

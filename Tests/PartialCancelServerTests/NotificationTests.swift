@@ -87,6 +87,8 @@ struct NotificationTests {
         #expect(message.range(of: #"Token: [0-9a-f]{64}"#, options: .regularExpression) != nil)
         #expect(message.range(of: #"Date: \w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} \+0000"#, options: .regularExpression) != nil)
         #expect((try FileManager.default.contentsOfDirectory(atPath: maildir.appendingPathComponent("tmp").path)).isEmpty)
+        // The maildir holds tokens, as a mailbox does: private like the rest of the data directory.
+        expectPrivate(data)
         try await server.stop()
     }
 

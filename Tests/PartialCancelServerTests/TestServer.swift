@@ -14,6 +14,8 @@ struct TestServer {
     static let keys = [APIKey(name: "admin", role: .admin, key: adminKey), APIKey(name: "agent", role: .agent, key: agentKey),
                        APIKey(name: "service", role: .service, key: serviceKey), APIKey(name: "portal", role: .portal, key: portalKey)]
 
+    static let tokenKeyFile = FileManager.default.temporaryDirectory.appendingPathComponent("pcancel-test-token-key").path
+
     let server: PartialCancelServer
     let port: Int
     let task: Task<Void, any Error>
@@ -30,6 +32,9 @@ struct TestServer {
         configuration.storage.shards = 2
         configuration.storage.synchronous = .normal
         configuration.dataDirectory = dataDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("pcancel-test-\(UUID())").path
+        // One token key for every test server (created once, atomically), instead of one beside
+        // each temporary data directory; a test that checks the default sets this to nil.
+        configuration.storage.tokenKeyFile = TestServer.tokenKeyFile
         configure(&configuration)
         configuration.apiKeys = keys
         let logger = logger ?? {

@@ -19,6 +19,7 @@ struct StorageTests {
         var configuration = StorageConfiguration()
         configuration.shards = shards
         configuration.synchronous = .normal
+        configuration.tokenKeyFile = FileManager.default.temporaryDirectory.appendingPathComponent("pcancel-storage-test-token-key").path
         return try Storage.open(directory: directory, configuration: configuration, eventLoop: loop, logger: Logger(label: "test"))
     }
 

@@ -67,14 +67,18 @@ public struct PortalNotification: Sendable, Hashable, Codable {
     public var subject: String
     public var body: String
     public var email: String
+    /// The confirmation token `body` carries, if any: storage keeps it sealed, never in plaintext,
+    /// and puts it back into the body when the message is read or sent.
+    public var token: String?
 
-    public init(accountID: String, cancellationID: String, kind: String, subject: String, body: String, email: String = "") {
+    public init(accountID: String, cancellationID: String, kind: String, subject: String, body: String, email: String = "", token: String? = nil) {
         self.accountID = accountID
         self.cancellationID = cancellationID
         self.kind = kind
         self.subject = subject
         self.body = body
         self.email = email
+        self.token = token
     }
 }
 
