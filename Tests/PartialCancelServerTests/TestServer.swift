@@ -35,6 +35,9 @@ struct TestServer {
         // One token key for every test server (created once, atomically), instead of one beside
         // each temporary data directory; a test that checks the default sets this to nil.
         configuration.storage.tokenKeyFile = TestServer.tokenKeyFile
+        // Tests run side by side on a few cores, some of them heavy: a client's Hello may wait
+        // seconds for a thread. The Hello timeout itself is tested on an embedded channel.
+        configuration.limits.helloTimeoutMs = 30_000
         configure(&configuration)
         configuration.apiKeys = keys
         let logger = logger ?? {
