@@ -318,7 +318,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             return
         }
         let method: MethodDescriptor
-        switch methods.method(call.method, for: principal) {
+        switch methods.method(call.method, for: principal, metadata: call.metadata) {
         case .success(let found): method = found
         case .failure(let refusal):
             refuse(context, call, refusal.status)

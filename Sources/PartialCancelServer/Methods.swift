@@ -127,11 +127,20 @@ public struct MethodRegistry: Sendable {
     /// The method `name` if `principal` may call it; otherwise the refusal to answer with
     /// (UNIMPLEMENTED for an unknown method, or the access rule's). One place for calls over a
     /// connection and in-process calls alike.
-    public func method(_ name: String, for principal: Principal) -> Result<MethodDescriptor, RPCError> {
+    public func method(_ name: String, for principal: Principal, metadata: Metadata = Metadata()) -> Result<MethodDescriptor, RPCError> {
         guard let method = methods[name] else {
             return .failure(RPCError(.unimplemented, "unknown method '\(name)'", reason: "METHOD_UNKNOWN", subject: name))
         }
         if let denied = method.access.check(principal, method: method.name) { return .failure(denied) }
+        // A portal names the customer it acts for before anything is looked up: refused later,
+        // an existing id and a missing one would get different answers.
+        if principal.role == .portal, metadata.onBehalfOf.isEmpty, !Self.servesNoCustomer.contains(name) {
+            return .failure(RPCError(.invalidArgument, "portal calls must name the customer account in metadata.on_behalf_of",
+                                     reason: "ON_BEHALF_OF_REQUIRED", subject: "metadata.on_behalf_of"))
+        }
         return .success(method)
     }
+
+    /// Methods a portal may call without naming a customer: they tell nothing about one.
+    static let servesNoCustomer: Set<String> = [Methods.ping, Methods.health, Methods.getStock]
 }

@@ -101,7 +101,7 @@ public final class PartialCancelServer: Service, Sendable {
     public func invoke(_ name: String, request: ByteBuffer, principal: Principal, metadata: Metadata = Metadata(),
                        on eventLoop: any EventLoop) -> EventLoopFuture<ByteBuffer> {
         let method: MethodDescriptor
-        switch methods.method(name, for: principal) {
+        switch methods.method(name, for: principal, metadata: metadata) {
         case .success(let found): method = found
         case .failure(let refusal): return eventLoop.makeFailedFuture(refusal)
         }

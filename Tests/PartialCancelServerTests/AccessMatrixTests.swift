@@ -173,6 +173,23 @@ struct AccessMatrixTests {
         }
     }
 
+    @Test("a portal that names no customer is refused before any lookup: an existing id and a missing one get the same answer")
+    func portalWithoutAccount() async throws {
+        let (server, agent, portal) = try await ConfirmationTests.setUp()
+        let pending = try await ConfirmationTests.request(agent, [CancelLine(lineID: "L1", quantity: 1)])
+        let existing = Self.lookups(order: "web-W-1001", request: pending.id)
+        let missing = Self.lookups(order: "web-W-9999", request: "web-W-9999/c1")
+        for index in existing.indices {
+            let (method, id, body) = existing[index]
+            let theirs = try await Self.answer(portal, method, body, id: id, metadata: Metadata())
+            let absent = try await Self.answer(portal, method, missing[index].body, id: missing[index].id, metadata: Metadata())
+            #expect(theirs.hasPrefix("INVALID_ARGUMENT ") && theirs.contains("ON_BEHALF_OF_REQUIRED"), "\(method): \(theirs)")
+            #expect(theirs == absent, "\(method): an existing id answers \(theirs); a missing one \(absent)")
+        }
+        for client in [agent, portal] { await client.close() }
+        try await server.stop()
+    }
+
     @Test("a portal acting for another account gets the very answer a missing order or request gets: no oracle")
     func otherAccountLooksMissing() async throws {
         let (server, agent, portal) = try await ConfirmationTests.setUp()

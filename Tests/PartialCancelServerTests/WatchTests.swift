@@ -148,6 +148,9 @@ struct WatchTests {
         let (server, agent, portal) = try await ConfirmationTests.setUp {
             $0.limits.watchBufferChanges = 512
             $0.limits.socketSendBufferBytes = 16_384
+            // This is about the watch's buffer: the connection must not be closed for not reading
+            // first (which would drop the Reply queued behind the unread items).
+            $0.limits.writeStallTimeoutMs = 600_000
         }
         let admin = try await server.client()
 
