@@ -77,7 +77,7 @@ final class RawConnection: @unchecked Sendable {  // used by one test at a time
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard result == 0 else { throw POSIXError(.ECONNREFUSED) }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)  // generous: tests share a few cores with heavy neighbours
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
@@ -88,7 +88,7 @@ final class RawConnection: @unchecked Sendable {  // used by one test at a time
     }
 
     /// Reads frames until `stop` accepts an envelope (returned with those before it), the peer
-    /// closes or 10 s pass without data.
+    /// closes or 30 s pass without data.
     func readEnvelopes(until stop: (Envelope) -> Bool) throws -> [Envelope] {
         var envelopes: [Envelope] = []
         var decoder = FrameDecoder(maximumFrameBytes: 1 << 22)
@@ -106,7 +106,7 @@ final class RawConnection: @unchecked Sendable {  // used by one test at a time
         }
     }
 
-    /// Reads until the peer closes (or 10 s pass); returns everything received.
+    /// Reads until the peer closes (or 30 s pass); returns everything received.
     func readUntilClosed() -> [UInt8] {
         var received: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
