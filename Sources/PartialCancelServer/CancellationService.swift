@@ -193,10 +193,7 @@ struct CancellationService {
                 let fresh = verdicts.allSatisfy(\.eligible)
                     ? try? Cancellation.quote(order, verdicts, policy: policy, nowMs: record.quote.asOfMs, storeCredit: record.storeCredit) : nil
                 let holds = fresh.map { Cancellation.samePromise($0, record.quote) } ?? false
-                let (lifecycle, action) = machine.handle(record.lifecycle, .confirm(tokenMatches: tokenMatches, quoteHolds: holds, nowMs: now))
-                var updated = record
-                updated.lifecycle = lifecycle
-                updated.updatedMs = now
+                let (updated, action) = Self.transition(record, machine, .confirm(tokenMatches: tokenMatches, quoteHolds: holds, nowMs: now), nowMs: now)
                 switch action {
                 case .applyCancellation:
                     guard let quote = fresh else { return .refuse(nil, RPCError(.internalError, "quote vanished", reason: "INTERNAL")) }
@@ -211,7 +208,7 @@ struct CancellationService {
                 case .returnEarlierResult:
                     return .earlier
                 case .refuse(let code):
-                    return .refuse(lifecycle == record.lifecycle ? nil : updated, Self.refusal(code, id: record.id))
+                    return .refuse(updated.lifecycle == record.lifecycle ? nil : updated, Self.refusal(code, id: record.id))
                 case .markDeclined, .markExpired, .markCompleted, .markWithdrawn, .none:
                     return .refuse(nil, RPCError(.internalError, "unexpected transition", reason: "INTERNAL"))
                 }
@@ -234,17 +231,14 @@ struct CancellationService {
         return storage.settleCancellation(request.id, actor: context.actor, nowMs: now, on: context.eventLoop) { record, tokenHash, order, _ in
             try AccountScope.check(context, account: order.account.id, lookup: .cancellation(request.id))
             return Self.comparingToken(limiter, caller: caller, nowMs: clock(), token: token, storedHash: tokenHash) { tokenMatches in
-                let (lifecycle, action) = machine.handle(record.lifecycle, .decline(tokenMatches: tokenMatches, nowMs: now))
-                var updated = record
-                updated.lifecycle = lifecycle
-                updated.updatedMs = now
+                let (updated, action) = Self.transition(record, machine, .decline(tokenMatches: tokenMatches, nowMs: now), nowMs: now)
                 switch action {
                 case .markDeclined:
                     return .decline(updated, PortalNotification(accountID: order.account.id, cancellationID: record.id, kind: "CANCELLATION_DECLINED",
                                                                 subject: "Cancellation for order \(order.externalID) declined",
                                                                 body: "Nothing was cancelled; your order stays as it was.", email: order.account.email))
                 case .refuse(let code):
-                    return .refuse(lifecycle == record.lifecycle ? nil : updated, Self.refusal(code, id: record.id))
+                    return .refuse(updated.lifecycle == record.lifecycle ? nil : updated, Self.refusal(code, id: record.id))
                 default:
                     return .refuse(nil, RPCError(.internalError, "unexpected transition", reason: "INTERNAL"))
                 }
@@ -254,6 +248,16 @@ struct CancellationService {
             context.log(.info, "cancellation declined", metadata: ["order.id": "\(result.order.id)", "cancellation.id": "\(result.request.id)"])
             return DeclineCancellationResponse(cancellation: ViewMapping.view(result.request, nowMs: now))
         }
+    }
+
+    /// `record` after `event`: its new lifecycle, stamped `nowMs`, and what to do about it.
+    private static func transition(_ record: CancellationRequest, _ machine: CancellationStateMachine,
+                                   _ event: CancellationStateMachine.Event, nowMs: Int64) -> (CancellationRequest, CancellationStateMachine.Action) {
+        let (lifecycle, action) = machine.handle(record.lifecycle, event)
+        var updated = record
+        updated.lifecycle = lifecycle
+        updated.updatedMs = nowMs
+        return (updated, action)
     }
 
     // MARK: Withdrawal
@@ -272,10 +276,7 @@ struct CancellationService {
         let machine = CancellationStateMachine()
         let reason = request.reason
         return storage.settleCancellation(request.id, actor: context.actor, nowMs: now, on: context.eventLoop) { record, _, order, _ in
-            let (lifecycle, action) = machine.handle(record.lifecycle, .withdraw(nowMs: now))
-            var updated = record
-            updated.lifecycle = lifecycle
-            updated.updatedMs = now
+            let (updated, action) = Self.transition(record, machine, .withdraw(nowMs: now), nowMs: now)
             switch action {
             case .markWithdrawn:
                 let lines = record.lines.map { "\($0.lineID)\($0.quantity.map { " ×\($0)" } ?? "")" }.joined(separator: ", ")
@@ -285,7 +286,7 @@ struct CancellationService {
                                                              email: order.account.email),
                                  reason: reason)
             case .refuse(let code):
-                return .refuse(lifecycle == record.lifecycle ? nil : updated, Self.refusal(code, id: record.id))
+                return .refuse(updated.lifecycle == record.lifecycle ? nil : updated, Self.refusal(code, id: record.id))
             default:
                 return .refuse(nil, RPCError(.internalError, "unexpected transition", reason: "INTERNAL"))
             }

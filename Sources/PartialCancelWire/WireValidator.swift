@@ -28,8 +28,15 @@ enum WireValidator {
             return WireDecodeError(.malformed, path: path.isEmpty ? "message" : path, "nested deeper than \(maxDepth) levels")
         }
         // Elements (or occurrences) seen per field of this message, by the field's index in the
-        // descriptor (allocated once a known field is seen).
-        var counts: [Int] = []
+        // descriptor: on the stack, as this runs for every message of every call.
+        return withUnsafeTemporaryAllocation(of: Int.self, capacity: max(1, Int(descriptor.pointee.n_fields))) { counts in
+            counts.initialize(repeating: 0)
+            return scanFields(bytes, descriptor: descriptor, limits: limits, path: path, depth: depth, counts: counts, unknownBytes: &unknownBytes)
+        }
+    }
+
+    private static func scanFields(_ bytes: UnsafeRawBufferPointer, descriptor: UnsafePointer<ProtobufCMessageDescriptor>, limits: DecodingLimits,
+                                   path: String, depth: Int, counts: UnsafeMutableBufferPointer<Int>, unknownBytes: inout Int) -> WireDecodeError? {
         var offset = 0
         while offset < bytes.count {
             let tagStart = offset
@@ -63,7 +70,6 @@ enum WireValidator {
             // A singular field may legally occur more than once (the last one wins), but each
             // occurrence costs the unpacker as much as an element: both are bounded alike.
             let index = field - descriptor.pointee.fields
-            if counts.isEmpty { counts = Array(repeating: 0, count: Int(descriptor.pointee.n_fields)) }
             let repeated = field.pointee.label == PROTOBUF_C_LABEL_REPEATED
             counts[index] += repeated ? elements(of: field.pointee.type, wireType: wireType, payload: payload, in: bytes) : 1
             if counts[index] > limits.maxRepeatedCount {
