@@ -127,7 +127,7 @@ public struct MethodRegistry: Sendable {
     /// The method `name` if `principal` may call it; otherwise the refusal to answer with
     /// (UNIMPLEMENTED for an unknown method, or the access rule's). One place for calls over a
     /// connection and in-process calls alike.
-    public func method(_ name: String, for principal: Principal, metadata: Metadata = Metadata()) -> Result<MethodDescriptor, RPCError> {
+    public func method(_ name: String, for principal: Principal, metadata: Metadata) -> Result<MethodDescriptor, RPCError> {
         guard let method = methods[name] else {
             return .failure(RPCError(.unimplemented, "unknown method '\(name)'", reason: "METHOD_UNKNOWN", subject: name))
         }
