@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import PartialCancelDomain
 import PartialCancelStorage
@@ -183,7 +184,7 @@ struct CancellationService {
         let machine = CancellationStateMachine()
         let token = request.token
         let limiter = tokenAttempts
-        return storage.settleCancellation(request.id, actor: context.actor, nowMs: now, on: context.eventLoop) { record, tokenHash, order, otherPending in
+        return settle(context, request.id, nowMs: now, logging: "cancellation confirmed") { record, tokenHash, order, otherPending in
             // A portal may act only for the order's customer; checked before the token, so that a
             // wrong account learns nothing about it and costs the customer no attempt.
             try AccountScope.check(context, account: order.account.id, lookup: .cancellation(request.id))
@@ -207,17 +208,12 @@ struct CancellationService {
                     return .confirm(updated, after, refund, Cancellation.releases(quote, cancellationID: record.id, order: order), message)
                 case .returnEarlierResult:
                     return .earlier
-                case .refuse(let code):
-                    return .refuse(updated.lifecycle == record.lifecycle ? nil : updated, Self.refusal(code, id: record.id))
-                case .markDeclined, .markExpired, .markCompleted, .markWithdrawn, .none:
-                    return .refuse(nil, RPCError(.internalError, "unexpected transition", reason: "INTERNAL"))
+                default:
+                    return Self.refused(record, updated, action)
                 }
             }
-        }.flatMapThrowing { result in
-            guard let result else { throw RPCError(.notFound, "no cancellation '\(request.id)'", reason: "CANCELLATION_NOT_FOUND", subject: request.id) }
-            context.log(.info, "cancellation confirmed", metadata: ["order.id": "\(result.order.id)", "cancellation.id": "\(result.request.id)",
-                                                                    "refund.id": "\(result.refund?.refundID ?? "")"])
-            return ConfirmCancellationResponse(cancellation: ViewMapping.view(result.request, nowMs: now), refund: result.refund.map(ViewMapping.view),
+        }.map { result in
+            ConfirmCancellationResponse(cancellation: ViewMapping.view(result.request, nowMs: now), refund: result.refund.map(ViewMapping.view),
                                                order: ViewMapping.view(result.order))
         }
     }
@@ -228,7 +224,7 @@ struct CancellationService {
         let machine = CancellationStateMachine()
         let token = request.token
         let limiter = tokenAttempts
-        return storage.settleCancellation(request.id, actor: context.actor, nowMs: now, on: context.eventLoop) { record, tokenHash, order, _ in
+        return settle(context, request.id, nowMs: now, logging: "cancellation declined") { record, tokenHash, order, _ in
             try AccountScope.check(context, account: order.account.id, lookup: .cancellation(request.id))
             return Self.comparingToken(limiter, caller: caller, nowMs: clock(), token: token, storedHash: tokenHash) { tokenMatches in
                 let (updated, action) = Self.transition(record, machine, .decline(tokenMatches: tokenMatches, nowMs: now), nowMs: now)
@@ -237,17 +233,35 @@ struct CancellationService {
                     return .decline(updated, PortalNotification(accountID: order.account.id, cancellationID: record.id, kind: "CANCELLATION_DECLINED",
                                                                 subject: "Cancellation for order \(order.externalID) declined",
                                                                 body: "Nothing was cancelled; your order stays as it was.", email: order.account.email))
-                case .refuse(let code):
-                    return .refuse(updated.lifecycle == record.lifecycle ? nil : updated, Self.refusal(code, id: record.id))
                 default:
-                    return .refuse(nil, RPCError(.internalError, "unexpected transition", reason: "INTERNAL"))
+                    return Self.refused(record, updated, action)
                 }
             }
-        }.flatMapThrowing { result in
-            guard let result else { throw RPCError(.notFound, "no cancellation '\(request.id)'", reason: "CANCELLATION_NOT_FOUND", subject: request.id) }
-            context.log(.info, "cancellation declined", metadata: ["order.id": "\(result.order.id)", "cancellation.id": "\(result.request.id)"])
-            return DeclineCancellationResponse(cancellation: ViewMapping.view(result.request, nowMs: now))
+        }.map { result in
+            DeclineCancellationResponse(cancellation: ViewMapping.view(result.request, nowMs: now))
         }
+    }
+
+    /// Settles request `id` in one storage transaction by `decide`: CANCELLATION_NOT_FOUND when
+    /// there is none, and the outcome logged as `what` with the ids it concerns.
+    private func settle(_ context: CallContext, _ id: String, nowMs: Int64, logging what: Logger.Message,
+                        _ decide: @escaping @Sendable (CancellationRequest, [UInt8], Order, Set<String>) throws -> Storage.CancellationDecision)
+        -> EventLoopFuture<Storage.CancellationResult> {
+        storage.settleCancellation(id, actor: context.actor, nowMs: nowMs, on: context.eventLoop, decide: decide).flatMapThrowing { result in
+            guard let result else { throw RPCError(.notFound, "no cancellation '\(id)'", reason: "CANCELLATION_NOT_FOUND", subject: id) }
+            var metadata: Logger.Metadata = ["order.id": "\(result.order.id)", "cancellation.id": "\(result.request.id)"]
+            if let refund = result.refund { metadata["refund.id"] = "\(refund.refundID)" }
+            context.log(.info, what, metadata: metadata)
+            return result
+        }
+    }
+
+    /// The decision for an action the caller's event does not lead to: the machine's refusal
+    /// (keeping the record's new lifecycle when it changed, such as a lock), or an internal error.
+    private static func refused(_ record: CancellationRequest, _ updated: CancellationRequest,
+                                _ action: CancellationStateMachine.Action) -> Storage.CancellationDecision {
+        guard case .refuse(let code) = action else { return .refuse(nil, RPCError(.internalError, "unexpected transition", reason: "INTERNAL")) }
+        return .refuse(updated.lifecycle == record.lifecycle ? nil : updated, refusal(code, id: record.id))
     }
 
     /// `record` after `event`: its new lifecycle, stamped `nowMs`, and what to do about it.
@@ -275,7 +289,7 @@ struct CancellationService {
         let now = self.now()
         let machine = CancellationStateMachine()
         let reason = request.reason
-        return storage.settleCancellation(request.id, actor: context.actor, nowMs: now, on: context.eventLoop) { record, _, order, _ in
+        return settle(context, request.id, nowMs: now, logging: "cancellation withdrawn") { record, _, order, _ in
             let (updated, action) = Self.transition(record, machine, .withdraw(nowMs: now), nowMs: now)
             switch action {
             case .markWithdrawn:
@@ -285,15 +299,11 @@ struct CancellationService {
                                                              body: "The request to cancel part of your order \(order.externalID) (\(lines)) was withdrawn by customer service. Nothing was cancelled; your order stays as it was, and the confirmation code sent for this request no longer works.",
                                                              email: order.account.email),
                                  reason: reason)
-            case .refuse(let code):
-                return .refuse(updated.lifecycle == record.lifecycle ? nil : updated, Self.refusal(code, id: record.id))
             default:
-                return .refuse(nil, RPCError(.internalError, "unexpected transition", reason: "INTERNAL"))
+                return Self.refused(record, updated, action)
             }
-        }.flatMapThrowing { result in
-            guard let result else { throw RPCError(.notFound, "no cancellation '\(request.id)'", reason: "CANCELLATION_NOT_FOUND", subject: request.id) }
-            context.log(.info, "cancellation withdrawn", metadata: ["order.id": "\(result.order.id)", "cancellation.id": "\(result.request.id)"])
-            return WithdrawCancellationResponse(cancellation: ViewMapping.view(result.request, nowMs: now))
+        }.map { result in
+            WithdrawCancellationResponse(cancellation: ViewMapping.view(result.request, nowMs: now))
         }
     }
 

@@ -18,8 +18,16 @@ public enum EmailSinkConfiguration: Sendable, Hashable {
 
 /// Delivery settings (SPEC section 9).
 public struct NotificationConfiguration: Sendable, Hashable {
-    /// nil: `DATA/maildir`.
+    /// nil: a maildir at `defaultMaildir(forDataDirectory:)`.
     public var sink: EmailSinkConfiguration?
+
+    /// The embedded default's mailbox: `DATA.maildir`, beside the data directory and never inside
+    /// it, so that a copy of the data directory carries no delivered token.
+    public static func defaultMaildir(forDataDirectory dataDirectory: String) -> String {
+        var path = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
+        while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+        return path + ".maildir"
+    }
     public var from = "pcancel@localhost"
     /// Attempts before an email becomes a dead letter (SPEC: 8).
     public var maxAttempts = 8
@@ -92,7 +100,7 @@ struct MaildirSink: EmailSink {
     func send(from: String, to: String, message: String) throws {
         let fileManager = FileManager.default
         for sub in ["", "/tmp", "/new", "/cur"] {
-            // Private like the data directory it usually sits in: the messages carry tokens.
+            // Private like the data directory it sits beside: the messages carry tokens.
             try fileManager.createDirectory(atPath: directory + sub, withIntermediateDirectories: true,
                                             attributes: [.posixPermissions: Int(DataDirectory.directoryMode)])
         }
@@ -217,10 +225,21 @@ final class NotificationDelivery: Sendable {
         self.storage = storage
         self.configuration = configuration
         self.loop = loop
-        switch configuration.sink ?? .maildir(directory: "\(dataDirectory)/maildir") {
+        let defaultMaildir = NotificationConfiguration.defaultMaildir(forDataDirectory: dataDirectory)
+        if configuration.sink == nil { Self.moveEarlierMaildir(from: "\(dataDirectory)/maildir", to: defaultMaildir) }
+        switch configuration.sink ?? .maildir(directory: defaultMaildir) {
         case .maildir(let directory): sink = MaildirSink(directory: directory)
         case .smtp(let host, let port, let helo): sink = SMTPSink(host: host, port: port, heloName: helo, timeoutMs: configuration.smtpTimeoutMs)
         }
+    }
+
+    /// Earlier versions kept the default maildir inside the data directory; it moves beside it
+    /// (one rename, the same file system) unless a maildir is already there.
+    private static func moveEarlierMaildir(from earlier: String, to current: String) {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: earlier, isDirectory: &isDirectory), isDirectory.boolValue,
+              !FileManager.default.fileExists(atPath: current) else { return }
+        _ = rename(earlier, current)
     }
 
     func start() {

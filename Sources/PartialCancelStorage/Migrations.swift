@@ -193,6 +193,12 @@ enum Migrations {
         CREATE TABLE storage_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at_ms INTEGER NOT NULL) STRICT;
         INSERT INTO storage_probe (id, at_ms) VALUES (1, 0);
         """),
+        Migration(version: 9, name: "completed data steps", sql: """
+        -- Data steps that follow a migration but need the server (the token key, a hash function),
+        -- such as sealing the tokens earlier versions stored in plaintext: each is recorded here once
+        -- it has completed, and never runs (nor scans its tables) again.
+        CREATE TABLE completed_steps (name TEXT PRIMARY KEY, completed_ms INTEGER NOT NULL) STRICT;
+        """),
     ]
 
     /// Brings the database to the newest version; returns the versions it applied.

@@ -179,12 +179,20 @@ final class ShardStore {
         PRAGMA busy_timeout = 5000;
         """)
         _ = try Migrations.migrate(db, now: now())
-        try backfillDeadLetterHashes()
-        try sealLegacyTokens()
+        try runOnce("dead letter hashes") { try backfillDeadLetterHashes() }
+        try runOnce("seal plaintext tokens") { try sealLegacyTokens() }
         sqlite3_wal_hook(db.handle, { context, _, _, pages in
             Unmanaged<WALPages>.fromOpaque(context!).takeUnretainedValue().pages = Int(pages)
             return SQLITE_OK
         }, Unmanaged.passUnretained(walPages).toOpaque())
+    }
+
+    /// Runs a data step unless it completed before, then records it. A step is idempotent (it
+    /// selects what still needs it), so a crash between the step and the record repeats it harmlessly.
+    private func runOnce(_ name: String, _ step: () throws -> Void) throws {
+        guard try db.first("SELECT 1 FROM completed_steps WHERE name = ?1", [.text(name)], { _ in true }) == nil else { return }
+        try step()
+        _ = try db.run("INSERT INTO completed_steps (name, completed_ms) VALUES (?1, ?2)", [.text(name), .integer(now())])
     }
 
     /// Called when the queue is empty: truncates the WAL once it has grown past the configured size,

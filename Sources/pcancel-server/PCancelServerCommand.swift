@@ -150,8 +150,9 @@ struct PCancelServerCommand: AsyncParsableCommand {
 /// traffic lasts — but after a burst of connections that buffered a lot, the process would stay
 /// near its peak. (Fixing glibc's mmap threshold instead made every large frame pay for fresh
 /// pages, and an event loop's heavy requests twice as slow.) Every `interval` the trimmer looks at the number of open
-/// connections and, when it has fallen since the last look, asks glibc to release what is free
-/// (`malloc_trim`, a walk of the arenas: milliseconds, and only after connections went away).
+/// connections and, when it has fallen since the last look (and once more on the look after),
+/// asks glibc to release what is free (`malloc_trim`, a walk of the arenas: milliseconds, and only
+/// after connections went away).
 struct MemoryTrimmer: Service {
     let server: PartialCancelServer
     var interval: Duration = .seconds(2)
@@ -167,10 +168,15 @@ struct MemoryTrimmer: Service {
     func run() async throws {
         try? await cancelWhenGracefulShutdown { [server, interval] in
             var previous = 0
+            var settling = false
             while !Task.isCancelled {
                 try await Task.sleep(for: interval)
                 let open = server.openConnectionCount
-                if open < previous { _ = malloc_trim(0) }
+                let fell = open < previous
+                // Once more on the first look after the fall stopped: a closed connection's buffers
+                // may be freed after it stopped counting as open.
+                if fell || settling { _ = malloc_trim(0) }
+                settling = fell
                 previous = open
             }
         }

@@ -137,6 +137,7 @@ struct TokensAtRestTests {
         try await server.stop()
 
         // What an earlier version wrote: the token in the bodies, nothing sealed; one email sent.
+        // The sealing step has not run on such a shard (it runs once, and its record goes).
         let unsent = String(repeating: "ab", count: 32), sent = String(repeating: "cd", count: 32)
         let shardFile = data.appendingPathComponent("shard-\(shard).sqlite").path
         let script = """
@@ -145,6 +146,7 @@ struct TokensAtRestTests {
         db.execute("INSERT INTO portal_inbox (account_id, cancellation_id, kind, subject, body, created_ms) VALUES ('acct-42', 'web-W-1001/c9', 'CONFIRMATION_REQUESTED', 's', 'Cancellation: web-W-1001/c9\\nToken: \(unsent)', 1)")
         db.execute("INSERT INTO email_outbox (recipient, subject, body, cancellation_id, state, attempts, next_attempt_ms, last_error, created_ms) VALUES ('a@example.com', 's', 'Token: \(unsent)', 'web-W-1001/c9', 'DEAD', 8, 0, 'x', 1)")
         db.execute("INSERT INTO email_outbox (recipient, subject, body, cancellation_id, state, attempts, next_attempt_ms, last_error, created_ms, sent_ms) VALUES ('a@example.com', 's', 'Token: \(sent)', 'web-W-1001/c8', 'SENT', 1, 0, '', 1, 2)")
+        assert db.execute("DELETE FROM completed_steps WHERE name = 'seal plaintext tokens'").rowcount == 1
         db.commit()
         db.close()
         """
@@ -156,6 +158,12 @@ struct TokensAtRestTests {
         let inbox = try await portal.call(Methods.listNotifications, ListNotificationsRequest(), as: ListNotificationsResponse.self,
                                           metadata: Metadata(onBehalfOf: "acct-42")).notifications
         #expect(inbox.contains { $0.body.hasSuffix("Token: \(unsent)") })
+        // Recorded again, so that later starts do not scan the messages.
+        let recorded = try await runCommand(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", """
+            import sqlite3, sys
+            print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM completed_steps WHERE name = 'seal plaintext tokens'").fetchone()[0])
+            """, shardFile])
+        #expect(recorded.output.trimmingCharacters(in: .whitespacesAndNewlines) == "1", "\(recorded.error)")
         for (path, bytes) in filesUnder(data) {
             #expect(bytes.range(of: Data(unsent.utf8)) == nil, "the unsent token is readable in \(path)")
             #expect(bytes.range(of: Data(sent.utf8)) == nil, "the sent token is readable in \(path)")

@@ -71,24 +71,37 @@ struct NotificationTests {
                                     as: RequestCancellationResponse.self).cancellation
     }
 
-    @Test("the embedded default writes complete RFC 5322 messages into the data directory's maildir")
+    @Test("the embedded default writes complete RFC 5322 messages into a private maildir beside the data directory, never inside it")
     func maildir() async throws {
-        let data = try Paths.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: data) }
+        let directory = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let data = directory.appendingPathComponent("pcancel-data")
+        // What an earlier version delivered inside the data directory moves out with the maildir.
+        let earlier = data.appendingPathComponent("maildir/new")
+        try FileManager.default.createDirectory(at: earlier, withIntermediateDirectories: true)
+        try "Token: \(String(repeating: "ab", count: 32))\r\n".write(to: earlier.appendingPathComponent("0.earlier.pcancel"), atomically: true, encoding: .utf8)
         let server = try await TestServer.start(dataDirectory: data.path) { $0.notifications.pollIntervalMs = 20 }
         let request = try await requestCancellation(server)
-        let maildir = data.appendingPathComponent("maildir")
-        try await waitFor("the maildir message") { maildirMessages(maildir).count == 1 }
-        let message = maildirMessages(maildir)[0]
+        let maildir = directory.appendingPathComponent("pcancel-data.maildir")
+        #expect(NotificationConfiguration.defaultMaildir(forDataDirectory: data.path + "/") == maildir.path)
+        #expect(!FileManager.default.fileExists(atPath: data.appendingPathComponent("maildir").path))
+        try await waitFor("the maildir message") { maildirMessages(maildir).count == 2 }
+        #expect(maildirMessages(maildir)[0].hasPrefix("Token: abab"))
+        let message = maildirMessages(maildir)[1]
         #expect(message.contains("To: ana@example.com\r\n"))
         #expect(message.contains("Subject: Confirm the cancellation for order W-1001\r\n"))
         #expect(message.contains("Content-Type: text/plain; charset=utf-8\r\n"))
         #expect(message.contains("Cancellation: \(request.id)\r\n"))
-        #expect(message.range(of: #"Token: [0-9a-f]{64}"#, options: .regularExpression) != nil)
+        let token = try #require(message.firstMatch(of: /Token: ([0-9a-f]{64})/)?.1)
         #expect(message.range(of: #"Date: \w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} \+0000"#, options: .regularExpression) != nil)
         #expect((try FileManager.default.contentsOfDirectory(atPath: maildir.appendingPathComponent("tmp").path)).isEmpty)
-        // The maildir holds tokens, as a mailbox does: private like the rest of the data directory.
+        // The maildir holds tokens, as a mailbox does: private, and outside the data directory,
+        // whose files (WAL included) hold none of it.
+        expectPrivate(maildir)
         expectPrivate(data)
+        for (path, bytes) in filesUnder(data) {
+            #expect(bytes.range(of: Data(token.utf8)) == nil, "the delivered token is readable in \(path)")
+        }
         try await server.stop()
     }
 
