@@ -38,7 +38,21 @@ public enum FuzzTargets {
     public static func codec(_ bytes: UnsafeRawBufferPointer) {
         let buffer = ByteBuffer(bytes: bytes)
         roundTrip(Envelope.self, buffer)
+        slicedMatchesPlain(buffer)
         for type in requestTypes { type.roundTrip(buffer) }
+    }
+
+    /// The frame decoder's large-frame path (payload sliced out of the frame) gives exactly what
+    /// the plain protobuf-c decode gives: the same envelope, or an error for the same input.
+    public static func slicedMatchesPlain(_ buffer: ByteBuffer) {
+        let plain = Result { () throws(WireDecodeError) in try Envelope(decoding: buffer, limits: .default) }
+        let sliced = Result { () throws(WireDecodeError) in try Envelope(decodingFrame: buffer, limits: .default, sliceThreshold: 0) }
+        switch (plain, sliced) {
+        case (.success(let a), .success(let b)): precondition(a == b, "the sliced decode differs from the plain one: \(a) vs \(b)")
+        case (.failure, .failure): break
+        case (.success, .failure(let error)): preconditionFailure("only the sliced decode refuses: \(error)")
+        case (.failure(let error), .success): preconditionFailure("only the plain decode refuses: \(error)")
+        }
     }
 
     /// Request dispatch: the first byte picks a method, the rest is its request, served in this

@@ -179,7 +179,7 @@ public final class EnvelopeFramingHandler: ChannelDuplexHandler, RemovableChanne
             try processor.process(buffer: bytes) { frame in
                 guard !failed else { return }
                 do throws(WireDecodeError) {
-                    let envelope = try Envelope(decoding: frame, limits: configuration.decodingLimits)
+                    let envelope = try Envelope(decodingFrame: frame, limits: configuration.decodingLimits)
                     context.fireChannelRead(wrapInboundOut(envelope))
                 } catch {
                     fail(context: context, .undecodable(error))
