@@ -238,10 +238,14 @@ public final class EnvelopeFramingHandler: ChannelDuplexHandler, RemovableChanne
     }
 
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let envelope = unwrapOutboundIn(data)
-        var buffer = context.channel.allocator.buffer(capacity: 64)
-        envelope.encode(into: &buffer, framed: true)
-        context.write(wrapOutboundOut(buffer), promise: promise)
+        let (head, payload) = unwrapOutboundIn(data).framedParts(allocator: context.channel.allocator)
+        guard let payload else {
+            context.write(wrapOutboundOut(head), promise: promise)
+            return
+        }
+        // A large payload leaves as it is, right after its head (one vectored write when flushed).
+        context.write(wrapOutboundOut(head), promise: nil)
+        context.write(wrapOutboundOut(payload), promise: promise)
     }
 
     private func fail(context: ChannelHandlerContext, _ error: FrameError) {

@@ -59,6 +59,52 @@ extension Envelope {
     }
 }
 
+extension Envelope {
+    /// The framed encoding, with a call's request (or a reply's response) of at least
+    /// `sliceThreshold` bytes left out of `head` and returned as `payload`, to be written right
+    /// after it: the bytes of `head` then `payload` are exactly those of `encode(into:framed:)`
+    /// (protobuf-c writes fields in number order, and the payload is the last field of its
+    /// message, the only member of the envelope), without copying the payload into a new buffer.
+    public func framedParts(allocator: ByteBufferAllocator,
+                            sliceThreshold: Int = Envelope.payloadSliceThreshold) -> (head: ByteBuffer, payload: ByteBuffer?) {
+        // An empty payload is no field at all (proto3 leaves it out).
+        let sliceThreshold = max(sliceThreshold, 1)
+        var stripped: ByteBuffer
+        let payload: ByteBuffer
+        let bodyField: UInt64
+        let payloadField: UInt64
+        switch self {
+        case .call(var call) where call.request.readableBytes >= sliceThreshold:
+            payload = call.request
+            call.request = ByteBuffer()
+            stripped = call.encoded(allocator: allocator)
+            (bodyField, payloadField) = (3, 5)
+        case .reply(var reply) where reply.response.readableBytes >= sliceThreshold:
+            payload = reply.response
+            reply.response = ByteBuffer()
+            stripped = reply.encoded(allocator: allocator)
+            (bodyField, payloadField) = (4, 3)
+        default:
+            var buffer = allocator.buffer(capacity: 64)
+            encode(into: &buffer, framed: true)
+            return (buffer, nil)
+        }
+        let payloadTag = payloadField << 3 | 2
+        let inner = stripped.readableBytes + WireField.varintSize(payloadTag)
+            + WireField.varintSize(UInt64(payload.readableBytes)) + payload.readableBytes
+        let bodyTag = bodyField << 3 | 2
+        let total = WireField.varintSize(bodyTag) + WireField.varintSize(UInt64(inner)) + inner
+        var head = allocator.buffer(capacity: 4 + total - payload.readableBytes)
+        head.writeInteger(UInt32(truncatingIfNeeded: total), endianness: .big)
+        WireField.writeVarint(bodyTag, into: &head)
+        WireField.writeVarint(UInt64(inner), into: &head)
+        head.writeBuffer(&stripped)
+        WireField.writeVarint(payloadTag, into: &head)
+        WireField.writeVarint(UInt64(payload.readableBytes), into: &head)
+        return (head, payload)
+    }
+}
+
 /// An encoded envelope split into the payload bytes of its call or reply and everything else,
 /// re-encoded without them. The payload is the one protobuf-c keeps: the last `request` (or
 /// `response`) of the last member of the `body` oneof, since a later member replaces an earlier one
@@ -159,6 +205,16 @@ struct WireField {
             shift += 7
         }
         return nil
+    }
+
+    static func varintSize(_ value: UInt64) -> Int {
+        var value = value
+        var size = 1
+        while value >= 0x80 {
+            value >>= 7
+            size += 1
+        }
+        return size
     }
 
     static func writeVarint(_ value: UInt64, into buffer: inout ByteBuffer) {

@@ -57,10 +57,14 @@ public struct DecodingLimits: Sendable, Hashable {
     public static let `default` = DecodingLimits()
 }
 
-/// Owns the C memory a message needs while it is being packed: copied strings, bytes and
-/// sub-messages. Everything is freed when the arena goes away, so packing never leaks.
+/// Owns the C memory a message needs while it is being packed: copied strings and sub-messages,
+/// and the storage of the buffers whose bytes it points at. Everything is freed (or released) when
+/// the arena goes away, so packing never leaks.
 public final class Arena {
     private var allocations: [UnsafeMutableRawPointer] = []
+    /// Storage of the `ByteBuffer`s `binary` points into, kept alive (and, being shared, never
+    /// written in place: a write to any copy of such a buffer copies it first) until packing ends.
+    private var retainedStorage: [Unmanaged<AnyObject>] = []
 
     private static let emptyString: StaticString = ""
 
@@ -68,6 +72,7 @@ public final class Arena {
 
     deinit {
         for pointer in allocations { free(pointer) }
+        for storage in retainedStorage { storage.release() }
     }
 
     /// A NUL-terminated copy of `string`.
@@ -85,15 +90,16 @@ public final class Arena {
         }
     }
 
-    /// A copy of the readable bytes of `buffer` as protobuf-c binary data.
+    /// The readable bytes of `buffer` as protobuf-c binary data, without copying them: the data
+    /// points into the buffer's storage, which the arena keeps alive. protobuf-c only reads it.
     public func binary(_ buffer: ByteBuffer) -> ProtobufCBinaryData {
         let count = buffer.readableBytes
         if count == 0 { return ProtobufCBinaryData(len: 0, data: nil) }
-        let pointer = allocate(byteCount: count)
-        buffer.withUnsafeReadableBytes { bytes in
-            pointer.copyMemory(from: bytes.baseAddress!, byteCount: count)
+        return buffer.withUnsafeReadableBytesWithStorageManagement { bytes, storage in
+            retainedStorage.append(storage.retain())
+            return ProtobufCBinaryData(len: count, data: UnsafeMutableRawPointer(mutating: bytes.baseAddress!)
+                .assumingMemoryBound(to: UInt8.self))
         }
-        return ProtobufCBinaryData(len: count, data: pointer.assumingMemoryBound(to: UInt8.self))
     }
 
     /// A C message initialised by `value`, alive as long as the arena.

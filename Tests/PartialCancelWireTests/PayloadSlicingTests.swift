@@ -98,4 +98,26 @@ struct PayloadSlicingTests {
             Self.expectSame(bytes)
         }
     }
+
+    @Test("a framed envelope written as head and payload is byte for byte the plain framed encoding")
+    func framedParts() {
+        let status = Status(.invalidArgument, "no", reasons: [Reason("X", subject: "s")])
+        var envelopes = CodecTests.envelopes
+        // Payload lengths on both sides of the one-, two- and three-byte varint boundaries.
+        for count in [0, 1, 127, 128, 16_383, 16_384, 200_000] {
+            let payload = ByteBuffer(bytes: Array(repeating: UInt8(truncatingIfNeeded: count), count: count))
+            envelopes.append(.call(Call(callID: 9, method: Methods.ping, deadlineMs: 3, metadata: Metadata(traceID: "t"), request: payload)))
+            envelopes.append(.reply(Reply(callID: UInt64(count) + 1, response: payload)))
+            envelopes.append(.reply(Reply(callID: 2, status: status, response: payload)))
+        }
+        for envelope in envelopes {
+            var plain = ByteBuffer()
+            envelope.encode(into: &plain, framed: true)
+            for threshold in [0, 128, Envelope.payloadSliceThreshold] {
+                var (head, payload) = envelope.framedParts(allocator: ByteBufferAllocator(), sliceThreshold: threshold)
+                if var payload { head.writeBuffer(&payload) }
+                #expect(head == plain, "\(envelope.kind) at threshold \(threshold)")
+            }
+        }
+    }
 }

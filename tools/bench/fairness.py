@@ -5,7 +5,9 @@ Speaks the wire protocol of docs/PROTOCOL.md with hand-encoded protobuf (field n
 proto/pcancel/v1), so it needs nothing but Python. For each phase it runs, for DURATION seconds,
 one "neighbour" connection that sends small Pings one at a time and records each round trip,
 while (except in the baseline phase) a "heavy" connection sends maximum-size requests back to
-back (two in flight) and reads their replies:
+back (two in flight) and reads their replies. The heavy client runs in a process of its own:
+as a thread it would hold the interpreter lock while it builds and joins 4 MiB buffers, and the
+neighbour's timings would measure that lock instead of the server.
 
   baseline   nobody else
   lines      ValidateEligibility with as many lines as fit in a frame (refused at decode)
@@ -20,10 +22,10 @@ Prints one line per phase: pings, p50/p99/max in ms, heavy requests sent, and p9
 
 import argparse
 import json
+import multiprocessing
 import socket
 import struct
 import sys
-import threading
 import time
 
 SERVICE = "pcancel.v1.PartialCancellation/"
@@ -119,7 +121,8 @@ def run_heavy(port, api_key, kind, max_frame, stop, sent):
             in_flight += 1
         connection.read_frame()
         in_flight -= 1
-        sent[0] += 1
+        with sent.get_lock():
+            sent.value += 1
     connection.close()
 
 
@@ -157,27 +160,29 @@ def main():
 
     baseline_p99 = None
     for phase in args.phases.split(","):
-        stop = threading.Event()
-        sent = [0]
+        stop = multiprocessing.Event()
+        sent = multiprocessing.Value("q", 0)
         heavy = None
         if phase != "baseline":
-            heavy = threading.Thread(target=run_heavy, args=(args.port, args.api_key, phase, args.max_frame_bytes, stop, sent), daemon=True)
+            heavy = multiprocessing.Process(target=run_heavy, args=(args.port, args.api_key, phase, args.max_frame_bytes, stop, sent), daemon=True)
             heavy.start()
             time.sleep(0.5)  # let the heavy client get going
         latencies = sorted(run_neighbour(args.port, args.api_key, args.duration))
         stop.set()
         if heavy:
             heavy.join(timeout=30)
+            if heavy.is_alive():
+                heavy.terminate()
         p50, p99, worst = (percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000, latencies[-1] * 1000)
         if phase == "baseline":
             baseline_p99 = p99
         ratio = p99 / baseline_p99 if baseline_p99 else float("nan")
         if args.json:
             print(json.dumps({"phase": phase, "pings": len(latencies), "p50_ms": p50, "p99_ms": p99, "max_ms": worst,
-                              "heavy_requests": sent[0], "p99_over_baseline": ratio}))
+                              "heavy_requests": sent.value, "p99_over_baseline": ratio}))
         else:
             print("%-9s pings=%-6d p50=%.3f ms p99=%.3f ms max=%.3f ms heavy=%-5d p99/baseline=%.1f"
-                  % (phase, len(latencies), p50, p99, worst, sent[0], ratio))
+                  % (phase, len(latencies), p50, p99, worst, sent.value, ratio))
         sys.stdout.flush()
 
 
