@@ -48,6 +48,31 @@ public enum Money {
         return parts
     }
 
+    /// Splits `total` over `weights` as `allocate` does, but no part exceeds its `room`: what the
+    /// split gives a part beyond its room is split again, by the same rule and the same weights,
+    /// over the parts that still have room, until all of `total` is placed (SPEC section 5, the
+    /// promotion cap). Whenever no part reaches its room this is exactly `allocate(total, weights:)`.
+    /// Requires `total` ≤ the sum of the rooms, and a positive weight wherever room is positive.
+    public static func allocate(_ total: Int64, weights: [Int64], room: [Int64]) -> [Int64] {
+        precondition(weights.count == room.count && room.allSatisfy { $0 >= 0 }, "allocate takes one room per weight, none negative")
+        precondition(Int128(total) <= room.reduce(Int128(0)) { $0 + Int128($1) }, "allocate cannot place more than the rooms hold")
+        precondition(zip(weights, room).allSatisfy { $1 == 0 || $0 > 0 }, "a part with room needs a positive weight")
+        var parts = [Int64](repeating: 0, count: weights.count)
+        var left = total
+        // Each round places at least one unit: the split of `left` gives some open part a unit,
+        // and an open part has room for at least one.
+        while left > 0 {
+            let open = parts.indices.filter { parts[$0] < room[$0] }
+            let split = allocate(left, weights: open.map { weights[$0] })
+            for (index, share) in zip(open, split) {
+                let placed = min(share, room[index] - parts[index])
+                parts[index] += placed
+                left -= placed
+            }
+        }
+        return parts
+    }
+
     /// Parses an unsigned decimal (`"60.00"`, `"60"`, `"0.5"`) scaled by 10^fractionDigits, exactly;
     /// `nil` for more fraction digits than that, a sign, an exponent, or anything but digits.
     public static func parseDecimal(_ text: String, fractionDigits: Int) -> Int64? {
@@ -58,6 +83,19 @@ public enum Money {
         if parts.count == 2 && fraction.isEmpty { return nil }
         fraction += String(repeating: "0", count: fractionDigits - fraction.utf8.count)
         return Int64(whole + fraction)
+    }
+
+    /// Minor units as a decimal with the currency's `exponent` digits after the point, for people:
+    /// 6421 is "64.21" in USD, "6421" in JPY and "6.421" in KWD; a negative amount has a leading "-".
+    /// The one money formatter: emails, portal notifications and the CLI all print through it.
+    public static func format(_ minor: Int64, exponent: Int) -> String {
+        precondition((0...18).contains(exponent), "a currency has 0 to 18 minor-unit digits")
+        let sign = minor < 0 ? "-" : ""
+        let digits = String(minor.magnitude)
+        guard exponent > 0 else { return sign + digits }
+        let padded = String(repeating: "0", count: max(0, exponent + 1 - digits.count)) + digits
+        let point = padded.index(padded.endIndex, offsetBy: -exponent)
+        return "\(sign)\(padded[..<point]).\(padded[point...])"
     }
 
     /// Checked sum: throws instead of trapping.
@@ -141,6 +179,15 @@ public struct Currency: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { code }
+
+    /// `amount` minor units of this currency as a decimal ("64.21" in USD, "6421" in JPY).
+    public func format(_ minor: Int64) -> String { Money.format(minor, exponent: exponent) }
+
+    /// The same for a currency known only by its code (as views carry it): a code the table does
+    /// not list keeps 2 digits, as a stored order in such a code does.
+    public static func format(_ minor: Int64, code: String) -> String {
+        Money.format(minor, exponent: minorUnits[code] ?? 2)
+    }
 }
 
 extension Currency: Codable {

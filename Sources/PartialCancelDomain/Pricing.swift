@@ -19,13 +19,12 @@ public enum Pricing {
 
         // Promotions: each that qualifies, capped so that discounts never exceed the subtotal,
         // allocated to the lines separately, in the order given.
-        // Each promotion is split in proportion to what the lines still cost after the promotions
-        // before it: with one promotion that is the line nets themselves; with several it keeps
-        // rounding from ever pushing a line's paid net below zero.
+        // Each is split in proportion to the line nets, never taking a line below zero (SPEC
+        // section 5: what a line has no room for is split again over the lines that have).
         var promotions = draft.promotions
         var remaining = subtotal
+        let nets = pricedIndices.map { lines[$0].net }
         for index in promotions.indices {
-            let weights = pricedIndices.map { lines[$0].net - lines[$0].allocatedDiscount }
             let promotion = promotions[index]
             guard subtotal >= promotion.minSubtotal else {
                 promotions[index].applied = 0
@@ -37,9 +36,10 @@ public enum Pricing {
             case .percentOff(let bps): Money.mulDivRoundHalfUp(subtotal, bps, 10_000)
             }
             let discount = min(wanted, remaining)
+            let room = pricedIndices.map { lines[$0].net - lines[$0].allocatedDiscount }
             remaining -= discount
             promotions[index].applied = discount
-            for (share, lineIndex) in zip(Money.allocate(discount, weights: weights), pricedIndices) {
+            for (share, lineIndex) in zip(Money.allocate(discount, weights: nets, room: room), pricedIndices) {
                 lines[lineIndex].allocatedDiscount += share
                 lines[lineIndex].promotionShares.append(share)
             }

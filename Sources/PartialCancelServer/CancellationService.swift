@@ -203,7 +203,7 @@ struct CancellationService {
                                         currency: quote.currency, allocations: quote.tenders, createdMs: now)
                     let message = PortalNotification(accountID: order.account.id, cancellationID: record.id, kind: "CANCELLATION_CONFIRMED",
                                                      subject: "Your cancellation for order \(order.externalID) is confirmed",
-                                                     body: "Refund \(refund.refundID): \(ConfirmationToken.money(refund.amount)) \(refund.currency). Your order total is now \(ConfirmationToken.money(after.totals.total)) \(refund.currency).",
+                                                     body: "Refund \(refund.refundID): \(after.currency.format(refund.amount)) \(refund.currency). Your order total is now \(after.currency.format(after.totals.total)) \(refund.currency).",
                                                      email: order.account.email)
                     return .confirm(updated, after, refund, Cancellation.releases(quote, cancellationID: record.id, order: order), message)
                 case .returnEarlierResult:

@@ -349,14 +349,8 @@ enum OrderJSON {
 
 /// Orders as text for people.
 enum OrderText {
-    static func money(_ minor: Int64) -> String {
-        let sign = minor < 0 ? "-" : ""
-        let value = minor.magnitude
-        let cents = value % 100
-        return "\(sign)\(value / 100).\(cents < 10 ? "0" : "")\(cents)"
-    }
-
     static func print(_ o: OrderView, history: [HistoryEntryView]) {
+        let money = { (minor: Int64) in Currency.format(minor, code: o.currency) }
         Swift.print("order \(o.id)  \(o.status)  \(o.currency)  account \(o.account.id) (\(o.account.tier))  version \(o.version)")
         Swift.print("LINE   SKU          KIND                  QTY  CXL    PAID_NET       TAX  FULFILMENT")
         for l in o.lines {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PartialCancelClient
+import PartialCancelDomain
 import PartialCancelWire
 
 struct RequestCommand: ServerCommand {
@@ -132,8 +133,8 @@ struct ConfirmCommand: ServerCommand {
             } else {
                 print("cancellation \(response.cancellation.id): \(response.cancellation.state)")
                 if let refund = response.refund {
-                    print("refund \(refund.refundID): \(OrderText.money(refund.amount)) \(refund.currency) — " +
-                          refund.allocations.map { "\($0.tenderID) \($0.method) \(OrderText.money($0.amount))" }.joined(separator: ", "))
+                    print("refund \(refund.refundID): \(Currency.format(refund.amount, code: refund.currency)) \(refund.currency) — " +
+                          refund.allocations.map { "\($0.tenderID) \($0.method) \(Currency.format($0.amount, code: refund.currency))" }.joined(separator: ", "))
                 }
                 if let order = response.order { OrderText.print(order, history: []) }
             }

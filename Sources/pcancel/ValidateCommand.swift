@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PartialCancelClient
+import PartialCancelDomain
 import PartialCancelWire
 
 /// `LINE` or `LINE:QUANTITY`.
@@ -70,7 +71,7 @@ struct ValidateCommand: ServerCommand {
 
 enum QuoteOutput {
     static func print(_ q: QuoteView) {
-        let money = OrderText.money
+        let money = { (minor: Int64) in Currency.format(minor, code: q.currency) }
         Swift.print("quote (\(q.policy), order version \(q.orderVersion), \(q.currency)):")
         for line in q.lines where line.viaBundle.isEmpty {
             Swift.print("  \(line.lineID.padding(toLength: 6, withPad: " ", startingAt: 0)) ×\(line.quantity)  net \(money(line.net).leftPad(9))  tax \(money(line.tax).leftPad(8))")

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NIOCore
 import PartialCancelClient
+import PartialCancelDomain
 import PartialCancelWire
 
 struct WatchCommand: AsyncParsableCommand {
@@ -125,7 +126,7 @@ enum WatchText {
             if let order = change.order {
                 let t = order.totals
                 let lines = order.lines.filter { $0.parentLineID.isEmpty }.map { "\($0.id) \($0.quantity - $0.cancelledQuantity)/\($0.quantity)" }
-                Swift.print("    order \(order.status)  total \(OrderText.money(t.total))  refunded \(OrderText.money(t.refunded))  version \(order.version)  lines \(lines.joined(separator: ", "))")
+                Swift.print("    order \(order.status)  total \(Currency.format(t.total, code: order.currency))  refunded \(Currency.format(t.refunded, code: order.currency))  version \(order.version)  lines \(lines.joined(separator: ", "))")
             }
         }
         flush()

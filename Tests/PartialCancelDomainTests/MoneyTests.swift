@@ -64,6 +64,59 @@ struct MoneyTests {
         }
     }
 
+    static let cappedSplits: [(Int64, [Int64], [Int64], [Int64])] = [
+        (2993, [17_500, 2450], [17_500, 2450], [2625, 368]),  // SPEC example: no cap reached, the plain split
+        (100, [1000, 1000, 1000], [1000, 1000, 1000], [34, 33, 33]),
+        // The plain split is 5/5/4, but the first line has room for 1: the 4 over are split again
+        // on the same weights over the two lines left (2 and 2).
+        (14, [10, 10, 10], [1, 100, 100], [1, 7, 6]),
+        (1, [1, 99], [1, 0], [1, 0]),                        // the plain split's cent goes where there is no room
+        (99, [1, 99], [1, 98], [1, 98]),                     // exactly the rooms
+        (0, [5, 5], [0, 0], [0, 0]),
+    ]
+
+    @Test("the capped split: no part above its room, the excess split again on the same weights", arguments: cappedSplits)
+    func allocateCappedTable(total: Int64, weights: [Int64], room: [Int64], expected: [Int64]) {
+        #expect(Money.allocate(total, weights: weights, room: room) == expected)
+    }
+
+    @Test("the capped split sums exactly, respects every room, and is the plain split when no room is reached")
+    func allocateCappedProperty() async {
+        let input = Gen.int64(in: 1...1_000_000).array(of: 1...10)
+        await propertyCheck(count: 500, input: input, Gen.int64(in: 0...Int64.max).array(of: 10...10), Gen.int64(in: 0...Int64.max)) { weights, draws, pick in
+            // A room per weight between 0 and the weight; a total no larger than the rooms hold.
+            let room = weights.enumerated().map { index, weight in Int64(draws[index % draws.count].magnitude % UInt64(weight + 1)) }
+            let capacity = room.reduce(0, +)
+            let total = Int64(pick.magnitude % UInt64(capacity + 1))
+            let parts = Money.allocate(total, weights: weights, room: room)
+            #expect(parts.reduce(0, +) == total)
+            #expect(zip(parts, room).allSatisfy { $0 >= 0 && $0 <= $1 })
+            let plain = Money.allocate(total, weights: weights)
+            if zip(plain, room).allSatisfy({ $0 <= $1 }) { #expect(parts == plain) }
+        }
+    }
+
+    static let formats: [(Int64, Int, String)] = [
+        (6421, 2, "64.21"), (5, 2, "0.05"), (0, 2, "0.00"), (-6421, 2, "-64.21"), (100, 2, "1.00"),
+        (6421, 0, "6421"), (0, 0, "0"), (-7, 0, "-7"),
+        (6421, 3, "6.421"), (7, 3, "0.007"), (1000, 3, "1.000"),
+        (Int64.min, 2, "-92233720368547758.08"),
+    ]
+
+    @Test("money for people in the currency's exponent: 0, 2 and 3 digits", arguments: formats)
+    func format(minor: Int64, exponent: Int, expected: String) {
+        #expect(Money.format(minor, exponent: exponent) == expected)
+    }
+
+    @Test("currencies format with their own minor units; an unlisted code keeps 2")
+    func currencyFormat() {
+        #expect(Currency(code: "USD")!.format(6421) == "64.21")
+        #expect(Currency(code: "JPY")!.format(6421) == "6421")
+        #expect(Currency(code: "KWD")!.format(6421) == "6.421")
+        #expect(Currency.format(6421, code: "KWD") == "6.421")
+        #expect(Currency.format(6421, code: "HRK") == "64.21")
+    }
+
     static let decimalCases: [(String, String, Int64?)] = [
         ("60.00", "USD", 6000), ("60", "USD", 6000), ("0.5", "USD", 50), ("0.05", "EUR", 5),
         ("1500", "JPY", 1500), ("1.5", "JPY", nil), ("1.234", "KWD", 1234), ("1.001", "USD", nil),

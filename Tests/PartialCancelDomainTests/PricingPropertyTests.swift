@@ -88,4 +88,43 @@ struct PricingPropertyTests {
             #expect([t.subtotal, t.discount, t.paidNet, t.tax, t.shipping, t.shippingTax, t.total].allSatisfy { $0 >= 0 })
         }
     }
+
+    /// Orders of a few cheap lines under several promotions, where the cap of SPEC section 5 binds.
+    static func tinyDraft(_ values: [Int64]) -> OrderDraft {
+        var draws = Draws(values: values)
+        var draft = randomDraft(values)
+        let fulfilment = Fulfilment(location: "WH", node: .own, status: .reserved)
+        draft.lines = (0..<Int(draws.next(1...6))).map { index in
+            DraftLine(id: "L\(index)", sku: "SKU\(index)", kind: .goods, quantity: draws.next(1...3), unitPrice: draws.next(0...30),
+                      discount: 0, taxRateBps: draws.next(0...2500), fulfilment: fulfilment, path: "lines[\(index)]")
+        }
+        draft.promotions = (0..<Int(draws.next(2...4))).map { index in
+            Promotion(code: "P\(index)", kind: draws.next(0...1) == 0 ? .amountOff(draws.next(0...60)) : .percentOff(bps: draws.next(0...10_000)))
+        }
+        draft.tenders = [DraftTender(id: "T1", kind: .card, amount: 0, captured: true, path: "tenders[0]")]
+        return draft
+    }
+
+    @Test("each promotion's split: adds up to its discount, never takes a line below zero, and is the plain proportional split on the nets whenever no line reaches zero",
+          arguments: ["wide", "tiny"])
+    func promotionSplit(shape: String) async {
+        await propertyCheck(count: 300, input: Self.orders) { values in
+            guard let order = try? Pricing.price(shape == "tiny" ? Self.tinyDraft(values) : Self.randomDraft(values)) else { return }
+            let priced = order.lines.filter(\.isPriced)
+            let nets = priced.map(\.net)
+            var plainTotals = [Int64](repeating: 0, count: priced.count)
+            var plainSplits: [[Int64]] = []
+            for (index, promotion) in order.promotions.enumerated() {
+                let shares = priced.map { $0.promotionShares[index] }
+                #expect(shares.reduce(0, +) == promotion.applied)
+                let plain = Money.allocate(promotion.applied, weights: nets)
+                plainSplits.append(plain)
+                for line in plain.indices { plainTotals[line] += plain[line] }
+            }
+            #expect(priced.allSatisfy { $0.paidNet >= 0 && $0.allocatedDiscount == $0.promotionShares.reduce(0, +) })
+            if zip(plainTotals, nets).allSatisfy({ $0 <= $1 }) {
+                for (index, plain) in plainSplits.enumerated() { #expect(priced.map { $0.promotionShares[index] } == plain) }
+            }
+        }
+    }
 }

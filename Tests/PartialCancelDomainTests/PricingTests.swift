@@ -45,22 +45,39 @@ struct PricingTests {
         #expect(order.lines[0].paidNet == 0)
     }
 
-    @Test("each promotion is allocated separately by largest remainder, ties to the earlier line")
+    @Test("each promotion is allocated separately by largest remainder on the line nets, ties to the earlier line")
     func separateAllocation() throws {
-        // Three equal lines, two promotions of 1.00 and 0.01: 34/33/33, then the cent goes by what the
-        // lines still cost (966/967/967): to B, the earlier of the two largest.
+        // Three equal lines, two promotions of 1.00 and 0.01: 34/33/33, then the cent is split on
+        // the nets (equal), not on what the lines still cost: to A, the earliest.
         let order = try Pricing.price(Self.draft(lines: [Self.goods("A", 1, 1000, tax: 0), Self.goods("B", 1, 1000, tax: 0), Self.goods("C", 1, 1000, tax: 0)],
                                                  promotions: [Promotion(code: "X", kind: .amountOff(100)), Promotion(code: "Y", kind: .amountOff(1))]))
-        #expect(order.lines.map(\.allocatedDiscount) == [34, 34, 33])
+        #expect(order.lines.map(\.promotionShares) == [[34, 1], [33, 0], [33, 0]])
+        #expect(order.lines.map(\.allocatedDiscount) == [35, 33, 33])
     }
 
-    @Test("several promotions never push a line's paid net below zero")
+    @Test("SPEC section 5 example: a second promotion is split on the nets, 2,993 over 17,500 and 2,450 is 2,625 and 368")
+    func specSecondPromotion() throws {
+        let order = try Pricing.price(Self.draft(lines: [Self.goods("A", 1, 17_500, tax: 0), Self.goods("B", 1, 2450, tax: 0)],
+                                                 promotions: [Promotion(code: "X", kind: .amountOff(1995)), Promotion(code: "Y", kind: .amountOff(2993))]))
+        #expect(order.lines.map(\.promotionShares) == [[1750, 2625], [245, 368]])
+        let expectedPaid: [Int64] = [13_125, 1837]  // 17,500 − 1,750 − 2,625 and 2,450 − 245 − 368
+        #expect(order.lines.map(\.paidNet) == expectedPaid)
+    }
+
+    @Test("several promotions never push a line's paid net below zero: what a line has no room for goes to the others")
     func noNegativeLine() throws {
-        // A costs 0.01, B 0.99; 0.99 off then 0.01 off: A can absorb at most its own cent.
+        // A costs 0.01, B 0.99; 0.99 off then 0.01 off. The first split gives A 0.01 and B 0.98; the
+        // second split's cent, on the nets, goes to B (0.99 of 1.00), which still has a cent of room.
         let order = try Pricing.price(Self.draft(lines: [Self.goods("A", 1, 1, tax: 0), Self.goods("B", 1, 99, tax: 0)],
                                                  promotions: [Promotion(code: "X", kind: .amountOff(99)), Promotion(code: "Y", kind: .amountOff(1))]))
         #expect(order.lines.map(\.paidNet) == [0, 0])
         #expect(order.lines.allSatisfy { $0.allocatedDiscount <= $0.net })
+        // Three lines of a cent, a cent off twice: the plain split gives both cents to A (ties to
+        // the earlier line), but A has room for one; the second goes to B, the next by the same rule.
+        let capped = try Pricing.price(Self.draft(lines: [Self.goods("A", 1, 1, tax: 0), Self.goods("B", 1, 1, tax: 0), Self.goods("C", 1, 1, tax: 0)],
+                                                  promotions: [Promotion(code: "X", kind: .amountOff(1)), Promotion(code: "Y", kind: .amountOff(1))]))
+        #expect(capped.lines.map(\.promotionShares) == [[1, 0], [0, 1], [0, 0]])
+        #expect(capped.lines.map(\.paidNet) == [0, 0, 1])
     }
 
     @Test("line discounts come off the line's net before promotions; tax is half up per line")
