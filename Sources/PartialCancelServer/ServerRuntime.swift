@@ -171,7 +171,8 @@ final class ServerRuntime: Sendable {
         return HealthResponse(status: draining ? .draining : .serving,
                               serverVersion: version,
                               uptimeMs: UInt64(max(0, uptime.nanoseconds / 1_000_000)),
-                              connections: UInt32(clamping: count))
+                              connections: UInt32(clamping: count),
+                              protocolVersion: PartialCancelWire.protocolVersion)
     }
 
     /// The address a connection comes from, without its port: the unit of `max_connections_per_peer`.
