@@ -1,17 +1,6 @@
 import Crypto
 import Foundation
-
-/// What a caller may do (SPEC section 11).
-public enum Role: String, Sendable, Hashable, CaseIterable, Codable {
-    /// Internal services.
-    case service
-    /// Customer-service agents.
-    case agent
-    /// A self-service portal acting for one customer account, named per call.
-    case portal
-    /// Operators: stock, dead letters, configuration.
-    case admin
-}
+import PartialCancelWire
 
 /// Who is calling: an API key's name and role, or an anonymous connection.
 public struct Principal: Sendable, Hashable {
@@ -29,15 +18,7 @@ public struct Principal: Sendable, Hashable {
     public var roleName: String { role?.rawValue ?? "anonymous" }
 }
 
-/// Which callers a method admits.
-public enum MethodAccess: Sendable, Hashable {
-    /// Anyone, including connections that sent no key (e.g. Health, for load balancers).
-    case anonymous
-    /// Any caller with a valid key.
-    case authenticated
-    /// Only these roles.
-    case roles(Set<Role>)
-
+extension MethodAccess {
     /// `nil` when allowed; otherwise the error to answer with.
     func check(_ principal: Principal, method: String) -> RPCError? {
         switch self {

@@ -21,29 +21,29 @@ struct CancellationService {
 
     var methods: [MethodDescriptor] {
         [
-            .unary(Methods.validateEligibility, access: .roles([.service, .agent, .portal, .admin]), request: ValidateEligibilityRequest.self) { context, request in
+            .unary(Methods.validateEligibility, request: ValidateEligibilityRequest.self) { context, request in
                 validate(context, request)
             },
-            .unary(Methods.requestCancellation, access: .roles([.service, .agent, .portal, .admin]), request: RequestCancellationRequest.self) { context, request in
+            .unary(Methods.requestCancellation, request: RequestCancellationRequest.self) { context, request in
                 requestCancellation(context, request)
             },
-            .unary(Methods.getCancellation, access: .roles([.service, .agent, .portal, .admin]), request: GetCancellationRequest.self) { context, request in
+            .unary(Methods.getCancellation, request: GetCancellationRequest.self) { context, request in
                 getCancellation(context, request)
             },
-            .unary(Methods.listNotifications, access: .roles([.portal]), request: ListNotificationsRequest.self) { context, request in
+            .unary(Methods.listNotifications, request: ListNotificationsRequest.self) { context, request in
                 listNotifications(context, request)
             },
             // The token is the authority here: whoever calls, only the customer has it.
-            .unary(Methods.confirmCancellation, access: .authenticated, request: ConfirmCancellationRequest.self) { context, request in
+            .unary(Methods.confirmCancellation, request: ConfirmCancellationRequest.self) { context, request in
                 refusingLimitedCallers(context) { confirm(context, request, caller: $0) }
             },
-            .unary(Methods.declineCancellation, access: .authenticated, request: DeclineCancellationRequest.self) { context, request in
+            .unary(Methods.declineCancellation, request: DeclineCancellationRequest.self) { context, request in
                 refusingLimitedCallers(context) { decline(context, request, caller: $0) }
             },
-            .unary(Methods.releaseInventory, access: .roles([.service, .admin]), request: ReleaseInventoryRequest.self) { context, request in
+            .unary(Methods.releaseInventory, request: ReleaseInventoryRequest.self) { context, request in
                 releaseInventory(context, request)
             },
-            .unary(Methods.withdrawCancellation, access: .roles([.agent, .admin]), request: WithdrawCancellationRequest.self) { context, request in
+            .unary(Methods.withdrawCancellation, request: WithdrawCancellationRequest.self) { context, request in
                 withdraw(context, request)
             },
         ]

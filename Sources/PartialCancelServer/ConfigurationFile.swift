@@ -1,6 +1,7 @@
 import Foundation
 import PartialCancelDomain
 import PartialCancelStorage
+import PartialCancelWire
 
 /// Reads a server configuration from a JSON file (format in docs/CONFIGURATION.md). Unknown keys and
 /// wrong types are errors naming their path, so a typo never silently falls back to a default.

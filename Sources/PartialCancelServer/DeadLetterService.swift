@@ -44,16 +44,16 @@ struct DeadLetterService {
 
     var methods: [MethodDescriptor] {
         [
-            .unary(Methods.listDeadLetters, access: .roles([.admin]), request: ListDeadLettersRequest.self) { context, request in
+            .unary(Methods.listDeadLetters, request: ListDeadLettersRequest.self) { context, request in
                 list(context, request)
             },
-            .unary(Methods.redriveDeadLetter, access: .roles([.admin]), request: RedriveDeadLetterRequest.self) { context, request in
+            .unary(Methods.redriveDeadLetter, request: RedriveDeadLetterRequest.self) { context, request in
                 redrive(context, request)
             },
-            .unary(Methods.getDeadLetter, access: .roles([.admin]), request: GetDeadLetterRequest.self) { context, request in
+            .unary(Methods.getDeadLetter, request: GetDeadLetterRequest.self) { context, request in
                 get(context, request)
             },
-            .unary(Methods.discardDeadLetter, access: .roles([.admin]), request: DiscardDeadLetterRequest.self) { context, request in
+            .unary(Methods.discardDeadLetter, request: DiscardDeadLetterRequest.self) { context, request in
                 discard(context, request)
             },
         ]

@@ -49,17 +49,17 @@ public struct MethodDescriptor: Sendable {
     /// or the error's status).
     public let streamHandler: StreamHandler?
 
-    public init(name: String, access: MethodAccess, handler: @escaping @Sendable (CallContext, ByteBuffer) -> EventLoopFuture<ByteBuffer>) {
+    public init(name: String, access: MethodAccess? = nil, handler: @escaping @Sendable (CallContext, ByteBuffer) -> EventLoopFuture<ByteBuffer>) {
         self.name = name
-        self.access = access
+        self.access = Self.access(name, access)
         self.handler = handler
         self.streamHandler = nil
     }
 
     /// A server-streaming method. Called without a stream (in process), it answers UNIMPLEMENTED.
-    public init(name: String, access: MethodAccess, streamHandler: @escaping StreamHandler) {
+    public init(name: String, access: MethodAccess? = nil, streamHandler: @escaping StreamHandler) {
         self.name = name
-        self.access = access
+        self.access = Self.access(name, access)
         self.streamHandler = streamHandler
         self.handler = { context, _ in
             context.eventLoop.makeFailedFuture(RPCError(.unimplemented, "\(name) streams; call it over a connection",
@@ -67,14 +67,36 @@ public struct MethodDescriptor: Sendable {
         }
     }
 
+    /// A method of the service takes its access from `Methods.table`; any other (an embedder's
+    /// own) must state it.
+    private static func access(_ name: String, _ given: MethodAccess?) -> MethodAccess {
+        if let spec = Methods.spec(name) {
+            precondition(given == nil || given == spec.access, "\(name): access is stated in Methods.table")
+            return spec.access
+        }
+        guard let given else { preconditionFailure("\(name) is not in Methods.table, so it must state its access") }
+        return given
+    }
+
+    /// Checks a typed handler against the table: the types it decodes and encodes are the table's.
+    private static func checkTypes(_ name: String, request: any WireMessage.Type, response: any WireMessage.Type, streaming: Bool) {
+        guard let spec = Methods.spec(name) else { return }
+        precondition(ObjectIdentifier(spec.request) == ObjectIdentifier(request), "\(name) decodes \(request), the table says \(spec.request)")
+        precondition(spec.streaming == streaming, "\(name): streaming \(streaming), the table says \(spec.streaming)")
+        if !streaming {
+            precondition(ObjectIdentifier(spec.response) == ObjectIdentifier(response), "\(name) answers \(response), the table says \(spec.response)")
+        }
+    }
+
     /// A server-streaming method with a typed request and typed items.
     public static func serverStream<Request: WireMessage>(
         _ name: String,
-        access: MethodAccess,
+        access: MethodAccess? = nil,
         request: Request.Type = Request.self,
         handler: @escaping @Sendable (CallContext, Request, ServerStream) -> EventLoopFuture<Void>
     ) -> MethodDescriptor {
-        MethodDescriptor(name: name, access: access) { context, bytes, stream in
+        checkTypes(name, request: Request.self, response: Request.self, streaming: true)
+        return MethodDescriptor(name: name, access: access) { context, bytes, stream in
             let request: Request
             do {
                 request = try Request(decoding: bytes, limits: context.decodingLimits, path: "request")
@@ -89,11 +111,12 @@ public struct MethodDescriptor: Sendable {
     /// server's decoding limits, with errors naming the bad field under `request.`.
     public static func unary<Request: WireMessage, Response: WireMessage>(
         _ name: String,
-        access: MethodAccess,
+        access: MethodAccess? = nil,
         request: Request.Type = Request.self,
         handler: @escaping @Sendable (CallContext, Request) -> EventLoopFuture<Response>
     ) -> MethodDescriptor {
-        MethodDescriptor(name: name, access: access) { context, bytes in
+        checkTypes(name, request: Request.self, response: Response.self, streaming: false)
+        return MethodDescriptor(name: name, access: access) { context, bytes in
             let request: Request
             do {
                 request = try Request(decoding: bytes, limits: context.decodingLimits, path: "request")
@@ -134,13 +157,13 @@ public struct MethodRegistry: Sendable {
         if let denied = method.access.check(principal, method: method.name) { return .failure(denied) }
         // A portal names the customer it acts for before anything is looked up: refused later,
         // an existing id and a missing one would get different answers.
-        if principal.role == .portal, metadata.onBehalfOf.isEmpty, !Self.servesNoCustomer.contains(name) {
+        if principal.role == .portal, metadata.onBehalfOf.isEmpty, Methods.spec(name)?.customerScoped ?? true {
             return .failure(RPCError(.invalidArgument, "portal calls must name the customer account in metadata.on_behalf_of",
                                      reason: "ON_BEHALF_OF_REQUIRED", subject: "metadata.on_behalf_of"))
         }
         return .success(method)
     }
 
-    /// Methods a portal may call without naming a customer: they tell nothing about one.
-    static let servesNoCustomer: Set<String> = [Methods.ping, Methods.health, Methods.getStock]
+    /// Every method of `Methods.table` has a handler here.
+    public var missingFromTable: [String] { Methods.all.filter { methods[$0] == nil } }
 }

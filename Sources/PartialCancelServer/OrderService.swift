@@ -12,16 +12,16 @@ struct OrderService {
 
     var methods: [MethodDescriptor] {
         [
-            .unary(Methods.ingestOrder, access: .roles([.service, .admin]), request: IngestOrderRequest.self) { context, request in
+            .unary(Methods.ingestOrder, request: IngestOrderRequest.self) { context, request in
                 ingest(context, request)
             },
-            .unary(Methods.getOrder, access: .roles([.service, .agent, .portal, .admin]), request: GetOrderRequest.self) { context, request in
+            .unary(Methods.getOrder, request: GetOrderRequest.self) { context, request in
                 getOrder(context, request)
             },
-            .unary(Methods.putStock, access: .roles([.admin]), request: PutStockRequest.self) { context, request in
+            .unary(Methods.putStock, request: PutStockRequest.self) { context, request in
                 putStock(context, request)
             },
-            .unary(Methods.getStock, access: .roles([.service, .agent, .portal, .admin]), request: GetStockRequest.self) { context, request in
+            .unary(Methods.getStock, request: GetStockRequest.self) { context, request in
                 getStock(context, request)
             },
         ]

@@ -67,9 +67,7 @@ public final class PartialCancelServer: Service, Sendable {
         // Mutating methods honour idempotency keys.
         let idempotency = Idempotency(storage: storage, retentionMs: Int64(configuration.idempotencyRetentionMinutes) * 60_000,
                                       staleAfterMs: Int64(configuration.limits.maxDeadlineMs) * 2, now: Storage.unixMillis)
-        let mutating: Set<String> = [Methods.ingestOrder, Methods.putStock, Methods.redriveDeadLetter, Methods.requestCancellation,
-                                     Methods.confirmCancellation, Methods.declineCancellation, Methods.releaseInventory,
-                                     Methods.withdrawCancellation, Methods.discardDeadLetter]
+        let mutating = Set(Methods.table.filter(\.mutates).map(\.name))
         let parser = IntakeParser(intake: Intake(limits: configuration.intake))
         let services = OrderService(storage: storage, parser: parser).methods
             + DeadLetterService(storage: storage, parser: parser, settings: configuration.deadLetters,
@@ -83,6 +81,7 @@ public final class PartialCancelServer: Service, Sendable {
                            maxSkus: configuration.limits.maxWatchSkus, metrics: metrics).methods
         for method in services { registry.register(mutating.contains(method.name) ? idempotency.wrap(method) : method) }
         for method in methods { registry.register(method) }
+        precondition(registry.missingFromTable.isEmpty, "no handler for \(registry.missingFromTable)")
         self.methods = registry
     }
 

@@ -19,10 +19,10 @@ struct WatchService {
 
     var methods: [MethodDescriptor] {
         [
-            .serverStream(Methods.watchOrder, access: .roles([.service, .agent, .portal, .admin]), request: WatchOrderRequest.self) { context, request, stream in
+            .serverStream(Methods.watchOrder, request: WatchOrderRequest.self) { context, request, stream in
                 watchOrder(context, request, stream)
             },
-            .serverStream(Methods.watchStock, access: .roles([.service, .agent, .admin]), request: WatchStockRequest.self) { context, request, stream in
+            .serverStream(Methods.watchStock, request: WatchStockRequest.self) { context, request, stream in
                 watchStock(context, request, stream)
             },
         ]

@@ -136,7 +136,7 @@ public final class Arena {
 
 /// A Swift value with a protobuf-c twin: how to build the C struct for packing, and how to read
 /// (and validate) the C struct that unpacking produced.
-public protocol WireMessage: Sendable {
+public protocol WireMessage: Sendable, Hashable {
     associatedtype CMessage
     static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { get }
     /// The C struct for this value; its pointers live in `arena`.

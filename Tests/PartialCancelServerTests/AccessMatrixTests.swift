@@ -96,6 +96,8 @@ struct AccessMatrixTests {
 
         let keys: [Caller: String] = [.anonymous: "", .service: TestServer.serviceKey, .agent: TestServer.agentKey,
                                       .portalOwn: TestServer.portalKey, .portalOther: TestServer.portalKey, .admin: TestServer.adminKey]
+        // Every method of the table has exactly one row: a new method needs one.
+        #expect(Set(Self.table.map(\.method)) == Set(Methods.all) && Self.table.count == Methods.all.count)
         var cells = 0
         for caller in Caller.allCases {
             let client = try await server.client(key: keys[caller]!)

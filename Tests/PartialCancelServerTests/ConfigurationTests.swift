@@ -1,4 +1,5 @@
 import Foundation
+import PartialCancelWire
 import Testing
 
 @testable import PartialCancelServer
