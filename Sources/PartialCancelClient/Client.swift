@@ -100,7 +100,7 @@ public final class PartialCancelClient: Sendable {
         do {
             tlsContext = try configuration.tls?.makeContext()
         } catch {
-            throw ClientError(Status(.invalidArgument, "TLS settings cannot be used: \(error)", reasons: [Reason("TLS_CONFIGURATION")]))
+            throw ClientError(Status(.invalidArgument, "TLS settings cannot be used: \(error)", reasons: [Reason(.tlsConfiguration)]))
         }
         // SNI cannot carry an IP address: then the certificate is checked against the address itself.
         let named = configuration.tls?.serverName ?? configuration.host
@@ -123,13 +123,13 @@ public final class PartialCancelClient: Sendable {
                 .get()
         } catch {
             throw ClientError(Status(.unavailable, "cannot connect to \(configuration.host):\(configuration.port): \(error)",
-                                     reasons: [Reason("CONNECT_FAILED", subject: "\(configuration.host):\(configuration.port)")]))
+                                     reasons: [Reason(.connectFailed, subject: "\(configuration.host):\(configuration.port)")]))
         }
         let promise = channel.eventLoop.makePromise(of: HelloReply.self)
         let hello = Hello(clientName: configuration.clientName, apiKey: configuration.apiKey)
         send(.hello(hello, promise), on: channel, closedStatus: closedStatus, failing: promise)
         let timeout = channel.eventLoop.scheduleTask(in: configuration.connectTimeout) {
-            promise.fail(ClientError(.deadlineExceeded, "no answer to Hello", reason: "HELLO_TIMEOUT"))
+            promise.fail(ClientError(.deadlineExceeded, "no answer to Hello", reason: .helloTimeout))
         }
         do {
             let reply = try await promise.futureResult.get()
@@ -172,7 +172,7 @@ public final class PartialCancelClient: Sendable {
         do {
             return try Response(decoding: bytes, limits: configuration.framing.decodingLimits, path: "response")
         } catch {
-            throw ClientError(Status(.internalError, "undecodable response: \(error)", reasons: [Reason("RESPONSE_MALFORMED", subject: error.path)]))
+            throw ClientError(Status(.internalError, "undecodable response: \(error)", reasons: [Reason(.responseMalformed, subject: error.path)]))
         }
     }
 
@@ -211,7 +211,7 @@ public final class PartialCancelClient: Sendable {
                 continuation.yield(item)
             case .failure(let error):
                 continuation.finish(throwing: ClientError(Status(.internalError, "undecodable stream item: \(error)",
-                                                                 reasons: [Reason("RESPONSE_MALFORMED", subject: error.path)])))
+                                                                 reasons: [Reason(.responseMalformed, subject: error.path)])))
             }
         }
         end.whenComplete { result in
@@ -236,7 +236,7 @@ public final class PartialCancelClient: Sendable {
     private static func send<T>(_ command: ClientCommand, on channel: any Channel, closedStatus: NIOLockedValueBox<Status?>, failing promise: EventLoopPromise<T>) {
         channel.writeAndFlush(command).whenFailure { error in
             let status = closedStatus.withLockedValue { $0 }
-                ?? Status(.unavailable, "connection closed: \(error)", reasons: [Reason("CONNECTION_CLOSED")])
+                ?? Status(.unavailable, "connection closed: \(error)", reasons: [Reason(.connectionClosed)])
             promise.fail(ClientError(status))
         }
     }

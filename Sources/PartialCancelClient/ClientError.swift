@@ -7,7 +7,7 @@ public struct ClientError: Error, Hashable, Sendable, CustomStringConvertible {
     public var status: Status
 
     public init(_ status: Status) { self.status = status }
-    public init(_ code: StatusCode, _ message: String, reason: String) {
+    public init(_ code: StatusCode, _ message: String, reason: ReasonCode) {
         self.status = Status(code, message, reasons: [Reason(reason)])
     }
 

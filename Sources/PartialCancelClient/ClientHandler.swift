@@ -113,13 +113,13 @@ final class ClientHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let status = Status(.unavailable, "connection failed: \(error)", reasons: [Reason("CONNECTION_ERROR")])
+        let status = Status(.unavailable, "connection failed: \(error)", reasons: [Reason(.connectionError)])
         failAll(status)
         context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        var status = Status(.unavailable, "connection closed", reasons: [Reason("CONNECTION_CLOSED")])
+        var status = Status(.unavailable, "connection closed", reasons: [Reason(.connectionClosed)])
         if let goAway = closedStatus, !goAway.isOK {
             status = Status(goAway.code, "connection closed: \(goAway.message)", reasons: goAway.reasons)
         }
@@ -145,7 +145,7 @@ final class ClientHandler: ChannelDuplexHandler {
         let overdue = pending.filter { $0.value.due <= now }
         for (callID, call) in overdue {
             pending[callID] = nil
-            call.promise.fail(ClientError(.deadlineExceeded, "no reply before the deadline", reason: "CLIENT_DEADLINE_EXCEEDED"))
+            call.promise.fail(ClientError(.deadlineExceeded, "no reply before the deadline", reason: .clientDeadlineExceeded))
             context.write(wrapOutboundOut(.cancel(callID: callID)), promise: nil)
         }
         if !overdue.isEmpty { context.flush() }

@@ -213,7 +213,7 @@ struct FlowRunner: Sendable {
                 guard state == "CONFIRMED" else { return try stop("STATE", "\(id) is \(state) after confirmation") }
                 guard NIODeadline.now() < giveUp else {
                     recorder.failed(Methods.getCancellation, Status(.deadlineExceeded, "\(id) not COMPLETED after \(runner.completionTimeout.nanoseconds / 1_000_000_000) s",
-                                                                    reasons: [Reason("COMPLETION_TIMEOUT")]), flow: name)
+                                                                    reasons: [Reason(.completionTimeout)]), flow: name)
                     throw Stop()
                 }
                 try? await Task.sleep(nanoseconds: UInt64(pause.nanoseconds))

@@ -220,7 +220,7 @@ public final class LoadRun: Sendable {
         let end: FlowEnd
         if options.confirmOnly {
             guard let ready = prepared.withLockedValue({ $0[index] }) else {
-                recorder.failed(Methods.confirmCancellation, Status(.failedPrecondition, "no prepared request for flow \(index)", reasons: [Reason("NOT_PREPARED")]),
+                recorder.failed(Methods.confirmCancellation, Status(.failedPrecondition, "no prepared request for flow \(index)", reasons: [Reason(.notPrepared)]),
                                 flow: "flow \(index)")
                 return
             }

@@ -1,3 +1,4 @@
+import PartialCancelDomain
 import PartialCancelWire
 
 /// What a flow tries, and what must come of it (docs/LOAD.md).
@@ -19,9 +20,9 @@ public enum IneligibleKind: String, Sendable, Hashable, CaseIterable {
     /// The eligibility reason the server must give.
     public var reasonCode: String {
         switch self {
-        case .shipped: "ORDER_SHIPPED"
-        case .thirdParty: "THIRD_PARTY_LOGISTICS"
-        case .requiredComponent: "BUNDLE_COMPONENT_REQUIRED"
+        case .shipped: EligibilityReason.Code.orderShipped.rawValue
+        case .thirdParty: EligibilityReason.Code.thirdPartyLogistics.rawValue
+        case .requiredComponent: EligibilityReason.Code.bundleComponentRequired.rawValue
         }
     }
 

@@ -31,12 +31,12 @@ extension MethodAccess {
             if roles.contains(role) { return nil }
             let allowed = roles.map(\.rawValue).sorted().joined(separator: ",")
             return RPCError(.permissionDenied, "role \(role.rawValue) may not call \(method)",
-                            reason: "ROLE_NOT_ALLOWED", subject: method, detail: "allowed: \(allowed)")
+                            reason: .roleNotAllowed, subject: method, detail: "allowed: \(allowed)")
         }
     }
 
     private static func unauthenticated(_ method: String) -> RPCError {
-        RPCError(.unauthenticated, "\(method) needs an API key; send one in Hello", reason: "API_KEY_REQUIRED", subject: method)
+        RPCError(.unauthenticated, "\(method) needs an API key; send one in Hello", reason: .apiKeyRequired, subject: method)
     }
 }
 

@@ -70,7 +70,7 @@ struct CancellationService {
         var wrong = false
         defer { limiter.settle(admission, wrong: wrong) }
         let decision = try decide(ConfirmationToken.matches(token, storedHash: storedHash))
-        if case .refuse(_, let error) = decision, let code = (error as? RPCError)?.reasons.first?.code, code == "TOKEN_INVALID" || code == "REQUEST_LOCKED" {
+        if case .refuse(_, let error) = decision, let refused = error as? CancellationRefused, refused.refusal.isWrongToken {
             wrong = true
         }
         return decision
@@ -87,7 +87,7 @@ struct CancellationService {
         let now = self.now()
         return storage.orderWithPendingLines(request.orderID, nowMs: now, on: context.eventLoop).flatMapThrowing { found in
             guard let (order, pending) = found else {
-                throw RPCError(.notFound, "no order '\(request.orderID)'", reason: "ORDER_NOT_FOUND", subject: request.orderID)
+                throw RPCError(.notFound, "no order '\(request.orderID)'", reason: .orderNotFound, subject: request.orderID)
             }
             try AccountScope.check(context, account: order.account.id, lookup: .order(request.orderID))
             let verdicts = Eligibility.evaluate(order, requested, pendingLineIDs: pending, policy: policy, nowMs: now)
@@ -95,11 +95,7 @@ struct CancellationService {
             let eligible = verdicts.allSatisfy(\.eligible)
             var quote: QuoteView?
             if eligible {
-                do {
-                    quote = ViewMapping.view(try Cancellation.quote(order, verdicts, policy: policy, nowMs: now, storeCredit: request.storeCredit))
-                } catch {
-                    throw RPCError(.failedPrecondition, "the order's tenders cannot take this refund", reason: "TENDERS_EXHAUSTED", subject: order.id)
-                }
+                quote = ViewMapping.view(try Cancellation.quote(order, verdicts, policy: policy, nowMs: now, storeCredit: request.storeCredit))
             }
             return ValidateEligibilityResponse(eligible: eligible, lines: verdicts.map(ViewMapping.view), quote: quote)
         }
@@ -113,7 +109,7 @@ struct CancellationService {
             requested = try Self.requestedLines(orderID: request.orderID, request.lines)
             guard (1...40).contains(request.reasonCode.utf8.count),
                   request.reasonCode.utf8.allSatisfy({ (65...90).contains($0) || (48...57).contains($0) || $0 == 95 }) else {
-                throw RPCError(.invalidArgument, "reason_code must be 1-40 of A-Z, 0-9 and _", reason: "FIELD_MALFORMED", subject: "request.reason_code")
+                throw RPCError(.invalidArgument, "reason_code must be 1-40 of A-Z, 0-9 and _", reason: .fieldMalformed, subject: "request.reason_code")
             }
         } catch {
             return context.eventLoop.makeFailedFuture(error)
@@ -127,16 +123,7 @@ struct CancellationService {
             try AccountScope.check(scope, account: order.account.id, lookup: .order(request.orderID))
             let verdicts = Eligibility.evaluate(order, requested, pendingLineIDs: pending, policy: policy, nowMs: now)
             metrics.recordRejects(verdicts.flatMap { $0.reasons.map(\.code) }, channel: order.channel)
-            guard verdicts.allSatisfy(\.eligible) else {
-                throw RPCError(.failedPrecondition, "not every line may be cancelled now",
-                               reasons: verdicts.flatMap { verdict in verdict.reasons.map { Reason($0.code, subject: verdict.lineID, detail: $0.rule) } })
-            }
-            let quote: Quote
-            do {
-                quote = try Cancellation.quote(order, verdicts, policy: policy, nowMs: now, storeCredit: request.storeCredit)
-            } catch {
-                throw RPCError(.failedPrecondition, "the order's tenders cannot take this refund", reason: "TENDERS_EXHAUSTED", subject: order.id)
-            }
+            let quote = try Cancellation.quote(order, verdicts, policy: policy, nowMs: now, storeCredit: request.storeCredit)
             let actor = scope.actor
             let record = CancellationRequest(id: id, orderID: order.id, accountID: order.account.id, lines: requested, reasonCode: request.reasonCode,
                                              actor: actor, storeCredit: request.storeCredit, quote: quote,
@@ -144,7 +131,7 @@ struct CancellationService {
             return (record, token.hash, ConfirmationToken.notification(for: record, order: order, token: token.value))
         }.flatMapThrowing { created in
             guard let created else {
-                throw RPCError(.notFound, "no order '\(request.orderID)'", reason: "ORDER_NOT_FOUND", subject: request.orderID)
+                throw RPCError(.notFound, "no order '\(request.orderID)'", reason: .orderNotFound, subject: request.orderID)
             }
             context.log(.info, "cancellation requested", metadata: ["order.id": "\(created.orderID)", "cancellation.id": "\(created.id)"])
             return RequestCancellationResponse(cancellation: ViewMapping.view(created, nowMs: now))
@@ -154,7 +141,7 @@ struct CancellationService {
     private func getCancellation(_ context: CallContext, _ request: GetCancellationRequest) -> EventLoopFuture<GetCancellationResponse> {
         let now = self.now()
         return storage.cancellation(request.id, on: context.eventLoop).flatMapThrowing { found in
-            guard let found else { throw RPCError(.notFound, "no cancellation '\(request.id)'", reason: "CANCELLATION_NOT_FOUND", subject: request.id) }
+            guard let found else { throw RPCError(.notFound, "no cancellation '\(request.id)'", reason: .cancellationNotFound, subject: request.id) }
             try AccountScope.check(context, account: found.accountID, lookup: .cancellation(request.id))
             return GetCancellationResponse(cancellation: ViewMapping.view(found, nowMs: now))
         }
@@ -164,7 +151,7 @@ struct CancellationService {
         let account = context.metadata.onBehalfOf
         guard !account.isEmpty else {
             return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "portal calls must name the customer account in metadata.on_behalf_of",
-                                                               reason: "ON_BEHALF_OF_REQUIRED", subject: "metadata.on_behalf_of"))
+                                                               reason: .onBehalfOfRequired, subject: "metadata.on_behalf_of"))
         }
         let limit = request.limit == 0 ? 50 : min(Int(request.limit), 500)
         return storage.notifications(accountID: account, limit: limit, on: context.eventLoop).map { stored in
@@ -197,7 +184,7 @@ struct CancellationService {
                 let (updated, action) = Self.transition(record, machine, .confirm(tokenMatches: tokenMatches, quoteHolds: holds, nowMs: now), nowMs: now)
                 switch action {
                 case .applyCancellation:
-                    guard let quote = fresh else { return .refuse(nil, RPCError(.internalError, "quote vanished", reason: "INTERNAL")) }
+                    guard let quote = fresh else { return .refuse(nil, RPCError(.internalError, "quote vanished", reason: .internalError)) }
                     let after = Cancellation.apply(quote, to: order)
                     let refund = Refund(refundID: ConfirmationToken.refundID(), cancellationID: record.id, orderID: order.id, amount: quote.refundTotal,
                                         currency: quote.currency, allocations: quote.tenders, createdMs: now)
@@ -248,7 +235,7 @@ struct CancellationService {
                         _ decide: @escaping @Sendable (CancellationRequest, [UInt8], Order, Set<String>) throws -> Storage.CancellationDecision)
         -> EventLoopFuture<Storage.CancellationResult> {
         storage.settleCancellation(id, actor: context.actor, nowMs: nowMs, on: context.eventLoop, decide: decide).flatMapThrowing { result in
-            guard let result else { throw RPCError(.notFound, "no cancellation '\(id)'", reason: "CANCELLATION_NOT_FOUND", subject: id) }
+            guard let result else { throw RPCError(.notFound, "no cancellation '\(id)'", reason: .cancellationNotFound, subject: id) }
             var metadata: Logger.Metadata = ["order.id": "\(result.order.id)", "cancellation.id": "\(result.request.id)"]
             if let refund = result.refund { metadata["refund.id"] = "\(refund.refundID)" }
             context.log(.info, what, metadata: metadata)
@@ -260,8 +247,8 @@ struct CancellationService {
     /// (keeping the record's new lifecycle when it changed, such as a lock), or an internal error.
     private static func refused(_ record: CancellationRequest, _ updated: CancellationRequest,
                                 _ action: CancellationStateMachine.Action) -> Storage.CancellationDecision {
-        guard case .refuse(let code) = action else { return .refuse(nil, RPCError(.internalError, "unexpected transition", reason: "INTERNAL")) }
-        return .refuse(updated.lifecycle == record.lifecycle ? nil : updated, refusal(code, id: record.id))
+        guard case .refuse(let code) = action else { return .refuse(nil, RPCError(.internalError, "unexpected transition", reason: .internalError)) }
+        return .refuse(updated.lifecycle == record.lifecycle ? nil : updated, CancellationRefused(refusal: code, id: record.id))
     }
 
     /// `record` after `event`: its new lifecycle, stamped `nowMs`, and what to do about it.
@@ -280,10 +267,10 @@ struct CancellationService {
     /// lines are free at once, the reason goes into the order's history, and the customer is told.
     private func withdraw(_ context: CallContext, _ request: WithdrawCancellationRequest) -> EventLoopFuture<WithdrawCancellationResponse> {
         guard !request.id.isEmpty else {
-            return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "id is required", reason: "FIELD_REQUIRED", subject: "request.id"))
+            return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "id is required", reason: .fieldRequired, subject: "request.id"))
         }
         guard request.reason.contains(where: { !$0.isWhitespace }) else {
-            return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "say why the request is withdrawn", reason: "FIELD_REQUIRED",
+            return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "say why the request is withdrawn", reason: .fieldRequired,
                                                                subject: "request.reason"))
         }
         let now = self.now()
@@ -329,45 +316,30 @@ struct CancellationService {
     private func awaitRelease(_ context: CallContext, _ id: String) -> EventLoopFuture<(request: CancellationRequest, releases: [StockChange], waiting: Bool)> {
         storage.releaseStatus(id, on: context.eventLoop).flatMap { status in
             guard let status else {
-                return context.eventLoop.makeFailedFuture(RPCError(.notFound, "no cancellation '\(id)'", reason: "CANCELLATION_NOT_FOUND", subject: id))
+                return context.eventLoop.makeFailedFuture(RPCError(.notFound, "no cancellation '\(id)'", reason: .cancellationNotFound, subject: id))
             }
             guard status.request.lifecycle.state == .confirmed || status.request.lifecycle.state == .completed else {
                 return context.eventLoop.makeFailedFuture(RPCError(.failedPrecondition, "cancellation \(id) is \(status.request.lifecycle.state.rawValue); only confirmed ones release stock",
-                                                                   reason: "NOT_CONFIRMED", subject: id))
+                                                                   reason: .notConfirmed, subject: id))
             }
             guard status.waiting, context.eventLoop.now + .milliseconds(50) < context.deadline else { return context.eventLoop.makeSucceededFuture(status) }
             return context.eventLoop.scheduleTask(in: .milliseconds(5)) {}.futureResult.flatMap { awaitRelease(context, id) }
         }
     }
 
-    /// The status for a refused confirmation or decline.
-    static func refusal(_ code: String, id: String) -> RPCError {
-        switch code {
-        case "TOKEN_INVALID": RPCError(.permissionDenied, "the token does not match this cancellation", reason: code, subject: id)
-        case "REQUEST_LOCKED": RPCError(.permissionDenied, "too many wrong tokens: this cancellation is locked; ask for a new one", reason: code, subject: id)
-        case "QUOTE_CHANGED": RPCError(.aborted, "the order changed and the refund would differ from the quote; request the cancellation again", reason: code, subject: id)
-        case "REQUEST_EXPIRED": RPCError(.failedPrecondition, "this cancellation expired; request it again", reason: code, subject: id)
-        case "REQUEST_DECLINED": RPCError(.failedPrecondition, "this cancellation was declined", reason: code, subject: id)
-        case "REQUEST_ABORTED": RPCError(.failedPrecondition, "this cancellation was aborted; request it again", reason: code, subject: id)
-        case "REQUEST_WITHDRAWN": RPCError(.failedPrecondition, "this cancellation was withdrawn; request it again", reason: code, subject: id)
-        case "REQUEST_CONFIRMED": RPCError(.failedPrecondition, "this cancellation is already confirmed; it can no longer be withdrawn", reason: code, subject: id)
-        default: RPCError(.failedPrecondition, "this cancellation is no longer pending", reason: code, subject: id)
-        }
-    }
-
     /// Checks the shape of a request's lines: present, bounded, quantities not negative.
     static func requestedLines(orderID: String, _ lines: [CancelLine]) throws -> [RequestedLine] {
-        guard !orderID.isEmpty else { throw RPCError(.invalidArgument, "order_id is required", reason: "FIELD_REQUIRED", subject: "request.order_id") }
-        guard !lines.isEmpty else { throw RPCError(.invalidArgument, "name at least one line", reason: "FIELD_REQUIRED", subject: "request.lines") }
+        guard !orderID.isEmpty else { throw RPCError(.invalidArgument, "order_id is required", reason: .fieldRequired, subject: "request.order_id") }
+        guard !lines.isEmpty else { throw RPCError(.invalidArgument, "name at least one line", reason: .fieldRequired, subject: "request.lines") }
         guard lines.count <= maxLines else {
-            throw RPCError(.invalidArgument, "at most \(maxLines) lines per request", reason: "FIELD_OUT_OF_RANGE", subject: "request.lines")
+            throw RPCError(.invalidArgument, "at most \(maxLines) lines per request", reason: .fieldOutOfRange, subject: "request.lines")
         }
         return try lines.enumerated().map { index, line in
             guard !line.lineID.isEmpty else {
-                throw RPCError(.invalidArgument, "line_id is required", reason: "FIELD_REQUIRED", subject: "request.lines[\(index)].line_id")
+                throw RPCError(.invalidArgument, "line_id is required", reason: .fieldRequired, subject: "request.lines[\(index)].line_id")
             }
             guard line.quantity >= 0 else {
-                throw RPCError(.invalidArgument, "quantity must not be negative (0: all remaining units)", reason: "FIELD_OUT_OF_RANGE",
+                throw RPCError(.invalidArgument, "quantity must not be negative (0: all remaining units)", reason: .fieldOutOfRange,
                                subject: "request.lines[\(index)].quantity")
             }
             return RequestedLine(lineID: line.lineID, quantity: line.quantity == 0 ? nil : line.quantity)

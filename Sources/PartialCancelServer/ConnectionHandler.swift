@@ -90,7 +90,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             let timeout = limits.helloTimeoutMs
             helloTimer = schedule(context, in: .milliseconds(Int64(timeout))) { handler, context in
                 handler.goAwayAndClose(context, Status(.deadlineExceeded, "no Hello within \(timeout) ms",
-                                                       reasons: [Reason("HELLO_TIMEOUT", subject: "hello_timeout_ms", detail: "\(timeout)")]))
+                                                       reasons: [Reason(.helloTimeout, subject: "hello_timeout_ms", detail: "\(timeout)")]))
             }
         case .refused(let status):
             logger.notice("connection refused", metadata: ["reason": "\(status.reasons.first?.code ?? "")"])
@@ -134,7 +134,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             handleHello(context, hello)
         case (.awaitingHello, _):
             goAwayAndClose(context, Status(.failedPrecondition, "the first frame must be Hello, got \(envelope.kind)",
-                                           reasons: [Reason("HELLO_REQUIRED", subject: envelope.kind)]))
+                                           reasons: [Reason(.helloRequired, subject: envelope.kind)]))
         case (.ready, .call(let call)), (.draining, .call(let call)):
             if parked.isEmpty && context.channel.isWritable {
                 handleCall(context, call)
@@ -144,17 +144,17 @@ final class ConnectionHandler: ChannelDuplexHandler {
         case (_, .cancel(let callID)):
             if let index = parked.firstIndex(where: { $0.callID == callID }) {
                 let call = parked.remove(at: index)
-                refuse(context, call, Status(.cancelled, "cancelled by the client", reasons: [Reason("CANCELLED_BY_CLIENT")]))
+                refuse(context, call, Status(.cancelled, "cancelled by the client", reasons: [Reason(.cancelledByClient)]))
                 return
             }
-            finish(context, callID: callID, .failure(RPCError(.cancelled, "cancelled by the client", reason: "CANCELLED_BY_CLIENT")))
+            finish(context, callID: callID, .failure(RPCError(.cancelled, "cancelled by the client", reason: .cancelledByClient)))
         case (_, .ping(let nonce)):
             write(context, .pong(nonce: nonce))
         case (_, .pong):
             break
         default:
             goAwayAndClose(context, Status(.invalidArgument, "a client may not send \(envelope.kind) now",
-                                           reasons: [Reason("UNEXPECTED_FRAME", subject: envelope.kind)]))
+                                           reasons: [Reason(.unexpectedFrame, subject: envelope.kind)]))
         }
     }
 
@@ -183,7 +183,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 guard !context.channel.isWritable else { return }
                 handler.logger.notice("closing connection: replies not read", metadata: ["timeout_ms": "\(timeout)"])
                 handler.closeNow(context, Status(.resourceExhausted, "the client read no replies for \(timeout) ms",
-                                                 reasons: [Reason("WRITE_STALLED", subject: "write_stall_timeout_ms", detail: "\(timeout)")]))
+                                                 reasons: [Reason(.writeStalled, subject: "write_stall_timeout_ms", detail: "\(timeout)")]))
             }
         }
         context.fireChannelWritabilityChanged()
@@ -227,7 +227,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             // The runtime no longer counts this connection: it must not count it out again.
             admitted = false
             goAwayAndClose(context, Status(.resourceExhausted, "unauthenticated connections are at their limit and this one waited longest for Hello",
-                                           reasons: [Reason("UNAUTHENTICATED_CONNECTION_EVICTED", subject: "reserved_authenticated_connections")]))
+                                           reasons: [Reason(.unauthenticatedConnectionEvicted, subject: "reserved_authenticated_connections")]))
         } else {
             context.fireUserInboundEventTriggered(event)
         }
@@ -241,12 +241,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
         logger[metadataKey: "client"] = "\(hello.clientName)"
         guard hello.protocolVersion == PartialCancelWire.protocolVersion else {
             refuseHello(context, Status(.failedPrecondition, "protocol version \(hello.protocolVersion) is not supported; this server speaks \(PartialCancelWire.protocolVersion)",
-                                        reasons: [Reason("PROTOCOL_VERSION_UNSUPPORTED", subject: "protocol_version", detail: "\(PartialCancelWire.protocolVersion)")]))
+                                        reasons: [Reason(.protocolVersionUnsupported, subject: "protocol_version", detail: "\(PartialCancelWire.protocolVersion)")]))
             return
         }
         guard hello.clientName.utf8.count <= limits.maxClientNameBytes else {
             refuseHello(context, Status(.invalidArgument, "client_name is longer than \(limits.maxClientNameBytes) bytes",
-                                        reasons: [Reason("FIELD_TOO_LONG", subject: "hello.client_name", detail: "max_client_name_bytes=\(limits.maxClientNameBytes)")]))
+                                        reasons: [Reason(.fieldTooLong, subject: "hello.client_name", detail: "max_client_name_bytes=\(limits.maxClientNameBytes)")]))
             return
         }
         // No key, but a verified client certificate: the certificate is the credential.
@@ -255,7 +255,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             guard let principal = certificatePrincipals[fingerprint] else {
                 logger.notice("Hello refused: client certificate not listed")
                 refuseHello(context, Status(.unauthenticated, "this client certificate is not listed in tls.client_certificates",
-                                            reasons: [Reason("CERTIFICATE_UNKNOWN", subject: "tls.client_certificates")]))
+                                            reasons: [Reason(.certificateUnknown, subject: "tls.client_certificates")]))
                 return
             }
             accept(context, principal)
@@ -263,7 +263,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
         guard let principal = keyStore.principal(for: hello.apiKey) else {
             logger.notice("Hello refused: unknown API key")
-            refuseHello(context, Status(.unauthenticated, "unknown API key", reasons: [Reason("API_KEY_UNKNOWN", subject: "api_key")]))
+            refuseHello(context, Status(.unauthenticated, "unknown API key", reasons: [Reason(.apiKeyUnknown, subject: "api_key")]))
             return
         }
         accept(context, principal)
@@ -299,12 +299,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func handleCall(_ context: ChannelHandlerContext, _ call: Call) {
         let callID = call.callID
         guard callID != 0 else {
-            goAwayAndClose(context, Status(.invalidArgument, "call_id 0 is reserved", reasons: [Reason("CALL_ID_INVALID", subject: "call.call_id")]))
+            goAwayAndClose(context, Status(.invalidArgument, "call_id 0 is reserved", reasons: [Reason(.callIDInvalid, subject: "call.call_id")]))
             return
         }
         guard inFlight[callID] == nil else {
             goAwayAndClose(context, Status(.invalidArgument, "call_id \(callID) is already in flight",
-                                           reasons: [Reason("CALL_ID_IN_USE", subject: "call.call_id", detail: "\(callID)")]))
+                                           reasons: [Reason(.callIDInUse, subject: "call.call_id", detail: "\(callID)")]))
             return
         }
         if state == .draining {
@@ -314,7 +314,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         guard inFlight.count < limits.maxCallsInFlightPerConnection else {
             let limit = limits.maxCallsInFlightPerConnection
             refuse(context, call, Status(.resourceExhausted, "too many calls in flight on this connection (limit \(limit))",
-                                         reasons: [Reason("CALLS_IN_FLIGHT_LIMIT", subject: "max_calls_in_flight_per_connection", detail: "\(limit)")]))
+                                         reasons: [Reason(.callsInFlightLimit, subject: "max_calls_in_flight_per_connection", detail: "\(limit)")]))
             return
         }
         let method: MethodDescriptor
@@ -328,7 +328,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             let limit = limits.maxWatchesPerConnection
             guard inFlight.values.lazy.filter({ $0.stream != nil }).count < limit else {
                 refuse(context, call, Status(.resourceExhausted, "too many watches open on this connection (limit \(limit))",
-                                             reasons: [Reason("WATCH_LIMIT", subject: "max_watches_per_connection", detail: "\(limit)")]))
+                                             reasons: [Reason(.watchLimit, subject: "max_watches_per_connection", detail: "\(limit)")]))
                 return
             }
             if let refusal = runtime.startWatch(for: principal) {
@@ -395,7 +395,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             guard message.readableBytes <= limits.maxFrameBytes - 64 else {
                 flushes.flush(context)
                 return finish(context, callID: callID, .failure(RPCError(.resourceExhausted, "stream item of \(message.readableBytes) bytes exceeds the frame limit",
-                                                                         reason: "RESPONSE_TOO_LARGE", subject: "max_frame_bytes", detail: "\(limits.maxFrameBytes)")))
+                                                                         reason: .responseTooLarge, subject: "max_frame_bytes", detail: "\(limits.maxFrameBytes)")))
             }
             context.write(wrapOutboundOut(.streamItem(callID: callID, message: message)), promise: nil)
         }
@@ -414,7 +414,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             // The reply must fit in a frame the client accepts; the envelope adds a few bytes.
             if response.readableBytes > limits.maxFrameBytes - 64 {
                 status = Status(.resourceExhausted, "response of \(response.readableBytes) bytes exceeds the frame limit",
-                                reasons: [Reason("RESPONSE_TOO_LARGE", subject: "max_frame_bytes", detail: "\(limits.maxFrameBytes)")])
+                                reasons: [Reason(.responseTooLarge, subject: "max_frame_bytes", detail: "\(limits.maxFrameBytes)")])
             } else {
                 reply(context, Reply(callID: callID, response: response))
             }
@@ -441,7 +441,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let overdue = inFlight.filter { $0.value.deadline <= now }.sorted { $0.key < $1.key }
         for (callID, call) in overdue {
             finish(context, callID: callID, .failure(RPCError(.deadlineExceeded, "deadline of \(call.timeoutMs) ms exceeded",
-                                                              reason: "DEADLINE_EXCEEDED", subject: call.method, detail: "\(call.timeoutMs)")))
+                                                              reason: .deadlineExceeded, subject: call.method, detail: "\(call.timeoutMs)")))
         }
         if state != .closed, let next = inFlight.values.map(\.deadline).min() { armDeadlineTimer(context, at: next) }
     }
@@ -465,7 +465,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     // MARK: - Ending
 
-    private static let shuttingDown = Status(.unavailable, "server is shutting down", reasons: [Reason("SHUTTING_DOWN")])
+    private static let shuttingDown = Status(.unavailable, "server is shutting down", reasons: [Reason(.shuttingDown)])
 
     private func beginDraining(_ context: ChannelHandlerContext) {
         switch state {
@@ -480,7 +480,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             for call in waiting { refuse(context, call, Self.shuttingDown) }
             // Streams never finish by themselves: they end now, and their clients resume elsewhere.
             for callID in inFlight.filter({ $0.value.stream != nil }).keys.sorted() {
-                finish(context, callID: callID, .failure(RPCError(.unavailable, "server is shutting down", reason: "SHUTTING_DOWN")))
+                finish(context, callID: callID, .failure(RPCError(.unavailable, "server is shutting down", reason: .shuttingDown)))
             }
             if inFlight.isEmpty { flushAndClose(context) }
         case .draining, .closed:
@@ -532,7 +532,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             guard handler.state == .ready || handler.state == .draining else { return }
             if handler.inFlight.isEmpty && context.eventLoop.now - handler.lastActivity >= idle {
                 handler.goAwayAndClose(context, Status(.unavailable, "connection idle for \(handler.limits.idleTimeoutMs) ms",
-                                                       reasons: [Reason("IDLE_TIMEOUT", subject: "idle_timeout_ms", detail: "\(handler.limits.idleTimeoutMs)")]))
+                                                       reasons: [Reason(.idleTimeout, subject: "idle_timeout_ms", detail: "\(handler.limits.idleTimeoutMs)")]))
             } else {
                 handler.armIdleTimer(context)
             }

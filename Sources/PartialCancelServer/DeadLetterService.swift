@@ -69,7 +69,7 @@ struct DeadLetterService {
         } else if let decoded = DeadLetterCursor.decode(request.cursor, shards: storage.router.count) {
             position = decoded
         } else {
-            return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "cursor is not one this server handed out", reason: "CURSOR_INVALID",
+            return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "cursor is not one this server handed out", reason: .cursorInvalid,
                                                                subject: "request.cursor"))
         }
         let excerpt = settings.excerptBytes, budget = responseBudget
@@ -100,11 +100,11 @@ struct DeadLetterService {
         let excerpt = settings.excerptBytes, budget = responseBudget
         return storage.deadLetterRecord(request.id, excerptBytes: excerpt, on: context.eventLoop).flatMap { found in
             guard let (letter, history) = found else {
-                return context.eventLoop.makeFailedFuture(RPCError(.notFound, "no dead letter '\(request.id)'", reason: "DEAD_LETTER_NOT_FOUND", subject: request.id))
+                return context.eventLoop.makeFailedFuture(RPCError(.notFound, "no dead letter '\(request.id)'", reason: .deadLetterNotFound, subject: request.id))
             }
             guard (0...letter.payloadBytes).contains(request.payloadOffset) else {
                 return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "payload_offset must be within 0...\(letter.payloadBytes)",
-                                                                   reason: "FIELD_OUT_OF_RANGE", subject: "request.payload_offset",
+                                                                   reason: .fieldOutOfRange, subject: "request.payload_offset",
                                                                    detail: "payload_bytes=\(letter.payloadBytes)"))
             }
             var response = GetDeadLetterResponse(deadLetter: ViewMapping.view(letter, excerptBytes: excerpt), payloadOffset: request.payloadOffset,
@@ -124,7 +124,7 @@ struct DeadLetterService {
 
     private func discard(_ context: CallContext, _ request: DiscardDeadLetterRequest) -> EventLoopFuture<DiscardDeadLetterResponse> {
         guard request.reason.contains(where: { !$0.isWhitespace }) else {
-            return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "say why the dead letter is discarded", reason: "FIELD_REQUIRED",
+            return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "say why the dead letter is discarded", reason: .fieldRequired,
                                                                subject: "request.reason"))
         }
         let excerpt = settings.excerptBytes
@@ -135,10 +135,10 @@ struct DeadLetterService {
                     context.log(.info, "dead letter discarded", metadata: ["dead_letter": "\(letter.id)"])
                     return DiscardDeadLetterResponse(deadLetter: ViewMapping.view(letter, excerptBytes: excerpt))
                 case .alreadyResolved(let letter):
-                    throw RPCError(.failedPrecondition, "dead letter \(letter.id) is no longer open (\(letter.state))", reason: "DEAD_LETTER_RESOLVED",
+                    throw RPCError(.failedPrecondition, "dead letter \(letter.id) is no longer open (\(letter.state))", reason: .deadLetterResolved,
                                    subject: letter.id, detail: letter.state)
                 case .notFound:
-                    throw RPCError(.notFound, "no dead letter '\(request.id)'", reason: "DEAD_LETTER_NOT_FOUND", subject: request.id)
+                    throw RPCError(.notFound, "no dead letter '\(request.id)'", reason: .deadLetterNotFound, subject: request.id)
                 }
             }
     }
@@ -147,7 +147,7 @@ struct DeadLetterService {
         let excerpt = settings.excerptBytes
         return storage.deadLetter(request.id, on: context.eventLoop).flatMap { letter in
             guard let letter else {
-                return context.eventLoop.makeFailedFuture(RPCError(.notFound, "no open dead letter '\(request.id)'", reason: "DEAD_LETTER_NOT_FOUND", subject: request.id))
+                return context.eventLoop.makeFailedFuture(RPCError(.notFound, "no open dead letter '\(request.id)'", reason: .deadLetterNotFound, subject: request.id))
             }
             if letter.kind == "notification" {
                 // Re-queue the email: delivery tries it again from scratch.

@@ -87,7 +87,7 @@ struct DiagnosticsService {
         if Int(request.delayMs) > maxPingDelayMs {
             return context.eventLoop.makeFailedFuture(
                 RPCError(.invalidArgument, "delay_ms \(request.delayMs) exceeds the limit of \(maxPingDelayMs)",
-                         reason: "FIELD_OUT_OF_RANGE", subject: "request.delay_ms", detail: "max_ping_delay_ms=\(maxPingDelayMs)"))
+                         reason: .fieldOutOfRange, subject: "request.delay_ms", detail: "max_ping_delay_ms=\(maxPingDelayMs)"))
         }
         let respond: @Sendable () -> PingResponse = {
             PingResponse(payload: request.payload, serverTimeUnixMs: Self.nowUnixMs())

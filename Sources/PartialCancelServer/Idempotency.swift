@@ -36,7 +36,7 @@ struct Idempotency {
             guard !key.isEmpty else { return inner(context, request) }
             guard key.utf8.count <= Self.maxKeyBytes, key.unicodeScalars.allSatisfy({ $0.value >= 0x21 && $0.value < 0x7F }) else {
                 return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "idempotency_key must be 1-\(Self.maxKeyBytes) printable ASCII characters",
-                                                                   reason: "FIELD_MALFORMED", subject: "metadata.idempotency_key"))
+                                                                   reason: .fieldMalformed, subject: "metadata.idempotency_key"))
             }
             let scope = Self.scope(context, method: method.name, key: key)
             let fingerprint = Array(SHA256.hash(data: Array(buffer: request)))
@@ -45,10 +45,10 @@ struct Idempotency {
                 switch claim {
                 case .mismatch:
                     return context.eventLoop.makeFailedFuture(RPCError(.failedPrecondition, "this idempotency key was used with a different request",
-                                                                       reason: "IDEMPOTENCY_KEY_REUSED", subject: "metadata.idempotency_key"))
+                                                                       reason: .idempotencyKeyReused, subject: "metadata.idempotency_key"))
                 case .inProgress:
                     return context.eventLoop.makeFailedFuture(RPCError(.aborted, "a call with this idempotency key is still running; retry later",
-                                                                       reason: "IDEMPOTENCY_KEY_IN_USE", subject: "metadata.idempotency_key"))
+                                                                       reason: .idempotencyKeyInUse, subject: "metadata.idempotency_key"))
                 case .replay(let statusBytes, let response):
                     let status = (try? Status(decoding: ByteBuffer(bytes: statusBytes))) ?? .ok
                     if status.isOK { return context.eventLoop.makeSucceededFuture(ByteBuffer(bytes: response)) }

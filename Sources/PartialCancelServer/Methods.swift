@@ -63,7 +63,7 @@ public struct MethodDescriptor: Sendable {
         self.streamHandler = streamHandler
         self.handler = { context, _ in
             context.eventLoop.makeFailedFuture(RPCError(.unimplemented, "\(name) streams; call it over a connection",
-                                                        reason: "STREAM_REQUIRED", subject: name))
+                                                        reason: .streamRequired, subject: name))
         }
     }
 
@@ -152,14 +152,14 @@ public struct MethodRegistry: Sendable {
     /// connection and in-process calls alike.
     public func method(_ name: String, for principal: Principal, metadata: Metadata) -> Result<MethodDescriptor, RPCError> {
         guard let method = methods[name] else {
-            return .failure(RPCError(.unimplemented, "unknown method '\(name)'", reason: "METHOD_UNKNOWN", subject: name))
+            return .failure(RPCError(.unimplemented, "unknown method '\(name)'", reason: .methodUnknown, subject: name))
         }
         if let denied = method.access.check(principal, method: method.name) { return .failure(denied) }
         // A portal names the customer it acts for before anything is looked up: refused later,
         // an existing id and a missing one would get different answers.
         if principal.role == .portal, metadata.onBehalfOf.isEmpty, Methods.spec(name)?.customerScoped ?? true {
             return .failure(RPCError(.invalidArgument, "portal calls must name the customer account in metadata.on_behalf_of",
-                                     reason: "ON_BEHALF_OF_REQUIRED", subject: "metadata.on_behalf_of"))
+                                     reason: .onBehalfOfRequired, subject: "metadata.on_behalf_of"))
         }
         return .success(method)
     }

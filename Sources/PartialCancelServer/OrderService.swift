@@ -44,8 +44,7 @@ struct OrderService {
                 return storage.addDeadLetter(key: key, kind: "intake", priority: priority, reason: error.code.name, detail: error.description,
                                              subject: request.channel, payload: payload, on: context.eventLoop).flatMapThrowing { id in
                     context.log(.info, "intake refused", metadata: ["channel": "\(request.channel)", "path": "\(error.path)", "dead_letter": "\(id)"])
-                    throw RPCError(.invalidArgument, "payload refused: \(error.description)",
-                                   reasons: [Reason(error.code.name, subject: error.path, detail: error.message), Reason("DEAD_LETTERED", subject: id)])
+                    throw IntakeRefused(error: error, deadLetterID: id)
                 }
             }
         }
@@ -55,7 +54,7 @@ struct OrderService {
 
     private func getOrder(_ context: CallContext, _ request: GetOrderRequest) -> EventLoopFuture<GetOrderResponse> {
         guard !request.orderID.isEmpty else {
-            return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "order_id is required", reason: "FIELD_REQUIRED", subject: "request.order_id"))
+            return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "order_id is required", reason: .fieldRequired, subject: "request.order_id"))
         }
         return storage.order(request.orderID, on: context.eventLoop).flatMapThrowing { found in
             let lookup = AccountScope.Lookup.order(request.orderID)
@@ -69,7 +68,7 @@ struct OrderService {
         do {
             try StockArguments.check(sku: request.sku, location: request.location, locationRequired: true)
             guard (0...1_000_000_000).contains(request.onHand) else {
-                throw RPCError(.invalidArgument, "on_hand must be within 0...1000000000", reason: "FIELD_OUT_OF_RANGE", subject: "request.on_hand")
+                throw RPCError(.invalidArgument, "on_hand must be within 0...1000000000", reason: .fieldOutOfRange, subject: "request.on_hand")
             }
         } catch {
             return context.eventLoop.makeFailedFuture(error)
@@ -105,8 +104,8 @@ enum AccountScope {
 
         var notFound: RPCError {
             switch self {
-            case .order(let id): RPCError(.notFound, "no order '\(id)'", reason: "ORDER_NOT_FOUND", subject: id)
-            case .cancellation(let id): RPCError(.notFound, "no cancellation '\(id)'", reason: "CANCELLATION_NOT_FOUND", subject: id)
+            case .order(let id): RPCError(.notFound, "no order '\(id)'", reason: .orderNotFound, subject: id)
+            case .cancellation(let id): RPCError(.notFound, "no cancellation '\(id)'", reason: .cancellationNotFound, subject: id)
             }
         }
     }
@@ -118,7 +117,7 @@ enum AccountScope {
         let named = context.metadata.onBehalfOf
         guard !named.isEmpty else {
             throw RPCError(.invalidArgument, "portal calls must name the customer account in metadata.on_behalf_of",
-                           reason: "ON_BEHALF_OF_REQUIRED", subject: "metadata.on_behalf_of")
+                           reason: .onBehalfOfRequired, subject: "metadata.on_behalf_of")
         }
         guard named == account else { throw lookup.notFound }
     }
@@ -132,11 +131,11 @@ enum StockArguments {
 
     private static func identifier(_ value: String, _ path: String, required: Bool) throws {
         if value.isEmpty {
-            if required { throw RPCError(.invalidArgument, "\(path) is required", reason: "FIELD_REQUIRED", subject: path) }
+            if required { throw RPCError(.invalidArgument, "\(path) is required", reason: .fieldRequired, subject: path) }
             return
         }
         guard Identifier.isValid(value) else {
-            throw RPCError(.invalidArgument, "\(path) must be 1-64 of letters, digits, '.', '_' and '-'", reason: "FIELD_MALFORMED", subject: path)
+            throw RPCError(.invalidArgument, "\(path) must be 1-64 of letters, digits, '.', '_' and '-'", reason: .fieldMalformed, subject: path)
         }
     }
 }

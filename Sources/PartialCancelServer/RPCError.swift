@@ -13,7 +13,7 @@ public struct RPCError: Error, Hashable, Sendable, CustomStringConvertible {
         self.reasons = reasons
     }
 
-    public init(_ code: StatusCode, _ message: String, reason: String, subject: String = "", detail: String = "") {
+    public init(_ code: StatusCode, _ message: String, reason: ReasonCode, subject: String = "", detail: String = "") {
         self.init(code, message, reasons: [Reason(reason, subject: subject, detail: detail)])
     }
 

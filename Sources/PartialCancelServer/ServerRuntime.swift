@@ -72,7 +72,7 @@ final class ServerRuntime: Sendable {
             if state.perPeer[peer, default: 0] >= limits.maxConnectionsPerPeer {
                 let limit = limits.maxConnectionsPerPeer
                 return .refused(Status(.resourceExhausted, "too many connections from \(peer) (limit \(limit))",
-                                       reasons: [Reason("PEER_CONNECTION_LIMIT", subject: "max_connections_per_peer", detail: "\(limit)")]))
+                                       reasons: [Reason(.peerConnectionLimit, subject: "max_connections_per_peer", detail: "\(limit)")]))
             }
             var evicted: (any Channel)?
             let unauthenticatedSlots = max(1, limits.maxConnections - limits.reservedAuthenticatedConnections)
@@ -80,7 +80,7 @@ final class ServerRuntime: Sendable {
                 guard let (id, oldest) = state.connections.filter({ $0.value.principal == nil }).min(by: { $0.value.order < $1.value.order }) else {
                     let limit = limits.maxConnections
                     return .refused(Status(.resourceExhausted, "too many connections (limit \(limit))",
-                                           reasons: [Reason("CONNECTION_LIMIT", subject: "max_connections", detail: "\(limit)")]))
+                                           reasons: [Reason(.connectionLimit, subject: "max_connections", detail: "\(limit)")]))
                 }
                 state.drop(id)
                 evicted = oldest.channel
@@ -103,7 +103,7 @@ final class ServerRuntime: Sendable {
             guard var entry = state.connections[id], entry.principal == nil else { return nil }
             if state.perPrincipal[principal.name, default: 0] >= limit {
                 return Status(.resourceExhausted, "\(principal.name) already has \(limit) connections open",
-                              reasons: [Reason("PRINCIPAL_CONNECTION_LIMIT", subject: "max_connections_per_principal", detail: "\(limit)")])
+                              reasons: [Reason(.principalConnectionLimit, subject: "max_connections_per_principal", detail: "\(limit)")])
             }
             entry.principal = principal.name
             state.connections[id] = entry
@@ -129,7 +129,7 @@ final class ServerRuntime: Sendable {
         return state.withLockedValue { state in
             guard state.watches[principal.name, default: 0] < limit else {
                 return Status(.resourceExhausted, "\(principal.name) already has \(limit) watches open",
-                              reasons: [Reason("WATCH_LIMIT", subject: "max_watches_per_principal", detail: "\(limit)")])
+                              reasons: [Reason(.watchLimit, subject: "max_watches_per_principal", detail: "\(limit)")])
             }
             state.watches[principal.name, default: 0] += 1
             return nil

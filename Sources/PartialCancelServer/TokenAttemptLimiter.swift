@@ -89,6 +89,6 @@ final class TokenAttemptLimiter: Sendable {
 
     private func refusal(retryAfterMs: Int64) -> RPCError {
         RPCError(.resourceExhausted, "too many wrong confirmation tokens from this caller; try again in \((retryAfterMs + 999) / 1000) s",
-                 reason: "TOKEN_ATTEMPTS_LIMITED", subject: "token_failures_per_caller", detail: "\(limit) per \(windowMs) ms")
+                 reason: .tokenAttemptsLimited, subject: "token_failures_per_caller", detail: "\(limit) per \(windowMs) ms")
     }
 }

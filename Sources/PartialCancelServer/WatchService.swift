@@ -30,10 +30,10 @@ struct WatchService {
 
     private func watchOrder(_ context: CallContext, _ request: WatchOrderRequest, _ stream: ServerStream) -> EventLoopFuture<Void> {
         guard !request.orderID.isEmpty else {
-            return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "order_id is required", reason: "FIELD_REQUIRED", subject: "request.order_id"))
+            return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "order_id is required", reason: .fieldRequired, subject: "request.order_id"))
         }
         guard request.afterSeq >= 0 else {
-            return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "after_seq must not be negative", reason: "FIELD_OUT_OF_RANGE",
+            return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "after_seq must not be negative", reason: .fieldOutOfRange,
                                                                subject: "request.after_seq"))
         }
         let watch = Watch(stream: stream, keys: [.order(request.orderID)], storage: storage, limit: bufferChanges, metrics: metrics)
@@ -47,32 +47,26 @@ struct WatchService {
 
     private func watchStock(_ context: CallContext, _ request: WatchStockRequest, _ stream: ServerStream) -> EventLoopFuture<Void> {
         guard !request.skus.isEmpty else {
-            return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "name at least one sku", reason: "FIELD_REQUIRED", subject: "request.skus"))
+            return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "name at least one sku", reason: .fieldRequired, subject: "request.skus"))
         }
         guard request.skus.count <= maxSkus else {
             return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "at most \(maxSkus) skus per watch (got \(request.skus.count))",
-                                                               reason: "FIELD_OUT_OF_RANGE", subject: "request.skus", detail: "max_watch_skus=\(maxSkus)"))
+                                                               reason: .fieldOutOfRange, subject: "request.skus", detail: "max_watch_skus=\(maxSkus)"))
         }
         for (index, cursor) in request.skus.enumerated() {
             do {
                 try StockArguments.check(sku: cursor.sku, location: "", locationRequired: false)
             } catch {
-                return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "request.skus[\(index)].sku is malformed", reason: "FIELD_MALFORMED",
+                return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "request.skus[\(index)].sku is malformed", reason: .fieldMalformed,
                                                                    subject: "request.skus[\(index)].sku"))
             }
             guard cursor.afterSeq >= 0 else {
-                return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "after_seq must not be negative", reason: "FIELD_OUT_OF_RANGE",
+                return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "after_seq must not be negative", reason: .fieldOutOfRange,
                                                                    subject: "request.skus[\(index)].after_seq"))
             }
         }
         let watch = Watch(stream: stream, keys: request.skus.map { .sku($0.sku) }, storage: storage, limit: bufferChanges, metrics: metrics)
         return watch.run(after: storage.watchStock(request.skus.map { ($0.sku, $0.afterSeq) }, subscriber: watch.queue, on: context.eventLoop))
-    }
-
-    static func mapped(_ error: any Error) -> any Error {
-        guard case .ahead(let subject, let seq, let last)? = error as? WatchError else { return error }
-        return RPCError(.outOfRange, "after_seq \(seq) is past the last change of \(subject) (\(last))", reason: "WATCH_SEQ_AHEAD",
-                        subject: subject, detail: "\(last)")
     }
 }
 
@@ -109,7 +103,7 @@ private final class Watch: @unchecked Sendable {
     func run(after registered: EventLoopFuture<Void>) -> EventLoopFuture<Void> {
         registered.flatMap { self.run() }.flatMapErrorThrowing { error in
             self.stop()
-            throw WatchService.mapped(error)
+            throw error
         }
     }
 
@@ -139,7 +133,7 @@ private final class Watch: @unchecked Sendable {
                 stop()
                 metrics.recordWatchDropped()
                 done.fail(RPCError(.resourceExhausted, "the watcher fell more than \(queue.limit) changes behind; resume from the last sequence number received",
-                                   reason: "WATCH_BUFFER_FULL", subject: "limits.watch_buffer_changes", detail: "\(queue.limit)"))
+                                   reason: .watchBufferFull, subject: "limits.watch_buffer_changes", detail: "\(queue.limit)"))
                 return
             }
             guard stream.isWritable else { return }

@@ -148,7 +148,7 @@ extension Reason: WireMessage {
     }
 
     public init(cMessage c: UnsafePointer<Pcancel__V1__Reason>, reader: FieldReader) throws(WireDecodeError) {
-        self.init(try reader.string(c.pointee.code, "code"),
+        self.init(rawCode: try reader.string(c.pointee.code, "code"),
                   subject: try reader.string(c.pointee.subject, "subject"),
                   detail: try reader.string(c.pointee.detail, "detail"))
     }

@@ -44,7 +44,8 @@ public struct Reason: Hashable, Sendable {
     /// Further detail, e.g. the rule that fired or the limit's value. May be empty.
     public var detail: String
 
-    public init(_ code: String, subject: String = "", detail: String = "") {
+    /// A reason with a code as it came off the wire; code that makes one uses `ReasonCode`.
+    public init(rawCode code: String, subject: String = "", detail: String = "") {
         self.code = code
         self.subject = subject
         self.detail = detail

@@ -21,7 +21,7 @@ struct StateMachineTests {
         for state in [CancellationState.confirmed, .completed] {
             let lifecycle = CancellationLifecycle(state: state, expiresAtMs: 1000)
             #expect(machine.handle(lifecycle, .confirm(tokenMatches: true, quoteHolds: false, nowMs: 5000)).1 == .returnEarlierResult)
-            #expect(machine.handle(lifecycle, .confirm(tokenMatches: false, quoteHolds: true, nowMs: 10)).1 == .refuse(code: "TOKEN_INVALID"))
+            #expect(machine.handle(lifecycle, .confirm(tokenMatches: false, quoteHolds: true, nowMs: 10)).1 == .refuse(.tokenInvalid))
         }
     }
 
@@ -30,12 +30,12 @@ struct StateMachineTests {
         var lifecycle = pending
         for attempt in 1...5 {
             let (next, action) = machine.handle(lifecycle, .confirm(tokenMatches: false, quoteHolds: true, nowMs: 10))
-            #expect(action == .refuse(code: attempt == 5 ? "REQUEST_LOCKED" : "TOKEN_INVALID"))
+            #expect(action == .refuse(attempt == 5 ? .requestLocked : .tokenInvalid))
             #expect(next.failedAttempts == attempt && next.state == (attempt == 5 ? .locked : .pendingConfirmation))
             lifecycle = next
         }
-        #expect(machine.handle(lifecycle, .confirm(tokenMatches: true, quoteHolds: true, nowMs: 10)).1 == .refuse(code: "REQUEST_LOCKED"))
-        #expect(machine.handle(lifecycle, .decline(tokenMatches: true, nowMs: 10)).1 == .refuse(code: "REQUEST_LOCKED"))
+        #expect(machine.handle(lifecycle, .confirm(tokenMatches: true, quoteHolds: true, nowMs: 10)).1 == .refuse(.requestLocked))
+        #expect(machine.handle(lifecycle, .decline(tokenMatches: true, nowMs: 10)).1 == .refuse(.requestLocked))
     }
 
     @Test("withdraw: a pending or locked request becomes WITHDRAWN; confirmed, final and expired ones refuse with their reason")
@@ -47,24 +47,24 @@ struct StateMachineTests {
         let legacy = CancellationLifecycle(expiresAtMs: 1000, failedAttempts: 5)
         #expect(machine.handle(legacy, .tick(nowMs: 10)).0.state == .locked)
         let expiredNow = machine.handle(pending, .withdraw(nowMs: 1000))
-        #expect(expiredNow.0.state == .expired && expiredNow.1 == .refuse(code: "REQUEST_EXPIRED"))
-        let refusals: [(CancellationState, String)] = [(.confirmed, "REQUEST_CONFIRMED"), (.completed, "REQUEST_CONFIRMED"), (.expired, "REQUEST_EXPIRED"),
-                                                      (.declined, "REQUEST_DECLINED"), (.aborted, "REQUEST_ABORTED"), (.withdrawn, "REQUEST_WITHDRAWN")]
+        #expect(expiredNow.0.state == .expired && expiredNow.1 == .refuse(.requestExpired))
+        let refusals: [(CancellationState, Refusal)] = [(.confirmed, .requestConfirmed), (.completed, .requestConfirmed), (.expired, .requestExpired),
+                                                       (.declined, .requestDeclined), (.aborted, .requestAborted), (.withdrawn, .requestWithdrawn)]
         for (state, code) in refusals {
             let lifecycle = CancellationLifecycle(state: state, expiresAtMs: 1000)
-            #expect(machine.handle(lifecycle, .withdraw(nowMs: 10)) == (lifecycle, .refuse(code: code)), "\(state)")
+            #expect(machine.handle(lifecycle, .withdraw(nowMs: 10)) == (lifecycle, .refuse(code)), "\(state)")
         }
         let withdrawn = CancellationLifecycle(state: .withdrawn, expiresAtMs: 1000)
-        #expect(machine.handle(withdrawn, .confirm(tokenMatches: true, quoteHolds: true, nowMs: 10)).1 == .refuse(code: "REQUEST_WITHDRAWN"))
-        #expect(machine.handle(withdrawn, .decline(tokenMatches: true, nowMs: 10)).1 == .refuse(code: "REQUEST_WITHDRAWN"))
+        #expect(machine.handle(withdrawn, .confirm(tokenMatches: true, quoteHolds: true, nowMs: 10)).1 == .refuse(.requestWithdrawn))
+        #expect(machine.handle(withdrawn, .decline(tokenMatches: true, nowMs: 10)).1 == .refuse(.requestWithdrawn))
         #expect(CancellationState.locked.isFinal && CancellationState.withdrawn.isFinal)
     }
 
     @Test("after the expiry a confirmation is refused and the request is EXPIRED")
     func expired() {
         let (next, action) = machine.handle(pending, .confirm(tokenMatches: true, quoteHolds: true, nowMs: 1000))
-        #expect(next.state == .expired && action == .refuse(code: "REQUEST_EXPIRED"))
-        #expect(machine.handle(next, .confirm(tokenMatches: true, quoteHolds: true, nowMs: 10)).1 == .refuse(code: "REQUEST_EXPIRED"))
+        #expect(next.state == .expired && action == .refuse(.requestExpired))
+        #expect(machine.handle(next, .confirm(tokenMatches: true, quoteHolds: true, nowMs: 10)).1 == .refuse(.requestExpired))
         let (swept, sweep) = machine.handle(pending, .tick(nowMs: 1000))
         #expect(swept.state == .expired && sweep == .markExpired)
         #expect(machine.handle(pending, .tick(nowMs: 999)).1 == .none)
@@ -73,17 +73,17 @@ struct StateMachineTests {
     @Test("a quote that no longer holds aborts the request; a new request is needed")
     func aborted() {
         let (next, action) = machine.handle(pending, .confirm(tokenMatches: true, quoteHolds: false, nowMs: 10))
-        #expect(next.state == .aborted && action == .refuse(code: "QUOTE_CHANGED"))
-        #expect(machine.handle(next, .confirm(tokenMatches: true, quoteHolds: true, nowMs: 10)).1 == .refuse(code: "REQUEST_ABORTED"))
+        #expect(next.state == .aborted && action == .refuse(.quoteChanged))
+        #expect(machine.handle(next, .confirm(tokenMatches: true, quoteHolds: true, nowMs: 10)).1 == .refuse(.requestAborted))
     }
 
     @Test("decline with the token: DECLINED, and it cannot be confirmed afterwards")
     func declined() {
         let (next, action) = machine.handle(pending, .decline(tokenMatches: true, nowMs: 10))
         #expect(next.state == .declined && action == .markDeclined)
-        #expect(machine.handle(next, .confirm(tokenMatches: true, quoteHolds: true, nowMs: 10)).1 == .refuse(code: "REQUEST_DECLINED"))
-        #expect(machine.handle(next, .decline(tokenMatches: true, nowMs: 10)).1 == .refuse(code: "REQUEST_DECLINED"))
-        #expect(machine.handle(pending, .decline(tokenMatches: false, nowMs: 10)).1 == .refuse(code: "TOKEN_INVALID"))
+        #expect(machine.handle(next, .confirm(tokenMatches: true, quoteHolds: true, nowMs: 10)).1 == .refuse(.requestDeclined))
+        #expect(machine.handle(next, .decline(tokenMatches: true, nowMs: 10)).1 == .refuse(.requestDeclined))
+        #expect(machine.handle(pending, .decline(tokenMatches: false, nowMs: 10)).1 == .refuse(.tokenInvalid))
     }
 
     @Test("stock released before confirmation, or twice, changes nothing")

@@ -152,7 +152,7 @@ struct CancellationRequestTests {
             Issue.record("a second request took a pending line")
         } catch let error as ClientError {
             #expect(error.code == .failedPrecondition)
-            #expect(error.status.reasons.first == Reason("CANCELLATION_PENDING", subject: "L1", detail: "cancellation.pending"))
+            #expect(error.status.reasons.first == Reason(rawCode: "CANCELLATION_PENDING", subject: "L1", detail: "cancellation.pending"))
         }
         #expect(try await request(agent, [CancelLine(lineID: "L2b")]).id == "web-W-1001/c2")
 

@@ -205,7 +205,7 @@ struct ConnectionHandlerTests {
         try channel.writeInbound(Envelope.call(Call(callID: 1, method: "pcancel.v1.PartialCancellation/Nope")))
         let reply = try #require(try replies(channel).first)
         #expect(reply.status.code == .unimplemented)
-        #expect(reply.status.reasons.first == Reason("METHOD_UNKNOWN", subject: "pcancel.v1.PartialCancellation/Nope"))
+        #expect(reply.status.reasons.first == Reason(rawCode: "METHOD_UNKNOWN", subject: "pcancel.v1.PartialCancellation/Nope"))
         try channel.writeInbound(ping(2))
         #expect(try replies(channel).first?.status.isOK == true)
     }
@@ -352,7 +352,7 @@ struct ConnectionHandlerTests {
         _ = try hello(channel)
         try channel.writeInbound(ping(1, delayMs: 100))
         channel.pipeline.fireUserInboundEventTriggered(ServerEvent.drain)
-        #expect(try channel.readOutbound(as: Envelope.self) == .goAway(Status(.unavailable, "server is shutting down", reasons: [Reason("SHUTTING_DOWN")])))
+        #expect(try channel.readOutbound(as: Envelope.self) == .goAway(Status(.unavailable, "server is shutting down", reasons: [Reason(rawCode: "SHUTTING_DOWN")])))
         try channel.writeInbound(ping(2))
         let refused = try replies(channel)
         #expect(refused.map(\.callID) == [2])

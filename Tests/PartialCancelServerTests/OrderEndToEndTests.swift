@@ -81,7 +81,7 @@ struct OrderEndToEndTests {
             Issue.record("the rule did not refuse")
         } catch let error as ClientError {
             #expect(error.code == .invalidArgument)
-            #expect(error.status.reasons.first == Reason("INTAKE_RULE", subject: "web/standard/max_order_total",
+            #expect(error.status.reasons.first == Reason(rawCode: "INTAKE_RULE", subject: "web/standard/max_order_total",
                                                          detail: "order total 79504 exceeds 50000 for web orders of standard accounts"))
             #expect(error.status.reasons.last?.code == "DEAD_LETTERED")
         }

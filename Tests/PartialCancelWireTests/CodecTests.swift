@@ -9,15 +9,15 @@ struct CodecTests {
         .hello(Hello(clientName: "test", apiKey: "pck_abc")),
         .hello(Hello(protocolVersion: 7, clientName: "", apiKey: "")),
         .helloReply(HelloReply(serverVersion: "1.2.3", limits: AnnouncedLimits(maxFrameBytes: 4_194_304, maxCallsInFlight: 10, defaultDeadlineMs: 1, maxDeadlineMs: 2, idleTimeoutMs: 3), role: "agent")),
-        .helloReply(HelloReply(status: Status(.unauthenticated, "no", reasons: [Reason("API_KEY_UNKNOWN", subject: "api_key")]), serverVersion: "x", limits: AnnouncedLimits(), role: "")),
+        .helloReply(HelloReply(status: Status(.unauthenticated, "no", reasons: [Reason(rawCode: "API_KEY_UNKNOWN", subject: "api_key")]), serverVersion: "x", limits: AnnouncedLimits(), role: "")),
         .call(Call(callID: 1, method: Methods.ping)),
         .call(Call(callID: .max, method: "a/b", deadlineMs: .max, metadata: Metadata(idempotencyKey: "k", traceID: "t", onBehalfOf: "acct-1"), request: ByteBuffer(bytes: [0, 1, 2, 255]))),
         .reply(Reply(callID: 5, response: ByteBuffer(bytes: [1]))),
-        .reply(Reply(callID: 6, status: Status(StatusCode(rawValue: 99), "future code", reasons: [Reason("A"), Reason("B", subject: "s", detail: "d")]))),
+        .reply(Reply(callID: 6, status: Status(StatusCode(rawValue: 99), "future code", reasons: [Reason(rawCode: "A"), Reason(rawCode: "B", subject: "s", detail: "d")]))),
         .cancel(callID: 42),
         .ping(nonce: 0),
         .pong(nonce: .max),
-        .goAway(Status(.unavailable, "bye", reasons: [Reason("SHUTTING_DOWN")])),
+        .goAway(Status(.unavailable, "bye", reasons: [Reason(rawCode: "SHUTTING_DOWN")])),
         .streamItem(callID: 3, message: ByteBuffer(bytes: [9, 9])),
         .call(Call(callID: 2, method: "ünïcødé/🙂")),
     ]
@@ -97,7 +97,7 @@ struct CodecTests {
 
     @Test("repeated fields over the limit are refused")
     func tooManyReasons() {
-        let status = Status(.internalError, "x", reasons: (0..<5).map { Reason("R\($0)") })
+        let status = Status(.internalError, "x", reasons: (0..<5).map { Reason(rawCode: "R\($0)") })
         #expect(throws: WireDecodeError.self) {
             try Envelope(decoding: Envelope.goAway(status).encoded(), limits: DecodingLimits(maxRepeatedCount: 4))
         }

@@ -101,7 +101,7 @@ struct PayloadSlicingTests {
 
     @Test("a framed envelope written as head and payload is byte for byte the plain framed encoding")
     func framedParts() {
-        let status = Status(.invalidArgument, "no", reasons: [Reason("X", subject: "s")])
+        let status = Status(.invalidArgument, "no", reasons: [Reason(rawCode: "X", subject: "s")])
         var envelopes = CodecTests.envelopes
         // Payload lengths on both sides of the one-, two- and three-byte varint boundaries.
         for count in [0, 1, 127, 128, 16_383, 16_384, 200_000] {

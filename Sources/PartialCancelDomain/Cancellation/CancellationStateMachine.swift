@@ -68,28 +68,28 @@ public struct CancellationStateMachine: Sendable {
         case markWithdrawn
         /// Nothing to do.
         case none
-        /// Refuse the event; `code` is the reason code for the status.
-        case refuse(code: String)
+        /// Refuse the event, for this reason.
+        case refuse(Refusal)
     }
 
     /// What a pending request refuses before anything else: expiry, a lock, a wrong token (which counts).
     private func checkPending(_ lifecycle: inout CancellationLifecycle, tokenMatches: Bool, nowMs: Int64) -> Action? {
         if nowMs >= lifecycle.expiresAtMs {
             lifecycle.state = .expired
-            return .refuse(code: "REQUEST_EXPIRED")
+            return .refuse(.requestExpired)
         }
         // Stored before LOCKED was a state: locked by its count alone.
         if lifecycle.failedAttempts >= maxFailedAttempts {
             lifecycle.state = .locked
-            return .refuse(code: "REQUEST_LOCKED")
+            return .refuse(.requestLocked)
         }
         guard tokenMatches else {
             lifecycle.failedAttempts += 1
             if lifecycle.failedAttempts >= maxFailedAttempts {
                 lifecycle.state = .locked
-                return .refuse(code: "REQUEST_LOCKED")
+                return .refuse(.requestLocked)
             }
-            return .refuse(code: "TOKEN_INVALID")
+            return .refuse(.tokenInvalid)
         }
         return nil
     }
@@ -113,7 +113,7 @@ public struct CancellationStateMachine: Sendable {
             case .pendingConfirmation:
                 if now >= lifecycle.expiresAtMs {
                     next.state = .expired
-                    return (next, .refuse(code: "REQUEST_EXPIRED"))
+                    return (next, .refuse(.requestExpired))
                 }
                 next.state = .withdrawn
                 return (next, .markWithdrawn)
@@ -121,15 +121,15 @@ public struct CancellationStateMachine: Sendable {
                 next.state = .withdrawn
                 return (next, .markWithdrawn)
             case .withdrawn:
-                return (next, .refuse(code: "REQUEST_WITHDRAWN"))
+                return (next, .refuse(.requestWithdrawn))
             case .confirmed, .completed:
-                return (next, .refuse(code: "REQUEST_CONFIRMED"))
+                return (next, .refuse(.requestConfirmed))
             case .expired:
-                return (next, .refuse(code: "REQUEST_EXPIRED"))
+                return (next, .refuse(.requestExpired))
             case .declined:
-                return (next, .refuse(code: "REQUEST_DECLINED"))
+                return (next, .refuse(.requestDeclined))
             case .aborted:
-                return (next, .refuse(code: "REQUEST_ABORTED"))
+                return (next, .refuse(.requestAborted))
             }
 
         case .stockReleased:
@@ -140,22 +140,22 @@ public struct CancellationStateMachine: Sendable {
         case .confirm(let tokenMatches, let quoteHolds, let now):
             switch lifecycle.state {
             case .confirmed, .completed:
-                return tokenMatches ? (next, .returnEarlierResult) : (next, .refuse(code: "TOKEN_INVALID"))
+                return tokenMatches ? (next, .returnEarlierResult) : (next, .refuse(.tokenInvalid))
             case .expired:
-                return (next, .refuse(code: "REQUEST_EXPIRED"))
+                return (next, .refuse(.requestExpired))
             case .declined:
-                return (next, .refuse(code: "REQUEST_DECLINED"))
+                return (next, .refuse(.requestDeclined))
             case .aborted:
-                return (next, .refuse(code: "REQUEST_ABORTED"))
+                return (next, .refuse(.requestAborted))
             case .locked:
-                return (next, .refuse(code: "REQUEST_LOCKED"))
+                return (next, .refuse(.requestLocked))
             case .withdrawn:
-                return (next, .refuse(code: "REQUEST_WITHDRAWN"))
+                return (next, .refuse(.requestWithdrawn))
             case .pendingConfirmation:
                 if let refusal = checkPending(&next, tokenMatches: tokenMatches, nowMs: now) { return (next, refusal) }
                 guard quoteHolds else {
                     next.state = .aborted
-                    return (next, .refuse(code: "QUOTE_CHANGED"))
+                    return (next, .refuse(.quoteChanged))
                 }
                 next.state = .confirmed
                 return (next, .applyCancellation)
@@ -164,10 +164,10 @@ public struct CancellationStateMachine: Sendable {
         case .decline(let tokenMatches, let now):
             guard lifecycle.state == .pendingConfirmation else {
                 switch lifecycle.state {
-                case .declined: return (next, .refuse(code: "REQUEST_DECLINED"))
-                case .locked: return (next, .refuse(code: "REQUEST_LOCKED"))
-                case .withdrawn: return (next, .refuse(code: "REQUEST_WITHDRAWN"))
-                default: return (next, .refuse(code: "REQUEST_NOT_PENDING"))
+                case .declined: return (next, .refuse(.requestDeclined))
+                case .locked: return (next, .refuse(.requestLocked))
+                case .withdrawn: return (next, .refuse(.requestWithdrawn))
+                default: return (next, .refuse(.requestNotPending))
                 }
             }
             if let refusal = checkPending(&next, tokenMatches: tokenMatches, nowMs: now) { return (next, refusal) }
@@ -175,4 +175,25 @@ public struct CancellationStateMachine: Sendable {
             return (next, .markDeclined)
         }
     }
+}
+
+/// Why the state machine refused an event; the raw value is the status's reason code.
+public enum Refusal: String, Sendable, Hashable, CaseIterable {
+    /// The token does not match the request's.
+    case tokenInvalid = "TOKEN_INVALID"
+    /// Too many wrong tokens: the request is locked for good.
+    case requestLocked = "REQUEST_LOCKED"
+    /// The order changed since the quote, and the refund would differ: the request is aborted.
+    case quoteChanged = "QUOTE_CHANGED"
+    case requestExpired = "REQUEST_EXPIRED"
+    case requestDeclined = "REQUEST_DECLINED"
+    case requestAborted = "REQUEST_ABORTED"
+    case requestWithdrawn = "REQUEST_WITHDRAWN"
+    /// A confirmed request can no longer be withdrawn.
+    case requestConfirmed = "REQUEST_CONFIRMED"
+    /// A decline of a request that is no longer pending (confirmed, expired or aborted).
+    case requestNotPending = "REQUEST_NOT_PENDING"
+
+    /// A wrong token was presented: counted against the caller's token-attempt limit.
+    public var isWrongToken: Bool { self == .tokenInvalid || self == .requestLocked }
 }

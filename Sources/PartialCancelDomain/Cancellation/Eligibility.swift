@@ -72,8 +72,36 @@ public struct EligibilityReason: Sendable, Hashable, Codable {
     public var rule: String
     public var detail: String
 
-    public init(_ code: String, rule: String, detail: String = "") {
-        self.code = code
+    /// The reason codes of SPEC section 7, the one list of them.
+    public enum Code: String, Sendable, Hashable, CaseIterable {
+        /// A required bundle component cannot be cancelled without its bundle.
+        case bundleComponentRequired = "BUNDLE_COMPONENT_REQUIRED"
+        /// A pending request covers the line already.
+        case cancellationPending = "CANCELLATION_PENDING"
+        /// The channel's cancellation window has passed.
+        case channelRule = "CHANNEL_RULE"
+        /// The line (or a component) is released to the warehouse, picked or shipped.
+        case fulfilmentInProgress = "FULFILMENT_IN_PROGRESS"
+        /// Every unit of the line is cancelled already.
+        case lineAlreadyCancelled = "LINE_ALREADY_CANCELLED"
+        /// The order has no such line.
+        case lineNotFound = "LINE_NOT_FOUND"
+        /// The order is not confirmed (pending or cancelled).
+        case orderNotConfirmed = "ORDER_NOT_CONFIRMED"
+        /// The order has shipped.
+        case orderShipped = "ORDER_SHIPPED"
+        /// A tender's kind is one the policy does not refund.
+        case paymentMethodNotEligible = "PAYMENT_METHOD_NOT_ELIGIBLE"
+        /// More units requested than remain.
+        case quantityExceedsRemaining = "QUANTITY_EXCEEDS_REMAINING"
+        /// A quantity below 1, or a line requested twice.
+        case quantityInvalid = "QUANTITY_INVALID"
+        /// The 3PL or dropship partner no longer accepts cancellation.
+        case thirdPartyLogistics = "THIRD_PARTY_LOGISTICS"
+    }
+
+    public init(_ code: Code, rule: String, detail: String = "") {
+        self.code = code.rawValue
         self.rule = rule
         self.detail = detail
     }
@@ -94,17 +122,17 @@ public enum Eligibility {
                                 policy: CancellationPolicy, nowMs: Int64) -> [LineVerdict] {
         var orderReasons: [EligibilityReason] = []
         switch order.status {
-        case .pending: orderReasons.append(EligibilityReason("ORDER_NOT_CONFIRMED", rule: "order.status", detail: "status PENDING"))
-        case .cancelled: orderReasons.append(EligibilityReason("ORDER_NOT_CONFIRMED", rule: "order.status", detail: "status CANCELLED"))
-        case .shipped: orderReasons.append(EligibilityReason("ORDER_SHIPPED", rule: "order.status", detail: "status SHIPPED"))
+        case .pending: orderReasons.append(EligibilityReason(.orderNotConfirmed, rule: "order.status", detail: "status PENDING"))
+        case .cancelled: orderReasons.append(EligibilityReason(.orderNotConfirmed, rule: "order.status", detail: "status CANCELLED"))
+        case .shipped: orderReasons.append(EligibilityReason(.orderShipped, rule: "order.status", detail: "status SHIPPED"))
         case .confirmed: break
         }
         if let rule = policy.rule(for: order), let window = rule.cancelWindowMinutes, nowMs > order.placedAtMs + window * 60_000 {
-            orderReasons.append(EligibilityReason("CHANNEL_RULE", rule: "channel_rule \(rule.name) cancel_window_minutes=\(window)",
+            orderReasons.append(EligibilityReason(.channelRule, rule: "channel_rule \(rule.name) cancel_window_minutes=\(window)",
                                                   detail: "placed \((nowMs - order.placedAtMs) / 60_000) minutes ago"))
         }
         for tender in order.tenders where policy.ineligibleTenderKinds.contains(tender.kind) {
-            orderReasons.append(EligibilityReason("PAYMENT_METHOD_NOT_ELIGIBLE", rule: "payment.ineligible_kinds", detail: "tender \(tender.id) is \(tender.kind.rawValue)"))
+            orderReasons.append(EligibilityReason(.paymentMethodNotEligible, rule: "payment.ineligible_kinds", detail: "tender \(tender.id) is \(tender.kind.rawValue)"))
         }
 
         let requestedIDs = Dictionary(requested.map { ($0.lineID, $0) }, uniquingKeysWith: { first, _ in first })
@@ -113,19 +141,19 @@ public enum Eligibility {
             var reasons = orderReasons
             guard seen.insert(request.lineID).inserted else {
                 return LineVerdict(lineID: request.lineID, quantity: 0,
-                                   reasons: [EligibilityReason("QUANTITY_INVALID", rule: "request.lines", detail: "line requested twice")])
+                                   reasons: [EligibilityReason(.quantityInvalid, rule: "request.lines", detail: "line requested twice")])
             }
             guard let line = order.line(request.lineID) else {
-                return LineVerdict(lineID: request.lineID, quantity: 0, reasons: reasons + [EligibilityReason("LINE_NOT_FOUND", rule: "order.lines")])
+                return LineVerdict(lineID: request.lineID, quantity: 0, reasons: reasons + [EligibilityReason(.lineNotFound, rule: "order.lines")])
             }
             let remaining = line.remainingQuantity
             let quantity = request.quantity ?? remaining
             if remaining == 0 {
-                reasons.append(EligibilityReason("LINE_ALREADY_CANCELLED", rule: "line.cancelled_quantity", detail: "all \(line.quantity) units cancelled"))
+                reasons.append(EligibilityReason(.lineAlreadyCancelled, rule: "line.cancelled_quantity", detail: "all \(line.quantity) units cancelled"))
             } else if quantity <= 0 {
-                reasons.append(EligibilityReason("QUANTITY_INVALID", rule: "request.quantity", detail: "quantity must be at least 1, got \(quantity)"))
+                reasons.append(EligibilityReason(.quantityInvalid, rule: "request.quantity", detail: "quantity must be at least 1, got \(quantity)"))
             } else if quantity > remaining {
-                reasons.append(EligibilityReason("QUANTITY_EXCEEDS_REMAINING", rule: "line.remaining_quantity", detail: "\(quantity) requested, \(remaining) remaining"))
+                reasons.append(EligibilityReason(.quantityExceedsRemaining, rule: "line.remaining_quantity", detail: "\(quantity) requested, \(remaining) remaining"))
             }
             // The line and, for a bundle, its components must still be stoppable.
             var fulfilmentLines = [line]
@@ -135,27 +163,27 @@ public enum Eligibility {
                 guard let fulfilment = candidate.fulfilment else { continue }
                 switch fulfilment.status {
                 case .shipped:
-                    reasons.append(EligibilityReason("ORDER_SHIPPED", rule: "line.fulfilment.status", detail: "line \(candidate.id) SHIPPED"))
+                    reasons.append(EligibilityReason(.orderShipped, rule: "line.fulfilment.status", detail: "line \(candidate.id) SHIPPED"))
                 case .releasedToWarehouse, .picked:
-                    reasons.append(EligibilityReason("FULFILMENT_IN_PROGRESS", rule: "line.fulfilment.status", detail: "line \(candidate.id) \(fulfilment.status.rawValue)"))
+                    reasons.append(EligibilityReason(.fulfilmentInProgress, rule: "line.fulfilment.status", detail: "line \(candidate.id) \(fulfilment.status.rawValue)"))
                 case .reserved:
                     break
                 }
                 if (fulfilment.node == .thirdPartyLogistics || fulfilment.node == .dropship) && !fulfilment.partnerAcceptsCancel {
-                    reasons.append(EligibilityReason("THIRD_PARTY_LOGISTICS", rule: "line.fulfilment.partner_accepts_cancel",
+                    reasons.append(EligibilityReason(.thirdPartyLogistics, rule: "line.fulfilment.partner_accepts_cancel",
                                                      detail: "line \(candidate.id) at \(fulfilment.location) (\(fulfilment.node.rawValue))"))
                 }
             }
             if line.kind == .bundleComponent, !line.optional {
                 let parentRequested = line.parentLineID.map { requestedIDs[$0] != nil } ?? false
                 if !parentRequested {
-                    reasons.append(EligibilityReason("BUNDLE_COMPONENT_REQUIRED", rule: "line.optional",
+                    reasons.append(EligibilityReason(.bundleComponentRequired, rule: "line.optional",
                                                      detail: "\(line.id) is a required part of \(line.parentLineID ?? "its bundle"); cancel the bundle"))
                 }
             }
             let related = Set([line.id] + (line.parentLineID.map { [$0] } ?? []) + order.lines.filter { $0.parentLineID == line.id }.map(\.id))
             if !related.isDisjoint(with: pendingLineIDs) {
-                reasons.append(EligibilityReason("CANCELLATION_PENDING", rule: "cancellation.pending", detail: "a pending request covers line \(line.id)"))
+                reasons.append(EligibilityReason(.cancellationPending, rule: "cancellation.pending", detail: "a pending request covers line \(line.id)"))
             }
             return LineVerdict(lineID: line.id, quantity: max(0, quantity), reasons: Self.unique(reasons))
         }

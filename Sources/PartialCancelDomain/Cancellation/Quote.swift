@@ -59,8 +59,10 @@ public struct Quote: Sendable, Hashable, Codable {
 }
 
 public enum QuoteError: Error, Hashable, Sendable {
+    /// Some requested lines may not be cancelled (the verdicts that say why).
     case ineligible([LineVerdict])
-    case tendersCannotTakeRefund(Int64)
+    /// The order's tenders cannot take `amount` of the refund.
+    case tendersCannotTakeRefund(orderID: String, amount: Int64)
 }
 
 /// Computes binding quotes and applies them (SPEC section 5).
@@ -183,7 +185,7 @@ public enum Cancellation {
             allocations.append(TenderAllocation(tenderID: tender.id, method: method, amount: take))
             left -= take
         }
-        guard left == 0 else { throw .tendersCannotTakeRefund(left) }
+        guard left == 0 else { throw .tendersCannotTakeRefund(orderID: order.id, amount: left) }
         return allocations
     }
 
