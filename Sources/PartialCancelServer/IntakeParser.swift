@@ -11,7 +11,7 @@ import PartialCancelStorage
 struct IntakeParser: Sendable {
     let intake: Intake
     /// The clock intake bounds an order's placing time by (Unix milliseconds).
-    var now: @Sendable () -> Int64 = Storage.unixMillis
+    var now: @Sendable () -> Int64 = WallClock.system.nowMs
     var pool: NIOThreadPool = .singleton
 
     /// Payloads up to this size are parsed on the event loop (microseconds: cheaper than the hop).

@@ -2,6 +2,7 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import PartialCancelDomain
 import PartialCancelStorage
 
 #if canImport(Glibc)
@@ -104,7 +105,7 @@ struct MaildirSink: EmailSink {
             try fileManager.createDirectory(atPath: directory + sub, withIntermediateDirectories: true,
                                             attributes: [.posixPermissions: Int(DataDirectory.directoryMode)])
         }
-        let name = "\(Storage.unixMillis()).\(UInt64.random(in: 0 ... .max)).pcancel"
+        let name = "\(WallClock.system.nowMs()).\(UInt64.random(in: 0 ... .max)).pcancel"
         let temporary = "\(directory)/tmp/\(name)"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o600)
         guard fd >= 0 else { throw DeliveryError(description: "cannot create \(temporary): errno \(errno)") }
@@ -262,7 +263,7 @@ final class NotificationDelivery: Sendable {
         }
         guard start else { return }
         let loop = self.loop
-        storage.dueEmails(nowMs: Storage.unixMillis(), limit: 100, on: loop).flatMap { emails -> EventLoopFuture<Void> in
+        storage.dueEmails(nowMs: storage.clock.nowMs(), limit: 100, on: loop).flatMap { emails -> EventLoopFuture<Void> in
             let deliveries = emails.map { self.deliver($0) }
             return EventLoopFuture.andAllComplete(deliveries, on: loop)
         }.whenComplete { _ in self.busy.withLockedValue { $0 = false } }
@@ -282,7 +283,7 @@ final class NotificationDelivery: Sendable {
             if attempts >= configuration.maxAttempts {
                 return self.storage.emailDead(email, error: "\(error)", on: self.loop)
             }
-            let next = Storage.unixMillis() + configuration.backoffMs(afterAttempts: email.attempts)
+            let next = self.storage.clock.nowMs() + configuration.backoffMs(afterAttempts: email.attempts)
             return self.storage.emailFailed(email, error: "\(error)", nextAttemptMs: next, on: self.loop)
         }
     }

@@ -22,7 +22,7 @@ public enum SampleData {
         var ids: [String] = []
         let intake = Intake()
         for sample in orders {
-            let order = try intake.order(channel: sample.channel, payload: Array(sample.payload.utf8), nowMs: Storage.unixMillis())
+            let order = try intake.order(channel: sample.channel, payload: Array(sample.payload.utf8), nowMs: storage.clock.nowMs())
             ids.append(try await storage.ingest(order, actor: "sample data", on: loop).get().order.id)
         }
         try await storage.waitForDelivery(on: loop).get()

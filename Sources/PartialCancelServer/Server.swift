@@ -37,7 +37,9 @@ public final class PartialCancelServer: Service, Sendable {
     /// first start) and prepares the methods.
     /// - Parameters:
     ///   - methods: further methods to serve besides the built-in ones.
-    public init(configuration: ServerConfiguration, keyStore: KeyStore, methods: [MethodDescriptor] = [], logger: Logger) throws {
+    ///   - clock: the time of day for expiry, windows, backoff and records (tests pass a manual one).
+    public init(configuration: ServerConfiguration, keyStore: KeyStore, methods: [MethodDescriptor] = [], logger: Logger,
+                clock: WallClock = .system) throws {
         try configuration.validate()
         self.tlsContext = try configuration.tls?.makeContext()
         self.configuration = configuration
@@ -49,7 +51,8 @@ public final class PartialCancelServer: Service, Sendable {
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
         let storagePath = configuration.dataDirectory
         do {
-            self.storage = try Storage.open(directory: storagePath, configuration: configuration.storage, eventLoop: group.next(), logger: logger)
+            self.storage = try Storage.open(directory: storagePath, configuration: configuration.storage, eventLoop: group.next(), logger: logger,
+                                            clock: clock)
         } catch {
             try? group.syncShutdownGracefully()
             throw error
@@ -66,14 +69,14 @@ public final class PartialCancelServer: Service, Sendable {
         var registry = MethodRegistry(diagnostics.methods)
         // Mutating methods honour idempotency keys.
         let idempotency = Idempotency(storage: storage, retentionMs: Int64(configuration.idempotencyRetentionMinutes) * 60_000,
-                                      staleAfterMs: Int64(configuration.limits.maxDeadlineMs) * 2, now: Storage.unixMillis)
+                                      staleAfterMs: Int64(configuration.limits.maxDeadlineMs) * 2, now: clock.nowMs)
         let mutating = Set(Methods.table.filter(\.mutates).map(\.name))
-        let parser = IntakeParser(intake: Intake(limits: configuration.intake))
+        let parser = IntakeParser(intake: Intake(limits: configuration.intake), now: clock.nowMs)
         let services = OrderService(storage: storage, parser: parser).methods
             + DeadLetterService(storage: storage, parser: parser, settings: configuration.deadLetters,
                                 maxFrameBytes: configuration.limits.maxFrameBytes).methods
             + CancellationService(storage: storage, policy: configuration.cancellation,
-                                  tokenTTLMs: Int64(configuration.cancellationTokenTTLSeconds) * 1000, now: Storage.unixMillis,
+                                  tokenTTLMs: Int64(configuration.cancellationTokenTTLSeconds) * 1000, now: clock.nowMs,
                                   tokenAttempts: TokenAttemptLimiter(limit: configuration.limits.tokenFailuresPerCaller,
                                                                      windowMs: Int64(configuration.limits.tokenFailureWindowMs)),
                                   metrics: metrics).methods

@@ -145,7 +145,7 @@ final class ShardStore {
     let index: Int
     private let db: SQLiteConnection
     private let configuration: StorageConfiguration
-    private let now: @Sendable () -> Int64
+    let now: @Sendable () -> Int64
     /// Pages in the WAL after the last commit, as SQLite's WAL hook reports them.
     private let walPages = WALPages()
     private let orders: BodyCache<Order>

@@ -78,9 +78,14 @@ public final class Storage: Sendable {
     /// Per shard: why it cannot write (full disk), or nil; kept by the shard, read by Health.
     private let fullness: [NIOLockedValueBox<String?>]
 
+    /// The time of day every record and decision of this store is stamped with.
+    public let clock: WallClock
+
     private init(directory: String, configuration: StorageConfiguration, isNew: Bool, workers: [ShardWorker], hub: WatchHub,
-                 lock: DataDirectoryLock, fullness: [NIOLockedValueBox<String?>], eventLoop: any EventLoop, logger: Logger) {
+                 lock: DataDirectoryLock, fullness: [NIOLockedValueBox<String?>], eventLoop: any EventLoop, logger: Logger,
+                 clock: WallClock) {
         self.directory = directory
+        self.clock = clock
         self.lock = lock
         self.fullness = fullness
         self.hub = hub
@@ -96,7 +101,7 @@ public final class Storage: Sendable {
     /// Opens (or creates) the data directory's shards, migrates them, and redelivers any outbox
     /// messages a previous run left undelivered.
     public static func open(directory: String, configuration: StorageConfiguration, eventLoop: any EventLoop,
-                            logger: Logger, now: @escaping @Sendable () -> Int64 = Storage.unixMillis) throws -> Storage {
+                            logger: Logger, clock: WallClock = .system) throws -> Storage {
         guard configuration.shards >= 1, configuration.shards <= 256 else {
             throw StorageError(code: 0, "storage.shards must be 1...256 (got \(configuration.shards))")
         }
@@ -115,11 +120,11 @@ public final class Storage: Sendable {
         let fullness = (0..<configuration.shards).map { _ in NIOLockedValueBox<String?>(nil) }
         for index in 0..<configuration.shards {
             let path = URL(fileURLWithPath: directory).appendingPathComponent("shard-\(index).sqlite").path
-            let store = try ShardStore(index: index, path: path, configuration: configuration, hub: hub, sealer: sealer, fullness: fullness[index], now: now)
+            let store = try ShardStore(index: index, path: path, configuration: configuration, hub: hub, sealer: sealer, fullness: fullness[index], now: clock.nowMs)
             workers.append(ShardWorker(index: index, store: store, maxGroup: configuration.groupCommitJobs))
         }
         let storage = Storage(directory: directory, configuration: configuration, isNew: isNew, workers: workers, hub: hub, lock: lock,
-                              fullness: fullness, eventLoop: eventLoop, logger: logger)
+                              fullness: fullness, eventLoop: eventLoop, logger: logger, clock: clock)
         for index in workers.indices { storage.deliver(from: index) }
         return storage
     }
@@ -157,11 +162,6 @@ public final class Storage: Sendable {
         lock.release()
     }
 
-    public static let unixMillis: @Sendable () -> Int64 = {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
-    }
 
     /// Runs `work` on the shard's worker. `durable: false` is for bookkeeping whose loss on a power
     /// failure is repaired by redoing it (see `ShardWorker`).
@@ -238,13 +238,16 @@ public final class Storage: Sendable {
 
     /// What a cancellation becomes once its stock is back (set by the server: the state machine
     /// lives in the domain); nil leaves it unchanged.
-    private let completeAfterRelease: @Sendable (CancellationRequest) -> CancellationRequest? = { request in
-        let (next, action) = CancellationStateMachine().handle(request.lifecycle, .stockReleased)
-        guard action == .markCompleted else { return nil }
-        var completed = request
-        completed.lifecycle = next
-        completed.updatedMs = Storage.unixMillis()
-        return completed
+    private var completeAfterRelease: @Sendable (CancellationRequest) -> CancellationRequest? {
+        let clock = self.clock
+        return { request in
+            let (next, action) = CancellationStateMachine().handle(request.lifecycle, .stockReleased)
+            guard action == .markCompleted else { return nil }
+            var completed = request
+            completed.lifecycle = next
+            completed.updatedMs = clock.nowMs()
+            return completed
+        }
     }
 
     /// What a confirmation or decline decided, for storage to carry out in the same transaction.
@@ -489,7 +492,7 @@ public final class Storage: Sendable {
                 guard cursor.after <= last else { throw WatchError.ahead(subject: cursor.sku, seq: cursor.after, last: last) }
                 if cursor.after == 0 {
                     for pool in try store.stock(sku: cursor.sku, location: nil) {
-                        subscriber.offer(.stock(StockEvent(sku: pool.sku, seq: last, atMs: Storage.unixMillis(), location: pool.location,
+                        subscriber.offer(.stock(StockEvent(sku: pool.sku, seq: last, atMs: store.now(), location: pool.location,
                                                            onHand: pool.onHand, reserved: pool.reserved, cause: "SNAPSHOT", reference: "")))
                     }
                 } else {
@@ -735,7 +738,7 @@ public final class Storage: Sendable {
                 : worker.submit(on: loop) { store in try store.probeWrite() }.recover { _ in }
             return probed.flatMap {
                 worker.submit(on: loop) { store in
-                    let now = Storage.unixMillis()
+                    let now = store.now()
                     let outbox = store.outboxBacklogAndOldest
                     let email = store.emailBacklogAndOldest
                     return ShardHealth(index: store.index, open: true, queueDepth: depth, outboxBacklog: outbox.count,

@@ -117,4 +117,44 @@ struct BruteForceTests {
         for client in [admin, attacker] { await client.close() }
         try await server.stop()
     }
+
+    @Test("the wrong-token limit is per window: once the window has passed (on the server's clock), the caller may try again")
+    func windowReopens() async throws {
+        let clock = ManualClock()
+        let server = try await TestServer.start(clock: clock.clock) { $0.limits.tokenFailuresPerCaller = 3; $0.limits.tokenFailureWindowMs = 60_000 }
+        let admin = try await server.client(key: TestServer.adminKey)
+        _ = try await admin.call(Methods.ingestOrder, IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web)), as: IngestOrderResponse.self)
+        let ids = try await [[CancelLine(lineID: "L1", quantity: 1)], [CancelLine(lineID: "L2b")]].asyncMap { lines in
+            try await admin.call(Methods.requestCancellation, RequestCancellationRequest(orderID: "web-W-1001", lines: lines, reasonCode: "WINDOW_TEST"),
+                                 as: RequestCancellationResponse.self).cancellation.id
+        }
+        let attacker = try await server.client(key: TestServer.agentKey)
+        func attempt(_ id: String) async -> String {
+            do {
+                _ = try await attacker.call(Methods.confirmCancellation, ConfirmCancellationRequest(id: id, token: String(repeating: "0", count: 64)),
+                                            as: ConfirmCancellationResponse.self)
+                return "ACCEPTED"
+            } catch {
+                return (error as? ClientError)?.status.reasons.first?.code ?? "\(error)"
+            }
+        }
+        // Spread over two requests, so that no request locks (five wrong tokens lock one).
+        var outcomes: [String] = []
+        for index in 0..<4 { outcomes.append(await attempt(ids[index % 2])) }
+        #expect(outcomes == ["TOKEN_INVALID", "TOKEN_INVALID", "TOKEN_INVALID", "TOKEN_ATTEMPTS_LIMITED"])
+        clock.advance(byMs: 59_000)
+        #expect(await attempt(ids[1]) == "TOKEN_ATTEMPTS_LIMITED")
+        clock.advance(byMs: 1_000)
+        #expect(await attempt(ids[1]) == "TOKEN_INVALID")
+        for client in [admin, attacker] { await client.close() }
+        try await server.stop()
+    }
+}
+
+extension Array {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var results: [T] = []
+        for element in self { results.append(try await transform(element)) }
+        return results
+    }
 }

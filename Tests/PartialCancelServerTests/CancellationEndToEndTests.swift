@@ -205,9 +205,9 @@ struct ConfirmationTests {
     }
 
     static func setUp(_ configure: @escaping (inout ServerConfiguration) -> Void = { _ in }, payload: String = SamplePayloads.web,
-                      logger: Logger? = nil) async throws
+                      logger: Logger? = nil, clock: WallClock = .system) async throws
         -> (TestServer, agent: PartialCancelClient, portal: PartialCancelClient) {
-        let server = try await TestServer.start(logger: logger, configuring: configure)
+        let server = try await TestServer.start(logger: logger, clock: clock, configuring: configure)
         let admin = try await server.client()
         for (sku, location, onHand) in SampleData.stock {
             _ = try await admin.call(Methods.putStock, PutStockRequest(sku: sku, location: location, onHand: onHand), as: PutStockResponse.self)
@@ -483,10 +483,14 @@ struct MoreConfirmationTests {
 
     @Test("an expired request cannot be confirmed and frees its lines")
     func expired() async throws {
-        let (server, agent, portal) = try await ConfirmationTests.setUp { $0.cancellationTokenTTLSeconds = 1 }
+        let clock = ManualClock()
+        let (server, agent, portal) = try await ConfirmationTests.setUp({ $0.cancellationTokenTTLSeconds = 60 }, clock: clock.clock)
         let strap = try await ConfirmationTests.request(agent, [CancelLine(lineID: "L2b")])
         let strapToken = try await ConfirmationTests.token(portal, for: strap.id)
-        try await Task.sleep(nanoseconds: 1_200_000_000)
+        clock.advance(byMs: 59_999)
+        #expect(try await agent.call(Methods.getCancellation, GetCancellationRequest(id: strap.id), as: GetCancellationResponse.self).cancellation.state
+                == "PENDING_CONFIRMATION")
+        clock.advance(byMs: 1)
         do {
             _ = try await ConfirmationTests.confirm(portal, strap.id, strapToken)
             Issue.record("confirmed an expired request")

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import PartialCancelClient
+import PartialCancelDomain
 import PartialCancelServer
 import PartialCancelWire
 
@@ -24,7 +25,7 @@ struct TestServer {
         try await start(eventLoopThreads: eventLoopThreads, configuring: { configure(&$0.limits) })
     }
 
-    static func start(eventLoopThreads: Int = 2, dataDirectory: String? = nil, logger: Logger? = nil,
+    static func start(eventLoopThreads: Int = 2, dataDirectory: String? = nil, logger: Logger? = nil, clock: WallClock = .system,
                       configuring configure: (inout ServerConfiguration) -> Void) async throws -> TestServer {
         var configuration = ServerConfiguration()
         configuration.port = 0
@@ -45,7 +46,7 @@ struct TestServer {
             quiet.logLevel = .warning
             return quiet
         }()
-        let server = try PartialCancelServer(configuration: configuration, keyStore: try KeyStore(keys), logger: logger)
+        let server = try PartialCancelServer(configuration: configuration, keyStore: try KeyStore(keys), logger: logger, clock: clock)
         let address = try await server.start()
         let task = Task { try await server.run() }
         return TestServer(server: server, port: address.port!, task: task)
