@@ -8,8 +8,17 @@ let package = Package(
     dependencies: [.package(name: "pcancel", path: "..")],
     targets: [
         .target(name: "CFuzzerDriver"),
-        .executableTarget(name: "FuzzFrameDecoder", dependencies: ["CFuzzerDriver", .product(name: "PartialCancelFuzzing", package: "pcancel")]),
-        .executableTarget(name: "FuzzCodec", dependencies: ["CFuzzerDriver", .product(name: "PartialCancelFuzzing", package: "pcancel")]),
-        .executableTarget(name: "FuzzDispatch", dependencies: ["CFuzzerDriver", .product(name: "PartialCancelFuzzing", package: "pcancel")]),
+        .executableTarget(
+            name: "FuzzFrameDecoder",
+            dependencies: ["CFuzzerDriver", .product(name: "PartialCancelFuzzing", package: "pcancel")]
+        ),
+        .executableTarget(
+            name: "FuzzCodec",
+            dependencies: ["CFuzzerDriver", .product(name: "PartialCancelFuzzing", package: "pcancel")]
+        ),
+        .executableTarget(
+            name: "FuzzDispatch",
+            dependencies: ["CFuzzerDriver", .product(name: "PartialCancelFuzzing", package: "pcancel")]
+        ),
     ]
 )

@@ -12,13 +12,22 @@ public enum APIKeySource {
 
     /// The key, or nil when no source has one. A named `keyFile` must be readable; a missing
     /// `defaultFile` is skipped. Keys read from files are trimmed of surrounding whitespace.
-    public static func resolve(given: String?, environment: String, keyFile: String? = nil, defaultFile: String) throws -> String? {
+    public static func resolve(
+        given: String?,
+        environment: String,
+        keyFile: String? = nil,
+        defaultFile: String
+    ) throws -> String? {
         if let given { return given }
         if let value = ProcessInfo.processInfo.environment[environment], !value.isEmpty { return value }
         if let keyFile {
-            guard let text = try? String(contentsOfFile: keyFile, encoding: .utf8) else { throw UnreadableKeyFile(path: keyFile) }
+            guard let text = try? String(contentsOfFile: keyFile, encoding: .utf8) else {
+                throw UnreadableKeyFile(path: keyFile)
+            }
             return text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        return (try? String(contentsOfFile: defaultFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        return (try? String(contentsOfFile: defaultFile, encoding: .utf8))?.trimmingCharacters(
+            in: .whitespacesAndNewlines
+        )
     }
 }

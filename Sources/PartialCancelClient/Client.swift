@@ -25,7 +25,9 @@ public final class PartialCancelClient: Sendable {
 
         /// `HOST:PORT` (`[IPV6]:PORT` too; an empty host is 127.0.0.1) as host and port, or nil.
         public static func parseAddress(_ text: String) -> (host: String, port: Int)? {
-            guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
+            guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+                (1...65535).contains(port)
+            else {
                 return nil
             }
             var host = String(text[..<colon])
@@ -43,7 +45,12 @@ public final class PartialCancelClient: Sendable {
             /// The name the server's certificate must carry (default: the host connected to).
             public var serverName: String?
 
-            public init(caFile: String? = nil, certificateFile: String? = nil, privateKeyFile: String? = nil, serverName: String? = nil) {
+            public init(
+                caFile: String? = nil,
+                certificateFile: String? = nil,
+                privateKeyFile: String? = nil,
+                serverName: String? = nil
+            ) {
                 self.caFile = caFile
                 self.certificateFile = certificateFile
                 self.privateKeyFile = privateKeyFile
@@ -62,9 +69,17 @@ public final class PartialCancelClient: Sendable {
             }
         }
 
-        public init(host: String = "127.0.0.1", port: Int = 7447, apiKey: String = "", clientName: String = "pcancel-client",
-                    connectTimeout: TimeAmount = .seconds(5), defaultDeadline: TimeAmount = .seconds(30),
-                    localDeadlineSlack: TimeAmount = .seconds(2), framing: FramingConfiguration = FramingConfiguration(), tls: TLS? = nil) {
+        public init(
+            host: String = "127.0.0.1",
+            port: Int = 7447,
+            apiKey: String = "",
+            clientName: String = "pcancel-client",
+            connectTimeout: TimeAmount = .seconds(5),
+            defaultDeadline: TimeAmount = .seconds(30),
+            localDeadlineSlack: TimeAmount = .seconds(2),
+            framing: FramingConfiguration = FramingConfiguration(),
+            tls: TLS? = nil
+        ) {
             self.host = host
             self.port = port
             self.apiKey = apiKey
@@ -84,7 +99,12 @@ public final class PartialCancelClient: Sendable {
     private let closedStatus: NIOLockedValueBox<Status?>
     private let nextCallID = NIOLockedValueBox<UInt64>(0)
 
-    private init(configuration: Configuration, channel: any Channel, closedStatus: NIOLockedValueBox<Status?>, server: HelloReply) {
+    private init(
+        configuration: Configuration,
+        channel: any Channel,
+        closedStatus: NIOLockedValueBox<Status?>,
+        server: HelloReply
+    ) {
         self.configuration = configuration
         self.channel = channel
         self.closedStatus = closedStatus
@@ -93,14 +113,19 @@ public final class PartialCancelClient: Sendable {
 
     /// Connects and says Hello. Throws `ClientError` (UNAVAILABLE when the server cannot be reached,
     /// the server's status when it refuses the Hello).
-    public static func connect(_ configuration: Configuration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> PartialCancelClient {
+    public static func connect(
+        _ configuration: Configuration,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> PartialCancelClient {
         let framing = configuration.framing
         let closedStatus = NIOLockedValueBox<Status?>(nil)
         let tlsContext: NIOSSLContext?
         do {
             tlsContext = try configuration.tls?.makeContext()
         } catch {
-            throw ClientError(Status(.invalidArgument, "TLS settings cannot be used: \(error)", reasons: [Reason(.tlsConfiguration)]))
+            throw ClientError(
+                Status(.invalidArgument, "TLS settings cannot be used: \(error)", reasons: [Reason(.tlsConfiguration)])
+            )
         }
         // SNI cannot carry an IP address: then the certificate is checked against the address itself.
         let named = configuration.tls?.serverName ?? configuration.host
@@ -113,7 +138,9 @@ public final class PartialCancelClient: Sendable {
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         if let tlsContext {
-                            try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tlsContext, serverHostname: serverName))
+                            try channel.pipeline.syncOperations.addHandler(
+                                NIOSSLClientHandler(context: tlsContext, serverHostname: serverName)
+                            )
                         }
                         try channel.pipeline.syncOperations.addFramingHandlers(framing)
                         try channel.pipeline.syncOperations.addHandler(ClientHandler(closedStatus: closedStatus))
@@ -122,8 +149,13 @@ public final class PartialCancelClient: Sendable {
                 .connect(host: configuration.host, port: configuration.port)
                 .get()
         } catch {
-            throw ClientError(Status(.unavailable, "cannot connect to \(configuration.host):\(configuration.port): \(error)",
-                                     reasons: [Reason(.connectFailed, subject: "\(configuration.host):\(configuration.port)")]))
+            throw ClientError(
+                Status(
+                    .unavailable,
+                    "cannot connect to \(configuration.host):\(configuration.port): \(error)",
+                    reasons: [Reason(.connectFailed, subject: "\(configuration.host):\(configuration.port)")]
+                )
+            )
         }
         let promise = channel.eventLoop.makePromise(of: HelloReply.self)
         let hello = Hello(clientName: configuration.clientName, apiKey: configuration.apiKey)
@@ -135,7 +167,12 @@ public final class PartialCancelClient: Sendable {
             let reply = try await promise.futureResult.get()
             timeout.cancel()
             guard reply.status.isOK else { throw ClientError(reply.status) }
-            return PartialCancelClient(configuration: configuration, channel: channel, closedStatus: closedStatus, server: reply)
+            return PartialCancelClient(
+                configuration: configuration,
+                channel: channel,
+                closedStatus: closedStatus,
+                server: reply
+            )
         } catch {
             timeout.cancel()
             try? await channel.close()
@@ -144,7 +181,12 @@ public final class PartialCancelClient: Sendable {
     }
 
     /// Sends one call and returns its response bytes; throws `ClientError` with the call's status.
-    public func call(_ method: String, request: ByteBuffer, deadline: TimeAmount? = nil, metadata: Metadata = Metadata()) async throws -> ByteBuffer {
+    public func call(
+        _ method: String,
+        request: ByteBuffer,
+        deadline: TimeAmount? = nil,
+        metadata: Metadata = Metadata()
+    ) async throws -> ByteBuffer {
         let (callID, future) = start(method, request: request, deadline: deadline, metadata: metadata)
         return try await withTaskCancellationHandler {
             try await future.get()
@@ -155,7 +197,12 @@ public final class PartialCancelClient: Sendable {
 
     /// Starts a call without awaiting it: for load generators that keep many calls in flight
     /// with no task per call.
-    public func start(_ method: String, request: ByteBuffer, deadline: TimeAmount? = nil, metadata: Metadata = Metadata()) -> (callID: UInt64, response: EventLoopFuture<ByteBuffer>) {
+    public func start(
+        _ method: String,
+        request: ByteBuffer,
+        deadline: TimeAmount? = nil,
+        metadata: Metadata = Metadata()
+    ) -> (callID: UInt64, response: EventLoopFuture<ByteBuffer>) {
         let callID = newCallID()
         let timeout = deadline ?? configuration.defaultDeadline
         let deadlineMs = UInt32(clamping: max(1, timeout.nanoseconds / 1_000_000))
@@ -166,13 +213,29 @@ public final class PartialCancelClient: Sendable {
     }
 
     /// A unary call with typed messages.
-    public func call<Request: WireMessage, Response: WireMessage>(_ method: String, _ request: Request, as: Response.Type = Response.self,
-                                                                  deadline: TimeAmount? = nil, metadata: Metadata = Metadata()) async throws -> Response {
-        let bytes = try await call(method, request: request.encoded(allocator: channel.allocator), deadline: deadline, metadata: metadata)
+    public func call<Request: WireMessage, Response: WireMessage>(
+        _ method: String,
+        _ request: Request,
+        as: Response.Type = Response.self,
+        deadline: TimeAmount? = nil,
+        metadata: Metadata = Metadata()
+    ) async throws -> Response {
+        let bytes = try await call(
+            method,
+            request: request.encoded(allocator: channel.allocator),
+            deadline: deadline,
+            metadata: metadata
+        )
         do {
             return try Response(decoding: bytes, limits: configuration.framing.decodingLimits, path: "response")
         } catch {
-            throw ClientError(Status(.internalError, "undecodable response: \(error)", reasons: [Reason(.responseMalformed, subject: error.path)]))
+            throw ClientError(
+                Status(
+                    .internalError,
+                    "undecodable response: \(error)",
+                    reasons: [Reason(.responseMalformed, subject: error.path)]
+                )
+            )
         }
     }
 
@@ -188,30 +251,57 @@ public final class PartialCancelClient: Sendable {
     /// Starts a server-streaming call. `onItem` gets each item's bytes in order, on the
     /// connection's event loop; the future ends with the call (its final status as a
     /// `ClientError`). Without a deadline the call lasts until it ends or `cancel(callID:)`.
-    public func startStream(_ method: String, request: ByteBuffer, deadline: TimeAmount? = nil, metadata: Metadata = Metadata(),
-                            onItem: @escaping @Sendable (ByteBuffer) -> Void) -> (callID: UInt64, end: EventLoopFuture<Void>) {
+    public func startStream(
+        _ method: String,
+        request: ByteBuffer,
+        deadline: TimeAmount? = nil,
+        metadata: Metadata = Metadata(),
+        onItem: @escaping @Sendable (ByteBuffer) -> Void
+    ) -> (callID: UInt64, end: EventLoopFuture<Void>) {
         let callID = newCallID()
         let deadlineMs = deadline.map { UInt32(clamping: max(1, $0.nanoseconds / 1_000_000)) } ?? 0
         let call = Call(callID: callID, method: method, deadlineMs: deadlineMs, metadata: metadata, request: request)
         let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
-        send(.call(call, localTimeout: deadline.map { $0 + configuration.localDeadlineSlack }, promise, onItem: onItem), failing: promise)
+        send(
+            .call(call, localTimeout: deadline.map { $0 + configuration.localDeadlineSlack }, promise, onItem: onItem),
+            failing: promise
+        )
         return (callID, promise.futureResult.map { _ in })
     }
 
     /// A server-streaming call with typed messages, as an async sequence of its items. It ends
     /// when the server ends the call (throwing `ClientError` unless the status is OK); ending the
     /// iteration early cancels the call.
-    public func stream<Request: WireMessage, Item: WireMessage>(_ method: String, _ request: Request, as: Item.Type = Item.self,
-                                                                deadline: TimeAmount? = nil, metadata: Metadata = Metadata()) -> AsyncThrowingStream<Item, any Error> {
+    public func stream<Request: WireMessage, Item: WireMessage>(
+        _ method: String,
+        _ request: Request,
+        as: Item.Type = Item.self,
+        deadline: TimeAmount? = nil,
+        metadata: Metadata = Metadata()
+    ) -> AsyncThrowingStream<Item, any Error> {
         let (items, continuation) = AsyncThrowingStream<Item, any Error>.makeStream()
         let limits = configuration.framing.decodingLimits
-        let (callID, end) = startStream(method, request: request.encoded(allocator: channel.allocator), deadline: deadline, metadata: metadata) { bytes in
-            switch Result(catching: { () throws(WireDecodeError) in try Item(decoding: bytes, limits: limits, path: "item") }) {
+        let (callID, end) = startStream(
+            method,
+            request: request.encoded(allocator: channel.allocator),
+            deadline: deadline,
+            metadata: metadata
+        ) { bytes in
+            switch Result(catching: { () throws(WireDecodeError) in
+                try Item(decoding: bytes, limits: limits, path: "item")
+            }) {
             case .success(let item):
                 continuation.yield(item)
             case .failure(let error):
-                continuation.finish(throwing: ClientError(Status(.internalError, "undecodable stream item: \(error)",
-                                                                 reasons: [Reason(.responseMalformed, subject: error.path)])))
+                continuation.finish(
+                    throwing: ClientError(
+                        Status(
+                            .internalError,
+                            "undecodable stream item: \(error)",
+                            reasons: [Reason(.responseMalformed, subject: error.path)]
+                        )
+                    )
+                )
             }
         }
         end.whenComplete { result in
@@ -233,9 +323,15 @@ public final class PartialCancelClient: Sendable {
     /// Writes a command; if it cannot reach the connection (already closed), its promise fails
     /// with the reason the connection closed (the server's GoAway status when it sent one) instead
     /// of waiting forever. (A promise completed twice keeps its first result.)
-    private static func send<T>(_ command: ClientCommand, on channel: any Channel, closedStatus: NIOLockedValueBox<Status?>, failing promise: EventLoopPromise<T>) {
+    private static func send<T>(
+        _ command: ClientCommand,
+        on channel: any Channel,
+        closedStatus: NIOLockedValueBox<Status?>,
+        failing promise: EventLoopPromise<T>
+    ) {
         channel.writeAndFlush(command).whenFailure { error in
-            let status = closedStatus.withLockedValue { $0 }
+            let status =
+                closedStatus.withLockedValue { $0 }
                 ?? Status(.unavailable, "connection closed: \(error)", reasons: [Reason(.connectionClosed)])
             promise.fail(ClientError(status))
         }
@@ -254,8 +350,17 @@ public final class PartialCancelClient: Sendable {
     }
 
     /// `pcancel.v1.PartialCancellation/Ping`.
-    public func ping(payload: ByteBuffer = ByteBuffer(), delayMs: UInt32 = 0, deadline: TimeAmount? = nil) async throws -> PingResponse {
-        try await call(Methods.ping, PingRequest(payload: payload, delayMs: delayMs), as: PingResponse.self, deadline: deadline)
+    public func ping(
+        payload: ByteBuffer = ByteBuffer(),
+        delayMs: UInt32 = 0,
+        deadline: TimeAmount? = nil
+    ) async throws -> PingResponse {
+        try await call(
+            Methods.ping,
+            PingRequest(payload: payload, delayMs: delayMs),
+            as: PingResponse.self,
+            deadline: deadline
+        )
     }
 
     /// `pcancel.v1.PartialCancellation/Health`.

@@ -7,7 +7,12 @@ enum ClientCommand {
     case hello(Hello, EventLoopPromise<HelloReply>)
     /// A call; `localTimeout` nil waits as long as the server (streams); `onItem` receives a
     /// streaming call's items.
-    case call(Call, localTimeout: TimeAmount?, EventLoopPromise<ByteBuffer>, onItem: (@Sendable (ByteBuffer) -> Void)? = nil)
+    case call(
+        Call,
+        localTimeout: TimeAmount?,
+        EventLoopPromise<ByteBuffer>,
+        onItem: (@Sendable (ByteBuffer) -> Void)? = nil
+    )
     case cancel(callID: UInt64)
     case ping(nonce: UInt64, EventLoopPromise<Void>)
 }
@@ -145,7 +150,9 @@ final class ClientHandler: ChannelDuplexHandler {
         let overdue = pending.filter { $0.value.due <= now }
         for (callID, call) in overdue {
             pending[callID] = nil
-            call.promise.fail(ClientError(.deadlineExceeded, "no reply before the deadline", reason: .clientDeadlineExceeded))
+            call.promise.fail(
+                ClientError(.deadlineExceeded, "no reply before the deadline", reason: .clientDeadlineExceeded)
+            )
             context.write(wrapOutboundOut(.cancel(callID: callID)), promise: nil)
         }
         if !overdue.isEmpty { context.flush() }

@@ -16,8 +16,20 @@ public struct OrderDraft: Sendable, Hashable {
     /// Path of the tender list in the payload.
     public var tendersPath: String
 
-    public init(channel: String, externalID: String, account: Account, status: OrderStatus, currency: Currency, placedAtMs: Int64,
-                lines: [DraftLine], promotions: [Promotion], shipping: Shipping, tenders: [DraftTender], notes: String = "", tendersPath: String) {
+    public init(
+        channel: String,
+        externalID: String,
+        account: Account,
+        status: OrderStatus,
+        currency: Currency,
+        placedAtMs: Int64,
+        lines: [DraftLine],
+        promotions: [Promotion],
+        shipping: Shipping,
+        tenders: [DraftTender],
+        notes: String = "",
+        tendersPath: String
+    ) {
         self.channel = channel
         self.externalID = externalID
         self.account = account
@@ -51,9 +63,20 @@ public struct DraftLine: Sendable, Hashable {
     public var path: String
     public var discountPath: String
 
-    public init(id: String, sku: String, kind: LineKind, quantity: Int64, unitPrice: Int64, discount: Int64 = 0, taxRateBps: Int64 = 0,
-                fulfilment: Fulfilment? = nil, period: (start: Int64, end: Int64)? = nil, components: [DraftComponent] = [],
-                path: String, discountPath: String? = nil) {
+    public init(
+        id: String,
+        sku: String,
+        kind: LineKind,
+        quantity: Int64,
+        unitPrice: Int64,
+        discount: Int64 = 0,
+        taxRateBps: Int64 = 0,
+        fulfilment: Fulfilment? = nil,
+        period: (start: Int64, end: Int64)? = nil,
+        components: [DraftComponent] = [],
+        path: String,
+        discountPath: String? = nil
+    ) {
         self.id = id
         self.sku = sku
         self.kind = kind
@@ -90,7 +113,8 @@ public struct DraftComponent: Sendable, Hashable {
     public var fulfilment: Fulfilment?
     public var path: String
 
-    public init(id: String, sku: String, listPrice: Int64, optional: Bool, fulfilment: Fulfilment? = nil, path: String) {
+    public init(id: String, sku: String, listPrice: Int64, optional: Bool, fulfilment: Fulfilment? = nil, path: String)
+    {
         self.id = id
         self.sku = sku
         self.listPrice = listPrice

@@ -16,8 +16,12 @@ public struct JSONReader {
         } catch {
             throw DomainError(.malformed, path: "", "payload is not valid JSON")
         }
-        guard let object = value as? [String: Any] else { throw DomainError(.wrongType, path: "", "payload must be a JSON object") }
-        if depth(of: object) > maxDepth { throw DomainError(.outOfRange, path: "", "payload is nested deeper than \(maxDepth) levels") }
+        guard let object = value as? [String: Any] else {
+            throw DomainError(.wrongType, path: "", "payload must be a JSON object")
+        }
+        if depth(of: object) > maxDepth {
+            throw DomainError(.outOfRange, path: "", "payload is nested deeper than \(maxDepth) levels")
+        }
         return JSONReader(object, path: "")
     }
 
@@ -54,13 +58,24 @@ public struct JSONReader {
 
     /// - Parameter multiline: free text (notes) may hold line breaks and tabs; every other string
     ///   (ids, tiers, emails, codes) holds no control character at all.
-    public func optionalString(_ key: String, maxLength: Int = 256, allowEmpty: Bool = false, multiline: Bool = false) throws(DomainError) -> String? {
+    public func optionalString(
+        _ key: String,
+        maxLength: Int = 256,
+        allowEmpty: Bool = false,
+        multiline: Bool = false
+    ) throws(DomainError) -> String? {
         guard let value = try value(key, required: false) else { return nil }
         guard let string = value as? String else { throw DomainError(.wrongType, path: path(key), "must be a string") }
         if string.isEmpty && !allowEmpty { throw DomainError(.outOfRange, path: path(key), "must not be empty") }
-        if string.utf8.count > maxLength { throw DomainError(.outOfRange, path: path(key), "is longer than \(maxLength) bytes") }
+        if string.utf8.count > maxLength {
+            throw DomainError(.outOfRange, path: path(key), "is longer than \(maxLength) bytes")
+        }
         if let offending = TextCheck.firstControl(in: string, multiline: multiline) {
-            throw DomainError(.malformed, path: path(key), "contains the control character \(TextCheck.name(offending))")
+            throw DomainError(
+                .malformed,
+                path: path(key),
+                "contains the control character \(TextCheck.name(offending))"
+            )
         }
         return string
     }
@@ -69,13 +84,19 @@ public struct JSONReader {
     public func choice<T>(_ key: String, _ allowed: [String: T]) throws(DomainError) -> T {
         let text = try string(key)
         guard let value = allowed[text] else {
-            throw DomainError(.outOfRange, path: path(key), "'\(text)' is not one of \(allowed.keys.sorted().joined(separator: ", "))")
+            throw DomainError(
+                .outOfRange,
+                path: path(key),
+                "'\(text)' is not one of \(allowed.keys.sorted().joined(separator: ", "))"
+            )
         }
         return value
     }
 
     public func int(_ key: String, in range: ClosedRange<Int64>) throws(DomainError) -> Int64 {
-        guard let value = try optionalInt(key, in: range) else { throw DomainError(.missingField, path: path(key), "is required") }
+        guard let value = try optionalInt(key, in: range) else {
+            throw DomainError(.missingField, path: path(key), "is required")
+        }
         return value
     }
 
@@ -85,7 +106,13 @@ public struct JSONReader {
         guard let number = value as? NSNumber, !(value is String), let int = Self.exactInteger(number) else {
             throw DomainError(.wrongType, path: path(key), "must be a whole number")
         }
-        guard range.contains(int) else { throw DomainError(.outOfRange, path: path(key), "must be within \(range.lowerBound)...\(range.upperBound), got \(int)") }
+        guard range.contains(int) else {
+            throw DomainError(
+                .outOfRange,
+                path: path(key),
+                "must be within \(range.lowerBound)...\(range.upperBound), got \(int)"
+            )
+        }
         return int
     }
 
@@ -110,18 +137,24 @@ public struct JSONReader {
     }
 
     public func bool(_ key: String) throws(DomainError) -> Bool {
-        guard let value = try optionalBool(key) else { throw DomainError(.missingField, path: path(key), "is required") }
+        guard let value = try optionalBool(key) else {
+            throw DomainError(.missingField, path: path(key), "is required")
+        }
         return value
     }
 
     public func object(_ key: String) throws(DomainError) -> JSONReader {
-        guard let reader = try optionalObject(key) else { throw DomainError(.missingField, path: path(key), "is required") }
+        guard let reader = try optionalObject(key) else {
+            throw DomainError(.missingField, path: path(key), "is required")
+        }
         return reader
     }
 
     public func optionalObject(_ key: String) throws(DomainError) -> JSONReader? {
         guard let value = try value(key, required: false) else { return nil }
-        guard let object = value as? [String: Any] else { throw DomainError(.wrongType, path: path(key), "must be an object") }
+        guard let object = value as? [String: Any] else {
+            throw DomainError(.wrongType, path: path(key), "must be an object")
+        }
         return JSONReader(object, path: path(key))
     }
 
@@ -129,10 +162,14 @@ public struct JSONReader {
     public func objects(_ key: String, required: Bool = true, maxCount: Int) throws(DomainError) -> [JSONReader] {
         guard let value = try value(key, required: required) else { return [] }
         guard let array = value as? [Any] else { throw DomainError(.wrongType, path: path(key), "must be an array") }
-        if array.count > maxCount { throw DomainError(.outOfRange, path: path(key), "has more than \(maxCount) elements") }
+        if array.count > maxCount {
+            throw DomainError(.outOfRange, path: path(key), "has more than \(maxCount) elements")
+        }
         var readers: [JSONReader] = []
         for (index, element) in array.enumerated() {
-            guard let object = element as? [String: Any] else { throw DomainError(.wrongType, path: "\(path(key))[\(index)]", "must be an object") }
+            guard let object = element as? [String: Any] else {
+                throw DomainError(.wrongType, path: "\(path(key))[\(index)]", "must be an object")
+            }
             readers.append(JSONReader(object, path: "\(path(key))[\(index)]"))
         }
         return readers
@@ -141,7 +178,9 @@ public struct JSONReader {
     /// An RFC 3339 time as Unix milliseconds.
     public func time(_ key: String) throws(DomainError) -> Int64 {
         let text = try string(key, maxLength: 40)
-        guard let ms = RFC3339.parse(text) else { throw DomainError(.malformed, path: path(key), "'\(text)' is not an RFC 3339 time") }
+        guard let ms = RFC3339.parse(text) else {
+            throw DomainError(.malformed, path: path(key), "'\(text)' is not an RFC 3339 time")
+        }
         return ms
     }
 
@@ -177,7 +216,9 @@ public enum TextCheck {
 /// refusal says what was wrong and where.
 public enum UTF8Check {
     public static func check(_ bytes: [UInt8]) throws(DomainError) {
-        func refuse(_ message: String) -> DomainError { DomainError(.malformed, path: "", "payload is not UTF-8: \(message)") }
+        func refuse(_ message: String) -> DomainError {
+            DomainError(.malformed, path: "", "payload is not UTF-8: \(message)")
+        }
         if bytes.starts(with: [0x00, 0x00, 0xFE, 0xFF]) || bytes.starts(with: [0xFF, 0xFE, 0x00, 0x00]) {
             throw refuse("it starts with a UTF-32 byte order mark; send UTF-8 without one")
         }
@@ -196,20 +237,25 @@ public enum UTF8Check {
                 continue
             }
             // Length and the allowed range of the second byte (no overlong forms, no surrogates, nothing past U+10FFFF).
-            let (length, second): (Int, ClosedRange<UInt8>) = switch lead {
-            case 0xC2...0xDF: (2, 0x80...0xBF)
-            case 0xE0: (3, 0xA0...0xBF)
-            case 0xE1...0xEC, 0xEE...0xEF: (3, 0x80...0xBF)
-            case 0xED: (3, 0x80...0x9F)
-            case 0xF0: (4, 0x90...0xBF)
-            case 0xF1...0xF3: (4, 0x80...0xBF)
-            case 0xF4: (4, 0x80...0x8F)
-            default: (0, 0...0)
-            }
+            let (length, second): (Int, ClosedRange<UInt8>) =
+                switch lead {
+                case 0xC2...0xDF: (2, 0x80...0xBF)
+                case 0xE0: (3, 0xA0...0xBF)
+                case 0xE1...0xEC, 0xEE...0xEF: (3, 0x80...0xBF)
+                case 0xED: (3, 0x80...0x9F)
+                case 0xF0: (4, 0x90...0xBF)
+                case 0xF1...0xF3: (4, 0x80...0xBF)
+                case 0xF4: (4, 0x80...0x8F)
+                default: (0, 0...0)
+                }
             let hex = String(lead, radix: 16, uppercase: true)
-            guard length > 0 else { throw refuse("invalid byte 0x\(hex.count == 1 ? "0" + hex : hex) at offset \(index)") }
+            guard length > 0 else {
+                throw refuse("invalid byte 0x\(hex.count == 1 ? "0" + hex : hex) at offset \(index)")
+            }
             guard index + length <= bytes.count else { throw refuse("truncated sequence at offset \(index)") }
-            guard second.contains(bytes[index + 1]), (2..<length).allSatisfy({ (0x80...0xBF).contains(bytes[index + $0]) }) else {
+            guard second.contains(bytes[index + 1]),
+                (2..<length).allSatisfy({ (0x80...0xBF).contains(bytes[index + $0]) })
+            else {
                 throw refuse("invalid sequence at offset \(index)")
             }
             index += length
@@ -230,10 +276,14 @@ public enum RFC3339 {
             }
             return value
         }
-        guard b.count >= 20, let year = digits(0, 4), b[4] == 45, let month = digits(5, 2), b[7] == 45, let day = digits(8, 2),
-              b[10] == 84 || b[10] == 116, let hour = digits(11, 2), b[13] == 58, let minute = digits(14, 2), b[16] == 58,
-              let second = digits(17, 2) else { return nil }
-        guard (1...12).contains(month), (1...daysIn(month: month, year: year)).contains(day), hour < 24, minute < 60, second < 60 else { return nil }
+        guard b.count >= 20, let year = digits(0, 4), b[4] == 45, let month = digits(5, 2), b[7] == 45,
+            let day = digits(8, 2),
+            b[10] == 84 || b[10] == 116, let hour = digits(11, 2), b[13] == 58, let minute = digits(14, 2), b[16] == 58,
+            let second = digits(17, 2)
+        else { return nil }
+        guard (1...12).contains(month), (1...daysIn(month: month, year: year)).contains(day), hour < 24, minute < 60,
+            second < 60
+        else { return nil }
         var index = 19
         var millis: Int64 = 0
         if index < b.count, b[index] == 46 {  // fraction: up to 9 digits, kept to the millisecond
@@ -252,7 +302,9 @@ public enum RFC3339 {
         if b[index] == 90 || b[index] == 122 {
             index += 1
         } else if b[index] == 43 || b[index] == 45 {
-            guard let oh = digits(index + 1, 2), b.count > index + 3, b[index + 3] == 58, let om = digits(index + 4, 2), oh < 24, om < 60 else { return nil }
+            guard let oh = digits(index + 1, 2), b.count > index + 3, b[index + 3] == 58, let om = digits(index + 4, 2),
+                oh < 24, om < 60
+            else { return nil }
             offsetMinutes = (oh * 60 + om) * (b[index] == 45 ? -1 : 1)
             index += 6
         } else {
@@ -300,7 +352,8 @@ public enum RFC3339 {
             let text = String(value)
             return String(repeating: "0", count: max(0, width - text.count)) + text
         }
-        var text = "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay % 3600 / 60, 2)):\(pad(secondOfDay % 60, 2))"
+        var text =
+            "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay % 3600 / 60, 2)):\(pad(secondOfDay % 60, 2))"
         if millis != 0 { text += ".\(pad(millis, 3))" }
         return text + "Z"
     }

@@ -86,10 +86,24 @@ public struct Line: Sendable, Hashable, Codable {
     /// Subscription service lines: no further renewals once cancelled.
     public var renewalStopped = false
 
-    public init(id: String, sku: String, kind: LineKind, parentLineID: String? = nil, optional: Bool = false, quantity: Int64,
-                cancelledQuantity: Int64 = 0, unitPrice: Int64, discount: Int64 = 0, taxRateBps: Int64 = 0,
-                fulfilment: Fulfilment? = nil, period: PaidPeriod? = nil,
-                net: Int64 = 0, allocatedDiscount: Int64 = 0, paidNet: Int64 = 0, tax: Int64 = 0) {
+    public init(
+        id: String,
+        sku: String,
+        kind: LineKind,
+        parentLineID: String? = nil,
+        optional: Bool = false,
+        quantity: Int64,
+        cancelledQuantity: Int64 = 0,
+        unitPrice: Int64,
+        discount: Int64 = 0,
+        taxRateBps: Int64 = 0,
+        fulfilment: Fulfilment? = nil,
+        period: PaidPeriod? = nil,
+        net: Int64 = 0,
+        allocatedDiscount: Int64 = 0,
+        paidNet: Int64 = 0,
+        tax: Int64 = 0
+    ) {
         self.id = id
         self.sku = sku
         self.kind = kind
@@ -206,7 +220,15 @@ public struct Totals: Sendable, Hashable, Codable {
     /// Σ refunds so far.
     public var refunded: Int64 = 0
 
-    public init(subtotal: Int64 = 0, discount: Int64 = 0, paidNet: Int64 = 0, tax: Int64 = 0, shipping: Int64 = 0, shippingTax: Int64 = 0, total: Int64 = 0) {
+    public init(
+        subtotal: Int64 = 0,
+        discount: Int64 = 0,
+        paidNet: Int64 = 0,
+        tax: Int64 = 0,
+        shipping: Int64 = 0,
+        shippingTax: Int64 = 0,
+        total: Int64 = 0
+    ) {
         self.subtotal = subtotal
         self.discount = discount
         self.paidNet = paidNet
@@ -249,9 +271,22 @@ public struct Order: Sendable, Hashable, Codable {
     /// Store credit issued by refunds (cash on delivery, or the agent's choice).
     public var storeCreditIssued: Int64 = 0
 
-    public init(id: String, channel: String, externalID: String, account: Account, status: OrderStatus, currency: Currency,
-                lines: [Line], promotions: [Promotion], shipping: Shipping, tenders: [Tender], totals: Totals,
-                version: Int64 = 1, placedAtMs: Int64, notes: String = "") {
+    public init(
+        id: String,
+        channel: String,
+        externalID: String,
+        account: Account,
+        status: OrderStatus,
+        currency: Currency,
+        lines: [Line],
+        promotions: [Promotion],
+        shipping: Shipping,
+        tenders: [Tender],
+        totals: Totals,
+        version: Int64 = 1,
+        placedAtMs: Int64,
+        notes: String = ""
+    ) {
         self.id = id
         self.channel = channel
         self.externalID = externalID

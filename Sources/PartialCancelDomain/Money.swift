@@ -43,7 +43,9 @@ public enum Money {
             remainders.append((index, exact % sum))
         }
         let leftover = Int(total - allocated)  // < weights.count
-        let order = remainders.sorted { $0.remainder != $1.remainder ? $0.remainder > $1.remainder : $0.index < $1.index }
+        let order = remainders.sorted {
+            $0.remainder != $1.remainder ? $0.remainder > $1.remainder : $0.index < $1.index
+        }
         for entry in order.prefix(leftover) { parts[entry.index] += 1 }
         return parts
     }
@@ -54,8 +56,14 @@ public enum Money {
     /// promotion cap). Whenever no part reaches its room this is exactly `allocate(total, weights:)`.
     /// Requires `total` ≤ the sum of the rooms, and a positive weight wherever room is positive.
     public static func allocate(_ total: Int64, weights: [Int64], room: [Int64]) -> [Int64] {
-        precondition(weights.count == room.count && room.allSatisfy { $0 >= 0 }, "allocate takes one room per weight, none negative")
-        precondition(Int128(total) <= room.reduce(Int128(0)) { $0 + Int128($1) }, "allocate cannot place more than the rooms hold")
+        precondition(
+            weights.count == room.count && room.allSatisfy { $0 >= 0 },
+            "allocate takes one room per weight, none negative"
+        )
+        precondition(
+            Int128(total) <= room.reduce(Int128(0)) { $0 + Int128($1) },
+            "allocate cannot place more than the rooms hold"
+        )
         precondition(zip(weights, room).allSatisfy { $1 == 0 || $0 > 0 }, "a part with room needs a positive weight")
         var parts = [Int64](repeating: 0, count: weights.count)
         var left = total
@@ -77,9 +85,13 @@ public enum Money {
     /// `nil` for more fraction digits than that, a sign, an exponent, or anything but digits.
     public static func parseDecimal(_ text: String, fractionDigits: Int) -> Int64? {
         let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let whole = parts.first, !whole.isEmpty, whole.utf8.count <= 15, whole.utf8.allSatisfy({ (48...57).contains($0) }) else { return nil }
+        guard let whole = parts.first, !whole.isEmpty, whole.utf8.count <= 15,
+            whole.utf8.allSatisfy({ (48...57).contains($0) })
+        else { return nil }
         var fraction = parts.count == 2 ? String(parts[1]) : ""
-        guard fraction.utf8.count <= fractionDigits, fraction.utf8.allSatisfy({ (48...57).contains($0) }) else { return nil }
+        guard fraction.utf8.count <= fractionDigits, fraction.utf8.allSatisfy({ (48...57).contains($0) }) else {
+            return nil
+        }
         if parts.count == 2 && fraction.isEmpty { return nil }
         fraction += String(repeating: "0", count: fractionDigits - fraction.utf8.count)
         return Int64(whole + fraction)
@@ -194,7 +206,9 @@ extension Currency: Codable {
     public init(from decoder: any Decoder) throws {
         let code = try decoder.singleValueContainer().decode(String.self)
         guard let currency = Currency(stored: code) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad currency code \(code)"))
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "bad currency code \(code)")
+            )
         }
         self = currency
     }

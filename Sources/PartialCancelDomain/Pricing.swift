@@ -8,12 +8,26 @@ public enum Pricing {
         for draftLine in draft.lines {
             let gross = try Money.product(draftLine.unitPrice, draftLine.quantity, path: draftLine.path)
             guard draftLine.discount <= gross else {
-                throw DomainError(.inconsistent, path: draftLine.discountPath, "discount \(draftLine.discount) exceeds the line's price \(gross)")
+                throw DomainError(
+                    .inconsistent,
+                    path: draftLine.discountPath,
+                    "discount \(draftLine.discount) exceeds the line's price \(gross)"
+                )
             }
             pricedIndices.append(lines.count)
-            lines.append(Line(id: draftLine.id, sku: draftLine.sku, kind: draftLine.kind, quantity: draftLine.quantity,
-                              unitPrice: draftLine.unitPrice, discount: draftLine.discount, taxRateBps: draftLine.taxRateBps,
-                              fulfilment: draftLine.fulfilment, net: gross - draftLine.discount))
+            lines.append(
+                Line(
+                    id: draftLine.id,
+                    sku: draftLine.sku,
+                    kind: draftLine.kind,
+                    quantity: draftLine.quantity,
+                    unitPrice: draftLine.unitPrice,
+                    discount: draftLine.discount,
+                    taxRateBps: draftLine.taxRateBps,
+                    fulfilment: draftLine.fulfilment,
+                    net: gross - draftLine.discount
+                )
+            )
         }
         let subtotal = try Money.sum(pricedIndices.map { lines[$0].net }, path: "lines")
 
@@ -31,10 +45,11 @@ public enum Pricing {
                 for lineIndex in pricedIndices { lines[lineIndex].promotionShares.append(0) }
                 continue
             }
-            let wanted: Int64 = switch promotion.kind {
-            case .amountOff(let amount): amount
-            case .percentOff(let bps): Money.mulDivRoundHalfUp(subtotal, bps, 10_000)
-            }
+            let wanted: Int64 =
+                switch promotion.kind {
+                case .amountOff(let amount): amount
+                case .percentOff(let bps): Money.mulDivRoundHalfUp(subtotal, bps, 10_000)
+                }
             let discount = min(wanted, remaining)
             let room = pricedIndices.map { lines[$0].net - lines[$0].allocatedDiscount }
             remaining -= discount
@@ -47,9 +62,17 @@ public enum Pricing {
         // Paid net, tax; subscription periods cost the paid net.
         for (position, lineIndex) in pricedIndices.enumerated() {
             lines[lineIndex].paidNet = lines[lineIndex].net - lines[lineIndex].allocatedDiscount
-            lines[lineIndex].tax = Money.mulDivRoundHalfUp(lines[lineIndex].paidNet, lines[lineIndex].taxRateBps, 10_000)
+            lines[lineIndex].tax = Money.mulDivRoundHalfUp(
+                lines[lineIndex].paidNet,
+                lines[lineIndex].taxRateBps,
+                10_000
+            )
             if let period = draft.lines[position].period {
-                lines[lineIndex].period = PaidPeriod(startMs: period.start, endMs: period.end, amount: lines[lineIndex].paidNet)
+                lines[lineIndex].period = PaidPeriod(
+                    startMs: period.start,
+                    endMs: period.end,
+                    amount: lines[lineIndex].paidNet
+                )
             }
         }
         // Bundles: paid net and tax split over the components by list price.
@@ -63,10 +86,22 @@ public enum Pricing {
             let taxShares = Money.allocate(line.tax, weights: listPrices)
             let discountShares = Money.allocate(line.allocatedDiscount, weights: listPrices)
             for (offset, component) in components.enumerated() {
-                withComponents.append(Line(id: component.id, sku: component.sku, kind: .bundleComponent, parentLineID: line.id,
-                                           optional: component.optional, quantity: line.quantity, unitPrice: component.listPrice,
-                                           taxRateBps: line.taxRateBps, fulfilment: component.fulfilment ?? line.fulfilment,
-                                           allocatedDiscount: discountShares[offset], paidNet: paidShares[offset], tax: taxShares[offset]))
+                withComponents.append(
+                    Line(
+                        id: component.id,
+                        sku: component.sku,
+                        kind: .bundleComponent,
+                        parentLineID: line.id,
+                        optional: component.optional,
+                        quantity: line.quantity,
+                        unitPrice: component.listPrice,
+                        taxRateBps: line.taxRateBps,
+                        fulfilment: component.fulfilment ?? line.fulfilment,
+                        allocatedDiscount: discountShares[offset],
+                        paidNet: paidShares[offset],
+                        tax: taxShares[offset]
+                    )
+                )
             }
         }
 
@@ -77,8 +112,15 @@ public enum Pricing {
         let paidNet = try Money.sum(lines.map(\.paidNet), path: "lines")
         let tax = try Money.sum(lines.map(\.tax), path: "lines")
         let total = try Money.sum([paidNet, tax, shipping.charged, shipping.tax], path: "lines")
-        let totals = Totals(subtotal: subtotal, discount: subtotal - paidNet, paidNet: paidNet, tax: tax,
-                            shipping: shipping.charged, shippingTax: shipping.tax, total: total)
+        let totals = Totals(
+            subtotal: subtotal,
+            discount: subtotal - paidNet,
+            paidNet: paidNet,
+            tax: tax,
+            shipping: shipping.charged,
+            shippingTax: shipping.tax,
+            total: total
+        )
 
         // Tenders: 0 on the last means the rest; together they must pay exactly the total.
         var tenders: [Tender] = []
@@ -88,19 +130,40 @@ public enum Pricing {
                 let others = try Money.sum(tenders.map(\.amount), path: draft.tendersPath)
                 amount = total - others
                 guard amount >= 0 else {
-                    throw DomainError(.inconsistent, path: draftTender.path, "the other tenders already exceed the order total \(total)")
+                    throw DomainError(
+                        .inconsistent,
+                        path: draftTender.path,
+                        "the other tenders already exceed the order total \(total)"
+                    )
                 }
             }
-            tenders.append(Tender(id: draftTender.id, kind: draftTender.kind, amount: amount, captured: draftTender.captured))
+            tenders.append(
+                Tender(id: draftTender.id, kind: draftTender.kind, amount: amount, captured: draftTender.captured)
+            )
         }
         let tendered = try Money.sum(tenders.map(\.amount), path: draft.tendersPath)
         guard tendered == total else {
-            throw DomainError(.inconsistent, path: draft.tendersPath, "tenders add up to \(tendered) but the order total is \(total)")
+            throw DomainError(
+                .inconsistent,
+                path: draft.tendersPath,
+                "tenders add up to \(tendered) but the order total is \(total)"
+            )
         }
 
-        return Order(id: Order.id(channel: draft.channel, externalID: draft.externalID), channel: draft.channel,
-                     externalID: draft.externalID, account: draft.account, status: draft.status, currency: draft.currency,
-                     lines: withComponents, promotions: promotions, shipping: shipping, tenders: tenders, totals: totals,
-                     placedAtMs: draft.placedAtMs, notes: draft.notes)
+        return Order(
+            id: Order.id(channel: draft.channel, externalID: draft.externalID),
+            channel: draft.channel,
+            externalID: draft.externalID,
+            account: draft.account,
+            status: draft.status,
+            currency: draft.currency,
+            lines: withComponents,
+            promotions: promotions,
+            shipping: shipping,
+            tenders: tenders,
+            totals: totals,
+            placedAtMs: draft.placedAtMs,
+            notes: draft.notes
+        )
     }
 }

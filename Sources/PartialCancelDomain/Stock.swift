@@ -32,7 +32,8 @@ public struct StockChange: Sendable, Hashable, Codable {
     public var orderID: String
     public var lineID: String
 
-    public init(id: String, kind: Kind, sku: String, location: String, quantity: Int64, orderID: String, lineID: String) {
+    public init(id: String, kind: Kind, sku: String, location: String, quantity: Int64, orderID: String, lineID: String)
+    {
         self.id = id
         self.kind = kind
         self.sku = sku
@@ -65,9 +66,18 @@ extension Order {
     public func intakeReservations() -> [StockChange] {
         guard status == .pending || status == .confirmed else { return [] }
         return lines.compactMap { line in
-            guard line.holdsStock(in: self), let fulfilment = line.fulfilment, line.remainingQuantity > 0 else { return nil }
-            return StockChange(id: "\(id)/reserve/\(line.id)", kind: .reserve, sku: line.sku, location: fulfilment.location,
-                               quantity: line.remainingQuantity, orderID: id, lineID: line.id)
+            guard line.holdsStock(in: self), let fulfilment = line.fulfilment, line.remainingQuantity > 0 else {
+                return nil
+            }
+            return StockChange(
+                id: "\(id)/reserve/\(line.id)",
+                kind: .reserve,
+                sku: line.sku,
+                location: fulfilment.location,
+                quantity: line.remainingQuantity,
+                orderID: id,
+                lineID: line.id
+            )
         }
     }
 }

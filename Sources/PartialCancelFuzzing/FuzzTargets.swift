@@ -46,9 +46,12 @@ public enum FuzzTargets {
     /// the plain protobuf-c decode gives: the same envelope, or an error for the same input.
     public static func slicedMatchesPlain(_ buffer: ByteBuffer) {
         let plain = Result { () throws(WireDecodeError) in try Envelope(decoding: buffer, limits: .default) }
-        let sliced = Result { () throws(WireDecodeError) in try Envelope(decodingFrame: buffer, limits: .default, sliceThreshold: 0) }
+        let sliced = Result { () throws(WireDecodeError) in
+            try Envelope(decodingFrame: buffer, limits: .default, sliceThreshold: 0)
+        }
         switch (plain, sliced) {
-        case (.success(let a), .success(let b)): precondition(a == b, "the sliced decode differs from the plain one: \(a) vs \(b)")
+        case (.success(let a), .success(let b)):
+            precondition(a == b, "the sliced decode differs from the plain one: \(a) vs \(b)")
         case (.failure, .failure): break
         case (.success, .failure(let error)): preconditionFailure("only the sliced decode refuses: \(error)")
         case (.failure(let error), .success): preconditionFailure("only the plain decode refuses: \(error)")
@@ -63,7 +66,13 @@ public enum FuzzTargets {
         let request = ByteBuffer(bytes: UnsafeRawBufferPointer(rebasing: bytes.dropFirst()))
         let principal = Principal(name: "fuzz", role: first & 0x80 == 0 ? .admin : .portal)
         let metadata = Metadata(onBehalfOf: first & 0x40 == 0 ? "" : "acct-42")
-        _ = try? server.invoke(method, request: request, principal: principal, metadata: metadata, on: server.anyEventLoop).wait()
+        _ = try? server.invoke(
+            method,
+            request: request,
+            principal: principal,
+            metadata: metadata,
+            on: server.anyEventLoop
+        ).wait()
     }
 
     /// The order tools/fuzz-seeds writes the dispatch corpus in.
@@ -71,7 +80,8 @@ public enum FuzzTargets {
 
     private static let server: PartialCancelServer = {
         var configuration = ServerConfiguration()
-        configuration.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("pcancel-fuzz-\(UUID().uuidString)").path
+        configuration.dataDirectory =
+            FileManager.default.temporaryDirectory.appendingPathComponent("pcancel-fuzz-\(UUID().uuidString)").path
         configuration.storage.shards = 2
         configuration.storage.synchronous = .normal
         configuration.eventLoopThreads = 1

@@ -38,7 +38,8 @@ struct FlowRunner: Sendable {
 
     func run(index: Int, plan: FlowPlan, order: SeededOrder, intendedStart: NIODeadline) async -> FlowEnd {
         recorder.started()
-        let name = "flow \(index) (\(plan.scenario.rawValue)\(plan.ineligible.map { " \($0.rawValue)" } ?? ""), \(order.id))"
+        let name =
+            "flow \(index) (\(plan.scenario.rawValue)\(plan.ineligible.map { " \($0.rawValue)" } ?? ""), \(order.id))"
         var flow = Flow(runner: self, name: name, plan: plan, order: order, intendedStart: intendedStart)
         do {
             return try await flow.run()
@@ -58,16 +59,29 @@ struct FlowRunner: Sendable {
 
     /// Requests the plan's cancellation and reads the token; nil (and the failure recorded) if either fails.
     func prepare(index: Int, plan: FlowPlan, order: SeededOrder) async -> Prepared? {
-        var flow = Flow(runner: self, name: "preparing flow \(index) (\(order.id))", plan: plan, order: order, intendedStart: .now())
+        var flow = Flow(
+            runner: self,
+            name: "preparing flow \(index) (\(order.id))",
+            plan: plan,
+            order: order,
+            intendedStart: .now()
+        )
         guard let (requested, _) = try? await flow.request(),
-              let token = try? await flow.readToken(cancellationID: requested.id) else { return nil }
+            let token = try? await flow.readToken(cancellationID: requested.id)
+        else { return nil }
         return Prepared(plan: plan, order: order, cancellationID: requested.id, token: token, quote: requested.quote)
     }
 
     /// Only the confirmation of a prepared request, checked like a whole flow's; timed from `intendedStart`.
     func confirm(_ prepared: Prepared, index: Int, intendedStart: NIODeadline) async -> FlowEnd {
         recorder.started()
-        let flow = Flow(runner: self, name: "flow \(index) (confirm, \(prepared.order.id))", plan: prepared.plan, order: prepared.order, intendedStart: intendedStart)
+        let flow = Flow(
+            runner: self,
+            name: "flow \(index) (confirm, \(prepared.order.id))",
+            plan: prepared.plan,
+            order: prepared.order,
+            intendedStart: intendedStart
+        )
         let released = prepared.order.releases(for: prepared.plan.lines)
         do {
             _ = try await flow.confirm(prepared.cancellationID, token: prepared.token, quote: prepared.quote)
@@ -100,8 +114,12 @@ struct FlowRunner: Sendable {
         var customer: Metadata { Metadata(onBehalfOf: order.account) }
 
         mutating func run() async throws -> FlowEnd {
-            let validation = try await call(Methods.validateEligibility, ValidateEligibilityRequest(orderID: order.id, lines: plan.lines),
-                                            as: ValidateEligibilityResponse.self, on: runner.clients.agent)
+            let validation = try await call(
+                Methods.validateEligibility,
+                ValidateEligibilityRequest(orderID: order.id, lines: plan.lines),
+                as: ValidateEligibilityResponse.self,
+                on: runner.clients.agent
+            )
             if let kind = plan.ineligible { return try await refused(kind, validation: validation) }
 
             guard validation.eligible, let validated = validation.quote else {
@@ -116,13 +134,24 @@ struct FlowRunner: Sendable {
             let (requested, requestAnswered) = try await request()
             let quote = requested.quote
             // The binding quote repeats the validation's, except where the clock moves money (proration).
-            if plan.scenario != .subscription, quote.refundTotal != validated.refundTotal || quote.lines != validated.lines || quote.tenders != validated.tenders {
+            if plan.scenario != .subscription,
+                quote.refundTotal != validated.refundTotal || quote.lines != validated.lines
+                    || quote.tenders != validated.tenders
+            {
                 mismatch("QUOTE_CHANGED", "validated \(validated.refundTotal), bound \(quote.refundTotal)")
             }
             let token = try await readToken(cancellationID: requested.id)
             let confirmSent = NIODeadline.now()
-            if try await confirm(requested.id, token: token, quote: quote) != "COMPLETED" { try await waitUntilCompleted(requested.id) }
-            if let probe { check(probe, confirmSent: confirmSent, await probe.entries(through: "CANCELLATION_COMPLETED", timeout: runner.completionTimeout)) }
+            if try await confirm(requested.id, token: token, quote: quote) != "COMPLETED" {
+                try await waitUntilCompleted(requested.id)
+            }
+            if let probe {
+                check(
+                    probe,
+                    confirmSent: confirmSent,
+                    await probe.entries(through: "CANCELLATION_COMPLETED", timeout: runner.completionTimeout)
+                )
+            }
             let now = NIODeadline.now()
             let flowTime = now - intendedStart
             recorder.completed(plan.scenario, processing: flowTime - (confirmSent - requestAnswered), flow: flowTime)
@@ -131,14 +160,25 @@ struct FlowRunner: Sendable {
 
         /// The watcher saw the flow's whole history after its snapshot, in order and without a gap;
         /// records when the confirmation reached it.
-        private func check(_ probe: OrderWatchProbe, confirmSent: NIODeadline, _ seen: (snapshot: Int64, entries: [OrderWatchProbe.Arrival])?) {
-            guard let seen else { return mismatch("WATCH_INCOMPLETE", probe.ended ?? "no CANCELLATION_COMPLETED entry within the completion timeout") }
+        private func check(
+            _ probe: OrderWatchProbe,
+            confirmSent: NIODeadline,
+            _ seen: (snapshot: Int64, entries: [OrderWatchProbe.Arrival])?
+        ) {
+            guard let seen else {
+                return mismatch(
+                    "WATCH_INCOMPLETE",
+                    probe.ended ?? "no CANCELLATION_COMPLETED entry within the completion timeout"
+                )
+            }
             let seqs = seen.entries.map(\.seq)
             if seqs != Array((seen.snapshot + 1)..<(seen.snapshot + 1 + Int64(seqs.count))) {
                 mismatch("WATCH_SEQUENCE", "after snapshot \(seen.snapshot): \(seqs)")
             }
             let events = seen.entries.map(\.event)
-            if !["CANCELLATION_REQUESTED", "CANCELLATION_CONFIRMED", "REFUND_ISSUED", "CANCELLATION_COMPLETED"].allSatisfy(events.contains) {
+            if !["CANCELLATION_REQUESTED", "CANCELLATION_CONFIRMED", "REFUND_ISSUED", "CANCELLATION_COMPLETED"]
+                .allSatisfy(events.contains)
+            {
                 mismatch("WATCH_EVENTS", "\(events)")
             }
             if let confirmed = seen.entries.first(where: { $0.event == "CANCELLATION_CONFIRMED" }) {
@@ -148,9 +188,12 @@ struct FlowRunner: Sendable {
 
         /// Requests the plan's cancellation: the binding quote, and the time the answer came.
         mutating func request() async throws -> (CancellationView, NIODeadline) {
-            let requested = try await call(Methods.requestCancellation,
-                                           RequestCancellationRequest(orderID: order.id, lines: plan.lines, reasonCode: plan.reasonCode),
-                                           as: RequestCancellationResponse.self, on: runner.clients.agent).cancellation
+            let requested = try await call(
+                Methods.requestCancellation,
+                RequestCancellationRequest(orderID: order.id, lines: plan.lines, reasonCode: plan.reasonCode),
+                as: RequestCancellationResponse.self,
+                on: runner.clients.agent
+            ).cancellation
             let answered = NIODeadline.now()
             cancellationID = requested.id
             if requested.state != "PENDING_CONFIRMATION" { mismatch("STATE", "new request is \(requested.state)") }
@@ -159,10 +202,17 @@ struct FlowRunner: Sendable {
 
         /// The customer confirms with the token; the answer is checked against the quote. Returns the state it reports.
         func confirm(_ id: String, token: String, quote: QuoteView) async throws -> String {
-            let confirmed = try await call(Methods.confirmCancellation, ConfirmCancellationRequest(id: id, token: token),
-                                           as: ConfirmCancellationResponse.self, on: runner.clients.portal, metadata: customer)
+            let confirmed = try await call(
+                Methods.confirmCancellation,
+                ConfirmCancellationRequest(id: id, token: token),
+                as: ConfirmCancellationResponse.self,
+                on: runner.clients.portal,
+                metadata: customer
+            )
             if let refund = confirmed.refund { runner.acknowledge?(id, refund) }
-            for finding in ConfirmationCheck.findings(confirmed, quote: quote, order: order, plan: plan) { mismatch(finding.kind, finding.detail) }
+            for finding in ConfirmationCheck.findings(confirmed, quote: quote, order: order, plan: plan) {
+                mismatch(finding.kind, finding.detail)
+            }
             return confirmed.cancellation.state
         }
 
@@ -172,9 +222,12 @@ struct FlowRunner: Sendable {
             if validation.eligible || validation.quote != nil || !codes.contains(kind.reasonCode) {
                 mismatch("VERDICT", "expected \(kind.reasonCode), got eligible=\(validation.eligible) \(codes)")
             }
-            let answer = await timed(Methods.requestCancellation,
-                                     RequestCancellationRequest(orderID: order.id, lines: plan.lines, reasonCode: plan.reasonCode),
-                                     as: RequestCancellationResponse.self, on: runner.clients.agent)
+            let answer = await timed(
+                Methods.requestCancellation,
+                RequestCancellationRequest(orderID: order.id, lines: plan.lines, reasonCode: plan.reasonCode),
+                as: RequestCancellationResponse.self,
+                on: runner.clients.agent
+            )
             switch answer {
             case .success(let created):
                 mismatch("INELIGIBLE_ACCEPTED", "\(created.cancellation.id) was created for \(kind.lineID)")
@@ -183,7 +236,10 @@ struct FlowRunner: Sendable {
                 let status = error.status
                 let reasons = status.reasons.map(\.code)
                 guard status.code == .failedPrecondition, reasons.contains(kind.reasonCode) else {
-                    return try stop("REFUSAL", "expected FAILED_PRECONDITION \(kind.reasonCode), got \(status.code.name) \(reasons)")
+                    return try stop(
+                        "REFUSAL",
+                        "expected FAILED_PRECONDITION \(kind.reasonCode), got \(status.code.name) \(reasons)"
+                    )
                 }
             }
             let flowTime = NIODeadline.now() - intendedStart
@@ -193,11 +249,21 @@ struct FlowRunner: Sendable {
 
         /// The customer's portal reads the inbox; the token is the last line of the request's message.
         func readToken(cancellationID: String) async throws -> String {
-            let inbox = try await call(Methods.listNotifications, ListNotificationsRequest(limit: 10), as: ListNotificationsResponse.self,
-                                       on: runner.clients.portal, metadata: customer)
-            let message = inbox.notifications.first { $0.cancellationID == cancellationID && $0.kind == "CONFIRMATION_REQUESTED" }
+            let inbox = try await call(
+                Methods.listNotifications,
+                ListNotificationsRequest(limit: 10),
+                as: ListNotificationsResponse.self,
+                on: runner.clients.portal,
+                metadata: customer
+            )
+            let message = inbox.notifications.first {
+                $0.cancellationID == cancellationID && $0.kind == "CONFIRMATION_REQUESTED"
+            }
             guard let last = message?.body.split(separator: "\n").last, last.hasPrefix("Token: ") else {
-                return try stop("TOKEN_NOT_IN_INBOX", "\(inbox.notifications.count) messages, none with the token for \(cancellationID)")
+                return try stop(
+                    "TOKEN_NOT_IN_INBOX",
+                    "\(inbox.notifications.count) messages, none with the token for \(cancellationID)"
+                )
             }
             return String(last.dropFirst("Token: ".count))
         }
@@ -207,13 +273,24 @@ struct FlowRunner: Sendable {
             let giveUp = NIODeadline.now() + runner.completionTimeout
             var pause = TimeAmount.microseconds(250)
             while true {
-                let state = try await call(Methods.getCancellation, GetCancellationRequest(id: id), as: GetCancellationResponse.self,
-                                           on: runner.clients.agent).cancellation.state
+                let state = try await call(
+                    Methods.getCancellation,
+                    GetCancellationRequest(id: id),
+                    as: GetCancellationResponse.self,
+                    on: runner.clients.agent
+                ).cancellation.state
                 if state == "COMPLETED" { return }
                 guard state == "CONFIRMED" else { return try stop("STATE", "\(id) is \(state) after confirmation") }
                 guard NIODeadline.now() < giveUp else {
-                    recorder.failed(Methods.getCancellation, Status(.deadlineExceeded, "\(id) not COMPLETED after \(runner.completionTimeout.nanoseconds / 1_000_000_000) s",
-                                                                    reasons: [Reason(.completionTimeout)]), flow: name)
+                    recorder.failed(
+                        Methods.getCancellation,
+                        Status(
+                            .deadlineExceeded,
+                            "\(id) not COMPLETED after \(runner.completionTimeout.nanoseconds / 1_000_000_000) s",
+                            reasons: [Reason(.completionTimeout)]
+                        ),
+                        flow: name
+                    )
                     throw Stop()
                 }
                 try? await Task.sleep(nanoseconds: UInt64(pause.nanoseconds))
@@ -222,20 +299,38 @@ struct FlowRunner: Sendable {
         }
 
         /// One timed call, its latency recorded whatever the answer.
-        private func timed<Request: WireMessage, Response: WireMessage>(_ method: String, _ request: Request, as: Response.Type,
-                                                                         on client: any FlowTransport, metadata: Metadata = Metadata()) async -> Result<Response, ClientError> {
+        private func timed<Request: WireMessage, Response: WireMessage>(
+            _ method: String,
+            _ request: Request,
+            as: Response.Type,
+            on client: any FlowTransport,
+            metadata: Metadata = Metadata()
+        ) async -> Result<Response, ClientError> {
             let start = NIODeadline.now()
             defer { recorder.rpc(method, since: start) }
             do {
-                return .success(try await client.call(method, request, as: Response.self, deadline: runner.deadline, metadata: metadata))
+                return .success(
+                    try await client.call(
+                        method,
+                        request,
+                        as: Response.self,
+                        deadline: runner.deadline,
+                        metadata: metadata
+                    )
+                )
             } catch {
                 return .failure(error as? ClientError ?? ClientError(Status(.unknown, "\(error)")))
             }
         }
 
         /// One timed call; an error status ends the flow.
-        private func call<Request: WireMessage, Response: WireMessage>(_ method: String, _ request: Request, as: Response.Type,
-                                                                        on client: any FlowTransport, metadata: Metadata = Metadata()) async throws -> Response {
+        private func call<Request: WireMessage, Response: WireMessage>(
+            _ method: String,
+            _ request: Request,
+            as: Response.Type,
+            on client: any FlowTransport,
+            metadata: Metadata = Metadata()
+        ) async throws -> Response {
             switch await timed(method, request, as: Response.self, on: client, metadata: metadata) {
             case .success(let response): return response
             case .failure(let error):
@@ -266,22 +361,52 @@ enum ConfirmationCheck {
         var detail: String
     }
 
-    static func findings(_ confirmed: ConfirmCancellationResponse, quote: QuoteView, order: SeededOrder, plan: FlowPlan) -> [Finding] {
-        guard let refund = confirmed.refund else { return [Finding(kind: "REFUND_MISSING", detail: "no refund in the confirmation")] }
+    static func findings(
+        _ confirmed: ConfirmCancellationResponse,
+        quote: QuoteView,
+        order: SeededOrder,
+        plan: FlowPlan
+    ) -> [Finding] {
+        guard let refund = confirmed.refund else {
+            return [Finding(kind: "REFUND_MISSING", detail: "no refund in the confirmation")]
+        }
         var found: [Finding] = []
-        if refund.amount != quote.refundTotal { found.append(Finding(kind: "REFUND_NOT_QUOTE", detail: "refund \(refund.amount), quote \(quote.refundTotal)")) }
+        if refund.amount != quote.refundTotal {
+            found.append(
+                Finding(kind: "REFUND_NOT_QUOTE", detail: "refund \(refund.amount), quote \(quote.refundTotal)")
+            )
+        }
         let allocated = refund.allocations.reduce(Int64(0)) { $0 + $1.amount }
-        if allocated != refund.amount { found.append(Finding(kind: "ALLOCATIONS_SUM", detail: "allocations \(allocated), refund \(refund.amount)")) }
+        if allocated != refund.amount {
+            found.append(Finding(kind: "ALLOCATIONS_SUM", detail: "allocations \(allocated), refund \(refund.amount)"))
+        }
         let byTender = { (list: [TenderAllocationView]) in list.map { "\($0.tenderID)=\($0.amount)" }.sorted() }
         if byTender(refund.allocations) != byTender(quote.tenders) {
-            found.append(Finding(kind: "ALLOCATIONS_NOT_QUOTE", detail: "refund \(byTender(refund.allocations)), quote \(byTender(quote.tenders))"))
+            found.append(
+                Finding(
+                    kind: "ALLOCATIONS_NOT_QUOTE",
+                    detail: "refund \(byTender(refund.allocations)), quote \(byTender(quote.tenders))"
+                )
+            )
         }
-        guard let after = confirmed.order else { return found + [Finding(kind: "ORDER_MISSING", detail: "no order in the confirmation")] }
+        guard let after = confirmed.order else {
+            return found + [Finding(kind: "ORDER_MISSING", detail: "no order in the confirmation")]
+        }
         if after.totals.total + refund.amount != order.total {
-            found.append(Finding(kind: "TOTALS_INVARIANT", detail: "new total \(after.totals.total) + refund \(refund.amount) ≠ original \(order.total)"))
+            found.append(
+                Finding(
+                    kind: "TOTALS_INVARIANT",
+                    detail: "new total \(after.totals.total) + refund \(refund.amount) ≠ original \(order.total)"
+                )
+            )
         }
         if after.totals.total != quote.newTotals.total {
-            found.append(Finding(kind: "NEW_TOTAL_NOT_QUOTE", detail: "order \(after.totals.total), quote \(quote.newTotals.total)"))
+            found.append(
+                Finding(
+                    kind: "NEW_TOTAL_NOT_QUOTE",
+                    detail: "order \(after.totals.total), quote \(quote.newTotals.total)"
+                )
+            )
         }
         for requested in plan.lines {
             let before = order.lines.first { $0.id == requested.lineID }
@@ -289,7 +414,12 @@ enum ConfirmationCheck {
             let remaining = (before?.quantity ?? 0) - (before?.cancelledQuantity ?? 0)
             let expected = (before?.cancelledQuantity ?? 0) + (requested.quantity > 0 ? requested.quantity : remaining)
             if now?.cancelledQuantity != expected {
-                found.append(Finding(kind: "LINE_NOT_CANCELLED", detail: "\(requested.lineID) cancelled \(now?.cancelledQuantity ?? -1), expected \(expected)"))
+                found.append(
+                    Finding(
+                        kind: "LINE_NOT_CANCELLED",
+                        detail: "\(requested.lineID) cancelled \(now?.cancelledQuantity ?? -1), expected \(expected)"
+                    )
+                )
             }
         }
         return found

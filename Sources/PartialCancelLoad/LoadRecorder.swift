@@ -65,7 +65,9 @@ public final class LoadRecorder: Sendable {
         state.withLockedValue {
             $0.flowsFailed += 1
             $0.errors["\(Self.shortName(method)) \(status.code.name) \(reason)", default: 0] += 1
-            if $0.examples.count < Self.maxExamples { $0.examples.append("\(flow): \(Self.shortName(method)) failed: \(status.code.name) \(status.message)") }
+            if $0.examples.count < Self.maxExamples {
+                $0.examples.append("\(flow): \(Self.shortName(method)) failed: \(status.code.name) \(status.message)")
+            }
         }
     }
 

@@ -19,7 +19,9 @@ public struct LoadReport: Sendable {
 
     /// Milliseconds with microsecond resolution: `mean`, `p50`, `p90`, `p99`, `p99_9`, `max`, `count`.
     static func milliseconds(_ h: LatencyHistogram) -> [String: Any] {
-        var object: [String: Any] = ["count": Int(h.totalCount), "mean": ms(h.totalCount == 0 ? 0 : h.mean), "max": ms(Double(h.maxRecorded))]
+        var object: [String: Any] = [
+            "count": Int(h.totalCount), "mean": ms(h.totalCount == 0 ? 0 : h.mean), "max": ms(Double(h.maxRecorded)),
+        ]
         for p in percentiles { object[p.name] = ms(Double(h.valueAtPercentile(p.value))) }
         return object
     }
@@ -35,14 +37,18 @@ public struct LoadReport: Sendable {
             "flows_failed": s.flowsFailed,
             "mismatches": s.mismatchCount,
             "mismatches_by_kind": s.mismatches,
-            "completed_by_scenario": Dictionary(uniqueKeysWithValues: s.completedByScenario.map { ($0.key.rawValue, $0.value) }),
+            "completed_by_scenario": Dictionary(
+                uniqueKeysWithValues: s.completedByScenario.map { ($0.key.rawValue, $0.value) }
+            ),
             "errors": s.errors.map { ["call_status_reason": $0.key, "count": $0.value] as [String: Any] },
             "examples": s.examples,
             "throughput_flows_per_s": (result.throughput * 10).rounded() / 10,
             "elapsed_s": (result.flowSeconds * 1000).rounded() / 1000,
             "processing_ms": Self.milliseconds(s.processing),
             "flow_ms": Self.milliseconds(s.flow),
-            "rpc_ms": Dictionary(uniqueKeysWithValues: s.rpc.map { (LoadRecorder.shortName($0.key), Self.milliseconds($0.value)) }),
+            "rpc_ms": Dictionary(
+                uniqueKeysWithValues: s.rpc.map { (LoadRecorder.shortName($0.key), Self.milliseconds($0.value)) }
+            ),
             "seeded_orders": result.seeded,
             "seed_s": (result.seedSeconds * 1000).rounded() / 1000,
             "pools_audited": result.poolsAudited,
@@ -66,28 +72,53 @@ public struct LoadReport: Sendable {
     public var text: String {
         let s = result.snapshot
         var out: [String] = []
-        let mode = result.options.rate.map { "open loop at \(Self.number($0)) flows/s" } ?? "closed loop, \(result.options.concurrency) flows at a time"
+        let mode =
+            result.options.rate.map { "open loop at \(Self.number($0)) flows/s" }
+            ?? "closed loop, \(result.options.concurrency) flows at a time"
         out.append("pcancel-load: \(mode), mix \(result.options.mix)")
         for key in context.keys.sorted() { out.append("  \(key): \(context[key]!)") }
         out.append("seeded \(result.seeded) orders in \(String(format: "%.2f", result.seedSeconds)) s")
-        out.append(String(format: "flows: %d completed, %d failed, %d mismatches in %.2f s — %.1f flows/s",
-                          s.flowsCompleted, s.flowsFailed, s.mismatchCount, result.flowSeconds, result.throughput))
-        out.append("by scenario: " + Scenario.allCases.compactMap { scenario in s.completedByScenario[scenario].map { "\(scenario.rawValue) \($0)" } }.joined(separator: ", "))
+        out.append(
+            String(
+                format: "flows: %d completed, %d failed, %d mismatches in %.2f s — %.1f flows/s",
+                s.flowsCompleted,
+                s.flowsFailed,
+                s.mismatchCount,
+                result.flowSeconds,
+                result.throughput
+            )
+        )
+        out.append(
+            "by scenario: "
+                + Scenario.allCases.compactMap { scenario in
+                    s.completedByScenario[scenario].map { "\(scenario.rawValue) \($0)" }
+                }.joined(separator: ", ")
+        )
         out.append("")
         out.append(Self.row("latency ms", ["count", "mean", "p50", "p90", "p99", "p99.9", "max"]))
         out.append(Self.histogramRow("processing", s.processing))
         out.append(Self.histogramRow("whole flow", s.flow))
-        for (method, h) in s.rpc.sorted(by: { $0.key < $1.key }) { out.append(Self.histogramRow(LoadRecorder.shortName(method), h)) }
+        for (method, h) in s.rpc.sorted(by: { $0.key < $1.key }) {
+            out.append(Self.histogramRow(LoadRecorder.shortName(method), h))
+        }
         out.append("")
         if s.processing.totalCount > 0 {
             let meanMs = s.processing.mean / 1000
-            out.append(String(format: "mean processing %.3f ms: %.0f × inside the 2-minute target", meanMs, Self.targetProcessingMs / meanMs))
+            out.append(
+                String(
+                    format: "mean processing %.3f ms: %.0f × inside the 2-minute target",
+                    meanMs,
+                    Self.targetProcessingMs / meanMs
+                )
+            )
         }
         out.append("stock audit: \(result.poolsAudited) pools")
         for (kind, n) in s.mismatches.sorted(by: { $0.key < $1.key }) { out.append("mismatch \(kind): \(n)") }
         for (key, n) in s.errors.sorted(by: { $0.key < $1.key }) { out.append("error \(key): \(n)") }
         for example in s.examples { out.append("  \(example)") }
-        out.append(result.succeeded ? "OK: every flow checked, no mismatch" : "FAILED: see the mismatches and errors above")
+        out.append(
+            result.succeeded ? "OK: every flow checked, no mismatch" : "FAILED: see the mismatches and errors above"
+        )
         return out.joined(separator: "\n")
     }
 
@@ -95,8 +126,15 @@ public struct LoadReport: Sendable {
     public static func progress(_ s: LoadRecorder.Snapshot, elapsed: Double) -> String {
         let rate = elapsed > 0 ? Double(s.flowsCompleted) / elapsed : 0
         let p99 = Double(s.processing.valueAtPercentile(99)) / 1000
-        return String(format: "[%6.1f s] flows %d done, %d failed, %d mismatches | %.0f flows/s | processing p99 %.2f ms",
-                      elapsed, s.flowsCompleted, s.flowsFailed, s.mismatchCount, rate, p99)
+        return String(
+            format: "[%6.1f s] flows %d done, %d failed, %d mismatches | %.0f flows/s | processing p99 %.2f ms",
+            elapsed,
+            s.flowsCompleted,
+            s.flowsFailed,
+            s.mismatchCount,
+            rate,
+            p99
+        )
     }
 
     private static func histogramRow(_ name: String, _ h: LatencyHistogram) -> String {
@@ -105,7 +143,8 @@ public struct LoadReport: Sendable {
     }
 
     private static func row(_ name: String, _ cells: [String]) -> String {
-        name.padding(toLength: 22, withPad: " ", startingAt: 0) + cells.map { String(repeating: " ", count: max(0, 10 - $0.count)) + $0 }.joined()
+        name.padding(toLength: 22, withPad: " ", startingAt: 0)
+            + cells.map { String(repeating: " ", count: max(0, 10 - $0.count)) + $0 }.joined()
     }
 
     private static func number(_ value: Double) -> String { value == value.rounded() ? "\(Int(value))" : "\(value)" }

@@ -56,7 +56,9 @@ public struct LoadResult: Sendable {
     /// Pools audited, and those that did not add up (also counted as mismatches in `snapshot`).
     public var poolsAudited: Int
     public var throughput: Double { flowSeconds > 0 ? Double(snapshot.flowsCompleted) / flowSeconds : 0 }
-    public var succeeded: Bool { snapshot.flowsFailed == 0 && snapshot.mismatchCount == 0 && snapshot.flowsCompleted > 0 }
+    public var succeeded: Bool {
+        snapshot.flowsFailed == 0 && snapshot.mismatchCount == 0 && snapshot.flowsCompleted > 0
+    }
 }
 
 /// Seeds, runs the flows (closed or open loop), audits the stock, and returns the figures.
@@ -111,16 +113,26 @@ public final class LoadRun: Sendable {
         let flowSeconds = Self.seconds(since: flowStart)
 
         let audited = try await auditStock(onHand: stockPerPool)
-        return LoadResult(options: options, snapshot: recorder.snapshot(), seeded: orders.withLockedValue { $0.count },
-                          seedSeconds: seedSeconds, flowSeconds: flowSeconds, poolsAudited: audited)
+        return LoadResult(
+            options: options,
+            snapshot: recorder.snapshot(),
+            seeded: orders.withLockedValue { $0.count },
+            seedSeconds: seedSeconds,
+            flowSeconds: flowSeconds,
+            poolsAudited: audited
+        )
     }
 
     // MARK: Seeding
 
     private func putStock(onHand: Int64) async throws {
         for pool in OrderFactory.pools {
-            _ = try await agents[0].call(Methods.putStock, PutStockRequest(sku: factory.sku(pool.sku), location: pool.location, onHand: onHand),
-                                         as: PutStockResponse.self, deadline: options.deadline)
+            _ = try await agents[0].call(
+                Methods.putStock,
+                PutStockRequest(sku: factory.sku(pool.sku), location: pool.location, onHand: onHand),
+                as: PutStockResponse.self,
+                deadline: options.deadline
+            )
         }
     }
 
@@ -144,8 +156,12 @@ public final class LoadRun: Sendable {
         let shipped = options.mix.plan(forFlow: index).ineligible == .shipped
         let (channel, payload) = factory.payload(forFlow: index, shippedFirstLine: shipped)
         let start = NIODeadline.now()
-        let response = try await client.call(Methods.ingestOrder, IngestOrderRequest(channel: channel, payload: ByteBuffer(string: payload)),
-                                             as: IngestOrderResponse.self, deadline: options.deadline)
+        let response = try await client.call(
+            Methods.ingestOrder,
+            IngestOrderRequest(channel: channel, payload: ByteBuffer(string: payload)),
+            as: IngestOrderResponse.self,
+            deadline: options.deadline
+        )
         recorder.rpc(Methods.ingestOrder, since: start)
         let order = SeededOrder(response.order)
         orders.withLockedValue { $0[index] = order }
@@ -153,10 +169,18 @@ public final class LoadRun: Sendable {
     }
 
     private func prepare(_ index: Int, order: SeededOrder, lane: Int) async throws {
-        let runner = FlowRunner(clients: FlowClients(agent: agents[lane], portal: portals[lane]), recorder: seedRecorder,
-                                deadline: options.deadline, completionTimeout: options.completionTimeout)
-        guard let ready = await runner.prepare(index: index, plan: options.mix.plan(forFlow: index), order: order) else {
-            throw SeedingError(description: "preparing flow \(index) failed: \(seedRecorder.snapshot().examples.joined(separator: "; "))")
+        let runner = FlowRunner(
+            clients: FlowClients(agent: agents[lane], portal: portals[lane]),
+            recorder: seedRecorder,
+            deadline: options.deadline,
+            completionTimeout: options.completionTimeout
+        )
+        guard let ready = await runner.prepare(index: index, plan: options.mix.plan(forFlow: index), order: order)
+        else {
+            throw SeedingError(
+                description:
+                    "preparing flow \(index) failed: \(seedRecorder.snapshot().examples.joined(separator: "; "))"
+            )
         }
         prepared.withLockedValue { $0[index] = ready }
     }
@@ -189,7 +213,9 @@ public final class LoadRun: Sendable {
                 if let stopAt, intended >= stopAt { break }
                 let wait = intended - NIODeadline.now()
                 if wait > .zero { try? await Task.sleep(nanoseconds: UInt64(wait.nanoseconds)) }
-                while outstanding.withLockedValue({ $0 }) >= options.maxOutstanding { try? await Task.sleep(nanoseconds: 1_000_000) }
+                while outstanding.withLockedValue({ $0 }) >= options.maxOutstanding {
+                    try? await Task.sleep(nanoseconds: 1_000_000)
+                }
                 outstanding.withLockedValue { $0 += 1 }
                 let flowIndex = index
                 group.addTask {
@@ -211,22 +237,44 @@ public final class LoadRun: Sendable {
             do {
                 order = try await ingest(index, on: clients.agent)
             } catch {
-                recorder.failed(Methods.ingestOrder, (error as? ClientError)?.status ?? Status(.unknown, "\(error)"), flow: "flow \(index)")
+                recorder.failed(
+                    Methods.ingestOrder,
+                    (error as? ClientError)?.status ?? Status(.unknown, "\(error)"),
+                    flow: "flow \(index)"
+                )
                 return
             }
         }
-        let runner = FlowRunner(clients: clients, recorder: recorder, deadline: options.deadline, completionTimeout: options.completionTimeout,
-                                acknowledge: options.acknowledge, watcher: options.watcher)
+        let runner = FlowRunner(
+            clients: clients,
+            recorder: recorder,
+            deadline: options.deadline,
+            completionTimeout: options.completionTimeout,
+            acknowledge: options.acknowledge,
+            watcher: options.watcher
+        )
         let end: FlowEnd
         if options.confirmOnly {
             guard let ready = prepared.withLockedValue({ $0[index] }) else {
-                recorder.failed(Methods.confirmCancellation, Status(.failedPrecondition, "no prepared request for flow \(index)", reasons: [Reason(.notPrepared)]),
-                                flow: "flow \(index)")
+                recorder.failed(
+                    Methods.confirmCancellation,
+                    Status(
+                        .failedPrecondition,
+                        "no prepared request for flow \(index)",
+                        reasons: [Reason(.notPrepared)]
+                    ),
+                    flow: "flow \(index)"
+                )
                 return
             }
             end = await runner.confirm(ready, index: index, intendedStart: intendedStart)
         } else {
-            end = await runner.run(index: index, plan: options.mix.plan(forFlow: index), order: order, intendedStart: intendedStart)
+            end = await runner.run(
+                index: index,
+                plan: options.mix.plan(forFlow: index),
+                order: order,
+                intendedStart: intendedStart
+            )
         }
         ledger.withLockedValue { ledger in
             switch end {
@@ -249,8 +297,12 @@ public final class LoadRun: Sendable {
         // Flows that stopped midway: ask the server how they ended.
         for flow in ledger.withLockedValue({ $0.uncertain }) {
             while true {
-                let state = try await client.call(Methods.getCancellation, GetCancellationRequest(id: flow.cancellationID),
-                                                  as: GetCancellationResponse.self, deadline: options.deadline).cancellation.state
+                let state = try await client.call(
+                    Methods.getCancellation,
+                    GetCancellationRequest(id: flow.cancellationID),
+                    as: GetCancellationResponse.self,
+                    deadline: options.deadline
+                ).cancellation.state
                 if state == "CONFIRMED", NIODeadline.now() < giveUp {
                     try await Task.sleep(nanoseconds: 10_000_000)
                     continue
@@ -262,21 +314,34 @@ public final class LoadRun: Sendable {
             }
         }
         var expected: [PoolKey: Int64] = [:]
-        for order in orders.withLockedValue({ Array($0.values) }) { expected.merge(order.reservations, uniquingKeysWith: +) }
+        for order in orders.withLockedValue({ Array($0.values) }) {
+            expected.merge(order.reservations, uniquingKeysWith: +)
+        }
         for (pool, units) in ledger.withLockedValue({ $0.released }) { expected[pool, default: 0] -= units }
 
         let pools = OrderFactory.pools.map { PoolKey(sku: factory.sku($0.sku), location: $0.location) }
         for pool in pools {
             var seen = StockPoolView()
             while true {
-                seen = try await client.call(Methods.getStock, GetStockRequest(sku: pool.sku, location: pool.location), as: GetStockResponse.self,
-                                             deadline: options.deadline).pools.first ?? StockPoolView()
+                seen =
+                    try await client.call(
+                        Methods.getStock,
+                        GetStockRequest(sku: pool.sku, location: pool.location),
+                        as: GetStockResponse.self,
+                        deadline: options.deadline
+                    ).pools.first ?? StockPoolView()
                 if seen.reserved == expected[pool, default: 0] || NIODeadline.now() >= giveUp { break }
                 try await Task.sleep(nanoseconds: 20_000_000)
             }
-            if seen.onHand != onHand { recorder.mismatch("STOCK_ON_HAND", "\(pool) on hand \(seen.onHand), set \(onHand)", flow: "audit") }
+            if seen.onHand != onHand {
+                recorder.mismatch("STOCK_ON_HAND", "\(pool) on hand \(seen.onHand), set \(onHand)", flow: "audit")
+            }
             if seen.reserved != expected[pool, default: 0] {
-                recorder.mismatch("STOCK_RESERVED", "\(pool) reserved \(seen.reserved), expected \(expected[pool, default: 0])", flow: "audit")
+                recorder.mismatch(
+                    "STOCK_RESERVED",
+                    "\(pool) reserved \(seen.reserved), expected \(expected[pool, default: 0])",
+                    flow: "audit"
+                )
             }
         }
         return pools.count
@@ -306,5 +371,7 @@ public final class LoadRun: Sendable {
         var description: String
     }
 
-    private static func seconds(since start: NIODeadline) -> Double { Double((NIODeadline.now() - start).nanoseconds) / 1e9 }
+    private static func seconds(since start: NIODeadline) -> Double {
+        Double((NIODeadline.now() - start).nanoseconds) / 1e9
+    }
 }

@@ -46,14 +46,23 @@ public struct FlowPlan: Sendable, Hashable {
     public static func make(_ scenario: Scenario, index: Int) -> FlowPlan {
         switch scenario {
         case .mistake:
-            return FlowPlan(scenario: scenario, lines: [CancelLine(lineID: "L1", quantity: 1)], reasonCode: "ADDED_BY_MISTAKE")
+            return FlowPlan(
+                scenario: scenario,
+                lines: [CancelLine(lineID: "L1", quantity: 1)],
+                reasonCode: "ADDED_BY_MISTAKE"
+            )
         case .bundle:
             return FlowPlan(scenario: scenario, lines: [CancelLine(lineID: "L2b")], reasonCode: "ACCESSORY_NOT_WANTED")
         case .subscription:
             return FlowPlan(scenario: scenario, lines: [CancelLine(lineID: "L3")], reasonCode: "SERVICE_NOT_NEEDED")
         case .ineligible:
             let kind = IneligibleKind.allCases[index % IneligibleKind.allCases.count]
-            return FlowPlan(scenario: scenario, ineligible: kind, lines: [CancelLine(lineID: kind.lineID)], reasonCode: "CHANGED_MIND")
+            return FlowPlan(
+                scenario: scenario,
+                ineligible: kind,
+                lines: [CancelLine(lineID: kind.lineID)],
+                reasonCode: "CHANGED_MIND"
+            )
         }
     }
 
@@ -98,7 +107,9 @@ public struct Mix: Sendable, Hashable, CustomStringConvertible {
             let pair = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let name = pair.first.map { String($0).trimmingSpaces } ?? ""
             guard pair.count == 2, let scenario = Scenario(rawValue: name) else {
-                throw MixError("'\(part)' is not SCENARIO=WEIGHT with SCENARIO one of \(Scenario.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw MixError(
+                    "'\(part)' is not SCENARIO=WEIGHT with SCENARIO one of \(Scenario.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
             }
             guard let weight = Int(String(pair[1]).trimmingSpaces), (0...1_000_000).contains(weight) else {
                 throw MixError("the weight of \(name) must be an integer 0...1000000, got '\(pair[1])'")
@@ -106,7 +117,9 @@ public struct Mix: Sendable, Hashable, CustomStringConvertible {
             guard !weights.contains(where: { $0.0 == scenario }) else { throw MixError("\(name) is named twice") }
             weights.append((scenario, weight))
         }
-        guard weights.contains(where: { $0.1 > 0 }) else { throw MixError("at least one scenario needs a positive weight") }
+        guard weights.contains(where: { $0.1 > 0 }) else {
+            throw MixError("at least one scenario needs a positive weight")
+        }
         self.init(weights: weights)
     }
 
@@ -115,7 +128,8 @@ public struct Mix: Sendable, Hashable, CustomStringConvertible {
     public func plan(forFlow index: Int) -> FlowPlan {
         // Ineligible flows rotate over their kinds by their own count, so each kind gets a third.
         let scenario = scenario(forFlow: index)
-        let ordinal = (index / sequence.count) * sequence.filter { $0 == scenario }.count
+        let ordinal =
+            (index / sequence.count) * sequence.filter { $0 == scenario }.count
             + sequence[..<(index % sequence.count)].filter { $0 == scenario }.count
         return FlowPlan.make(scenario, index: ordinal)
     }

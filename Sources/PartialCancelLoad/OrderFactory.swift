@@ -22,12 +22,24 @@ public struct OrderFactory: Sendable {
     }
 
     private static let templates: [String: Template] = [
-        "web": Template(payload: SamplePayloads.web, externalID: "W-1001",
-                        reserved: #""status": "reserved"}"#, shipped: #""status": "shipped"}"#),
-        "marketplace": Template(payload: SamplePayloads.marketplace, externalID: "MP-5001",
-                                reserved: #""fulfilment_state": "RESERVED""#, shipped: #""fulfilment_state": "SHIPPED""#),
-        "callcenter": Template(payload: SamplePayloads.callcenter, externalID: "CC-3001",
-                               reserved: #""state": "reserved""#, shipped: #""state": "shipped""#),
+        "web": Template(
+            payload: SamplePayloads.web,
+            externalID: "W-1001",
+            reserved: #""status": "reserved"}"#,
+            shipped: #""status": "shipped"}"#
+        ),
+        "marketplace": Template(
+            payload: SamplePayloads.marketplace,
+            externalID: "MP-5001",
+            reserved: #""fulfilment_state": "RESERVED""#,
+            shipped: #""fulfilment_state": "SHIPPED""#
+        ),
+        "callcenter": Template(
+            payload: SamplePayloads.callcenter,
+            externalID: "CC-3001",
+            reserved: #""state": "reserved""#,
+            shipped: #""state": "shipped""#
+        ),
     ]
 
     /// Names this run's orders, accounts and skus: letters, digits and `-` only.
@@ -48,7 +60,11 @@ public struct OrderFactory: Sendable {
         var compiled: [String: [Bool: [Piece]]] = [:]
         for (channel, template) in Self.templates {
             for shipped in [false, true] {
-                compiled[channel, default: [:]][shipped] = Self.compile(template, prefix: prefix, shippedFirstLine: shipped)
+                compiled[channel, default: [:]][shipped] = Self.compile(
+                    template,
+                    prefix: prefix,
+                    shippedFirstLine: shipped
+                )
             }
         }
         self.compiled = compiled
@@ -90,8 +106,12 @@ public struct OrderFactory: Sendable {
         var fixed = ""
         for character in text {
             switch String(character) {
-            case externalIDMark: pieces += [.text(fixed), .externalID]; fixed = ""
-            case accountMark: pieces += [.text(fixed), .account]; fixed = ""
+            case externalIDMark:
+                pieces += [.text(fixed), .externalID]
+                fixed = ""
+            case accountMark:
+                pieces += [.text(fixed), .account]
+                fixed = ""
             default: fixed.append(character)
             }
         }
@@ -118,7 +138,9 @@ public struct SeededOrder: Sendable {
     public var reservations: [PoolKey: Int64] {
         var result: [PoolKey: Int64] = [:]
         for line in lines {
-            guard let units = Self.stockUnits(of: line, quantity: line.quantity - line.cancelledQuantity) else { continue }
+            guard let units = Self.stockUnits(of: line, quantity: line.quantity - line.cancelledQuantity) else {
+                continue
+            }
             result[units.pool, default: 0] += units.quantity
         }
         return result
@@ -127,7 +149,8 @@ public struct SeededOrder: Sendable {
     /// The pool and units that cancelling `quantity` units of `line` gives back, if it holds stock.
     static func stockUnits(of line: LineView, quantity: Int64) -> (pool: PoolKey, quantity: Int64)? {
         guard let fulfilment = line.fulfilment, fulfilment.status != "SHIPPED",
-              line.kind == "GOODS" || line.kind == "BUNDLE_COMPONENT", quantity > 0 else { return nil }
+            line.kind == "GOODS" || line.kind == "BUNDLE_COMPONENT", quantity > 0
+        else { return nil }
         return (PoolKey(sku: line.sku, location: fulfilment.location), quantity)
     }
 
@@ -138,7 +161,9 @@ public struct SeededOrder: Sendable {
         for request in cancelled {
             guard let line = lines.first(where: { $0.id == request.lineID }) else { continue }
             let quantity = request.quantity > 0 ? request.quantity : line.quantity - line.cancelledQuantity
-            if let units = Self.stockUnits(of: line, quantity: quantity) { result[units.pool, default: 0] += units.quantity }
+            if let units = Self.stockUnits(of: line, quantity: quantity) {
+                result[units.pool, default: 0] += units.quantity
+            }
         }
         return result
     }

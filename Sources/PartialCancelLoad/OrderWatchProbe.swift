@@ -75,7 +75,10 @@ final class OrderWatchProbe: Sendable {
     var ended: String? { state.withLockedValue { $0.seen.ended } }
 
     /// Applies an arrival and resumes the waiters it satisfies (or all, once the stream ended).
-    private static func update(_ state: NIOLockedValueBox<(seen: Seen, waiters: [Waiter], nextWaiter: Int)>, _ change: (inout Seen) -> Void) {
+    private static func update(
+        _ state: NIOLockedValueBox<(seen: Seen, waiters: [Waiter], nextWaiter: Int)>,
+        _ change: (inout Seen) -> Void
+    ) {
         let ready: [(CheckedContinuation<Bool, Never>, Bool)] = state.withLockedValue { state in
             change(&state.seen)
             let seen = state.seen
@@ -95,7 +98,9 @@ final class OrderWatchProbe: Sendable {
                 locked.nextWaiter += 1
                 let id = locked.nextWaiter
                 let expiry = Task {
-                    guard (try? await Task.sleep(nanoseconds: UInt64(max(0, timeout.nanoseconds)))) != nil else { return }  // answered
+                    guard (try? await Task.sleep(nanoseconds: UInt64(max(0, timeout.nanoseconds)))) != nil else {
+                        return
+                    }  // answered
                     let expired = state.withLockedValue { state -> Waiter? in
                         guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
                         return state.waiters.remove(at: index)

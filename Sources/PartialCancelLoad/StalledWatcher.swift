@@ -12,15 +12,23 @@ public final class StalledWatcher: Sendable {
         self.channel = channel
     }
 
-    public static func start(host: String, port: Int, apiKey: String, skus: [String],
-                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> StalledWatcher {
+    public static func start(
+        host: String,
+        port: Int,
+        apiKey: String,
+        skus: [String],
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> StalledWatcher {
         let channel = try await ClientBootstrap(group: group)
             .channelOption(.autoRead, value: false)
             .channelOption(.socketOption(.so_rcvbuf), value: 4096)
             .connect(host: host, port: port)
             .get()
         var frames = ByteBuffer()
-        Envelope.hello(Hello(clientName: "pcancel-load-stalled-watcher", apiKey: apiKey)).encode(into: &frames, framed: true)
+        Envelope.hello(Hello(clientName: "pcancel-load-stalled-watcher", apiKey: apiKey)).encode(
+            into: &frames,
+            framed: true
+        )
         let request = WatchStockRequest(skus: skus.map { StockCursor(sku: $0) }).encoded()
         Envelope.call(Call(callID: 1, method: Methods.watchStock, request: request)).encode(into: &frames, framed: true)
         try await channel.writeAndFlush(frames)

@@ -30,13 +30,23 @@ extension MethodAccess {
             guard let role = principal.role else { return Self.unauthenticated(method) }
             if roles.contains(role) { return nil }
             let allowed = roles.map(\.rawValue).sorted().joined(separator: ",")
-            return RPCError(.permissionDenied, "role \(role.rawValue) may not call \(method)",
-                            reason: .roleNotAllowed, subject: method, detail: "allowed: \(allowed)")
+            return RPCError(
+                .permissionDenied,
+                "role \(role.rawValue) may not call \(method)",
+                reason: .roleNotAllowed,
+                subject: method,
+                detail: "allowed: \(allowed)"
+            )
         }
     }
 
     private static func unauthenticated(_ method: String) -> RPCError {
-        RPCError(.unauthenticated, "\(method) needs an API key; send one in Hello", reason: .apiKeyRequired, subject: method)
+        RPCError(
+            .unauthenticated,
+            "\(method) needs an API key; send one in Hello",
+            reason: .apiKeyRequired,
+            subject: method
+        )
     }
 }
 

@@ -81,24 +81,32 @@ public struct ServerLimits: Sendable, Hashable {
     public init() {}
 
     func framing(budget: InboundBudget?) -> FramingConfiguration {
-        FramingConfiguration(maxFrameBytes: maxFrameBytes,
-                             frameStallTimeout: .milliseconds(Int64(frameStallTimeoutMs)),
-                             decodingLimits: decoding,
-                             maxFrameBytesBeforeAuthentication: maxFrameBytesBeforeHello,
-                             inboundBudget: budget)
+        FramingConfiguration(
+            maxFrameBytes: maxFrameBytes,
+            frameStallTimeout: .milliseconds(Int64(frameStallTimeoutMs)),
+            decodingLimits: decoding,
+            maxFrameBytesBeforeAuthentication: maxFrameBytesBeforeHello,
+            inboundBudget: budget
+        )
     }
 
     var decoding: DecodingLimits {
-        DecodingLimits(maxStringBytes: maxStringBytes, maxRepeatedCount: maxRepeatedCount, maxUnknownFieldBytes: maxUnknownFieldBytes)
+        DecodingLimits(
+            maxStringBytes: maxStringBytes,
+            maxRepeatedCount: maxRepeatedCount,
+            maxUnknownFieldBytes: maxUnknownFieldBytes
+        )
     }
 
     /// What the server announces in HelloReply.
     var announced: PartialCancelWire.AnnouncedLimits {
-        PartialCancelWire.AnnouncedLimits(maxFrameBytes: UInt32(clamping: maxFrameBytes),
-                                       maxCallsInFlight: UInt32(clamping: maxCallsInFlightPerConnection),
-                                       defaultDeadlineMs: UInt32(clamping: defaultDeadlineMs),
-                                       maxDeadlineMs: UInt32(clamping: maxDeadlineMs),
-                                       idleTimeoutMs: UInt32(clamping: idleTimeoutMs))
+        PartialCancelWire.AnnouncedLimits(
+            maxFrameBytes: UInt32(clamping: maxFrameBytes),
+            maxCallsInFlight: UInt32(clamping: maxCallsInFlightPerConnection),
+            defaultDeadlineMs: UInt32(clamping: defaultDeadlineMs),
+            maxDeadlineMs: UInt32(clamping: maxDeadlineMs),
+            idleTimeoutMs: UInt32(clamping: idleTimeoutMs)
+        )
     }
 
     /// Every limit by its config-file name, for validation messages and docs.
@@ -113,26 +121,48 @@ public struct ServerLimits: Sendable, Hashable {
             ("token_failure_window_ms", tokenFailureWindowMs), ("watch_buffer_changes", watchBufferChanges),
             ("max_outbox_lag_ms", maxOutboxLagMs), ("max_outbound_buffer_bytes", maxOutboundBufferBytes),
             ("write_stall_timeout_ms", writeStallTimeoutMs), ("max_frame_bytes_before_hello", maxFrameBytesBeforeHello),
-            ("max_inbound_buffered_bytes", maxInboundBufferedBytes), ("max_connections_per_peer", maxConnectionsPerPeer),
-            ("max_connections_per_principal", maxConnectionsPerPrincipal), ("max_watches_per_connection", maxWatchesPerConnection),
+            ("max_inbound_buffered_bytes", maxInboundBufferedBytes),
+            ("max_connections_per_peer", maxConnectionsPerPeer),
+            ("max_connections_per_principal", maxConnectionsPerPrincipal),
+            ("max_watches_per_connection", maxWatchesPerConnection),
             ("max_watches_per_principal", maxWatchesPerPrincipal), ("max_watch_skus", maxWatchSkus),
         ]
         for (name, value) in positive where value <= 0 {
             throw ConfigurationError("limits.\(name) must be greater than 0 (got \(value))")
         }
-        if idleTimeoutMs < 0 { throw ConfigurationError("limits.idle_timeout_ms must be 0 (off) or more (got \(idleTimeoutMs))") }
-        if socketSendBufferBytes < 0 { throw ConfigurationError("limits.socket_send_buffer_bytes must be 0 (the kernel's default) or more (got \(socketSendBufferBytes))") }
-        if maxUnknownFieldBytes < 0 { throw ConfigurationError("limits.max_unknown_field_bytes must not be negative (got \(maxUnknownFieldBytes))") }
+        if idleTimeoutMs < 0 {
+            throw ConfigurationError("limits.idle_timeout_ms must be 0 (off) or more (got \(idleTimeoutMs))")
+        }
+        if socketSendBufferBytes < 0 {
+            throw ConfigurationError(
+                "limits.socket_send_buffer_bytes must be 0 (the kernel's default) or more (got \(socketSendBufferBytes))"
+            )
+        }
+        if maxUnknownFieldBytes < 0 {
+            throw ConfigurationError(
+                "limits.max_unknown_field_bytes must not be negative (got \(maxUnknownFieldBytes))"
+            )
+        }
         if reservedAuthenticatedConnections < 0 {
-            throw ConfigurationError("limits.reserved_authenticated_connections must not be negative (got \(reservedAuthenticatedConnections))")
+            throw ConfigurationError(
+                "limits.reserved_authenticated_connections must not be negative (got \(reservedAuthenticatedConnections))"
+            )
         }
         if maxInboundBufferedBytes < maxFrameBytes {
-            throw ConfigurationError("limits.max_inbound_buffered_bytes (\(maxInboundBufferedBytes)) must be at least max_frame_bytes (\(maxFrameBytes)), or no large frame could arrive")
+            throw ConfigurationError(
+                "limits.max_inbound_buffered_bytes (\(maxInboundBufferedBytes)) must be at least max_frame_bytes (\(maxFrameBytes)), or no large frame could arrive"
+            )
         }
-        if maxPingDelayMs < 0 { throw ConfigurationError("limits.max_ping_delay_ms must not be negative (got \(maxPingDelayMs))") }
-        if maxFrameBytes > Int(Int32.max) { throw ConfigurationError("limits.max_frame_bytes must be at most \(Int32.max)") }
+        if maxPingDelayMs < 0 {
+            throw ConfigurationError("limits.max_ping_delay_ms must not be negative (got \(maxPingDelayMs))")
+        }
+        if maxFrameBytes > Int(Int32.max) {
+            throw ConfigurationError("limits.max_frame_bytes must be at most \(Int32.max)")
+        }
         if defaultDeadlineMs > maxDeadlineMs {
-            throw ConfigurationError("limits.default_deadline_ms (\(defaultDeadlineMs)) exceeds limits.max_deadline_ms (\(maxDeadlineMs))")
+            throw ConfigurationError(
+                "limits.default_deadline_ms (\(defaultDeadlineMs)) exceeds limits.max_deadline_ms (\(maxDeadlineMs))"
+            )
         }
     }
 }
@@ -189,34 +219,58 @@ public struct ServerConfiguration: Sendable {
     public func validate() throws(ConfigurationError) {
         try limits.validate()
         if !(0...65535).contains(port) { throw ConfigurationError("port must be 0...65535 (got \(port))") }
-        if let metricsPort, !(0...65535).contains(metricsPort) { throw ConfigurationError("metrics.port must be 0...65535 (got \(metricsPort))") }
-        if eventLoopThreads < 1 { throw ConfigurationError("event_loop_threads must be at least 1 (got \(eventLoopThreads))") }
-        if host.isEmpty { throw ConfigurationError("host must not be empty") }
-        if !(1...256).contains(storage.shards) { throw ConfigurationError("storage.shards must be 1...256 (got \(storage.shards))") }
-        if storage.checkpointPages < 1 { throw ConfigurationError("storage.checkpoint_pages must be at least 1") }
-        if notifications.maxAttempts < 1 || notifications.backoffBaseMs < 1 || notifications.backoffCapMs < notifications.backoffBaseMs
-            || notifications.pollIntervalMs < 1 || notifications.smtpTimeoutMs < 1 {
-            throw ConfigurationError("notifications: max_attempts, backoff_base_ms, poll_interval_ms and smtp_timeout_ms must be at least 1, and backoff_cap_ms at least backoff_base_ms")
+        if let metricsPort, !(0...65535).contains(metricsPort) {
+            throw ConfigurationError("metrics.port must be 0...65535 (got \(metricsPort))")
         }
-        if idempotencyRetentionMinutes < 1 { throw ConfigurationError("idempotency_retention_minutes must be at least 1") }
-        if cancellationTokenTTLSeconds < 1 { throw ConfigurationError("cancellation.token_ttl_seconds must be at least 1") }
-        let intakeBounds: [(String, Int)] = [("max_lines", intake.maxLines), ("max_components_per_bundle", intake.maxComponentsPerBundle),
-                                             ("max_promotions", intake.maxPromotions), ("max_tenders", intake.maxTenders),
-                                             ("max_quantity", Int(intake.maxQuantity)), ("max_amount", Int(intake.maxAmount))]
-        for (name, value) in intakeBounds where value < 1 { throw ConfigurationError("intake.\(name) must be at least 1 (got \(value))") }
+        if eventLoopThreads < 1 {
+            throw ConfigurationError("event_loop_threads must be at least 1 (got \(eventLoopThreads))")
+        }
+        if host.isEmpty { throw ConfigurationError("host must not be empty") }
+        if !(1...256).contains(storage.shards) {
+            throw ConfigurationError("storage.shards must be 1...256 (got \(storage.shards))")
+        }
+        if storage.checkpointPages < 1 { throw ConfigurationError("storage.checkpoint_pages must be at least 1") }
+        if notifications.maxAttempts < 1 || notifications.backoffBaseMs < 1
+            || notifications.backoffCapMs < notifications.backoffBaseMs
+            || notifications.pollIntervalMs < 1 || notifications.smtpTimeoutMs < 1
+        {
+            throw ConfigurationError(
+                "notifications: max_attempts, backoff_base_ms, poll_interval_ms and smtp_timeout_ms must be at least 1, and backoff_cap_ms at least backoff_base_ms"
+            )
+        }
+        if idempotencyRetentionMinutes < 1 {
+            throw ConfigurationError("idempotency_retention_minutes must be at least 1")
+        }
+        if cancellationTokenTTLSeconds < 1 {
+            throw ConfigurationError("cancellation.token_ttl_seconds must be at least 1")
+        }
+        let intakeBounds: [(String, Int)] = [
+            ("max_lines", intake.maxLines), ("max_components_per_bundle", intake.maxComponentsPerBundle),
+            ("max_promotions", intake.maxPromotions), ("max_tenders", intake.maxTenders),
+            ("max_quantity", Int(intake.maxQuantity)), ("max_amount", Int(intake.maxAmount)),
+        ]
+        for (name, value) in intakeBounds where value < 1 {
+            throw ConfigurationError("intake.\(name) must be at least 1 (got \(value))")
+        }
         // Keeps every sum of money inside Int64: 10^12 minor units per amount, 10^7 units per line.
         if intake.maxAmount > 1_000_000_000_000 || intake.maxQuantity > 10_000_000 {
-            throw ConfigurationError("intake.max_amount must be at most 1000000000000 and intake.max_quantity at most 10000000")
+            throw ConfigurationError(
+                "intake.max_amount must be at most 1000000000000 and intake.max_quantity at most 10000000"
+            )
         }
         // ---- Intake hardening: the placing-time bound ----
         if !(0...31_536_000_000).contains(intake.maxPlacedAtSkewMs) {
-            throw ConfigurationError("intake.max_placed_at_skew_ms must be 0...31536000000 (a year; got \(intake.maxPlacedAtSkewMs))")
+            throw ConfigurationError(
+                "intake.max_placed_at_skew_ms must be 0...31536000000 (a year; got \(intake.maxPlacedAtSkewMs))"
+            )
         }
         // ---- end of intake hardening ----
         try tls?.validate()
         if storage.deliveryBatch < 1 { throw ConfigurationError("storage.delivery_batch must be at least 1") }
         if storage.cachedBodies < 0 { throw ConfigurationError("storage.cached_bodies must be 0 (no cache) or more") }
-        if storage.groupCommitJobs < 1 { throw ConfigurationError("storage.group_commit_jobs must be at least 1 (1: no group commit)") }
+        if storage.groupCommitJobs < 1 {
+            throw ConfigurationError("storage.group_commit_jobs must be at least 1 (1: no group commit)")
+        }
         // Dead letters (a block of their own).
         try deadLetters.validate()
     }

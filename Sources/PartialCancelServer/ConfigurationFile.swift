@@ -6,7 +6,10 @@ import PartialCancelWire
 /// Reads a server configuration from a JSON file (format in docs/CONFIGURATION.md). Unknown keys and
 /// wrong types are errors naming their path, so a typo never silently falls back to a default.
 public enum ConfigurationFile {
-    public static func load(path: String, over base: ServerConfiguration = ServerConfiguration()) throws -> ServerConfiguration {
+    public static func load(
+        path: String,
+        over base: ServerConfiguration = ServerConfiguration()
+    ) throws -> ServerConfiguration {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -16,7 +19,11 @@ public enum ConfigurationFile {
         return try parse(data, over: base, source: path)
     }
 
-    public static func parse(_ data: Data, over base: ServerConfiguration = ServerConfiguration(), source: String = "config") throws -> ServerConfiguration {
+    public static func parse(
+        _ data: Data,
+        over base: ServerConfiguration = ServerConfiguration(),
+        source: String = "config"
+    ) throws -> ServerConfiguration {
         let json: Any
         do {
             json = try JSONSerialization.jsonObject(with: data)
@@ -35,7 +42,9 @@ public enum ConfigurationFile {
         }
         try reader.object("limits") { limits in
             try limits.int("max_frame_bytes") { configuration.limits.maxFrameBytes = $0 }
-            try limits.int("max_calls_in_flight_per_connection") { configuration.limits.maxCallsInFlightPerConnection = $0 }
+            try limits.int("max_calls_in_flight_per_connection") {
+                configuration.limits.maxCallsInFlightPerConnection = $0
+            }
             try limits.int("max_connections") { configuration.limits.maxConnections = $0 }
             try limits.int("hello_timeout_ms") { configuration.limits.helloTimeoutMs = $0 }
             try limits.int("frame_stall_timeout_ms") { configuration.limits.frameStallTimeoutMs = $0 }
@@ -58,7 +67,9 @@ public enum ConfigurationFile {
             try limits.int("max_inbound_buffered_bytes") { configuration.limits.maxInboundBufferedBytes = $0 }
             try limits.int("max_connections_per_peer") { configuration.limits.maxConnectionsPerPeer = $0 }
             try limits.int("max_connections_per_principal") { configuration.limits.maxConnectionsPerPrincipal = $0 }
-            try limits.int("reserved_authenticated_connections") { configuration.limits.reservedAuthenticatedConnections = $0 }
+            try limits.int("reserved_authenticated_connections") {
+                configuration.limits.reservedAuthenticatedConnections = $0
+            }
             try limits.int("max_watches_per_connection") { configuration.limits.maxWatchesPerConnection = $0 }
             try limits.int("max_watches_per_principal") { configuration.limits.maxWatchesPerPrincipal = $0 }
             try limits.int("max_watch_skus") { configuration.limits.maxWatchSkus = $0 }
@@ -79,7 +90,11 @@ public enum ConfigurationFile {
 
             // --- Tokens at rest (docs/STORAGE.md "Confirmation tokens at rest") ---
             try storage.string("token_key_file") { path in
-                guard !path.isEmpty else { throw ConfigurationError("storage.token_key_file must not be empty (omit it for the default beside the data directory)") }
+                guard !path.isEmpty else {
+                    throw ConfigurationError(
+                        "storage.token_key_file must not be empty (omit it for the default beside the data directory)"
+                    )
+                }
                 configuration.storage.tokenKeyFile = path
             }
             // --- end tokens at rest ---
@@ -95,13 +110,19 @@ public enum ConfigurationFile {
             try intake.int("max_placed_at_skew_ms") { configuration.intake.maxPlacedAtSkewMs = Int64($0) }
             // ---- end of intake hardening ----
             try intake.array("rules") { _, rule in
-                var channel = "*", tier = "*", maxTotal: Int?
+                var channel = "*"
+                var tier = "*"
+                var maxTotal: Int?
                 try rule.string("channel") { channel = $0 }
                 try rule.string("tier") { tier = $0 }
                 try rule.int("max_order_total") { maxTotal = $0 }
                 try rule.finish()
-                guard let maxTotal, maxTotal >= 0 else { throw ConfigurationError("\(rule.path).max_order_total is required and must not be negative") }
-                configuration.intake.rules.append(IntakeRule(channel: channel, tier: tier, maxOrderTotal: Int64(maxTotal)))
+                guard let maxTotal, maxTotal >= 0 else {
+                    throw ConfigurationError("\(rule.path).max_order_total is required and must not be negative")
+                }
+                configuration.intake.rules.append(
+                    IntakeRule(channel: channel, tier: tier, maxOrderTotal: Int64(maxTotal))
+                )
             }
         }
         try reader.object("cancellation") { cancellation in
@@ -112,13 +133,17 @@ public enum ConfigurationFile {
                 }
                 return policy
             }
-            try cancellation.string("refund_policy") { configuration.cancellation.refundPolicy = try refundPolicy($0, policyPath + ".refund_policy") }
+            try cancellation.string("refund_policy") {
+                configuration.cancellation.refundPolicy = try refundPolicy($0, policyPath + ".refund_policy")
+            }
             try cancellation.int("token_ttl_seconds") { configuration.cancellationTokenTTLSeconds = $0 }
             try cancellation.array("ineligible_tenders") { index, _ in
                 throw ConfigurationError("\(policyPath).ineligible_tenders[\(index)] must be a tender kind string")
             } strings: { index, value in
                 guard let kind = TenderKind(rawValue: value.uppercased()) else {
-                    throw ConfigurationError("\(policyPath).ineligible_tenders[\(index)]: '\(value)' is not one of \(TenderKind.allCases.map { $0.rawValue.lowercased() }.joined(separator: ", "))")
+                    throw ConfigurationError(
+                        "\(policyPath).ineligible_tenders[\(index)]: '\(value)' is not one of \(TenderKind.allCases.map { $0.rawValue.lowercased() }.joined(separator: ", "))"
+                    )
                 }
                 configuration.cancellation.ineligibleTenderKinds.insert(kind)
             }
@@ -128,10 +153,14 @@ public enum ConfigurationFile {
                 try rule.string("channel") { entry.channel = $0 }
                 try rule.string("tier") { entry.tier = $0 }
                 try rule.int("cancel_window_minutes") { minutes in
-                    guard minutes >= 0 else { throw ConfigurationError("\(rulePath).cancel_window_minutes must not be negative") }
+                    guard minutes >= 0 else {
+                        throw ConfigurationError("\(rulePath).cancel_window_minutes must not be negative")
+                    }
                     entry.cancelWindowMinutes = Int64(minutes)
                 }
-                try rule.string("refund_policy") { entry.refundPolicy = try refundPolicy($0, rulePath + ".refund_policy") }
+                try rule.string("refund_policy") {
+                    entry.refundPolicy = try refundPolicy($0, rulePath + ".refund_policy")
+                }
                 try rule.finish()
                 configuration.cancellation.rules.append(entry)
             }
@@ -140,7 +169,9 @@ public enum ConfigurationFile {
             let path = notifications.path
             var sink: String?
             var maildir: String?
-            var host = "127.0.0.1", port = 25, helo = "localhost"
+            var host = "127.0.0.1"
+            var port = 25
+            var helo = "localhost"
             try notifications.string("email_sink") { sink = $0 }
             try notifications.string("maildir") { maildir = $0 }
             try notifications.string("from") { configuration.notifications.from = $0 }
@@ -157,7 +188,9 @@ public enum ConfigurationFile {
             switch sink {
             case nil, "maildir": configuration.notifications.sink = maildir.map { .maildir(directory: $0) }
             case "smtp":
-                guard (1...65535).contains(port) else { throw ConfigurationError("\(path).smtp.port must be 1...65535") }
+                guard (1...65535).contains(port) else {
+                    throw ConfigurationError("\(path).smtp.port must be 1...65535")
+                }
                 configuration.notifications.sink = .smtp(host: host, port: port, heloName: helo)
             default: throw ConfigurationError("\(path).email_sink must be maildir or smtp (got '\(sink!)')")
             }
@@ -172,19 +205,30 @@ public enum ConfigurationFile {
         try reader.bool("seed_sample_data") { configuration.seedSampleData = $0 }
         try reader.array("api_keys") { _, entry in
             let credential = try entry.credential()
-            configuration.apiKeys.append(APIKey(name: credential.name, role: credential.role, sha256: credential.sha256))
+            configuration.apiKeys.append(
+                APIKey(name: credential.name, role: credential.role, sha256: credential.sha256)
+            )
         }
         try reader.object("tls") { tls in
-            var chain = "", key = ""
+            var chain = ""
+            var key = ""
             try tls.string("certificate_chain") { chain = $0 }
             try tls.string("private_key") { key = $0 }
-            guard !chain.isEmpty, !key.isEmpty else { throw ConfigurationError("tls: certificate_chain and private_key are required") }
+            guard !chain.isEmpty, !key.isEmpty else {
+                throw ConfigurationError("tls: certificate_chain and private_key are required")
+            }
             var settings = TLSSettings(certificateChainFile: chain, privateKeyFile: key)
             try tls.string("client_ca") { settings.clientCAFile = $0 }
             try tls.bool("require_client_certificate") { settings.requireClientCertificate = $0 }
             try tls.array("client_certificates") { _, entry in
                 let credential = try entry.credential()
-                settings.clientCertificates.append(TLSSettings.ClientCertificate(name: credential.name, role: credential.role, sha256: credential.sha256))
+                settings.clientCertificates.append(
+                    TLSSettings.ClientCertificate(
+                        name: credential.name,
+                        role: credential.role,
+                        sha256: credential.sha256
+                    )
+                )
             }
             configuration.tls = settings
         }
@@ -225,7 +269,8 @@ private struct ObjectReader {
     mutating func int(_ key: String, _ apply: (Int) throws -> Void) throws {
         guard let value = value(key) else { return }
         guard let number = value as? NSNumber, !["c", "B"].contains(String(cString: number.objCType)),  // a JSON true/false
-              let int = Int(exactly: number.doubleValue) else {
+            let int = Int(exactly: number.doubleValue)
+        else {
             throw ConfigurationError("\(child(key)) must be a whole number")
         }
         try apply(int)
@@ -251,7 +296,11 @@ private struct ObjectReader {
     }
 
     /// An array of objects (each read by `body`) or, with `strings`, of strings.
-    mutating func array(_ key: String, _ body: (Int, inout ObjectReader) throws -> Void, strings: ((Int, String) throws -> Void)?) throws {
+    mutating func array(
+        _ key: String,
+        _ body: (Int, inout ObjectReader) throws -> Void,
+        strings: ((Int, String) throws -> Void)?
+    ) throws {
         guard let value = value(key) else { return }
         guard let array = value as? [Any] else { throw ConfigurationError("\(child(key)) must be an array") }
         for (index, element) in array.enumerated() {
@@ -267,18 +316,24 @@ private struct ObjectReader {
     /// A credential entry (an API key, or a client certificate): `name`, `role` and `sha256`, all
     /// required, nothing else.
     mutating func credential() throws -> (name: String, role: Role, sha256: String) {
-        var name = "", role: Role?, sha256 = ""
+        var name = ""
+        var role: Role?
+        var sha256 = ""
         let entryPath = path
         try string("name") { name = $0 }
         try string("role") { value in
             guard let parsed = Role(rawValue: value) else {
-                throw ConfigurationError("\(entryPath).role: '\(value)' is not one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw ConfigurationError(
+                    "\(entryPath).role: '\(value)' is not one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
             }
             role = parsed
         }
         try string("sha256") { sha256 = $0 }
         try finish()
-        guard !name.isEmpty, let role, !sha256.isEmpty else { throw ConfigurationError("\(entryPath): name, role and sha256 are required") }
+        guard !name.isEmpty, let role, !sha256.isEmpty else {
+            throw ConfigurationError("\(entryPath): name, role and sha256 are required")
+        }
         return (name, role, sha256)
     }
 

@@ -23,16 +23,23 @@ enum ConfirmationToken {
     /// `token` names it, so that storage keeps it sealed at rest.
     static func notification(for request: CancellationRequest, order: Order, token: String) -> PortalNotification {
         let amount = order.currency.format(request.quote.refundTotal)
-        let lines = request.lines.map { line in "\(line.lineID)\(line.quantity.map { " ×\($0)" } ?? " (all remaining)")" }.joined(separator: ", ")
+        let lines = request.lines.map { line in "\(line.lineID)\(line.quantity.map { " ×\($0)" } ?? " (all remaining)")"
+        }.joined(separator: ", ")
         let body = """
-        We received a request to cancel part of your order \(order.externalID) (\(order.id)): \(lines).
-        If you confirm, \(amount) \(request.quote.currency) will be refunded and your new order total will be \(order.currency.format(request.quote.newTotals.total)) \(request.quote.currency).
-        Confirm or decline in the portal before \(RFC3339.format(request.lifecycle.expiresAtMs)) with this one-time code.
-        Cancellation: \(request.id)
-        Token: \(token)
-        """
-        return PortalNotification(accountID: order.account.id, cancellationID: request.id, kind: "CONFIRMATION_REQUESTED",
-                                  subject: "Confirm the cancellation for order \(order.externalID)", body: body, email: order.account.email,
-                                  token: token)
+            We received a request to cancel part of your order \(order.externalID) (\(order.id)): \(lines).
+            If you confirm, \(amount) \(request.quote.currency) will be refunded and your new order total will be \(order.currency.format(request.quote.newTotals.total)) \(request.quote.currency).
+            Confirm or decline in the portal before \(RFC3339.format(request.lifecycle.expiresAtMs)) with this one-time code.
+            Cancellation: \(request.id)
+            Token: \(token)
+            """
+        return PortalNotification(
+            accountID: order.account.id,
+            cancellationID: request.id,
+            kind: "CONFIRMATION_REQUESTED",
+            subject: "Confirm the cancellation for order \(order.externalID)",
+            body: body,
+            email: order.account.email,
+            token: token
+        )
     }
 }

@@ -65,8 +65,15 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// Closes the connection if it stays unwritable too long.
     private var writeStallTimer: Scheduled<Void>?
 
-    init(methods: MethodRegistry, keyStore: KeyStore, limits: ServerLimits, runtime: ServerRuntime, metrics: ServerMetrics, logger: Logger,
-         certificatePrincipals: [String: Principal] = [:]) {
+    init(
+        methods: MethodRegistry,
+        keyStore: KeyStore,
+        limits: ServerLimits,
+        runtime: ServerRuntime,
+        metrics: ServerMetrics,
+        logger: Logger,
+        certificatePrincipals: [String: Principal] = [:]
+    ) {
         self.certificatePrincipals = certificatePrincipals
         self.metrics = metrics
         self.methods = methods
@@ -89,8 +96,14 @@ final class ConnectionHandler: ChannelDuplexHandler {
             lastActivity = context.eventLoop.now
             let timeout = limits.helloTimeoutMs
             helloTimer = schedule(context, in: .milliseconds(Int64(timeout))) { handler, context in
-                handler.goAwayAndClose(context, Status(.deadlineExceeded, "no Hello within \(timeout) ms",
-                                                       reasons: [Reason(.helloTimeout, subject: "hello_timeout_ms", detail: "\(timeout)")]))
+                handler.goAwayAndClose(
+                    context,
+                    Status(
+                        .deadlineExceeded,
+                        "no Hello within \(timeout) ms",
+                        reasons: [Reason(.helloTimeout, subject: "hello_timeout_ms", detail: "\(timeout)")]
+                    )
+                )
             }
         case .refused(let status):
             logger.notice("connection refused", metadata: ["reason": "\(status.reasons.first?.code ?? "")"])
@@ -133,8 +146,14 @@ final class ConnectionHandler: ChannelDuplexHandler {
         case (.awaitingHello, .hello(let hello)):
             handleHello(context, hello)
         case (.awaitingHello, _):
-            goAwayAndClose(context, Status(.failedPrecondition, "the first frame must be Hello, got \(envelope.kind)",
-                                           reasons: [Reason(.helloRequired, subject: envelope.kind)]))
+            goAwayAndClose(
+                context,
+                Status(
+                    .failedPrecondition,
+                    "the first frame must be Hello, got \(envelope.kind)",
+                    reasons: [Reason(.helloRequired, subject: envelope.kind)]
+                )
+            )
         case (.ready, .call(let call)), (.draining, .call(let call)):
             if parked.isEmpty && context.channel.isWritable {
                 handleCall(context, call)
@@ -144,17 +163,31 @@ final class ConnectionHandler: ChannelDuplexHandler {
         case (_, .cancel(let callID)):
             if let index = parked.firstIndex(where: { $0.callID == callID }) {
                 let call = parked.remove(at: index)
-                refuse(context, call, Status(.cancelled, "cancelled by the client", reasons: [Reason(.cancelledByClient)]))
+                refuse(
+                    context,
+                    call,
+                    Status(.cancelled, "cancelled by the client", reasons: [Reason(.cancelledByClient)])
+                )
                 return
             }
-            finish(context, callID: callID, .failure(RPCError(.cancelled, "cancelled by the client", reason: .cancelledByClient)))
+            finish(
+                context,
+                callID: callID,
+                .failure(RPCError(.cancelled, "cancelled by the client", reason: .cancelledByClient))
+            )
         case (_, .ping(let nonce)):
             write(context, .pong(nonce: nonce))
         case (_, .pong):
             break
         default:
-            goAwayAndClose(context, Status(.invalidArgument, "a client may not send \(envelope.kind) now",
-                                           reasons: [Reason(.unexpectedFrame, subject: envelope.kind)]))
+            goAwayAndClose(
+                context,
+                Status(
+                    .invalidArgument,
+                    "a client may not send \(envelope.kind) now",
+                    reasons: [Reason(.unexpectedFrame, subject: envelope.kind)]
+                )
+            )
         }
     }
 
@@ -182,8 +215,14 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 handler.writeStallTimer = nil
                 guard !context.channel.isWritable else { return }
                 handler.logger.notice("closing connection: replies not read", metadata: ["timeout_ms": "\(timeout)"])
-                handler.closeNow(context, Status(.resourceExhausted, "the client read no replies for \(timeout) ms",
-                                                 reasons: [Reason(.writeStalled, subject: "write_stall_timeout_ms", detail: "\(timeout)")]))
+                handler.closeNow(
+                    context,
+                    Status(
+                        .resourceExhausted,
+                        "the client read no replies for \(timeout) ms",
+                        reasons: [Reason(.writeStalled, subject: "write_stall_timeout_ms", detail: "\(timeout)")]
+                    )
+                )
             }
         }
         context.fireChannelWritabilityChanged()
@@ -226,8 +265,14 @@ final class ConnectionHandler: ChannelDuplexHandler {
         } else if case .evict? = event as? ServerEvent {
             // The runtime no longer counts this connection: it must not count it out again.
             admitted = false
-            goAwayAndClose(context, Status(.resourceExhausted, "unauthenticated connections are at their limit and this one waited longest for Hello",
-                                           reasons: [Reason(.unauthenticatedConnectionEvicted, subject: "reserved_authenticated_connections")]))
+            goAwayAndClose(
+                context,
+                Status(
+                    .resourceExhausted,
+                    "unauthenticated connections are at their limit and this one waited longest for Hello",
+                    reasons: [Reason(.unauthenticatedConnectionEvicted, subject: "reserved_authenticated_connections")]
+                )
+            )
         } else {
             context.fireUserInboundEventTriggered(event)
         }
@@ -240,22 +285,53 @@ final class ConnectionHandler: ChannelDuplexHandler {
         helloTimer = nil
         logger[metadataKey: "client"] = "\(hello.clientName)"
         guard hello.protocolVersion == PartialCancelWire.protocolVersion else {
-            refuseHello(context, Status(.failedPrecondition, "protocol version \(hello.protocolVersion) is not supported; this server speaks \(PartialCancelWire.protocolVersion)",
-                                        reasons: [Reason(.protocolVersionUnsupported, subject: "protocol_version", detail: "\(PartialCancelWire.protocolVersion)")]))
+            refuseHello(
+                context,
+                Status(
+                    .failedPrecondition,
+                    "protocol version \(hello.protocolVersion) is not supported; this server speaks \(PartialCancelWire.protocolVersion)",
+                    reasons: [
+                        Reason(
+                            .protocolVersionUnsupported,
+                            subject: "protocol_version",
+                            detail: "\(PartialCancelWire.protocolVersion)"
+                        )
+                    ]
+                )
+            )
             return
         }
         guard hello.clientName.utf8.count <= limits.maxClientNameBytes else {
-            refuseHello(context, Status(.invalidArgument, "client_name is longer than \(limits.maxClientNameBytes) bytes",
-                                        reasons: [Reason(.fieldTooLong, subject: "hello.client_name", detail: "max_client_name_bytes=\(limits.maxClientNameBytes)")]))
+            refuseHello(
+                context,
+                Status(
+                    .invalidArgument,
+                    "client_name is longer than \(limits.maxClientNameBytes) bytes",
+                    reasons: [
+                        Reason(
+                            .fieldTooLong,
+                            subject: "hello.client_name",
+                            detail: "max_client_name_bytes=\(limits.maxClientNameBytes)"
+                        )
+                    ]
+                )
+            )
             return
         }
         // No key, but a verified client certificate: the certificate is the credential.
         if hello.apiKey.isEmpty, !certificatePrincipals.isEmpty,
-           let fingerprint = TLSSettings.clientCertificateFingerprint(context.pipeline.syncOperations) {
+            let fingerprint = TLSSettings.clientCertificateFingerprint(context.pipeline.syncOperations)
+        {
             guard let principal = certificatePrincipals[fingerprint] else {
                 logger.notice("Hello refused: client certificate not listed")
-                refuseHello(context, Status(.unauthenticated, "this client certificate is not listed in tls.client_certificates",
-                                            reasons: [Reason(.certificateUnknown, subject: "tls.client_certificates")]))
+                refuseHello(
+                    context,
+                    Status(
+                        .unauthenticated,
+                        "this client certificate is not listed in tls.client_certificates",
+                        reasons: [Reason(.certificateUnknown, subject: "tls.client_certificates")]
+                    )
+                )
                 return
             }
             accept(context, principal)
@@ -263,7 +339,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
         guard let principal = keyStore.principal(for: hello.apiKey) else {
             logger.notice("Hello refused: unknown API key")
-            refuseHello(context, Status(.unauthenticated, "unknown API key", reasons: [Reason(.apiKeyUnknown, subject: "api_key")]))
+            refuseHello(
+                context,
+                Status(.unauthenticated, "unknown API key", reasons: [Reason(.apiKeyUnknown, subject: "api_key")])
+            )
             return
         }
         accept(context, principal)
@@ -283,7 +362,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
         self.principal = principal
         logger[metadataKey: "principal"] = "\(principal.name)"
         state = .ready
-        write(context, .helloReply(HelloReply(serverVersion: runtime.version, limits: limits.announced, role: principal.roleName)))
+        write(
+            context,
+            .helloReply(HelloReply(serverVersion: runtime.version, limits: limits.announced, role: principal.roleName))
+        )
         armIdleTimer(context)
     }
 
@@ -299,12 +381,25 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func handleCall(_ context: ChannelHandlerContext, _ call: Call) {
         let callID = call.callID
         guard callID != 0 else {
-            goAwayAndClose(context, Status(.invalidArgument, "call_id 0 is reserved", reasons: [Reason(.callIDInvalid, subject: "call.call_id")]))
+            goAwayAndClose(
+                context,
+                Status(
+                    .invalidArgument,
+                    "call_id 0 is reserved",
+                    reasons: [Reason(.callIDInvalid, subject: "call.call_id")]
+                )
+            )
             return
         }
         guard inFlight[callID] == nil else {
-            goAwayAndClose(context, Status(.invalidArgument, "call_id \(callID) is already in flight",
-                                           reasons: [Reason(.callIDInUse, subject: "call.call_id", detail: "\(callID)")]))
+            goAwayAndClose(
+                context,
+                Status(
+                    .invalidArgument,
+                    "call_id \(callID) is already in flight",
+                    reasons: [Reason(.callIDInUse, subject: "call.call_id", detail: "\(callID)")]
+                )
+            )
             return
         }
         if state == .draining {
@@ -313,8 +408,17 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
         guard inFlight.count < limits.maxCallsInFlightPerConnection else {
             let limit = limits.maxCallsInFlightPerConnection
-            refuse(context, call, Status(.resourceExhausted, "too many calls in flight on this connection (limit \(limit))",
-                                         reasons: [Reason(.callsInFlightLimit, subject: "max_calls_in_flight_per_connection", detail: "\(limit)")]))
+            refuse(
+                context,
+                call,
+                Status(
+                    .resourceExhausted,
+                    "too many calls in flight on this connection (limit \(limit))",
+                    reasons: [
+                        Reason(.callsInFlightLimit, subject: "max_calls_in_flight_per_connection", detail: "\(limit)")
+                    ]
+                )
+            )
             return
         }
         let method: MethodDescriptor
@@ -327,8 +431,15 @@ final class ConnectionHandler: ChannelDuplexHandler {
         if method.streamHandler != nil {
             let limit = limits.maxWatchesPerConnection
             guard inFlight.values.lazy.filter({ $0.stream != nil }).count < limit else {
-                refuse(context, call, Status(.resourceExhausted, "too many watches open on this connection (limit \(limit))",
-                                             reasons: [Reason(.watchLimit, subject: "max_watches_per_connection", detail: "\(limit)")]))
+                refuse(
+                    context,
+                    call,
+                    Status(
+                        .resourceExhausted,
+                        "too many watches open on this connection (limit \(limit))",
+                        reasons: [Reason(.watchLimit, subject: "max_watches_per_connection", detail: "\(limit)")]
+                    )
+                )
                 return
             }
             if let refusal = runtime.startWatch(for: principal) {
@@ -353,20 +464,38 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         var stream: ServerStream?
         if method.streamHandler != nil {
-            let serverStream = ServerStream(eventLoop: context.eventLoop, write: { messages in
-                let (handler, context) = loopBound.value
-                handler.writeStreamItems(context, callID: callID, messages)
-            }, writable: { loopBound.value.1.channel.isWritable })
+            let serverStream = ServerStream(
+                eventLoop: context.eventLoop,
+                write: { messages in
+                    let (handler, context) = loopBound.value
+                    handler.writeStreamItems(context, callID: callID, messages)
+                },
+                writable: { loopBound.value.1.channel.isWritable }
+            )
             // The principal's watch slot, taken above, is given back however the stream ends.
-            let runtime = self.runtime, principal = self.principal
+            let runtime = self.runtime
+            let principal = self.principal
             serverStream.onEnd { runtime.endWatch(for: principal) }
             stream = serverStream
         }
-        inFlight[callID] = InFlightCall(deadline: deadline, timeoutMs: timeoutMs, method: method.name, started: now, stream: stream)
+        inFlight[callID] = InFlightCall(
+            deadline: deadline,
+            timeoutMs: timeoutMs,
+            method: method.name,
+            started: now,
+            stream: stream
+        )
         armDeadlineTimer(context, at: deadline)
-        let callContext = CallContext(callID: callID, method: method.name, principal: principal, metadata: call.metadata,
-                                      deadline: deadline, eventLoop: context.eventLoop, decodingLimits: limits.decoding,
-                                      logger: logger)
+        let callContext = CallContext(
+            callID: callID,
+            method: method.name,
+            principal: principal,
+            metadata: call.metadata,
+            deadline: deadline,
+            eventLoop: context.eventLoop,
+            decodingLimits: limits.decoding,
+            logger: logger
+        )
         if let streamHandler = method.streamHandler, let stream {
             streamHandler(callContext, call.request, stream).hop(to: context.eventLoop).whenComplete { result in
                 let (handler, context) = loopBound.value
@@ -394,8 +523,19 @@ final class ConnectionHandler: ChannelDuplexHandler {
             // Like a reply, an item must fit in a frame the client accepts.
             guard message.readableBytes <= limits.maxFrameBytes - 64 else {
                 flushes.flush(context)
-                return finish(context, callID: callID, .failure(RPCError(.resourceExhausted, "stream item of \(message.readableBytes) bytes exceeds the frame limit",
-                                                                         reason: .responseTooLarge, subject: "max_frame_bytes", detail: "\(limits.maxFrameBytes)")))
+                return finish(
+                    context,
+                    callID: callID,
+                    .failure(
+                        RPCError(
+                            .resourceExhausted,
+                            "stream item of \(message.readableBytes) bytes exceeds the frame limit",
+                            reason: .responseTooLarge,
+                            subject: "max_frame_bytes",
+                            detail: "\(limits.maxFrameBytes)"
+                        )
+                    )
+                )
             }
             context.write(wrapOutboundOut(.streamItem(callID: callID, message: message)), promise: nil)
         }
@@ -413,25 +553,43 @@ final class ConnectionHandler: ChannelDuplexHandler {
         case .success(let response):
             // The reply must fit in a frame the client accepts; the envelope adds a few bytes.
             if response.readableBytes > limits.maxFrameBytes - 64 {
-                status = Status(.resourceExhausted, "response of \(response.readableBytes) bytes exceeds the frame limit",
-                                reasons: [Reason(.responseTooLarge, subject: "max_frame_bytes", detail: "\(limits.maxFrameBytes)")])
+                status = Status(
+                    .resourceExhausted,
+                    "response of \(response.readableBytes) bytes exceeds the frame limit",
+                    reasons: [Reason(.responseTooLarge, subject: "max_frame_bytes", detail: "\(limits.maxFrameBytes)")]
+                )
             } else {
                 reply(context, Reply(callID: callID, response: response))
             }
         case .failure(let error):
             status = StatusMapping.status(for: error)
-            if status?.code == .internalError { logger.error("call failed: \(error)", metadata: ["call.id": "\(callID)", "method": "\(call.method)"]) }
+            if status?.code == .internalError {
+                logger.error("call failed: \(error)", metadata: ["call.id": "\(callID)", "method": "\(call.method)"])
+            }
         }
         if let status { reply(context, Reply(callID: callID, status: status)) }
-        logger.debug("call finished", metadata: ["call.id": "\(callID)", "method": "\(call.method)", "status": "\(status?.code.name ?? "OK")",
-                                                 "reason": "\(status?.reasons.first?.code ?? "")", "ms": "\((now - call.started).nanoseconds / 1_000_000)"])
-        metrics.record(method: call.method, code: status?.code ?? .ok, reason: status?.reasons.first?.code, duration: now - call.started)
+        logger.debug(
+            "call finished",
+            metadata: [
+                "call.id": "\(callID)", "method": "\(call.method)", "status": "\(status?.code.name ?? "OK")",
+                "reason": "\(status?.reasons.first?.code ?? "")",
+                "ms": "\((now - call.started).nanoseconds / 1_000_000)",
+            ]
+        )
+        metrics.record(
+            method: call.method,
+            code: status?.code ?? .ok,
+            reason: status?.reasons.first?.code,
+            duration: now - call.started
+        )
         if state == .draining && inFlight.isEmpty { flushAndClose(context) }
     }
 
     /// Makes sure the connection's deadline timer fires by `due`.
     private func armDeadlineTimer(_ context: ChannelHandlerContext, at due: NIODeadline) {
-        deadlineTimer.arm(at: due) { due in schedule(context, at: due) { handler, context in handler.expireOverdueCalls(context) } }
+        deadlineTimer.arm(at: due) { due in
+            schedule(context, at: due) { handler, context in handler.expireOverdueCalls(context) }
+        }
     }
 
     /// Ends every call past its deadline with DEADLINE_EXCEEDED, then waits for the next deadline.
@@ -440,8 +598,19 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let now = context.eventLoop.now
         let overdue = inFlight.filter { $0.value.deadline <= now }.sorted { $0.key < $1.key }
         for (callID, call) in overdue {
-            finish(context, callID: callID, .failure(RPCError(.deadlineExceeded, "deadline of \(call.timeoutMs) ms exceeded",
-                                                              reason: .deadlineExceeded, subject: call.method, detail: "\(call.timeoutMs)")))
+            finish(
+                context,
+                callID: callID,
+                .failure(
+                    RPCError(
+                        .deadlineExceeded,
+                        "deadline of \(call.timeoutMs) ms exceeded",
+                        reason: .deadlineExceeded,
+                        subject: call.method,
+                        detail: "\(call.timeoutMs)"
+                    )
+                )
+            )
         }
         if state != .closed, let next = inFlight.values.map(\.deadline).min() { armDeadlineTimer(context, at: next) }
     }
@@ -480,7 +649,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
             for call in waiting { refuse(context, call, Self.shuttingDown) }
             // Streams never finish by themselves: they end now, and their clients resume elsewhere.
             for callID in inFlight.filter({ $0.value.stream != nil }).keys.sorted() {
-                finish(context, callID: callID, .failure(RPCError(.unavailable, "server is shutting down", reason: .shuttingDown)))
+                finish(
+                    context,
+                    callID: callID,
+                    .failure(RPCError(.unavailable, "server is shutting down", reason: .shuttingDown))
+                )
             }
             if inFlight.isEmpty { flushAndClose(context) }
         case .draining, .closed:
@@ -531,19 +704,35 @@ final class ConnectionHandler: ChannelDuplexHandler {
         idleTimer = schedule(context, at: due) { handler, context in
             guard handler.state == .ready || handler.state == .draining else { return }
             if handler.inFlight.isEmpty && context.eventLoop.now - handler.lastActivity >= idle {
-                handler.goAwayAndClose(context, Status(.unavailable, "connection idle for \(handler.limits.idleTimeoutMs) ms",
-                                                       reasons: [Reason(.idleTimeout, subject: "idle_timeout_ms", detail: "\(handler.limits.idleTimeoutMs)")]))
+                handler.goAwayAndClose(
+                    context,
+                    Status(
+                        .unavailable,
+                        "connection idle for \(handler.limits.idleTimeoutMs) ms",
+                        reasons: [
+                            Reason(.idleTimeout, subject: "idle_timeout_ms", detail: "\(handler.limits.idleTimeoutMs)")
+                        ]
+                    )
+                )
             } else {
                 handler.armIdleTimer(context)
             }
         }
     }
 
-    private func schedule(_ context: ChannelHandlerContext, in delay: TimeAmount, _ body: @escaping (ConnectionHandler, ChannelHandlerContext) -> Void) -> Scheduled<Void> {
+    private func schedule(
+        _ context: ChannelHandlerContext,
+        in delay: TimeAmount,
+        _ body: @escaping (ConnectionHandler, ChannelHandlerContext) -> Void
+    ) -> Scheduled<Void> {
         schedule(context, at: context.eventLoop.now + delay, body)
     }
 
-    private func schedule(_ context: ChannelHandlerContext, at deadline: NIODeadline, _ body: @escaping (ConnectionHandler, ChannelHandlerContext) -> Void) -> Scheduled<Void> {
+    private func schedule(
+        _ context: ChannelHandlerContext,
+        at deadline: NIODeadline,
+        _ body: @escaping (ConnectionHandler, ChannelHandlerContext) -> Void
+    ) -> Scheduled<Void> {
         let loopBound = NIOLoopBound((self, context, body), eventLoop: context.eventLoop)
         return context.eventLoop.scheduleTask(deadline: deadline) {
             let (handler, context, body) = loopBound.value

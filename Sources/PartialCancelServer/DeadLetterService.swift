@@ -18,10 +18,16 @@ public struct DeadLetterSettings: Sendable, Hashable {
     public init() {}
 
     public func validate() throws(ConfigurationError) {
-        if !(0...65_536).contains(excerptBytes) { throw ConfigurationError("dead_letters.excerpt_bytes must be 0...65536 (got \(excerptBytes))") }
-        if maxPageSize < 1 || maxPageSize > 10_000 { throw ConfigurationError("dead_letters.max_page_size must be 1...10000 (got \(maxPageSize))") }
+        if !(0...65_536).contains(excerptBytes) {
+            throw ConfigurationError("dead_letters.excerpt_bytes must be 0...65536 (got \(excerptBytes))")
+        }
+        if maxPageSize < 1 || maxPageSize > 10_000 {
+            throw ConfigurationError("dead_letters.max_page_size must be 1...10000 (got \(maxPageSize))")
+        }
         if pageSize < 1 || pageSize > maxPageSize {
-            throw ConfigurationError("dead_letters.page_size must be 1...dead_letters.max_page_size (\(maxPageSize)) (got \(pageSize))")
+            throw ConfigurationError(
+                "dead_letters.page_size must be 1...dead_letters.max_page_size (\(maxPageSize)) (got \(pageSize))"
+            )
         }
     }
 }
@@ -61,7 +67,10 @@ struct DeadLetterService {
 
     // MARK: Listing
 
-    private func list(_ context: CallContext, _ request: ListDeadLettersRequest) -> EventLoopFuture<ListDeadLettersResponse> {
+    private func list(
+        _ context: CallContext,
+        _ request: ListDeadLettersRequest
+    ) -> EventLoopFuture<ListDeadLettersResponse> {
         let limit = request.limit == 0 ? settings.pageSize : min(Int(request.limit), settings.maxPageSize)
         let position: DeadLetterPosition?
         if request.cursor.isEmpty {
@@ -69,11 +78,19 @@ struct DeadLetterService {
         } else if let decoded = DeadLetterCursor.decode(request.cursor, shards: storage.router.count) {
             position = decoded
         } else {
-            return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "cursor is not one this server handed out", reason: .cursorInvalid,
-                                                               subject: "request.cursor"))
+            return context.eventLoop.makeFailedFuture(
+                RPCError(
+                    .invalidArgument,
+                    "cursor is not one this server handed out",
+                    reason: .cursorInvalid,
+                    subject: "request.cursor"
+                )
+            )
         }
-        let excerpt = settings.excerptBytes, budget = responseBudget
-        return storage.deadLetters(limit: limit, after: position, excerptBytes: excerpt, on: context.eventLoop).map { page in
+        let excerpt = settings.excerptBytes
+        let budget = responseBudget
+        return storage.deadLetters(limit: limit, after: position, excerptBytes: excerpt, on: context.eventLoop).map {
+            page in
             // A page also ends where the next letter would make the reply too large.
             var views: [DeadLetterView] = []
             var size = 0
@@ -96,24 +113,49 @@ struct DeadLetterService {
 
     // MARK: Reading one
 
-    private func get(_ context: CallContext, _ request: GetDeadLetterRequest) -> EventLoopFuture<GetDeadLetterResponse> {
-        let excerpt = settings.excerptBytes, budget = responseBudget
+    private func get(_ context: CallContext, _ request: GetDeadLetterRequest) -> EventLoopFuture<GetDeadLetterResponse>
+    {
+        let excerpt = settings.excerptBytes
+        let budget = responseBudget
         return storage.deadLetterRecord(request.id, excerptBytes: excerpt, on: context.eventLoop).flatMap { found in
             guard let (letter, history) = found else {
-                return context.eventLoop.makeFailedFuture(RPCError(.notFound, "no dead letter '\(request.id)'", reason: .deadLetterNotFound, subject: request.id))
+                return context.eventLoop.makeFailedFuture(
+                    RPCError(
+                        .notFound,
+                        "no dead letter '\(request.id)'",
+                        reason: .deadLetterNotFound,
+                        subject: request.id
+                    )
+                )
             }
             guard (0...letter.payloadBytes).contains(request.payloadOffset) else {
-                return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "payload_offset must be within 0...\(letter.payloadBytes)",
-                                                                   reason: .fieldOutOfRange, subject: "request.payload_offset",
-                                                                   detail: "payload_bytes=\(letter.payloadBytes)"))
+                return context.eventLoop.makeFailedFuture(
+                    RPCError(
+                        .invalidArgument,
+                        "payload_offset must be within 0...\(letter.payloadBytes)",
+                        reason: .fieldOutOfRange,
+                        subject: "request.payload_offset",
+                        detail: "payload_bytes=\(letter.payloadBytes)"
+                    )
+                )
             }
-            var response = GetDeadLetterResponse(deadLetter: ViewMapping.view(letter, excerptBytes: excerpt), payloadOffset: request.payloadOffset,
-                                                 history: history.map(ViewMapping.view))
+            var response = GetDeadLetterResponse(
+                deadLetter: ViewMapping.view(letter, excerptBytes: excerpt),
+                payloadOffset: request.payloadOffset,
+                history: history.map(ViewMapping.view)
+            )
             // The history keeps its latest entries if it would crowd the payload out.
-            while response.history.count > 1 && response.encoded().readableBytes > budget / 2 { response.history.removeFirst() }
+            while response.history.count > 1 && response.encoded().readableBytes > budget / 2 {
+                response.history.removeFirst()
+            }
             let room = budget - response.encoded().readableBytes - 16
             let length = Int(min(Int64(max(room, 1)), letter.payloadBytes - request.payloadOffset))
-            return storage.deadLetterPayload(request.id, offset: request.payloadOffset, length: length, on: context.eventLoop).map { part in
+            return storage.deadLetterPayload(
+                request.id,
+                offset: request.payloadOffset,
+                length: length,
+                on: context.eventLoop
+            ).map { part in
                 response.deadLetter.payload = ByteBuffer(bytes: part ?? [])
                 return response
             }
@@ -122,51 +164,101 @@ struct DeadLetterService {
 
     // MARK: Acting on one
 
-    private func discard(_ context: CallContext, _ request: DiscardDeadLetterRequest) -> EventLoopFuture<DiscardDeadLetterResponse> {
+    private func discard(
+        _ context: CallContext,
+        _ request: DiscardDeadLetterRequest
+    ) -> EventLoopFuture<DiscardDeadLetterResponse> {
         guard request.reason.contains(where: { !$0.isWhitespace }) else {
-            return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "say why the dead letter is discarded", reason: .fieldRequired,
-                                                               subject: "request.reason"))
+            return context.eventLoop.makeFailedFuture(
+                RPCError(
+                    .invalidArgument,
+                    "say why the dead letter is discarded",
+                    reason: .fieldRequired,
+                    subject: "request.reason"
+                )
+            )
         }
         let excerpt = settings.excerptBytes
-        return storage.discardDeadLetter(request.id, actor: context.actor, reason: request.reason, excerptBytes: excerpt, on: context.eventLoop)
-            .flatMapThrowing { outcome in
-                switch outcome {
-                case .discarded(let letter):
-                    context.log(.info, "dead letter discarded", metadata: ["dead_letter": "\(letter.id)"])
-                    return DiscardDeadLetterResponse(deadLetter: ViewMapping.view(letter, excerptBytes: excerpt))
-                case .alreadyResolved(let letter):
-                    throw RPCError(.failedPrecondition, "dead letter \(letter.id) is no longer open (\(letter.state))", reason: .deadLetterResolved,
-                                   subject: letter.id, detail: letter.state)
-                case .notFound:
-                    throw RPCError(.notFound, "no dead letter '\(request.id)'", reason: .deadLetterNotFound, subject: request.id)
-                }
+        return storage.discardDeadLetter(
+            request.id,
+            actor: context.actor,
+            reason: request.reason,
+            excerptBytes: excerpt,
+            on: context.eventLoop
+        )
+        .flatMapThrowing { outcome in
+            switch outcome {
+            case .discarded(let letter):
+                context.log(.info, "dead letter discarded", metadata: ["dead_letter": "\(letter.id)"])
+                return DiscardDeadLetterResponse(deadLetter: ViewMapping.view(letter, excerptBytes: excerpt))
+            case .alreadyResolved(let letter):
+                throw RPCError(
+                    .failedPrecondition,
+                    "dead letter \(letter.id) is no longer open (\(letter.state))",
+                    reason: .deadLetterResolved,
+                    subject: letter.id,
+                    detail: letter.state
+                )
+            case .notFound:
+                throw RPCError(
+                    .notFound,
+                    "no dead letter '\(request.id)'",
+                    reason: .deadLetterNotFound,
+                    subject: request.id
+                )
             }
+        }
     }
 
-    private func redrive(_ context: CallContext, _ request: RedriveDeadLetterRequest) -> EventLoopFuture<RedriveDeadLetterResponse> {
+    private func redrive(
+        _ context: CallContext,
+        _ request: RedriveDeadLetterRequest
+    ) -> EventLoopFuture<RedriveDeadLetterResponse> {
         let excerpt = settings.excerptBytes
         return storage.deadLetter(request.id, on: context.eventLoop).flatMap { letter in
             guard let letter else {
-                return context.eventLoop.makeFailedFuture(RPCError(.notFound, "no open dead letter '\(request.id)'", reason: .deadLetterNotFound, subject: request.id))
+                return context.eventLoop.makeFailedFuture(
+                    RPCError(
+                        .notFound,
+                        "no open dead letter '\(request.id)'",
+                        reason: .deadLetterNotFound,
+                        subject: request.id
+                    )
+                )
             }
             if letter.kind == "notification" {
                 // Re-queue the email: delivery tries it again from scratch.
-                return storage.reviveEmail(deadLetter: letter, on: context.eventLoop).map { RedriveDeadLetterResponse(resolved: $0) }
+                return storage.reviveEmail(deadLetter: letter, on: context.eventLoop).map {
+                    RedriveDeadLetterResponse(resolved: $0)
+                }
             }
-            return parser.parse(channel: letter.subject, payload: letter.payload, on: context.eventLoop).flatMap { parsed in
+            return parser.parse(channel: letter.subject, payload: letter.payload, on: context.eventLoop).flatMap {
+                parsed in
                 switch parsed {
                 case .order(let order):
-                    return storage.ingest(order, actor: "\(context.principal.name) redrive \(letter.id)", on: context.eventLoop).flatMap { outcome in
+                    return storage.ingest(
+                        order,
+                        actor: "\(context.principal.name) redrive \(letter.id)",
+                        on: context.eventLoop
+                    ).flatMap { outcome in
                         storage.resolveDeadLetter(letter.id, actor: context.actor, on: context.eventLoop).map {
                             RedriveDeadLetterResponse(resolved: true, order: ViewMapping.view(outcome.order))
                         }
                     }
                 case .refused(let error, _, _):
-                    return storage.failDeadLetterAgain(letter.id, reason: error.code.name, detail: error.description, actor: context.actor,
-                                                       on: context.eventLoop).flatMap {
+                    return storage.failDeadLetterAgain(
+                        letter.id,
+                        reason: error.code.name,
+                        detail: error.description,
+                        actor: context.actor,
+                        on: context.eventLoop
+                    ).flatMap {
                         storage.deadLetter(letter.id, on: context.eventLoop)
                     }.map { updated in
-                        RedriveDeadLetterResponse(resolved: false, deadLetter: updated.map { ViewMapping.view($0, excerptBytes: excerpt) })
+                        RedriveDeadLetterResponse(
+                            resolved: false,
+                            deadLetter: updated.map { ViewMapping.view($0, excerptBytes: excerpt) }
+                        )
                     }
                 }
             }
@@ -177,14 +269,17 @@ struct DeadLetterService {
 /// The opaque cursor of a dead-letter page: where the page ended, in list order.
 enum DeadLetterCursor {
     static func encode(_ position: DeadLetterPosition) -> String {
-        Data("dl1:\(position.priority):\(position.createdMs):\(position.shard):\(position.row)".utf8).base64EncodedString()
+        Data("dl1:\(position.priority):\(position.createdMs):\(position.shard):\(position.row)".utf8)
+            .base64EncodedString()
     }
 
     static func decode(_ cursor: String, shards: Int) -> DeadLetterPosition? {
         guard let data = Data(base64Encoded: cursor), let text = String(data: data, encoding: .utf8) else { return nil }
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 5, parts[0] == "dl1", let priority = Int64(parts[1]), let created = Int64(parts[2]), let shard = Int(parts[3]),
-              let row = Int64(parts[4]), (0..<shards).contains(shard) else { return nil }
+        guard parts.count == 5, parts[0] == "dl1", let priority = Int64(parts[1]), let created = Int64(parts[2]),
+            let shard = Int(parts[3]),
+            let row = Int64(parts[4]), (0..<shards).contains(shard)
+        else { return nil }
         return DeadLetterPosition(priority: priority, createdMs: created, shard: shard, row: row)
     }
 }

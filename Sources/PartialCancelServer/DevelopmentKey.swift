@@ -43,14 +43,14 @@ public enum DevelopmentKey {
         try write(key + "\n", to: keyFile)
         try write(portalKey + "\n", to: directory.appendingPathComponent(portalKeyFileName).path)
         let json = """
-        {
-          "api_keys": [
-            {"name": "\(entry.name)", "role": "\(entry.role.rawValue)", "sha256": "\(entry.sha256)"},
-            {"name": "\(portalEntry.name)", "role": "\(portalEntry.role.rawValue)", "sha256": "\(portalEntry.sha256)"}
-          ]
-        }
+            {
+              "api_keys": [
+                {"name": "\(entry.name)", "role": "\(entry.role.rawValue)", "sha256": "\(entry.sha256)"},
+                {"name": "\(portalEntry.name)", "role": "\(portalEntry.role.rawValue)", "sha256": "\(portalEntry.sha256)"}
+              ]
+            }
 
-        """
+            """
         // Written last: its presence means the key files are complete.
         try write(json, to: hashFile)
         return Outcome(keys: [entry, portalEntry], keyFile: keyFile, createdKey: key)
@@ -58,7 +58,13 @@ public enum DevelopmentKey {
 
     private static func write(_ text: String, to path: String) throws {
         let temporary = path + ".tmp"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
+        guard
+            FileManager.default.createFile(
+                atPath: temporary,
+                contents: Data(text.utf8),
+                attributes: [.posixPermissions: 0o600]
+            )
+        else {
             throw ConfigurationError("cannot write \(temporary)")
         }
         guard rename(temporary, path) == 0 else { throw ConfigurationError("cannot rename \(temporary) to \(path)") }

@@ -53,7 +53,9 @@ struct DiagnosticsService {
             if health.status != .serving { notReady.append("server is \(health.status.name.lowercased())") }
             for shard in views where !shard.open { notReady.append("shard \(shard.index) is not open") }
             for shard in views where shard.outboxOldestAgeMs > maxLag {
-                notReady.append("shard \(shard.index) outbox lag \(shard.outboxOldestAgeMs) ms exceeds max_outbox_lag_ms \(maxLag)")
+                notReady.append(
+                    "shard \(shard.index) outbox lag \(shard.outboxOldestAgeMs) ms exceeds max_outbox_lag_ms \(maxLag)"
+                )
             }
             notReady += unwritableShards()
             health.ready = notReady.isEmpty
@@ -66,15 +68,29 @@ struct DiagnosticsService {
     /// the server serves and is ready. The version, uptime, connection count, shards and the causes
     /// of unreadiness (which name shards and backlogs) are for callers with a key.
     static func statusOnly(_ health: HealthResponse) -> HealthResponse {
-        HealthResponse(status: health.status, serverVersion: "", uptimeMs: 0, connections: 0, protocolVersion: health.protocolVersion,
-                       shards: [], ready: health.ready, notReady: [])
+        HealthResponse(
+            status: health.status,
+            serverVersion: "",
+            uptimeMs: 0,
+            connections: 0,
+            protocolVersion: health.protocolVersion,
+            shards: [],
+            ready: health.ready,
+            notReady: []
+        )
     }
 
     func stats(on loop: any EventLoop) -> EventLoopFuture<StatsResponse> {
         let health = runtime.health()
         let (methods, rejects, dropped) = metrics.snapshot()
-        var stats = StatsResponse(uptimeMs: health.uptimeMs, connections: health.connections, methods: methods, eligibilityRejects: rejects,
-                                  watches: UInt32(clamping: watches()), watchesDropped: dropped)
+        var stats = StatsResponse(
+            uptimeMs: health.uptimeMs,
+            connections: health.connections,
+            methods: methods,
+            eligibilityRejects: rejects,
+            watches: UInt32(clamping: watches()),
+            watchesDropped: dropped
+        )
         guard let shards else { return loop.makeSucceededFuture(stats) }
         return shards(loop).map { views in
             stats.shards = views
@@ -86,8 +102,14 @@ struct DiagnosticsService {
     private func ping(_ context: CallContext, _ request: PingRequest) -> EventLoopFuture<PingResponse> {
         if Int(request.delayMs) > maxPingDelayMs {
             return context.eventLoop.makeFailedFuture(
-                RPCError(.invalidArgument, "delay_ms \(request.delayMs) exceeds the limit of \(maxPingDelayMs)",
-                         reason: .fieldOutOfRange, subject: "request.delay_ms", detail: "max_ping_delay_ms=\(maxPingDelayMs)"))
+                RPCError(
+                    .invalidArgument,
+                    "delay_ms \(request.delayMs) exceeds the limit of \(maxPingDelayMs)",
+                    reason: .fieldOutOfRange,
+                    subject: "request.delay_ms",
+                    detail: "max_ping_delay_ms=\(maxPingDelayMs)"
+                )
+            )
         }
         let respond: @Sendable () -> PingResponse = {
             PingResponse(payload: request.payload, serverTimeUnixMs: Self.nowUnixMs())

@@ -19,7 +19,9 @@ struct Idempotency {
     let now: @Sendable () -> Int64
 
     static let maxKeyBytes = 255
-    static let transient: Set<StatusCode> = [.unavailable, .deadlineExceeded, .internalError, .resourceExhausted, .cancelled, .unknown]
+    static let transient: Set<StatusCode> = [
+        .unavailable, .deadlineExceeded, .internalError, .resourceExhausted, .cancelled, .unknown,
+    ]
 
     /// The stored scope of a key. The account is length-prefixed, so that no account name and
     /// key can spell another account's scope; calls that act for nobody keep the plain form.
@@ -34,35 +36,75 @@ struct Idempotency {
         return MethodDescriptor(name: method.name, access: method.access) { context, request in
             let key = context.metadata.idempotencyKey
             guard !key.isEmpty else { return inner(context, request) }
-            guard key.utf8.count <= Self.maxKeyBytes, key.unicodeScalars.allSatisfy({ $0.value >= 0x21 && $0.value < 0x7F }) else {
-                return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "idempotency_key must be 1-\(Self.maxKeyBytes) printable ASCII characters",
-                                                                   reason: .fieldMalformed, subject: "metadata.idempotency_key"))
+            guard key.utf8.count <= Self.maxKeyBytes,
+                key.unicodeScalars.allSatisfy({ $0.value >= 0x21 && $0.value < 0x7F })
+            else {
+                return context.eventLoop.makeFailedFuture(
+                    RPCError(
+                        .invalidArgument,
+                        "idempotency_key must be 1-\(Self.maxKeyBytes) printable ASCII characters",
+                        reason: .fieldMalformed,
+                        subject: "metadata.idempotency_key"
+                    )
+                )
             }
             let scope = Self.scope(context, method: method.name, key: key)
             let fingerprint = Array(SHA256.hash(data: Array(buffer: request)))
-            return storage.claimIdempotency(scope: scope, fingerprint: fingerprint, nowMs: now(), retentionMs: retentionMs, staleAfterMs: staleAfterMs,
-                                            on: context.eventLoop).flatMap { claim in
+            return storage.claimIdempotency(
+                scope: scope,
+                fingerprint: fingerprint,
+                nowMs: now(),
+                retentionMs: retentionMs,
+                staleAfterMs: staleAfterMs,
+                on: context.eventLoop
+            ).flatMap { claim in
                 switch claim {
                 case .mismatch:
-                    return context.eventLoop.makeFailedFuture(RPCError(.failedPrecondition, "this idempotency key was used with a different request",
-                                                                       reason: .idempotencyKeyReused, subject: "metadata.idempotency_key"))
+                    return context.eventLoop.makeFailedFuture(
+                        RPCError(
+                            .failedPrecondition,
+                            "this idempotency key was used with a different request",
+                            reason: .idempotencyKeyReused,
+                            subject: "metadata.idempotency_key"
+                        )
+                    )
                 case .inProgress:
-                    return context.eventLoop.makeFailedFuture(RPCError(.aborted, "a call with this idempotency key is still running; retry later",
-                                                                       reason: .idempotencyKeyInUse, subject: "metadata.idempotency_key"))
+                    return context.eventLoop.makeFailedFuture(
+                        RPCError(
+                            .aborted,
+                            "a call with this idempotency key is still running; retry later",
+                            reason: .idempotencyKeyInUse,
+                            subject: "metadata.idempotency_key"
+                        )
+                    )
                 case .replay(let statusBytes, let response):
                     let status = (try? Status(decoding: ByteBuffer(bytes: statusBytes))) ?? .ok
                     if status.isOK { return context.eventLoop.makeSucceededFuture(ByteBuffer(bytes: response)) }
-                    return context.eventLoop.makeFailedFuture(RPCError(status.code, status.message, reasons: status.reasons))
+                    return context.eventLoop.makeFailedFuture(
+                        RPCError(status.code, status.message, reasons: status.reasons)
+                    )
                 case .claimed:
                     return inner(context, request).flatMapError { error in
                         let status = StatusMapping.status(for: error)
-                        let record: EventLoopFuture<Void> = Self.transient.contains(status.code)
+                        let record: EventLoopFuture<Void> =
+                            Self.transient.contains(status.code)
                             ? storage.releaseIdempotency(scope: scope, on: context.eventLoop)
-                            : storage.completeIdempotency(scope: scope, status: Array(buffer: status.encoded()), response: [], nowMs: now(), on: context.eventLoop)
+                            : storage.completeIdempotency(
+                                scope: scope,
+                                status: Array(buffer: status.encoded()),
+                                response: [],
+                                nowMs: now(),
+                                on: context.eventLoop
+                            )
                         return record.flatMapThrowing { throw error }
                     }.flatMap { response in
-                        storage.completeIdempotency(scope: scope, status: Array(buffer: Status.ok.encoded()), response: Array(buffer: response),
-                                                    nowMs: now(), on: context.eventLoop).map { response }
+                        storage.completeIdempotency(
+                            scope: scope,
+                            status: Array(buffer: Status.ok.encoded()),
+                            response: Array(buffer: response),
+                            nowMs: now(),
+                            on: context.eventLoop
+                        ).map { response }
                     }
                 }
             }

@@ -27,12 +27,17 @@ struct IntakeParser: Sendable {
         let intake = self.intake
         let nowMs = now()
         let work: @Sendable () -> Parsed = {
-            switch Result(catching: { () throws(DomainError) in try intake.order(channel: channel, payload: payload, nowMs: nowMs) }) {
+            switch Result(catching: { () throws(DomainError) in
+                try intake.order(channel: channel, payload: payload, nowMs: nowMs)
+            }) {
             case .success(let order):
                 return .order(order)
             case .failure(let error):
-                return .refused(error, priority: intake.priority(channel: channel, payload: payload),
-                                key: intake.externalKey(channel: channel, payload: payload) ?? "\(channel)-unknown")
+                return .refused(
+                    error,
+                    priority: intake.priority(channel: channel, payload: payload),
+                    key: intake.externalKey(channel: channel, payload: payload) ?? "\(channel)-unknown"
+                )
             }
         }
         guard payload.count > Self.inlineParseBytes else { return eventLoop.makeSucceededFuture(work()) }

@@ -30,8 +30,12 @@ public struct PCancelLogHandler: LogHandler {
     private let write: @Sendable (String) -> Void
 
     /// - Parameter write: receives each line, newline included (standard error by default).
-    public init(label: String, format: Format, level: Logger.Level,
-                write: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }) {
+    public init(
+        label: String,
+        format: Format,
+        level: Logger.Level,
+        write: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }
+    ) {
         self.label = label
         self.format = format
         self.logLevel = level
@@ -51,10 +55,15 @@ public struct PCancelLogHandler: LogHandler {
         switch format {
         case .text:
             let rendered = fields.sorted { $0.key < $1.key }
-                .map { "\(LogEscaping.bare($0.key))=\(LogEscaping.quotedIfNeeded(Self.value($0.key, $0.value)))" }.joined(separator: " ")
-            write("\(time) \(event.level) \(LogEscaping.bare(label)): \(LogEscaping.bare(event.message.description))\(rendered.isEmpty ? "" : " " + rendered)\n")
+                .map { "\(LogEscaping.bare($0.key))=\(LogEscaping.quotedIfNeeded(Self.value($0.key, $0.value)))" }
+                .joined(separator: " ")
+            write(
+                "\(time) \(event.level) \(LogEscaping.bare(label)): \(LogEscaping.bare(event.message.description))\(rendered.isEmpty ? "" : " " + rendered)\n"
+            )
         case .json:
-            var object: [String: Any] = ["ts": time, "level": event.level.rawValue, "logger": label, "message": event.message.description]
+            var object: [String: Any] = [
+                "ts": time, "level": event.level.rawValue, "logger": label, "message": event.message.description,
+            ]
             for (key, value) in fields where object[key] == nil { object[key] = Self.value(key, value) }
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
             write(LogEscaping.json(String(decoding: data, as: UTF8.self)) + "\n")
@@ -75,8 +84,16 @@ public struct PCancelLogHandler: LogHandler {
         var seconds = now.tv_sec
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
-                      Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(now.tv_nsec / 1_000_000))
+        return String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+            Int(parts.tm_year) + 1900,
+            Int(parts.tm_mon) + 1,
+            Int(parts.tm_mday),
+            Int(parts.tm_hour),
+            Int(parts.tm_min),
+            Int(parts.tm_sec),
+            Int(now.tv_nsec / 1_000_000)
+        )
     }
 }
 
@@ -122,9 +139,11 @@ enum LogEscaping {
     /// A metadata value for a text line: as it is when it is a plain token; otherwise in double
     /// quotes, with `\` and `"` escaped as well as the characters of `mustEscape`.
     static func quotedIfNeeded(_ text: String) -> String {
-        let plain = !text.isEmpty && !text.unicodeScalars.contains { scalar in
-            scalar == " " || scalar == "=" || scalar == "\"" || scalar == "\\" || mustEscape(scalar)
-        }
+        let plain =
+            !text.isEmpty
+            && !text.unicodeScalars.contains { scalar in
+                scalar == " " || scalar == "=" || scalar == "\"" || scalar == "\\" || mustEscape(scalar)
+            }
         if plain { return text }
         var out = "\""
         out.reserveCapacity(text.utf8.count + 8)

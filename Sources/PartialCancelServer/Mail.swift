@@ -52,7 +52,14 @@ public struct NotificationConfiguration: Sendable, Hashable {
 
 /// RFC 5322 rendering.
 enum MailMessage {
-    static func render(from: String, to: String, subject: String, body: String, messageID: String, dateMs: Int64) -> String {
+    static func render(
+        from: String,
+        to: String,
+        subject: String,
+        body: String,
+        messageID: String,
+        dateMs: Int64
+    ) -> String {
         var lines = [
             "Date: \(rfc5322Date(dateMs))",
             "From: \(from)",
@@ -81,7 +88,8 @@ enum MailMessage {
         let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
         func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) \(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) +0000"
+        return
+            "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) \(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) +0000"
     }
 }
 
@@ -102,8 +110,11 @@ struct MaildirSink: EmailSink {
         let fileManager = FileManager.default
         for sub in ["", "/tmp", "/new", "/cur"] {
             // Private like the data directory it sits beside: the messages carry tokens.
-            try fileManager.createDirectory(atPath: directory + sub, withIntermediateDirectories: true,
-                                            attributes: [.posixPermissions: Int(DataDirectory.directoryMode)])
+            try fileManager.createDirectory(
+                atPath: directory + sub,
+                withIntermediateDirectories: true,
+                attributes: [.posixPermissions: Int(DataDirectory.directoryMode)]
+            )
         }
         let name = "\(WallClock.system.nowMs()).\(UInt64.random(in: 0 ... .max)).pcancel"
         let temporary = "\(directory)/tmp/\(name)"
@@ -145,9 +156,13 @@ struct SMTPSink: EmailSink {
             throw DeliveryError(description: "smtp host must be an IPv4 address, got \(host)")
         }
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
-        guard connected == 0 else { throw DeliveryError(description: "cannot connect to \(host):\(port): errno \(errno)") }
+        guard connected == 0 else {
+            throw DeliveryError(description: "cannot connect to \(host):\(port): errno \(errno)")
+        }
         var reader = LineReader(fd: fd)
         try expect(&reader, 220)
         try command(fd, &reader, "EHLO \(heloName)", 250)
@@ -181,7 +196,9 @@ struct SMTPSink: EmailSink {
     private func expect(_ reader: inout LineReader, _ code: Int) throws {
         while true {
             let line = try reader.line()
-            guard line.count >= 3, let got = Int(line.prefix(3)) else { throw DeliveryError(description: "smtp: malformed reply '\(line)'") }
+            guard line.count >= 3, let got = Int(line.prefix(3)) else {
+                throw DeliveryError(description: "smtp: malformed reply '\(line)'")
+            }
             if line.count > 3 && line[line.index(line.startIndex, offsetBy: 3)] == "-" { continue }
             guard got == code else { throw DeliveryError(description: "smtp: expected \(code), got '\(line)'") }
             return
@@ -230,7 +247,8 @@ final class NotificationDelivery: Sendable {
         if configuration.sink == nil { Self.moveEarlierMaildir(from: "\(dataDirectory)/maildir", to: defaultMaildir) }
         switch configuration.sink ?? .maildir(directory: defaultMaildir) {
         case .maildir(let directory): sink = MaildirSink(directory: directory)
-        case .smtp(let host, let port, let helo): sink = SMTPSink(host: host, port: port, heloName: helo, timeoutMs: configuration.smtpTimeoutMs)
+        case .smtp(let host, let port, let helo):
+            sink = SMTPSink(host: host, port: port, heloName: helo, timeoutMs: configuration.smtpTimeoutMs)
         }
     }
 
@@ -239,14 +257,17 @@ final class NotificationDelivery: Sendable {
     private static func moveEarlierMaildir(from earlier: String, to current: String) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: earlier, isDirectory: &isDirectory), isDirectory.boolValue,
-              !FileManager.default.fileExists(atPath: current) else { return }
+            !FileManager.default.fileExists(atPath: current)
+        else { return }
         _ = rename(earlier, current)
     }
 
     func start() {
         pool.start()
         let interval = TimeAmount.milliseconds(Int64(configuration.pollIntervalMs))
-        task.withLockedValue { $0 = loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in self.poll() } }
+        task.withLockedValue {
+            $0 = loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in self.poll() }
+        }
     }
 
     func stop() async {
@@ -263,7 +284,8 @@ final class NotificationDelivery: Sendable {
         }
         guard start else { return }
         let loop = self.loop
-        storage.dueEmails(nowMs: storage.clock.nowMs(), limit: 100, on: loop).flatMap { emails -> EventLoopFuture<Void> in
+        storage.dueEmails(nowMs: storage.clock.nowMs(), limit: 100, on: loop).flatMap {
+            emails -> EventLoopFuture<Void> in
             let deliveries = emails.map { self.deliver($0) }
             return EventLoopFuture.andAllComplete(deliveries, on: loop)
         }.whenComplete { _ in self.busy.withLockedValue { $0 = false } }
@@ -272,8 +294,14 @@ final class NotificationDelivery: Sendable {
     private func deliver(_ email: OutboundEmail) -> EventLoopFuture<Void> {
         let configuration = self.configuration
         let sink = self.sink
-        let message = MailMessage.render(from: configuration.from, to: email.recipient, subject: email.subject, body: email.body,
-                                         messageID: "\(email.id).\(email.createdMs)@pcancel", dateMs: email.createdMs)
+        let message = MailMessage.render(
+            from: configuration.from,
+            to: email.recipient,
+            subject: email.subject,
+            body: email.body,
+            messageID: "\(email.id).\(email.createdMs)@pcancel",
+            dateMs: email.createdMs
+        )
         return pool.runIfActive(eventLoop: loop) {
             try sink.send(from: configuration.from, to: email.recipient, message: message)
         }.flatMap {

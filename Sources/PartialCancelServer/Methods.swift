@@ -18,15 +18,19 @@ public struct CallContext: Sendable {
     /// than a ping (the stream handler re-renders its metadata on every change).
     public let logger: Logger
 
-    public func log(_ level: Logger.Level, _ message: @autoclosure () -> Logger.Message,
-                    metadata: @autoclosure () -> Logger.Metadata = [:]) {
+    public func log(
+        _ level: Logger.Level,
+        _ message: @autoclosure () -> Logger.Message,
+        metadata: @autoclosure () -> Logger.Metadata = [:]
+    ) {
         logger.log(level: level, message(), metadata: callMetadata.merging(metadata()) { _, line in line })
     }
 
     /// Who makes the call, for history entries: the principal and its role, or for a portal the
     /// account it acts for.
     public var actor: String {
-        principal.role == .portal ? "\(principal.name) (portal for \(metadata.onBehalfOf))" : "\(principal.name) (\(principal.roleName))"
+        principal.role == .portal
+            ? "\(principal.name) (portal for \(metadata.onBehalfOf))" : "\(principal.name) (\(principal.roleName))"
     }
 
     /// What identifies the call in a log line.
@@ -49,7 +53,11 @@ public struct MethodDescriptor: Sendable {
     /// or the error's status).
     public let streamHandler: StreamHandler?
 
-    public init(name: String, access: MethodAccess? = nil, handler: @escaping @Sendable (CallContext, ByteBuffer) -> EventLoopFuture<ByteBuffer>) {
+    public init(
+        name: String,
+        access: MethodAccess? = nil,
+        handler: @escaping @Sendable (CallContext, ByteBuffer) -> EventLoopFuture<ByteBuffer>
+    ) {
         self.name = name
         self.access = Self.access(name, access)
         self.handler = handler
@@ -62,8 +70,14 @@ public struct MethodDescriptor: Sendable {
         self.access = Self.access(name, access)
         self.streamHandler = streamHandler
         self.handler = { context, _ in
-            context.eventLoop.makeFailedFuture(RPCError(.unimplemented, "\(name) streams; call it over a connection",
-                                                        reason: .streamRequired, subject: name))
+            context.eventLoop.makeFailedFuture(
+                RPCError(
+                    .unimplemented,
+                    "\(name) streams; call it over a connection",
+                    reason: .streamRequired,
+                    subject: name
+                )
+            )
         }
     }
 
@@ -79,12 +93,23 @@ public struct MethodDescriptor: Sendable {
     }
 
     /// Checks a typed handler against the table: the types it decodes and encodes are the table's.
-    private static func checkTypes(_ name: String, request: any WireMessage.Type, response: any WireMessage.Type, streaming: Bool) {
+    private static func checkTypes(
+        _ name: String,
+        request: any WireMessage.Type,
+        response: any WireMessage.Type,
+        streaming: Bool
+    ) {
         guard let spec = Methods.spec(name) else { return }
-        precondition(ObjectIdentifier(spec.request) == ObjectIdentifier(request), "\(name) decodes \(request), the table says \(spec.request)")
+        precondition(
+            ObjectIdentifier(spec.request) == ObjectIdentifier(request),
+            "\(name) decodes \(request), the table says \(spec.request)"
+        )
         precondition(spec.streaming == streaming, "\(name): streaming \(streaming), the table says \(spec.streaming)")
         if !streaming {
-            precondition(ObjectIdentifier(spec.response) == ObjectIdentifier(response), "\(name) answers \(response), the table says \(spec.response)")
+            precondition(
+                ObjectIdentifier(spec.response) == ObjectIdentifier(response),
+                "\(name) answers \(response), the table says \(spec.response)"
+            )
         }
     }
 
@@ -150,7 +175,11 @@ public struct MethodRegistry: Sendable {
     /// The method `name` if `principal` may call it; otherwise the refusal to answer with
     /// (UNIMPLEMENTED for an unknown method, or the access rule's). One place for calls over a
     /// connection and in-process calls alike.
-    public func method(_ name: String, for principal: Principal, metadata: Metadata) -> Result<MethodDescriptor, RPCError> {
+    public func method(
+        _ name: String,
+        for principal: Principal,
+        metadata: Metadata
+    ) -> Result<MethodDescriptor, RPCError> {
         guard let method = methods[name] else {
             return .failure(RPCError(.unimplemented, "unknown method '\(name)'", reason: .methodUnknown, subject: name))
         }
@@ -158,8 +187,14 @@ public struct MethodRegistry: Sendable {
         // A portal names the customer it acts for before anything is looked up: refused later,
         // an existing id and a missing one would get different answers.
         if principal.role == .portal, metadata.onBehalfOf.isEmpty, Methods.spec(name)?.customerScoped ?? true {
-            return .failure(RPCError(.invalidArgument, "portal calls must name the customer account in metadata.on_behalf_of",
-                                     reason: .onBehalfOfRequired, subject: "metadata.on_behalf_of"))
+            return .failure(
+                RPCError(
+                    .invalidArgument,
+                    "portal calls must name the customer account in metadata.on_behalf_of",
+                    reason: .onBehalfOfRequired,
+                    subject: "metadata.on_behalf_of"
+                )
+            )
         }
         return .success(method)
     }

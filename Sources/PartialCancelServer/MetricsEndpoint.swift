@@ -62,8 +62,10 @@ private final class MetricsHTTPHandler: ChannelInboundHandler {
             pages.metrics(context.eventLoop).whenComplete { result in
                 let (handler, context) = loopBound.value
                 switch result {
-                case .success(let text): handler.respond(context, head, .ok, text, contentType: "text/plain; version=0.0.4; charset=utf-8")
-                case .failure(let error): handler.respond(context, head, .internalServerError, Array("metrics unavailable: \(error)\n".utf8))
+                case .success(let text):
+                    handler.respond(context, head, .ok, text, contentType: "text/plain; version=0.0.4; charset=utf-8")
+                case .failure(let error):
+                    handler.respond(context, head, .internalServerError, Array("metrics unavailable: \(error)\n".utf8))
                 }
             }
         case "/live":
@@ -73,7 +75,13 @@ private final class MetricsHTTPHandler: ChannelInboundHandler {
                 let (handler, context) = loopBound.value
                 switch result {
                 case .success(let health) where health.ready: handler.respond(context, head, .ok, "ready\n")
-                case .success(let health): handler.respond(context, head, .serviceUnavailable, "not ready\n" + health.notReady.map { $0 + "\n" }.joined())
+                case .success(let health):
+                    handler.respond(
+                        context,
+                        head,
+                        .serviceUnavailable,
+                        "not ready\n" + health.notReady.map { $0 + "\n" }.joined()
+                    )
                 case .failure(let error): handler.respond(context, head, .serviceUnavailable, "not ready: \(error)\n")
                 }
             }
@@ -82,17 +90,33 @@ private final class MetricsHTTPHandler: ChannelInboundHandler {
         }
     }
 
-    private func respond(_ context: ChannelHandlerContext, _ head: HTTPRequestHead, _ status: HTTPResponseStatus, _ text: String) {
+    private func respond(
+        _ context: ChannelHandlerContext,
+        _ head: HTTPRequestHead,
+        _ status: HTTPResponseStatus,
+        _ text: String
+    ) {
         respond(context, head, status, Array(text.utf8))
     }
 
-    private func respond(_ context: ChannelHandlerContext, _ request: HTTPRequestHead, _ status: HTTPResponseStatus, _ body: [UInt8],
-                         contentType: String = "text/plain; charset=utf-8") {
+    private func respond(
+        _ context: ChannelHandlerContext,
+        _ request: HTTPRequestHead,
+        _ status: HTTPResponseStatus,
+        _ body: [UInt8],
+        contentType: String = "text/plain; charset=utf-8"
+    ) {
         var headers = HTTPHeaders([("Content-Type", contentType), ("Content-Length", "\(body.count)")])
         if !request.isKeepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))),
+            promise: nil
+        )
         if request.method != .HEAD {
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+            context.write(
+                wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))),
+                promise: nil
+            )
         }
         let keepAlive = request.isKeepAlive
         let channel = context.channel

@@ -41,9 +41,21 @@ struct OrderService {
                 }
             case .refused(let error, let priority, let key):
                 // Refused payloads are kept as dead letters, most valuable first, to be fixed and re-driven.
-                return storage.addDeadLetter(key: key, kind: "intake", priority: priority, reason: error.code.name, detail: error.description,
-                                             subject: request.channel, payload: payload, on: context.eventLoop).flatMapThrowing { id in
-                    context.log(.info, "intake refused", metadata: ["channel": "\(request.channel)", "path": "\(error.path)", "dead_letter": "\(id)"])
+                return storage.addDeadLetter(
+                    key: key,
+                    kind: "intake",
+                    priority: priority,
+                    reason: error.code.name,
+                    detail: error.description,
+                    subject: request.channel,
+                    payload: payload,
+                    on: context.eventLoop
+                ).flatMapThrowing { id in
+                    context.log(
+                        .info,
+                        "intake refused",
+                        metadata: ["channel": "\(request.channel)", "path": "\(error.path)", "dead_letter": "\(id)"]
+                    )
                     throw IntakeRefused(error: error, deadLetterID: id)
                 }
             }
@@ -54,7 +66,9 @@ struct OrderService {
 
     private func getOrder(_ context: CallContext, _ request: GetOrderRequest) -> EventLoopFuture<GetOrderResponse> {
         guard !request.orderID.isEmpty else {
-            return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "order_id is required", reason: .fieldRequired, subject: "request.order_id"))
+            return context.eventLoop.makeFailedFuture(
+                RPCError(.invalidArgument, "order_id is required", reason: .fieldRequired, subject: "request.order_id")
+            )
         }
         return storage.order(request.orderID, on: context.eventLoop).flatMapThrowing { found in
             let lookup = AccountScope.Lookup.order(request.orderID)
@@ -68,12 +82,22 @@ struct OrderService {
         do {
             try StockArguments.check(sku: request.sku, location: request.location, locationRequired: true)
             guard (0...1_000_000_000).contains(request.onHand) else {
-                throw RPCError(.invalidArgument, "on_hand must be within 0...1000000000", reason: .fieldOutOfRange, subject: "request.on_hand")
+                throw RPCError(
+                    .invalidArgument,
+                    "on_hand must be within 0...1000000000",
+                    reason: .fieldOutOfRange,
+                    subject: "request.on_hand"
+                )
             }
         } catch {
             return context.eventLoop.makeFailedFuture(error)
         }
-        return storage.setOnHand(sku: request.sku, location: request.location, onHand: request.onHand, on: context.eventLoop).map {
+        return storage.setOnHand(
+            sku: request.sku,
+            location: request.location,
+            onHand: request.onHand,
+            on: context.eventLoop
+        ).map {
             PutStockResponse(pool: ViewMapping.view($0))
         }
     }
@@ -84,7 +108,11 @@ struct OrderService {
         } catch {
             return context.eventLoop.makeFailedFuture(error)
         }
-        return storage.stock(sku: request.sku, location: request.location.isEmpty ? nil : request.location, on: context.eventLoop).map {
+        return storage.stock(
+            sku: request.sku,
+            location: request.location.isEmpty ? nil : request.location,
+            on: context.eventLoop
+        ).map {
             GetStockResponse(pools: $0.map(ViewMapping.view))
         }
     }
@@ -105,7 +133,8 @@ enum AccountScope {
         var notFound: RPCError {
             switch self {
             case .order(let id): RPCError(.notFound, "no order '\(id)'", reason: .orderNotFound, subject: id)
-            case .cancellation(let id): RPCError(.notFound, "no cancellation '\(id)'", reason: .cancellationNotFound, subject: id)
+            case .cancellation(let id):
+                RPCError(.notFound, "no cancellation '\(id)'", reason: .cancellationNotFound, subject: id)
             }
         }
     }
@@ -116,8 +145,12 @@ enum AccountScope {
         guard context.principal.role == .portal else { return }
         let named = context.metadata.onBehalfOf
         guard !named.isEmpty else {
-            throw RPCError(.invalidArgument, "portal calls must name the customer account in metadata.on_behalf_of",
-                           reason: .onBehalfOfRequired, subject: "metadata.on_behalf_of")
+            throw RPCError(
+                .invalidArgument,
+                "portal calls must name the customer account in metadata.on_behalf_of",
+                reason: .onBehalfOfRequired,
+                subject: "metadata.on_behalf_of"
+            )
         }
         guard named == account else { throw lookup.notFound }
     }
@@ -131,11 +164,18 @@ enum StockArguments {
 
     private static func identifier(_ value: String, _ path: String, required: Bool) throws {
         if value.isEmpty {
-            if required { throw RPCError(.invalidArgument, "\(path) is required", reason: .fieldRequired, subject: path) }
+            if required {
+                throw RPCError(.invalidArgument, "\(path) is required", reason: .fieldRequired, subject: path)
+            }
             return
         }
         guard Identifier.isValid(value) else {
-            throw RPCError(.invalidArgument, "\(path) must be 1-64 of letters, digits, '.', '_' and '-'", reason: .fieldMalformed, subject: path)
+            throw RPCError(
+                .invalidArgument,
+                "\(path) must be 1-64 of letters, digits, '.', '_' and '-'",
+                reason: .fieldMalformed,
+                subject: path
+            )
         }
     }
 }

@@ -12,7 +12,8 @@ public enum SampleData {
     ]
 
     public static let orders: [(channel: String, payload: String)] = [
-        ("web", SamplePayloads.web), ("marketplace", SamplePayloads.marketplace), ("callcenter", SamplePayloads.callcenter),
+        ("web", SamplePayloads.web), ("marketplace", SamplePayloads.marketplace),
+        ("callcenter", SamplePayloads.callcenter),
     ]
 
     public static func seed(_ storage: Storage, on loop: any EventLoop) async throws -> [String] {
@@ -22,7 +23,11 @@ public enum SampleData {
         var ids: [String] = []
         let intake = Intake()
         for sample in orders {
-            let order = try intake.order(channel: sample.channel, payload: Array(sample.payload.utf8), nowMs: storage.clock.nowMs())
+            let order = try intake.order(
+                channel: sample.channel,
+                payload: Array(sample.payload.utf8),
+                nowMs: storage.clock.nowMs()
+            )
             ids.append(try await storage.ingest(order, actor: "sample data", on: loop).get().order.id)
         }
         try await storage.waitForDelivery(on: loop).get()

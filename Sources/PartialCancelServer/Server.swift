@@ -38,8 +38,13 @@ public final class PartialCancelServer: Service, Sendable {
     /// - Parameters:
     ///   - methods: further methods to serve besides the built-in ones.
     ///   - clock: the time of day for expiry, windows, backoff and records (tests pass a manual one).
-    public init(configuration: ServerConfiguration, keyStore: KeyStore, methods: [MethodDescriptor] = [], logger: Logger,
-                clock: WallClock = .system) throws {
+    public init(
+        configuration: ServerConfiguration,
+        keyStore: KeyStore,
+        methods: [MethodDescriptor] = [],
+        logger: Logger,
+        clock: WallClock = .system
+    ) throws {
         try configuration.validate()
         self.tlsContext = try configuration.tls?.makeContext()
         self.configuration = configuration
@@ -51,37 +56,69 @@ public final class PartialCancelServer: Service, Sendable {
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
         let storagePath = configuration.dataDirectory
         do {
-            self.storage = try Storage.open(directory: storagePath, configuration: configuration.storage, eventLoop: group.next(), logger: logger,
-                                            clock: clock)
+            self.storage = try Storage.open(
+                directory: storagePath,
+                configuration: configuration.storage,
+                eventLoop: group.next(),
+                logger: logger,
+                clock: clock
+            )
         } catch {
             try? group.syncShutdownGracefully()
             throw error
         }
         let storage = self.storage
-        self.delivery = NotificationDelivery(storage: storage, configuration: configuration.notifications,
-                                             dataDirectory: configuration.dataDirectory, loop: group.next())
-        var diagnostics = DiagnosticsService(runtime: runtime, maxPingDelayMs: configuration.limits.maxPingDelayMs, metrics: metrics,
-                                             maxOutboxLagMs: configuration.limits.maxOutboxLagMs)
+        self.delivery = NotificationDelivery(
+            storage: storage,
+            configuration: configuration.notifications,
+            dataDirectory: configuration.dataDirectory,
+            loop: group.next()
+        )
+        var diagnostics = DiagnosticsService(
+            runtime: runtime,
+            maxPingDelayMs: configuration.limits.maxPingDelayMs,
+            metrics: metrics,
+            maxOutboxLagMs: configuration.limits.maxOutboxLagMs
+        )
         diagnostics.shards = { loop in storage.health(on: loop).map { $0.map(ViewMapping.view) } }
         diagnostics.watches = { storage.watchCount }
         diagnostics.unwritableShards = { storage.unwritableShards }
         self.diagnostics = diagnostics
         var registry = MethodRegistry(diagnostics.methods)
         // Mutating methods honour idempotency keys.
-        let idempotency = Idempotency(storage: storage, retentionMs: Int64(configuration.idempotencyRetentionMinutes) * 60_000,
-                                      staleAfterMs: Int64(configuration.limits.maxDeadlineMs) * 2, now: clock.nowMs)
+        let idempotency = Idempotency(
+            storage: storage,
+            retentionMs: Int64(configuration.idempotencyRetentionMinutes) * 60_000,
+            staleAfterMs: Int64(configuration.limits.maxDeadlineMs) * 2,
+            now: clock.nowMs
+        )
         let mutating = Set(Methods.table.filter(\.mutates).map(\.name))
         let parser = IntakeParser(intake: Intake(limits: configuration.intake), now: clock.nowMs)
-        let services = OrderService(storage: storage, parser: parser).methods
-            + DeadLetterService(storage: storage, parser: parser, settings: configuration.deadLetters,
-                                maxFrameBytes: configuration.limits.maxFrameBytes).methods
-            + CancellationService(storage: storage, policy: configuration.cancellation,
-                                  tokenTTLMs: Int64(configuration.cancellationTokenTTLSeconds) * 1000, now: clock.nowMs,
-                                  tokenAttempts: TokenAttemptLimiter(limit: configuration.limits.tokenFailuresPerCaller,
-                                                                     windowMs: Int64(configuration.limits.tokenFailureWindowMs)),
-                                  metrics: metrics).methods
-            + WatchService(storage: storage, bufferChanges: configuration.limits.watchBufferChanges,
-                           maxSkus: configuration.limits.maxWatchSkus, metrics: metrics).methods
+        let services =
+            OrderService(storage: storage, parser: parser).methods
+            + DeadLetterService(
+                storage: storage,
+                parser: parser,
+                settings: configuration.deadLetters,
+                maxFrameBytes: configuration.limits.maxFrameBytes
+            ).methods
+            + CancellationService(
+                storage: storage,
+                policy: configuration.cancellation,
+                tokenTTLMs: Int64(configuration.cancellationTokenTTLSeconds) * 1000,
+                now: clock.nowMs,
+                tokenAttempts: TokenAttemptLimiter(
+                    limit: configuration.limits.tokenFailuresPerCaller,
+                    windowMs: Int64(configuration.limits.tokenFailureWindowMs)
+                ),
+                metrics: metrics
+            ).methods
+            + WatchService(
+                storage: storage,
+                bufferChanges: configuration.limits.watchBufferChanges,
+                maxSkus: configuration.limits.maxWatchSkus,
+                metrics: metrics
+            ).methods
         for method in services { registry.register(mutating.contains(method.name) ? idempotency.wrap(method) : method) }
         for method in methods { registry.register(method) }
         precondition(registry.missingFromTable.isEmpty, "no handler for \(registry.missingFromTable)")
@@ -100,16 +137,29 @@ public final class PartialCancelServer: Service, Sendable {
     /// decoding limits and handlers as a call on a connection, minus framing and sockets. For
     /// measuring the in-process limit of a flow's work, and for embedding. Failures carry the
     /// status a connection would have answered, as an `RPCError`.
-    public func invoke(_ name: String, request: ByteBuffer, principal: Principal, metadata: Metadata = Metadata(),
-                       on eventLoop: any EventLoop) -> EventLoopFuture<ByteBuffer> {
+    public func invoke(
+        _ name: String,
+        request: ByteBuffer,
+        principal: Principal,
+        metadata: Metadata = Metadata(),
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<ByteBuffer> {
         let method: MethodDescriptor
         switch methods.method(name, for: principal, metadata: metadata) {
         case .success(let found): method = found
         case .failure(let refusal): return eventLoop.makeFailedFuture(refusal)
         }
         let deadline = NIODeadline.now() + .milliseconds(Int64(configuration.limits.defaultDeadlineMs))
-        let context = CallContext(callID: 0, method: name, principal: principal, metadata: metadata, deadline: deadline,
-                                  eventLoop: eventLoop, decodingLimits: configuration.limits.decoding, logger: logger)
+        let context = CallContext(
+            callID: 0,
+            method: name,
+            principal: principal,
+            metadata: metadata,
+            deadline: deadline,
+            eventLoop: eventLoop,
+            decodingLimits: configuration.limits.decoding,
+            logger: logger
+        )
         return method.handler(context, request).flatMapErrorThrowing { error in
             let status = StatusMapping.status(for: error)
             throw RPCError(status.code, status.message, reasons: status.reasons)
@@ -134,7 +184,10 @@ public final class PartialCancelServer: Service, Sendable {
         // One budget for the partial frames of all connections together.
         let framing = limits.framing(budget: InboundBudget(limit: limits.maxInboundBufferedBytes))
         // Past the high mark a connection is unwritable: its handler stops reading (back-pressure).
-        let writeMarks = ChannelOptions.Types.WriteBufferWaterMark(low: limits.maxOutboundBufferBytes / 2, high: limits.maxOutboundBufferBytes)
+        let writeMarks = ChannelOptions.Types.WriteBufferWaterMark(
+            low: limits.maxOutboundBufferBytes / 2,
+            high: limits.maxOutboundBufferBytes
+        )
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -144,13 +197,26 @@ public final class PartialCancelServer: Service, Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if limits.socketSendBufferBytes > 0 {
-                        try channel.syncOptions?.setOption(.socketOption(.so_sndbuf), value: SocketOptionValue(limits.socketSendBufferBytes))
+                        try channel.syncOptions?.setOption(
+                            .socketOption(.so_sndbuf),
+                            value: SocketOptionValue(limits.socketSendBufferBytes)
+                        )
                     }
-                    if let tlsContext { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext)) }
+                    if let tlsContext {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
+                    }
                     try channel.pipeline.syncOperations.addFramingHandlers(framing)
                     try channel.pipeline.syncOperations.addHandler(
-                        ConnectionHandler(methods: methods, keyStore: keyStore, limits: limits, runtime: runtime, metrics: metrics, logger: logger,
-                                          certificatePrincipals: certificatePrincipals))
+                        ConnectionHandler(
+                            methods: methods,
+                            keyStore: keyStore,
+                            limits: limits,
+                            runtime: runtime,
+                            metrics: metrics,
+                            logger: logger,
+                            certificatePrincipals: certificatePrincipals
+                        )
+                    )
                 }
             }
             .bind(host: configuration.host, port: configuration.port)
@@ -162,13 +228,23 @@ public final class PartialCancelServer: Service, Sendable {
             let pages = MetricsEndpoint.Pages(
                 metrics: { loop in
                     storage.health(on: loop).map { shards in
-                        metrics.render(connections: runtime.openChannels.count, watches: storage.watchCount, shards: shards.map(ViewMapping.view))
+                        metrics.render(
+                            connections: runtime.openChannels.count,
+                            watches: storage.watchCount,
+                            shards: shards.map(ViewMapping.view)
+                        )
                     }
                 },
-                health: { loop in diagnostics.health(on: loop) })
+                health: { loop in diagnostics.health(on: loop) }
+            )
             let endpoint: any Channel
             do {
-                endpoint = try await MetricsEndpoint.bind(host: configuration.metricsHost, port: metricsPort, group: group, pages: pages)
+                endpoint = try await MetricsEndpoint.bind(
+                    host: configuration.metricsHost,
+                    port: metricsPort,
+                    group: group,
+                    pages: pages
+                )
             } catch {
                 // No half-started server: the listener goes too.
                 listener.withLockedValue { $0 = nil }
@@ -176,7 +252,10 @@ public final class PartialCancelServer: Service, Sendable {
                 throw error
             }
             metricsListener.withLockedValue { $0 = endpoint }
-            logger.info("metrics endpoint listening", metadata: ["address": "\(endpoint.localAddress.map { "\($0)" } ?? "?")"])
+            logger.info(
+                "metrics endpoint listening",
+                metadata: ["address": "\(endpoint.localAddress.map { "\($0)" } ?? "?")"]
+            )
         }
         delivery.start()
         let address = channel.localAddress!
@@ -230,7 +309,10 @@ public final class PartialCancelServer: Service, Sendable {
                 try? await Task.sleep(nanoseconds: UInt64(grace.nanoseconds))
                 guard !Task.isCancelled else { return }
                 let remaining = runtime.openChannels
-                logger.warning("grace period over; closing connections", metadata: ["connections": "\(remaining.count)"])
+                logger.warning(
+                    "grace period over; closing connections",
+                    metadata: ["connections": "\(remaining.count)"]
+                )
                 for channel in remaining { channel.close(promise: nil) }
             }
             await group.next()

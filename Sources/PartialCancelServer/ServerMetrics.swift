@@ -29,8 +29,10 @@ public final class ServerMetrics: Sendable {
     public init(methods names: [String] = Methods.all) {
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = [
-            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
-            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
+            .milliseconds(5),
+            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+            .milliseconds(500),
             .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
         ]
         self.factory = factory
@@ -60,8 +62,13 @@ public final class ServerMetrics: Sendable {
         let counters = rejects.withLockedValue { rejects in
             reasons.map { reason in
                 let key = RejectKey(reason: reason, channel: channel)
-                let counter = rejects[key]?.counter
-                    ?? CoreMetrics.Counter(label: "pcancel_eligibility_rejects_total", dimensions: [("reason", reason), ("channel", channel)], factory: factory)
+                let counter =
+                    rejects[key]?.counter
+                    ?? CoreMetrics.Counter(
+                        label: "pcancel_eligibility_rejects_total",
+                        dimensions: [("reason", reason), ("channel", channel)],
+                        factory: factory
+                    )
                 rejects[key] = ((rejects[key]?.count ?? 0) + 1, counter)
                 return counter
             }
@@ -78,9 +85,13 @@ public final class ServerMetrics: Sendable {
     /// Per-method figures (methods called at least once), eligibility rejects and dropped
     /// watches, for `Stats`.
     func snapshot() -> (methods: [MethodStats], rejects: [RejectCount], watchesDropped: UInt64) {
-        let methods = (Array(self.methods.values) + [unknown]).compactMap { $0.stats() }.sorted { $0.method < $1.method }
-        let rejects = self.rejects.withLockedValue { $0 }.sorted { ($0.key.reason, $0.key.channel) < ($1.key.reason, $1.key.channel) }
-            .map { RejectCount(reason: $0.key.reason, channel: $0.key.channel, count: $0.value.count) }
+        let methods = (Array(self.methods.values) + [unknown]).compactMap { $0.stats() }.sorted {
+            $0.method < $1.method
+        }
+        let rejects = self.rejects.withLockedValue { $0 }.sorted {
+            ($0.key.reason, $0.key.channel) < ($1.key.reason, $1.key.channel)
+        }
+        .map { RejectCount(reason: $0.key.reason, channel: $0.key.channel, count: $0.value.count) }
         return (methods, rejects, watchesDropped.withLockedValue { $0 })
     }
 
@@ -141,8 +152,16 @@ private final class MethodRecord: Sendable {
         self.label = label
         self.factory = factory
         state = NIOLockedValueBox(State())
-        ok = CoreMetrics.Counter(label: "pcancel_calls_total", dimensions: [("method", label), ("code", StatusCode.ok.name)], factory: factory)
-        timer = CoreMetrics.Timer(label: "pcancel_call_duration_seconds", dimensions: [("method", label)], factory: factory)
+        ok = CoreMetrics.Counter(
+            label: "pcancel_calls_total",
+            dimensions: [("method", label), ("code", StatusCode.ok.name)],
+            factory: factory
+        )
+        timer = CoreMetrics.Timer(
+            label: "pcancel_call_duration_seconds",
+            dimensions: [("method", label)],
+            factory: factory
+        )
     }
 
     func record(code: StatusCode, reason: String?, duration: TimeAmount) {
@@ -153,7 +172,11 @@ private final class MethodRecord: Sendable {
             state.latencies.record(micros)
             if code == .ok { return ok }
             if let counter = state.counters[code] { return counter }
-            let counter = CoreMetrics.Counter(label: "pcancel_calls_total", dimensions: [("method", label), ("code", code.name)], factory: factory)
+            let counter = CoreMetrics.Counter(
+                label: "pcancel_calls_total",
+                dimensions: [("method", label), ("code", code.name)],
+                factory: factory
+            )
             state.counters[code] = counter
             return counter
         }
@@ -167,12 +190,19 @@ private final class MethodRecord: Sendable {
             guard state.calls > 0 else { return nil }
             let latencies = state.latencies
             let ms = { (micros: UInt64) in Double(micros) / 1000 }
-            return MethodStats(method: name, calls: state.calls,
-                               statuses: state.statuses.sorted { ($0.key.code.rawValue, $0.key.reason) < ($1.key.code.rawValue, $1.key.reason) }
-                                   .map { StatusCount(code: $0.key.code.name, reason: $0.key.reason, count: $0.value) },
-                               meanMs: latencies.mean / 1000, p50Ms: ms(latencies.valueAtPercentile(50)),
-                               p90Ms: ms(latencies.valueAtPercentile(90)), p99Ms: ms(latencies.valueAtPercentile(99)),
-                               maxMs: ms(latencies.max))
+            return MethodStats(
+                method: name,
+                calls: state.calls,
+                statuses: state.statuses.sorted {
+                    ($0.key.code.rawValue, $0.key.reason) < ($1.key.code.rawValue, $1.key.reason)
+                }
+                .map { StatusCount(code: $0.key.code.name, reason: $0.key.reason, count: $0.value) },
+                meanMs: latencies.mean / 1000,
+                p50Ms: ms(latencies.valueAtPercentile(50)),
+                p90Ms: ms(latencies.valueAtPercentile(90)),
+                p99Ms: ms(latencies.valueAtPercentile(99)),
+                maxMs: ms(latencies.max)
+            )
         }
     }
 }

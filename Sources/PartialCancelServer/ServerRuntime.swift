@@ -71,22 +71,41 @@ final class ServerRuntime: Sendable {
             if state.draining { return .draining }
             if state.perPeer[peer, default: 0] >= limits.maxConnectionsPerPeer {
                 let limit = limits.maxConnectionsPerPeer
-                return .refused(Status(.resourceExhausted, "too many connections from \(peer) (limit \(limit))",
-                                       reasons: [Reason(.peerConnectionLimit, subject: "max_connections_per_peer", detail: "\(limit)")]))
+                return .refused(
+                    Status(
+                        .resourceExhausted,
+                        "too many connections from \(peer) (limit \(limit))",
+                        reasons: [Reason(.peerConnectionLimit, subject: "max_connections_per_peer", detail: "\(limit)")]
+                    )
+                )
             }
             var evicted: (any Channel)?
             let unauthenticatedSlots = max(1, limits.maxConnections - limits.reservedAuthenticatedConnections)
             if state.unauthenticated >= unauthenticatedSlots || state.connections.count >= limits.maxConnections {
-                guard let (id, oldest) = state.connections.filter({ $0.value.principal == nil }).min(by: { $0.value.order < $1.value.order }) else {
+                guard
+                    let (id, oldest) = state.connections.filter({ $0.value.principal == nil }).min(by: {
+                        $0.value.order < $1.value.order
+                    })
+                else {
                     let limit = limits.maxConnections
-                    return .refused(Status(.resourceExhausted, "too many connections (limit \(limit))",
-                                           reasons: [Reason(.connectionLimit, subject: "max_connections", detail: "\(limit)")]))
+                    return .refused(
+                        Status(
+                            .resourceExhausted,
+                            "too many connections (limit \(limit))",
+                            reasons: [Reason(.connectionLimit, subject: "max_connections", detail: "\(limit)")]
+                        )
+                    )
                 }
                 state.drop(id)
                 evicted = oldest.channel
             }
             state.nextOrder += 1
-            state.connections[ObjectIdentifier(channel)] = Entry(channel: channel, peer: peer, principal: nil, order: state.nextOrder)
+            state.connections[ObjectIdentifier(channel)] = Entry(
+                channel: channel,
+                peer: peer,
+                principal: nil,
+                order: state.nextOrder
+            )
             state.perPeer[peer, default: 0] += 1
             state.unauthenticated += 1
             return .accepted(evicted: evicted)
@@ -102,8 +121,13 @@ final class ServerRuntime: Sendable {
             let id = ObjectIdentifier(channel)
             guard var entry = state.connections[id], entry.principal == nil else { return nil }
             if state.perPrincipal[principal.name, default: 0] >= limit {
-                return Status(.resourceExhausted, "\(principal.name) already has \(limit) connections open",
-                              reasons: [Reason(.principalConnectionLimit, subject: "max_connections_per_principal", detail: "\(limit)")])
+                return Status(
+                    .resourceExhausted,
+                    "\(principal.name) already has \(limit) connections open",
+                    reasons: [
+                        Reason(.principalConnectionLimit, subject: "max_connections_per_principal", detail: "\(limit)")
+                    ]
+                )
             }
             entry.principal = principal.name
             state.connections[id] = entry
@@ -128,8 +152,11 @@ final class ServerRuntime: Sendable {
         let limit = limits.maxWatchesPerPrincipal
         return state.withLockedValue { state in
             guard state.watches[principal.name, default: 0] < limit else {
-                return Status(.resourceExhausted, "\(principal.name) already has \(limit) watches open",
-                              reasons: [Reason(.watchLimit, subject: "max_watches_per_principal", detail: "\(limit)")])
+                return Status(
+                    .resourceExhausted,
+                    "\(principal.name) already has \(limit) watches open",
+                    reasons: [Reason(.watchLimit, subject: "max_watches_per_principal", detail: "\(limit)")]
+                )
             }
             state.watches[principal.name, default: 0] += 1
             return nil
@@ -168,11 +195,13 @@ final class ServerRuntime: Sendable {
     func health() -> HealthResponse {
         let (count, draining) = state.withLockedValue { ($0.connections.count, $0.draining) }
         let uptime = NIODeadline.now() - started
-        return HealthResponse(status: draining ? .draining : .serving,
-                              serverVersion: version,
-                              uptimeMs: UInt64(max(0, uptime.nanoseconds / 1_000_000)),
-                              connections: UInt32(clamping: count),
-                              protocolVersion: PartialCancelWire.protocolVersion)
+        return HealthResponse(
+            status: draining ? .draining : .serving,
+            serverVersion: version,
+            uptimeMs: UInt64(max(0, uptime.nanoseconds / 1_000_000)),
+            connections: UInt32(clamping: count),
+            protocolVersion: PartialCancelWire.protocolVersion
+        )
     }
 
     /// The address a connection comes from, without its port: the unit of `max_connections_per_peer`.

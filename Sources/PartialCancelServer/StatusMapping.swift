@@ -13,7 +13,8 @@ protocol StatusConvertible: Error {
 /// server's log.
 public enum StatusMapping {
     public static func status(for error: any Error) -> Status {
-        (error as? any StatusConvertible)?.status ?? Status(.internalError, "internal error", reasons: [Reason(.internalError)])
+        (error as? any StatusConvertible)?.status
+            ?? Status(.internalError, "internal error", reasons: [Reason(.internalError)])
     }
 }
 
@@ -24,22 +25,25 @@ struct CancellationRefused: StatusConvertible, Hashable {
     var id: String
 
     var status: Status {
-        let message = switch refusal {
-        case .tokenInvalid: "the token does not match this cancellation"
-        case .requestLocked: "too many wrong tokens: this cancellation is locked; ask for a new one"
-        case .quoteChanged: "the order changed and the refund would differ from the quote; request the cancellation again"
-        case .requestExpired: "this cancellation expired; request it again"
-        case .requestDeclined: "this cancellation was declined"
-        case .requestAborted: "this cancellation was aborted; request it again"
-        case .requestWithdrawn: "this cancellation was withdrawn; request it again"
-        case .requestConfirmed: "this cancellation is already confirmed; it can no longer be withdrawn"
-        case .requestNotPending: "this cancellation is no longer pending"
-        }
-        let code: StatusCode = switch refusal {
-        case .tokenInvalid, .requestLocked: .permissionDenied
-        case .quoteChanged: .aborted
-        default: .failedPrecondition
-        }
+        let message =
+            switch refusal {
+            case .tokenInvalid: "the token does not match this cancellation"
+            case .requestLocked: "too many wrong tokens: this cancellation is locked; ask for a new one"
+            case .quoteChanged:
+                "the order changed and the refund would differ from the quote; request the cancellation again"
+            case .requestExpired: "this cancellation expired; request it again"
+            case .requestDeclined: "this cancellation was declined"
+            case .requestAborted: "this cancellation was aborted; request it again"
+            case .requestWithdrawn: "this cancellation was withdrawn; request it again"
+            case .requestConfirmed: "this cancellation is already confirmed; it can no longer be withdrawn"
+            case .requestNotPending: "this cancellation is no longer pending"
+            }
+        let code: StatusCode =
+            switch refusal {
+            case .tokenInvalid, .requestLocked: .permissionDenied
+            case .quoteChanged: .aborted
+            default: .failedPrecondition
+            }
         return Status(code, message, reasons: [Reason(ReasonCode(refusal.rawValue), subject: id)])
     }
 }
@@ -50,29 +54,48 @@ struct IntakeRefused: StatusConvertible {
     var deadLetterID: String
 
     var status: Status {
-        Status(.invalidArgument, "payload refused: \(error.description)",
-               reasons: [Reason(ReasonCode(error.code.name), subject: error.path, detail: error.message), Reason(.deadLettered, subject: deadLetterID)])
+        Status(
+            .invalidArgument,
+            "payload refused: \(error.description)",
+            reasons: [
+                Reason(ReasonCode(error.code.name), subject: error.path, detail: error.message),
+                Reason(.deadLettered, subject: deadLetterID),
+            ]
+        )
     }
 }
 
 extension RPCError: StatusConvertible {}
 
 extension WireDecodeError: StatusConvertible {
-    var status: Status { Status(.invalidArgument, description, reasons: [Reason(ReasonCode(code.description), subject: path)]) }
+    var status: Status {
+        Status(.invalidArgument, description, reasons: [Reason(ReasonCode(code.description), subject: path)])
+    }
 }
 
 extension DomainError: StatusConvertible {
-    var status: Status { Status(.invalidArgument, description, reasons: [Reason(ReasonCode(code.name), subject: path, detail: message)]) }
+    var status: Status {
+        Status(.invalidArgument, description, reasons: [Reason(ReasonCode(code.name), subject: path, detail: message)])
+    }
 }
 
 extension QuoteError: StatusConvertible {
     var status: Status {
         switch self {
         case .ineligible(let verdicts):
-            Status(.failedPrecondition, "not every line may be cancelled now",
-                   reasons: verdicts.flatMap { verdict in verdict.reasons.map { Reason(ReasonCode($0.code), subject: verdict.lineID, detail: $0.rule) } })
+            Status(
+                .failedPrecondition,
+                "not every line may be cancelled now",
+                reasons: verdicts.flatMap { verdict in
+                    verdict.reasons.map { Reason(ReasonCode($0.code), subject: verdict.lineID, detail: $0.rule) }
+                }
+            )
         case .tendersCannotTakeRefund(let orderID, _):
-            Status(.failedPrecondition, "the order's tenders cannot take this refund", reasons: [Reason(.tendersExhausted, subject: orderID)])
+            Status(
+                .failedPrecondition,
+                "the order's tenders cannot take this refund",
+                reasons: [Reason(.tendersExhausted, subject: orderID)]
+            )
         }
     }
 }
@@ -81,8 +104,11 @@ extension WatchError: StatusConvertible {
     var status: Status {
         switch self {
         case .ahead(let subject, let seq, let last):
-            Status(.outOfRange, "after_seq \(seq) is past the last change of \(subject) (\(last))",
-                   reasons: [Reason(.watchSeqAhead, subject: subject, detail: "\(last)")])
+            Status(
+                .outOfRange,
+                "after_seq \(seq) is past the last change of \(subject) (\(last))",
+                reasons: [Reason(.watchSeqAhead, subject: subject, detail: "\(last)")]
+            )
         }
     }
 }
@@ -95,8 +121,11 @@ extension StorageError: StatusConvertible {
     var status: Status {
         guard isStorageFull else { return StatusMapping.status(for: InternalOnly()) }
         let file = self.file.isEmpty ? "a shard" : self.file
-        return Status(.unavailable, "storage is full: \(file) cannot be written until space is freed; retry later",
-                      reasons: [Reason(.storageFull, subject: file, detail: message)])
+        return Status(
+            .unavailable,
+            "storage is full: \(file) cannot be written until space is freed; retry later",
+            reasons: [Reason(.storageFull, subject: file, detail: message)]
+        )
     }
 
     private struct InternalOnly: Error {}
@@ -106,22 +135,51 @@ extension FrameError: StatusConvertible {
     var status: Status {
         switch self {
         case .tooLarge(let length, let limit):
-            Status(.resourceExhausted, description,
-                   reasons: [Reason(.frameTooLarge, subject: "max_frame_bytes", detail: "length \(length), limit \(limit)")])
+            Status(
+                .resourceExhausted,
+                description,
+                reasons: [
+                    Reason(.frameTooLarge, subject: "max_frame_bytes", detail: "length \(length), limit \(limit)")
+                ]
+            )
         case .tooLargeBeforeAuthentication(let length, let limit):
-            Status(.resourceExhausted, description,
-                   reasons: [Reason(.frameTooLarge, subject: "max_frame_bytes_before_hello", detail: "length \(length), limit \(limit)")])
+            Status(
+                .resourceExhausted,
+                description,
+                reasons: [
+                    Reason(
+                        .frameTooLarge,
+                        subject: "max_frame_bytes_before_hello",
+                        detail: "length \(length), limit \(limit)"
+                    )
+                ]
+            )
         case .budgetExhausted(_, let limit):
-            Status(.resourceExhausted, description,
-                   reasons: [Reason(.inboundBudgetExhausted, subject: "max_inbound_buffered_bytes", detail: "\(limit)")])
+            Status(
+                .resourceExhausted,
+                description,
+                reasons: [Reason(.inboundBudgetExhausted, subject: "max_inbound_buffered_bytes", detail: "\(limit)")]
+            )
         case .empty:
             Status(.invalidArgument, description, reasons: [Reason(.frameEmpty)])
         case .stalled(_, let timeout):
-            Status(.deadlineExceeded, description,
-                   reasons: [Reason(.frameStalled, subject: "frame_stall_timeout_ms", detail: "\(timeout.nanoseconds / 1_000_000)")])
+            Status(
+                .deadlineExceeded,
+                description,
+                reasons: [
+                    Reason(
+                        .frameStalled,
+                        subject: "frame_stall_timeout_ms",
+                        detail: "\(timeout.nanoseconds / 1_000_000)"
+                    )
+                ]
+            )
         case .undecodable(let decodeError):
-            Status(.invalidArgument, description,
-                   reasons: [Reason(.envelopeMalformed, subject: decodeError.path, detail: decodeError.code.description)])
+            Status(
+                .invalidArgument,
+                description,
+                reasons: [Reason(.envelopeMalformed, subject: decodeError.path, detail: decodeError.code.description)]
+            )
         }
     }
 }

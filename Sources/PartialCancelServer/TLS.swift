@@ -29,9 +29,12 @@ public struct TLSSettings: Sendable, Hashable {
 
     func validate() throws(ConfigurationError) {
         if clientCAFile == nil && (requireClientCertificate || !clientCertificates.isEmpty) {
-            throw ConfigurationError("tls.client_ca is required for tls.require_client_certificate and tls.client_certificates")
+            throw ConfigurationError(
+                "tls.client_ca is required for tls.require_client_certificate and tls.client_certificates"
+            )
         }
-        for certificate in clientCertificates where certificate.sha256.count != 64 || !certificate.sha256.allSatisfy(\.isHexDigit) {
+        for certificate in clientCertificates
+        where certificate.sha256.count != 64 || !certificate.sha256.allSatisfy(\.isHexDigit) {
             throw ConfigurationError("tls.client_certificates: the sha256 of \(certificate.name) must be 64 hex digits")
         }
     }
@@ -41,10 +44,17 @@ public struct TLSSettings: Sendable, Hashable {
         func load<T>(_ what: String, _ path: String, _ body: () throws -> T) throws(ConfigurationError) -> T {
             do { return try body() } catch { throw ConfigurationError("tls.\(what): cannot load \(path): \(error)") }
         }
-        let chain = try load("certificate_chain", certificateChainFile) { try NIOSSLCertificate.fromPEMFile(certificateChainFile) }
-        guard !chain.isEmpty else { throw ConfigurationError("tls.certificate_chain: \(certificateChainFile) holds no certificate") }
+        let chain = try load("certificate_chain", certificateChainFile) {
+            try NIOSSLCertificate.fromPEMFile(certificateChainFile)
+        }
+        guard !chain.isEmpty else {
+            throw ConfigurationError("tls.certificate_chain: \(certificateChainFile) holds no certificate")
+        }
         let key = try load("private_key", privateKeyFile) { try NIOSSLPrivateKey(file: privateKeyFile, format: .pem) }
-        var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) },
+            privateKey: .privateKey(key)
+        )
         tls.minimumTLSVersion = .tlsv12
         if let clientCAFile {
             let roots = try load("client_ca", clientCAFile) { try NIOSSLCertificate.fromPEMFile(clientCAFile) }
@@ -60,13 +70,17 @@ public struct TLSSettings: Sendable, Hashable {
 
     /// Principals by certificate fingerprint.
     var certificatePrincipals: [String: Principal] {
-        Dictionary(clientCertificates.map { ($0.sha256, Principal(name: $0.name, role: $0.role)) }, uniquingKeysWith: { first, _ in first })
+        Dictionary(
+            clientCertificates.map { ($0.sha256, Principal(name: $0.name, role: $0.role)) },
+            uniquingKeysWith: { first, _ in first }
+        )
     }
 
     /// The hex SHA-256 of the verified client certificate of a TLS connection, if it presented one.
     static func clientCertificateFingerprint(_ pipeline: ChannelPipeline.SynchronousOperations) -> String? {
         guard let handler = try? pipeline.handler(type: NIOSSLServerHandler.self),
-              let certificate = handler.peerCertificate, let der = try? certificate.toDERBytes() else { return nil }
+            let certificate = handler.peerCertificate, let der = try? certificate.toDERBytes()
+        else { return nil }
         return Secrets.hex(Array(SHA256.hash(data: der)))
     }
 }

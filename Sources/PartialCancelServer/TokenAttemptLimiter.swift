@@ -41,14 +41,17 @@ final class TokenAttemptLimiter: Sendable {
     }
 
     static func caller(_ context: CallContext) -> String {
-        context.principal.role == .portal ? "\(context.principal.name)|\(context.metadata.onBehalfOf)" : context.principal.name
+        context.principal.role == .portal
+            ? "\(context.principal.name)|\(context.metadata.onBehalfOf)" : context.principal.name
     }
 
     /// The refusal for a caller whose wrong tokens (and comparisons running) in the current window
     /// reached the limit, or nil.
     func refusal(for caller: String, nowMs: Int64) -> RPCError? {
         let retryAfter: Int64? = windows.withLockedValue { windows in
-            guard let window = windows[caller], nowMs < window.startMs + windowMs, window.failures + window.inFlight >= limit else { return nil }
+            guard let window = windows[caller], nowMs < window.startMs + windowMs,
+                window.failures + window.inFlight >= limit
+            else { return nil }
             return window.startMs + windowMs - nowMs
         }
         return retryAfter.map(refusal(retryAfterMs:))
@@ -73,7 +76,9 @@ final class TokenAttemptLimiter: Sendable {
             windows[caller] = window
             return (true, window.startMs)
         }
-        return outcome.admitted ? .success(Admission(caller: caller, windowStartMs: outcome.ms)) : .failure(refusal(retryAfterMs: outcome.ms))
+        return outcome.admitted
+            ? .success(Admission(caller: caller, windowStartMs: outcome.ms))
+            : .failure(refusal(retryAfterMs: outcome.ms))
     }
 
     /// Ends an admitted comparison: its slot becomes a failure when the token was wrong, and is
@@ -88,7 +93,12 @@ final class TokenAttemptLimiter: Sendable {
     }
 
     private func refusal(retryAfterMs: Int64) -> RPCError {
-        RPCError(.resourceExhausted, "too many wrong confirmation tokens from this caller; try again in \((retryAfterMs + 999) / 1000) s",
-                 reason: .tokenAttemptsLimited, subject: "token_failures_per_caller", detail: "\(limit) per \(windowMs) ms")
+        RPCError(
+            .resourceExhausted,
+            "too many wrong confirmation tokens from this caller; try again in \((retryAfterMs + 999) / 1000) s",
+            reason: .tokenAttemptsLimited,
+            subject: "token_failures_per_caller",
+            detail: "\(limit) per \(windowMs) ms"
+        )
     }
 }

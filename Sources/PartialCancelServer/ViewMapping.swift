@@ -67,8 +67,12 @@ enum ViewMapping {
     }
 
     static func view(_ verdict: LineVerdict) -> LineEligibility {
-        LineEligibility(lineID: verdict.lineID, quantity: verdict.quantity, eligible: verdict.eligible,
-                        reasons: verdict.reasons.map { EligibilityReasonView(code: $0.code, rule: $0.rule, detail: $0.detail) })
+        LineEligibility(
+            lineID: verdict.lineID,
+            quantity: verdict.quantity,
+            eligible: verdict.eligible,
+            reasons: verdict.reasons.map { EligibilityReasonView(code: $0.code, rule: $0.rule, detail: $0.detail) }
+        )
     }
 
     static func view(_ quote: Quote) -> QuoteView {
@@ -78,13 +82,23 @@ enum ViewMapping {
         view.currency = quote.currency
         view.policy = quote.policy.rawValue
         view.asOfMs = quote.asOfMs
-        view.lines = quote.lines.map { LineRefundView(lineID: $0.lineID, quantity: $0.quantity, net: $0.net, tax: $0.tax, viaBundle: $0.viaBundle ?? "") }
+        view.lines = quote.lines.map {
+            LineRefundView(
+                lineID: $0.lineID,
+                quantity: $0.quantity,
+                net: $0.net,
+                tax: $0.tax,
+                viaBundle: $0.viaBundle ?? ""
+            )
+        }
         view.shippingRefund = quote.shippingRefund
         view.deductions = quote.deductions.map { DeductionView(code: $0.code, subject: $0.subject, amount: $0.amount) }
         view.waived = quote.waived
         view.adjustmentsReleased = quote.adjustmentsReleased
         view.refundTotal = quote.refundTotal
-        view.tenders = quote.tenders.map { TenderAllocationView(tenderID: $0.tenderID, method: $0.method.rawValue, amount: $0.amount) }
+        view.tenders = quote.tenders.map {
+            TenderAllocationView(tenderID: $0.tenderID, method: $0.method.rawValue, amount: $0.amount)
+        }
         view.newTotals = Self.view(quote.newTotals)
         return view
     }
@@ -114,7 +128,9 @@ enum ViewMapping {
         view.cancellationID = refund.cancellationID
         view.amount = refund.amount
         view.currency = refund.currency
-        view.allocations = refund.allocations.map { TenderAllocationView(tenderID: $0.tenderID, method: $0.method.rawValue, amount: $0.amount) }
+        view.allocations = refund.allocations.map {
+            TenderAllocationView(tenderID: $0.tenderID, method: $0.method.rawValue, amount: $0.amount)
+        }
         view.createdMs = refund.createdMs
         return view
     }
@@ -132,7 +148,12 @@ enum ViewMapping {
         view.discount = line.discount
         view.taxRateBps = line.taxRateBps
         view.fulfilment = line.fulfilment.map {
-            FulfilmentView(location: $0.location, node: $0.node.rawValue, status: $0.status.rawValue, partnerAcceptsCancel: $0.partnerAcceptsCancel)
+            FulfilmentView(
+                location: $0.location,
+                node: $0.node.rawValue,
+                status: $0.status.rawValue,
+                partnerAcceptsCancel: $0.partnerAcceptsCancel
+            )
         }
         view.period = line.period.map { PaidPeriodView(startMs: $0.startMs, endMs: $0.endMs, amount: $0.amount) }
         view.net = line.net
@@ -143,12 +164,26 @@ enum ViewMapping {
     }
 
     static func view(_ entry: HistoryEntry) -> HistoryEntryView {
-        HistoryEntryView(seq: entry.seq, atMs: entry.atMs, actor: entry.actor, event: entry.event, detail: entry.detail,
-                         subject: entry.subject, fromState: entry.from, toState: entry.to)
+        HistoryEntryView(
+            seq: entry.seq,
+            atMs: entry.atMs,
+            actor: entry.actor,
+            event: entry.event,
+            detail: entry.detail,
+            subject: entry.subject,
+            fromState: entry.from,
+            toState: entry.to
+        )
     }
 
     static func view(_ pool: StockPool) -> StockPoolView {
-        StockPoolView(sku: pool.sku, location: pool.location, onHand: pool.onHand, reserved: pool.reserved, available: pool.available)
+        StockPoolView(
+            sku: pool.sku,
+            location: pool.location,
+            onHand: pool.onHand,
+            reserved: pool.reserved,
+            available: pool.available
+        )
     }
 
     /// A dead letter with the first `excerptBytes` of the payload it was read with, and no payload.
@@ -176,13 +211,30 @@ enum ViewMapping {
     }
 
     static func view(_ shard: ShardHealth) -> ShardHealthView {
-        ShardHealthView(index: UInt32(shard.index), open: shard.open, queueDepth: UInt32(clamping: shard.queueDepth),
-                        outboxBacklog: shard.outboxBacklog, deadLetters: shard.deadLetters, orders: shard.orders,
-                        outboxOldestAgeMs: shard.outboxOldestAgeMs, emailBacklog: shard.emailBacklog, emailOldestAgeMs: shard.emailOldestAgeMs)
+        ShardHealthView(
+            index: UInt32(shard.index),
+            open: shard.open,
+            queueDepth: UInt32(clamping: shard.queueDepth),
+            outboxBacklog: shard.outboxBacklog,
+            deadLetters: shard.deadLetters,
+            orders: shard.orders,
+            outboxOldestAgeMs: shard.outboxOldestAgeMs,
+            emailBacklog: shard.emailBacklog,
+            emailOldestAgeMs: shard.emailOldestAgeMs
+        )
     }
 
     static func view(_ event: StockEvent) -> StockUpdate {
-        StockUpdate(sku: event.sku, seq: event.seq, atMs: event.atMs, location: event.location, onHand: event.onHand, reserved: event.reserved,
-                    available: max(0, event.onHand - event.reserved), cause: event.cause, reference: event.reference)
+        StockUpdate(
+            sku: event.sku,
+            seq: event.seq,
+            atMs: event.atMs,
+            location: event.location,
+            onHand: event.onHand,
+            reserved: event.reserved,
+            available: max(0, event.onHand - event.reserved),
+            cause: event.cause,
+            reference: event.reference
+        )
     }
 }

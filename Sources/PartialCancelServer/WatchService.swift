@@ -28,16 +28,39 @@ struct WatchService {
         ]
     }
 
-    private func watchOrder(_ context: CallContext, _ request: WatchOrderRequest, _ stream: ServerStream) -> EventLoopFuture<Void> {
+    private func watchOrder(
+        _ context: CallContext,
+        _ request: WatchOrderRequest,
+        _ stream: ServerStream
+    ) -> EventLoopFuture<Void> {
         guard !request.orderID.isEmpty else {
-            return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "order_id is required", reason: .fieldRequired, subject: "request.order_id"))
+            return context.eventLoop.makeFailedFuture(
+                RPCError(.invalidArgument, "order_id is required", reason: .fieldRequired, subject: "request.order_id")
+            )
         }
         guard request.afterSeq >= 0 else {
-            return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "after_seq must not be negative", reason: .fieldOutOfRange,
-                                                               subject: "request.after_seq"))
+            return context.eventLoop.makeFailedFuture(
+                RPCError(
+                    .invalidArgument,
+                    "after_seq must not be negative",
+                    reason: .fieldOutOfRange,
+                    subject: "request.after_seq"
+                )
+            )
         }
-        let watch = Watch(stream: stream, keys: [.order(request.orderID)], storage: storage, limit: bufferChanges, metrics: metrics)
-        let registered = storage.watchOrder(request.orderID, after: request.afterSeq, subscriber: watch.queue, on: context.eventLoop) { order in
+        let watch = Watch(
+            stream: stream,
+            keys: [.order(request.orderID)],
+            storage: storage,
+            limit: bufferChanges,
+            metrics: metrics
+        )
+        let registered = storage.watchOrder(
+            request.orderID,
+            after: request.afterSeq,
+            subscriber: watch.queue,
+            on: context.eventLoop
+        ) { order in
             try AccountScope.check(context, account: order.account.id, lookup: .order(request.orderID))
         }.flatMapThrowing { found in
             guard found else { throw AccountScope.Lookup.order(request.orderID).notFound }
@@ -45,28 +68,65 @@ struct WatchService {
         return watch.run(after: registered)
     }
 
-    private func watchStock(_ context: CallContext, _ request: WatchStockRequest, _ stream: ServerStream) -> EventLoopFuture<Void> {
+    private func watchStock(
+        _ context: CallContext,
+        _ request: WatchStockRequest,
+        _ stream: ServerStream
+    ) -> EventLoopFuture<Void> {
         guard !request.skus.isEmpty else {
-            return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "name at least one sku", reason: .fieldRequired, subject: "request.skus"))
+            return context.eventLoop.makeFailedFuture(
+                RPCError(.invalidArgument, "name at least one sku", reason: .fieldRequired, subject: "request.skus")
+            )
         }
         guard request.skus.count <= maxSkus else {
-            return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "at most \(maxSkus) skus per watch (got \(request.skus.count))",
-                                                               reason: .fieldOutOfRange, subject: "request.skus", detail: "max_watch_skus=\(maxSkus)"))
+            return context.eventLoop.makeFailedFuture(
+                RPCError(
+                    .invalidArgument,
+                    "at most \(maxSkus) skus per watch (got \(request.skus.count))",
+                    reason: .fieldOutOfRange,
+                    subject: "request.skus",
+                    detail: "max_watch_skus=\(maxSkus)"
+                )
+            )
         }
         for (index, cursor) in request.skus.enumerated() {
             do {
                 try StockArguments.check(sku: cursor.sku, location: "", locationRequired: false)
             } catch {
-                return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "request.skus[\(index)].sku is malformed", reason: .fieldMalformed,
-                                                                   subject: "request.skus[\(index)].sku"))
+                return context.eventLoop.makeFailedFuture(
+                    RPCError(
+                        .invalidArgument,
+                        "request.skus[\(index)].sku is malformed",
+                        reason: .fieldMalformed,
+                        subject: "request.skus[\(index)].sku"
+                    )
+                )
             }
             guard cursor.afterSeq >= 0 else {
-                return context.eventLoop.makeFailedFuture(RPCError(.invalidArgument, "after_seq must not be negative", reason: .fieldOutOfRange,
-                                                                   subject: "request.skus[\(index)].after_seq"))
+                return context.eventLoop.makeFailedFuture(
+                    RPCError(
+                        .invalidArgument,
+                        "after_seq must not be negative",
+                        reason: .fieldOutOfRange,
+                        subject: "request.skus[\(index)].after_seq"
+                    )
+                )
             }
         }
-        let watch = Watch(stream: stream, keys: request.skus.map { .sku($0.sku) }, storage: storage, limit: bufferChanges, metrics: metrics)
-        return watch.run(after: storage.watchStock(request.skus.map { ($0.sku, $0.afterSeq) }, subscriber: watch.queue, on: context.eventLoop))
+        let watch = Watch(
+            stream: stream,
+            keys: request.skus.map { .sku($0.sku) },
+            storage: storage,
+            limit: bufferChanges,
+            metrics: metrics
+        )
+        return watch.run(
+            after: storage.watchStock(
+                request.skus.map { ($0.sku, $0.afterSeq) },
+                subscriber: watch.queue,
+                on: context.eventLoop
+            )
+        )
     }
 }
 
@@ -132,8 +192,15 @@ private final class Watch: @unchecked Sendable {
             if queue.hasOverflowed {
                 stop()
                 metrics.recordWatchDropped()
-                done.fail(RPCError(.resourceExhausted, "the watcher fell more than \(queue.limit) changes behind; resume from the last sequence number received",
-                                   reason: .watchBufferFull, subject: "limits.watch_buffer_changes", detail: "\(queue.limit)"))
+                done.fail(
+                    RPCError(
+                        .resourceExhausted,
+                        "the watcher fell more than \(queue.limit) changes behind; resume from the last sequence number received",
+                        reason: .watchBufferFull,
+                        subject: "limits.watch_buffer_changes",
+                        detail: "\(queue.limit)"
+                    )
+                )
                 return
             }
             guard stream.isWritable else { return }
@@ -147,7 +214,8 @@ private final class Watch: @unchecked Sendable {
         var buffer = ByteBuffer()
         switch event {
         case .order(let id, let entry, let seq, let order):
-            OrderChange(orderID: id, seq: seq, entry: entry.map(ViewMapping.view), order: order.map(ViewMapping.view)).encode(into: &buffer)
+            OrderChange(orderID: id, seq: seq, entry: entry.map(ViewMapping.view), order: order.map(ViewMapping.view))
+                .encode(into: &buffer)
         case .stock(let stock):
             ViewMapping.view(stock).encode(into: &buffer)
         }

@@ -32,13 +32,20 @@ extension Storage {
     /// outbox message delivered and applied exactly once at its destination; every pool's reserved
     /// count = Σ the open reservations of the orders; `onHand` pools (by sku prefix) hold what was set;
     /// order and stock histories are numbered without a gap, and each pool's last recorded change is its state.
-    public func audit(acknowledged: [AcknowledgedRefund] = [], onHand: [String: Int64] = [:], on loop: any EventLoop) -> EventLoopFuture<AuditReport> {
+    public func audit(
+        acknowledged: [AcknowledgedRefund] = [],
+        onHand: [String: Int64] = [:],
+        on loop: any EventLoop
+    ) -> EventLoopFuture<AuditReport> {
         let snapshots = workers.indices.map { index in on(index, loop) { try $0.auditSnapshot() } }
         let reservations = auditReservations(on: loop)
         return EventLoopFuture.whenAllSucceed(snapshots, on: loop).and(reservations).map { shards, discrepancies in
             var report = AuditReport()
             var violations: [String] = []
-            let requests = Dictionary(shards.flatMap(\.requests).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+            let requests = Dictionary(
+                shards.flatMap(\.requests).map { ($0.id, $0) },
+                uniquingKeysWith: { first, _ in first }
+            )
             let refunds = shards.flatMap(\.refunds)
             report.orders = shards.map(\.orders.count).reduce(0, +)
             report.requests = requests.count
@@ -48,7 +55,9 @@ extension Storage {
             var refundByCancellation: [String: Refund] = [:]
             var refundIDs = Set<String>()
             for refund in refunds {
-                if !refundIDs.insert(refund.refundID).inserted { violations.append("refund id \(refund.refundID) issued twice") }
+                if !refundIDs.insert(refund.refundID).inserted {
+                    violations.append("refund id \(refund.refundID) issued twice")
+                }
                 if refundByCancellation.updateValue(refund, forKey: refund.cancellationID) != nil {
                     violations.append("cancellation \(refund.cancellationID) has more than one refund")
                 }
@@ -57,14 +66,22 @@ extension Storage {
                     continue
                 }
                 if refund.amount != request.quote.refundTotal {
-                    violations.append("refund \(refund.refundID) is \(refund.amount), its binding quote \(request.quote.refundTotal)")
+                    violations.append(
+                        "refund \(refund.refundID) is \(refund.amount), its binding quote \(request.quote.refundTotal)"
+                    )
                 }
             }
             for request in requests.values {
                 let settled = request.lifecycle.state == .confirmed || request.lifecycle.state == .completed
-                if settled && refundByCancellation[request.id] == nil { violations.append("\(request.id) is \(request.lifecycle.state.rawValue) without a refund") }
-                if !settled && refundByCancellation[request.id] != nil { violations.append("\(request.id) is \(request.lifecycle.state.rawValue) but has a refund") }
-                if request.lifecycle.state == .confirmed { violations.append("\(request.id) is still CONFIRMED: a stock release never completed") }
+                if settled && refundByCancellation[request.id] == nil {
+                    violations.append("\(request.id) is \(request.lifecycle.state.rawValue) without a refund")
+                }
+                if !settled && refundByCancellation[request.id] != nil {
+                    violations.append("\(request.id) is \(request.lifecycle.state.rawValue) but has a refund")
+                }
+                if request.lifecycle.state == .confirmed {
+                    violations.append("\(request.id) is still CONFIRMED: a stock release never completed")
+                }
             }
 
             // Orders: the money adds up.
@@ -72,10 +89,18 @@ extension Storage {
             let refundsByOrder = Dictionary(grouping: refunds, by: \.orderID)
             for order in shards.flatMap(\.orders) {
                 let refunded = (refundsByOrder[order.id] ?? []).map(\.amount).reduce(0, +)
-                if refunded != order.totals.refunded { violations.append("\(order.id): refunds add to \(refunded), the order says \(order.totals.refunded)") }
-                if order.tenders.map(\.refunded).reduce(0, +) != refunded { violations.append("\(order.id): tenders show a different refunded sum than \(refunded)") }
+                if refunded != order.totals.refunded {
+                    violations.append(
+                        "\(order.id): refunds add to \(refunded), the order says \(order.totals.refunded)"
+                    )
+                }
+                if order.tenders.map(\.refunded).reduce(0, +) != refunded {
+                    violations.append("\(order.id): tenders show a different refunded sum than \(refunded)")
+                }
                 if let original = ingested[order.id], original != order.totals.total + refunded {
-                    violations.append("\(order.id): total \(order.totals.total) + refunded \(refunded) ≠ total at intake \(original)")
+                    violations.append(
+                        "\(order.id): total \(order.totals.total) + refunded \(refunded) ≠ total at intake \(original)"
+                    )
                 }
             }
 
@@ -83,11 +108,15 @@ extension Storage {
             for ack in acknowledged {
                 report.acknowledged += 1
                 guard let refund = refundByCancellation[ack.cancellationID] else {
-                    violations.append("acknowledged confirmation \(ack.cancellationID) (refund \(ack.refundID)) is missing")
+                    violations.append(
+                        "acknowledged confirmation \(ack.cancellationID) (refund \(ack.refundID)) is missing"
+                    )
                     continue
                 }
                 if refund.refundID != ack.refundID || refund.amount != ack.amount {
-                    violations.append("\(ack.cancellationID): acknowledged refund \(ack.refundID) \(ack.amount), stored \(refund.refundID) \(refund.amount)")
+                    violations.append(
+                        "\(ack.cancellationID): acknowledged refund \(ack.refundID) \(ack.amount), stored \(refund.refundID) \(refund.amount)"
+                    )
                 }
             }
 
@@ -95,13 +124,17 @@ extension Storage {
             for (shard, snapshot) in shards.enumerated() {
                 for message in snapshot.outbox {
                     report.outboxMessages += 1
-                    if !message.delivered { violations.append("outbox message \(message.id) of shard \(shard) is undelivered") }
+                    if !message.delivered {
+                        violations.append("outbox message \(message.id) of shard \(shard) is undelivered")
+                    }
                     guard shards.indices.contains(message.destination) else {
                         violations.append("outbox message \(message.id) names shard \(message.destination)")
                         continue
                     }
                     if message.delivered && !shards[message.destination].applied.contains(message.id) {
-                        violations.append("outbox message \(message.id) is marked delivered but shard \(message.destination) never applied it")
+                        violations.append(
+                            "outbox message \(message.id) is marked delivered but shard \(message.destination) never applied it"
+                        )
                     }
                 }
             }

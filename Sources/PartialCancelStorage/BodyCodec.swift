@@ -42,7 +42,8 @@ public enum BodyCodec {
 // MARK: - Encoding: a tree of values, then one pass to bytes
 
 private enum Tag: UInt8 {
-    case null = 0, falseValue, trueValue, int, uint, double, string, keyed, unkeyed
+    case null = 0
+    case falseValue, trueValue, int, uint, double, string, keyed, unkeyed
 }
 
 /// A value being encoded. Containers are reference boxes so that nested containers handed out
@@ -63,7 +64,12 @@ private final class KeyedBox {
     var values: [Node] = []
     func set(_ key: String, _ value: Node) {
         // A key set twice keeps its last value, like JSONEncoder.
-        if let index = keys.lastIndex(of: key) { values[index] = value } else { keys.append(key); values.append(value) }
+        if let index = keys.lastIndex(of: key) {
+            values[index] = value
+        } else {
+            keys.append(key)
+            values.append(value)
+        }
     }
 }
 
@@ -149,7 +155,9 @@ private final class TreeEncoder: Encoder {
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         let box: KeyedBox
-        if case .keyed(let existing) = storage.value { box = existing } else {
+        if case .keyed(let existing) = storage.value {
+            box = existing
+        } else {
             box = KeyedBox()
             storage.value = .keyed(box)
         }
@@ -158,21 +166,28 @@ private final class TreeEncoder: Encoder {
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
         let box: UnkeyedBox
-        if case .unkeyed(let existing) = storage.value { box = existing } else {
+        if case .unkeyed(let existing) = storage.value {
+            box = existing
+        } else {
             box = UnkeyedBox()
             storage.value = .unkeyed(box)
         }
         return UnkeyedWriter(box: box, codingPath: codingPath)
     }
 
-    func singleValueContainer() -> any SingleValueEncodingContainer { SingleWriter(slot: storage, codingPath: codingPath) }
+    func singleValueContainer() -> any SingleValueEncodingContainer {
+        SingleWriter(slot: storage, codingPath: codingPath)
+    }
 
     /// The node for any encodable value: scalars directly (compared by metatype, which is cheaper
     /// than a dynamic cast), everything else through its own encoder.
     static func integerNode<I: FixedWidthInteger>(_ value: I, _ codingPath: [any CodingKey]) throws -> Node {
         if I.isSigned, let signed = Int64(exactly: value) { return .int(signed) }
         if !I.isSigned, let unsigned = UInt64(exactly: value) { return .uint(unsigned) }
-        throw EncodingError.invalidValue(value, .init(codingPath: codingPath, debugDescription: "integer wider than 64 bits"))
+        throw EncodingError.invalidValue(
+            value,
+            .init(codingPath: codingPath, debugDescription: "integer wider than 64 bits")
+        )
     }
 
     static func node<T: Encodable>(_ value: T, codingPath: @autoclosure () -> [any CodingKey]) throws -> Node {
@@ -202,7 +217,10 @@ private struct KeyedWriter<Key: CodingKey>: KeyedEncodingContainerProtocol {
         box.set(key.stringValue, try TreeEncoder.node(value, codingPath: codingPath + [key]))
     }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
+    mutating func nestedContainer<NestedKey: CodingKey>(
+        keyedBy keyType: NestedKey.Type,
+        forKey key: Key
+    ) -> KeyedEncodingContainer<NestedKey> {
         let nested = KeyedBox()
         box.set(key.stringValue, .keyed(nested))
         return KeyedEncodingContainer(KeyedWriter<NestedKey>(box: nested, codingPath: codingPath + [key]))
@@ -243,10 +261,14 @@ private struct UnkeyedWriter: UnkeyedEncodingContainer {
         box.values.append(try TreeEncoder.node(value, codingPath: codingPath + [IndexKey(count)]))
     }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
+    mutating func nestedContainer<NestedKey: CodingKey>(
+        keyedBy keyType: NestedKey.Type
+    ) -> KeyedEncodingContainer<NestedKey> {
         let nested = KeyedBox()
         box.values.append(.keyed(nested))
-        return KeyedEncodingContainer(KeyedWriter<NestedKey>(box: nested, codingPath: codingPath + [IndexKey(count - 1)]))
+        return KeyedEncodingContainer(
+            KeyedWriter<NestedKey>(box: nested, codingPath: codingPath + [IndexKey(count - 1)])
+        )
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
@@ -274,7 +296,9 @@ private struct SingleWriter: SingleValueEncodingContainer {
     mutating func encode(_ value: Int64) throws { slot.value = .int(value) }
     mutating func encode(_ value: Int) throws { slot.value = .int(Int64(value)) }
     mutating func encode(_ value: Double) throws { slot.value = .double(value) }
-    mutating func encode<T: Encodable>(_ value: T) throws { slot.value = try TreeEncoder.node(value, codingPath: codingPath) }
+    mutating func encode<T: Encodable>(_ value: T) throws {
+        slot.value = try TreeEncoder.node(value, codingPath: codingPath)
+    }
     // The other widths land here from their own `encode(to:)`.
     mutating func encode(_ value: Int8) throws { slot.value = try TreeEncoder.integerNode(value, codingPath) }
     mutating func encode(_ value: Int16) throws { slot.value = try TreeEncoder.integerNode(value, codingPath) }
@@ -330,7 +354,9 @@ private struct ByteReader {
 
     func length32(_ offset: Int, _ path: @autoclosure LazyPath) throws -> Int {
         guard offset + 4 <= buffer.count else { throw corrupt(path(), "truncated container") }
-        return Int(buffer[offset]) | Int(buffer[offset + 1]) << 8 | Int(buffer[offset + 2]) << 16 | Int(buffer[offset + 3]) << 24
+        return Int(buffer[offset]) | Int(buffer[offset + 1]) << 8 | Int(buffer[offset + 2]) << 16 | Int(
+            buffer[offset + 3]
+        ) << 24
     }
 
     /// The offset just past the value at `offset`.
@@ -339,7 +365,9 @@ private struct ByteReader {
         let end: Int
         switch Tag(rawValue: try byte(offset, path())) {
         case .null, .falseValue, .trueValue: return o
-        case .int, .uint: _ = try varint(&o, path()); return o
+        case .int, .uint:
+            _ = try varint(&o, path())
+            return o
         case .double: end = o + 8
         case .string:
             let count = Int(clamping: try varint(&o, path()))
@@ -354,7 +382,13 @@ private struct ByteReader {
     }
 
     func mismatch<T>(_ type: T.Type, _ offset: Int, _ path: [any CodingKey]) -> DecodingError {
-        .typeMismatch(T.self, .init(codingPath: path, debugDescription: "stored body has tag \(offset < buffer.count ? Int(buffer[offset]) : -1) here"))
+        .typeMismatch(
+            T.self,
+            .init(
+                codingPath: path,
+                debugDescription: "stored body has tag \(offset < buffer.count ? Int(buffer[offset]) : -1) here"
+            )
+        )
     }
 
     func integer(_ offset: Int, _ path: @autoclosure LazyPath) throws -> Int64 {
@@ -364,7 +398,9 @@ private struct ByteReader {
             let raw = try varint(&o, path())
             return Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))
         case .uint:
-            guard let value = Int64(exactly: try varint(&o, path())) else { throw corrupt(path(), "number does not fit Int64") }
+            guard let value = Int64(exactly: try varint(&o, path())) else {
+                throw corrupt(path(), "number does not fit Int64")
+            }
             return value
         default:
             throw mismatch(Int64.self, offset, path())
@@ -376,7 +412,9 @@ private struct ByteReader {
         switch Tag(rawValue: try byte(offset, path())) {
         case .uint: return try varint(&o, path())
         case .int:
-            guard let value = UInt64(exactly: try integer(offset, path())) else { throw corrupt(path(), "negative number for an unsigned field") }
+            guard let value = UInt64(exactly: try integer(offset, path())) else {
+                throw corrupt(path(), "negative number for an unsigned field")
+            }
             return value
         default:
             throw mismatch(UInt64.self, offset, path())
@@ -394,12 +432,16 @@ private struct ByteReader {
         if T.self == Int.self { return unsafeBitCast(Int(try integer(offset, path())), to: T.self) }
         if T.self == Bool.self {
             let tag = try byte(offset, path())
-            guard tag == Tag.trueValue.rawValue || tag == Tag.falseValue.rawValue else { throw mismatch(T.self, offset, path()) }
+            guard tag == Tag.trueValue.rawValue || tag == Tag.falseValue.rawValue else {
+                throw mismatch(T.self, offset, path())
+            }
             return unsafeBitCast(tag == Tag.trueValue.rawValue, to: T.self)
         }
         if T.self == UInt64.self { return unsafeBitCast(try unsigned(offset, path()), to: T.self) }
         if T.self == Double.self {
-            guard try byte(offset, path()) == Tag.double.rawValue, offset + 9 <= buffer.count else { throw mismatch(T.self, offset, path()) }
+            guard try byte(offset, path()) == Tag.double.rawValue, offset + 9 <= buffer.count else {
+                throw mismatch(T.self, offset, path())
+            }
             var bits: UInt64 = 0
             for i in 0..<8 { bits |= UInt64(buffer[offset + 1 + i]) << (8 * UInt64(i)) }
             return unsafeBitCast(Double(bitPattern: bits), to: T.self)
@@ -476,24 +518,36 @@ private struct KeyedReader<Key: CodingKey>: KeyedDecodingContainerProtocol {
 
     private func offset(_ key: Key) throws -> Int {
         guard let offset = find(key) else {
-            throw DecodingError.keyNotFound(key, .init(codingPath: codingPath, debugDescription: "stored body has no \(key.stringValue)"))
+            throw DecodingError.keyNotFound(
+                key,
+                .init(codingPath: codingPath, debugDescription: "stored body has no \(key.stringValue)")
+            )
         }
         return offset
     }
 
-    func decodeNil(forKey key: Key) throws -> Bool { try reader.byte(try offset(key), codingPath + [key]) == Tag.null.rawValue }
+    func decodeNil(forKey key: Key) throws -> Bool {
+        try reader.byte(try offset(key), codingPath + [key]) == Tag.null.rawValue
+    }
 
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
         try reader.value(type, try offset(key), codingPath + [key])
     }
 
     func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
-        guard let offset = find(key), try reader.byte(offset, codingPath + [key]) != Tag.null.rawValue else { return nil }
+        guard let offset = find(key), try reader.byte(offset, codingPath + [key]) != Tag.null.rawValue else {
+            return nil
+        }
         return try reader.value(type, offset, codingPath + [key])
     }
 
-    func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
-        KeyedDecodingContainer(try KeyedReader<NestedKey>(reader: reader, offset: try offset(key), codingPath: codingPath + [key]))
+    func nestedContainer<NestedKey: CodingKey>(
+        keyedBy type: NestedKey.Type,
+        forKey key: Key
+    ) throws -> KeyedDecodingContainer<NestedKey> {
+        KeyedDecodingContainer(
+            try KeyedReader<NestedKey>(reader: reader, offset: try offset(key), codingPath: codingPath + [key])
+        )
     }
 
     func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer {
@@ -533,7 +587,10 @@ private struct UnkeyedReader: UnkeyedDecodingContainer {
 
     private mutating func next() throws -> Int {
         guard !isAtEnd else {
-            throw DecodingError.valueNotFound(Any.self, .init(codingPath: codingPath, debugDescription: "stored list has only \(count!) elements"))
+            throw DecodingError.valueNotFound(
+                Any.self,
+                .init(codingPath: codingPath, debugDescription: "stored list has only \(count!) elements")
+            )
         }
         let offset = cursor
         cursor = try reader.skip(cursor, path)
@@ -552,7 +609,9 @@ private struct UnkeyedReader: UnkeyedDecodingContainer {
         return try reader.value(type, try next(), codingPath + [IndexKey(index)])
     }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
+    mutating func nestedContainer<NestedKey: CodingKey>(
+        keyedBy type: NestedKey.Type
+    ) throws -> KeyedDecodingContainer<NestedKey> {
         let path = self.path
         return KeyedDecodingContainer(try KeyedReader<NestedKey>(reader: reader, offset: try next(), codingPath: path))
     }

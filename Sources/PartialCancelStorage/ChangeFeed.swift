@@ -15,7 +15,16 @@ public struct HistoryEntry: Sendable, Hashable {
     public var to: String
     public var detail: String
 
-    public init(seq: Int64, atMs: Int64, actor: String, event: String, subject: String, from: String, to: String, detail: String) {
+    public init(
+        seq: Int64,
+        atMs: Int64,
+        actor: String,
+        event: String,
+        subject: String,
+        from: String,
+        to: String,
+        detail: String
+    ) {
         self.seq = seq
         self.atMs = atMs
         self.actor = actor

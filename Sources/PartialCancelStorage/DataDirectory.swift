@@ -17,10 +17,16 @@ public enum DataDirectory {
 
     /// Creates `path` (and missing parents) with mode 0700, or gives an existing one mode 0700.
     public static func create(_ path: String) throws {
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: Int(directoryMode)])
+        try FileManager.default.createDirectory(
+            atPath: path,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: Int(directoryMode)]
+        )
         guard chmod(path, directoryMode) == 0 else {
-            throw StorageError(code: 0, "cannot make data directory \(path) private (chmod 700): \(String(cString: strerror(errno)))")
+            throw StorageError(
+                code: 0,
+                "cannot make data directory \(path) private (chmod 700): \(String(cString: strerror(errno)))"
+            )
         }
     }
 
@@ -45,7 +51,10 @@ public enum DataDirectory {
             let mode = info.st_mode & 0o7777
             if mode != wanted {
                 guard chmod(current, wanted) == 0 else {
-                    throw StorageError(code: 0, "cannot set mode \(String(wanted, radix: 8)) on \(current): \(String(cString: strerror(errno)))")
+                    throw StorageError(
+                        code: 0,
+                        "cannot set mode \(String(wanted, radix: 8)) on \(current): \(String(cString: strerror(errno)))"
+                    )
                 }
                 changed.append((current, mode))
             }
@@ -64,7 +73,9 @@ public enum DataDirectory {
         let temporary = path + ".tmp"
         unlink(temporary)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, fileMode)
-        guard fd >= 0 else { throw StorageError(code: 0, "cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw StorageError(code: 0, "cannot create \(temporary): \(String(cString: strerror(errno)))")
+        }
         let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         let synced = fsync(fd)
         close(fd)
@@ -111,7 +122,10 @@ public final class DataDirectoryLock: @unchecked Sendable {
             close(fd)
             fd = -1
             if reason == EWOULDBLOCK {
-                throw StorageError(code: 0, "data directory \(directory) is in use by another pcancel process (pid \(holder ?? "unknown"), holding \(path)); stop it, or start this server with another data directory (data_dir / --data-dir)")
+                throw StorageError(
+                    code: 0,
+                    "data directory \(directory) is in use by another pcancel process (pid \(holder ?? "unknown"), holding \(path)); stop it, or start this server with another data directory (data_dir / --data-dir)"
+                )
             }
             throw StorageError(code: 0, "cannot lock \(path): \(String(cString: strerror(reason)))")
         }

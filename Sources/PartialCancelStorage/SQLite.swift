@@ -27,7 +27,8 @@ public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Code 0: a storage rule, not an SQLite call, failed; the message says which.
     public var description: String {
         guard code != 0 else { return message }
-        return "SQLite error \(code)\(systemErrno != 0 ? " (errno \(systemErrno))" : "")\(file.isEmpty ? "" : " in \(file)"): \(message)"
+        return
+            "SQLite error \(code)\(systemErrno != 0 ? " (errno \(systemErrno))" : "")\(file.isEmpty ? "" : " in \(file)"): \(message)"
     }
 }
 
@@ -70,8 +71,12 @@ final class SQLiteConnection {
     }
 
     private func error(_ rc: Int32) -> StorageError {
-        StorageError(code: rc, String(cString: sqlite3_errmsg(handle)), systemErrno: sqlite3_system_errno(handle),
-                     file: (path as NSString).lastPathComponent)
+        StorageError(
+            code: rc,
+            String(cString: sqlite3_errmsg(handle)),
+            systemErrno: sqlite3_system_errno(handle),
+            file: (path as NSString).lastPathComponent
+        )
     }
 
     /// Runs one or more statements without parameters or results.
@@ -99,12 +104,16 @@ final class SQLiteConnection {
         }
         for (offset, value) in values.enumerated() {
             let index = Int32(offset + 1)
-            let rc: Int32 = switch value {
-            case .integer(let int): sqlite3_bind_int64(statement, index, int)
-            case .text(let text): sqlite3_bind_text(statement, index, text, -1, transient)
-            case .blob(let bytes): bytes.withUnsafeBytes { sqlite3_bind_blob(statement, index, $0.baseAddress, Int32($0.count), transient) }
-            case .null: sqlite3_bind_null(statement, index)
-            }
+            let rc: Int32 =
+                switch value {
+                case .integer(let int): sqlite3_bind_int64(statement, index, int)
+                case .text(let text): sqlite3_bind_text(statement, index, text, -1, transient)
+                case .blob(let bytes):
+                    bytes.withUnsafeBytes {
+                        sqlite3_bind_blob(statement, index, $0.baseAddress, Int32($0.count), transient)
+                    }
+                case .null: sqlite3_bind_null(statement, index)
+                }
             guard rc == SQLITE_OK else { throw error(rc) }
         }
         while true {
@@ -123,7 +132,11 @@ final class SQLiteConnection {
     }
 
     /// The first row's values mapped by `map`, if any.
-    func first<T>(_ sql: String, _ values: [SQLValue] = [], _ map: (Row) throws(StorageError) -> T) throws(StorageError) -> T? {
+    func first<T>(
+        _ sql: String,
+        _ values: [SQLValue] = [],
+        _ map: (Row) throws(StorageError) -> T
+    ) throws(StorageError) -> T? {
         var result: T?
         try query(sql, values) { row throws(StorageError) in
             if result == nil { result = try map(row) }

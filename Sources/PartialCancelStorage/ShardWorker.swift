@@ -53,8 +53,11 @@ final class ShardWorker: @unchecked Sendable {
     var queueDepth: Int { depth.withLockedValue { $0 } }
 
     /// Runs `work` on the shard's thread; the future completes on `eventLoop`.
-    func submit<T: Sendable>(on eventLoop: any EventLoop, durable: Bool = true,
-                             _ work: @escaping @Sendable (ShardStore) throws -> T) -> EventLoopFuture<T> {
+    func submit<T: Sendable>(
+        on eventLoop: any EventLoop,
+        durable: Bool = true,
+        _ work: @escaping @Sendable (ShardStore) throws -> T
+    ) -> EventLoopFuture<T> {
         let promise = eventLoop.makePromise(of: T.self)
         let accepted = enqueue(durable: durable) { store in
             do {
@@ -115,7 +118,12 @@ final class ShardWorker: @unchecked Sendable {
                 } catch {
                     commitError = error
                 }
-                if commitError == nil { commits.withLockedValue { $0.groups += 1; $0.jobs += finishers.count } }
+                if commitError == nil {
+                    commits.withLockedValue {
+                        $0.groups += 1
+                        $0.jobs += finishers.count
+                    }
+                }
                 for finish in finishers { finish(commitError) }
                 // Jobs the failed group never reached (its BEGIN failed): each on its own, so that
                 // every caller gets an answer.

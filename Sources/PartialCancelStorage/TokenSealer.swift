@@ -27,7 +27,9 @@ public struct TokenSealer: Sendable {
     private var key: SymmetricKey { SymmetricKey(data: keyBytes) }
 
     /// A sealer with a key of its own that is written nowhere (tests of single shard stores).
-    public static func ephemeral() -> TokenSealer { TokenSealer(keyBytes: (0..<32).map { _ in UInt8.random(in: 0 ... .max) }) }
+    public static func ephemeral() -> TokenSealer {
+        TokenSealer(keyBytes: (0..<32).map { _ in UInt8.random(in: 0 ... .max) })
+    }
 
     init(keyBytes: [UInt8]) { self.keyBytes = keyBytes }
 
@@ -45,7 +47,10 @@ public struct TokenSealer: Sendable {
         let keyPath = resolved(keyFile)
         let dataPath = resolved(dataDirectory)
         if keyPath == dataPath || keyPath.hasPrefix(dataPath.hasSuffix("/") ? dataPath : dataPath + "/") {
-            throw StorageError(code: 0, "storage.token_key_file \(keyFile) is inside the data directory \(dataDirectory); keep it outside, so that a copy of the data directory reveals no token")
+            throw StorageError(
+                code: 0,
+                "storage.token_key_file \(keyFile) is inside the data directory \(dataDirectory); keep it outside, so that a copy of the data directory reveals no token"
+            )
         }
         if access(keyFile, F_OK) != 0 { try create(keyFile) }
         var info = stat()
@@ -53,7 +58,10 @@ public struct TokenSealer: Sendable {
             throw StorageError(code: 0, "storage.token_key_file \(keyFile): \(String(cString: strerror(errno)))")
         }
         guard info.st_mode & 0o077 == 0 else {
-            throw StorageError(code: 0, "storage.token_key_file \(keyFile) may be read by others (mode \(String(info.st_mode & 0o777, radix: 8))); chmod 600 it")
+            throw StorageError(
+                code: 0,
+                "storage.token_key_file \(keyFile) may be read by others (mode \(String(info.st_mode & 0o777, radix: 8))); chmod 600 it"
+            )
         }
         guard let data = FileManager.default.contents(atPath: keyFile) else {
             throw StorageError(code: 0, "storage.token_key_file \(keyFile) cannot be read")
@@ -76,7 +84,10 @@ public struct TokenSealer: Sendable {
         try DataDirectory.writePrivately(Array((hex + "\n").utf8), to: temporary)
         defer { unlink(temporary) }
         if link(temporary, keyFile) != 0 && errno != EEXIST {
-            throw StorageError(code: 0, "cannot create storage.token_key_file \(keyFile): \(String(cString: strerror(errno)))")
+            throw StorageError(
+                code: 0,
+                "cannot create storage.token_key_file \(keyFile): \(String(cString: strerror(errno)))"
+            )
         }
     }
 
@@ -91,7 +102,9 @@ public struct TokenSealer: Sendable {
         bytes.reserveCapacity(digits.count / 2)
         var index = 0
         while index < digits.count {
-            guard let byte = UInt8(String(decoding: digits[index..<index + 2], as: UTF8.self), radix: 16) else { return nil }
+            guard let byte = UInt8(String(decoding: digits[index..<index + 2], as: UTF8.self), radix: 16) else {
+                return nil
+            }
             bytes.append(byte)
             index += 2
         }
@@ -110,7 +123,8 @@ public struct TokenSealer: Sendable {
     /// The token, or nil when `sealed` does not open with this key and context.
     func open(_ sealed: [UInt8], context: String) -> String? {
         guard let box = try? AES.GCM.SealedBox(combined: sealed),
-              let plain = try? AES.GCM.open(box, using: key, authenticating: Array(context.utf8)) else { return nil }
+            let plain = try? AES.GCM.open(box, using: key, authenticating: Array(context.utf8))
+        else { return nil }
         return String(decoding: plain, as: UTF8.self)
     }
 

@@ -51,7 +51,13 @@ public struct AnnouncedLimits: Sendable, Hashable {
     public var maxDeadlineMs: UInt32
     public var idleTimeoutMs: UInt32
 
-    public init(maxFrameBytes: UInt32 = 0, maxCallsInFlight: UInt32 = 0, defaultDeadlineMs: UInt32 = 0, maxDeadlineMs: UInt32 = 0, idleTimeoutMs: UInt32 = 0) {
+    public init(
+        maxFrameBytes: UInt32 = 0,
+        maxCallsInFlight: UInt32 = 0,
+        defaultDeadlineMs: UInt32 = 0,
+        maxDeadlineMs: UInt32 = 0,
+        idleTimeoutMs: UInt32 = 0
+    ) {
         self.maxFrameBytes = maxFrameBytes
         self.maxCallsInFlight = maxCallsInFlight
         self.defaultDeadlineMs = defaultDeadlineMs
@@ -68,7 +74,13 @@ public struct HelloReply: Sendable, Hashable {
     public var limits: AnnouncedLimits
     public var role: String
 
-    public init(status: Status = .ok, protocolVersion: UInt32 = PartialCancelWire.protocolVersion, serverVersion: String, limits: AnnouncedLimits, role: String) {
+    public init(
+        status: Status = .ok,
+        protocolVersion: UInt32 = PartialCancelWire.protocolVersion,
+        serverVersion: String,
+        limits: AnnouncedLimits,
+        role: String
+    ) {
         self.status = status
         self.protocolVersion = protocolVersion
         self.serverVersion = serverVersion
@@ -101,7 +113,13 @@ public struct Call: Sendable, Hashable {
     public var metadata: Metadata
     public var request: ByteBuffer
 
-    public init(callID: UInt64, method: String, deadlineMs: UInt32 = 0, metadata: Metadata = Metadata(), request: ByteBuffer = ByteBuffer()) {
+    public init(
+        callID: UInt64,
+        method: String,
+        deadlineMs: UInt32 = 0,
+        metadata: Metadata = Metadata(),
+        request: ByteBuffer = ByteBuffer()
+    ) {
         self.callID = callID
         self.method = method
         self.deadlineMs = deadlineMs
@@ -127,7 +145,10 @@ public struct Reply: Sendable, Hashable {
 
 /// The descriptor a generated `*__init` function stamps into a message, read back from it.
 @inline(__always)
-func descriptor<C>(of initialise: (UnsafeMutablePointer<C>) -> Void, _ zero: C) -> UnsafePointer<ProtobufCMessageDescriptor> {
+func descriptor<C>(
+    of initialise: (UnsafeMutablePointer<C>) -> Void,
+    _ zero: C
+) -> UnsafePointer<ProtobufCMessageDescriptor> {
     var message = zero
     initialise(&message)
     return withUnsafePointer(to: &message) { pointer in
@@ -136,7 +157,9 @@ func descriptor<C>(of initialise: (UnsafeMutablePointer<C>) -> Void, _ zero: C) 
 }
 
 extension Reason: WireMessage {
-    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { PartialCancelWire.descriptor(of: pcancel__v1__reason__init, Pcancel__V1__Reason()) }
+    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+        PartialCancelWire.descriptor(of: pcancel__v1__reason__init, Pcancel__V1__Reason())
+    }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__Reason {
         var c = Pcancel__V1__Reason()
@@ -148,14 +171,18 @@ extension Reason: WireMessage {
     }
 
     public init(cMessage c: UnsafePointer<Pcancel__V1__Reason>, reader: FieldReader) throws(WireDecodeError) {
-        self.init(rawCode: try reader.string(c.pointee.code, "code"),
-                  subject: try reader.string(c.pointee.subject, "subject"),
-                  detail: try reader.string(c.pointee.detail, "detail"))
+        self.init(
+            rawCode: try reader.string(c.pointee.code, "code"),
+            subject: try reader.string(c.pointee.subject, "subject"),
+            detail: try reader.string(c.pointee.detail, "detail")
+        )
     }
 }
 
 extension Status: WireMessage {
-    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { PartialCancelWire.descriptor(of: pcancel__v1__status__init, Pcancel__V1__Status()) }
+    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+        PartialCancelWire.descriptor(of: pcancel__v1__status__init, Pcancel__V1__Status())
+    }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__Status {
         var c = Pcancel__V1__Status()
@@ -168,14 +195,18 @@ extension Status: WireMessage {
     }
 
     public init(cMessage c: UnsafePointer<Pcancel__V1__Status>, reader: FieldReader) throws(WireDecodeError) {
-        self.init(StatusCode(rawValue: c.pointee.code),
-                  try reader.string(c.pointee.message, "message"),
-                  reasons: try reader.messages(c.pointee.n_reasons, c.pointee.reasons, "reasons", as: Reason.self))
+        self.init(
+            StatusCode(rawValue: c.pointee.code),
+            try reader.string(c.pointee.message, "message"),
+            reasons: try reader.messages(c.pointee.n_reasons, c.pointee.reasons, "reasons", as: Reason.self)
+        )
     }
 }
 
 extension Hello: WireMessage {
-    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { PartialCancelWire.descriptor(of: pcancel__v1__hello__init, Pcancel__V1__Hello()) }
+    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+        PartialCancelWire.descriptor(of: pcancel__v1__hello__init, Pcancel__V1__Hello())
+    }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__Hello {
         var c = Pcancel__V1__Hello()
@@ -187,14 +218,18 @@ extension Hello: WireMessage {
     }
 
     public init(cMessage c: UnsafePointer<Pcancel__V1__Hello>, reader: FieldReader) throws(WireDecodeError) {
-        self.init(protocolVersion: c.pointee.protocol_version,
-                  clientName: try reader.string(c.pointee.client_name, "client_name"),
-                  apiKey: try reader.string(c.pointee.api_key, "api_key"))
+        self.init(
+            protocolVersion: c.pointee.protocol_version,
+            clientName: try reader.string(c.pointee.client_name, "client_name"),
+            apiKey: try reader.string(c.pointee.api_key, "api_key")
+        )
     }
 }
 
 extension AnnouncedLimits: WireMessage {
-    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { PartialCancelWire.descriptor(of: pcancel__v1__server_limits__init, Pcancel__V1__ServerLimits()) }
+    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+        PartialCancelWire.descriptor(of: pcancel__v1__server_limits__init, Pcancel__V1__ServerLimits())
+    }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__ServerLimits {
         var c = Pcancel__V1__ServerLimits()
@@ -208,14 +243,20 @@ extension AnnouncedLimits: WireMessage {
     }
 
     public init(cMessage c: UnsafePointer<Pcancel__V1__ServerLimits>, reader: FieldReader) throws(WireDecodeError) {
-        self.init(maxFrameBytes: c.pointee.max_frame_bytes, maxCallsInFlight: c.pointee.max_calls_in_flight,
-                  defaultDeadlineMs: c.pointee.default_deadline_ms, maxDeadlineMs: c.pointee.max_deadline_ms,
-                  idleTimeoutMs: c.pointee.idle_timeout_ms)
+        self.init(
+            maxFrameBytes: c.pointee.max_frame_bytes,
+            maxCallsInFlight: c.pointee.max_calls_in_flight,
+            defaultDeadlineMs: c.pointee.default_deadline_ms,
+            maxDeadlineMs: c.pointee.max_deadline_ms,
+            idleTimeoutMs: c.pointee.idle_timeout_ms
+        )
     }
 }
 
 extension HelloReply: WireMessage {
-    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { PartialCancelWire.descriptor(of: pcancel__v1__hello_reply__init, Pcancel__V1__HelloReply()) }
+    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+        PartialCancelWire.descriptor(of: pcancel__v1__hello_reply__init, Pcancel__V1__HelloReply())
+    }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__HelloReply {
         var c = Pcancel__V1__HelloReply()
@@ -229,16 +270,20 @@ extension HelloReply: WireMessage {
     }
 
     public init(cMessage c: UnsafePointer<Pcancel__V1__HelloReply>, reader: FieldReader) throws(WireDecodeError) {
-        self.init(status: try reader.message(c.pointee.status, "status", as: Status.self) ?? .ok,
-                  protocolVersion: c.pointee.protocol_version,
-                  serverVersion: try reader.string(c.pointee.server_version, "server_version"),
-                  limits: try reader.message(c.pointee.limits, "limits", as: AnnouncedLimits.self) ?? AnnouncedLimits(),
-                  role: try reader.string(c.pointee.role, "role"))
+        self.init(
+            status: try reader.message(c.pointee.status, "status", as: Status.self) ?? .ok,
+            protocolVersion: c.pointee.protocol_version,
+            serverVersion: try reader.string(c.pointee.server_version, "server_version"),
+            limits: try reader.message(c.pointee.limits, "limits", as: AnnouncedLimits.self) ?? AnnouncedLimits(),
+            role: try reader.string(c.pointee.role, "role")
+        )
     }
 }
 
 extension Metadata: WireMessage {
-    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { PartialCancelWire.descriptor(of: pcancel__v1__metadata__init, Pcancel__V1__Metadata()) }
+    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+        PartialCancelWire.descriptor(of: pcancel__v1__metadata__init, Pcancel__V1__Metadata())
+    }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__Metadata {
         var c = Pcancel__V1__Metadata()
@@ -250,14 +295,18 @@ extension Metadata: WireMessage {
     }
 
     public init(cMessage c: UnsafePointer<Pcancel__V1__Metadata>, reader: FieldReader) throws(WireDecodeError) {
-        self.init(idempotencyKey: try reader.string(c.pointee.idempotency_key, "idempotency_key"),
-                  traceID: try reader.string(c.pointee.trace_id, "trace_id"),
-                  onBehalfOf: try reader.string(c.pointee.on_behalf_of, "on_behalf_of"))
+        self.init(
+            idempotencyKey: try reader.string(c.pointee.idempotency_key, "idempotency_key"),
+            traceID: try reader.string(c.pointee.trace_id, "trace_id"),
+            onBehalfOf: try reader.string(c.pointee.on_behalf_of, "on_behalf_of")
+        )
     }
 }
 
 extension Call: WireMessage {
-    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { PartialCancelWire.descriptor(of: pcancel__v1__call__init, Pcancel__V1__Call()) }
+    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+        PartialCancelWire.descriptor(of: pcancel__v1__call__init, Pcancel__V1__Call())
+    }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__Call {
         var c = Pcancel__V1__Call()
@@ -271,16 +320,20 @@ extension Call: WireMessage {
     }
 
     public init(cMessage c: UnsafePointer<Pcancel__V1__Call>, reader: FieldReader) throws(WireDecodeError) {
-        self.init(callID: c.pointee.call_id,
-                  method: try reader.string(c.pointee.method, "method"),
-                  deadlineMs: c.pointee.deadline_ms,
-                  metadata: try reader.message(c.pointee.metadata, "metadata", as: Metadata.self) ?? Metadata(),
-                  request: try reader.bytes(c.pointee.request, "request"))
+        self.init(
+            callID: c.pointee.call_id,
+            method: try reader.string(c.pointee.method, "method"),
+            deadlineMs: c.pointee.deadline_ms,
+            metadata: try reader.message(c.pointee.metadata, "metadata", as: Metadata.self) ?? Metadata(),
+            request: try reader.bytes(c.pointee.request, "request")
+        )
     }
 }
 
 extension Reply: WireMessage {
-    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { PartialCancelWire.descriptor(of: pcancel__v1__reply__init, Pcancel__V1__Reply()) }
+    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+        PartialCancelWire.descriptor(of: pcancel__v1__reply__init, Pcancel__V1__Reply())
+    }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__Reply {
         var c = Pcancel__V1__Reply()
@@ -292,14 +345,18 @@ extension Reply: WireMessage {
     }
 
     public init(cMessage c: UnsafePointer<Pcancel__V1__Reply>, reader: FieldReader) throws(WireDecodeError) {
-        self.init(callID: c.pointee.call_id,
-                  status: try reader.message(c.pointee.status, "status", as: Status.self) ?? .ok,
-                  response: try reader.bytes(c.pointee.response, "response"))
+        self.init(
+            callID: c.pointee.call_id,
+            status: try reader.message(c.pointee.status, "status", as: Status.self) ?? .ok,
+            response: try reader.bytes(c.pointee.response, "response")
+        )
     }
 }
 
 extension Envelope: WireMessage {
-    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { PartialCancelWire.descriptor(of: pcancel__v1__envelope__init, Pcancel__V1__Envelope()) }
+    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+        PartialCancelWire.descriptor(of: pcancel__v1__envelope__init, Pcancel__V1__Envelope())
+    }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__Envelope {
         var c = Pcancel__V1__Envelope()
@@ -368,7 +425,9 @@ extension Envelope: WireMessage {
 
 struct CancelCallMessage: WireMessage {
     var callID: UInt64
-    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { PartialCancelWire.descriptor(of: pcancel__v1__cancel_call__init, Pcancel__V1__CancelCall()) }
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+        PartialCancelWire.descriptor(of: pcancel__v1__cancel_call__init, Pcancel__V1__CancelCall())
+    }
     func cMessage(in arena: Arena) -> Pcancel__V1__CancelCall {
         var c = Pcancel__V1__CancelCall()
         pcancel__v1__cancel_call__init(&c)
@@ -376,12 +435,16 @@ struct CancelCallMessage: WireMessage {
         return c
     }
     init(callID: UInt64) { self.callID = callID }
-    init(cMessage c: UnsafePointer<Pcancel__V1__CancelCall>, reader: FieldReader) throws(WireDecodeError) { callID = c.pointee.call_id }
+    init(cMessage c: UnsafePointer<Pcancel__V1__CancelCall>, reader: FieldReader) throws(WireDecodeError) {
+        callID = c.pointee.call_id
+    }
 }
 
 struct PingMessage: WireMessage {
     var nonce: UInt64
-    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { PartialCancelWire.descriptor(of: pcancel__v1__ping__init, Pcancel__V1__Ping()) }
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+        PartialCancelWire.descriptor(of: pcancel__v1__ping__init, Pcancel__V1__Ping())
+    }
     func cMessage(in arena: Arena) -> Pcancel__V1__Ping {
         var c = Pcancel__V1__Ping()
         pcancel__v1__ping__init(&c)
@@ -389,12 +452,16 @@ struct PingMessage: WireMessage {
         return c
     }
     init(nonce: UInt64) { self.nonce = nonce }
-    init(cMessage c: UnsafePointer<Pcancel__V1__Ping>, reader: FieldReader) throws(WireDecodeError) { nonce = c.pointee.nonce }
+    init(cMessage c: UnsafePointer<Pcancel__V1__Ping>, reader: FieldReader) throws(WireDecodeError) {
+        nonce = c.pointee.nonce
+    }
 }
 
 struct PongMessage: WireMessage {
     var nonce: UInt64
-    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { PartialCancelWire.descriptor(of: pcancel__v1__pong__init, Pcancel__V1__Pong()) }
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+        PartialCancelWire.descriptor(of: pcancel__v1__pong__init, Pcancel__V1__Pong())
+    }
     func cMessage(in arena: Arena) -> Pcancel__V1__Pong {
         var c = Pcancel__V1__Pong()
         pcancel__v1__pong__init(&c)
@@ -402,12 +469,16 @@ struct PongMessage: WireMessage {
         return c
     }
     init(nonce: UInt64) { self.nonce = nonce }
-    init(cMessage c: UnsafePointer<Pcancel__V1__Pong>, reader: FieldReader) throws(WireDecodeError) { nonce = c.pointee.nonce }
+    init(cMessage c: UnsafePointer<Pcancel__V1__Pong>, reader: FieldReader) throws(WireDecodeError) {
+        nonce = c.pointee.nonce
+    }
 }
 
 struct GoAwayMessage: WireMessage {
     var status: Status
-    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { PartialCancelWire.descriptor(of: pcancel__v1__go_away__init, Pcancel__V1__GoAway()) }
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+        PartialCancelWire.descriptor(of: pcancel__v1__go_away__init, Pcancel__V1__GoAway())
+    }
     func cMessage(in arena: Arena) -> Pcancel__V1__GoAway {
         var c = Pcancel__V1__GoAway()
         pcancel__v1__go_away__init(&c)
@@ -423,7 +494,9 @@ struct GoAwayMessage: WireMessage {
 struct StreamItemMessage: WireMessage {
     var callID: UInt64
     var message: ByteBuffer
-    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { PartialCancelWire.descriptor(of: pcancel__v1__stream_item__init, Pcancel__V1__StreamItem()) }
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+        PartialCancelWire.descriptor(of: pcancel__v1__stream_item__init, Pcancel__V1__StreamItem())
+    }
     func cMessage(in arena: Arena) -> Pcancel__V1__StreamItem {
         var c = Pcancel__V1__StreamItem()
         pcancel__v1__stream_item__init(&c)

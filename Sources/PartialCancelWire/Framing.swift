@@ -21,10 +21,13 @@ public enum FrameError: Error, Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .tooLarge(let length, let limit): "frame length \(length) exceeds the limit of \(limit) bytes"
         case .empty: "frame length 0 is not allowed"
-        case .stalled(let buffered, let timeout): "incomplete frame (\(buffered) bytes) stalled for \(timeout.nanoseconds / 1_000_000) ms"
+        case .stalled(let buffered, let timeout):
+            "incomplete frame (\(buffered) bytes) stalled for \(timeout.nanoseconds / 1_000_000) ms"
         case .undecodable(let error): "undecodable envelope: \(error)"
-        case .tooLargeBeforeAuthentication(let length, let limit): "frame of \(length) bytes before Hello exceeds the limit of \(limit) bytes for unauthenticated connections"
-        case .budgetExhausted(let buffered, let limit): "holding \(buffered) more bytes of a partial frame would exceed the server's inbound buffer budget of \(limit) bytes"
+        case .tooLargeBeforeAuthentication(let length, let limit):
+            "frame of \(length) bytes before Hello exceeds the limit of \(limit) bytes for unauthenticated connections"
+        case .budgetExhausted(let buffered, let limit):
+            "holding \(buffered) more bytes of a partial frame would exceed the server's inbound buffer budget of \(limit) bytes"
         }
     }
 }
@@ -71,12 +74,15 @@ public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
     }
 
     public mutating func decode(buffer: inout ByteBuffer) throws -> ByteBuffer? {
-        guard let length = buffer.getInteger(at: buffer.readerIndex, endianness: .big, as: UInt32.self) else { return nil }
+        guard let length = buffer.getInteger(at: buffer.readerIndex, endianness: .big, as: UInt32.self) else {
+            return nil
+        }
         if length == 0 { throw FrameError.empty }
         let maximumFrameBytes = limit.current
         if UInt64(length) > UInt64(maximumFrameBytes) {
-            throw maximumFrameBytes < limit.full ? FrameError.tooLargeBeforeAuthentication(length: length, limit: maximumFrameBytes)
-                                                 : FrameError.tooLarge(length: length, limit: maximumFrameBytes)
+            throw maximumFrameBytes < limit.full
+                ? FrameError.tooLargeBeforeAuthentication(length: length, limit: maximumFrameBytes)
+                : FrameError.tooLarge(length: length, limit: maximumFrameBytes)
         }
         guard buffer.readableBytes >= Self.lengthFieldBytes + Int(length) else { return nil }
         buffer.moveReaderIndex(forwardBy: Self.lengthFieldBytes)
@@ -103,8 +109,13 @@ public struct FramingConfiguration: Sendable {
     /// Bounds applied to every decoded envelope.
     public var decodingLimits: DecodingLimits
 
-    public init(maxFrameBytes: Int = 4 * 1024 * 1024, frameStallTimeout: TimeAmount = .seconds(10), decodingLimits: DecodingLimits = .default,
-                maxFrameBytesBeforeAuthentication: Int? = nil, inboundBudget: InboundBudget? = nil) {
+    public init(
+        maxFrameBytes: Int = 4 * 1024 * 1024,
+        frameStallTimeout: TimeAmount = .seconds(10),
+        decodingLimits: DecodingLimits = .default,
+        maxFrameBytesBeforeAuthentication: Int? = nil,
+        inboundBudget: InboundBudget? = nil
+    ) {
         self.maxFrameBytes = maxFrameBytes
         self.maxFrameBytesBeforeAuthentication = maxFrameBytesBeforeAuthentication
         self.inboundBudget = inboundBudget
@@ -166,8 +177,10 @@ public final class EnvelopeFramingHandler: ChannelDuplexHandler, RemovableChanne
 
     public init(configuration: FramingConfiguration) {
         self.configuration = configuration
-        let limit = FrameSizeLimit(initial: configuration.maxFrameBytesBeforeAuthentication ?? configuration.maxFrameBytes,
-                                   full: configuration.maxFrameBytes)
+        let limit = FrameSizeLimit(
+            initial: configuration.maxFrameBytesBeforeAuthentication ?? configuration.maxFrameBytes,
+            full: configuration.maxFrameBytes
+        )
         self.frameLimit = limit
         self.processor = NIOSingleStepByteToMessageProcessor(FrameDecoder(limit: limit))
     }
@@ -266,7 +279,10 @@ public final class EnvelopeFramingHandler: ChannelDuplexHandler, RemovableChanne
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         stallTimer = context.eventLoop.scheduleTask(in: timeout) {
             let (handler, context) = loopBound.value
-            handler.fail(context: context, .stalled(bufferedBytes: handler.processor.unprocessedBytes, timeout: timeout))
+            handler.fail(
+                context: context,
+                .stalled(bufferedBytes: handler.processor.unprocessedBytes, timeout: timeout)
+            )
         }
     }
 }

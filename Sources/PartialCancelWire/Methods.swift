@@ -30,32 +30,146 @@ public enum Methods {
     /// access and idempotency from here; the fuzzers' dispatch target picks by index, so new
     /// methods go at the end, in service.proto too.
     public static let table: [MethodSpec] = [
-        MethodSpec(ping, PingRequest.self, PingResponse.self, access: .authenticated, mutates: false, customerScoped: false),
-        MethodSpec(health, HealthRequest.self, HealthResponse.self, access: .anonymous, mutates: false, customerScoped: false),
-        MethodSpec(ingestOrder, IngestOrderRequest.self, IngestOrderResponse.self, access: .roles([.service, .admin]), mutates: true),
+        MethodSpec(
+            ping,
+            PingRequest.self,
+            PingResponse.self,
+            access: .authenticated,
+            mutates: false,
+            customerScoped: false
+        ),
+        MethodSpec(
+            health,
+            HealthRequest.self,
+            HealthResponse.self,
+            access: .anonymous,
+            mutates: false,
+            customerScoped: false
+        ),
+        MethodSpec(
+            ingestOrder,
+            IngestOrderRequest.self,
+            IngestOrderResponse.self,
+            access: .roles([.service, .admin]),
+            mutates: true
+        ),
         MethodSpec(getOrder, GetOrderRequest.self, GetOrderResponse.self, access: .roles(everyone), mutates: false),
         MethodSpec(putStock, PutStockRequest.self, PutStockResponse.self, access: .roles([.admin]), mutates: true),
-        MethodSpec(getStock, GetStockRequest.self, GetStockResponse.self, access: .roles(everyone), mutates: false, customerScoped: false),
-        MethodSpec(listDeadLetters, ListDeadLettersRequest.self, ListDeadLettersResponse.self, access: .roles([.admin]), mutates: false),
-        MethodSpec(redriveDeadLetter, RedriveDeadLetterRequest.self, RedriveDeadLetterResponse.self, access: .roles([.admin]), mutates: true),
-        MethodSpec(validateEligibility, ValidateEligibilityRequest.self, ValidateEligibilityResponse.self, access: .roles(everyone), mutates: false),
-        MethodSpec(requestCancellation, RequestCancellationRequest.self, RequestCancellationResponse.self, access: .roles(everyone),
-                   mutates: true),
-        MethodSpec(getCancellation, GetCancellationRequest.self, GetCancellationResponse.self, access: .roles(everyone), mutates: false),
-        MethodSpec(listNotifications, ListNotificationsRequest.self, ListNotificationsResponse.self, access: .roles([.portal]), mutates: false),
-        MethodSpec(confirmCancellation, ConfirmCancellationRequest.self, ConfirmCancellationResponse.self, access: .authenticated,
-                   mutates: true),
-        MethodSpec(declineCancellation, DeclineCancellationRequest.self, DeclineCancellationResponse.self, access: .authenticated,
-                   mutates: true),
-        MethodSpec(releaseInventory, ReleaseInventoryRequest.self, ReleaseInventoryResponse.self, access: .roles([.service, .admin]),
-                   mutates: true),
-        MethodSpec(stats, StatsRequest.self, StatsResponse.self, access: .roles([.service, .agent, .admin]), mutates: false),
-        MethodSpec(watchOrder, WatchOrderRequest.self, OrderChange.self, access: .roles(everyone), mutates: false, streaming: true),
-        MethodSpec(watchStock, WatchStockRequest.self, StockUpdate.self, access: .roles([.service, .agent, .admin]), mutates: false, streaming: true),
-        MethodSpec(withdrawCancellation, WithdrawCancellationRequest.self, WithdrawCancellationResponse.self, access: .roles([.agent, .admin]),
-                   mutates: true),
-        MethodSpec(getDeadLetter, GetDeadLetterRequest.self, GetDeadLetterResponse.self, access: .roles([.admin]), mutates: false),
-        MethodSpec(discardDeadLetter, DiscardDeadLetterRequest.self, DiscardDeadLetterResponse.self, access: .roles([.admin]), mutates: true),
+        MethodSpec(
+            getStock,
+            GetStockRequest.self,
+            GetStockResponse.self,
+            access: .roles(everyone),
+            mutates: false,
+            customerScoped: false
+        ),
+        MethodSpec(
+            listDeadLetters,
+            ListDeadLettersRequest.self,
+            ListDeadLettersResponse.self,
+            access: .roles([.admin]),
+            mutates: false
+        ),
+        MethodSpec(
+            redriveDeadLetter,
+            RedriveDeadLetterRequest.self,
+            RedriveDeadLetterResponse.self,
+            access: .roles([.admin]),
+            mutates: true
+        ),
+        MethodSpec(
+            validateEligibility,
+            ValidateEligibilityRequest.self,
+            ValidateEligibilityResponse.self,
+            access: .roles(everyone),
+            mutates: false
+        ),
+        MethodSpec(
+            requestCancellation,
+            RequestCancellationRequest.self,
+            RequestCancellationResponse.self,
+            access: .roles(everyone),
+            mutates: true
+        ),
+        MethodSpec(
+            getCancellation,
+            GetCancellationRequest.self,
+            GetCancellationResponse.self,
+            access: .roles(everyone),
+            mutates: false
+        ),
+        MethodSpec(
+            listNotifications,
+            ListNotificationsRequest.self,
+            ListNotificationsResponse.self,
+            access: .roles([.portal]),
+            mutates: false
+        ),
+        MethodSpec(
+            confirmCancellation,
+            ConfirmCancellationRequest.self,
+            ConfirmCancellationResponse.self,
+            access: .authenticated,
+            mutates: true
+        ),
+        MethodSpec(
+            declineCancellation,
+            DeclineCancellationRequest.self,
+            DeclineCancellationResponse.self,
+            access: .authenticated,
+            mutates: true
+        ),
+        MethodSpec(
+            releaseInventory,
+            ReleaseInventoryRequest.self,
+            ReleaseInventoryResponse.self,
+            access: .roles([.service, .admin]),
+            mutates: true
+        ),
+        MethodSpec(
+            stats,
+            StatsRequest.self,
+            StatsResponse.self,
+            access: .roles([.service, .agent, .admin]),
+            mutates: false
+        ),
+        MethodSpec(
+            watchOrder,
+            WatchOrderRequest.self,
+            OrderChange.self,
+            access: .roles(everyone),
+            mutates: false,
+            streaming: true
+        ),
+        MethodSpec(
+            watchStock,
+            WatchStockRequest.self,
+            StockUpdate.self,
+            access: .roles([.service, .agent, .admin]),
+            mutates: false,
+            streaming: true
+        ),
+        MethodSpec(
+            withdrawCancellation,
+            WithdrawCancellationRequest.self,
+            WithdrawCancellationResponse.self,
+            access: .roles([.agent, .admin]),
+            mutates: true
+        ),
+        MethodSpec(
+            getDeadLetter,
+            GetDeadLetterRequest.self,
+            GetDeadLetterResponse.self,
+            access: .roles([.admin]),
+            mutates: false
+        ),
+        MethodSpec(
+            discardDeadLetter,
+            DiscardDeadLetterRequest.self,
+            DiscardDeadLetterResponse.self,
+            access: .roles([.admin]),
+            mutates: true
+        ),
     ]
 
     /// Every method's name, in the table's order.
@@ -87,8 +201,15 @@ public struct MethodSpec: Sendable {
     /// The name after the service, `NAME`.
     public var shortName: Substring { name[name.index(after: name.lastIndex(of: "/")!)...] }
 
-    init(_ name: String, _ request: any WireMessage.Type, _ response: any WireMessage.Type, access: MethodAccess,
-         mutates: Bool, streaming: Bool = false, customerScoped: Bool = true) {
+    init(
+        _ name: String,
+        _ request: any WireMessage.Type,
+        _ response: any WireMessage.Type,
+        access: MethodAccess,
+        mutates: Bool,
+        streaming: Bool = false,
+        customerScoped: Bool = true
+    ) {
         self.name = name
         self.request = request
         self.response = response

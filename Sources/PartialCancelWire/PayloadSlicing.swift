@@ -15,15 +15,23 @@ extension Envelope {
 
     /// Decodes one frame's envelope; a frame of at least `sliceThreshold` bytes keeps a call's
     /// request or a reply's response as a slice of `frame` (sharing its storage).
-    public init(decodingFrame frame: ByteBuffer, limits: DecodingLimits = .default,
-                sliceThreshold: Int = Envelope.payloadSliceThreshold) throws(WireDecodeError) {
+    public init(
+        decodingFrame frame: ByteBuffer,
+        limits: DecodingLimits = .default,
+        sliceThreshold: Int = Envelope.payloadSliceThreshold
+    ) throws(WireDecodeError) {
         guard frame.readableBytes >= sliceThreshold else {
             self = try Envelope(decoding: frame, limits: limits)
             return
         }
         let split: PayloadSplit? = frame.withUnsafeReadableBytes { bytes in
             // The bounds hold for the whole frame, as they would for the plain decode.
-            if let violation = WireValidator.firstViolation(bytes, descriptor: Envelope.descriptor, limits: limits, path: "") {
+            if let violation = WireValidator.firstViolation(
+                bytes,
+                descriptor: Envelope.descriptor,
+                limits: limits,
+                path: ""
+            ) {
                 return .refused(violation)
             }
             return PayloadSplit(bytes)
@@ -43,7 +51,8 @@ extension Envelope {
                 self = envelope
                 return
             }
-            let bytes = frame.getSlice(at: frame.readerIndex + payload.lowerBound, length: payload.count) ?? ByteBuffer()
+            let bytes =
+                frame.getSlice(at: frame.readerIndex + payload.lowerBound, length: payload.count) ?? ByteBuffer()
             switch envelope {
             case .call(var call):
                 call.request = bytes
@@ -65,8 +74,10 @@ extension Envelope {
     /// after it: the bytes of `head` then `payload` are exactly those of `encode(into:framed:)`
     /// (protobuf-c writes fields in number order, and the payload is the last field of its
     /// message, the only member of the envelope), without copying the payload into a new buffer.
-    public func framedParts(allocator: ByteBufferAllocator,
-                            sliceThreshold: Int = Envelope.payloadSliceThreshold) -> (head: ByteBuffer, payload: ByteBuffer?) {
+    public func framedParts(
+        allocator: ByteBufferAllocator,
+        sliceThreshold: Int = Envelope.payloadSliceThreshold
+    ) -> (head: ByteBuffer, payload: ByteBuffer?) {
         // An empty payload is no field at all (proto3 leaves it out).
         let sliceThreshold = max(sliceThreshold, 1)
         var stripped: ByteBuffer
@@ -90,7 +101,8 @@ extension Envelope {
             return (buffer, nil)
         }
         let payloadTag = payloadField << 3 | 2
-        let inner = stripped.readableBytes + WireField.varintSize(payloadTag)
+        let inner =
+            stripped.readableBytes + WireField.varintSize(payloadTag)
             + WireField.varintSize(UInt64(payload.readableBytes)) + payload.readableBytes
         let bodyTag = bodyField << 3 | 2
         let total = WireField.varintSize(bodyTag) + WireField.varintSize(UInt64(inner)) + inner
@@ -128,7 +140,8 @@ enum PayloadSplit {
         while offset < bytes.count {
             guard let field = WireField(bytes, at: &offset) else { return nil }
             if Self.bodyFields.contains(field.number) { payload = nil }
-            guard field.wireType == 2, let payloadNumber = Self.payloadFields[field.number], let body = field.payload else {
+            guard field.wireType == 2, let payloadNumber = Self.payloadFields[field.number], let body = field.payload
+            else {
                 rest.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.start..<offset]))
                 continue
             }
@@ -184,7 +197,9 @@ struct WireField {
             guard offset <= end else { return nil }
         case 2:
             let lengthStart = offset
-            guard let length = Self.readVarint(bytes, &offset, end: end), length <= UInt64(end - offset) else { return nil }
+            guard let length = Self.readVarint(bytes, &offset, end: end), length <= UInt64(end - offset) else {
+                return nil
+            }
             headerEnd = offset
             lengthBytes = offset - lengthStart
             payload = offset..<(offset + Int(length))

@@ -97,8 +97,11 @@ public final class Arena {
         if count == 0 { return ProtobufCBinaryData(len: 0, data: nil) }
         return buffer.withUnsafeReadableBytesWithStorageManagement { bytes, storage in
             retainedStorage.append(storage.retain())
-            return ProtobufCBinaryData(len: count, data: UnsafeMutableRawPointer(mutating: bytes.baseAddress!)
-                .assumingMemoryBound(to: UInt8.self))
+            return ProtobufCBinaryData(
+                len: count,
+                data: UnsafeMutableRawPointer(mutating: bytes.baseAddress!)
+                    .assumingMemoryBound(to: UInt8.self)
+            )
         }
     }
 
@@ -169,23 +172,37 @@ extension WireMessage {
     }
 
     /// Decodes and validates one message from the readable bytes of `buffer`.
-    public init(decoding buffer: ByteBuffer, limits: DecodingLimits = .default, path: String = "") throws(WireDecodeError) {
+    public init(
+        decoding buffer: ByteBuffer,
+        limits: DecodingLimits = .default,
+        path: String = ""
+    ) throws(WireDecodeError) {
         let result: Result<Self, WireDecodeError> = buffer.withUnsafeReadableBytes { bytes in
             let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
             // protobuf-c wants a non-null pointer even for an empty message.
             var empty: UInt8 = 0
             if let base {
-                if let error = WireValidator.firstViolation(UnsafeRawBufferPointer(start: base, count: bytes.count),
-                                                            descriptor: Self.descriptor, limits: limits, path: path) {
+                if let error = WireValidator.firstViolation(
+                    UnsafeRawBufferPointer(start: base, count: bytes.count),
+                    descriptor: Self.descriptor,
+                    limits: limits,
+                    path: path
+                ) {
                     return .failure(error)
                 }
             }
             let unpacked: UnsafeMutablePointer<ProtobufCMessage>? =
-                if let base { protobuf_c_message_unpack(Self.descriptor, nil, bytes.count, base) }
-                else { protobuf_c_message_unpack(Self.descriptor, nil, 0, &empty) }
+                if let base { protobuf_c_message_unpack(Self.descriptor, nil, bytes.count, base) } else {
+                    protobuf_c_message_unpack(Self.descriptor, nil, 0, &empty)
+                }
             guard let unpacked else {
-                return .failure(WireDecodeError(.malformed, path: path.isEmpty ? "message" : path,
-                                                "not a valid \(String(cString: Self.descriptor.pointee.name)) message"))
+                return .failure(
+                    WireDecodeError(
+                        .malformed,
+                        path: path.isEmpty ? "message" : path,
+                        "not a valid \(String(cString: Self.descriptor.pointee.name)) message"
+                    )
+                )
             }
             defer { protobuf_c_message_free_unpacked(unpacked, nil) }
             do throws(WireDecodeError) {
@@ -224,7 +241,11 @@ public struct FieldReader: Sendable {
 
     /// A validated string: valid UTF-8, within the length limit. (Embedded NUL bytes are caught
     /// before unpacking by `WireValidator`, since protobuf-c silently truncates at them.)
-    public func string(_ pointer: UnsafePointer<CChar>?, _ field: String, maxBytes: Int? = nil) throws(WireDecodeError) -> String {
+    public func string(
+        _ pointer: UnsafePointer<CChar>?,
+        _ field: String,
+        maxBytes: Int? = nil
+    ) throws(WireDecodeError) -> String {
         guard let pointer else { return "" }
         let length = strlen(pointer)
         let limit = min(maxBytes ?? limits.maxStringBytes, limits.maxStringBytes)
@@ -238,7 +259,11 @@ public struct FieldReader: Sendable {
     }
 
     /// Bytes copied into a buffer.
-    public func bytes(_ data: ProtobufCBinaryData, _ field: String, maxBytes: Int? = nil) throws(WireDecodeError) -> ByteBuffer {
+    public func bytes(
+        _ data: ProtobufCBinaryData,
+        _ field: String,
+        maxBytes: Int? = nil
+    ) throws(WireDecodeError) -> ByteBuffer {
         if let maxBytes, data.len > maxBytes {
             throw WireDecodeError(.tooLong, path: path(field), "longer than \(maxBytes) bytes")
         }
@@ -247,13 +272,21 @@ public struct FieldReader: Sendable {
     }
 
     /// An optional nested message.
-    public func message<M: WireMessage>(_ pointer: UnsafeMutablePointer<M.CMessage>?, _ field: String, as: M.Type = M.self) throws(WireDecodeError) -> M? {
+    public func message<M: WireMessage>(
+        _ pointer: UnsafeMutablePointer<M.CMessage>?,
+        _ field: String,
+        as: M.Type = M.self
+    ) throws(WireDecodeError) -> M? {
         guard let pointer else { return nil }
         return try M(cMessage: pointer, reader: nested(field))
     }
 
     /// A nested message that must be present.
-    public func required<M: WireMessage>(_ pointer: UnsafeMutablePointer<M.CMessage>?, _ field: String, as: M.Type = M.self) throws(WireDecodeError) -> M {
+    public func required<M: WireMessage>(
+        _ pointer: UnsafeMutablePointer<M.CMessage>?,
+        _ field: String,
+        as: M.Type = M.self
+    ) throws(WireDecodeError) -> M {
         guard let value = try message(pointer, field, as: M.self) else {
             throw WireDecodeError(.missingField, path: path(field), "is required")
         }
@@ -261,7 +294,11 @@ public struct FieldReader: Sendable {
     }
 
     /// A repeated string field.
-    public func strings(_ count: Int, _ pointers: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, _ field: String) throws(WireDecodeError) -> [String] {
+    public func strings(
+        _ count: Int,
+        _ pointers: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+        _ field: String
+    ) throws(WireDecodeError) -> [String] {
         guard count > 0, let pointers else { return [] }
         if count > limits.maxRepeatedCount {
             throw WireDecodeError(.tooLong, path: path(field), "more than \(limits.maxRepeatedCount) elements")
@@ -273,7 +310,12 @@ public struct FieldReader: Sendable {
     }
 
     /// A repeated message field.
-    public func messages<M: WireMessage>(_ count: Int, _ pointers: UnsafeMutablePointer<UnsafeMutablePointer<M.CMessage>?>?, _ field: String, as: M.Type = M.self) throws(WireDecodeError) -> [M] {
+    public func messages<M: WireMessage>(
+        _ count: Int,
+        _ pointers: UnsafeMutablePointer<UnsafeMutablePointer<M.CMessage>?>?,
+        _ field: String,
+        as: M.Type = M.self
+    ) throws(WireDecodeError) -> [M] {
         guard count > 0, let pointers else { return [] }
         if count > limits.maxRepeatedCount {
             throw WireDecodeError(.tooLong, path: path(field), "more than \(limits.maxRepeatedCount) elements")

@@ -16,27 +16,57 @@ enum WireValidator {
     /// Nesting this deep is refused outright; the schema's own nesting is far shallower.
     static let maxDepth = 32
 
-    static func firstViolation(_ bytes: UnsafeRawBufferPointer, descriptor: UnsafePointer<ProtobufCMessageDescriptor>, limits: DecodingLimits,
-                               path: String) -> WireDecodeError? {
+    static func firstViolation(
+        _ bytes: UnsafeRawBufferPointer,
+        descriptor: UnsafePointer<ProtobufCMessageDescriptor>,
+        limits: DecodingLimits,
+        path: String
+    ) -> WireDecodeError? {
         var unknownBytes = 0
         return scan(bytes, descriptor: descriptor, limits: limits, path: path, depth: 0, unknownBytes: &unknownBytes)
     }
 
-    private static func scan(_ bytes: UnsafeRawBufferPointer, descriptor: UnsafePointer<ProtobufCMessageDescriptor>, limits: DecodingLimits,
-                             path: String, depth: Int, unknownBytes: inout Int) -> WireDecodeError? {
+    private static func scan(
+        _ bytes: UnsafeRawBufferPointer,
+        descriptor: UnsafePointer<ProtobufCMessageDescriptor>,
+        limits: DecodingLimits,
+        path: String,
+        depth: Int,
+        unknownBytes: inout Int
+    ) -> WireDecodeError? {
         if depth > maxDepth {
-            return WireDecodeError(.malformed, path: path.isEmpty ? "message" : path, "nested deeper than \(maxDepth) levels")
+            return WireDecodeError(
+                .malformed,
+                path: path.isEmpty ? "message" : path,
+                "nested deeper than \(maxDepth) levels"
+            )
         }
         // Elements (or occurrences) seen per field of this message, by the field's index in the
         // descriptor: on the stack, as this runs for every message of every call.
-        return withUnsafeTemporaryAllocation(of: Int.self, capacity: max(1, Int(descriptor.pointee.n_fields))) { counts in
+        return withUnsafeTemporaryAllocation(of: Int.self, capacity: max(1, Int(descriptor.pointee.n_fields))) {
+            counts in
             counts.initialize(repeating: 0)
-            return scanFields(bytes, descriptor: descriptor, limits: limits, path: path, depth: depth, counts: counts, unknownBytes: &unknownBytes)
+            return scanFields(
+                bytes,
+                descriptor: descriptor,
+                limits: limits,
+                path: path,
+                depth: depth,
+                counts: counts,
+                unknownBytes: &unknownBytes
+            )
         }
     }
 
-    private static func scanFields(_ bytes: UnsafeRawBufferPointer, descriptor: UnsafePointer<ProtobufCMessageDescriptor>, limits: DecodingLimits,
-                                   path: String, depth: Int, counts: UnsafeMutableBufferPointer<Int>, unknownBytes: inout Int) -> WireDecodeError? {
+    private static func scanFields(
+        _ bytes: UnsafeRawBufferPointer,
+        descriptor: UnsafePointer<ProtobufCMessageDescriptor>,
+        limits: DecodingLimits,
+        path: String,
+        depth: Int,
+        counts: UnsafeMutableBufferPointer<Int>,
+        unknownBytes: inout Int
+    ) -> WireDecodeError? {
         var offset = 0
         while offset < bytes.count {
             let tagStart = offset
@@ -52,18 +82,25 @@ enum WireValidator {
             case 5:
                 offset += 4
             case 2:
-                guard let length = readVarint(bytes, &offset), length <= UInt64(bytes.count - offset) else { return nil }
+                guard let length = readVarint(bytes, &offset), length <= UInt64(bytes.count - offset) else {
+                    return nil
+                }
                 payload = offset..<(offset + Int(length))
                 offset += Int(length)
             default:
                 return nil  // groups and invalid wire types: the unpacker rejects them
             }
             guard offset <= bytes.count else { return nil }
-            guard number <= UInt64(UInt32.max), let field = protobuf_c_message_descriptor_get_field(descriptor, UInt32(number)) else {
+            guard number <= UInt64(UInt32.max),
+                let field = protobuf_c_message_descriptor_get_field(descriptor, UInt32(number))
+            else {
                 unknownBytes += offset - tagStart
                 if unknownBytes > limits.maxUnknownFieldBytes {
-                    return WireDecodeError(.tooLong, path: path.isEmpty ? "message" : path,
-                                           "more than \(limits.maxUnknownFieldBytes) bytes of unknown fields")
+                    return WireDecodeError(
+                        .tooLong,
+                        path: path.isEmpty ? "message" : path,
+                        "more than \(limits.maxUnknownFieldBytes) bytes of unknown fields"
+                    )
                 }
                 continue
             }
@@ -71,24 +108,40 @@ enum WireValidator {
             // occurrence costs the unpacker as much as an element: both are bounded alike.
             let index = field - descriptor.pointee.fields
             let repeated = field.pointee.label == PROTOBUF_C_LABEL_REPEATED
-            counts[index] += repeated ? elements(of: field.pointee.type, wireType: wireType, payload: payload, in: bytes) : 1
+            counts[index] +=
+                repeated ? elements(of: field.pointee.type, wireType: wireType, payload: payload, in: bytes) : 1
             if counts[index] > limits.maxRepeatedCount {
-                return WireDecodeError(.tooLong, path: fieldPath(path, field),
-                                       repeated ? "more than \(limits.maxRepeatedCount) elements" : "occurs more than \(limits.maxRepeatedCount) times")
+                return WireDecodeError(
+                    .tooLong,
+                    path: fieldPath(path, field),
+                    repeated
+                        ? "more than \(limits.maxRepeatedCount) elements"
+                        : "occurs more than \(limits.maxRepeatedCount) times"
+                )
             }
             guard let payload else { continue }
             let slice = UnsafeRawBufferPointer(rebasing: bytes[payload])
             if field.pointee.type == PROTOBUF_C_TYPE_STRING {
                 if slice.count > limits.maxStringBytes {
-                    return WireDecodeError(.tooLong, path: fieldPath(path, field), "longer than \(limits.maxStringBytes) bytes")
+                    return WireDecodeError(
+                        .tooLong,
+                        path: fieldPath(path, field),
+                        "longer than \(limits.maxStringBytes) bytes"
+                    )
                 }
                 if slice.contains(0) {
                     return WireDecodeError(.invalidString, path: fieldPath(path, field), "contains a NUL byte")
                 }
             } else if field.pointee.type == PROTOBUF_C_TYPE_MESSAGE, let nested = field.pointee.descriptor {
                 let nestedDescriptor = nested.assumingMemoryBound(to: ProtobufCMessageDescriptor.self)
-                if let error = scan(slice, descriptor: nestedDescriptor, limits: limits, path: fieldPath(path, field), depth: depth + 1,
-                                    unknownBytes: &unknownBytes) {
+                if let error = scan(
+                    slice,
+                    descriptor: nestedDescriptor,
+                    limits: limits,
+                    path: fieldPath(path, field),
+                    depth: depth + 1,
+                    unknownBytes: &unknownBytes
+                ) {
                     return error
                 }
             }
@@ -102,8 +155,15 @@ enum WireValidator {
 
     /// How many elements one occurrence of a repeated field carries: one, or for a packed scalar
     /// field as many as its payload holds.
-    private static func elements(of type: ProtobufCType, wireType: UInt64, payload: Range<Int>?, in bytes: UnsafeRawBufferPointer) -> Int {
-        guard wireType == 2, let payload, type != PROTOBUF_C_TYPE_STRING, type != PROTOBUF_C_TYPE_BYTES, type != PROTOBUF_C_TYPE_MESSAGE else { return 1 }
+    private static func elements(
+        of type: ProtobufCType,
+        wireType: UInt64,
+        payload: Range<Int>?,
+        in bytes: UnsafeRawBufferPointer
+    ) -> Int {
+        guard wireType == 2, let payload, type != PROTOBUF_C_TYPE_STRING, type != PROTOBUF_C_TYPE_BYTES,
+            type != PROTOBUF_C_TYPE_MESSAGE
+        else { return 1 }
         switch type {
         case PROTOBUF_C_TYPE_FIXED32, PROTOBUF_C_TYPE_SFIXED32, PROTOBUF_C_TYPE_FLOAT: return payload.count / 4
         case PROTOBUF_C_TYPE_FIXED64, PROTOBUF_C_TYPE_SFIXED64, PROTOBUF_C_TYPE_DOUBLE: return payload.count / 8

@@ -11,16 +11,21 @@ struct AuditCommand: AsyncParsableCommand {
         commandName: "pcancel-audit",
         abstract: "Checks a data directory (with no server running on it) for lost or doubled money and stock.",
         discussion: """
-        Opens the shards (delivering any cross-shard messages a crash left behind, as a server start would), \
-        then checks: no refund issued twice; each confirmed request has exactly its quoted refund; per order \
-        Σ refunds = refunded and original total = total + refunded; every acknowledged refund (--acks) present \
-        unchanged; every outbox message delivered and applied once; reserved = Σ open reservations; on-hand \
-        as set (--on-hand). Exit 0 when nothing is broken, 1 otherwise.
-        """)
+            Opens the shards (delivering any cross-shard messages a crash left behind, as a server start would), \
+            then checks: no refund issued twice; each confirmed request has exactly its quoted refund; per order \
+            Σ refunds = refunded and original total = total + refunded; every acknowledged refund (--acks) present \
+            unchanged; every outbox message delivered and applied once; reserved = Σ open reservations; on-hand \
+            as set (--on-hand). Exit 0 when nothing is broken, 1 otherwise.
+            """
+    )
 
     @Option(name: .long, help: "The data directory.") var dataDir: String
-    @Option(name: .long, help: "File of acknowledged confirmations, one 'CANCELLATION_ID REFUND_ID AMOUNT' per line.") var acks: String?
-    @Option(name: .long, help: "SKU_PREFIX=N: every pool whose sku starts with SKU_PREFIX must hold N on hand (repeatable).") var onHand: [String] = []
+    @Option(name: .long, help: "File of acknowledged confirmations, one 'CANCELLATION_ID REFUND_ID AMOUNT' per line.")
+    var acks: String?
+    @Option(
+        name: .long,
+        help: "SKU_PREFIX=N: every pool whose sku starts with SKU_PREFIX must hold N on hand (repeatable)."
+    ) var onHand: [String] = []
     @Flag(name: .long, help: "Print one JSON object.") var json = false
 
     func run() async throws {
@@ -30,17 +35,23 @@ struct AuditCommand: AsyncParsableCommand {
         var expectedOnHand: [String: Int64] = [:]
         for item in onHand {
             let parts = item.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2, let value = Int64(parts[1]) else { throw ValidationError("--on-hand must be SKU_PREFIX=N, got '\(item)'") }
+            guard parts.count == 2, let value = Int64(parts[1]) else {
+                throw ValidationError("--on-hand must be SKU_PREFIX=N, got '\(item)'")
+            }
             expectedOnHand[String(parts[0])] = value
         }
         var acknowledged: [AcknowledgedRefund] = []
         if let acks {
-            guard let text = try? String(contentsOfFile: acks, encoding: .utf8) else { throw ValidationError("cannot read --acks \(acks)") }
+            guard let text = try? String(contentsOfFile: acks, encoding: .utf8) else {
+                throw ValidationError("cannot read --acks \(acks)")
+            }
             for line in text.split(separator: "\n") {
                 let fields = line.split(separator: " ")
                 // A line cut short by a kill is not an acknowledgement the client finished recording.
                 guard fields.count == 3, let amount = Int64(fields[2]) else { continue }
-                acknowledged.append(AcknowledgedRefund(cancellationID: String(fields[0]), refundID: String(fields[1]), amount: amount))
+                acknowledged.append(
+                    AcknowledgedRefund(cancellationID: String(fields[0]), refundID: String(fields[1]), amount: amount)
+                )
             }
         }
         var configuration = StorageConfiguration()
@@ -48,18 +59,27 @@ struct AuditCommand: AsyncParsableCommand {
         var logger = Logger(label: "pcancel-audit")
         logger.logLevel = .warning
         let loop = MultiThreadedEventLoopGroup.singleton.next()
-        let storage = try Storage.open(directory: dataDir, configuration: configuration, eventLoop: loop, logger: logger)
+        let storage = try Storage.open(
+            directory: dataDir,
+            configuration: configuration,
+            eventLoop: loop,
+            logger: logger
+        )
         defer { storage.close() }
         try await storage.waitForDelivery(on: loop).get()
         let report = try await storage.audit(acknowledged: acknowledged, onHand: expectedOnHand, on: loop).get()
         if json {
-            let object: [String: Any] = ["orders": report.orders, "requests": report.requests, "refunds": report.refunds,
-                                         "acknowledged": report.acknowledged, "outbox_messages": report.outboxMessages,
-                                         "pools": report.pools, "violations": report.violations]
+            let object: [String: Any] = [
+                "orders": report.orders, "requests": report.requests, "refunds": report.refunds,
+                "acknowledged": report.acknowledged, "outbox_messages": report.outboxMessages,
+                "pools": report.pools, "violations": report.violations,
+            ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print("orders=\(report.orders) requests=\(report.requests) refunds=\(report.refunds) acknowledged=\(report.acknowledged) outbox=\(report.outboxMessages) pools=\(report.pools) violations=\(report.violations.count)")
+            print(
+                "orders=\(report.orders) requests=\(report.requests) refunds=\(report.refunds) acknowledged=\(report.acknowledged) outbox=\(report.outboxMessages) pools=\(report.pools) violations=\(report.violations.count)"
+            )
             for violation in report.violations.prefix(50) { print("violation: \(violation)") }
         }
         if !report.violations.isEmpty { throw ExitCode(1) }

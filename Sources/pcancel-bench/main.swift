@@ -15,7 +15,9 @@ func measure(_ name: String, _ count: Int = iterations, _ body: (Int) throws -> 
     let start = DispatchTime.now().uptimeNanoseconds
     for index in 0..<count { try body(index) }
     let perCall = Double(DispatchTime.now().uptimeNanoseconds - start) / Double(count) / 1000
-    print("\(name.padding(toLength: 44, withPad: " ", startingAt: 0)) \(String(format: "%9.1f", perCall)) µs/op   (\(count) ops)")
+    print(
+        "\(name.padding(toLength: 44, withPad: " ", startingAt: 0)) \(String(format: "%9.1f", perCall)) µs/op   (\(count) ops)"
+    )
 }
 
 let payload = Array(SamplePayloads.web.utf8)
@@ -27,7 +29,9 @@ let decoder = JSONDecoder()
 let encoded = try encoder.encode(order)
 
 try measure("JSONReader.parse (JSONSerialization)") { _ in _ = try JSONReader.parse(payload) }
-try measure("Intake.order (parse + map + price)") { _ in _ = try intake.order(channel: "web", payload: payload, nowMs: receivedAt) }
+try measure("Intake.order (parse + map + price)") { _ in
+    _ = try intake.order(channel: "web", payload: payload, nowMs: receivedAt)
+}
 try measure("JSONEncoder.encode(Order)") { _ in _ = try encoder.encode(order) }
 try measure("JSONDecoder.decode(Order)") { _ in _ = try decoder.decode(Order.self, from: encoded) }
 let body = try BodyCodec.encode(order)
@@ -39,7 +43,12 @@ print("stored body of the sample order: \(body.count) bytes (JSON: \(encoded.cou
 let metrics = ServerMetrics()
 let statuses: [StatusCode] = [.ok, .ok, .ok, .notFound]
 measure("ServerMetrics.record (per finished call)", iterations * 100) { index in
-    metrics.record(method: Methods.ping, code: statuses[index & 3], reason: index & 3 == 3 ? "ORDER_NOT_FOUND" : nil, duration: .microseconds(Int64(index % 5000)))
+    metrics.record(
+        method: Methods.ping,
+        code: statuses[index & 3],
+        reason: index & 3 == 3 ? "ORDER_NOT_FOUND" : nil,
+        duration: .microseconds(Int64(index % 5000))
+    )
 }
 
 let loop = MultiThreadedEventLoopGroup.singleton.next()
@@ -48,7 +57,12 @@ for synchronous in [Synchronous.normal, .full] {
     var configuration = StorageConfiguration()
     configuration.shards = 1
     configuration.synchronous = synchronous
-    let storage = try Storage.open(directory: directory, configuration: configuration, eventLoop: loop, logger: Logger(label: "bench"))
+    let storage = try Storage.open(
+        directory: directory,
+        configuration: configuration,
+        eventLoop: loop,
+        logger: Logger(label: "bench")
+    )
     try measure("Storage.ingest, 1 shard, \(synchronous.rawValue), one at a time", min(iterations, 1000)) { index in
         var copy = order
         copy.id = "web-B\(index)"

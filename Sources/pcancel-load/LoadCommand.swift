@@ -19,29 +19,49 @@ struct LoadCommand: AsyncParsableCommand {
         commandName: "pcancel-load",
         abstract: "Runs complete cancellation flows against a pcancel server and checks every one.",
         discussion: """
-        Seeds orders (its own skus and accounts), then runs validate → request → read the token from the \
-        customer's inbox → confirm → wait for COMPLETED, checking refunds, totals and stock. Exit code 0 when \
-        every flow completed with no mismatch, 1 otherwise, 64 for bad usage. See docs/LOAD.md.
-        """)
+            Seeds orders (its own skus and accounts), then runs validate → request → read the token from the \
+            customer's inbox → confirm → wait for COMPLETED, checking refunds, totals and stock. Exit code 0 when \
+            every flow completed with no mismatch, 1 otherwise, 64 for bad usage. See docs/LOAD.md.
+            """
+    )
 
     @Option(name: .long, help: "Server as HOST:PORT (default 127.0.0.1:7447; ignored with --embedded).")
     var server: String = "127.0.0.1:7447"
-    @Option(name: .long, help: "Admin key (seeds stock and orders, acts as the agent). Default: $PCANCEL_API_KEY, then ./pcancel-data/dev-api-key.")
+    @Option(
+        name: .long,
+        help:
+            "Admin key (seeds stock and orders, acts as the agent). Default: $PCANCEL_API_KEY, then ./pcancel-data/dev-api-key."
+    )
     var apiKey: String?
-    @Option(name: .long, help: "Portal key (reads inboxes, confirms as the customer). Default: $PCANCEL_PORTAL_KEY, then ./pcancel-data/dev-portal-key.")
+    @Option(
+        name: .long,
+        help:
+            "Portal key (reads inboxes, confirms as the customer). Default: $PCANCEL_PORTAL_KEY, then ./pcancel-data/dev-portal-key."
+    )
     var portalKey: String?
-    @Option(name: .long, help: "TLS: PEM file of the CA that signed the server's certificate (connects over TLS).") var tlsCa: String?
-    @Option(name: .long, help: "TLS: PEM client certificate and key for both roles' connections (with --tls-key).") var tlsCert: String?
+    @Option(name: .long, help: "TLS: PEM file of the CA that signed the server's certificate (connects over TLS).")
+    var tlsCa: String?
+    @Option(name: .long, help: "TLS: PEM client certificate and key for both roles' connections (with --tls-key).")
+    var tlsCert: String?
     @Option(name: .long, help: "TLS: PEM private key of --tls-cert.") var tlsKey: String?
     @Flag(name: .long, help: "Start a server in this process on a temporary data directory.")
     var embedded = false
     @Option(name: .long, help: "Embedded server: shards.") var shards: Int = 2
-    @Option(name: .long, help: "Embedded server: SQLite synchronous mode, FULL or NORMAL.") var synchronous: String = "FULL"
-    @Option(name: .long, help: "Embedded server: network event-loop threads (default: the server's, half the cores).") var eventLoopThreads: Int?
-    @Option(name: .long, help: "Embedded server: kernel send buffer per connection in bytes (limits.socket_send_buffer_bytes; default: the kernel's).")
+    @Option(name: .long, help: "Embedded server: SQLite synchronous mode, FULL or NORMAL.") var synchronous: String =
+        "FULL"
+    @Option(name: .long, help: "Embedded server: network event-loop threads (default: the server's, half the cores).")
+    var eventLoopThreads: Int?
+    @Option(
+        name: .long,
+        help:
+            "Embedded server: kernel send buffer per connection in bytes (limits.socket_send_buffer_bytes; default: the kernel's)."
+    )
     var socketSendBuffer: Int?
     @Flag(name: .long, help: "Embedded server: keep its data directory and print where it is.") var keepData = false
-    @Flag(name: .long, help: "Embedded server: call it in this process instead of over TCP (the in-process limit of the same work).")
+    @Flag(
+        name: .long,
+        help: "Embedded server: call it in this process instead of over TCP (the in-process limit of the same work)."
+    )
     var inProcess = false
     @Flag(name: .long, help: "Measure ConfirmCancellation alone: requests are made and tokens read while seeding.")
     var confirmOnly = false
@@ -49,41 +69,72 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Flows to run (default 1000 unless --duration is given).") var flows: Int?
     @Option(name: .long, help: "Seconds to run flows for.") var duration: Double?
     @Option(name: .long, help: "Closed loop: flows at a time.") var concurrency: Int = 32
-    @Option(name: .long, help: "Open loop: flows started per second; latency counts from each flow's intended start.") var rate: Double?
+    @Option(name: .long, help: "Open loop: flows started per second; latency counts from each flow's intended start.")
+    var rate: Double?
     @Option(name: .long, help: "Scenario weights.") var mix: String = Mix.default.description
     @Option(name: .long, help: "Connections per role (agent and portal).") var connections: Int = 2
-    @Option(name: .long, help: "Orders to seed before the flows (default: --flows, or rate × duration, or 1000).") var seed: Int?
-    @Option(name: .long, help: "On hand to set for each of the run's own stock pools (default: 3 × flows + 1000).") var onHand: Int64?
+    @Option(name: .long, help: "Orders to seed before the flows (default: --flows, or rate × duration, or 1000).")
+    var seed: Int?
+    @Option(name: .long, help: "On hand to set for each of the run's own stock pools (default: 3 × flows + 1000).")
+    var onHand: Int64?
     @Option(name: .long, help: "Deadline of each call, in seconds.") var timeout: Double = 30
     @Option(name: .long, help: "Seconds to wait after the flows for stock pools to settle.") var settle: Double = 10
     @Option(name: .long, help: "Write every figure as JSON to this file.") var json: String?
-    @Option(name: .long, help: "Append 'CANCELLATION_ID REFUND_ID AMOUNT' for every acknowledged confirmation, as it arrives (for crash audits).")
+    @Option(
+        name: .long,
+        help:
+            "Append 'CANCELLATION_ID REFUND_ID AMOUNT' for every acknowledged confirmation, as it arrives (for crash audits)."
+    )
     var ackLog: String?
     @Flag(name: .long, help: "No live progress line.") var quiet = false
-    @Flag(name: .long, help: "Watch every eligible flow's order on an extra connection: every change must arrive, in order, without a gap; reports the push latency.")
+    @Flag(
+        name: .long,
+        help:
+            "Watch every eligible flow's order on an extra connection: every change must arrive, in order, without a gap; reports the push latency."
+    )
     var watch = false
-    @Option(name: .long, help: "Watchers that watch the run's stock and never read: the server must drop them while the flows keep their latency.")
+    @Option(
+        name: .long,
+        help:
+            "Watchers that watch the run's stock and never read: the server must drop them while the flows keep their latency."
+    )
     var slowWatchers: Int = 0
 
     func validate() throws {
-        guard flows.map({ $0 >= 1 }) ?? true, duration.map({ $0 > 0 }) ?? true else { throw ValidationError("--flows must be ≥ 1 and --duration > 0") }
+        guard flows.map({ $0 >= 1 }) ?? true, duration.map({ $0 > 0 }) ?? true else {
+            throw ValidationError("--flows must be ≥ 1 and --duration > 0")
+        }
         guard (1...100_000).contains(concurrency), (1...64).contains(connections) else {
             throw ValidationError("--concurrency must be 1...100000 and --connections 1...64")
         }
-        if let rate, !(rate > 0 && rate <= 1_000_000) { throw ValidationError("--rate must be in (0, 1000000] flows per second") }
+        if let rate, !(rate > 0 && rate <= 1_000_000) {
+            throw ValidationError("--rate must be in (0, 1000000] flows per second")
+        }
         guard (1...256).contains(shards) else { throw ValidationError("--shards must be 1...256") }
-        if let eventLoopThreads, !(1...64).contains(eventLoopThreads) { throw ValidationError("--event-loop-threads must be 1...64") }
-        if let socketSendBuffer, !(1...(64 << 20)).contains(socketSendBuffer) { throw ValidationError("--socket-send-buffer must be 1...67108864 bytes") }
-        guard Synchronous(rawValue: synchronous.uppercased()) != nil else { throw ValidationError("--synchronous must be FULL or NORMAL") }
+        if let eventLoopThreads, !(1...64).contains(eventLoopThreads) {
+            throw ValidationError("--event-loop-threads must be 1...64")
+        }
+        if let socketSendBuffer, !(1...(64 << 20)).contains(socketSendBuffer) {
+            throw ValidationError("--socket-send-buffer must be 1...67108864 bytes")
+        }
+        guard Synchronous(rawValue: synchronous.uppercased()) != nil else {
+            throw ValidationError("--synchronous must be FULL or NORMAL")
+        }
         guard timeout > 0, settle >= 0 else { throw ValidationError("--timeout must be > 0 and --settle ≥ 0") }
         if let seed, seed < 0 { throw ValidationError("--seed must be ≥ 0") }
-        if let onHand, !(0...1_000_000_000).contains(onHand) { throw ValidationError("--on-hand must be 0...1000000000") }
+        if let onHand, !(0...1_000_000_000).contains(onHand) {
+            throw ValidationError("--on-hand must be 0...1000000000")
+        }
         do { _ = try Mix(parsing: mix) } catch { throw ValidationError("--mix: \(error)") }
         if inProcess && !embedded { throw ValidationError("--in-process needs --embedded") }
-        if inProcess && (watch || slowWatchers > 0) { throw ValidationError("--watch and --slow-watchers need connections; not with --in-process") }
+        if inProcess && (watch || slowWatchers > 0) {
+            throw ValidationError("--watch and --slow-watchers need connections; not with --in-process")
+        }
         guard (0...1000).contains(slowWatchers) else { throw ValidationError("--slow-watchers must be 0...1000") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
-        if embedded && (tlsCa != nil || tlsCert != nil) { throw ValidationError("the embedded server speaks plaintext; --tls-* flags are for --server") }
+        if embedded && (tlsCa != nil || tlsCert != nil) {
+            throw ValidationError("the embedded server speaks plaintext; --tls-* flags are for --server")
+        }
     }
 
     func run() async throws {
@@ -110,22 +161,39 @@ struct LoadCommand: AsyncParsableCommand {
         }
 
         var target = try await Target.start(self)
-        if tlsCa != nil || tlsCert != nil { target.tls = .init(caFile: tlsCa, certificateFile: tlsCert, privateKeyFile: tlsKey) }
+        if tlsCa != nil || tlsCert != nil {
+            target.tls = .init(caFile: tlsCa, certificateFile: tlsCert, privateKeyFile: tlsKey)
+        }
         var context = ["server": target.address, "run_prefix": options.prefix, "connections": "\(connections)"]
         if embedded {
-            context["embedded"] = "shards=\(shards) synchronous=\(synchronous.uppercased())" + (inProcess ? " in-process" : "")
-                + (eventLoopThreads.map { " event-loop-threads=\($0)" } ?? "") + (socketSendBuffer.map { " socket-send-buffer=\($0)" } ?? "")
+            context["embedded"] =
+                "shards=\(shards) synchronous=\(synchronous.uppercased())" + (inProcess ? " in-process" : "")
+                + (eventLoopThreads.map { " event-loop-threads=\($0)" } ?? "")
+                + (socketSendBuffer.map { " socket-send-buffer=\($0)" } ?? "")
         }
         if confirmOnly { context["measured"] = "ConfirmCancellation alone" }
 
         let result: LoadResult
         do {
-            var agents: [any FlowTransport] = [], portals: [any FlowTransport] = []
+            var agents: [any FlowTransport] = []
+            var portals: [any FlowTransport] = []
             var clients: [PartialCancelClient] = []
             for _ in 0..<connections {
                 if inProcess, let server = target.embedded?.server {
-                    agents.append(InProcessTransport(server: server, principal: Principal(name: "load", role: .admin), eventLoop: server.anyEventLoop))
-                    portals.append(InProcessTransport(server: server, principal: Principal(name: "load-portal", role: .portal), eventLoop: server.anyEventLoop))
+                    agents.append(
+                        InProcessTransport(
+                            server: server,
+                            principal: Principal(name: "load", role: .admin),
+                            eventLoop: server.anyEventLoop
+                        )
+                    )
+                    portals.append(
+                        InProcessTransport(
+                            server: server,
+                            principal: Principal(name: "load-portal", role: .portal),
+                            eventLoop: server.anyEventLoop
+                        )
+                    )
                 } else {
                     clients.append(try await target.connect(key: target.apiKey, name: "pcancel-load"))
                     clients.append(try await target.connect(key: target.portalKey, name: "pcancel-load-portal"))
@@ -140,17 +208,31 @@ struct LoadCommand: AsyncParsableCommand {
             }
             var stalled: [StalledWatcher] = []
             for _ in 0..<slowWatchers {
-                stalled.append(try await StalledWatcher.start(host: target.host, port: target.port, apiKey: target.apiKey,
-                                                              skus: OrderFactory(prefix: options.prefix).stockSKUs))
+                stalled.append(
+                    try await StalledWatcher.start(
+                        host: target.host,
+                        port: target.port,
+                        apiKey: target.apiKey,
+                        skus: OrderFactory(prefix: options.prefix).stockSKUs
+                    )
+                )
             }
             defer { for watcher in stalled { Task { await watcher.close() } } }
             let run = LoadRun(options: options, agents: agents, portals: portals)
-            let progress = quiet || isatty(STDERR_FILENO) == 0 ? nil : Task {
-                while !Task.isCancelled {
-                    try? await Task.sleep(nanoseconds: 1_000_000_000)
-                    FileHandle.standardError.write(Data(("\r\u{1B}[K" + LoadReport.progress(run.recorder.snapshot(), elapsed: run.flowElapsed)).utf8))
+            let progress =
+                quiet || isatty(STDERR_FILENO) == 0
+                ? nil
+                : Task {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(nanoseconds: 1_000_000_000)
+                        FileHandle.standardError.write(
+                            Data(
+                                ("\r\u{1B}[K" + LoadReport.progress(run.recorder.snapshot(), elapsed: run.flowElapsed))
+                                    .utf8
+                            )
+                        )
+                    }
                 }
-            }
             defer { progress?.cancel() }
             do {
                 result = try await run.run()
@@ -161,12 +243,15 @@ struct LoadCommand: AsyncParsableCommand {
             if progress != nil { FileHandle.standardError.write(Data("\n".utf8)) }
             if slowWatchers > 0, let client = clients.first {
                 let stats = try await client.call(Methods.stats, StatsRequest(), as: StatsResponse.self)
-                context["slow_watchers"] = "\(slowWatchers) started, \(stats.watchesDropped) dropped by the server (WATCH_BUFFER_FULL)"
+                context["slow_watchers"] =
+                    "\(slowWatchers) started, \(stats.watchesDropped) dropped by the server (WATCH_BUFFER_FULL)"
             }
             for client in clients { await client.close() }
         } catch let error as ClientError {
             try await target.stop(keepData: keepData)
-            FileHandle.standardError.write(Data("pcancel-load: \(error.status.code.name): \(error.status.message)\n".utf8))
+            FileHandle.standardError.write(
+                Data("pcancel-load: \(error.status.code.name): \(error.status.message)\n".utf8)
+            )
             throw ExitCode(1)
         } catch {
             try await target.stop(keepData: keepData)
@@ -189,11 +274,22 @@ struct InProcessTransport: FlowTransport {
     let principal: Principal
     let eventLoop: any EventLoop
 
-    func call<Request: WireMessage, Response: WireMessage>(_ method: String, _ request: Request, as: Response.Type,
-                                                           deadline: TimeAmount?, metadata: Metadata) async throws -> Response {
+    func call<Request: WireMessage, Response: WireMessage>(
+        _ method: String,
+        _ request: Request,
+        as: Response.Type,
+        deadline: TimeAmount?,
+        metadata: Metadata
+    ) async throws -> Response {
         let bytes: ByteBuffer
         do {
-            bytes = try await server.invoke(method, request: request.encoded(), principal: principal, metadata: metadata, on: eventLoop).get()
+            bytes = try await server.invoke(
+                method,
+                request: request.encoded(),
+                principal: principal,
+                metadata: metadata,
+                on: eventLoop
+            ).get()
         } catch let error as RPCError {
             throw ClientError(error.status)
         }
@@ -215,34 +311,64 @@ struct Target {
             guard let (host, port) = PartialCancelClient.Configuration.parseAddress(command.server) else {
                 throw ValidationError("--server must be HOST:PORT, got '\(command.server)'")
             }
-            return Target(address: command.server, host: host, port: port,
-                          apiKey: try key(command.apiKey, environment: "PCANCEL_API_KEY", file: "pcancel-data/dev-api-key", flag: "--api-key"),
-                          portalKey: try key(command.portalKey, environment: "PCANCEL_PORTAL_KEY", file: "pcancel-data/dev-portal-key", flag: "--portal-key"))
+            return Target(
+                address: command.server,
+                host: host,
+                port: port,
+                apiKey: try key(
+                    command.apiKey,
+                    environment: "PCANCEL_API_KEY",
+                    file: "pcancel-data/dev-api-key",
+                    flag: "--api-key"
+                ),
+                portalKey: try key(
+                    command.portalKey,
+                    environment: "PCANCEL_PORTAL_KEY",
+                    file: "pcancel-data/dev-portal-key",
+                    flag: "--portal-key"
+                )
+            )
         }
         var configuration = ServerConfiguration()
         configuration.port = 0
-        configuration.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("pcancel-load-\(UUID().uuidString)").path
+        configuration.dataDirectory =
+            FileManager.default.temporaryDirectory.appendingPathComponent("pcancel-load-\(UUID().uuidString)").path
         configuration.storage.shards = command.shards
         configuration.storage.synchronous = Synchronous(rawValue: command.synchronous.uppercased()) ?? .full
         configuration.seedSampleData = false
         if let threads = command.eventLoopThreads { configuration.eventLoopThreads = threads }
         if let bytes = command.socketSendBuffer { configuration.limits.socketSendBufferBytes = bytes }
-        let apiKey = APIKey.generate(), portalKey = APIKey.generate()
-        configuration.apiKeys = [APIKey(name: "load", role: .admin, key: apiKey), APIKey(name: "load-portal", role: .portal, key: portalKey)]
+        let apiKey = APIKey.generate()
+        let portalKey = APIKey.generate()
+        configuration.apiKeys = [
+            APIKey(name: "load", role: .admin, key: apiKey), APIKey(name: "load-portal", role: .portal, key: portalKey),
+        ]
         var logger = Logger(label: "pcancel-server")
         logger.logLevel = .warning
-        let server = try PartialCancelServer(configuration: configuration, keyStore: try KeyStore(configuration.apiKeys), logger: logger)
+        let server = try PartialCancelServer(
+            configuration: configuration,
+            keyStore: try KeyStore(configuration.apiKeys),
+            logger: logger
+        )
         let address = try await server.start()
         let task = Task { try await server.run() }
         let port = address.port ?? 0
-        return Target(address: "127.0.0.1:\(port) (embedded)", host: "127.0.0.1", port: port, apiKey: apiKey, portalKey: portalKey,
-                      embedded: (server, task, configuration.dataDirectory))
+        return Target(
+            address: "127.0.0.1:\(port) (embedded)",
+            host: "127.0.0.1",
+            port: port,
+            apiKey: apiKey,
+            portalKey: portalKey,
+            embedded: (server, task, configuration.dataDirectory)
+        )
     }
 
     var tls: PartialCancelClient.Configuration.TLS?
 
     func connect(key: String, name: String) async throws -> PartialCancelClient {
-        try await PartialCancelClient.connect(PartialCancelClient.Configuration(host: host, port: port, apiKey: key, clientName: name, tls: tls))
+        try await PartialCancelClient.connect(
+            PartialCancelClient.Configuration(host: host, port: port, apiKey: key, clientName: name, tls: tls)
+        )
     }
 
     func stop(keepData: Bool) async throws {
@@ -253,13 +379,17 @@ struct Target {
             FileHandle.standardError.write(Data("embedded data directory kept: \(embedded.directory)\n".utf8))
         } else {
             try? FileManager.default.removeItem(atPath: embedded.directory)
-            try? FileManager.default.removeItem(atPath: TokenSealer.defaultKeyFile(forDataDirectory: embedded.directory))
+            try? FileManager.default.removeItem(
+                atPath: TokenSealer.defaultKeyFile(forDataDirectory: embedded.directory)
+            )
         }
     }
 
     private static func key(_ flag: String?, environment: String, file: String, flag name: String) throws -> String {
         guard let key = try APIKeySource.resolve(given: flag, environment: environment, defaultFile: file) else {
-            throw ValidationError("no key: pass \(name), set $\(environment), or run next to the embedded server's pcancel-data")
+            throw ValidationError(
+                "no key: pass \(name), set $\(environment), or run next to the embedded server's pcancel-data"
+            )
         }
         return key
     }

@@ -13,10 +13,10 @@ struct PCancelServerCommand: AsyncParsableCommand {
         commandName: "pcancel-server",
         abstract: "Serves partial cancellation of order lines over wire protocol v1.",
         discussion: """
-        With no options it runs the embedded default: data in ./pcancel-data, 127.0.0.1:7447, and a \
-        development API key (role admin) created on first start. Settings come from the defaults, then \
-        the --config file, then these flags.
-        """,
+            With no options it runs the embedded default: data in ./pcancel-data, 127.0.0.1:7447, and a \
+            development API key (role admin) created on first start. Settings come from the defaults, then \
+            the --config file, then these flags.
+            """,
         version: PartialCancelServer.version
     )
 
@@ -47,7 +47,11 @@ struct PCancelServerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "TLS: PEM file with the server's private key.")
     var tlsKey: String?
 
-    @Option(name: .long, help: "TLS: PEM file with the CA of client certificates (their roles come from the config file's tls.client_certificates).")
+    @Option(
+        name: .long,
+        help:
+            "TLS: PEM file with the CA of client certificates (their roles come from the config file's tls.client_certificates)."
+    )
     var tlsClientCa: String?
 
     @Flag(name: .long, help: "Do not seed sample stock and orders into a new data directory.")
@@ -59,13 +63,18 @@ struct PCancelServerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Log format: text or json (one object per line).")
     var logFormat: String = "text"
 
-    @Option(name: .long, help: "Serve Prometheus metrics (/metrics, /live, /ready) on this loopback port; 0 picks one (default: off).")
+    @Option(
+        name: .long,
+        help: "Serve Prometheus metrics (/metrics, /live, /ready) on this loopback port; 0 picks one (default: off)."
+    )
     var metricsPort: Int?
 
     func run() async throws {
         MemoryTrimmer.keepLargeBuffersWarm()
         guard let level = Logger.Level(rawValue: logLevel) else {
-            throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ValidationError(
+                "--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
         }
         guard let format = PCancelLogHandler.Format(rawValue: logFormat) else {
             throw ValidationError("--log-format must be text or json")
@@ -82,7 +91,9 @@ struct PCancelServerCommand: AsyncParsableCommand {
             if let eventLoopThreads { configuration.eventLoopThreads = eventLoopThreads }
             if let shards { configuration.storage.shards = shards }
             if let synchronous {
-                guard let mode = Synchronous(rawValue: synchronous.uppercased()) else { throw ConfigurationError("--synchronous must be FULL or NORMAL") }
+                guard let mode = Synchronous(rawValue: synchronous.uppercased()) else {
+                    throw ConfigurationError("--synchronous must be FULL or NORMAL")
+                }
                 configuration.storage.synchronous = mode
             }
             if noSampleData { configuration.seedSampleData = false }
@@ -95,7 +106,11 @@ struct PCancelServerCommand: AsyncParsableCommand {
                 configuration.tls = tls
             }
             if let tlsClientCa {
-                guard configuration.tls != nil else { throw ConfigurationError("--tls-client-ca needs --tls-cert and --tls-key (or tls in the config file)") }
+                guard configuration.tls != nil else {
+                    throw ConfigurationError(
+                        "--tls-client-ca needs --tls-cert and --tls-key (or tls in the config file)"
+                    )
+                }
                 configuration.tls?.clientCAFile = tlsClientCa
             }
             try configuration.validate()
@@ -112,16 +127,24 @@ struct PCancelServerCommand: AsyncParsableCommand {
             if let key = development.createdKey {
                 say("created a development API key (role admin), shown this once: \(key)")
             }
-            say("development key file: \(URL(fileURLWithPath: development.keyFile).standardizedFileURL.path) (a portal key for trying the customer's side is beside it: \(DevelopmentKey.portalKeyFileName))")
+            say(
+                "development key file: \(URL(fileURLWithPath: development.keyFile).standardizedFileURL.path) (a portal key for trying the customer's side is beside it: \(DevelopmentKey.portalKeyFileName))"
+            )
         }
 
         let server: PartialCancelServer
         do {
-            server = try PartialCancelServer(configuration: configuration, keyStore: try KeyStore(configuration.apiKeys), logger: logger)
+            server = try PartialCancelServer(
+                configuration: configuration,
+                keyStore: try KeyStore(configuration.apiKeys),
+                logger: logger
+            )
         } catch let error as StorageError {
             throw ValidationError("\(error)")
         }
-        say("storage: \(configuration.storage.shards) shards, synchronous \(configuration.storage.synchronous.rawValue)")
+        say(
+            "storage: \(configuration.storage.shards) shards, synchronous \(configuration.storage.synchronous.rawValue)"
+        )
         let seeded = try await server.seedSampleDataIfNew()
         if !seeded.isEmpty { say("seeded sample stock and orders: \(seeded.joined(separator: ", "))") }
         let address = try await server.start()
@@ -132,10 +155,17 @@ struct PCancelServerCommand: AsyncParsableCommand {
         if let metrics = server.metricsAddress {
             say("metrics on http://\(configuration.metricsHost):\(metrics.port ?? 0)/metrics (and /live, /ready)")
         }
-        say("pcancel-server \(PartialCancelServer.version) listening on \(configuration.host):\(address.port ?? configuration.port)")
+        say(
+            "pcancel-server \(PartialCancelServer.version) listening on \(configuration.host):\(address.port ?? configuration.port)"
+        )
 
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [server, MemoryTrimmer(server: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [server, MemoryTrimmer(server: server)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
         try await group.run()
     }
 

@@ -16,7 +16,10 @@ final class ClosedLoop {
         var errors: [String: Int] = [:]
         var firstFailure: Status?
         var elapsedSeconds = 0.0
-        var latencyMicros = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+        var latencyMicros = Histogram<UInt64>(
+            highestTrackableValue: 600_000_000,
+            numberOfSignificantValueDigits: .three
+        )
         var throughput: Double { elapsedSeconds > 0 ? Double(ok + failed) / elapsedSeconds : 0 }
 
         /// Prints counts, throughput and latency percentiles, as text or as one JSON object with `fields` added.
@@ -56,7 +59,8 @@ final class ClosedLoop {
     private let begin = NIODeadline.now()
     private let done: EventLoopPromise<Summary>
 
-    private init(client: PartialCancelClient, count: Int, duration: Double?, deadline: TimeAmount, call: @escaping Call) {
+    private init(client: PartialCancelClient, count: Int, duration: Double?, deadline: TimeAmount, call: @escaping Call)
+    {
         self.client = client
         self.call = call
         self.count = count
@@ -65,8 +69,14 @@ final class ClosedLoop {
         self.done = client.eventLoop.makePromise()
     }
 
-    static func run(client: PartialCancelClient, count: Int, duration: Double? = nil, concurrency: Int, deadline: TimeAmount,
-                    call: @escaping Call) async throws -> Summary {
+    static func run(
+        client: PartialCancelClient,
+        count: Int,
+        duration: Double? = nil,
+        concurrency: Int,
+        deadline: TimeAmount,
+        call: @escaping Call
+    ) async throws -> Summary {
         try await client.eventLoop.flatSubmit {
             let loop = ClosedLoop(client: client, count: count, duration: duration, deadline: deadline, call: call)
             for _ in 0..<min(concurrency, count) { loop.startNext() }

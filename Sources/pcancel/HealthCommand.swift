@@ -5,7 +5,9 @@ import PartialCancelWire
 struct HealthCommand: ServerCommand {
     static let configuration = CommandConfiguration(
         commandName: "health",
-        abstract: "Shows whether the server is serving and ready (needs no API key; with one, also its version, uptime, connections and shards).")
+        abstract:
+            "Shows whether the server is serving and ready (needs no API key; with one, also its version, uptime, connections and shards)."
+    )
 
     @OptionGroup var local: ConnectionOptions
     @ParentCommand var root: PCancelCommand
@@ -34,10 +36,14 @@ struct HealthCommand: ServerCommand {
             } else {
                 let readiness = health.ready ? "ready" : "not ready"
                 if detailed {
-                    print("\(health.status.name)  \(readiness)  \(connection.address)  version \(health.serverVersion)  protocol \(health.protocolVersion)  uptime \(String(format: "%.1f", Double(health.uptimeMs) / 1000)) s  connections \(health.connections)  shards \(health.shards.count)")
+                    print(
+                        "\(health.status.name)  \(readiness)  \(connection.address)  version \(health.serverVersion)  protocol \(health.protocolVersion)  uptime \(String(format: "%.1f", Double(health.uptimeMs) / 1000)) s  connections \(health.connections)  shards \(health.shards.count)"
+                    )
                     for cause in health.notReady { print("  not ready: \(cause)") }
                 } else {
-                    print("\(health.status.name)  \(readiness)  \(connection.address)  protocol \(health.protocolVersion)  (version, connections and shards need an API key)")
+                    print(
+                        "\(health.status.name)  \(readiness)  \(connection.address)  protocol \(health.protocolVersion)  (version, connections and shards need an API key)"
+                    )
                 }
             }
             if health.status != .serving { throw ExitCode(6) }

@@ -7,11 +7,13 @@ struct KeyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "key",
         abstract: "Creates API keys for the server's config file.",
-        subcommands: [Generate.self])
+        subcommands: [Generate.self]
+    )
 
     struct Generate: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Prints a new random API key and the config entry (its SHA-256) to add to the server's api_keys.")
+            abstract: "Prints a new random API key and the config entry (its SHA-256) to add to the server's api_keys."
+        )
 
         @Option(name: .long, help: "Name of the key, as it appears in the server's logs.")
         var name: String
@@ -31,13 +33,19 @@ struct KeyCommand: ParsableCommand {
 
         func run() throws {
             var generator = SystemRandomNumberGenerator()
-            let key = "pck_" + (0..<32).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max, using: &generator)) }.joined()
+            let key =
+                "pck_"
+                + (0..<32).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max, using: &generator)) }
+                .joined()
             let digest = SHA256.hash(data: Array(key.utf8)).map { String(format: "%02x", $0) }.joined()
             let entry: [String: Any] = ["name": name, "role": role, "sha256": digest]
             if json {
                 Output.json(["key": key, "config_entry": entry])
             } else {
-                let entryJSON = String(decoding: try JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys]), as: UTF8.self)
+                let entryJSON = String(
+                    decoding: try JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys]),
+                    as: UTF8.self
+                )
                 print("key (give it to the caller; it is not stored anywhere): \(key)")
                 print("add to api_keys in the server config: \(entryJSON)")
             }

@@ -11,12 +11,17 @@ struct PCancelCommand: AsyncParsableCommand {
         commandName: "pcancel",
         abstract: "Diagnostics and operations for a pcancel server.",
         discussion: """
-        Exit codes: 0 OK; 1 internal or unknown error; 2 invalid request (INVALID_ARGUMENT, \
-        FAILED_PRECONDITION, OUT_OF_RANGE); 3 NOT_FOUND; 4 conflict (ALREADY_EXISTS, ABORTED); \
-        5 access (UNAUTHENTICATED, PERMISSION_DENIED); 6 retry later (UNAVAILABLE, DEADLINE_EXCEEDED, \
-        RESOURCE_EXHAUSTED, CANCELLED); 64 bad command-line usage.
-        """,
-        subcommands: [HealthCommand.self, PingCommand.self, OrderCommand.self, StockCommand.self, DeadLetterCommand.self, ValidateCommand.self, RequestCommand.self, ConfirmCommand.self, DeclineCommand.self, WithdrawCommand.self, ReleaseCommand.self, CancellationCommand.self, NotificationsCommand.self, WatchCommand.self, StatsCommand.self, KeyCommand.self]
+            Exit codes: 0 OK; 1 internal or unknown error; 2 invalid request (INVALID_ARGUMENT, \
+            FAILED_PRECONDITION, OUT_OF_RANGE); 3 NOT_FOUND; 4 conflict (ALREADY_EXISTS, ABORTED); \
+            5 access (UNAUTHENTICATED, PERMISSION_DENIED); 6 retry later (UNAVAILABLE, DEADLINE_EXCEEDED, \
+            RESOURCE_EXHAUSTED, CANCELLED); 64 bad command-line usage.
+            """,
+        subcommands: [
+            HealthCommand.self, PingCommand.self, OrderCommand.self, StockCommand.self, DeadLetterCommand.self,
+            ValidateCommand.self, RequestCommand.self, ConfirmCommand.self, DeclineCommand.self, WithdrawCommand.self,
+            ReleaseCommand.self, CancellationCommand.self, NotificationsCommand.self, WatchCommand.self,
+            StatsCommand.self, KeyCommand.self,
+        ]
     )
 
     /// Connection options given before the subcommand (`pcancel --server H:P health`).
@@ -42,7 +47,10 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: .long, help: "Server address as HOST:PORT (default \(defaultServer)).")
     var server: String?
 
-    @Option(name: .long, help: "API key (default: $PCANCEL_API_KEY, then --api-key-file, then ./pcancel-data/dev-api-key if present).")
+    @Option(
+        name: .long,
+        help: "API key (default: $PCANCEL_API_KEY, then --api-key-file, then ./pcancel-data/dev-api-key if present)."
+    )
     var apiKey: String?
 
     @Option(name: .long, help: "File holding the API key.")
@@ -60,7 +68,10 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: .long, help: "TLS: PEM file of the CA that signed the server's certificate (implies --tls).")
     var tlsCa: String?
 
-    @Option(name: .long, help: "TLS: PEM client certificate, for servers that map certificates to roles (with --tls-key).")
+    @Option(
+        name: .long,
+        help: "TLS: PEM client certificate, for servers that map certificates to roles (with --tls-key)."
+    )
     var tlsCert: String?
 
     @Option(name: .long, help: "TLS: PEM private key of --tls-cert.")
@@ -86,7 +97,12 @@ struct ConnectionOptions: ParsableArguments {
     /// The key to send: flag, environment, key file, then the embedded default's development key.
     func resolvedAPIKey() throws -> String {
         do {
-            return try APIKeySource.resolve(given: apiKey, environment: "PCANCEL_API_KEY", keyFile: apiKeyFile, defaultFile: "pcancel-data/dev-api-key") ?? ""
+            return try APIKeySource.resolve(
+                given: apiKey,
+                environment: "PCANCEL_API_KEY",
+                keyFile: apiKeyFile,
+                defaultFile: "pcancel-data/dev-api-key"
+            ) ?? ""
         } catch {
             throw ValidationError("cannot read --api-key-file \(apiKeyFile ?? "")")
         }
@@ -101,9 +117,13 @@ struct ConnectionOptions: ParsableArguments {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         let useTLS = tls || tlsCa != nil || tlsCert != nil
         return PartialCancelClient.Configuration(
-            host: host, port: port, apiKey: try resolvedAPIKey(), clientName: "pcancel-cli",
+            host: host,
+            port: port,
+            apiKey: try resolvedAPIKey(),
+            clientName: "pcancel-cli",
             defaultDeadline: .nanoseconds(Int64(timeout * 1e9)),
-            tls: useTLS ? .init(caFile: tlsCa, certificateFile: tlsCert, privateKeyFile: tlsKey) : nil)
+            tls: useTLS ? .init(caFile: tlsCa, certificateFile: tlsCert, privateKeyFile: tlsKey) : nil
+        )
     }
 
     /// Connects, runs `body`, closes; failures are printed and turned into the exit code of their status.

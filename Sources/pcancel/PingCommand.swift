@@ -9,7 +9,9 @@ struct PingCommand: ServerCommand {
     static let configuration = CommandConfiguration(
         commandName: "ping",
         abstract: "Measures round trips of the Ping method on one connection.",
-        discussion: "Keeps --concurrency calls in flight (closed loop) until --count calls have been answered or --duration seconds have passed, then prints throughput and latency percentiles.")
+        discussion:
+            "Keeps --concurrency calls in flight (closed loop) until --count calls have been answered or --duration seconds have passed, then prints throughput and latency percentiles."
+    )
 
     @OptionGroup var local: ConnectionOptions
     @ParentCommand var root: PCancelCommand
@@ -42,10 +44,23 @@ struct PingCommand: ServerCommand {
             let request = PingRequest(payload: ByteBuffer(repeating: 0x61, count: size)).encoded()
             let call: ClosedLoop.Call = { _ in (Methods.ping, request) }
             if warmup > 0 {
-                _ = try await ClosedLoop.run(client: client, count: .max, duration: warmup, concurrency: concurrency, deadline: deadline, call: call)
+                _ = try await ClosedLoop.run(
+                    client: client,
+                    count: .max,
+                    duration: warmup,
+                    concurrency: concurrency,
+                    deadline: deadline,
+                    call: call
+                )
             }
-            let summary = try await ClosedLoop.run(client: client, count: callLimit, duration: duration,
-                                                   concurrency: concurrency, deadline: deadline, call: call)
+            let summary = try await ClosedLoop.run(
+                client: client,
+                count: callLimit,
+                duration: duration,
+                concurrency: concurrency,
+                deadline: deadline,
+                call: call
+            )
             // Nothing got through: report it as that status alone (and exit with its code).
             if let failure = summary.firstFailure, summary.ok == 0 { throw ClientError(failure) }
             report(summary)
@@ -58,8 +73,10 @@ struct PingCommand: ServerCommand {
     private var deadline: TimeAmount { .nanoseconds(Int64(connection.deadlineSeconds * 1e9)) }
 
     private func report(_ summary: ClosedLoop.Summary) {
-        summary.report(title: "ping \(connection.address)", json: connection.json,
-                       fields: ["server": connection.address, "concurrency": concurrency, "payload_bytes": size])
+        summary.report(
+            title: "ping \(connection.address)",
+            json: connection.json,
+            fields: ["server": connection.address, "concurrency": concurrency, "payload_bytes": size]
+        )
     }
 }
-

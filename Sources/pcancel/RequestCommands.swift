@@ -7,7 +7,9 @@ import PartialCancelWire
 struct RequestCommand: ServerCommand {
     static let configuration = CommandConfiguration(
         commandName: "request",
-        abstract: "Requests a cancellation: re-validates, records it with its binding quote, and sends the customer a confirmation token.")
+        abstract:
+            "Requests a cancellation: re-validates, records it with its binding quote, and sends the customer a confirmation token."
+    )
 
     @OptionGroup var local: ConnectionOptions
     @ParentCommand var root: PCancelCommand
@@ -23,19 +25,34 @@ struct RequestCommand: ServerCommand {
 
     func run() async throws {
         try await connection.withClient { client in
-            let request = RequestCancellationRequest(orderID: order, lines: line.map(\.line), reasonCode: reason, storeCredit: storeCredit)
-            let response = try await client.call(Methods.requestCancellation, request, as: RequestCancellationResponse.self,
-                                                 metadata: Metadata(onBehalfOf: onBehalfOf ?? ""))
+            let request = RequestCancellationRequest(
+                orderID: order,
+                lines: line.map(\.line),
+                reasonCode: reason,
+                storeCredit: storeCredit
+            )
+            let response = try await client.call(
+                Methods.requestCancellation,
+                request,
+                as: RequestCancellationResponse.self,
+                metadata: Metadata(onBehalfOf: onBehalfOf ?? "")
+            )
             CancellationOutput.print(response.cancellation, json: connection.json)
         }
     }
 }
 
 struct CancellationCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "cancellation", abstract: "Shows cancellation requests.", subcommands: [Get.self])
+    static let configuration = CommandConfiguration(
+        commandName: "cancellation",
+        abstract: "Shows cancellation requests.",
+        subcommands: [Get.self]
+    )
 
     struct Get: ServerCommand {
-        static let configuration = CommandConfiguration(abstract: "Shows a cancellation request: state, lines, quote, expiry.")
+        static let configuration = CommandConfiguration(
+            abstract: "Shows a cancellation request: state, lines, quote, expiry."
+        )
         @OptionGroup var local: ConnectionOptions
         @ParentCommand var root: PCancelCommand
         @Argument(help: "Cancellation id, e.g. web-W-1001/c1.") var id: String
@@ -43,8 +60,12 @@ struct CancellationCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await connection.withClient { client in
-                let response = try await client.call(Methods.getCancellation, GetCancellationRequest(id: id), as: GetCancellationResponse.self,
-                                                     metadata: Metadata(onBehalfOf: onBehalfOf ?? ""))
+                let response = try await client.call(
+                    Methods.getCancellation,
+                    GetCancellationRequest(id: id),
+                    as: GetCancellationResponse.self,
+                    metadata: Metadata(onBehalfOf: onBehalfOf ?? "")
+                )
                 CancellationOutput.print(response.cancellation, json: connection.json)
             }
         }
@@ -54,7 +75,8 @@ struct CancellationCommand: AsyncParsableCommand {
 struct NotificationsCommand: ServerCommand {
     static let configuration = CommandConfiguration(
         commandName: "notifications",
-        abstract: "A customer's portal inbox, newest first (needs a portal key acting for the account).")
+        abstract: "A customer's portal inbox, newest first (needs a portal key acting for the account)."
+    )
     @OptionGroup var local: ConnectionOptions
     @ParentCommand var root: PCancelCommand
     @Option(name: .long, help: "The customer account.") var account: String
@@ -62,13 +84,22 @@ struct NotificationsCommand: ServerCommand {
 
     func run() async throws {
         try await connection.withClient { client in
-            let response = try await client.call(Methods.listNotifications, ListNotificationsRequest(limit: limit), as: ListNotificationsResponse.self,
-                                                 metadata: Metadata(onBehalfOf: account))
+            let response = try await client.call(
+                Methods.listNotifications,
+                ListNotificationsRequest(limit: limit),
+                as: ListNotificationsResponse.self,
+                metadata: Metadata(onBehalfOf: account)
+            )
             if connection.json {
-                Output.json(["notifications": response.notifications.map {
-                    ["id": $0.id, "account_id": $0.accountID, "cancellation_id": $0.cancellationID, "kind": $0.kind,
-                     "subject": $0.subject, "body": $0.body, "created_ms": $0.createdMs] as [String: Any]
-                }])
+                Output.json([
+                    "notifications": response.notifications.map {
+                        [
+                            "id": $0.id, "account_id": $0.accountID, "cancellation_id": $0.cancellationID,
+                            "kind": $0.kind,
+                            "subject": $0.subject, "body": $0.body, "created_ms": $0.createdMs,
+                        ] as [String: Any]
+                    }
+                ])
             } else if response.notifications.isEmpty {
                 print("no notifications for \(account)")
             } else {
@@ -85,18 +116,25 @@ enum CancellationOutput {
     static func print(_ c: CancellationView, json: Bool) {
         if json {
             Output.json([
-                "id": c.id, "order_id": c.orderID, "state": c.state, "reason_code": c.reasonCode, "actor": c.actor, "store_credit": c.storeCredit,
+                "id": c.id, "order_id": c.orderID, "state": c.state, "reason_code": c.reasonCode, "actor": c.actor,
+                "store_credit": c.storeCredit,
                 "lines": c.lines.map { ["line_id": $0.lineID, "quantity": $0.quantity] as [String: Any] },
-                "quote": QuoteOutput.json(c.quote), "expires_at_ms": c.expiresAtMs, "created_ms": c.createdMs, "updated_ms": c.updatedMs,
+                "quote": QuoteOutput.json(c.quote), "expires_at_ms": c.expiresAtMs, "created_ms": c.createdMs,
+                "updated_ms": c.updatedMs,
                 "failed_attempts": c.failedAttempts,
             ])
         } else {
             Swift.print("cancellation \(c.id)  \(c.state)  reason \(c.reasonCode)  by \(c.actor)")
-            Swift.print("lines: " + c.lines.map { "\($0.lineID)\($0.quantity > 0 ? ":\($0.quantity)" : "")" }.joined(separator: ", "))
+            Swift.print(
+                "lines: "
+                    + c.lines.map { "\($0.lineID)\($0.quantity > 0 ? ":\($0.quantity)" : "")" }.joined(separator: ", ")
+            )
             QuoteOutput.print(c.quote)
             switch c.state {
             case "PENDING_CONFIRMATION":
-                Swift.print("confirmation token sent to the customer; valid until \(Date(timeIntervalSince1970: Double(c.expiresAtMs) / 1000))")
+                Swift.print(
+                    "confirmation token sent to the customer; valid until \(Date(timeIntervalSince1970: Double(c.expiresAtMs) / 1000))"
+                )
             case "LOCKED":
                 Swift.print("locked after \(c.failedAttempts) wrong tokens: its lines are free for a new request")
             case "WITHDRAWN":
@@ -111,7 +149,8 @@ enum CancellationOutput {
 struct ConfirmCommand: ServerCommand {
     static let configuration = CommandConfiguration(
         commandName: "confirm",
-        abstract: "Confirms a cancellation with the customer's token: units cancelled, one refund, stock released.")
+        abstract: "Confirms a cancellation with the customer's token: units cancelled, one refund, stock released."
+    )
     @OptionGroup var local: ConnectionOptions
     @ParentCommand var root: PCancelCommand
     @Argument(help: "Cancellation id, e.g. web-W-1001/c1.") var cancellation: String
@@ -120,21 +159,35 @@ struct ConfirmCommand: ServerCommand {
 
     func run() async throws {
         try await connection.withClient { client in
-            let response = try await client.call(Methods.confirmCancellation, ConfirmCancellationRequest(id: cancellation, token: token),
-                                                 as: ConfirmCancellationResponse.self, metadata: Metadata(onBehalfOf: onBehalfOf ?? ""))
+            let response = try await client.call(
+                Methods.confirmCancellation,
+                ConfirmCancellationRequest(id: cancellation, token: token),
+                as: ConfirmCancellationResponse.self,
+                metadata: Metadata(onBehalfOf: onBehalfOf ?? "")
+            )
             if connection.json {
-                var object: [String: Any] = ["cancellation_id": response.cancellation.id, "state": response.cancellation.state]
+                var object: [String: Any] = [
+                    "cancellation_id": response.cancellation.id, "state": response.cancellation.state,
+                ]
                 if let refund = response.refund {
-                    object["refund"] = ["refund_id": refund.refundID, "amount": refund.amount, "currency": refund.currency,
-                                        "allocations": refund.allocations.map { ["tender_id": $0.tenderID, "method": $0.method, "amount": $0.amount] as [String: Any] }]
+                    object["refund"] = [
+                        "refund_id": refund.refundID, "amount": refund.amount, "currency": refund.currency,
+                        "allocations": refund.allocations.map {
+                            ["tender_id": $0.tenderID, "method": $0.method, "amount": $0.amount] as [String: Any]
+                        },
+                    ]
                 }
                 if let order = response.order { object["order"] = OrderJSON.order(order) }
                 Output.json(object)
             } else {
                 print("cancellation \(response.cancellation.id): \(response.cancellation.state)")
                 if let refund = response.refund {
-                    print("refund \(refund.refundID): \(Currency.format(refund.amount, code: refund.currency)) \(refund.currency) — " +
-                          refund.allocations.map { "\($0.tenderID) \($0.method) \(Currency.format($0.amount, code: refund.currency))" }.joined(separator: ", "))
+                    print(
+                        "refund \(refund.refundID): \(Currency.format(refund.amount, code: refund.currency)) \(refund.currency) — "
+                            + refund.allocations.map {
+                                "\($0.tenderID) \($0.method) \(Currency.format($0.amount, code: refund.currency))"
+                            }.joined(separator: ", ")
+                    )
                 }
                 if let order = response.order { OrderText.print(order, history: []) }
             }
@@ -143,7 +196,10 @@ struct ConfirmCommand: ServerCommand {
 }
 
 struct DeclineCommand: ServerCommand {
-    static let configuration = CommandConfiguration(commandName: "decline", abstract: "Declines a cancellation with the customer's token: nothing changes.")
+    static let configuration = CommandConfiguration(
+        commandName: "decline",
+        abstract: "Declines a cancellation with the customer's token: nothing changes."
+    )
     @OptionGroup var local: ConnectionOptions
     @ParentCommand var root: PCancelCommand
     @Argument(help: "Cancellation id.") var cancellation: String
@@ -152,8 +208,12 @@ struct DeclineCommand: ServerCommand {
 
     func run() async throws {
         try await connection.withClient { client in
-            let response = try await client.call(Methods.declineCancellation, DeclineCancellationRequest(id: cancellation, token: token),
-                                                 as: DeclineCancellationResponse.self, metadata: Metadata(onBehalfOf: onBehalfOf ?? ""))
+            let response = try await client.call(
+                Methods.declineCancellation,
+                DeclineCancellationRequest(id: cancellation, token: token),
+                as: DeclineCancellationResponse.self,
+                metadata: Metadata(onBehalfOf: onBehalfOf ?? "")
+            )
             if connection.json {
                 Output.json(["cancellation_id": response.cancellation.id, "state": response.cancellation.state])
             } else {
@@ -166,27 +226,39 @@ struct DeclineCommand: ServerCommand {
 struct ReleaseCommand: ServerCommand {
     static let configuration = CommandConfiguration(
         commandName: "release",
-        abstract: "Re-drives a confirmed cancellation's stock release (idempotent) and shows the pools now.")
+        abstract: "Re-drives a confirmed cancellation's stock release (idempotent) and shows the pools now."
+    )
     @OptionGroup var local: ConnectionOptions
     @ParentCommand var root: PCancelCommand
     @Argument(help: "Cancellation id.") var cancellation: String
 
     func run() async throws {
         try await connection.withClient { client in
-            let response = try await client.call(Methods.releaseInventory, ReleaseInventoryRequest(id: cancellation), as: ReleaseInventoryResponse.self)
+            let response = try await client.call(
+                Methods.releaseInventory,
+                ReleaseInventoryRequest(id: cancellation),
+                as: ReleaseInventoryResponse.self
+            )
             if connection.json {
                 Output.json([
-                    "cancellation_id": response.cancellation.id, "state": response.cancellation.state, "complete": response.complete,
+                    "cancellation_id": response.cancellation.id, "state": response.cancellation.state,
+                    "complete": response.complete,
                     "released": response.released.map {
-                        ["line_id": $0.lineID, "sku": $0.sku, "location": $0.location, "quantity": $0.quantity,
-                         "on_hand": $0.pool.onHand, "reserved": $0.pool.reserved, "available": $0.pool.available] as [String: Any]
+                        [
+                            "line_id": $0.lineID, "sku": $0.sku, "location": $0.location, "quantity": $0.quantity,
+                            "on_hand": $0.pool.onHand, "reserved": $0.pool.reserved, "available": $0.pool.available,
+                        ] as [String: Any]
                     },
                 ])
             } else {
-                print("cancellation \(response.cancellation.id): \(response.cancellation.state)\(response.complete ? "" : " (releases still in flight)")")
+                print(
+                    "cancellation \(response.cancellation.id): \(response.cancellation.state)\(response.complete ? "" : " (releases still in flight)")"
+                )
                 if response.released.isEmpty { print("no stock to release") }
                 for r in response.released {
-                    print("  \(r.lineID): \(r.quantity) × \(r.sku) back at \(r.location) — available now \(r.pool.available) (on hand \(r.pool.onHand), reserved \(r.pool.reserved))")
+                    print(
+                        "  \(r.lineID): \(r.quantity) × \(r.sku) back at \(r.location) — available now \(r.pool.available) (on hand \(r.pool.onHand), reserved \(r.pool.reserved))"
+                    )
                 }
             }
         }
@@ -196,7 +268,9 @@ struct ReleaseCommand: ServerCommand {
 struct WithdrawCommand: ServerCommand {
     static let configuration = CommandConfiguration(
         commandName: "withdraw",
-        abstract: "Withdraws a pending or locked cancellation request (agent, admin): its token stops working and its lines are free again.")
+        abstract:
+            "Withdraws a pending or locked cancellation request (agent, admin): its token stops working and its lines are free again."
+    )
     @OptionGroup var local: ConnectionOptions
     @ParentCommand var root: PCancelCommand
     @Argument(help: "Cancellation id, e.g. web-W-1001/c1.") var cancellation: String
@@ -204,12 +278,17 @@ struct WithdrawCommand: ServerCommand {
 
     func run() async throws {
         try await connection.withClient { client in
-            let response = try await client.call(Methods.withdrawCancellation, WithdrawCancellationRequest(id: cancellation, reason: reason),
-                                                 as: WithdrawCancellationResponse.self)
+            let response = try await client.call(
+                Methods.withdrawCancellation,
+                WithdrawCancellationRequest(id: cancellation, reason: reason),
+                as: WithdrawCancellationResponse.self
+            )
             if connection.json {
                 Output.json(["cancellation_id": response.cancellation.id, "state": response.cancellation.state])
             } else {
-                print("cancellation \(response.cancellation.id): \(response.cancellation.state); the customer has been told")
+                print(
+                    "cancellation \(response.cancellation.id): \(response.cancellation.state); the customer has been told"
+                )
             }
         }
     }

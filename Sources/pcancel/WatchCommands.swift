@@ -7,20 +7,25 @@ import PartialCancelWire
 
 struct WatchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "watch", abstract: "Follows an order or stock live, as changes commit.",
+        commandName: "watch",
+        abstract: "Follows an order or stock live, as changes commit.",
         discussion: """
-        Prints each committed change as it happens, with its sequence number. When the connection \
-        drops, the server restarts or the watch falls behind, it reconnects and resumes after the \
-        last sequence number printed: nothing is missed or repeated. Stop with Ctrl-C.
-        """,
-        subcommands: [Order.self, Stock.self])
+            Prints each committed change as it happens, with its sequence number. When the connection \
+            drops, the server restarts or the watch falls behind, it reconnects and resumes after the \
+            last sequence number printed: nothing is missed or repeated. Stop with Ctrl-C.
+            """,
+        subcommands: [Order.self, Stock.self]
+    )
 
     struct Order: ServerCommand {
-        static let configuration = CommandConfiguration(abstract: "Follows one order: status, lines, refunds, cancellation requests.")
+        static let configuration = CommandConfiguration(
+            abstract: "Follows one order: status, lines, refunds, cancellation requests."
+        )
         @OptionGroup var local: ConnectionOptions
         @ParentCommand var root: PCancelCommand
         @OptionGroup var order: OrderArguments
-        @Option(name: .long, help: "Resume after this history sequence number (default: start now, with a snapshot).") var after: Int64 = 0
+        @Option(name: .long, help: "Resume after this history sequence number (default: start now, with a snapshot).")
+        var after: Int64 = 0
         @Option(name: .long, help: "Stop after this many changes (snapshots not counted).") var count: Int?
 
         func run() async throws {
@@ -28,8 +33,12 @@ struct WatchCommand: AsyncParsableCommand {
             var seen = 0
             let json = connection.json
             try await Resuming.run(connection) { client in
-                let items = client.stream(Methods.watchOrder, WatchOrderRequest(orderID: order.id, afterSeq: last), as: OrderChange.self,
-                                          metadata: order.metadata)
+                let items = client.stream(
+                    Methods.watchOrder,
+                    WatchOrderRequest(orderID: order.id, afterSeq: last),
+                    as: OrderChange.self,
+                    metadata: order.metadata
+                )
                 for try await change in items {
                     WatchText.print(change, json: json)
                     last = change.seq
@@ -58,7 +67,11 @@ struct WatchCommand: AsyncParsableCommand {
             let json = connection.json
             try await Resuming.run(connection) { client in
                 let cursors = skus.map { StockCursor(sku: $0, afterSeq: last[$0] ?? 0) }
-                for try await update in client.stream(Methods.watchStock, WatchStockRequest(skus: cursors), as: StockUpdate.self) {
+                for try await update in client.stream(
+                    Methods.watchStock,
+                    WatchStockRequest(skus: cursors),
+                    as: StockUpdate.self
+                ) {
                     WatchText.print(update, json: json)
                     last[update.sku] = update.seq
                     if update.cause != "SNAPSHOT" { seen += 1 }
@@ -99,7 +112,9 @@ enum Resuming {
                 if done { return }
                 pause = 200_000_000
             } catch let error as ClientError where [.unavailable, .resourceExhausted].contains(error.status.code) {
-                FileHandle.standardError.write(Data("watch interrupted (\(error.status.code.name): \(error.status.message)); resuming\n".utf8))
+                FileHandle.standardError.write(
+                    Data("watch interrupted (\(error.status.code.name): \(error.status.message)); resuming\n".utf8)
+                )
                 try await Task.sleep(nanoseconds: pause)
                 pause = min(pause * 2, 5_000_000_000)
             } catch let error as ClientError {
@@ -125,8 +140,12 @@ enum WatchText {
             }
             if let order = change.order {
                 let t = order.totals
-                let lines = order.lines.filter { $0.parentLineID.isEmpty }.map { "\($0.id) \($0.quantity - $0.cancelledQuantity)/\($0.quantity)" }
-                Swift.print("    order \(order.status)  total \(Currency.format(t.total, code: order.currency))  refunded \(Currency.format(t.refunded, code: order.currency))  version \(order.version)  lines \(lines.joined(separator: ", "))")
+                let lines = order.lines.filter { $0.parentLineID.isEmpty }.map {
+                    "\($0.id) \($0.quantity - $0.cancelledQuantity)/\($0.quantity)"
+                }
+                Swift.print(
+                    "    order \(order.status)  total \(Currency.format(t.total, code: order.currency))  refunded \(Currency.format(t.refunded, code: order.currency))  version \(order.version)  lines \(lines.joined(separator: ", "))"
+                )
             }
         }
         flush()
@@ -134,11 +153,17 @@ enum WatchText {
 
     static func print(_ update: StockUpdate, json: Bool) {
         if json {
-            Output.json(["sku": update.sku, "seq": update.seq, "at_ms": update.atMs, "location": update.location, "on_hand": update.onHand,
-                         "reserved": update.reserved, "available": update.available, "cause": update.cause, "reference": update.reference])
+            Output.json([
+                "sku": update.sku, "seq": update.seq, "at_ms": update.atMs, "location": update.location,
+                "on_hand": update.onHand,
+                "reserved": update.reserved, "available": update.available, "cause": update.cause,
+                "reference": update.reference,
+            ])
         } else {
             let reference = update.reference.isEmpty ? "" : "  (\(update.reference))"
-            Swift.print("#\(update.seq) \(HistoryText.timestamp(update.atMs)) \(update.sku) @ \(update.location)  on hand \(update.onHand)  reserved \(update.reserved)  available \(update.available)  \(update.cause)\(reference)")
+            Swift.print(
+                "#\(update.seq) \(HistoryText.timestamp(update.atMs)) \(update.sku) @ \(update.location)  on hand \(update.onHand)  reserved \(update.reserved)  available \(update.available)  \(update.cause)\(reference)"
+            )
         }
         flush()
     }
@@ -171,7 +196,9 @@ enum HistoryText {
 
 struct StatsCommand: ServerCommand {
     static let configuration = CommandConfiguration(
-        commandName: "stats", abstract: "Shows the server's live figures: calls, latencies, statuses, rejects, queues, backlogs.")
+        commandName: "stats",
+        abstract: "Shows the server's live figures: calls, latencies, statuses, rejects, queues, backlogs."
+    )
     @OptionGroup var local: ConnectionOptions
     @ParentCommand var root: PCancelCommand
     @Flag(name: .long, help: "Refresh the table every --interval seconds until interrupted.") var watch = false
@@ -200,23 +227,34 @@ struct StatsCommand: ServerCommand {
 
 enum StatsText {
     static func print(_ s: StatsResponse) {
-        Swift.print("uptime \(s.uptimeMs / 1000) s  connections \(s.connections)  watches \(s.watches) (dropped \(s.watchesDropped))  stock messages in flight \(s.stockMessagesInFlight)")
+        Swift.print(
+            "uptime \(s.uptimeMs / 1000) s  connections \(s.connections)  watches \(s.watches) (dropped \(s.watchesDropped))  stock messages in flight \(s.stockMessagesInFlight)"
+        )
         Swift.print("")
         Swift.print("METHOD                     CALLS     MEAN      P50      P90      P99      MAX  STATUSES")
         for m in s.methods {
             let name = String(m.method.split(separator: "/").last ?? Substring(m.method))
-            let statuses = m.statuses.map { "\($0.code)\($0.reason.isEmpty ? "" : "/\($0.reason)") \($0.count)" }.joined(separator: ", ")
-            Swift.print("\(name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(String(m.calls).leftPad(7)) \(ms(m.meanMs)) \(ms(m.p50Ms)) \(ms(m.p90Ms)) \(ms(m.p99Ms)) \(ms(m.maxMs))  \(statuses)")
+            let statuses = m.statuses.map { "\($0.code)\($0.reason.isEmpty ? "" : "/\($0.reason)") \($0.count)" }
+                .joined(separator: ", ")
+            Swift.print(
+                "\(name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(String(m.calls).leftPad(7)) \(ms(m.meanMs)) \(ms(m.p50Ms)) \(ms(m.p90Ms)) \(ms(m.p99Ms)) \(ms(m.maxMs))  \(statuses)"
+            )
         }
         if !s.eligibilityRejects.isEmpty {
             Swift.print("")
             Swift.print("ELIGIBILITY REJECTS (reason × channel)")
-            for r in s.eligibilityRejects { Swift.print("  \(r.reason.padding(toLength: 28, withPad: " ", startingAt: 0)) \(r.channel.padding(toLength: 12, withPad: " ", startingAt: 0)) \(r.count)") }
+            for r in s.eligibilityRejects {
+                Swift.print(
+                    "  \(r.reason.padding(toLength: 28, withPad: " ", startingAt: 0)) \(r.channel.padding(toLength: 12, withPad: " ", startingAt: 0)) \(r.count)"
+                )
+            }
         }
         Swift.print("")
         Swift.print("SHARD  QUEUE  OUTBOX  OLDEST_MS  DEAD_LETTERS  EMAILS  OLDEST_MS  ORDERS")
         for shard in s.shards {
-            Swift.print("\(String(shard.index).leftPad(5)) \(String(shard.queueDepth).leftPad(6)) \(String(shard.outboxBacklog).leftPad(7)) \(String(shard.outboxOldestAgeMs).leftPad(10)) \(String(shard.deadLetters).leftPad(13)) \(String(shard.emailBacklog).leftPad(7)) \(String(shard.emailOldestAgeMs).leftPad(10)) \(String(shard.orders).leftPad(7))")
+            Swift.print(
+                "\(String(shard.index).leftPad(5)) \(String(shard.queueDepth).leftPad(6)) \(String(shard.outboxBacklog).leftPad(7)) \(String(shard.outboxOldestAgeMs).leftPad(10)) \(String(shard.deadLetters).leftPad(13)) \(String(shard.emailBacklog).leftPad(7)) \(String(shard.emailOldestAgeMs).leftPad(10)) \(String(shard.orders).leftPad(7))"
+            )
         }
     }
 
@@ -224,17 +262,27 @@ enum StatsText {
 
     static func json(_ s: StatsResponse) -> [String: Any] {
         [
-            "uptime_ms": s.uptimeMs, "connections": s.connections, "watches": s.watches, "watches_dropped": s.watchesDropped,
+            "uptime_ms": s.uptimeMs, "connections": s.connections, "watches": s.watches,
+            "watches_dropped": s.watchesDropped,
             "stock_messages_in_flight": s.stockMessagesInFlight,
             "methods": s.methods.map { m in
-                ["method": m.method, "calls": m.calls, "mean_ms": m.meanMs, "p50_ms": m.p50Ms, "p90_ms": m.p90Ms, "p99_ms": m.p99Ms, "max_ms": m.maxMs,
-                 "statuses": m.statuses.map { ["code": $0.code, "reason": $0.reason, "count": $0.count] }] as [String: Any]
+                [
+                    "method": m.method, "calls": m.calls, "mean_ms": m.meanMs, "p50_ms": m.p50Ms, "p90_ms": m.p90Ms,
+                    "p99_ms": m.p99Ms, "max_ms": m.maxMs,
+                    "statuses": m.statuses.map { ["code": $0.code, "reason": $0.reason, "count": $0.count] },
+                ] as [String: Any]
             },
-            "eligibility_rejects": s.eligibilityRejects.map { ["reason": $0.reason, "channel": $0.channel, "count": $0.count] },
+            "eligibility_rejects": s.eligibilityRejects.map {
+                ["reason": $0.reason, "channel": $0.channel, "count": $0.count]
+            },
             "shards": s.shards.map { shard in
-                ["index": shard.index, "open": shard.open, "queue_depth": shard.queueDepth, "outbox_backlog": shard.outboxBacklog,
-                 "outbox_oldest_age_ms": shard.outboxOldestAgeMs, "dead_letters": shard.deadLetters, "email_backlog": shard.emailBacklog,
-                 "email_oldest_age_ms": shard.emailOldestAgeMs, "orders": shard.orders] as [String: Any]
+                [
+                    "index": shard.index, "open": shard.open, "queue_depth": shard.queueDepth,
+                    "outbox_backlog": shard.outboxBacklog,
+                    "outbox_oldest_age_ms": shard.outboxOldestAgeMs, "dead_letters": shard.deadLetters,
+                    "email_backlog": shard.emailBacklog,
+                    "email_oldest_age_ms": shard.emailOldestAgeMs, "orders": shard.orders,
+                ] as [String: Any]
             },
         ]
     }

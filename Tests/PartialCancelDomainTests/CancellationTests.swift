@@ -5,17 +5,39 @@ import Testing
 
 @Suite("Eligibility")
 struct EligibilityTests {
-    static let web = try! Intake().order(channel: "web", payload: Array(SamplePayloads.web.utf8), nowMs: AdapterTests.receivedAt)
+    static let web = try! Intake().order(
+        channel: "web",
+        payload: Array(SamplePayloads.web.utf8),
+        nowMs: AdapterTests.receivedAt
+    )
     static let now = RFC3339.parse("2026-11-20T10:10:00Z")!
 
-    func verdicts(_ lines: [RequestedLine], in order: Order = web, pending: Set<String> = [], policy: CancellationPolicy = CancellationPolicy(),
-                  now: Int64 = now) -> [LineVerdict] {
+    func verdicts(
+        _ lines: [RequestedLine],
+        in order: Order = web,
+        pending: Set<String> = [],
+        policy: CancellationPolicy = CancellationPolicy(),
+        now: Int64 = now
+    ) -> [LineVerdict] {
         Eligibility.evaluate(order, lines, pendingLineIDs: pending, policy: policy, nowMs: now)
     }
 
-    func codes(_ line: String, in order: Order = web, quantity: Int64? = nil, pending: Set<String> = [], policy: CancellationPolicy = CancellationPolicy(),
-               now: Int64 = now, also: [RequestedLine] = []) -> [String] {
-        verdicts([RequestedLine(lineID: line, quantity: quantity)] + also, in: order, pending: pending, policy: policy, now: now)[0].reasons.map(\.code)
+    func codes(
+        _ line: String,
+        in order: Order = web,
+        quantity: Int64? = nil,
+        pending: Set<String> = [],
+        policy: CancellationPolicy = CancellationPolicy(),
+        now: Int64 = now,
+        also: [RequestedLine] = []
+    ) -> [String] {
+        verdicts(
+            [RequestedLine(lineID: line, quantity: quantity)] + also,
+            in: order,
+            pending: pending,
+            policy: policy,
+            now: now
+        )[0].reasons.map(\.code)
     }
 
     static func with(_ change: (inout Order) -> Void) -> Order {
@@ -103,14 +125,27 @@ struct EligibilityTests {
 struct QuoteTests {
     static let now = EligibilityTests.now
 
-    static func specOrder(policy: [Promotion] = [Promotion(code: "P", kind: .amountOff(2000))], tenders: [DraftTender]? = nil) throws -> Order {
-        try Pricing.price(PricingTests.draft(lines: [PricingTests.goods("A", 2, 6000), PricingTests.goods("B", 1, 8000)], promotions: policy,
-                                             shipping: Shipping(amount: 1000),
-                                             tenders: tenders ?? [DraftTender(id: "T1", kind: .card, amount: 0, captured: true, path: "t")]))
+    static func specOrder(
+        policy: [Promotion] = [Promotion(code: "P", kind: .amountOff(2000))],
+        tenders: [DraftTender]? = nil
+    ) throws -> Order {
+        try Pricing.price(
+            PricingTests.draft(
+                lines: [PricingTests.goods("A", 2, 6000), PricingTests.goods("B", 1, 8000)],
+                promotions: policy,
+                shipping: Shipping(amount: 1000),
+                tenders: tenders ?? [DraftTender(id: "T1", kind: .card, amount: 0, captured: true, path: "t")]
+            )
+        )
     }
 
-    static func quote(_ order: Order, _ lines: [RequestedLine], policy: CancellationPolicy = CancellationPolicy(), now: Int64 = now,
-                      storeCredit: Bool = false) throws -> Quote {
+    static func quote(
+        _ order: Order,
+        _ lines: [RequestedLine],
+        policy: CancellationPolicy = CancellationPolicy(),
+        now: Int64 = now,
+        storeCredit: Bool = false
+    ) throws -> Quote {
         let verdicts = Eligibility.evaluate(order, lines, pendingLineIDs: [], policy: policy, nowMs: now)
         return try Cancellation.quote(order, verdicts, policy: policy, nowMs: now, storeCredit: storeCredit)
     }
@@ -130,7 +165,10 @@ struct QuoteTests {
     func lastLineAndShipping() throws {
         var order = try Self.specOrder()
         var refunded: Int64 = 0
-        for request in [RequestedLine(lineID: "A", quantity: 1), RequestedLine(lineID: "B"), RequestedLine(lineID: "A", quantity: 1)] {
+        for request in [
+            RequestedLine(lineID: "A", quantity: 1), RequestedLine(lineID: "B"),
+            RequestedLine(lineID: "A", quantity: 1),
+        ] {
             let quote = try Self.quote(order, [request])
             refunded += quote.refundTotal
             order = Cancellation.apply(quote, to: order)
@@ -155,7 +193,10 @@ struct QuoteTests {
         #expect(subscription.lines[0].net == 514)  // 14.59 × 10.576 / 30 days = 5.1437
         let kit = try Self.quote(order, [RequestedLine(lineID: "L2")])
         #expect(kit.units == ["L2": 1, "L2a": 1, "L2b": 1])
-        #expect(kit.lines.first { $0.lineID == "L2" } == LineRefund(lineID: "L2", quantity: 1, net: 9728, tax: 973, viaBundle: nil))
+        #expect(
+            kit.lines.first { $0.lineID == "L2" }
+                == LineRefund(lineID: "L2", quantity: 1, net: 9728, tax: 973, viaBundle: nil)
+        )
         #expect(kit.refundTotal == 9728 + 973)
         // Cancelling the bundle after its accessory does not refund the accessory twice.
         let afterStrap = Cancellation.apply(strap, to: order)
@@ -164,15 +205,25 @@ struct QuoteTests {
         #expect(rest.refundTotal + strap.refundTotal == 9728 + 973)
     }
 
-    @Test("tenders: last captured first, capped per tender; cash on delivery and the agent's choice become store credit")
+    @Test(
+        "tenders: last captured first, capped per tender; cash on delivery and the agent's choice become store credit"
+    )
     func tenders() throws {
-        let split = try Self.specOrder(tenders: [DraftTender(id: "G", kind: .giftCard, amount: 5000, captured: true, path: "t0"),
-                                                 DraftTender(id: "C", kind: .card, amount: 0, captured: false, path: "t1")])
+        let split = try Self.specOrder(tenders: [
+            DraftTender(id: "G", kind: .giftCard, amount: 5000, captured: true, path: "t0"),
+            DraftTender(id: "C", kind: .card, amount: 0, captured: false, path: "t1"),
+        ])
         // Everything: the card (authorised only) first, up to its 158.00, then the gift card.
         let all = try Self.quote(split, [RequestedLine(lineID: "A"), RequestedLine(lineID: "B")])
-        #expect(all.tenders == [TenderAllocation(tenderID: "C", method: .authorizationReduction, amount: 15_800),
-                                TenderAllocation(tenderID: "G", method: .refund, amount: 5000)])
-        let cod = try Self.specOrder(tenders: [DraftTender(id: "COD", kind: .cashOnDelivery, amount: 0, captured: true, path: "t")])
+        #expect(
+            all.tenders == [
+                TenderAllocation(tenderID: "C", method: .authorizationReduction, amount: 15_800),
+                TenderAllocation(tenderID: "G", method: .refund, amount: 5000),
+            ]
+        )
+        let cod = try Self.specOrder(tenders: [
+            DraftTender(id: "COD", kind: .cashOnDelivery, amount: 0, captured: true, path: "t")
+        ])
         #expect(try Self.quote(cod, [RequestedLine(lineID: "B")]).tenders.map(\.method) == [.storeCredit])
         let chosen = try Self.quote(split, [RequestedLine(lineID: "B")], storeCredit: true)
         #expect(chosen.tenders == [TenderAllocation(tenderID: "store-credit", method: .storeCredit, amount: 7920)])
@@ -200,8 +251,12 @@ struct QuoteTests {
     @Test("reprice: free shipping whose threshold is no longer met is charged from the refund; an excess is waived")
     func repriceShipping() throws {
         let policy = CancellationPolicy(refundPolicy: .reprice)
-        let order = try Pricing.price(PricingTests.draft(lines: [PricingTests.goods("A", 1, 4000, tax: 0), PricingTests.goods("B", 1, 200, tax: 0)],
-                                                         shipping: Shipping(amount: 1000, freeOver: 4100)))
+        let order = try Pricing.price(
+            PricingTests.draft(
+                lines: [PricingTests.goods("A", 1, 4000, tax: 0), PricingTests.goods("B", 1, 200, tax: 0)],
+                shipping: Shipping(amount: 1000, freeOver: 4100)
+            )
+        )
         #expect(order.shipping.charged == 0)
         let quote = try Self.quote(order, [RequestedLine(lineID: "B")], policy: policy)
         #expect(quote.deductions == [Deduction(code: "FREE_SHIPPING_WITHDRAWN", subject: "shipping", amount: 1000)])
@@ -228,7 +283,13 @@ struct RefundPropertyTests {
             guard !open.isEmpty else { break }
             let line = open[Int(draws.next(0...Int64(open.count - 1)))]
             let k = draws.next(1...line.remainingQuantity)
-            let verdicts = Eligibility.evaluate(order, [RequestedLine(lineID: line.id, quantity: k)], pendingLineIDs: [], policy: policy, nowMs: 0)
+            let verdicts = Eligibility.evaluate(
+                order,
+                [RequestedLine(lineID: line.id, quantity: k)],
+                pendingLineIDs: [],
+                policy: policy,
+                nowMs: 0
+            )
             guard let quote = try? Cancellation.quote(order, verdicts, policy: policy, nowMs: 0) else { return nil }
             quotes.append(quote)
             order = Cancellation.apply(quote, to: order)
@@ -236,11 +297,15 @@ struct RefundPropertyTests {
         return (order, quotes)
     }
 
-    @Test("refund + new total = old total at every step; nothing negative; never more than a tender holds", arguments: RefundPolicy.allCases)
+    @Test(
+        "refund + new total = old total at every step; nothing negative; never more than a tender holds",
+        arguments: RefundPolicy.allCases
+    )
     func stepInvariants(policy: RefundPolicy) async {
         await propertyCheck(count: 200, input: PricingPropertyTests.orders) { values in
             guard let original = try? Pricing.price(PricingPropertyTests.randomDraft(values)),
-                  let (final, quotes) = Self.cancelEverything(values, policy: CancellationPolicy(refundPolicy: policy)) else { return }
+                let (final, quotes) = Self.cancelEverything(values, policy: CancellationPolicy(refundPolicy: policy))
+            else { return }
             var total = original.totals.total
             for quote in quotes {
                 #expect(quote.refundTotal >= 0)
@@ -255,11 +320,15 @@ struct RefundPropertyTests {
         }
     }
 
-    @Test("cancelling everything, in any order of steps, refunds exactly the total paid", arguments: RefundPolicy.allCases)
+    @Test(
+        "cancelling everything, in any order of steps, refunds exactly the total paid",
+        arguments: RefundPolicy.allCases
+    )
     func everything(policy: RefundPolicy) async {
         await propertyCheck(count: 200, input: PricingPropertyTests.orders) { values in
             guard let original = try? Pricing.price(PricingPropertyTests.randomDraft(values)),
-                  let (final, quotes) = Self.cancelEverything(values, policy: CancellationPolicy(refundPolicy: policy)) else { return }
+                let (final, quotes) = Self.cancelEverything(values, policy: CancellationPolicy(refundPolicy: policy))
+            else { return }
             #expect(final.lines.allSatisfy { $0.remainingQuantity == 0 })
             #expect(quotes.map(\.refundTotal).reduce(0, +) == original.totals.total)
             #expect(final.totals.total == 0)

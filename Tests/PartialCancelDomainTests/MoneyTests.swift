@@ -8,9 +8,9 @@ import Testing
 struct MoneyTests {
     static let roundings: [(Int64, Int64, Int64, Int64)] = [
         (10_800, 1000, 10_000, 1080),  // 108.00 at 10% = 10.80
-        (1005, 1000, 10_000, 101),     // 100.5 -> 101 (half rounds up)
-        (1004, 1000, 10_000, 100),     // 100.4 -> 100
-        (1, 5000, 10_000, 1),          // 0.5 -> 1
+        (1005, 1000, 10_000, 101),  // 100.5 -> 101 (half rounds up)
+        (1004, 1000, 10_000, 100),  // 100.4 -> 100
+        (1, 5000, 10_000, 1),  // 0.5 -> 1
         (1, 4999, 10_000, 0),
         (0, 1000, 10_000, 0),
         (20_000, 1250, 10_000, 2500),
@@ -32,15 +32,15 @@ struct MoneyTests {
     }
 
     static let splits: [(Int64, [Int64], [Int64])] = [
-        (2000, [12_000, 8000], [1200, 800]),       // SPEC example: 20.00 over 120.00 and 80.00
-        (100, [1, 1, 1], [34, 33, 33]),            // ties go to the earlier line
+        (2000, [12_000, 8000], [1200, 800]),  // SPEC example: 20.00 over 120.00 and 80.00
+        (100, [1, 1, 1], [34, 33, 33]),  // ties go to the earlier line
         (2, [1, 1, 1], [1, 1, 0]),
-        (10, [9000, 3000], [8, 2]),                // 7.5 / 2.5: tie on .5, earlier wins
+        (10, [9000, 3000], [8, 2]),  // 7.5 / 2.5: tie on .5, earlier wins
         (11_000, [9000, 3000], [8250, 2750]),
         (7, [0, 5, 0], [0, 7, 0]),
-        (5, [0, 0], [5, 0]),                       // no proportion: all to the first
+        (5, [0, 0], [5, 0]),  // no proportion: all to the first
         (0, [3, 4], [0, 0]),
-        (1, [1, 2], [0, 1]),                       // 1/3 vs 2/3: larger remainder wins
+        (1, [1, 2], [0, 1]),  // 1/3 vs 2/3: larger remainder wins
     ]
 
     @Test("largest remainder: hand-checked splits", arguments: splits)
@@ -50,7 +50,11 @@ struct MoneyTests {
 
     @Test("largest remainder always sums exactly and stays within one unit of the exact share")
     func allocateProperty() async {
-        await propertyCheck(count: 500, input: Gen.int64(in: 0...10_000_000), Gen.int64(in: 0...1_000_000).array(of: 1...12)) { total, weights in
+        await propertyCheck(
+            count: 500,
+            input: Gen.int64(in: 0...10_000_000),
+            Gen.int64(in: 0...1_000_000).array(of: 1...12)
+        ) { total, weights in
             let parts = Money.allocate(total, weights: weights)
             #expect(parts.reduce(0, +) == total)
             #expect(parts.allSatisfy { $0 >= 0 })
@@ -70,12 +74,15 @@ struct MoneyTests {
         // The plain split is 5/5/4, but the first line has room for 1: the 4 over are split again
         // on the same weights over the two lines left (2 and 2).
         (14, [10, 10, 10], [1, 100, 100], [1, 7, 6]),
-        (1, [1, 99], [1, 0], [1, 0]),                        // the plain split's cent goes where there is no room
-        (99, [1, 99], [1, 98], [1, 98]),                     // exactly the rooms
+        (1, [1, 99], [1, 0], [1, 0]),  // the plain split's cent goes where there is no room
+        (99, [1, 99], [1, 98], [1, 98]),  // exactly the rooms
         (0, [5, 5], [0, 0], [0, 0]),
     ]
 
-    @Test("the capped split: no part above its room, the excess split again on the same weights", arguments: cappedSplits)
+    @Test(
+        "the capped split: no part above its room, the excess split again on the same weights",
+        arguments: cappedSplits
+    )
     func allocateCappedTable(total: Int64, weights: [Int64], room: [Int64], expected: [Int64]) {
         #expect(Money.allocate(total, weights: weights, room: room) == expected)
     }
@@ -83,9 +90,16 @@ struct MoneyTests {
     @Test("the capped split sums exactly, respects every room, and is the plain split when no room is reached")
     func allocateCappedProperty() async {
         let input = Gen.int64(in: 1...1_000_000).array(of: 1...10)
-        await propertyCheck(count: 500, input: input, Gen.int64(in: 0...Int64.max).array(of: 10...10), Gen.int64(in: 0...Int64.max)) { weights, draws, pick in
+        await propertyCheck(
+            count: 500,
+            input: input,
+            Gen.int64(in: 0...Int64.max).array(of: 10...10),
+            Gen.int64(in: 0...Int64.max)
+        ) { weights, draws, pick in
             // A room per weight between 0 and the weight; a total no larger than the rooms hold.
-            let room = weights.enumerated().map { index, weight in Int64(draws[index % draws.count].magnitude % UInt64(weight + 1)) }
+            let room = weights.enumerated().map { index, weight in
+                Int64(draws[index % draws.count].magnitude % UInt64(weight + 1))
+            }
             let capacity = room.reduce(0, +)
             let total = Int64(pick.magnitude % UInt64(capacity + 1))
             let parts = Money.allocate(total, weights: weights, room: room)
@@ -137,17 +151,23 @@ struct MoneyTests {
         #expect(Currency(code: "US") == nil)
     }
 
-    @Test("one table: the active ISO 4217 codes with their minor units", arguments: [
-        ("USD", 2), ("EUR", 2), ("GBP", 2), ("JPY", 0), ("KRW", 0), ("BIF", 0), ("DJF", 0), ("GNF", 0), ("KMF", 0),
-        ("RWF", 0), ("VUV", 0), ("XPF", 0), ("UYI", 0), ("BHD", 3), ("KWD", 3), ("TND", 3), ("CLF", 4), ("UYW", 4),
-        ("XCG", 2), ("ZWG", 2), ("SLE", 2), ("VED", 2),
-    ])
+    @Test(
+        "one table: the active ISO 4217 codes with their minor units",
+        arguments: [
+            ("USD", 2), ("EUR", 2), ("GBP", 2), ("JPY", 0), ("KRW", 0), ("BIF", 0), ("DJF", 0), ("GNF", 0), ("KMF", 0),
+            ("RWF", 0), ("VUV", 0), ("XPF", 0), ("UYI", 0), ("BHD", 3), ("KWD", 3), ("TND", 3), ("CLF", 4), ("UYW", 4),
+            ("XCG", 2), ("ZWG", 2), ("SLE", 2), ("VED", 2),
+        ]
+    )
     func isoTable(code: String, minorUnits: Int) {
         #expect(Currency(code: code)?.exponent == minorUnits)
         #expect(Currency.minorUnits[code] == minorUnits)
     }
 
-    @Test("codes that are not active currencies are refused", arguments: ["XYZ", "AAA", "XTS", "XXX", "XAU", "XDR", "HRK", "SLL", "ZWL", "usd", "US", "USDX", ""])
+    @Test(
+        "codes that are not active currencies are refused",
+        arguments: ["XYZ", "AAA", "XTS", "XXX", "XAU", "XDR", "HRK", "SLL", "ZWL", "usd", "US", "USDX", ""]
+    )
     func notCurrencies(code: String) {
         #expect(Currency(code: code) == nil)
     }

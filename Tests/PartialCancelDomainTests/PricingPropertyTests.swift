@@ -30,24 +30,65 @@ struct PricingPropertyTests {
             var components: [DraftComponent] = []
             if isBundle {
                 for c in 0..<Int(draws.next(1...4)) {
-                    components.append(DraftComponent(id: "L\(index)c\(c)", sku: "S", listPrice: draws.next(1...50_000), optional: draws.next(0...1) == 1, path: "c"))
+                    components.append(
+                        DraftComponent(
+                            id: "L\(index)c\(c)",
+                            sku: "S",
+                            listPrice: draws.next(1...50_000),
+                            optional: draws.next(0...1) == 1,
+                            path: "c"
+                        )
+                    )
                 }
             }
-            lines.append(DraftLine(id: "L\(index)", sku: "SKU\(index)", kind: isBundle ? .bundle : .goods, quantity: quantity, unitPrice: price,
-                                   discount: discount, taxRateBps: draws.next(0...2500), fulfilment: fulfilment, components: components,
-                                   path: "lines[\(index)]"))
+            lines.append(
+                DraftLine(
+                    id: "L\(index)",
+                    sku: "SKU\(index)",
+                    kind: isBundle ? .bundle : .goods,
+                    quantity: quantity,
+                    unitPrice: price,
+                    discount: discount,
+                    taxRateBps: draws.next(0...2500),
+                    fulfilment: fulfilment,
+                    components: components,
+                    path: "lines[\(index)]"
+                )
+            )
         }
         var promotions: [Promotion] = []
         for index in 0..<Int(draws.next(0...3)) {
-            let kind: PromotionKind = draws.next(0...1) == 0 ? .amountOff(draws.next(0...500_000)) : .percentOff(bps: draws.next(0...10_000))
+            let kind: PromotionKind =
+                draws.next(0...1) == 0 ? .amountOff(draws.next(0...500_000)) : .percentOff(bps: draws.next(0...10_000))
             promotions.append(Promotion(code: "P\(index)", kind: kind, minSubtotal: draws.next(0...2_000_000)))
         }
-        let shipping = Shipping(amount: draws.next(0...5000), taxRateBps: draws.next(0...2500), freeOver: draws.next(0...1) == 0 ? 0 : draws.next(1...3_000_000))
-        return OrderDraft(channel: "web", externalID: "R", account: Account(id: "a", tier: "standard", email: "a@b.c"), status: .confirmed,
-                          currency: Currency(code: "USD")!, placedAtMs: 0, lines: lines, promotions: promotions, shipping: shipping,
-                          tenders: [DraftTender(id: "T1", kind: .giftCard, amount: draws.next(0...1000), captured: true, path: "tenders[0]"),
-                                    DraftTender(id: "T2", kind: .card, amount: 0, captured: true, path: "tenders[1]")],
-                          tendersPath: "tenders")
+        let shipping = Shipping(
+            amount: draws.next(0...5000),
+            taxRateBps: draws.next(0...2500),
+            freeOver: draws.next(0...1) == 0 ? 0 : draws.next(1...3_000_000)
+        )
+        return OrderDraft(
+            channel: "web",
+            externalID: "R",
+            account: Account(id: "a", tier: "standard", email: "a@b.c"),
+            status: .confirmed,
+            currency: Currency(code: "USD")!,
+            placedAtMs: 0,
+            lines: lines,
+            promotions: promotions,
+            shipping: shipping,
+            tenders: [
+                DraftTender(
+                    id: "T1",
+                    kind: .giftCard,
+                    amount: draws.next(0...1000),
+                    captured: true,
+                    path: "tenders[0]"
+                ),
+                DraftTender(id: "T2", kind: .card, amount: 0, captured: true, path: "tenders[1]"),
+            ],
+            tendersPath: "tenders"
+        )
     }
 
     static let orders = Gen.int64(in: 0...Int64.max).array(of: 10...80)
@@ -85,7 +126,9 @@ struct PricingPropertyTests {
                 #expect(line.net >= 0 && line.paidNet >= 0 && line.tax >= 0 && line.allocatedDiscount >= 0)
                 #expect(line.paidNet <= line.net || line.kind == .bundleComponent)
             }
-            #expect([t.subtotal, t.discount, t.paidNet, t.tax, t.shipping, t.shippingTax, t.total].allSatisfy { $0 >= 0 })
+            #expect(
+                [t.subtotal, t.discount, t.paidNet, t.tax, t.shipping, t.shippingTax, t.total].allSatisfy { $0 >= 0 }
+            )
         }
     }
 
@@ -95,21 +138,36 @@ struct PricingPropertyTests {
         var draft = randomDraft(values)
         let fulfilment = Fulfilment(location: "WH", node: .own, status: .reserved)
         draft.lines = (0..<Int(draws.next(1...6))).map { index in
-            DraftLine(id: "L\(index)", sku: "SKU\(index)", kind: .goods, quantity: draws.next(1...3), unitPrice: draws.next(0...30),
-                      discount: 0, taxRateBps: draws.next(0...2500), fulfilment: fulfilment, path: "lines[\(index)]")
+            DraftLine(
+                id: "L\(index)",
+                sku: "SKU\(index)",
+                kind: .goods,
+                quantity: draws.next(1...3),
+                unitPrice: draws.next(0...30),
+                discount: 0,
+                taxRateBps: draws.next(0...2500),
+                fulfilment: fulfilment,
+                path: "lines[\(index)]"
+            )
         }
         draft.promotions = (0..<Int(draws.next(2...4))).map { index in
-            Promotion(code: "P\(index)", kind: draws.next(0...1) == 0 ? .amountOff(draws.next(0...60)) : .percentOff(bps: draws.next(0...10_000)))
+            Promotion(
+                code: "P\(index)",
+                kind: draws.next(0...1) == 0 ? .amountOff(draws.next(0...60)) : .percentOff(bps: draws.next(0...10_000))
+            )
         }
         draft.tenders = [DraftTender(id: "T1", kind: .card, amount: 0, captured: true, path: "tenders[0]")]
         return draft
     }
 
-    @Test("each promotion's split: adds up to its discount, never takes a line below zero, and is the plain proportional split on the nets whenever no line reaches zero",
-          arguments: ["wide", "tiny"])
+    @Test(
+        "each promotion's split: adds up to its discount, never takes a line below zero, and is the plain proportional split on the nets whenever no line reaches zero",
+        arguments: ["wide", "tiny"]
+    )
     func promotionSplit(shape: String) async {
         await propertyCheck(count: 300, input: Self.orders) { values in
-            guard let order = try? Pricing.price(shape == "tiny" ? Self.tinyDraft(values) : Self.randomDraft(values)) else { return }
+            guard let order = try? Pricing.price(shape == "tiny" ? Self.tinyDraft(values) : Self.randomDraft(values))
+            else { return }
             let priced = order.lines.filter(\.isPriced)
             let nets = priced.map(\.net)
             var plainTotals = [Int64](repeating: 0, count: priced.count)
@@ -123,7 +181,9 @@ struct PricingPropertyTests {
             }
             #expect(priced.allSatisfy { $0.paidNet >= 0 && $0.allocatedDiscount == $0.promotionShares.reduce(0, +) })
             if zip(plainTotals, nets).allSatisfy({ $0 <= $1 }) {
-                for (index, plain) in plainSplits.enumerated() { #expect(priced.map { $0.promotionShares[index] } == plain) }
+                for (index, plain) in plainSplits.enumerated() {
+                    #expect(priced.map { $0.promotionShares[index] } == plain)
+                }
             }
         }
     }

@@ -12,7 +12,10 @@ import Testing
 @Suite("Access matrix")
 struct AccessMatrixTests {
     enum Caller: String, CaseIterable, CustomStringConvertible {
-        case anonymous, service, agent, portalOwn = "portal (own account)", portalOther = "portal (other account)", admin
+        case anonymous, service, agent
+        case portalOwn = "portal (own account)"
+        case portalOther = "portal (other account)"
+        case admin
         var description: String { rawValue }
     }
 
@@ -58,19 +61,27 @@ struct AccessMatrixTests {
 
     /// A request for each method that is valid in form, so that only access decides the refusal.
     static func request(_ method: String) -> ByteBuffer {
-        let order = "web-W-1001", cancellation = "web-W-1001/c1", token = String(repeating: "0", count: 64)
+        let order = "web-W-1001"
+        let cancellation = "web-W-1001/c1"
+        let token = String(repeating: "0", count: 64)
         switch method {
         case Methods.health: return HealthRequest().encoded()
         case Methods.ping: return PingRequest(payload: ByteBuffer(), delayMs: 0).encoded()
-        case Methods.ingestOrder: return IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web)).encoded()
+        case Methods.ingestOrder:
+            return IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web)).encoded()
         case Methods.getOrder: return GetOrderRequest(orderID: order).encoded()
         case Methods.putStock: return PutStockRequest(sku: "MUG-01", location: "WH-EAST", onHand: 120).encoded()
         case Methods.getStock: return GetStockRequest(sku: "MUG-01").encoded()
         case Methods.listDeadLetters: return ListDeadLettersRequest().encoded()
         case Methods.redriveDeadLetter: return RedriveDeadLetterRequest(id: "dl-0-999").encoded()
-        case Methods.validateEligibility: return ValidateEligibilityRequest(orderID: order, lines: [CancelLine(lineID: "L1", quantity: 1)]).encoded()
+        case Methods.validateEligibility:
+            return ValidateEligibilityRequest(orderID: order, lines: [CancelLine(lineID: "L1", quantity: 1)]).encoded()
         case Methods.requestCancellation:
-            return RequestCancellationRequest(orderID: order, lines: [CancelLine(lineID: "L2b")], reasonCode: "ACCESS_TEST").encoded()
+            return RequestCancellationRequest(
+                orderID: order,
+                lines: [CancelLine(lineID: "L2b")],
+                reasonCode: "ACCESS_TEST"
+            ).encoded()
         case Methods.getCancellation: return GetCancellationRequest(id: cancellation).encoded()
         case Methods.listNotifications: return ListNotificationsRequest(limit: 1).encoded()
         case Methods.confirmCancellation: return ConfirmCancellationRequest(id: cancellation, token: token).encoded()
@@ -79,7 +90,8 @@ struct AccessMatrixTests {
         case Methods.stats: return StatsRequest().encoded()
         case Methods.watchOrder: return WatchOrderRequest(orderID: order).encoded()
         case Methods.watchStock: return WatchStockRequest(skus: [StockCursor(sku: "MUG-01")]).encoded()
-        case Methods.withdrawCancellation: return WithdrawCancellationRequest(id: cancellation, reason: "access test").encoded()
+        case Methods.withdrawCancellation:
+            return WithdrawCancellationRequest(id: cancellation, reason: "access test").encoded()
         case Methods.getDeadLetter: return GetDeadLetterRequest(id: "dl-0-999").encoded()
         case Methods.discardDeadLetter: return DiscardDeadLetterRequest(id: "dl-0-999", reason: "access test").encoded()
         default: fatalError("no request for \(method)")
@@ -94,27 +106,40 @@ struct AccessMatrixTests {
         let pending = try await ConfirmationTests.request(agent, [CancelLine(lineID: "L1", quantity: 1)])
         #expect(pending.id == "web-W-1001/c1")
 
-        let keys: [Caller: String] = [.anonymous: "", .service: TestServer.serviceKey, .agent: TestServer.agentKey,
-                                      .portalOwn: TestServer.portalKey, .portalOther: TestServer.portalKey, .admin: TestServer.adminKey]
+        let keys: [Caller: String] = [
+            .anonymous: "", .service: TestServer.serviceKey, .agent: TestServer.agentKey,
+            .portalOwn: TestServer.portalKey, .portalOther: TestServer.portalKey, .admin: TestServer.adminKey,
+        ]
         // Every method of the table has exactly one row: a new method needs one.
         #expect(Set(Self.table.map(\.method)) == Set(Methods.all) && Self.table.count == Methods.all.count)
         var cells = 0
         for caller in Caller.allCases {
             let client = try await server.client(key: keys[caller]!)
-            let metadata = Metadata(onBehalfOf: caller == .portalOwn ? "acct-42" : caller == .portalOther ? "acct-7" : "")
+            let metadata = Metadata(
+                onBehalfOf: caller == .portalOwn ? "acct-42" : caller == .portalOther ? "acct-7" : ""
+            )
             for (method, expected) in Self.table {
                 let want = expected[Caller.allCases.firstIndex(of: caller)!]
                 var got = Expected.granted
                 do {
                     // A granted watch streams until its deadline; a refused one is answered at once.
                     let watch = [Methods.watchOrder, Methods.watchStock].contains(method)
-                    _ = try await client.call(method, request: Self.request(method), deadline: watch ? .milliseconds(200) : nil, metadata: metadata)
+                    _ = try await client.call(
+                        method,
+                        request: Self.request(method),
+                        deadline: watch ? .milliseconds(200) : nil,
+                        metadata: metadata
+                    )
                 } catch let error as ClientError {
                     let reason = error.status.reasons.first?.code ?? ""
                     // Only refusals of the caller count; a wrong token (TOKEN_INVALID, REQUEST_LOCKED) is
                     // the request's answer to a caller that was let in.
                     // Every id in the requests exists, so a NOT_FOUND can only be a hidden one.
-                    if ["API_KEY_REQUIRED", "ROLE_NOT_ALLOWED", "ORDER_NOT_FOUND", "CANCELLATION_NOT_FOUND"].contains(reason) { got = .refused(error.code, reason) }
+                    if ["API_KEY_REQUIRED", "ROLE_NOT_ALLOWED", "ORDER_NOT_FOUND", "CANCELLATION_NOT_FOUND"].contains(
+                        reason
+                    ) {
+                        got = .refused(error.code, reason)
+                    }
                 }
                 #expect(got == want, "\(method) as \(caller)")
                 cells += 1
@@ -127,22 +152,36 @@ struct AccessMatrixTests {
         try await server.stop()
     }
 
-    @Test("a portal acting for another account cannot try tokens: the attempts are refused before the token is looked at")
+    @Test(
+        "a portal acting for another account cannot try tokens: the attempts are refused before the token is looked at"
+    )
     func otherAccountTriesNoToken() async throws {
         let (server, agent, portal) = try await ConfirmationTests.setUp()
         let pending = try await ConfirmationTests.request(agent, [CancelLine(lineID: "L1", quantity: 1)])
         for _ in 0..<10 {
             await #expect(throws: ClientError.self) {
-                _ = try await portal.call(Methods.confirmCancellation, ConfirmCancellationRequest(id: pending.id, token: String(repeating: "1", count: 64)),
-                                          as: ConfirmCancellationResponse.self, metadata: Metadata(onBehalfOf: "acct-7"))
+                _ = try await portal.call(
+                    Methods.confirmCancellation,
+                    ConfirmCancellationRequest(id: pending.id, token: String(repeating: "1", count: 64)),
+                    as: ConfirmCancellationResponse.self,
+                    metadata: Metadata(onBehalfOf: "acct-7")
+                )
             }
         }
-        let after = try await agent.call(Methods.getCancellation, GetCancellationRequest(id: pending.id), as: GetCancellationResponse.self).cancellation
+        let after = try await agent.call(
+            Methods.getCancellation,
+            GetCancellationRequest(id: pending.id),
+            as: GetCancellationResponse.self
+        ).cancellation
         #expect(after.state == "PENDING_CONFIRMATION" && after.failedAttempts == 0)
         // The customer's own portal, with the right token, still confirms.
         let token = try await ConfirmationTests.token(portal, for: pending.id)
-        let confirmed = try await portal.call(Methods.confirmCancellation, ConfirmCancellationRequest(id: pending.id, token: token),
-                                              as: ConfirmCancellationResponse.self, metadata: Metadata(onBehalfOf: "acct-42"))
+        let confirmed = try await portal.call(
+            Methods.confirmCancellation,
+            ConfirmCancellationRequest(id: pending.id, token: token),
+            as: ConfirmCancellationResponse.self,
+            metadata: Metadata(onBehalfOf: "acct-42")
+        )
         #expect(confirmed.refund != nil)
         for client in [agent, portal] { await client.close() }
         try await server.stop()
@@ -154,8 +193,15 @@ struct AccessMatrixTests {
         let token = String(repeating: "1", count: 64)
         return [
             (Methods.getOrder, order, GetOrderRequest(orderID: order).encoded()),
-            (Methods.validateEligibility, order, ValidateEligibilityRequest(orderID: order, lines: [CancelLine(lineID: "L1", quantity: 1)]).encoded()),
-            (Methods.requestCancellation, order, RequestCancellationRequest(orderID: order, lines: [CancelLine(lineID: "L2b")], reasonCode: "PROBE").encoded()),
+            (
+                Methods.validateEligibility, order,
+                ValidateEligibilityRequest(orderID: order, lines: [CancelLine(lineID: "L1", quantity: 1)]).encoded()
+            ),
+            (
+                Methods.requestCancellation, order,
+                RequestCancellationRequest(orderID: order, lines: [CancelLine(lineID: "L2b")], reasonCode: "PROBE")
+                    .encoded()
+            ),
             (Methods.watchOrder, order, WatchOrderRequest(orderID: order).encoded()),
             (Methods.getCancellation, request, GetCancellationRequest(id: request).encoded()),
             (Methods.confirmCancellation, request, ConfirmCancellationRequest(id: request, token: token).encoded()),
@@ -164,18 +210,29 @@ struct AccessMatrixTests {
     }
 
     /// The answer to a call, with the id it named taken out, so that two answers can be compared.
-    static func answer(_ client: PartialCancelClient, _ method: String, _ body: ByteBuffer, id: String, metadata: Metadata) async throws -> String {
+    static func answer(
+        _ client: PartialCancelClient,
+        _ method: String,
+        _ body: ByteBuffer,
+        id: String,
+        metadata: Metadata
+    ) async throws -> String {
         do {
             _ = try await client.call(method, request: body, deadline: .milliseconds(2000), metadata: metadata)
             return "answered OK"
         } catch let error as ClientError {
             let status = error.status
-            let reasons = status.reasons.map { "\($0.code) subject=\($0.subject.replacingOccurrences(of: id, with: "<id>")) detail=\($0.detail)" }
-            return "\(status.code.name) \(status.message.replacingOccurrences(of: id, with: "<id>")) [\(reasons.joined(separator: "; "))]"
+            let reasons = status.reasons.map {
+                "\($0.code) subject=\($0.subject.replacingOccurrences(of: id, with: "<id>")) detail=\($0.detail)"
+            }
+            return
+                "\(status.code.name) \(status.message.replacingOccurrences(of: id, with: "<id>")) [\(reasons.joined(separator: "; "))]"
         }
     }
 
-    @Test("a portal that names no customer is refused before any lookup: an existing id and a missing one get the same answer")
+    @Test(
+        "a portal that names no customer is refused before any lookup: an existing id and a missing one get the same answer"
+    )
     func portalWithoutAccount() async throws {
         let (server, agent, portal) = try await ConfirmationTests.setUp()
         let pending = try await ConfirmationTests.request(agent, [CancelLine(lineID: "L1", quantity: 1)])
@@ -184,8 +241,17 @@ struct AccessMatrixTests {
         for index in existing.indices {
             let (method, id, body) = existing[index]
             let theirs = try await Self.answer(portal, method, body, id: id, metadata: Metadata())
-            let absent = try await Self.answer(portal, method, missing[index].body, id: missing[index].id, metadata: Metadata())
-            #expect(theirs.hasPrefix("INVALID_ARGUMENT ") && theirs.contains("ON_BEHALF_OF_REQUIRED"), "\(method): \(theirs)")
+            let absent = try await Self.answer(
+                portal,
+                method,
+                missing[index].body,
+                id: missing[index].id,
+                metadata: Metadata()
+            )
+            #expect(
+                theirs.hasPrefix("INVALID_ARGUMENT ") && theirs.contains("ON_BEHALF_OF_REQUIRED"),
+                "\(method): \(theirs)"
+            )
             #expect(theirs == absent, "\(method): an existing id answers \(theirs); a missing one \(absent)")
         }
         for client in [agent, portal] { await client.close() }
@@ -203,19 +269,39 @@ struct AccessMatrixTests {
         for index in existing.indices {
             let (method, id, body) = existing[index]
             let theirs = try await Self.answer(portal, method, body, id: id, metadata: foreign)
-            let missing = try await Self.answer(portal, method, missingOrder[index].body, id: missingOrder[index].id, metadata: foreign)
+            let missing = try await Self.answer(
+                portal,
+                method,
+                missingOrder[index].body,
+                id: missingOrder[index].id,
+                metadata: foreign
+            )
             #expect(theirs.hasPrefix("NOT_FOUND "), "\(method): \(theirs)")
             #expect(theirs == missing, "\(method): another account's \(id) answers \(theirs); a missing one \(missing)")
             if method.hasSuffix("Cancellation") && id == pending.id {
                 // A missing request on an order that exists reads the same too.
-                let missingOnOrder = try await Self.answer(portal, method, missingRequest[index].body, id: missingRequest[index].id, metadata: foreign)
+                let missingOnOrder = try await Self.answer(
+                    portal,
+                    method,
+                    missingRequest[index].body,
+                    id: missingRequest[index].id,
+                    metadata: foreign
+                )
                 #expect(theirs == missingOnOrder, "\(method): \(theirs) vs \(missingOnOrder)")
             }
         }
         // None of it touched the request: no attempt counted, no new request made.
-        let after = try await agent.call(Methods.getCancellation, GetCancellationRequest(id: pending.id), as: GetCancellationResponse.self).cancellation
+        let after = try await agent.call(
+            Methods.getCancellation,
+            GetCancellationRequest(id: pending.id),
+            as: GetCancellationResponse.self
+        ).cancellation
         #expect(after.state == "PENDING_CONFIRMATION" && after.failedAttempts == 0)
-        let order = try await agent.call(Methods.getOrder, GetOrderRequest(orderID: "web-W-1001"), as: GetOrderResponse.self)
+        let order = try await agent.call(
+            Methods.getOrder,
+            GetOrderRequest(orderID: "web-W-1001"),
+            as: GetOrderResponse.self
+        )
         #expect(!order.history.contains { $0.subject.hasSuffix("/c2") })
         for client in [agent, portal] { await client.close() }
         try await server.stop()

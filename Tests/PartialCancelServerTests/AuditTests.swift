@@ -20,9 +20,12 @@ struct AuditTests {
         options.flows = 30
         options.onHand = 500
         options.acknowledge = { id, refund in
-            acks.withLockedValue { $0.append(AcknowledgedRefund(cancellationID: id, refundID: refund.refundID, amount: refund.amount)) }
+            acks.withLockedValue {
+                $0.append(AcknowledgedRefund(cancellationID: id, refundID: refund.refundID, amount: refund.amount))
+            }
         }
-        let agent = try await server.client(key: TestServer.adminKey), portal = try await server.client(key: TestServer.portalKey)
+        let agent = try await server.client(key: TestServer.adminKey)
+        let portal = try await server.client(key: TestServer.portalKey)
         let result = try await LoadRun(options: options, agents: [agent], portals: [portal]).run()
         #expect(result.succeeded)
         await agent.close()
@@ -35,7 +38,12 @@ struct AuditTests {
         var configuration = StorageConfiguration()
         configuration.shards = try #require(try Storage.recordedShardCount(directory: directory))
         let loop = MultiThreadedEventLoopGroup.singleton.next()
-        let storage = try Storage.open(directory: directory, configuration: configuration, eventLoop: loop, logger: Logger(label: "audit"))
+        let storage = try Storage.open(
+            directory: directory,
+            configuration: configuration,
+            eventLoop: loop,
+            logger: Logger(label: "audit")
+        )
         defer { storage.close() }
         try await storage.waitForDelivery(on: loop).get()
         return try await storage.audit(acknowledged: acks, onHand: ["LDAUDIT": 500], on: loop).get()
@@ -43,9 +51,14 @@ struct AuditTests {
 
     /// Runs SQL on one shard file with Python's sqlite3 (a client that is not ours).
     func tamper(_ directory: String, shard: Int, _ sql: String) async throws {
-        let result = try await runCommand(URL(fileURLWithPath: "/usr/bin/env"),
-                                    ["python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()",
-                                     "\(directory)/shard-\(shard).sqlite", sql])
+        let result = try await runCommand(
+            URL(fileURLWithPath: "/usr/bin/env"),
+            [
+                "python3", "-c",
+                "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()",
+                "\(directory)/shard-\(shard).sqlite", sql,
+            ]
+        )
         #expect(result.status == 0, "\(result.error)")
     }
 
@@ -66,12 +79,16 @@ struct AuditTests {
         #expect(forgedReport.violations.contains { $0.contains("web-NOPE/c1") && $0.contains("missing") })
 
         for shard in 0..<2 {
-            try await tamper(directory, shard: shard, """
-            DELETE FROM refunds WHERE rowid = (SELECT MIN(rowid) FROM refunds);
-            DELETE FROM applied_messages;
-            UPDATE stock SET reserved = reserved + 1, on_hand = 7 WHERE rowid = (SELECT MIN(rowid) FROM stock);
-            DELETE FROM order_history WHERE seq = 2 AND order_id = (SELECT MIN(order_id) FROM order_history WHERE seq = 3);
-            """)
+            try await tamper(
+                directory,
+                shard: shard,
+                """
+                DELETE FROM refunds WHERE rowid = (SELECT MIN(rowid) FROM refunds);
+                DELETE FROM applied_messages;
+                UPDATE stock SET reserved = reserved + 1, on_hand = 7 WHERE rowid = (SELECT MIN(rowid) FROM stock);
+                DELETE FROM order_history WHERE seq = 2 AND order_id = (SELECT MIN(order_id) FROM order_history WHERE seq = 3);
+                """
+            )
         }
         let damaged = try await audit(directory, acks: acks).violations
         #expect(damaged.contains { $0.contains("without a refund") })

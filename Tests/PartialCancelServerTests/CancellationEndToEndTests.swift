@@ -1,5 +1,5 @@
-import Logging
 import Foundation
+import Logging
 import NIOCore
 import PartialCancelClient
 import PartialCancelDomain
@@ -9,16 +9,29 @@ import Testing
 
 @Suite("Eligibility end to end")
 struct CancellationEndToEndTests {
-    func validate(_ client: PartialCancelClient, _ order: String, _ lines: [CancelLine], onBehalfOf: String = "") async throws -> ValidateEligibilityResponse {
-        try await client.call(Methods.validateEligibility, ValidateEligibilityRequest(orderID: order, lines: lines), as: ValidateEligibilityResponse.self,
-                              metadata: Metadata(onBehalfOf: onBehalfOf))
+    func validate(
+        _ client: PartialCancelClient,
+        _ order: String,
+        _ lines: [CancelLine],
+        onBehalfOf: String = ""
+    ) async throws -> ValidateEligibilityResponse {
+        try await client.call(
+            Methods.validateEligibility,
+            ValidateEligibilityRequest(orderID: order, lines: lines),
+            as: ValidateEligibilityResponse.self,
+            metadata: Metadata(onBehalfOf: onBehalfOf)
+        )
     }
 
     @Test("an agent validates the sample order's lines: verdicts with named rules, and a quote when all are eligible")
     func validateSample() async throws {
         let server = try await TestServer.start { _ in }
         let service = try await server.client(key: TestServer.serviceKey)
-        _ = try await service.call(Methods.ingestOrder, IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web)), as: IngestOrderResponse.self)
+        _ = try await service.call(
+            Methods.ingestOrder,
+            IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web)),
+            as: IngestOrderResponse.self
+        )
         let agent = try await server.client(key: TestServer.agentKey)
 
         let mug = try await validate(agent, "web-W-1001", [CancelLine(lineID: "L1", quantity: 1)])
@@ -30,16 +43,30 @@ struct CancellationEndToEndTests {
         #expect(quote.newTotals.total == 79_504 - 6421)
         #expect(quote.policy == "proportional" && quote.orderVersion == 1)
 
-        let mixed = try await validate(agent, "web-W-1001", [CancelLine(lineID: "L2b"), CancelLine(lineID: "L4"), CancelLine(lineID: "L9")])
+        let mixed = try await validate(
+            agent,
+            "web-W-1001",
+            [CancelLine(lineID: "L2b"), CancelLine(lineID: "L4"), CancelLine(lineID: "L9")]
+        )
         #expect(!mixed.eligible)
         #expect(mixed.quote == nil)
         #expect(mixed.lines.map(\.eligible) == [true, false, false])
-        #expect(mixed.lines[1].reasons.first == EligibilityReasonView(code: "THIRD_PARTY_LOGISTICS", rule: "line.fulfilment.partner_accepts_cancel",
-                                                                      detail: "line L4 at 3PL-WEST (THIRD_PARTY_LOGISTICS)"))
+        #expect(
+            mixed.lines[1].reasons.first
+                == EligibilityReasonView(
+                    code: "THIRD_PARTY_LOGISTICS",
+                    rule: "line.fulfilment.partner_accepts_cancel",
+                    detail: "line L4 at 3PL-WEST (THIRD_PARTY_LOGISTICS)"
+                )
+        )
         #expect(mixed.lines[2].reasons.map(\.code) == ["LINE_NOT_FOUND"])
 
         // Nothing changed: validation has no side effects.
-        let order = try await agent.call(Methods.getOrder, GetOrderRequest(orderID: "web-W-1001"), as: GetOrderResponse.self)
+        let order = try await agent.call(
+            Methods.getOrder,
+            GetOrderRequest(orderID: "web-W-1001"),
+            as: GetOrderResponse.self
+        )
         #expect(order.order.version == 1 && order.order.lines.allSatisfy { $0.cancelledQuantity == 0 })
         for client in [service, agent] { await client.close() }
         try await server.stop()
@@ -49,7 +76,11 @@ struct CancellationEndToEndTests {
     func refusals() async throws {
         let server = try await TestServer.start { _ in }
         let service = try await server.client(key: TestServer.serviceKey)
-        _ = try await service.call(Methods.ingestOrder, IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web)), as: IngestOrderResponse.self)
+        _ = try await service.call(
+            Methods.ingestOrder,
+            IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web)),
+            as: IngestOrderResponse.self
+        )
         let cases: [(String, [CancelLine], String, StatusCode, String)] = [
             ("web-W-1001", [], "", .invalidArgument, "request.lines"),
             ("web-W-1001", [CancelLine(lineID: "L1", quantity: -1)], "", .invalidArgument, "request.lines[0].quantity"),
@@ -68,7 +99,9 @@ struct CancellationEndToEndTests {
         }
         let portal = try await server.client(key: TestServer.portalKey)
         #expect(try await validate(portal, "web-W-1001", [CancelLine(lineID: "L1")], onBehalfOf: "acct-42").eligible)
-        await #expect(throws: ClientError.self) { _ = try await validate(portal, "web-W-1001", [CancelLine(lineID: "L1")], onBehalfOf: "acct-1") }
+        await #expect(throws: ClientError.self) {
+            _ = try await validate(portal, "web-W-1001", [CancelLine(lineID: "L1")], onBehalfOf: "acct-1")
+        }
         for client in [service, portal] { await client.close() }
         try await server.stop()
     }
@@ -76,12 +109,18 @@ struct CancellationEndToEndTests {
     @Test("the configured policy applies: reprice and a channel window")
     func configuredPolicy() async throws {
         let server = try await TestServer.start { configuration in
-            configuration.cancellation = CancellationPolicy(rules: [.init(channel: "marketplace", cancelWindowMinutes: 30),
-                                                                    .init(channel: "web", refundPolicy: .reprice)])
+            configuration.cancellation = CancellationPolicy(rules: [
+                .init(channel: "marketplace", cancelWindowMinutes: 30),
+                .init(channel: "web", refundPolicy: .reprice),
+            ])
         }
         let service = try await server.client(key: TestServer.serviceKey)
         for (channel, payload) in SampleData.orders {
-            _ = try await service.call(Methods.ingestOrder, IngestOrderRequest(channel: channel, payload: ByteBuffer(string: payload)), as: IngestOrderResponse.self)
+            _ = try await service.call(
+                Methods.ingestOrder,
+                IngestOrderRequest(channel: channel, payload: ByteBuffer(string: payload)),
+                as: IngestOrderResponse.self
+            )
         }
         // The marketplace order was placed on 2026-11-20: far outside a 30-minute window.
         let late = try await validate(service, "marketplace-MP-5001", [CancelLine(lineID: "L1")])
@@ -90,7 +129,11 @@ struct CancellationEndToEndTests {
         // camera kit leaves 135.00 < 150.00: SAVE20 is withdrawn from what remains.
         let payload = SamplePayloads.web.replacingOccurrences(of: "W-1001", with: "W-2001")
             .replacingOccurrences(of: #""partner_accepts_cancel": false"#, with: #""partner_accepts_cancel": true"#)
-        _ = try await service.call(Methods.ingestOrder, IngestOrderRequest(channel: "web", payload: ByteBuffer(string: payload)), as: IngestOrderResponse.self)
+        _ = try await service.call(
+            Methods.ingestOrder,
+            IngestOrderRequest(channel: "web", payload: ByteBuffer(string: payload)),
+            as: IngestOrderResponse.self
+        )
         let kit = try await validate(service, "web-W-2001", [CancelLine(lineID: "L2"), CancelLine(lineID: "L4")])
         #expect(kit.quote?.policy == "reprice")
         #expect(kit.quote?.deductions.map(\.code) == ["PROMOTION_WITHDRAWN"])
@@ -105,13 +148,26 @@ struct CancellationEndToEndTests {
 struct CancellationRequestTests {
     func ingestSample(_ server: TestServer) async throws {
         let service = try await server.client(key: TestServer.serviceKey)
-        _ = try await service.call(Methods.ingestOrder, IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web)), as: IngestOrderResponse.self)
+        _ = try await service.call(
+            Methods.ingestOrder,
+            IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web)),
+            as: IngestOrderResponse.self
+        )
         await service.close()
     }
 
-    func request(_ client: PartialCancelClient, _ lines: [CancelLine], reason: String = "ADDED_BY_MISTAKE", onBehalfOf: String = "") async throws -> CancellationView {
-        try await client.call(Methods.requestCancellation, RequestCancellationRequest(orderID: "web-W-1001", lines: lines, reasonCode: reason),
-                              as: RequestCancellationResponse.self, metadata: Metadata(onBehalfOf: onBehalfOf)).cancellation
+    func request(
+        _ client: PartialCancelClient,
+        _ lines: [CancelLine],
+        reason: String = "ADDED_BY_MISTAKE",
+        onBehalfOf: String = ""
+    ) async throws -> CancellationView {
+        try await client.call(
+            Methods.requestCancellation,
+            RequestCancellationRequest(orderID: "web-W-1001", lines: lines, reasonCode: reason),
+            as: RequestCancellationResponse.self,
+            metadata: Metadata(onBehalfOf: onBehalfOf)
+        ).cancellation
     }
 
     @Test("a request records the binding quote, tells the customer the token, and takes its lines")
@@ -119,8 +175,11 @@ struct CancellationRequestTests {
         let server = try await TestServer.start { _ in }
         try await ingestSample(server)
         let agent = try await server.client(key: TestServer.agentKey)
-        let validated = try await agent.call(Methods.validateEligibility, ValidateEligibilityRequest(orderID: "web-W-1001", lines: [CancelLine(lineID: "L1", quantity: 1)]),
-                                             as: ValidateEligibilityResponse.self)
+        let validated = try await agent.call(
+            Methods.validateEligibility,
+            ValidateEligibilityRequest(orderID: "web-W-1001", lines: [CancelLine(lineID: "L1", quantity: 1)]),
+            as: ValidateEligibilityResponse.self
+        )
         let created = try await request(agent, [CancelLine(lineID: "L1", quantity: 1)])
         #expect(created.id == "web-W-1001/c1")
         #expect(created.state == "PENDING_CONFIRMATION")
@@ -131,16 +190,31 @@ struct CancellationRequestTests {
 
         // The customer's portal inbox holds the token; nobody else can read it.
         let portal = try await server.client(key: TestServer.portalKey)
-        let inbox = try await portal.call(Methods.listNotifications, ListNotificationsRequest(), as: ListNotificationsResponse.self,
-                                          metadata: Metadata(onBehalfOf: "acct-42")).notifications
+        let inbox = try await portal.call(
+            Methods.listNotifications,
+            ListNotificationsRequest(),
+            as: ListNotificationsResponse.self,
+            metadata: Metadata(onBehalfOf: "acct-42")
+        ).notifications
         #expect(inbox.count == 1)
         #expect(inbox[0].kind == "CONFIRMATION_REQUESTED" && inbox[0].cancellationID == created.id)
         let tokenLine = try #require(inbox[0].body.split(separator: "\n").last)
         #expect(tokenLine.hasPrefix("Token: ") && tokenLine.dropFirst(7).count == 64)
-        #expect(try await portal.call(Methods.listNotifications, ListNotificationsRequest(), as: ListNotificationsResponse.self,
-                                      metadata: Metadata(onBehalfOf: "acct-7")).notifications.isEmpty)
+        #expect(
+            try await portal.call(
+                Methods.listNotifications,
+                ListNotificationsRequest(),
+                as: ListNotificationsResponse.self,
+                metadata: Metadata(onBehalfOf: "acct-7")
+            ).notifications.isEmpty
+        )
         do {
-            _ = try await agent.call(Methods.listNotifications, ListNotificationsRequest(), as: ListNotificationsResponse.self, metadata: Metadata(onBehalfOf: "acct-42"))
+            _ = try await agent.call(
+                Methods.listNotifications,
+                ListNotificationsRequest(),
+                as: ListNotificationsResponse.self,
+                metadata: Metadata(onBehalfOf: "acct-42")
+            )
             Issue.record("an agent read the customer's inbox")
         } catch let error as ClientError {
             #expect(error.code == .permissionDenied)
@@ -152,13 +226,24 @@ struct CancellationRequestTests {
             Issue.record("a second request took a pending line")
         } catch let error as ClientError {
             #expect(error.code == .failedPrecondition)
-            #expect(error.status.reasons.first == Reason(rawCode: "CANCELLATION_PENDING", subject: "L1", detail: "cancellation.pending"))
+            #expect(
+                error.status.reasons.first
+                    == Reason(rawCode: "CANCELLATION_PENDING", subject: "L1", detail: "cancellation.pending")
+            )
         }
         #expect(try await request(agent, [CancelLine(lineID: "L2b")]).id == "web-W-1001/c2")
 
-        let read = try await agent.call(Methods.getCancellation, GetCancellationRequest(id: created.id), as: GetCancellationResponse.self).cancellation
+        let read = try await agent.call(
+            Methods.getCancellation,
+            GetCancellationRequest(id: created.id),
+            as: GetCancellationResponse.self
+        ).cancellation
         #expect(read == created)
-        let order = try await agent.call(Methods.getOrder, GetOrderRequest(orderID: "web-W-1001"), as: GetOrderResponse.self)
+        let order = try await agent.call(
+            Methods.getOrder,
+            GetOrderRequest(orderID: "web-W-1001"),
+            as: GetOrderResponse.self
+        )
         #expect(order.history.map(\.event) == ["INGESTED", "CANCELLATION_REQUESTED", "CANCELLATION_REQUESTED"])
         #expect(order.order.version == 1)  // nothing changes until the customer confirms
         for client in [agent, portal] { await client.close() }
@@ -184,10 +269,16 @@ struct CancellationRequestTests {
             #expect(error.status.reasons.first?.subject == "request.reason_code")
         }
         let portal = try await server.client(key: TestServer.portalKey)
-        await #expect(throws: ClientError.self) { _ = try await request(portal, [CancelLine(lineID: "L1")], onBehalfOf: "acct-7") }
+        await #expect(throws: ClientError.self) {
+            _ = try await request(portal, [CancelLine(lineID: "L1")], onBehalfOf: "acct-7")
+        }
         #expect(try await request(portal, [CancelLine(lineID: "L1")], onBehalfOf: "acct-42").id == "web-W-1001/c1")
         await #expect(throws: ClientError.self) {
-            _ = try await agent.call(Methods.getCancellation, GetCancellationRequest(id: "web-W-1001/c9"), as: GetCancellationResponse.self)
+            _ = try await agent.call(
+                Methods.getCancellation,
+                GetCancellationRequest(id: "web-W-1001/c9"),
+                as: GetCancellationResponse.self
+            )
         }
         for client in [agent, portal] { await client.close() }
         try await server.stop()
@@ -196,39 +287,78 @@ struct CancellationRequestTests {
 
 @Suite("Confirmation end to end")
 struct ConfirmationTests {
-    static func token(_ portal: PartialCancelClient, for id: String, account: String = "acct-42") async throws -> String {
-        let inbox = try await portal.call(Methods.listNotifications, ListNotificationsRequest(limit: 100), as: ListNotificationsResponse.self,
-                                          metadata: Metadata(onBehalfOf: account)).notifications
+    static func token(_ portal: PartialCancelClient, for id: String, account: String = "acct-42") async throws -> String
+    {
+        let inbox = try await portal.call(
+            Methods.listNotifications,
+            ListNotificationsRequest(limit: 100),
+            as: ListNotificationsResponse.self,
+            metadata: Metadata(onBehalfOf: account)
+        ).notifications
         let message = try #require(inbox.first { $0.cancellationID == id && $0.kind == "CONFIRMATION_REQUESTED" })
         let line = try #require(message.body.split(separator: "\n").first { $0.hasPrefix("Token: ") })
         return String(line.dropFirst(7))
     }
 
-    static func setUp(_ configure: @escaping (inout ServerConfiguration) -> Void = { _ in }, payload: String = SamplePayloads.web,
-                      logger: Logger? = nil, clock: WallClock = .system) async throws
-        -> (TestServer, agent: PartialCancelClient, portal: PartialCancelClient) {
+    static func setUp(
+        _ configure: @escaping (inout ServerConfiguration) -> Void = { _ in },
+        payload: String = SamplePayloads.web,
+        logger: Logger? = nil,
+        clock: WallClock = .system
+    ) async throws
+        -> (TestServer, agent: PartialCancelClient, portal: PartialCancelClient)
+    {
         let server = try await TestServer.start(logger: logger, clock: clock, configuring: configure)
         let admin = try await server.client()
         for (sku, location, onHand) in SampleData.stock {
-            _ = try await admin.call(Methods.putStock, PutStockRequest(sku: sku, location: location, onHand: onHand), as: PutStockResponse.self)
+            _ = try await admin.call(
+                Methods.putStock,
+                PutStockRequest(sku: sku, location: location, onHand: onHand),
+                as: PutStockResponse.self
+            )
         }
-        _ = try await admin.call(Methods.ingestOrder, IngestOrderRequest(channel: "web", payload: ByteBuffer(string: payload)), as: IngestOrderResponse.self)
+        _ = try await admin.call(
+            Methods.ingestOrder,
+            IngestOrderRequest(channel: "web", payload: ByteBuffer(string: payload)),
+            as: IngestOrderResponse.self
+        )
         await admin.close()
-        return (server, try await server.client(key: TestServer.agentKey), try await server.client(key: TestServer.portalKey))
+        return (
+            server, try await server.client(key: TestServer.agentKey),
+            try await server.client(key: TestServer.portalKey)
+        )
     }
 
-    static func request(_ agent: PartialCancelClient, _ lines: [CancelLine], order: String = "web-W-1001") async throws -> CancellationView {
-        try await agent.call(Methods.requestCancellation, RequestCancellationRequest(orderID: order, lines: lines, reasonCode: "ADDED_BY_MISTAKE"),
-                             as: RequestCancellationResponse.self).cancellation
+    static func request(
+        _ agent: PartialCancelClient,
+        _ lines: [CancelLine],
+        order: String = "web-W-1001"
+    ) async throws -> CancellationView {
+        try await agent.call(
+            Methods.requestCancellation,
+            RequestCancellationRequest(orderID: order, lines: lines, reasonCode: "ADDED_BY_MISTAKE"),
+            as: RequestCancellationResponse.self
+        ).cancellation
     }
 
     /// Confirms as the customer's portal (acting for the sample order's account).
-    static func confirm(_ client: PartialCancelClient, _ id: String, _ token: String, account: String = "acct-42") async throws -> ConfirmCancellationResponse {
-        try await client.call(Methods.confirmCancellation, ConfirmCancellationRequest(id: id, token: token), as: ConfirmCancellationResponse.self,
-                              metadata: Metadata(onBehalfOf: account))
+    static func confirm(
+        _ client: PartialCancelClient,
+        _ id: String,
+        _ token: String,
+        account: String = "acct-42"
+    ) async throws -> ConfirmCancellationResponse {
+        try await client.call(
+            Methods.confirmCancellation,
+            ConfirmCancellationRequest(id: id, token: token),
+            as: ConfirmCancellationResponse.self,
+            metadata: Metadata(onBehalfOf: account)
+        )
     }
 
-    @Test("the mistaken item: requested, confirmed by token, refunded to the cent, stock released, COMPLETED; twice is the same answer")
+    @Test(
+        "the mistaken item: requested, confirmed by token, refunded to the cent, stock released, COMPLETED; twice is the same answer"
+    )
     func mistakenItem() async throws {
         let (server, agent, portal) = try await Self.setUp()
         let requested = try await Self.request(agent, [CancelLine(lineID: "L1", quantity: 1)])
@@ -244,9 +374,17 @@ struct ConfirmationTests {
         #expect(order.tenders.first { $0.id == "T2" }?.refunded == 6421)
 
         try await server.server.storage.waitForDelivery(on: agent.eventLoop).get()
-        let mugs = try await agent.call(Methods.getStock, GetStockRequest(sku: "MUG-01", location: "WH-EAST"), as: GetStockResponse.self).pools
+        let mugs = try await agent.call(
+            Methods.getStock,
+            GetStockRequest(sku: "MUG-01", location: "WH-EAST"),
+            as: GetStockResponse.self
+        ).pools
         #expect(mugs == [StockPoolView(sku: "MUG-01", location: "WH-EAST", onHand: 120, reserved: 1, available: 119)])
-        let state = try await agent.call(Methods.getCancellation, GetCancellationRequest(id: requested.id), as: GetCancellationResponse.self).cancellation.state
+        let state = try await agent.call(
+            Methods.getCancellation,
+            GetCancellationRequest(id: requested.id),
+            as: GetCancellationResponse.self
+        ).cancellation.state
         #expect(state == "COMPLETED")
 
         let again = try await Self.confirm(agent, requested.id, token)
@@ -254,20 +392,30 @@ struct ConfirmationTests {
         let refunds = try await server.server.storage.refunds(orderID: "web-W-1001", on: agent.eventLoop).get()
         #expect(refunds.count == 1)
         // The audit trail: every change of the order, the request and the refund, with actor and old → new.
-        let history = try await agent.call(Methods.getOrder, GetOrderRequest(orderID: "web-W-1001"), as: GetOrderResponse.self).history
+        let history = try await agent.call(
+            Methods.getOrder,
+            GetOrderRequest(orderID: "web-W-1001"),
+            as: GetOrderResponse.self
+        ).history
         let trail = history.map { "\($0.seq) \($0.event) \($0.subject) \($0.fromState) -> \($0.toState)" }
-        #expect(trail == [
-            "1 INGESTED web-W-1001  -> CONFIRMED",
-            "2 CANCELLATION_REQUESTED \(requested.id)  -> PENDING_CONFIRMATION",
-            "3 CANCELLATION_CONFIRMED \(requested.id) PENDING_CONFIRMATION -> CONFIRMED",
-            "4 ORDER_UPDATED web-W-1001 CONFIRMED, total 79504 USD -> CONFIRMED, total 73083 USD",
-            "5 REFUND_ISSUED \(refund.refundID)  -> ISSUED",
-            "6 CANCELLATION_COMPLETED \(requested.id) CONFIRMED -> COMPLETED",
-        ])
+        #expect(
+            trail == [
+                "1 INGESTED web-W-1001  -> CONFIRMED",
+                "2 CANCELLATION_REQUESTED \(requested.id)  -> PENDING_CONFIRMATION",
+                "3 CANCELLATION_CONFIRMED \(requested.id) PENDING_CONFIRMATION -> CONFIRMED",
+                "4 ORDER_UPDATED web-W-1001 CONFIRMED, total 79504 USD -> CONFIRMED, total 73083 USD",
+                "5 REFUND_ISSUED \(refund.refundID)  -> ISSUED",
+                "6 CANCELLATION_COMPLETED \(requested.id) CONFIRMED -> COMPLETED",
+            ]
+        )
         #expect(history.allSatisfy { $0.atMs > 0 && !$0.actor.isEmpty })
         #expect(history[2].actor.contains("portal") || history[2].actor.contains("agent"))
-        let inbox = try await portal.call(Methods.listNotifications, ListNotificationsRequest(), as: ListNotificationsResponse.self,
-                                          metadata: Metadata(onBehalfOf: "acct-42")).notifications
+        let inbox = try await portal.call(
+            Methods.listNotifications,
+            ListNotificationsRequest(),
+            as: ListNotificationsResponse.self,
+            metadata: Metadata(onBehalfOf: "acct-42")
+        ).notifications
         #expect(inbox.first?.kind == "CANCELLATION_CONFIRMED")
         for client in [agent, portal] { await client.close() }
         try await server.stop()
@@ -279,21 +427,33 @@ struct ConfirmationTests {
         let admin = try await server.client()
         let kit = try await Self.request(agent, [CancelLine(lineID: "L2")])
         do {
-            _ = try await admin.call(Methods.releaseInventory, ReleaseInventoryRequest(id: kit.id), as: ReleaseInventoryResponse.self)
+            _ = try await admin.call(
+                Methods.releaseInventory,
+                ReleaseInventoryRequest(id: kit.id),
+                as: ReleaseInventoryResponse.self
+            )
             Issue.record("released a pending cancellation")
         } catch let error as ClientError {
             #expect(error.code == .failedPrecondition && error.status.reasons.first?.code == "NOT_CONFIRMED")
         }
         _ = try await Self.confirm(portal, kit.id, try await Self.token(portal, for: kit.id))
         for _ in 0..<2 {
-            let release = try await admin.call(Methods.releaseInventory, ReleaseInventoryRequest(id: kit.id), as: ReleaseInventoryResponse.self)
+            let release = try await admin.call(
+                Methods.releaseInventory,
+                ReleaseInventoryRequest(id: kit.id),
+                as: ReleaseInventoryResponse.self
+            )
             #expect(release.complete && release.cancellation.state == "COMPLETED")
             #expect(release.released.map(\.lineID) == ["L2a", "L2b"])  // the bundle's parts are what is on the shelf
             #expect(release.released.map(\.pool.reserved) == [0, 0])
             #expect(release.released.map(\.pool.available) == [15, 40])
         }
         await #expect(throws: ClientError.self) {
-            _ = try await agent.call(Methods.releaseInventory, ReleaseInventoryRequest(id: kit.id), as: ReleaseInventoryResponse.self)
+            _ = try await agent.call(
+                Methods.releaseInventory,
+                ReleaseInventoryRequest(id: kit.id),
+                as: ReleaseInventoryResponse.self
+            )
         }
         for client in [agent, portal, admin] { await client.close() }
         try await server.stop()
@@ -314,13 +474,21 @@ struct ConfirmationTests {
         }
         let token = try await Self.token(portal, for: first.id)
         await #expect(throws: ClientError.self) { _ = try await Self.confirm(portal, first.id, token) }
-        let locked = try await agent.call(Methods.getCancellation, GetCancellationRequest(id: first.id), as: GetCancellationResponse.self).cancellation
+        let locked = try await agent.call(
+            Methods.getCancellation,
+            GetCancellationRequest(id: first.id),
+            as: GetCancellationResponse.self
+        ).cancellation
         #expect(locked.failedAttempts == 5 && locked.state == "LOCKED")
 
         let second = try await Self.request(agent, [CancelLine(lineID: "L3")])
         let declineToken = try await Self.token(portal, for: second.id)
-        let declined = try await portal.call(Methods.declineCancellation, DeclineCancellationRequest(id: second.id, token: declineToken),
-                                             as: DeclineCancellationResponse.self, metadata: Metadata(onBehalfOf: "acct-42"))
+        let declined = try await portal.call(
+            Methods.declineCancellation,
+            DeclineCancellationRequest(id: second.id, token: declineToken),
+            as: DeclineCancellationResponse.self,
+            metadata: Metadata(onBehalfOf: "acct-42")
+        )
         #expect(declined.cancellation.state == "DECLINED")
         do {
             _ = try await Self.confirm(portal, second.id, declineToken)
@@ -340,8 +508,14 @@ struct ConfirmationTests {
     @Test("a quote that no longer holds aborts the confirmation; racing confirmations give one refund")
     func abortedAndRacing() async throws {
         // Reprice on web, and a TV whose partner accepts cancellation.
-        let payload = SamplePayloads.web.replacingOccurrences(of: #""partner_accepts_cancel": false"#, with: #""partner_accepts_cancel": true"#)
-        let (server, agent, portal) = try await Self.setUp({ $0.cancellation = CancellationPolicy(refundPolicy: .reprice) }, payload: payload)
+        let payload = SamplePayloads.web.replacingOccurrences(
+            of: #""partner_accepts_cancel": false"#,
+            with: #""partner_accepts_cancel": true"#
+        )
+        let (server, agent, portal) = try await Self.setUp(
+            { $0.cancellation = CancellationPolicy(refundPolicy: .reprice) },
+            payload: payload
+        )
         let kit = try await Self.request(agent, [CancelLine(lineID: "L2")])
         let tv = try await Self.request(agent, [CancelLine(lineID: "L4")])
         let kitToken = try await Self.token(portal, for: kit.id)
@@ -360,7 +534,11 @@ struct ConfirmationTests {
             #expect(error.code == .aborted)
             #expect(error.status.reasons.first?.code == "QUOTE_CHANGED")
         }
-        let aborted = try await agent.call(Methods.getCancellation, GetCancellationRequest(id: kit.id), as: GetCancellationResponse.self).cancellation
+        let aborted = try await agent.call(
+            Methods.getCancellation,
+            GetCancellationRequest(id: kit.id),
+            as: GetCancellationResponse.self
+        ).cancellation
         #expect(aborted.state == "ABORTED")
         #expect(try await server.server.storage.refunds(orderID: "web-W-1001", on: agent.eventLoop).get().count == 1)
         for client in [agent, portal] { await client.close() }
@@ -370,13 +548,22 @@ struct ConfirmationTests {
 
 @Suite("Idempotency keys")
 struct IdempotencyTests {
-    @Test("a portal's keys never cross the customers it acts for: no replay of another's reply, no poisoning of another's key")
+    @Test(
+        "a portal's keys never cross the customers it acts for: no replay of another's reply, no poisoning of another's key"
+    )
     func scopedToCustomer() async throws {
         let (server, agent, portal) = try await ConfirmationTests.setUp()
         func request(_ line: String, for account: String, key: String) async throws -> RequestCancellationResponse {
-            try await portal.call(Methods.requestCancellation,
-                                  RequestCancellationRequest(orderID: "web-W-1001", lines: [CancelLine(lineID: line, quantity: 1)], reasonCode: "ADDED_BY_MISTAKE"),
-                                  as: RequestCancellationResponse.self, metadata: Metadata(idempotencyKey: key, onBehalfOf: account))
+            try await portal.call(
+                Methods.requestCancellation,
+                RequestCancellationRequest(
+                    orderID: "web-W-1001",
+                    lines: [CancelLine(lineID: line, quantity: 1)],
+                    reasonCode: "ADDED_BY_MISTAKE"
+                ),
+                as: RequestCancellationResponse.self,
+                metadata: Metadata(idempotencyKey: key, onBehalfOf: account)
+            )
         }
         // The owner's reply (a quote of acct-42's order) is not replayed to a portal acting for acct-7.
         let owners = try await request("L1", for: "acct-42", key: "k-1")
@@ -395,42 +582,96 @@ struct IdempotencyTests {
         try await server.stop()
     }
 
-    @Test("same key and request: the stored reply; same key, other request: IDEMPOTENCY_KEY_REUSED; keys are per principal")
+    @Test(
+        "same key and request: the stored reply; same key, other request: IDEMPOTENCY_KEY_REUSED; keys are per principal"
+    )
     func semantics() async throws {
         let server = try await TestServer.start { _ in }
         let service = try await server.client(key: TestServer.serviceKey)
         let admin = try await server.client()
         let ingest = IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web))
-        let first = try await service.call(Methods.ingestOrder, ingest, as: IngestOrderResponse.self, metadata: Metadata(idempotencyKey: "ingest-1"))
-        let replay = try await service.call(Methods.ingestOrder, ingest, as: IngestOrderResponse.self, metadata: Metadata(idempotencyKey: "ingest-1"))
+        let first = try await service.call(
+            Methods.ingestOrder,
+            ingest,
+            as: IngestOrderResponse.self,
+            metadata: Metadata(idempotencyKey: "ingest-1")
+        )
+        let replay = try await service.call(
+            Methods.ingestOrder,
+            ingest,
+            as: IngestOrderResponse.self,
+            metadata: Metadata(idempotencyKey: "ingest-1")
+        )
         #expect(first.created && replay == first)  // the stored reply, created: true included
         let other = IngestOrderRequest(channel: "marketplace", payload: ByteBuffer(string: SamplePayloads.marketplace))
         do {
-            _ = try await service.call(Methods.ingestOrder, other, as: IngestOrderResponse.self, metadata: Metadata(idempotencyKey: "ingest-1"))
+            _ = try await service.call(
+                Methods.ingestOrder,
+                other,
+                as: IngestOrderResponse.self,
+                metadata: Metadata(idempotencyKey: "ingest-1")
+            )
             Issue.record("a reused key ran another request")
         } catch let error as ClientError {
             #expect(error.code == .failedPrecondition && error.status.reasons.first?.code == "IDEMPOTENCY_KEY_REUSED")
         }
         // Another principal's key of the same name is its own.
-        #expect(try await admin.call(Methods.ingestOrder, other, as: IngestOrderResponse.self, metadata: Metadata(idempotencyKey: "ingest-1")).created)
+        #expect(
+            try await admin.call(
+                Methods.ingestOrder,
+                other,
+                as: IngestOrderResponse.self,
+                metadata: Metadata(idempotencyKey: "ingest-1")
+            ).created
+        )
 
         // A retried request does not create a second cancellation.
-        let request = RequestCancellationRequest(orderID: "web-W-1001", lines: [CancelLine(lineID: "L1", quantity: 1)], reasonCode: "ADDED_BY_MISTAKE")
-        let a = try await service.call(Methods.requestCancellation, request, as: RequestCancellationResponse.self, metadata: Metadata(idempotencyKey: "rq-7"))
-        let b = try await service.call(Methods.requestCancellation, request, as: RequestCancellationResponse.self, metadata: Metadata(idempotencyKey: "rq-7"))
+        let request = RequestCancellationRequest(
+            orderID: "web-W-1001",
+            lines: [CancelLine(lineID: "L1", quantity: 1)],
+            reasonCode: "ADDED_BY_MISTAKE"
+        )
+        let a = try await service.call(
+            Methods.requestCancellation,
+            request,
+            as: RequestCancellationResponse.self,
+            metadata: Metadata(idempotencyKey: "rq-7")
+        )
+        let b = try await service.call(
+            Methods.requestCancellation,
+            request,
+            as: RequestCancellationResponse.self,
+            metadata: Metadata(idempotencyKey: "rq-7")
+        )
         #expect(a == b && a.cancellation.id == "web-W-1001/c1")
         // A refusal is a definitive answer and is replayed too.
-        let refused = RequestCancellationRequest(orderID: "web-W-1001", lines: [CancelLine(lineID: "L4")], reasonCode: "ADDED_BY_MISTAKE")
+        let refused = RequestCancellationRequest(
+            orderID: "web-W-1001",
+            lines: [CancelLine(lineID: "L4")],
+            reasonCode: "ADDED_BY_MISTAKE"
+        )
         for _ in 0..<2 {
             do {
-                _ = try await service.call(Methods.requestCancellation, refused, as: RequestCancellationResponse.self, metadata: Metadata(idempotencyKey: "rq-8"))
+                _ = try await service.call(
+                    Methods.requestCancellation,
+                    refused,
+                    as: RequestCancellationResponse.self,
+                    metadata: Metadata(idempotencyKey: "rq-8")
+                )
                 Issue.record("an ineligible request was accepted")
             } catch let error as ClientError {
-                #expect(error.code == .failedPrecondition && error.status.reasons.first?.code == "THIRD_PARTY_LOGISTICS")
+                #expect(
+                    error.code == .failedPrecondition && error.status.reasons.first?.code == "THIRD_PARTY_LOGISTICS"
+                )
             }
         }
         do {
-            _ = try await service.call(Methods.ingestOrder, ingest, as: IngestOrderResponse.self, metadata: Metadata(idempotencyKey: String(repeating: "k", count: 300)))
+            _ = try await service.call(
+                Methods.ingestOrder,
+                ingest,
+                as: IngestOrderResponse.self,
+                metadata: Metadata(idempotencyKey: String(repeating: "k", count: 300))
+            )
             Issue.record("an over-long key was accepted")
         } catch let error as ClientError {
             #expect(error.status.reasons.first?.subject == "metadata.idempotency_key")
@@ -446,18 +687,30 @@ struct MoreConfirmationTests {
     func accessoryAndSubscription() async throws {
         let (server, agent, portal) = try await ConfirmationTests.setUp()
         let strap = try await ConfirmationTests.request(agent, [CancelLine(lineID: "L2b")])
-        let strapRefund = try await ConfirmationTests.confirm(portal, strap.id, try await ConfirmationTests.token(portal, for: strap.id))
+        let strapRefund = try await ConfirmationTests.confirm(
+            portal,
+            strap.id,
+            try await ConfirmationTests.token(portal, for: strap.id)
+        )
         #expect(strapRefund.refund?.amount == Int64(2432 + 243))
         let subscription = try await ConfirmationTests.request(agent, [CancelLine(lineID: "L3")])
         let quoted = subscription.quote.refundTotal
-        let done = try await ConfirmationTests.confirm(portal, subscription.id, try await ConfirmationTests.token(portal, for: subscription.id))
+        let done = try await ConfirmationTests.confirm(
+            portal,
+            subscription.id,
+            try await ConfirmationTests.token(portal, for: subscription.id)
+        )
         #expect(done.refund?.amount == quoted)  // the binding quote, not a later proration
         #expect(done.cancellation.state == "COMPLETED")  // a service line has no stock to wait for
         let order = try #require(done.order)
         #expect(order.totals.total == 79_504 - 2675 - quoted)
         #expect(order.lines.first { $0.id == "L2" }?.cancelledQuantity == 0)  // the camera kit stays
         try await server.server.storage.waitForDelivery(on: agent.eventLoop).get()
-        let straps = try await agent.call(Methods.getStock, GetStockRequest(sku: "STRAP-01", location: "WH-EAST"), as: GetStockResponse.self).pools
+        let straps = try await agent.call(
+            Methods.getStock,
+            GetStockRequest(sku: "STRAP-01", location: "WH-EAST"),
+            as: GetStockResponse.self
+        ).pools
         #expect(straps.first?.reserved == 0 && straps.first?.available == 40)
         for client in [agent, portal] { await client.close() }
         try await server.stop()
@@ -468,8 +721,13 @@ struct MoreConfirmationTests {
         let (server, agent, portal) = try await ConfirmationTests.setUp()
         let mug = try await ConfirmationTests.request(agent, [CancelLine(lineID: "L1", quantity: 1)])
         let token = try await ConfirmationTests.token(portal, for: mug.id)
-        _ = try await server.server.storage.updateFulfilment(orderID: "web-W-1001", lineID: "L1", status: .shipped, actor: "warehouse",
-                                                             on: agent.eventLoop).get()
+        _ = try await server.server.storage.updateFulfilment(
+            orderID: "web-W-1001",
+            lineID: "L1",
+            status: .shipped,
+            actor: "warehouse",
+            on: agent.eventLoop
+        ).get()
         do {
             _ = try await ConfirmationTests.confirm(portal, mug.id, token)
             Issue.record("confirmed a shipped line")
@@ -484,12 +742,21 @@ struct MoreConfirmationTests {
     @Test("an expired request cannot be confirmed and frees its lines")
     func expired() async throws {
         let clock = ManualClock()
-        let (server, agent, portal) = try await ConfirmationTests.setUp({ $0.cancellationTokenTTLSeconds = 60 }, clock: clock.clock)
+        let (server, agent, portal) = try await ConfirmationTests.setUp(
+            { $0.cancellationTokenTTLSeconds = 60 },
+            clock: clock.clock
+        )
         let strap = try await ConfirmationTests.request(agent, [CancelLine(lineID: "L2b")])
         let strapToken = try await ConfirmationTests.token(portal, for: strap.id)
         clock.advance(byMs: 59_999)
-        #expect(try await agent.call(Methods.getCancellation, GetCancellationRequest(id: strap.id), as: GetCancellationResponse.self).cancellation.state
-                == "PENDING_CONFIRMATION")
+        #expect(
+            try await agent.call(
+                Methods.getCancellation,
+                GetCancellationRequest(id: strap.id),
+                as: GetCancellationResponse.self
+            ).cancellation.state
+                == "PENDING_CONFIRMATION"
+        )
         clock.advance(byMs: 1)
         do {
             _ = try await ConfirmationTests.confirm(portal, strap.id, strapToken)
@@ -497,7 +764,13 @@ struct MoreConfirmationTests {
         } catch let error as ClientError {
             #expect(error.code == .failedPrecondition && error.status.reasons.first?.code == "REQUEST_EXPIRED")
         }
-        #expect(try await agent.call(Methods.getCancellation, GetCancellationRequest(id: strap.id), as: GetCancellationResponse.self).cancellation.state == "EXPIRED")
+        #expect(
+            try await agent.call(
+                Methods.getCancellation,
+                GetCancellationRequest(id: strap.id),
+                as: GetCancellationResponse.self
+            ).cancellation.state == "EXPIRED"
+        )
         // The line is free again for a new request.
         #expect(try await ConfirmationTests.request(agent, [CancelLine(lineID: "L2b")]).state == "PENDING_CONFIRMATION")
         for client in [agent, portal] { await client.close() }

@@ -23,28 +23,46 @@ struct ConnectionHandlerTests {
         var limits = ServerLimits()
         configure(&limits)
         let runtime = ServerRuntime(version: "test", limits: limits)
-        var methods = MethodRegistry(DiagnosticsService(runtime: runtime, maxPingDelayMs: limits.maxPingDelayMs, metrics: ServerMetrics()).methods)
-        methods.register(MethodDescriptor(name: Self.adminOnly, access: .roles([.admin])) { context, bytes in
-            context.eventLoop.makeSucceededFuture(bytes)
-        })
-        methods.register(MethodDescriptor(name: Self.broken, access: .authenticated) { context, _ in
-            context.eventLoop.makeFailedFuture(Leak())
-        })
-        // Streams three items, then ends; or, for "forever", streams one and waits, recording how it ended.
-        methods.register(MethodDescriptor(name: Self.counting, access: .authenticated) { context, request, stream in
-            let forever = String(buffer: request) == "forever"
-            stream.send(forever ? [ByteBuffer(string: "item 1")] : (1...3).map { ByteBuffer(string: "item \($0)") })
-            guard forever else { return context.eventLoop.makeSucceededFuture(()) }
-            let promise = context.eventLoop.makePromise(of: Void.self)
-            stream.onEnd {
-                Self.streamEnds.withLockedValue { $0 += 1 }
-                promise.succeed()
+        var methods = MethodRegistry(
+            DiagnosticsService(runtime: runtime, maxPingDelayMs: limits.maxPingDelayMs, metrics: ServerMetrics())
+                .methods
+        )
+        methods.register(
+            MethodDescriptor(name: Self.adminOnly, access: .roles([.admin])) { context, bytes in
+                context.eventLoop.makeSucceededFuture(bytes)
             }
-            return promise.futureResult
-        })
-        let keys = try KeyStore([APIKey(name: "admin", role: .admin, key: Self.adminKey), APIKey(name: "agent", role: .agent, key: Self.agentKey)])
-        let handler = ConnectionHandler(methods: methods, keyStore: keys, limits: limits, runtime: runtime, metrics: ServerMetrics(),
-                                        logger: Logger(label: "test"))
+        )
+        methods.register(
+            MethodDescriptor(name: Self.broken, access: .authenticated) { context, _ in
+                context.eventLoop.makeFailedFuture(Leak())
+            }
+        )
+        // Streams three items, then ends; or, for "forever", streams one and waits, recording how it ended.
+        methods.register(
+            MethodDescriptor(name: Self.counting, access: .authenticated) { context, request, stream in
+                let forever = String(buffer: request) == "forever"
+                stream.send(forever ? [ByteBuffer(string: "item 1")] : (1...3).map { ByteBuffer(string: "item \($0)") })
+                guard forever else { return context.eventLoop.makeSucceededFuture(()) }
+                let promise = context.eventLoop.makePromise(of: Void.self)
+                stream.onEnd {
+                    Self.streamEnds.withLockedValue { $0 += 1 }
+                    promise.succeed()
+                }
+                return promise.futureResult
+            }
+        )
+        let keys = try KeyStore([
+            APIKey(name: "admin", role: .admin, key: Self.adminKey),
+            APIKey(name: "agent", role: .agent, key: Self.agentKey),
+        ])
+        let handler = ConnectionHandler(
+            methods: methods,
+            keyStore: keys,
+            limits: limits,
+            runtime: runtime,
+            metrics: ServerMetrics(),
+            logger: Logger(label: "test")
+        )
         let channel = EmbeddedChannel(handler: handler)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
         return channel
@@ -60,8 +78,14 @@ struct ConnectionHandlerTests {
     }
 
     private func ping(_ id: UInt64, delayMs: UInt32 = 0, deadlineMs: UInt32 = 0, payload: String = "p") -> Envelope {
-        .call(Call(callID: id, method: Methods.ping, deadlineMs: deadlineMs,
-                   request: PingRequest(payload: ByteBuffer(string: payload), delayMs: delayMs).encoded()))
+        .call(
+            Call(
+                callID: id,
+                method: Methods.ping,
+                deadlineMs: deadlineMs,
+                request: PingRequest(payload: ByteBuffer(string: payload), delayMs: delayMs).encoded()
+            )
+        )
     }
 
     private func replies(_ channel: EmbeddedChannel) throws -> [Reply] {
@@ -105,7 +129,9 @@ struct ConnectionHandlerTests {
         #expect(reply?.callID == 5 && reply?.status.isOK == true && reply?.response.readableBytes == 0)
     }
 
-    @Test("a stream without a deadline lasts until cancelled; a cancel, a deadline or a drain ends it, and the handler hears of it")
+    @Test(
+        "a stream without a deadline lasts until cancelled; a cancel, a deadline or a drain ends it, and the handler hears of it"
+    )
     func streamEnds() throws {
         let before = Self.streamEnds.withLockedValue { $0 }
         let channel = try makeChannel { $0.defaultDeadlineMs = 50 }
@@ -154,7 +180,10 @@ struct ConnectionHandlerTests {
     func helloVersion() throws {
         let channel = try makeChannel()
         try channel.writeInbound(Envelope.hello(Hello(protocolVersion: 2, clientName: "future", apiKey: Self.adminKey)))
-        guard case .helloReply(let reply)? = try channel.readOutbound(as: Envelope.self) else { Issue.record("no reply"); return }
+        guard case .helloReply(let reply)? = try channel.readOutbound(as: Envelope.self) else {
+            Issue.record("no reply")
+            return
+        }
         #expect(reply.status.code == .failedPrecondition)
         #expect(reply.status.reasons.first?.code == "PROTOCOL_VERSION_UNSUPPORTED")
         #expect(!channel.isActive)
@@ -205,7 +234,10 @@ struct ConnectionHandlerTests {
         try channel.writeInbound(Envelope.call(Call(callID: 1, method: "pcancel.v1.PartialCancellation/Nope")))
         let reply = try #require(try replies(channel).first)
         #expect(reply.status.code == .unimplemented)
-        #expect(reply.status.reasons.first == Reason(rawCode: "METHOD_UNKNOWN", subject: "pcancel.v1.PartialCancellation/Nope"))
+        #expect(
+            reply.status.reasons.first
+                == Reason(rawCode: "METHOD_UNKNOWN", subject: "pcancel.v1.PartialCancellation/Nope")
+        )
         try channel.writeInbound(ping(2))
         #expect(try replies(channel).first?.status.isOK == true)
     }
@@ -237,7 +269,9 @@ struct ConnectionHandlerTests {
     func badRequest() throws {
         let channel = try makeChannel()
         _ = try hello(channel)
-        try channel.writeInbound(Envelope.call(Call(callID: 1, method: Methods.ping, request: ByteBuffer(bytes: [0xFF, 0xFF, 0xFF]))))
+        try channel.writeInbound(
+            Envelope.call(Call(callID: 1, method: Methods.ping, request: ByteBuffer(bytes: [0xFF, 0xFF, 0xFF])))
+        )
         let reply = try #require(try replies(channel).first)
         #expect(reply.status.code == .invalidArgument)
         #expect(reply.status.reasons.first?.subject == "request")
@@ -309,7 +343,10 @@ struct ConnectionHandlerTests {
 
     @Test("a deadline longer than the maximum is shortened to it")
     func deadlineCapped() throws {
-        let channel = try makeChannel { $0.maxDeadlineMs = 200; $0.defaultDeadlineMs = 100 }
+        let channel = try makeChannel {
+            $0.maxDeadlineMs = 200
+            $0.defaultDeadlineMs = 100
+        }
         _ = try hello(channel)
         try channel.writeInbound(ping(1, delayMs: 5000, deadlineMs: 60_000))
         channel.embeddedEventLoop.advanceTime(by: .milliseconds(200))
@@ -352,7 +389,10 @@ struct ConnectionHandlerTests {
         _ = try hello(channel)
         try channel.writeInbound(ping(1, delayMs: 100))
         channel.pipeline.fireUserInboundEventTriggered(ServerEvent.drain)
-        #expect(try channel.readOutbound(as: Envelope.self) == .goAway(Status(.unavailable, "server is shutting down", reasons: [Reason(rawCode: "SHUTTING_DOWN")])))
+        #expect(
+            try channel.readOutbound(as: Envelope.self)
+                == .goAway(Status(.unavailable, "server is shutting down", reasons: [Reason(rawCode: "SHUTTING_DOWN")]))
+        )
         try channel.writeInbound(ping(2))
         let refused = try replies(channel)
         #expect(refused.map(\.callID) == [2])
@@ -382,7 +422,10 @@ struct ConnectionHandlerTests {
     func longClientName() throws {
         let channel = try makeChannel { $0.maxClientNameBytes = 8 }
         try channel.writeInbound(Envelope.hello(Hello(clientName: "123456789", apiKey: Self.adminKey)))
-        guard case .helloReply(let reply)? = try channel.readOutbound(as: Envelope.self) else { Issue.record("no reply"); return }
+        guard case .helloReply(let reply)? = try channel.readOutbound(as: Envelope.self) else {
+            Issue.record("no reply")
+            return
+        }
         #expect(reply.status.code == .invalidArgument)
         #expect(reply.status.reasons.first?.subject == "hello.client_name")
         #expect(!channel.isActive)
@@ -390,7 +433,10 @@ struct ConnectionHandlerTests {
 
     @Test("an idle connection is closed after the idle timeout, a busy one is not")
     func idle() throws {
-        let channel = try makeChannel { $0.idleTimeoutMs = 1000; $0.maxPingDelayMs = 5000 }
+        let channel = try makeChannel {
+            $0.idleTimeoutMs = 1000
+            $0.maxPingDelayMs = 5000
+        }
         _ = try hello(channel)
         try channel.writeInbound(ping(1, delayMs: 3000, deadlineMs: 10_000))
         channel.embeddedEventLoop.advanceTime(by: .milliseconds(2500))

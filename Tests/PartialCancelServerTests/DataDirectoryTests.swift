@@ -29,7 +29,11 @@ func mode(_ path: String) -> mode_t {
 
 /// Checks that the data directory and every directory in it are 0700 and every file 0600.
 func expectPrivate(_ directory: URL, sourceLocation: SourceLocation = #_sourceLocation) {
-    #expect(mode(directory.path) == 0o700, "data directory mode \(String(mode(directory.path), radix: 8))", sourceLocation: sourceLocation)
+    #expect(
+        mode(directory.path) == 0o700,
+        "data directory mode \(String(mode(directory.path), radix: 8))",
+        sourceLocation: sourceLocation
+    )
     guard let enumerator = FileManager.default.enumerator(atPath: directory.path) else { return }
     while let relative = enumerator.nextObject() as? String {
         let path = directory.appendingPathComponent(relative).path
@@ -37,9 +41,17 @@ func expectPrivate(_ directory: URL, sourceLocation: SourceLocation = #_sourceLo
         guard lstat(path, &info) == 0 else { continue }
         let kind = info.st_mode & S_IFMT
         if kind == S_IFDIR {
-            #expect(mode(path) == 0o700, "\(relative) is a directory with mode \(String(mode(path), radix: 8))", sourceLocation: sourceLocation)
+            #expect(
+                mode(path) == 0o700,
+                "\(relative) is a directory with mode \(String(mode(path), radix: 8))",
+                sourceLocation: sourceLocation
+            )
         } else if kind == S_IFREG {
-            #expect(mode(path) == 0o600, "\(relative) has mode \(String(mode(path), radix: 8))", sourceLocation: sourceLocation)
+            #expect(
+                mode(path) == 0o600,
+                "\(relative) has mode \(String(mode(path), radix: 8))",
+                sourceLocation: sourceLocation
+            )
         }
     }
 }
@@ -49,8 +61,12 @@ struct TokensAtRestTests {
     func inboxTokens(_ server: TestServer) async throws -> [String: String] {
         let portal = try await server.client(key: TestServer.portalKey)
         defer { Task { await portal.close() } }
-        let inbox = try await portal.call(Methods.listNotifications, ListNotificationsRequest(), as: ListNotificationsResponse.self,
-                                          metadata: Metadata(onBehalfOf: "acct-42")).notifications
+        let inbox = try await portal.call(
+            Methods.listNotifications,
+            ListNotificationsRequest(),
+            as: ListNotificationsResponse.self,
+            metadata: Metadata(onBehalfOf: "acct-42")
+        ).notifications
         var tokens: [String: String] = [:]
         for item in inbox where item.kind == "CONFIRMATION_REQUESTED" {
             guard let last = item.body.split(separator: "\n").last, last.hasPrefix("Token: ") else { continue }
@@ -59,7 +75,9 @@ struct TokensAtRestTests {
         return tokens
     }
 
-    @Test("no confirmation token is readable from the data directory: inbox and unsent emails sealed, sent emails redacted, files 0600 in a 0700 directory")
+    @Test(
+        "no confirmation token is readable from the data directory: inbox and unsent emails sealed, sent emails redacted, files 0600 in a 0700 directory"
+    )
     func noTokenInTheDataDirectory() async throws {
         let directory = try Paths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -75,10 +93,17 @@ struct TokensAtRestTests {
             configuration.notifications.backoffCapMs = 60_000
         }
         let admin = try await server.client()
-        _ = try await admin.call(Methods.ingestOrder, IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web)), as: IngestOrderResponse.self)
+        _ = try await admin.call(
+            Methods.ingestOrder,
+            IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web)),
+            as: IngestOrderResponse.self
+        )
         func request(_ line: CancelLine) async throws -> String {
-            try await admin.call(Methods.requestCancellation, RequestCancellationRequest(orderID: "web-W-1001", lines: [line], reasonCode: "ADDED_BY_MISTAKE"),
-                                 as: RequestCancellationResponse.self).cancellation.id
+            try await admin.call(
+                Methods.requestCancellation,
+                RequestCancellationRequest(orderID: "web-W-1001", lines: [line], reasonCode: "ADDED_BY_MISTAKE"),
+                as: RequestCancellationResponse.self
+            ).cancellation.id
         }
         // Two requests whose emails are sent, then one whose email cannot be (the relay is gone).
         let first = try await request(CancelLine(lineID: "L1", quantity: 1))
@@ -94,11 +119,17 @@ struct TokensAtRestTests {
         #expect(Set(tokens.keys) == [first, second, third])
         for token in tokens.values { #expect(token.count == 64 && token.allSatisfy(\.isHexDigit)) }
         let relayed = maildirMessages(relayMaildir).joined()
-        #expect(relayed.contains("Token: \(tokens[first] ?? "?")") && relayed.contains("Token: \(tokens[second] ?? "?")"))
+        #expect(
+            relayed.contains("Token: \(tokens[first] ?? "?")") && relayed.contains("Token: \(tokens[second] ?? "?")")
+        )
         // And the token works: the first request confirms with it.
         let portal = try await server.client(key: TestServer.portalKey)
-        let confirmed = try await portal.call(Methods.confirmCancellation, ConfirmCancellationRequest(id: first, token: tokens[first] ?? ""),
-                                              as: ConfirmCancellationResponse.self, metadata: Metadata(onBehalfOf: "acct-42"))
+        let confirmed = try await portal.call(
+            Methods.confirmCancellation,
+            ConfirmCancellationRequest(id: first, token: tokens[first] ?? ""),
+            as: ConfirmCancellationResponse.self,
+            metadata: Metadata(onBehalfOf: "acct-42")
+        )
         #expect(confirmed.cancellation.state == "CONFIRMED" || confirmed.cancellation.state == "COMPLETED")
         await portal.close()
 
@@ -107,7 +138,10 @@ struct TokensAtRestTests {
             #expect(files.contains { $0.path.hasSuffix("-wal") }, "the scan covers the WAL (\(when))")
             for (path, bytes) in files {
                 for (id, token) in tokens {
-                    #expect(bytes.range(of: Data(token.utf8)) == nil, "\(when): the token of \(id) is readable in \(path)")
+                    #expect(
+                        bytes.range(of: Data(token.utf8)) == nil,
+                        "\(when): the token of \(id) is readable in \(path)"
+                    )
                 }
             }
         }
@@ -124,45 +158,62 @@ struct TokensAtRestTests {
         expectPrivate(data)
     }
 
-    @Test("tokens stored in plaintext by an earlier version are sealed (or, for sent emails, removed) on start, and still read back")
+    @Test(
+        "tokens stored in plaintext by an earlier version are sealed (or, for sent emails, removed) on start, and still read back"
+    )
     func legacyPlaintextTokensAreSealedOnStart() async throws {
         let directory = try Paths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let data = directory.appendingPathComponent("data")
         var server = try await TestServer.start(dataDirectory: data.path) { _ in }
         let admin = try await server.client()
-        _ = try await admin.call(Methods.ingestOrder, IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web)), as: IngestOrderResponse.self)
+        _ = try await admin.call(
+            Methods.ingestOrder,
+            IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web)),
+            as: IngestOrderResponse.self
+        )
         let shard = server.server.storage.router.shard(forOrder: "web-W-1001")
         await admin.close()
         try await server.stop()
 
         // What an earlier version wrote: the token in the bodies, nothing sealed; one email sent.
         // The sealing step has not run on such a shard (it runs once, and its record goes).
-        let unsent = String(repeating: "ab", count: 32), sent = String(repeating: "cd", count: 32)
+        let unsent = String(repeating: "ab", count: 32)
+        let sent = String(repeating: "cd", count: 32)
         let shardFile = data.appendingPathComponent("shard-\(shard).sqlite").path
         let script = """
-        import sqlite3, sys
-        db = sqlite3.connect(sys.argv[1])
-        db.execute("INSERT INTO portal_inbox (account_id, cancellation_id, kind, subject, body, created_ms) VALUES ('acct-42', 'web-W-1001/c9', 'CONFIRMATION_REQUESTED', 's', 'Cancellation: web-W-1001/c9\\nToken: \(unsent)', 1)")
-        db.execute("INSERT INTO email_outbox (recipient, subject, body, cancellation_id, state, attempts, next_attempt_ms, last_error, created_ms) VALUES ('a@example.com', 's', 'Token: \(unsent)', 'web-W-1001/c9', 'DEAD', 8, 0, 'x', 1)")
-        db.execute("INSERT INTO email_outbox (recipient, subject, body, cancellation_id, state, attempts, next_attempt_ms, last_error, created_ms, sent_ms) VALUES ('a@example.com', 's', 'Token: \(sent)', 'web-W-1001/c8', 'SENT', 1, 0, '', 1, 2)")
-        assert db.execute("DELETE FROM completed_steps WHERE name = 'seal plaintext tokens'").rowcount == 1
-        db.commit()
-        db.close()
-        """
+            import sqlite3, sys
+            db = sqlite3.connect(sys.argv[1])
+            db.execute("INSERT INTO portal_inbox (account_id, cancellation_id, kind, subject, body, created_ms) VALUES ('acct-42', 'web-W-1001/c9', 'CONFIRMATION_REQUESTED', 's', 'Cancellation: web-W-1001/c9\\nToken: \(unsent)', 1)")
+            db.execute("INSERT INTO email_outbox (recipient, subject, body, cancellation_id, state, attempts, next_attempt_ms, last_error, created_ms) VALUES ('a@example.com', 's', 'Token: \(unsent)', 'web-W-1001/c9', 'DEAD', 8, 0, 'x', 1)")
+            db.execute("INSERT INTO email_outbox (recipient, subject, body, cancellation_id, state, attempts, next_attempt_ms, last_error, created_ms, sent_ms) VALUES ('a@example.com', 's', 'Token: \(sent)', 'web-W-1001/c8', 'SENT', 1, 0, '', 1, 2)")
+            assert db.execute("DELETE FROM completed_steps WHERE name = 'seal plaintext tokens'").rowcount == 1
+            db.commit()
+            db.close()
+            """
         let python = try await runCommand(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", script, shardFile])
         #expect(python.status == 0, "\(python.error)")
 
         server = try await TestServer.start(dataDirectory: data.path) { _ in }
         let portal = try await server.client(key: TestServer.portalKey)
-        let inbox = try await portal.call(Methods.listNotifications, ListNotificationsRequest(), as: ListNotificationsResponse.self,
-                                          metadata: Metadata(onBehalfOf: "acct-42")).notifications
+        let inbox = try await portal.call(
+            Methods.listNotifications,
+            ListNotificationsRequest(),
+            as: ListNotificationsResponse.self,
+            metadata: Metadata(onBehalfOf: "acct-42")
+        ).notifications
         #expect(inbox.contains { $0.body.hasSuffix("Token: \(unsent)") })
         // Recorded again, so that later starts do not scan the messages.
-        let recorded = try await runCommand(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", """
-            import sqlite3, sys
-            print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM completed_steps WHERE name = 'seal plaintext tokens'").fetchone()[0])
-            """, shardFile])
+        let recorded = try await runCommand(
+            URL(fileURLWithPath: "/usr/bin/env"),
+            [
+                "python3", "-c",
+                """
+                import sqlite3, sys
+                print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM completed_steps WHERE name = 'seal plaintext tokens'").fetchone()[0])
+                """, shardFile,
+            ]
+        )
         #expect(recorded.output.trimmingCharacters(in: .whitespacesAndNewlines) == "1", "\(recorded.error)")
         for (path, bytes) in filesUnder(data) {
             #expect(bytes.range(of: Data(unsent.utf8)) == nil, "the unsent token is readable in \(path)")
@@ -221,8 +272,10 @@ struct TmpfsMount {
 
 @Suite("Full disk", .serialized)
 struct FullDiskTests {
-    @Test("a full disk answers UNAVAILABLE STORAGE_FULL naming the shard and makes Health not ready; freeing space recovers by itself; nothing acknowledged is lost",
-          .enabled(if: TmpfsMount.permitted, "mounting a tmpfs is not permitted here (needs root with CAP_SYS_ADMIN)"))
+    @Test(
+        "a full disk answers UNAVAILABLE STORAGE_FULL naming the shard and makes Health not ready; freeing space recovers by itself; nothing acknowledged is lost",
+        .enabled(if: TmpfsMount.permitted, "mounting a tmpfs is not permitted here (needs root with CAP_SYS_ADMIN)")
+    )
     func fullDisk() async throws {
         let mount = try TmpfsMount(sizeKiB: 6 * 1024)
         defer { mount.unmount() }
@@ -233,7 +286,11 @@ struct FullDiskTests {
         let admin = try await server.client()
         func ingest(_ external: String) async throws -> IngestOrderResponse {
             let payload = SamplePayloads.web.replacingOccurrences(of: "\"W-1001\"", with: "\"\(external)\"")
-            return try await admin.call(Methods.ingestOrder, IngestOrderRequest(channel: "web", payload: ByteBuffer(string: payload)), as: IngestOrderResponse.self)
+            return try await admin.call(
+                Methods.ingestOrder,
+                IngestOrderRequest(channel: "web", payload: ByteBuffer(string: payload)),
+                as: IngestOrderResponse.self
+            )
         }
         func getOrder(_ id: String) async throws -> GetOrderResponse {
             try await admin.call(Methods.getOrder, GetOrderRequest(orderID: id), as: GetOrderResponse.self)
@@ -276,7 +333,11 @@ struct FullDiskTests {
 struct DataDirectoryLockTests {
     /// Runs `pcancel-server` and waits up to `timeout` seconds for it to exit (it is killed if it
     /// does not); returns its status (nil: still running, killed) and standard error.
-    func startExpectingExit(_ arguments: [String], workingDirectory: URL, timeout: TimeInterval = 30) async throws -> (status: Int32?, error: String) {
+    func startExpectingExit(
+        _ arguments: [String],
+        workingDirectory: URL,
+        timeout: TimeInterval = 30
+    ) async throws -> (status: Int32?, error: String) {
         let process = Process()
         process.executableURL = try Paths.executable("pcancel-server")
         process.arguments = arguments
@@ -295,7 +356,9 @@ struct DataDirectoryLockTests {
         return (process.terminationStatus, error)
     }
 
-    @Test("a second pcancel-server on the same data directory exits non-zero naming the directory and the holder's pid; the first keeps serving, and a kill releases the lock")
+    @Test(
+        "a second pcancel-server on the same data directory exits non-zero naming the directory and the holder's pid; the first keeps serving, and a kill releases the lock"
+    )
     func secondServerIsRefused() async throws {
         let directory = try Paths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -336,7 +399,9 @@ struct DataDirectoryLockTests {
 struct TokenKeyFileTests {
     @Test("storage.token_key_file is read from the config file; empty is refused, naming the setting")
     func setting() throws {
-        let configuration = try ConfigurationFile.parse(Data(#"{"storage": {"token_key_file": "/etc/pcancel/token-key"}}"#.utf8))
+        let configuration = try ConfigurationFile.parse(
+            Data(#"{"storage": {"token_key_file": "/etc/pcancel/token-key"}}"#.utf8)
+        )
         #expect(configuration.storage.tokenKeyFile == "/etc/pcancel/token-key")
         #expect(try ConfigurationFile.parse(Data("{}".utf8)).storage.tokenKeyFile == nil)
         do {
@@ -353,7 +418,9 @@ struct TokenKeyFileTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let data = directory.appendingPathComponent("data")
         do {
-            _ = try await TestServer.start(dataDirectory: data.path) { $0.storage.tokenKeyFile = data.appendingPathComponent("key").path }
+            _ = try await TestServer.start(dataDirectory: data.path) {
+                $0.storage.tokenKeyFile = data.appendingPathComponent("key").path
+            }
             Issue.record("a key file inside the data directory was accepted")
         } catch {
             #expect("\(error)".contains("is inside the data directory"), "\(error)")

@@ -16,7 +16,10 @@ struct EndToEndTests {
             for index in 0..<1000 {
                 group.addTask {
                     // Every seventh call waits a little, so replies overtake each other.
-                    let response = try await client.ping(payload: ByteBuffer(string: "call-\(index)"), delayMs: index % 7 == 0 ? 20 : 0)
+                    let response = try await client.ping(
+                        payload: ByteBuffer(string: "call-\(index)"),
+                        delayMs: index % 7 == 0 ? 20 : 0
+                    )
                     return (index, String(buffer: response.payload))
                 }
             }
@@ -47,7 +50,9 @@ struct EndToEndTests {
         try await server.stop()
     }
 
-    @Test("an anonymous Health answers the serving status and readiness only; any key also gets version, uptime, connections and shards")
+    @Test(
+        "an anonymous Health answers the serving status and readiness only; any key also gets version, uptime, connections and shards"
+    )
     func healthDetailsNeedAKey() async throws {
         let server = try await TestServer.start()
         let anonymous = try await server.client(key: "")
@@ -80,13 +85,15 @@ struct EndToEndTests {
         try await server.stop()
     }
 
-    @Test("hostile frames get their status and a close, while another connection keeps being served",
-          arguments: [
+    @Test(
+        "hostile frames get their status and a close, while another connection keeps being served",
+        arguments: [
             ([0x00, 0x40, 0x00, 0x01] as [UInt8], StatusCode.resourceExhausted, "FRAME_TOO_LARGE"),  // max + 1
             ([0xFF, 0xFF, 0xFF, 0xFF], .resourceExhausted, "FRAME_TOO_LARGE"),
             ([0x00, 0x00, 0x00, 0x00], .invalidArgument, "FRAME_EMPTY"),
             ([0x00, 0x00, 0x00, 0x05, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF], .invalidArgument, "ENVELOPE_MALFORMED"),
-          ])
+        ]
+    )
     func hostileFrames(bytes: [UInt8], code: StatusCode, reason: String) async throws {
         let server = try await TestServer.start()
         let bystander = try await server.client(name: "bystander")
@@ -105,7 +112,10 @@ struct EndToEndTests {
         }
         #expect(status.code == code)
         #expect(status.reasons.first?.code == reason)
-        #expect(try await bystander.ping(payload: ByteBuffer(string: "still here")).payload == ByteBuffer(string: "still here"))
+        #expect(
+            try await bystander.ping(payload: ByteBuffer(string: "still here")).payload
+                == ByteBuffer(string: "still here")
+        )
         await bystander.close()
         try await server.stop()
     }
@@ -172,7 +182,10 @@ struct EndToEndTests {
         let server = try await TestServer.start()
         let client = try await server.client()
         let calls = (0..<20).map { index in
-            client.start(Methods.ping, request: PingRequest(payload: ByteBuffer(string: "\(index)"), delayMs: 300).encoded()).response
+            client.start(
+                Methods.ping,
+                request: PingRequest(payload: ByteBuffer(string: "\(index)"), delayMs: 300).encoded()
+            ).response
         }
         // The server handles a connection's frames in order: once the pong is back, every call is in flight.
         try await client.pingFrame()

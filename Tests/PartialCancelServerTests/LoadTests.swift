@@ -1,22 +1,31 @@
 import Foundation
 import PartialCancelClient
 import PartialCancelDomain
-@testable import PartialCancelLoad
 import PartialCancelWire
 import Testing
 
+@testable import PartialCancelLoad
+
 @Suite("pcancel-load: mix, orders and checks")
 struct LoadPlanTests {
-    @Test("the default mix follows its weights in every stretch of ten flows, and ineligible flows rotate over the three refusals")
+    @Test(
+        "the default mix follows its weights in every stretch of ten flows, and ineligible flows rotate over the three refusals"
+    )
     func defaultMix() {
         let mix = Mix.default
         for start in stride(from: 0, to: 100, by: 10) {
-            let counts = Dictionary(grouping: (start..<start + 10).map(mix.scenario(forFlow:)), by: { $0 }).mapValues(\.count)
+            let counts = Dictionary(grouping: (start..<start + 10).map(mix.scenario(forFlow:)), by: { $0 }).mapValues(
+                \.count
+            )
             #expect(counts == [.mistake: 6, .bundle: 2, .subscription: 1, .ineligible: 1])
         }
         let kinds = (0..<300).compactMap { mix.plan(forFlow: $0).ineligible }
         #expect(kinds.count == 30)
-        #expect(Dictionary(grouping: kinds, by: { $0 }).mapValues(\.count) == [.shipped: 10, .thirdParty: 10, .requiredComponent: 10])
+        #expect(
+            Dictionary(grouping: kinds, by: { $0 }).mapValues(\.count) == [
+                .shipped: 10, .thirdParty: 10, .requiredComponent: 10,
+            ]
+        )
     }
 
     @Test("mix strings are parsed or refused with a message that names the fault")
@@ -25,11 +34,14 @@ struct LoadPlanTests {
         #expect(try Mix(parsing: "mistake=0,bundle=5").description == "bundle=5")
         let refused: [(String, String)] = [
             ("refund=3", "SCENARIO=WEIGHT"), ("mistake", "SCENARIO=WEIGHT"), ("mistake=-1", "integer"),
-            ("mistake=x", "integer"), ("mistake=1,mistake=2", "twice"), ("mistake=0", "positive"), ("", "SCENARIO=WEIGHT"),
+            ("mistake=x", "integer"), ("mistake=1,mistake=2", "twice"), ("mistake=0", "positive"),
+            ("", "SCENARIO=WEIGHT"),
         ]
         for (text, message) in refused {
             #expect(throws: MixError.self, "\(text)") { _ = try Mix(parsing: text) }
-            do { _ = try Mix(parsing: text) } catch { #expect(error.description.contains(message), "\(text): \(error)") }
+            do { _ = try Mix(parsing: text) } catch {
+                #expect(error.description.contains(message), "\(text): \(error)")
+            }
         }
     }
 
@@ -40,28 +52,42 @@ struct LoadPlanTests {
         for index in 0..<6 {
             let (channel, payload) = factory.payload(forFlow: index, shippedFirstLine: index >= 3)
             #expect(channel == OrderFactory.channels[index % 3])
-            let order = try intake.order(channel: channel, payload: Array(payload.utf8), nowMs: Int64(Date().timeIntervalSince1970 * 1000))
+            let order = try intake.order(
+                channel: channel,
+                payload: Array(payload.utf8),
+                nowMs: Int64(Date().timeIntervalSince1970 * 1000)
+            )
             #expect(order.externalID == "LDTEST-\(index)")
             #expect(order.account.id == "LDTEST-a\(index)")
             #expect(order.lines.compactMap(\.fulfilment).isEmpty == false)
             #expect(order.lines.allSatisfy { $0.sku.hasPrefix("LDTEST-") })
             #expect(order.line("L1")?.fulfilment?.status == (index >= 3 ? .shipped : .reserved))
             #expect(order.line("L4")?.fulfilment?.status == .reserved)
-            let sample = try intake.order(channel: channel, payload: Array(SampleData(channel).utf8), nowMs: Int64(Date().timeIntervalSince1970 * 1000))
+            let sample = try intake.order(
+                channel: channel,
+                payload: Array(SampleData(channel).utf8),
+                nowMs: Int64(Date().timeIntervalSince1970 * 1000)
+            )
             #expect(order.totals == sample.totals)
         }
     }
 
     private func SampleData(_ channel: String) -> String {
-        ["web": SamplePayloads.web, "marketplace": SamplePayloads.marketplace, "callcenter": SamplePayloads.callcenter][channel]!
+        [
+            "web": SamplePayloads.web, "marketplace": SamplePayloads.marketplace,
+            "callcenter": SamplePayloads.callcenter,
+        ][channel]!
     }
 
     @Test("the confirmation check passes a right answer and names every wrong one")
     func confirmationCheck() {
         var line = LineView()
-        line.id = "L1"; line.quantity = 2
+        line.id = "L1"
+        line.quantity = 2
         var before = OrderView()
-        before.id = "web-X"; before.totals.total = 10_000; before.lines = [line]
+        before.id = "web-X"
+        before.totals.total = 10_000
+        before.lines = [line]
         let order = SeededOrder(before)
         let plan = FlowPlan.make(.mistake, index: 0)
 
@@ -80,19 +106,37 @@ struct LoadPlanTests {
 
         var wrong = right
         wrong.refund?.amount = 3001
-        #expect(ConfirmationCheck.findings(wrong, quote: quote, order: order, plan: plan).map(\.kind) == ["REFUND_NOT_QUOTE", "ALLOCATIONS_SUM", "TOTALS_INVARIANT"])
+        #expect(
+            ConfirmationCheck.findings(wrong, quote: quote, order: order, plan: plan).map(\.kind) == [
+                "REFUND_NOT_QUOTE", "ALLOCATIONS_SUM", "TOTALS_INVARIANT",
+            ]
+        )
         wrong = right
         wrong.refund?.allocations = [TenderAllocationView(tenderID: "T1", method: "REFUND", amount: 3000)]
-        #expect(ConfirmationCheck.findings(wrong, quote: quote, order: order, plan: plan).map(\.kind) == ["ALLOCATIONS_NOT_QUOTE"])
+        #expect(
+            ConfirmationCheck.findings(wrong, quote: quote, order: order, plan: plan).map(\.kind) == [
+                "ALLOCATIONS_NOT_QUOTE"
+            ]
+        )
         wrong = right
         wrong.order?.totals.total = 7001
-        #expect(ConfirmationCheck.findings(wrong, quote: quote, order: order, plan: plan).map(\.kind) == ["TOTALS_INVARIANT", "NEW_TOTAL_NOT_QUOTE"])
+        #expect(
+            ConfirmationCheck.findings(wrong, quote: quote, order: order, plan: plan).map(\.kind) == [
+                "TOTALS_INVARIANT", "NEW_TOTAL_NOT_QUOTE",
+            ]
+        )
         wrong = right
         wrong.order?.lines[0].cancelledQuantity = 2
-        #expect(ConfirmationCheck.findings(wrong, quote: quote, order: order, plan: plan).map(\.kind) == ["LINE_NOT_CANCELLED"])
+        #expect(
+            ConfirmationCheck.findings(wrong, quote: quote, order: order, plan: plan).map(\.kind) == [
+                "LINE_NOT_CANCELLED"
+            ]
+        )
         wrong = right
         wrong.refund = nil
-        #expect(ConfirmationCheck.findings(wrong, quote: quote, order: order, plan: plan).map(\.kind) == ["REFUND_MISSING"])
+        #expect(
+            ConfirmationCheck.findings(wrong, quote: quote, order: order, plan: plan).map(\.kind) == ["REFUND_MISSING"]
+        )
     }
 }
 
@@ -102,7 +146,8 @@ struct LoadRunTests {
         var options = LoadOptions(prefix: "LD\(UInt16.random(in: 0 ... .max))")
         options.settle = .seconds(10)
         configure(&options)
-        var agents: [PartialCancelClient] = [], portals: [PartialCancelClient] = []
+        var agents: [PartialCancelClient] = []
+        var portals: [PartialCancelClient] = []
         for _ in 0..<2 {
             agents.append(try await server.client(key: TestServer.adminKey))
             portals.append(try await server.client(key: TestServer.portalKey))
@@ -135,7 +180,9 @@ struct LoadRunTests {
         #expect(s.processing.totalCount == 90 && s.processing.maxRecorded <= s.flow.maxRecorded)
 
         let report = LoadReport(result: result).json
-        for key in ["flows_completed", "flows_failed", "mismatches", "throughput_flows_per_s", "processing_ms", "rpc_ms"] {
+        for key in [
+            "flows_completed", "flows_failed", "mismatches", "throughput_flows_per_s", "processing_ms", "rpc_ms",
+        ] {
             #expect(report[key] != nil, "\(key)")
         }
         let processing = try #require(report["processing_ms"] as? [String: Any])
@@ -185,27 +232,55 @@ struct LoadProcessTests {
         let directory = try Paths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("load.json")
-        let result = try await runCommand(try Paths.executable("pcancel-load"),
-                                    ["--embedded", "--flows", "40", "--concurrency", "8", "--synchronous", "NORMAL", "--json", file.path, "--quiet"])
+        let result = try await runCommand(
+            try Paths.executable("pcancel-load"),
+            [
+                "--embedded", "--flows", "40", "--concurrency", "8", "--synchronous", "NORMAL", "--json", file.path,
+                "--quiet",
+            ]
+        )
         #expect(result.status == 0, "\(result.output)\n\(result.error)")
         #expect(result.output.contains("OK: every flow checked, no mismatch"))
         let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any])
-        #expect(json["flows_completed"] as? Int == 40 && json["flows_failed"] as? Int == 0 && json["mismatches"] as? Int == 0)
+        #expect(
+            json["flows_completed"] as? Int == 40 && json["flows_failed"] as? Int == 0
+                && json["mismatches"] as? Int == 0
+        )
         let rpc = try #require(json["rpc_ms"] as? [String: [String: Any]])
-        #expect(Set(rpc.keys) == ["IngestOrder", "ValidateEligibility", "RequestCancellation", "ListNotifications", "ConfirmCancellation", "GetCancellation"]
-                || Set(rpc.keys) == ["IngestOrder", "ValidateEligibility", "RequestCancellation", "ListNotifications", "ConfirmCancellation"])
+        #expect(
+            Set(rpc.keys) == [
+                "IngestOrder", "ValidateEligibility", "RequestCancellation", "ListNotifications", "ConfirmCancellation",
+                "GetCancellation",
+            ]
+                || Set(rpc.keys) == [
+                    "IngestOrder", "ValidateEligibility", "RequestCancellation", "ListNotifications",
+                    "ConfirmCancellation",
+                ]
+        )
         #expect((json["processing_ms"] as? [String: Any])?["p99"] is Double)
     }
 
     @Test("--in-process runs the same checked flows without sockets; --confirm-only measures confirmations alone")
     func modes() async throws {
         let load = try Paths.executable("pcancel-load")
-        let inProcess = try await runCommand(load, ["--embedded", "--in-process", "--flows", "30", "--synchronous", "NORMAL", "--quiet"])
+        let inProcess = try await runCommand(
+            load,
+            ["--embedded", "--in-process", "--flows", "30", "--synchronous", "NORMAL", "--quiet"]
+        )
         #expect(inProcess.status == 0, "\(inProcess.output)\n\(inProcess.error)")
-        #expect(inProcess.output.contains("in-process") && inProcess.output.contains("flows: 30 completed, 0 failed, 0 mismatches"))
-        let confirmOnly = try await runCommand(load, ["--embedded", "--confirm-only", "--flows", "30", "--synchronous", "NORMAL", "--quiet"])
+        #expect(
+            inProcess.output.contains("in-process")
+                && inProcess.output.contains("flows: 30 completed, 0 failed, 0 mismatches")
+        )
+        let confirmOnly = try await runCommand(
+            load,
+            ["--embedded", "--confirm-only", "--flows", "30", "--synchronous", "NORMAL", "--quiet"]
+        )
         #expect(confirmOnly.status == 0, "\(confirmOnly.output)\n\(confirmOnly.error)")
-        #expect(confirmOnly.output.contains("flows: 30 completed, 0 failed, 0 mismatches") && confirmOnly.output.contains("ConfirmCancellation alone"))
+        #expect(
+            confirmOnly.output.contains("flows: 30 completed, 0 failed, 0 mismatches")
+                && confirmOnly.output.contains("ConfirmCancellation alone")
+        )
     }
 
     @Test("bad flags are refused before anything runs")

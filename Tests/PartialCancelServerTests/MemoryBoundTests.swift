@@ -25,7 +25,9 @@ struct MemoryBoundTests {
     /// allocator's and the event loops' working set, not the attackers' buffers).
     static let returnSlackBytes = 40 * 1024 * 1024
 
-    @Test("100 clients that never read and 1,000 pre-Hello partial frames keep RSS bounded; others are served; RSS returns after they leave")
+    @Test(
+        "100 clients that never read and 1,000 pre-Hello partial frames keep RSS bounded; others are served; RSS returns after they leave"
+    )
     func boundedUnderStalledClients() async throws {
         let directory = try Paths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -36,8 +38,10 @@ struct MemoryBoundTests {
          "limits": {"max_connections": 1500, "max_connections_per_peer": 1500, "max_connections_per_principal": 1500,
                     "hello_timeout_ms": 120000, "frame_stall_timeout_ms": 120000, "write_stall_timeout_ms": 120000}}
         """.write(to: config, atomically: true, encoding: .utf8)
-        let server = try await ServerProcess.start(arguments: ["--config", config.path, "--data-dir", directory.path, "--port", "0"],
-                                                   workingDirectory: directory)
+        let server = try await ServerProcess.start(
+            arguments: ["--config", config.path, "--data-dir", directory.path, "--port", "0"],
+            workingDirectory: directory
+        )
         let pid = server.process.processIdentifier
         let honest = try await PartialCancelClient.connect(.init(port: server.port, apiKey: Self.key))
         for _ in 0..<20 { _ = try await honest.ping() }
@@ -54,7 +58,10 @@ struct MemoryBoundTests {
         }
         let growth = peak - idle
         #expect(growth <= Self.growthBoundBytes, "RSS grew by \(growth / 1_048_576) MiB (idle \(idle / 1_048_576) MiB)")
-        #expect(attack.refusedEarly >= Self.preHelloConnections / 2, "oversize pre-Hello frames are refused at their length prefix")
+        #expect(
+            attack.refusedEarly >= Self.preHelloConnections / 2,
+            "oversize pre-Hello frames are refused at their length prefix"
+        )
 
         attack.close()
         // Memory comes back once they are gone.
@@ -63,9 +70,13 @@ struct MemoryBoundTests {
             try await Task.sleep(nanoseconds: 200_000_000)
             after = try residentBytes(pid)
         }
-        #expect(after <= idle + Self.returnSlackBytes,
-                "RSS after the attackers left: \(after / 1_048_576) MiB, idle was \(idle / 1_048_576) MiB, peak \(peak / 1_048_576) MiB")
-        print("memory bounds: idle \(idle / 1_048_576) MiB, peak \(peak / 1_048_576) MiB, after \(after / 1_048_576) MiB")
+        #expect(
+            after <= idle + Self.returnSlackBytes,
+            "RSS after the attackers left: \(after / 1_048_576) MiB, idle was \(idle / 1_048_576) MiB, peak \(peak / 1_048_576) MiB"
+        )
+        print(
+            "memory bounds: idle \(idle / 1_048_576) MiB, peak \(peak / 1_048_576) MiB, after \(after / 1_048_576) MiB"
+        )
         _ = try await honest.ping()
         await honest.close()
         server.signal(SIGTERM)
@@ -75,7 +86,8 @@ struct MemoryBoundTests {
     private func residentBytes(_ pid: Int32) throws -> Int {
         let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
         guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-              let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") else {
+            let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        else {
             throw ProcessFailure("no VmRSS in /proc/\(pid)/status")
         }
         return kilobytes * 1024
@@ -100,8 +112,14 @@ private final class Attack: @unchecked Sendable {
             try Self.send(socket, hello)
             ping.clear()
             for call in 1...64 {
-                Envelope.call(Call(callID: UInt64(client * 1000 + call), method: Methods.ping, deadlineMs: 0,
-                                   request: PingRequest(payload: payload, delayMs: 0).encoded())).encode(into: &ping, framed: true)
+                Envelope.call(
+                    Call(
+                        callID: UInt64(client * 1000 + call),
+                        method: Methods.ping,
+                        deadlineMs: 0,
+                        request: PingRequest(payload: payload, delayMs: 0).encoded()
+                    )
+                ).encode(into: &ping, framed: true)
             }
             stalled.append((socket, ping))
             sockets.append(socket)
@@ -165,7 +183,9 @@ private final class Attack: @unchecked Sendable {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard result == 0 else { throw ProcessFailure("connect: errno \(errno)") }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)

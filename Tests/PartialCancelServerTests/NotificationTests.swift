@@ -16,7 +16,10 @@ final class SMTPServer {
         self.port = port
         self.maildir = maildir
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(port)", "-c", "aiosmtpd.handlers.Mailbox", maildir.path]
+        process.arguments = [
+            "python3", "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(port)", "-c", "aiosmtpd.handlers.Mailbox",
+            maildir.path,
+        ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -39,8 +42,12 @@ final class SMTPServer {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
         return Int(UInt16(bigEndian: address.sin_port))
     }
 }
@@ -65,13 +72,25 @@ struct NotificationTests {
     func requestCancellation(_ server: TestServer) async throws -> CancellationView {
         let admin = try await server.client()
         defer { Task { await admin.close() } }
-        _ = try await admin.call(Methods.ingestOrder, IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web)), as: IngestOrderResponse.self)
-        return try await admin.call(Methods.requestCancellation, RequestCancellationRequest(orderID: "web-W-1001", lines: [CancelLine(lineID: "L1", quantity: 1)],
-                                                                                             reasonCode: "ADDED_BY_MISTAKE"),
-                                    as: RequestCancellationResponse.self).cancellation
+        _ = try await admin.call(
+            Methods.ingestOrder,
+            IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web)),
+            as: IngestOrderResponse.self
+        )
+        return try await admin.call(
+            Methods.requestCancellation,
+            RequestCancellationRequest(
+                orderID: "web-W-1001",
+                lines: [CancelLine(lineID: "L1", quantity: 1)],
+                reasonCode: "ADDED_BY_MISTAKE"
+            ),
+            as: RequestCancellationResponse.self
+        ).cancellation
     }
 
-    @Test("the embedded default writes complete RFC 5322 messages into a private maildir beside the data directory, never inside it")
+    @Test(
+        "the embedded default writes complete RFC 5322 messages into a private maildir beside the data directory, never inside it"
+    )
     func maildir() async throws {
         let directory = try Paths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -79,7 +98,11 @@ struct NotificationTests {
         // What an earlier version delivered inside the data directory moves out with the maildir.
         let earlier = data.appendingPathComponent("maildir/new")
         try FileManager.default.createDirectory(at: earlier, withIntermediateDirectories: true)
-        try "Token: \(String(repeating: "ab", count: 32))\r\n".write(to: earlier.appendingPathComponent("0.earlier.pcancel"), atomically: true, encoding: .utf8)
+        try "Token: \(String(repeating: "ab", count: 32))\r\n".write(
+            to: earlier.appendingPathComponent("0.earlier.pcancel"),
+            atomically: true,
+            encoding: .utf8
+        )
         let server = try await TestServer.start(dataDirectory: data.path) { $0.notifications.pollIntervalMs = 20 }
         let request = try await requestCancellation(server)
         let maildir = directory.appendingPathComponent("pcancel-data.maildir")
@@ -93,8 +116,13 @@ struct NotificationTests {
         #expect(message.contains("Content-Type: text/plain; charset=utf-8\r\n"))
         #expect(message.contains("Cancellation: \(request.id)\r\n"))
         let token = try #require(message.firstMatch(of: /Token: ([0-9a-f]{64})/)?.1)
-        #expect(message.range(of: #"Date: \w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} \+0000"#, options: .regularExpression) != nil)
-        #expect((try FileManager.default.contentsOfDirectory(atPath: maildir.appendingPathComponent("tmp").path)).isEmpty)
+        #expect(
+            message.range(of: #"Date: \w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} \+0000"#, options: .regularExpression)
+                != nil
+        )
+        #expect(
+            (try FileManager.default.contentsOfDirectory(atPath: maildir.appendingPathComponent("tmp").path)).isEmpty
+        )
         // The maildir holds tokens, as a mailbox does: private, and outside the data directory,
         // whose files (WAL included) hold none of it.
         expectPrivate(maildir)
@@ -138,7 +166,12 @@ struct NotificationTests {
         let admin = try await server.client()
         var letters: [DeadLetterView] = []
         try await waitFor("the dead letter") {
-            letters = (try? await admin.call(Methods.listDeadLetters, ListDeadLettersRequest(), as: ListDeadLettersResponse.self).deadLetters) ?? []
+            letters =
+                (try? await admin.call(
+                    Methods.listDeadLetters,
+                    ListDeadLettersRequest(),
+                    as: ListDeadLettersResponse.self
+                ).deadLetters) ?? []
             return !letters.isEmpty
         }
         #expect(letters.count == 1)
@@ -146,12 +179,18 @@ struct NotificationTests {
         #expect(letters[0].detail.hasPrefix("3 attempts"))
 
         let relay = try SMTPServer(port: port, maildir: directory.appendingPathComponent("relay"))
-        let redriven = try await admin.call(Methods.redriveDeadLetter, RedriveDeadLetterRequest(id: letters[0].id), as: RedriveDeadLetterResponse.self)
+        let redriven = try await admin.call(
+            Methods.redriveDeadLetter,
+            RedriveDeadLetterRequest(id: letters[0].id),
+            as: RedriveDeadLetterResponse.self
+        )
         #expect(redriven.resolved)
         try await waitFor("the redriven message") { maildirMessages(relay.maildir).count == 1 }
-        #expect(try await admin.call(Methods.listDeadLetters, ListDeadLettersRequest(), as: ListDeadLettersResponse.self).deadLetters.isEmpty)
+        #expect(
+            try await admin.call(Methods.listDeadLetters, ListDeadLettersRequest(), as: ListDeadLettersResponse.self)
+                .deadLetters.isEmpty
+        )
         await admin.close()
         try await server.stop()
     }
 }
-

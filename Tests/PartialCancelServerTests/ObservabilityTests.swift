@@ -5,9 +5,10 @@ import NIOCore
 import NIOEmbedded
 import PartialCancelClient
 import PartialCancelDomain
-@testable import PartialCancelServer
 import PartialCancelWire
 import Testing
+
+@testable import PartialCancelServer
 
 /// Stats, the Prometheus endpoint, readiness and logs, against a real server.
 @Suite("Observability")
@@ -28,7 +29,9 @@ struct ObservabilityTests {
     static func samples(_ text: String) -> [String: Double] {
         var samples: [String: Double] = [:]
         for line in text.split(separator: "\n") where !line.hasPrefix("#") {
-            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else {
+                continue
+            }
             samples[String(line[..<space])] = value
         }
         return samples
@@ -42,12 +45,24 @@ struct ObservabilityTests {
         let agent = try await server.client(key: TestServer.agentKey)
         for _ in 0..<7 { _ = try await admin.ping() }
         for (sku, location, onHand) in SampleData.stock {
-            _ = try await admin.call(Methods.putStock, PutStockRequest(sku: sku, location: location, onHand: onHand), as: PutStockResponse.self)
+            _ = try await admin.call(
+                Methods.putStock,
+                PutStockRequest(sku: sku, location: location, onHand: onHand),
+                as: PutStockResponse.self
+            )
         }
-        _ = try await admin.call(Methods.ingestOrder, IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web)), as: IngestOrderResponse.self)
+        _ = try await admin.call(
+            Methods.ingestOrder,
+            IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web)),
+            as: IngestOrderResponse.self
+        )
         for _ in 0..<3 {
             await #expect(throws: ClientError.self) {
-                _ = try await agent.call(Methods.getOrder, GetOrderRequest(orderID: "web-NOPE"), as: GetOrderResponse.self)
+                _ = try await agent.call(
+                    Methods.getOrder,
+                    GetOrderRequest(orderID: "web-NOPE"),
+                    as: GetOrderResponse.self
+                )
             }
         }
         // Method names a client makes up are counted under one label: they cannot grow the tables.
@@ -55,9 +70,11 @@ struct ObservabilityTests {
             await #expect(throws: ClientError.self) { _ = try await agent.call(name, request: ByteBuffer()) }
         }
         // A line eligibility refuses, counted by reason and channel.
-        let verdict = try await agent.call(Methods.validateEligibility,
-                                           ValidateEligibilityRequest(orderID: "web-W-1001", lines: [CancelLine(lineID: "L2a")]),
-                                           as: ValidateEligibilityResponse.self)
+        let verdict = try await agent.call(
+            Methods.validateEligibility,
+            ValidateEligibilityRequest(orderID: "web-W-1001", lines: [CancelLine(lineID: "L2a")]),
+            as: ValidateEligibilityResponse.self
+        )
 
         let (status, body) = try await Self.get(port: metricsPort, path: "/metrics")
         #expect(status == 200)
@@ -71,7 +88,10 @@ struct ObservabilityTests {
         let rejects = verdict.lines.flatMap { $0.reasons.map(\.code) }
         #expect(!rejects.isEmpty)
         for reason in Set(rejects) {
-            #expect(samples["pcancel_eligibility_rejects_total{reason=\"\(reason)\",channel=\"web\"}"] == Double(rejects.filter { $0 == reason }.count))
+            #expect(
+                samples["pcancel_eligibility_rejects_total{reason=\"\(reason)\",channel=\"web\"}"]
+                    == Double(rejects.filter { $0 == reason }.count)
+            )
         }
 
         // Stats says the same, with latency percentiles.
@@ -83,7 +103,11 @@ struct ObservabilityTests {
         #expect(getOrder.statuses == [StatusCount(code: "NOT_FOUND", reason: "ORDER_NOT_FOUND", count: 3)])
         #expect(stats.eligibilityRejects.map(\.count).reduce(0, +) == UInt64(rejects.count))
         #expect(stats.shards.count == 2 && stats.connections == 2)
-        #expect(stats.methods.first { $0.method == "(unknown)" }?.statuses == [StatusCount(code: "UNIMPLEMENTED", reason: "METHOD_UNKNOWN", count: 2)])
+        #expect(
+            stats.methods.first { $0.method == "(unknown)" }?.statuses == [
+                StatusCount(code: "UNIMPLEMENTED", reason: "METHOD_UNKNOWN", count: 2)
+            ]
+        )
         #expect(!stats.methods.contains { $0.method.hasPrefix("made.Up") })
         #expect(samples[#"pcancel_calls_total{method="(unknown)",code="UNIMPLEMENTED"}"#] == 2)
 
@@ -102,7 +126,9 @@ struct ObservabilityTests {
     func metricsPortTaken() async throws {
         let first = try await TestServer.start(configuring: { $0.metricsPort = 0 })
         let taken = try #require(first.server.metricsAddress?.port)
-        await #expect(throws: (any Error).self) { _ = try await TestServer.start(configuring: { $0.metricsPort = taken }) }
+        await #expect(throws: (any Error).self) {
+            _ = try await TestServer.start(configuring: { $0.metricsPort = taken })
+        }
         try await first.stop()
     }
 
@@ -110,17 +136,33 @@ struct ObservabilityTests {
     func readiness() async throws {
         let loop = EmbeddedEventLoop()
         let runtime = ServerRuntime(version: "test", limits: ServerLimits())
-        var diagnostics = DiagnosticsService(runtime: runtime, maxPingDelayMs: 0, metrics: ServerMetrics(), maxOutboxLagMs: 30_000)
-        let shards = NIOLockedValueBox([ShardHealthView(index: 0, open: true), ShardHealthView(index: 1, open: true, outboxOldestAgeMs: 29_000)])
+        var diagnostics = DiagnosticsService(
+            runtime: runtime,
+            maxPingDelayMs: 0,
+            metrics: ServerMetrics(),
+            maxOutboxLagMs: 30_000
+        )
+        let shards = NIOLockedValueBox([
+            ShardHealthView(index: 0, open: true), ShardHealthView(index: 1, open: true, outboxOldestAgeMs: 29_000),
+        ])
         diagnostics.shards = { loop in loop.makeSucceededFuture(shards.withLockedValue { $0 }) }
         var health = try diagnostics.health(on: loop).wait()
         #expect(health.ready && health.notReady.isEmpty)
 
-        shards.withLockedValue { $0 = [ShardHealthView(index: 0, open: false), ShardHealthView(index: 1, open: true, outboxOldestAgeMs: 31_000)] }
+        shards.withLockedValue {
+            $0 = [
+                ShardHealthView(index: 0, open: false),
+                ShardHealthView(index: 1, open: true, outboxOldestAgeMs: 31_000),
+            ]
+        }
         health = try diagnostics.health(on: loop).wait()
         #expect(!health.ready && health.status == .notServing)
-        #expect(health.notReady == ["server is not_serving", "shard 0 is not open",
-                                    "shard 1 outbox lag 31000 ms exceeds max_outbox_lag_ms 30000"])
+        #expect(
+            health.notReady == [
+                "server is not_serving", "shard 0 is not open",
+                "shard 1 outbox lag 31000 ms exceeds max_outbox_lag_ms 30000",
+            ]
+        )
 
         shards.withLockedValue { $0 = [ShardHealthView(index: 0, open: true)] }
         _ = runtime.startDraining()
@@ -130,12 +172,36 @@ struct ObservabilityTests {
 
     @Test("an anonymous caller learns that a server is not ready, but not why")
     func anonymousReadiness() {
-        let full = HealthResponse(status: .notServing, serverVersion: "1.2.3", uptimeMs: 5000, connections: 3,
-                                  shards: [ShardHealthView(index: 0, open: false), ShardHealthView(index: 1, open: true, outboxOldestAgeMs: 31_000)],
-                                  ready: false, notReady: ["server is not_serving", "shard 0 is not open"])
+        let full = HealthResponse(
+            status: .notServing,
+            serverVersion: "1.2.3",
+            uptimeMs: 5000,
+            connections: 3,
+            shards: [
+                ShardHealthView(index: 0, open: false),
+                ShardHealthView(index: 1, open: true, outboxOldestAgeMs: 31_000),
+            ],
+            ready: false,
+            notReady: ["server is not_serving", "shard 0 is not open"]
+        )
         let anonymous = DiagnosticsService.statusOnly(full)
-        #expect(anonymous == HealthResponse(status: .notServing, serverVersion: "", uptimeMs: 0, connections: 0, shards: [], ready: false, notReady: []))
-        #expect(DiagnosticsService.statusOnly(HealthResponse(status: .serving, serverVersion: "1", uptimeMs: 1, connections: 1, ready: true)).ready)
+        #expect(
+            anonymous
+                == HealthResponse(
+                    status: .notServing,
+                    serverVersion: "",
+                    uptimeMs: 0,
+                    connections: 0,
+                    shards: [],
+                    ready: false,
+                    notReady: []
+                )
+        )
+        #expect(
+            DiagnosticsService.statusOnly(
+                HealthResponse(status: .serving, serverVersion: "1", uptimeMs: 1, connections: 1, ready: true)
+            ).ready
+        )
     }
 
     /// A log handler that keeps every line, for the no-secrets check.
@@ -143,18 +209,24 @@ struct ObservabilityTests {
         let lines = NIOLockedValueBox<[String]>([])
     }
 
-    @Test("logs of a whole flow, at trace level, in both formats, carry call ids, order ids and peers, and no token or key")
+    @Test(
+        "logs of a whole flow, at trace level, in both formats, carry call ids, order ids and peers, and no token or key"
+    )
     func logsHoldNoSecrets() async throws {
         for format in PCancelLogHandler.Format.allCases {
             let captured = CapturedLines()
             let logger = Logger(label: "pcancel-server") { label in
-                PCancelLogHandler(label: label, format: format, level: .trace) { line in captured.lines.withLockedValue { $0.append(line) } }
+                PCancelLogHandler(label: label, format: format, level: .trace) { line in
+                    captured.lines.withLockedValue { $0.append(line) }
+                }
             }
             let (server, agent, portal) = try await ConfirmationTests.setUp(logger: logger)
             let requested = try await ConfirmationTests.request(agent, [CancelLine(lineID: "L1", quantity: 1)])
             let token = try await ConfirmationTests.token(portal, for: requested.id)
             // A wrong token first, then the right one.
-            await #expect(throws: ClientError.self) { _ = try await ConfirmationTests.confirm(portal, requested.id, String(repeating: "ab", count: 32)) }
+            await #expect(throws: ClientError.self) {
+                _ = try await ConfirmationTests.confirm(portal, requested.id, String(repeating: "ab", count: 32))
+            }
             _ = try await ConfirmationTests.confirm(portal, requested.id, token)
             for client in [agent, portal] { await client.close() }
             try await server.stop()
@@ -162,12 +234,25 @@ struct ObservabilityTests {
             let lines = captured.lines.withLockedValue { $0 }
             let text = lines.joined()
             #expect(lines.count > 10, "\(format): \(lines.count) lines")
-            for secret in [token, String(repeating: "ab", count: 32), TestServer.adminKey, TestServer.agentKey, TestServer.portalKey, TestServer.serviceKey] {
+            for secret in [
+                token, String(repeating: "ab", count: 32), TestServer.adminKey, TestServer.agentKey,
+                TestServer.portalKey, TestServer.serviceKey,
+            ] {
                 #expect(!text.contains(secret), "\(format) logs contain a secret")
             }
-            #expect(lines.contains { $0.contains("cancellation confirmed") && $0.contains("web-W-1001") && $0.contains("call.id") && $0.contains("peer") })
+            #expect(
+                lines.contains {
+                    $0.contains("cancellation confirmed") && $0.contains("web-W-1001") && $0.contains("call.id")
+                        && $0.contains("peer")
+                }
+            )
             if format == .json {
-                for line in lines { #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) is [String: Any], "not JSON: \(line)") }
+                for line in lines {
+                    #expect(
+                        (try? JSONSerialization.jsonObject(with: Data(line.utf8))) is [String: Any],
+                        "not JSON: \(line)"
+                    )
+                }
             }
         }
     }

@@ -2,7 +2,8 @@ import Foundation
 
 /// Paths of the repository and of the built executables, for tests that run real processes.
 enum Paths {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     /// The build products folder: where the test bundle itself was built.
     static var products: URL {
@@ -38,7 +39,9 @@ final class ServerProcess {
 
     /// Starts the server and waits (on a thread of its own) until it prints its port.
     static func start(arguments: [String], workingDirectory: URL) async throws -> ServerProcess {
-        let box = try await offCooperativePool { UncheckedBox(try ServerProcess(arguments: arguments, workingDirectory: workingDirectory)) }
+        let box = try await offCooperativePool {
+            UncheckedBox(try ServerProcess(arguments: arguments, workingDirectory: workingDirectory))
+        }
         return box.value
     }
 
@@ -97,12 +100,24 @@ func offCooperativePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T)
 }
 
 /// Runs a command to completion (on its own thread) and returns its exit status and output.
-func runCommand(_ executable: URL, _ arguments: [String], workingDirectory: URL? = nil, environment: [String: String]? = nil) async throws -> (status: Int32, output: String, error: String) {
-    try await offCooperativePool { try runCommandBlocking(executable, arguments, workingDirectory: workingDirectory, environment: environment) }
+func runCommand(
+    _ executable: URL,
+    _ arguments: [String],
+    workingDirectory: URL? = nil,
+    environment: [String: String]? = nil
+) async throws -> (status: Int32, output: String, error: String) {
+    try await offCooperativePool {
+        try runCommandBlocking(executable, arguments, workingDirectory: workingDirectory, environment: environment)
+    }
 }
 
 /// Runs a command to completion and returns its exit status and standard output.
-func runCommandBlocking(_ executable: URL, _ arguments: [String], workingDirectory: URL? = nil, environment: [String: String]? = nil) throws -> (status: Int32, output: String, error: String) {
+func runCommandBlocking(
+    _ executable: URL,
+    _ arguments: [String],
+    workingDirectory: URL? = nil,
+    environment: [String: String]? = nil
+) throws -> (status: Int32, output: String, error: String) {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments

@@ -2,10 +2,10 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
-import PartialCancelDomain
-import PartialCancelStorage
 import PartialCancelClient
+import PartialCancelDomain
 import PartialCancelServer
+import PartialCancelStorage
 import PartialCancelWire
 import Testing
 
@@ -22,10 +22,16 @@ struct ProcessTests {
         {"api_keys": [{"name": "ops", "role": "admin", "sha256": "\(APIKey.hash(key))"}],
          "limits": {"shutdown_grace_period_ms": 10000}}
         """.write(to: config, atomically: true, encoding: .utf8)
-        let server = try await ServerProcess.start(arguments: ["--config", config.path, "--data-dir", directory.path, "--port", "0"], workingDirectory: directory)
+        let server = try await ServerProcess.start(
+            arguments: ["--config", config.path, "--data-dir", directory.path, "--port", "0"],
+            workingDirectory: directory
+        )
         let client = try await PartialCancelClient.connect(.init(port: server.port, apiKey: key))
         let calls = (0..<10).map { index in
-            client.start(Methods.ping, request: PingRequest(payload: ByteBuffer(string: "\(index)"), delayMs: 500).encoded()).response
+            client.start(
+                Methods.ping,
+                request: PingRequest(payload: ByteBuffer(string: "\(index)"), delayMs: 500).encoded()
+            ).response
         }
         // Frames are handled in order: once the pong is back, every call is in flight on the server.
         try await client.pingFrame()
@@ -51,14 +57,22 @@ struct ProcessTests {
         let keyFile = directory.appendingPathComponent("pcancel-data/dev-api-key")
         let attributes = try FileManager.default.attributesOfItem(atPath: keyFile.path)
         #expect((attributes[.posixPermissions] as? Int) == 0o600)
-        let hashes = try String(contentsOf: directory.appendingPathComponent("pcancel-data/api-keys.json"), encoding: .utf8)
+        let hashes = try String(
+            contentsOf: directory.appendingPathComponent("pcancel-data/api-keys.json"),
+            encoding: .utf8
+        )
         let key = try String(contentsOf: keyFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(!hashes.contains(key))
         #expect(hashes.contains(APIKey.hash(key)))
 
         let address = "127.0.0.1:\(server.port)"
         // The CLI finds ./pcancel-data/dev-api-key by itself.
-        let ping = try await runCommand(pcancel, ["--server", address, "--json", "ping", "--count", "200", "--concurrency", "8"], workingDirectory: directory, environment: [:])
+        let ping = try await runCommand(
+            pcancel,
+            ["--server", address, "--json", "ping", "--count", "200", "--concurrency", "8"],
+            workingDirectory: directory,
+            environment: [:]
+        )
         #expect(ping.status == 0, "\(ping.error)")
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(ping.output.utf8)) as? [String: Any])
         #expect(summary["ok"] as? Int == 200)
@@ -66,11 +80,23 @@ struct ProcessTests {
         #expect((summary["latency_us"] as? [String: Any])?["p99"] != nil)
 
         // Health without a key: the status and readiness only; with the key, the details too.
-        let health = try await runCommand(pcancel, ["health", "--server", address, "--json", "--api-key", ""], environment: [:])
+        let health = try await runCommand(
+            pcancel,
+            ["health", "--server", address, "--json", "--api-key", ""],
+            environment: [:]
+        )
         #expect(health.status == 0)
         #expect(health.output.contains("\"status\":\"SERVING\"") && health.output.contains("\"ready\":true"))
-        #expect(!health.output.contains("server_version") && !health.output.contains("connections") && !health.output.contains("shards"))
-        let keyed = try await runCommand(pcancel, ["health", "--server", address, "--json"], workingDirectory: directory, environment: [:])
+        #expect(
+            !health.output.contains("server_version") && !health.output.contains("connections")
+                && !health.output.contains("shards")
+        )
+        let keyed = try await runCommand(
+            pcancel,
+            ["health", "--server", address, "--json"],
+            workingDirectory: directory,
+            environment: [:]
+        )
         #expect(keyed.status == 0, "\(keyed.error)")
         let details = try #require(try JSONSerialization.jsonObject(with: Data(keyed.output.utf8)) as? [String: Any])
         #expect(details["status"] as? String == "SERVING" && details["ready"] as? Bool == true)
@@ -79,32 +105,71 @@ struct ProcessTests {
         let text = try await runCommand(pcancel, ["health", "--server", address, "--api-key", ""], environment: [:])
         #expect(text.status == 0 && text.output.hasPrefix("SERVING  ready  ") && !text.output.contains("uptime"))
 
-        let denied = try await runCommand(pcancel, ["ping", "--server", address, "--api-key", "pck_wrong"], environment: [:])
+        let denied = try await runCommand(
+            pcancel,
+            ["ping", "--server", address, "--api-key", "pck_wrong"],
+            environment: [:]
+        )
         #expect(denied.status == 5)
         #expect(denied.error.contains("UNAUTHENTICATED"))
 
         // Sample data was seeded; orders read back through the CLI, and a new one ingests from a file.
-        #expect(server.lines.contains { $0.contains("seeded sample stock and orders: web-W-1001, marketplace-MP-5001, callcenter-CC-3001") })
-        let get = try await runCommand(pcancel, ["--server", address, "--json", "order", "get", "web-W-1001"], workingDirectory: directory, environment: [:])
+        #expect(
+            server.lines.contains {
+                $0.contains("seeded sample stock and orders: web-W-1001, marketplace-MP-5001, callcenter-CC-3001")
+            }
+        )
+        let get = try await runCommand(
+            pcancel,
+            ["--server", address, "--json", "order", "get", "web-W-1001"],
+            workingDirectory: directory,
+            environment: [:]
+        )
         #expect(get.status == 0, "\(get.error)")
         let order = try #require(try JSONSerialization.jsonObject(with: Data(get.output.utf8)) as? [String: Any])
         #expect(((order["order"] as? [String: Any])?["totals"] as? [String: Any])?["total"] as? Int == 79_504)
         let file = directory.appendingPathComponent("mp.json")
-        try SamplePayloads.marketplace.replacingOccurrences(of: "MP-5001", with: "MP-5002").write(to: file, atomically: true, encoding: .utf8)
-        let ingest = try await runCommand(pcancel, ["--server", address, "--json", "order", "ingest", "--channel", "marketplace", "--file", file.path],
-                                    workingDirectory: directory, environment: [:])
+        try SamplePayloads.marketplace.replacingOccurrences(of: "MP-5001", with: "MP-5002").write(
+            to: file,
+            atomically: true,
+            encoding: .utf8
+        )
+        let ingest = try await runCommand(
+            pcancel,
+            ["--server", address, "--json", "order", "ingest", "--channel", "marketplace", "--file", file.path],
+            workingDirectory: directory,
+            environment: [:]
+        )
         #expect(ingest.status == 0, "\(ingest.error)")
         #expect(ingest.output.contains("\"created\":true") && ingest.output.contains("marketplace-MP-5002"))
-        let stock = try await runCommand(pcancel, ["--server", address, "--json", "stock", "get", "MUG-01", "WH-EAST"], workingDirectory: directory, environment: [:])
+        let stock = try await runCommand(
+            pcancel,
+            ["--server", address, "--json", "stock", "get", "MUG-01", "WH-EAST"],
+            workingDirectory: directory,
+            environment: [:]
+        )
         #expect(stock.output.contains("\"on_hand\":120"))
-        let refused = try await runCommand(pcancel, ["--server", address, "order", "ingest", "--channel", "web", "--file", file.path],
-                                     workingDirectory: directory, environment: [:])
+        let refused = try await runCommand(
+            pcancel,
+            ["--server", address, "order", "ingest", "--channel", "web", "--file", file.path],
+            workingDirectory: directory,
+            environment: [:]
+        )
         #expect(refused.status == 2)
         #expect(refused.error.contains("FIELD_REQUIRED"))
-        let letters = try await runCommand(pcancel, ["--server", address, "dlq", "list"], workingDirectory: directory, environment: [:])
+        let letters = try await runCommand(
+            pcancel,
+            ["--server", address, "dlq", "list"],
+            workingDirectory: directory,
+            environment: [:]
+        )
         #expect(letters.output.contains("intake/web"))
 
-        let unreachable = try await runCommand(pcancel, ["health", "--server", "127.0.0.1:1", "--json"], environment: [:])
+        let unreachable = try await runCommand(
+            pcancel,
+            ["health", "--server", "127.0.0.1:1", "--json"],
+            environment: [:]
+        )
         #expect(unreachable.status == 6)
         #expect(unreachable.output.contains("\"code\":\"UNAVAILABLE\""))
 
@@ -114,7 +179,11 @@ struct ProcessTests {
         // Second start: the same key, not shown again.
         server = try await ServerProcess.start(arguments: ["--port", "0"], workingDirectory: directory)
         #expect(!server.lines.contains { $0.contains(key) })
-        let again = try await runCommand(pcancel, ["ping", "--server", "127.0.0.1:\(server.port)", "--api-key", key], environment: [:])
+        let again = try await runCommand(
+            pcancel,
+            ["ping", "--server", "127.0.0.1:\(server.port)", "--api-key", key],
+            environment: [:]
+        )
         #expect(again.status == 0)
         server.signal(SIGINT)
         #expect(await server.waitForExit(timeout: 15) == 0)
@@ -126,7 +195,11 @@ struct ProcessTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let config = directory.appendingPathComponent("config.json")
         try #"{"limits": {"max_frame_bytez": 10}}"#.write(to: config, atomically: true, encoding: .utf8)
-        let result = try await runCommand(try Paths.executable("pcancel-server"), ["--config", config.path, "--port", "0"], workingDirectory: directory)
+        let result = try await runCommand(
+            try Paths.executable("pcancel-server"),
+            ["--config", config.path, "--port", "0"],
+            workingDirectory: directory
+        )
         #expect(result.status != 0)
         #expect(result.error.contains("limits.max_frame_bytez"))
     }
@@ -139,8 +212,13 @@ struct InteropTests {
     func python() async throws {
         let server = try await TestServer.start()
         let script = Paths.repository.appendingPathComponent("Tests/Interop/interop_client.py")
-        let result = try await runCommand(URL(fileURLWithPath: "/usr/bin/env"),
-                                    ["python3", script.path, "--host", "127.0.0.1", "--port", "\(server.port)", "--api-key", TestServer.adminKey])
+        let result = try await runCommand(
+            URL(fileURLWithPath: "/usr/bin/env"),
+            [
+                "python3", script.path, "--host", "127.0.0.1", "--port", "\(server.port)", "--api-key",
+                TestServer.adminKey,
+            ]
+        )
         try await server.stop()
         let last = result.output.split(separator: "\n").last.map(String.init) ?? ""
         #expect(result.status == 0, "interop client output:\n\(result.output)\n\(result.error)")
@@ -162,7 +240,9 @@ struct CrashTests {
         {"api_keys": [{"name": "svc", "role": "admin", "sha256": "\(APIKey.hash(key))"}],
          "storage": {"shards": 2, "synchronous": "FULL"}, "seed_sample_data": false}
         """.write(to: config, atomically: true, encoding: .utf8)
-        let arguments = ["--config", config.path, "--data-dir", directory.appendingPathComponent("data").path, "--port", "0"]
+        let arguments = [
+            "--config", config.path, "--data-dir", directory.appendingPathComponent("data").path, "--port", "0",
+        ]
         var acknowledged: Set<String> = []
 
         for round in 0..<3 {
@@ -170,12 +250,16 @@ struct CrashTests {
             let client = try await PartialCancelClient.connect(.init(port: server.port, apiKey: key))
             let calls = (0..<150).map { index in
                 let payload = SamplePayloads.web.replacingOccurrences(of: "W-1001", with: "W-\(round)-\(index)")
-                return client.start(Methods.ingestOrder, request: IngestOrderRequest(channel: "web", payload: ByteBuffer(string: payload)).encoded())
+                return client.start(
+                    Methods.ingestOrder,
+                    request: IngestOrderRequest(channel: "web", payload: ByteBuffer(string: payload)).encoded()
+                )
             }
             // Kill after the first acknowledgements, with later ingests and deliveries still in flight.
             for (index, call) in calls.enumerated() {
                 if index == 60 { server.signal(SIGKILL) }
-                if let bytes = try? await call.response.get(), let response = try? IngestOrderResponse(decoding: bytes) {
+                if let bytes = try? await call.response.get(), let response = try? IngestOrderResponse(decoding: bytes)
+                {
                     acknowledged.insert(response.order.id)
                 }
             }
@@ -198,12 +282,19 @@ struct CrashTests {
         var storageConfiguration = StorageConfiguration()
         storageConfiguration.shards = 2
         let loop = MultiThreadedEventLoopGroup.singleton.next()
-        let storage = try Storage.open(directory: directory.appendingPathComponent("data").path, configuration: storageConfiguration,
-                                       eventLoop: loop, logger: Logger(label: "audit"))
+        let storage = try Storage.open(
+            directory: directory.appendingPathComponent("data").path,
+            configuration: storageConfiguration,
+            eventLoop: loop,
+            logger: Logger(label: "audit")
+        )
         defer { storage.close() }
         try await storage.waitForDelivery(on: loop).get()
         let stored = Set(try await storage.allOrders(on: loop).get().map(\.id))
-        #expect(acknowledged.isSubset(of: stored), "acknowledged but lost: \(acknowledged.subtracting(stored).sorted().prefix(5))")
+        #expect(
+            acknowledged.isSubset(of: stored),
+            "acknowledged but lost: \(acknowledged.subtracting(stored).sorted().prefix(5))"
+        )
         let discrepancies = try await storage.auditReservations(on: loop).get()
         #expect(discrepancies.isEmpty, "\(discrepancies)")
     }
@@ -213,11 +304,14 @@ struct CrashTests {
 /// twice, across SIGKILL at any moment and restart.
 @Suite("Crash safety of confirmations", .serialized)
 struct ConfirmationCrashTests {
-    @Test("SIGKILL during confirmations: every acknowledged refund survives unchanged, none is issued twice, money and stock add up")
+    @Test(
+        "SIGKILL during confirmations: every acknowledged refund survives unchanged, none is issued twice, money and stock add up"
+    )
     func killDuringConfirmations() async throws {
         let directory = try Paths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let admin = "pck_crash_admin", portalKey = "pck_crash_portal"
+        let admin = "pck_crash_admin"
+        let portalKey = "pck_crash_portal"
         let config = directory.appendingPathComponent("config.json")
         try """
         {"api_keys": [{"name": "ops", "role": "admin", "sha256": "\(APIKey.hash(admin))"},
@@ -235,21 +329,36 @@ struct ConfirmationCrashTests {
         var tokens: [String: String] = [:]
         for order in orders {
             let payload = SamplePayloads.web.replacingOccurrences(of: "W-1001", with: String(order.dropFirst(4)))
-            _ = try await client.call(Methods.ingestOrder, IngestOrderRequest(channel: "web", payload: ByteBuffer(string: payload)), as: IngestOrderResponse.self)
+            _ = try await client.call(
+                Methods.ingestOrder,
+                IngestOrderRequest(channel: "web", payload: ByteBuffer(string: payload)),
+                as: IngestOrderResponse.self
+            )
             let lines = [CancelLine(lineID: "L1", quantity: 1), CancelLine(lineID: "L2b")]
-            let request = try await client.call(Methods.requestCancellation, RequestCancellationRequest(orderID: order, lines: lines, reasonCode: "CRASH_TEST"),
-                                                as: RequestCancellationResponse.self).cancellation
+            let request = try await client.call(
+                Methods.requestCancellation,
+                RequestCancellationRequest(orderID: order, lines: lines, reasonCode: "CRASH_TEST"),
+                as: RequestCancellationResponse.self
+            ).cancellation
             tokens[request.id] = try await ConfirmationTests.token(portal, for: request.id)
         }
 
         // Confirm them all at once and kill the server while they are in flight.
         var acknowledged: [String: RefundView] = [:]
         let calls = tokens.map { id, token in
-            (id, client.start(Methods.confirmCancellation, request: ConfirmCancellationRequest(id: id, token: token).encoded()).response)
+            (
+                id,
+                client.start(
+                    Methods.confirmCancellation,
+                    request: ConfirmCancellationRequest(id: id, token: token).encoded()
+                ).response
+            )
         }
         // Kill as soon as the first answer is in: the other confirmations are queued or committing.
         for (index, (id, call)) in calls.enumerated() {
-            if let bytes = try? await call.get(), let response = try? ConfirmCancellationResponse(decoding: bytes), let refund = response.refund {
+            if let bytes = try? await call.get(), let response = try? ConfirmCancellationResponse(decoding: bytes),
+                let refund = response.refund
+            {
                 acknowledged[id] = refund
             }
             if index == 0 { server.signal(SIGKILL) }
@@ -264,7 +373,11 @@ struct ConfirmationCrashTests {
         client = try await PartialCancelClient.connect(.init(port: server.port, apiKey: admin))
         portal = try await PartialCancelClient.connect(.init(port: server.port, apiKey: portalKey))
         for (id, token) in tokens {
-            let response = try await client.call(Methods.confirmCancellation, ConfirmCancellationRequest(id: id, token: token), as: ConfirmCancellationResponse.self)
+            let response = try await client.call(
+                Methods.confirmCancellation,
+                ConfirmCancellationRequest(id: id, token: token),
+                as: ConfirmCancellationResponse.self
+            )
             if let before = acknowledged[id] { #expect(response.refund == before, "\(id)") }
         }
         for _ in 0..<200 {
@@ -280,7 +393,12 @@ struct ConfirmationCrashTests {
         var storageConfiguration = StorageConfiguration()
         storageConfiguration.shards = 2
         let loop = MultiThreadedEventLoopGroup.singleton.next()
-        let storage = try Storage.open(directory: data, configuration: storageConfiguration, eventLoop: loop, logger: Logger(label: "audit"))
+        let storage = try Storage.open(
+            directory: data,
+            configuration: storageConfiguration,
+            eventLoop: loop,
+            logger: Logger(label: "audit")
+        )
         defer { storage.close() }
         try await storage.waitForDelivery(on: loop).get()
         for order in orders {

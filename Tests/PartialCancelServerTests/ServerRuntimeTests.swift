@@ -42,7 +42,9 @@ struct ServerRuntimeTests {
         #expect(accepted(runtime.admit(try channel(from: "10.0.0.2"))))
     }
 
-    @Test("unauthenticated connections cannot use the reserve: the newest takes the place of the oldest, and authenticated ones always fit")
+    @Test(
+        "unauthenticated connections cannot use the reserve: the newest takes the place of the oldest, and authenticated ones always fit"
+    )
     func reserve() throws {
         var limits = ServerLimits()
         limits.maxConnections = 10

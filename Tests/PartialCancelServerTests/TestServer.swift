@@ -12,27 +12,40 @@ struct TestServer {
     static let agentKey = "pck_e2e_agent"
     static let serviceKey = "pck_e2e_service"
     static let portalKey = "pck_e2e_portal"
-    static let keys = [APIKey(name: "admin", role: .admin, key: adminKey), APIKey(name: "agent", role: .agent, key: agentKey),
-                       APIKey(name: "service", role: .service, key: serviceKey), APIKey(name: "portal", role: .portal, key: portalKey)]
+    static let keys = [
+        APIKey(name: "admin", role: .admin, key: adminKey), APIKey(name: "agent", role: .agent, key: agentKey),
+        APIKey(name: "service", role: .service, key: serviceKey), APIKey(name: "portal", role: .portal, key: portalKey),
+    ]
 
-    static let tokenKeyFile = FileManager.default.temporaryDirectory.appendingPathComponent("pcancel-test-token-key").path
+    static let tokenKeyFile = FileManager.default.temporaryDirectory.appendingPathComponent("pcancel-test-token-key")
+        .path
 
     let server: PartialCancelServer
     let port: Int
     let task: Task<Void, any Error>
 
-    static func start(eventLoopThreads: Int = 2, _ configure: (inout ServerLimits) -> Void = { _ in }) async throws -> TestServer {
+    static func start(
+        eventLoopThreads: Int = 2,
+        _ configure: (inout ServerLimits) -> Void = { _ in }
+    ) async throws -> TestServer {
         try await start(eventLoopThreads: eventLoopThreads, configuring: { configure(&$0.limits) })
     }
 
-    static func start(eventLoopThreads: Int = 2, dataDirectory: String? = nil, logger: Logger? = nil, clock: WallClock = .system,
-                      configuring configure: (inout ServerConfiguration) -> Void) async throws -> TestServer {
+    static func start(
+        eventLoopThreads: Int = 2,
+        dataDirectory: String? = nil,
+        logger: Logger? = nil,
+        clock: WallClock = .system,
+        configuring configure: (inout ServerConfiguration) -> Void
+    ) async throws -> TestServer {
         var configuration = ServerConfiguration()
         configuration.port = 0
         configuration.eventLoopThreads = eventLoopThreads
         configuration.storage.shards = 2
         configuration.storage.synchronous = .normal
-        configuration.dataDirectory = dataDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("pcancel-test-\(UUID())").path
+        configuration.dataDirectory =
+            dataDirectory
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("pcancel-test-\(UUID())").path
         // One token key for every test server (created once, atomically), instead of one beside
         // each temporary data directory; a test that checks the default sets this to nil.
         configuration.storage.tokenKeyFile = TestServer.tokenKeyFile
@@ -41,19 +54,28 @@ struct TestServer {
         configuration.limits.helloTimeoutMs = 30_000
         configure(&configuration)
         configuration.apiKeys = keys
-        let logger = logger ?? {
-            var quiet = Logger(label: "test-server")
-            quiet.logLevel = .warning
-            return quiet
-        }()
-        let server = try PartialCancelServer(configuration: configuration, keyStore: try KeyStore(keys), logger: logger, clock: clock)
+        let logger =
+            logger
+            ?? {
+                var quiet = Logger(label: "test-server")
+                quiet.logLevel = .warning
+                return quiet
+            }()
+        let server = try PartialCancelServer(
+            configuration: configuration,
+            keyStore: try KeyStore(keys),
+            logger: logger,
+            clock: clock
+        )
         let address = try await server.start()
         let task = Task { try await server.run() }
         return TestServer(server: server, port: address.port!, task: task)
     }
 
     func client(key: String = adminKey, name: String = "e2e") async throws -> PartialCancelClient {
-        try await PartialCancelClient.connect(PartialCancelClient.Configuration(port: port, apiKey: key, clientName: name))
+        try await PartialCancelClient.connect(
+            PartialCancelClient.Configuration(port: port, apiKey: key, clientName: name)
+        )
     }
 
     func stop() async throws {
@@ -69,13 +91,17 @@ final class RawConnection: @unchecked Sendable {  // used by one test at a time
     /// - Parameter receiveBuffer: a small kernel receive buffer, for a client that stops reading.
     init(port: Int, receiveBuffer: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
+        if var size = receiveBuffer {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard result == 0 else { throw POSIXError(.ECONNREFUSED) }
         var timeout = timeval(tv_sec: 30, tv_usec: 0)  // generous: tests share a few cores with heavy neighbours

@@ -17,7 +17,8 @@ struct WatchTests {
         let task: Task<Void, Never>
 
         init(_ stream: AsyncThrowingStream<Item, any Error>) {
-            let items = self.items, ended = self.ended
+            let items = self.items
+            let ended = self.ended
             task = Task {
                 do {
                     for try await item in stream { items.withLockedValue { $0.append(item) } }
@@ -45,18 +46,34 @@ struct WatchTests {
     }
 
     static func watchOrder(_ client: PartialCancelClient, after seq: Int64 = 0) -> Collector<OrderChange> {
-        Collector(client.stream(Methods.watchOrder, WatchOrderRequest(orderID: "web-W-1001", afterSeq: seq), as: OrderChange.self))
+        Collector(
+            client.stream(
+                Methods.watchOrder,
+                WatchOrderRequest(orderID: "web-W-1001", afterSeq: seq),
+                as: OrderChange.self
+            )
+        )
     }
 
-    @Test("a watcher sees every change of a full flow, in commit order, numbered without gaps, with the order as committed")
+    @Test(
+        "a watcher sees every change of a full flow, in commit order, numbered without gaps, with the order as committed"
+    )
     func fullFlow() async throws {
         let (server, agent, portal) = try await ConfirmationTests.setUp()
         let watcher = try await server.client(key: TestServer.serviceKey)
         let changes = Self.watchOrder(watcher)
         let snapshot = try await changes.wait { !$0.isEmpty }
-        #expect(snapshot.first?.entry == nil && snapshot.first?.seq == 1 && snapshot.first?.order?.totals.total == 79_504)
+        #expect(
+            snapshot.first?.entry == nil && snapshot.first?.seq == 1 && snapshot.first?.order?.totals.total == 79_504
+        )
 
-        let stock = Collector(watcher.stream(Methods.watchStock, WatchStockRequest(skus: [StockCursor(sku: "MUG-01")]), as: StockUpdate.self))
+        let stock = Collector(
+            watcher.stream(
+                Methods.watchStock,
+                WatchStockRequest(skus: [StockCursor(sku: "MUG-01")]),
+                as: StockUpdate.self
+            )
+        )
         _ = try await stock.wait { !$0.isEmpty }
 
         let requested = try await ConfirmationTests.request(agent, [CancelLine(lineID: "L1", quantity: 1)])
@@ -65,12 +82,21 @@ struct WatchTests {
         let all = try await changes.wait { $0.last?.entry?.event == "CANCELLATION_COMPLETED" }
 
         let entries = all.dropFirst().compactMap(\.entry)
-        #expect(entries.map(\.event) == ["CANCELLATION_REQUESTED", "CANCELLATION_CONFIRMED", "ORDER_UPDATED", "REFUND_ISSUED", "CANCELLATION_COMPLETED"])
+        #expect(
+            entries.map(\.event) == [
+                "CANCELLATION_REQUESTED", "CANCELLATION_CONFIRMED", "ORDER_UPDATED", "REFUND_ISSUED",
+                "CANCELLATION_COMPLETED",
+            ]
+        )
         #expect(entries.map(\.seq) == [2, 3, 4, 5, 6])
         #expect(all.dropFirst().map(\.seq) == [2, 3, 4, 5, 6])
         #expect(entries[3].subject == confirmed.refund?.refundID)
         // The same entries GetOrder reads: the stream is the audit trail, live.
-        let history = try await agent.call(Methods.getOrder, GetOrderRequest(orderID: "web-W-1001"), as: GetOrderResponse.self).history
+        let history = try await agent.call(
+            Methods.getOrder,
+            GetOrderRequest(orderID: "web-W-1001"),
+            as: GetOrderResponse.self
+        ).history
         #expect(Array(history.dropFirst()) == entries)
         // The last entry of each commit carries the order as that commit left it.
         let afterConfirm = try #require(all.first { $0.entry?.event == "REFUND_ISSUED" }?.order)
@@ -93,11 +119,26 @@ struct WatchTests {
     func tooManySkus() async throws {
         let server = try await TestServer.start { $0.maxWatchSkus = 3 }
         let client = try await server.client(key: TestServer.agentKey)
-        let over = Collector(client.stream(Methods.watchStock, WatchStockRequest(skus: (1...4).map { StockCursor(sku: "SKU-\($0)") }), as: StockUpdate.self))
+        let over = Collector(
+            client.stream(
+                Methods.watchStock,
+                WatchStockRequest(skus: (1...4).map { StockCursor(sku: "SKU-\($0)") }),
+                as: StockUpdate.self
+            )
+        )
         _ = await over.task.value
-        guard case .some(.some(let error as ClientError)) = over.end else { Issue.record("expected a refusal, got \(String(describing: over.end))"); return }
+        guard case .some(.some(let error as ClientError)) = over.end else {
+            Issue.record("expected a refusal, got \(String(describing: over.end))")
+            return
+        }
         #expect(error.status.code == .invalidArgument && error.status.reasons.first?.subject == "request.skus")
-        let fits = Collector(client.stream(Methods.watchStock, WatchStockRequest(skus: (1...3).map { StockCursor(sku: "SKU-\($0)") }), as: StockUpdate.self))
+        let fits = Collector(
+            client.stream(
+                Methods.watchStock,
+                WatchStockRequest(skus: (1...3).map { StockCursor(sku: "SKU-\($0)") }),
+                as: StockUpdate.self
+            )
+        )
         try await Task.sleep(nanoseconds: 200_000_000)
         #expect(fits.end == nil)
         fits.task.cancel()
@@ -125,17 +166,31 @@ struct WatchTests {
         let second = Self.watchOrder(watcher, after: last)
         let resumed = try await second.wait { $0.last?.entry?.event == "CANCELLATION_COMPLETED" }
         #expect(resumed.map(\.seq) == Array((last + 1)...(last + 4)))
-        #expect(resumed.compactMap(\.entry?.event) == ["CANCELLATION_CONFIRMED", "ORDER_UPDATED", "REFUND_ISSUED", "CANCELLATION_COMPLETED"])
+        #expect(
+            resumed.compactMap(\.entry?.event) == [
+                "CANCELLATION_CONFIRMED", "ORDER_UPDATED", "REFUND_ISSUED", "CANCELLATION_COMPLETED",
+            ]
+        )
         #expect(resumed.last?.order?.totals.refunded == 6421)
         // Together, the two watches hold the whole history exactly once.
-        let history = try await agent.call(Methods.getOrder, GetOrderRequest(orderID: "web-W-1001"), as: GetOrderResponse.self).history
+        let history = try await agent.call(
+            Methods.getOrder,
+            GetOrderRequest(orderID: "web-W-1001"),
+            as: GetOrderResponse.self
+        ).history
         #expect((seen.compactMap(\.entry) + resumed.compactMap(\.entry)) == Array(history.dropFirst()))
 
         // A sequence number past the history is refused, naming the last one.
         let ahead = Self.watchOrder(watcher, after: 99)
         _ = await ahead.task.value
-        guard case .some(.some(let error as ClientError)) = ahead.end else { Issue.record("expected a refusal, got \(String(describing: ahead.end))"); return }
-        #expect(error.status.code == .outOfRange && error.status.reasons.first?.code == "WATCH_SEQ_AHEAD" && error.status.reasons.first?.detail == "6")
+        guard case .some(.some(let error as ClientError)) = ahead.end else {
+            Issue.record("expected a refusal, got \(String(describing: ahead.end))")
+            return
+        }
+        #expect(
+            error.status.code == .outOfRange && error.status.reasons.first?.code == "WATCH_SEQ_AHEAD"
+                && error.status.reasons.first?.detail == "6"
+        )
 
         second.task.cancel()
         for client in [agent, portal, watcher] { await client.close() }
@@ -158,11 +213,23 @@ struct WatchTests {
         let slow = try RawConnection(port: server.port, receiveBuffer: 2048)
         var frames = ByteBuffer()
         Envelope.hello(Hello(clientName: "slow", apiKey: TestServer.agentKey)).encode(into: &frames, framed: true)
-        Envelope.call(Call(callID: 1, method: Methods.watchStock, request: WatchStockRequest(skus: [StockCursor(sku: "FLOOD-1")]).encoded()))
-            .encode(into: &frames, framed: true)
+        Envelope.call(
+            Call(
+                callID: 1,
+                method: Methods.watchStock,
+                request: WatchStockRequest(skus: [StockCursor(sku: "FLOOD-1")]).encoded()
+            )
+        )
+        .encode(into: &frames, framed: true)
         slow.send(Array(buffer: frames))
         // A healthy watcher of the same sku.
-        let healthy = Collector(admin.stream(Methods.watchStock, WatchStockRequest(skus: [StockCursor(sku: "FLOOD-1")]), as: StockUpdate.self))
+        let healthy = Collector(
+            admin.stream(
+                Methods.watchStock,
+                WatchStockRequest(skus: [StockCursor(sku: "FLOOD-1")]),
+                as: StockUpdate.self
+            )
+        )
         _ = try await Task.sleep(nanoseconds: 200_000_000)
 
         // Flood the sku with changes, many in flight, until the slow watcher is dropped.
@@ -170,7 +237,10 @@ struct WatchTests {
         var dropped: UInt64 = 0
         while dropped == 0 && written < 200_000 {
             let batch = (written..<(written + 500)).map { index in
-                admin.start(Methods.putStock, request: PutStockRequest(sku: "FLOOD-1", location: "WH-1", onHand: Int64(index % 1000)).encoded()).response
+                admin.start(
+                    Methods.putStock,
+                    request: PutStockRequest(sku: "FLOOD-1", location: "WH-1", onHand: Int64(index % 1000)).encoded()
+                ).response
             }
             for call in batch { _ = try await call.get() }
             written += batch.count
@@ -183,8 +253,14 @@ struct WatchTests {
         let envelopes = try await offCooperativePool {
             try slow.readEnvelopes { if case .reply = $0 { true } else { false } }
         }
-        guard case .reply(let reply)? = envelopes.last else { Issue.record("no Reply after \(envelopes.count) frames"); return }
-        #expect(reply.callID == 1 && reply.status.code == .resourceExhausted && reply.status.reasons.first?.code == "WATCH_BUFFER_FULL")
+        guard case .reply(let reply)? = envelopes.last else {
+            Issue.record("no Reply after \(envelopes.count) frames")
+            return
+        }
+        #expect(
+            reply.callID == 1 && reply.status.code == .resourceExhausted
+                && reply.status.reasons.first?.code == "WATCH_BUFFER_FULL"
+        )
 
         // The healthy watcher saw every change, in order, and is still watching.
         let updates = try await healthy.wait { $0.count >= written }
@@ -204,28 +280,46 @@ struct WatchTests {
 /// The operators' commands, as processes against a real server.
 @Suite("Watch and stats commands")
 struct WatchCommandTests {
-    @Test("pcancel watch order prints every change as it commits; stats and order history show the figures and the trail")
+    @Test(
+        "pcancel watch order prints every change as it commits; stats and order history show the figures and the trail"
+    )
     func commands() async throws {
         let (server, agent, portal) = try await ConfirmationTests.setUp()
         let pcancel = try Paths.executable("pcancel")
         let connection = ["--server", "127.0.0.1:\(server.port)", "--api-key", TestServer.agentKey, "--json"]
         // Resuming after entry 1 (the intake) makes the test independent of when the process connects.
-        async let watched = runCommand(pcancel, connection + ["watch", "order", "web-W-1001", "--after", "1", "--count", "5"], environment: [:])
+        async let watched = runCommand(
+            pcancel,
+            connection + ["watch", "order", "web-W-1001", "--after", "1", "--count", "5"],
+            environment: [:]
+        )
         let requested = try await ConfirmationTests.request(agent, [CancelLine(lineID: "L1", quantity: 1)])
         let token = try await ConfirmationTests.token(portal, for: requested.id)
         _ = try await ConfirmationTests.confirm(portal, requested.id, token)
 
         let watch = try await watched
         #expect(watch.status == 0, "\(watch.error)")
-        let changes = watch.output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let changes = watch.output.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
         #expect(changes.compactMap { $0["seq"] as? Int } == [2, 3, 4, 5, 6])
-        #expect(changes.compactMap { ($0["entry"] as? [String: Any])?["event"] as? String }
-            == ["CANCELLATION_REQUESTED", "CANCELLATION_CONFIRMED", "ORDER_UPDATED", "REFUND_ISSUED", "CANCELLATION_COMPLETED"])
+        #expect(
+            changes.compactMap { ($0["entry"] as? [String: Any])?["event"] as? String }
+                == [
+                    "CANCELLATION_REQUESTED", "CANCELLATION_CONFIRMED", "ORDER_UPDATED", "REFUND_ISSUED",
+                    "CANCELLATION_COMPLETED",
+                ]
+        )
 
         let history = try await runCommand(pcancel, connection + ["order", "history", "web-W-1001"], environment: [:])
         #expect(history.status == 0, "\(history.error)")
-        let trail = try #require(try JSONSerialization.jsonObject(with: Data(history.output.utf8)) as? [String: Any])["history"] as? [[String: Any]]
-        #expect(trail?.count == 6 && trail?[2]["from_state"] as? String == "PENDING_CONFIRMATION" && trail?[2]["to_state"] as? String == "CONFIRMED")
+        let trail =
+            try #require(try JSONSerialization.jsonObject(with: Data(history.output.utf8)) as? [String: Any])["history"]
+            as? [[String: Any]]
+        #expect(
+            trail?.count == 6 && trail?[2]["from_state"] as? String == "PENDING_CONFIRMATION"
+                && trail?[2]["to_state"] as? String == "CONFIRMED"
+        )
 
         let stats = try await runCommand(pcancel, connection + ["stats"], environment: [:])
         #expect(stats.status == 0, "\(stats.error)")

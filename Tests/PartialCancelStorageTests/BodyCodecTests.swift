@@ -1,7 +1,8 @@
 import Foundation
 import PartialCancelDomain
-@testable import PartialCancelStorage
 import Testing
+
+@testable import PartialCancelStorage
 
 @Suite("Stored body format")
 struct BodyCodecTests {
@@ -43,7 +44,9 @@ struct BodyCodecTests {
         let bytes = try BodyCodec.encode(order)
         #expect(try BodyCodec.decode(Order.self, from: bytes) == order)
         #expect(bytes.count < (try JSONEncoder().encode(order)).count)
-        for (channel, payload) in [("marketplace", SamplePayloads.marketplace), ("callcenter", SamplePayloads.callcenter)] {
+        for (channel, payload) in [
+            ("marketplace", SamplePayloads.marketplace), ("callcenter", SamplePayloads.callcenter),
+        ] {
             let other = try StorageTests.sampleOrder(channel, payload)
             #expect(try BodyCodec.decode(Order.self, from: try BodyCodec.encode(other)) == other)
         }
@@ -55,8 +58,14 @@ struct BodyCodecTests {
         #expect(try BodyCodec.decode(Order.self, from: Array(try JSONEncoder().encode(order))) == order)
     }
 
-    struct Before: Codable, Hashable { var id: String; var old: Int64 }
-    struct After: Codable, Hashable { var id: String; var added: String? }
+    struct Before: Codable, Hashable {
+        var id: String
+        var old: Int64
+    }
+    struct After: Codable, Hashable {
+        var id: String
+        var added: String?
+    }
 
     @Test("a field added later decodes as absent from older bodies; a removed field is skipped")
     func evolution() throws {
@@ -68,10 +77,19 @@ struct BodyCodecTests {
     func corrupt() throws {
         let bytes = try BodyCodec.encode(Odd())
         for length in 1..<bytes.count {
-            #expect(throws: (any Error).self, "length \(length)") { _ = try BodyCodec.decode(Odd.self, from: Array(bytes[..<length])) }
+            #expect(throws: (any Error).self, "length \(length)") {
+                _ = try BodyCodec.decode(Odd.self, from: Array(bytes[..<length]))
+            }
         }
-        #expect(throws: DecodingError.self) { _ = try BodyCodec.decode(After.self, from: try BodyCodec.encode(Before(id: "x", old: 1)).map { $0 == 0x06 ? 0x03 : $0 }) }
-        #expect(throws: DecodingError.self) { _ = try BodyCodec.decode(Int8.self, from: try BodyCodec.encode(Int64(1000))) }
+        #expect(throws: DecodingError.self) {
+            _ = try BodyCodec.decode(
+                After.self,
+                from: try BodyCodec.encode(Before(id: "x", old: 1)).map { $0 == 0x06 ? 0x03 : $0 }
+            )
+        }
+        #expect(throws: DecodingError.self) {
+            _ = try BodyCodec.decode(Int8.self, from: try BodyCodec.encode(Int64(1000)))
+        }
         var garbage = bytes
         for i in stride(from: 1, to: garbage.count, by: 7) { garbage[i] = 0xFF }
         #expect(throws: (any Error).self) { _ = try BodyCodec.decode(Odd.self, from: garbage) }

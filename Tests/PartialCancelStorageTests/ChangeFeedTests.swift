@@ -9,7 +9,18 @@ struct ChangeFeedTests {
     struct Refused: Error {}
 
     static func stock(_ sku: String, _ seq: Int64, cause: String = "SET_ON_HAND") -> ChangeEvent {
-        .stock(StockEvent(sku: sku, seq: seq, atMs: 0, location: "L", onHand: seq, reserved: 0, cause: cause, reference: ""))
+        .stock(
+            StockEvent(
+                sku: sku,
+                seq: seq,
+                atMs: 0,
+                location: "L",
+                onHand: seq,
+                reserved: 0,
+                cause: cause,
+                reference: ""
+            )
+        )
     }
 
     @Test("only committed changes reach watchers, in commit order; a rolled-back savepoint's changes never do")
@@ -20,7 +31,13 @@ struct ChangeFeedTests {
         let hub = WatchHub()
         let queue = ChangeQueue(limit: 100) {}
         hub.add(queue, for: .sku("S"))
-        let store = try ShardStore(index: 0, path: directory + "/s.sqlite", configuration: StorageConfiguration(), hub: hub, now: { 1 })
+        let store = try ShardStore(
+            index: 0,
+            path: directory + "/s.sqlite",
+            configuration: StorageConfiguration(),
+            hub: hub,
+            now: { 1 }
+        )
 
         try store.transaction { _ = try store.setOnHand(sku: "S", location: "L", onHand: 5) }
         #expect(throws: Refused.self) {

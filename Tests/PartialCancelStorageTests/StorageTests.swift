@@ -19,12 +19,22 @@ struct StorageTests {
         var configuration = StorageConfiguration()
         configuration.shards = shards
         configuration.synchronous = .normal
-        configuration.tokenKeyFile = FileManager.default.temporaryDirectory.appendingPathComponent("pcancel-storage-test-token-key").path
-        return try Storage.open(directory: directory, configuration: configuration, eventLoop: loop, logger: Logger(label: "test"))
+        configuration.tokenKeyFile =
+            FileManager.default.temporaryDirectory.appendingPathComponent("pcancel-storage-test-token-key").path
+        return try Storage.open(
+            directory: directory,
+            configuration: configuration,
+            eventLoop: loop,
+            logger: Logger(label: "test")
+        )
     }
 
     static func sampleOrder(_ channel: String = "web", _ payload: String = SamplePayloads.web) throws -> Order {
-        try Intake().order(channel: channel, payload: Array(payload.utf8), nowMs: Int64(Date().timeIntervalSince1970 * 1000))
+        try Intake().order(
+            channel: channel,
+            payload: Array(payload.utf8),
+            nowMs: Int64(Date().timeIntervalSince1970 * 1000)
+        )
     }
 
     @Test("the router's hash is stable: these values must never change")
@@ -89,14 +99,23 @@ struct StorageTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let storage = try open(directory, shards: shards)
         defer { storage.close() }
-        for (sku, location, onHand) in [("MUG-01", "WH-EAST", Int64(10)), ("CAM-01", "WH-EAST", 5), ("STRAP-01", "WH-EAST", 5), ("TV-55", "3PL-WEST", 3)] {
+        for (sku, location, onHand) in [
+            ("MUG-01", "WH-EAST", Int64(10)), ("CAM-01", "WH-EAST", 5), ("STRAP-01", "WH-EAST", 5),
+            ("TV-55", "3PL-WEST", 3),
+        ] {
             _ = try await storage.setOnHand(sku: sku, location: location, onHand: onHand, on: loop).get()
         }
         _ = try await storage.ingest(try Self.sampleOrder(), actor: "test", on: loop).get()
-        _ = try await storage.ingest(try Self.sampleOrder("marketplace", SamplePayloads.marketplace), actor: "test", on: loop).get()
+        _ = try await storage.ingest(
+            try Self.sampleOrder("marketplace", SamplePayloads.marketplace),
+            actor: "test",
+            on: loop
+        ).get()
         try await storage.waitForDelivery(on: loop).get()
-        let expected: [(String, String, Int64, Int64)] = [("MUG-01", "WH-EAST", 10, 4), ("CAM-01", "WH-EAST", 5, 2), ("STRAP-01", "WH-EAST", 5, 2),
-                                                          ("TV-55", "3PL-WEST", 3, 2), ("CAM-KIT", "WH-EAST", 0, 0)]
+        let expected: [(String, String, Int64, Int64)] = [
+            ("MUG-01", "WH-EAST", 10, 4), ("CAM-01", "WH-EAST", 5, 2), ("STRAP-01", "WH-EAST", 5, 2),
+            ("TV-55", "3PL-WEST", 3, 2), ("CAM-KIT", "WH-EAST", 0, 0),
+        ]
         for (sku, location, onHand, reserved) in expected {
             let pool = try await storage.stock(sku: sku, location: location, on: loop).get().first
             #expect((pool?.onHand ?? 0) == onHand, "\(sku)")
@@ -111,12 +130,33 @@ struct StorageTests {
         let directory = Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let store = try ShardStore(index: 0, path: directory + "/s.sqlite", configuration: StorageConfiguration(), now: { 0 })
-        let change = StockChange(id: "o/reserve/L1", kind: .reserve, sku: "S", location: "L", quantity: 3, orderID: "o", lineID: "L1")
+        let store = try ShardStore(
+            index: 0,
+            path: directory + "/s.sqlite",
+            configuration: StorageConfiguration(),
+            now: { 0 }
+        )
+        let change = StockChange(
+            id: "o/reserve/L1",
+            kind: .reserve,
+            sku: "S",
+            location: "L",
+            quantity: 3,
+            orderID: "o",
+            lineID: "L1"
+        )
         #expect(try store.transaction { try store.apply(change) })
         #expect(try !store.transaction { try store.apply(change) })
         #expect(try store.stock(sku: "S", location: "L").first?.reserved == 3)
-        let release = StockChange(id: "o/release/1", kind: .release, sku: "S", location: "L", quantity: 5, orderID: "o", lineID: "L1")
+        let release = StockChange(
+            id: "o/release/1",
+            kind: .release,
+            sku: "S",
+            location: "L",
+            quantity: 5,
+            orderID: "o",
+            lineID: "L1"
+        )
         try store.transaction { try store.apply(release) }
         #expect(try store.stock(sku: "S", location: "L").first?.reserved == 0)  // never below zero
     }
@@ -130,8 +170,21 @@ struct StorageTests {
         let router = ShardRouter(count: 2)
         let sku = (0..<100).map { "SKU-\($0)" }.first { router.shard(forSKU: $0) == 1 }!
         do {
-            let store = try ShardStore(index: 0, path: directory + "/shard-0.sqlite", configuration: StorageConfiguration(), now: { 1 })
-            let change = StockChange(id: "x/reserve/L1", kind: .reserve, sku: sku, location: "WH", quantity: 7, orderID: "x", lineID: "L1")
+            let store = try ShardStore(
+                index: 0,
+                path: directory + "/shard-0.sqlite",
+                configuration: StorageConfiguration(),
+                now: { 1 }
+            )
+            let change = StockChange(
+                id: "x/reserve/L1",
+                kind: .reserve,
+                sku: sku,
+                location: "WH",
+                quantity: 7,
+                orderID: "x",
+                lineID: "L1"
+            )
             try store.transaction { try store.enqueue(change, destination: 1) }
             #expect(store.outboxBacklog == 1)
         }
@@ -150,8 +203,18 @@ struct StorageTests {
         defer { storage.close() }
         var ids: [String] = []
         for (index, priority) in [Int64(5), 50, 1, 20].enumerated() {
-            ids.append(try await storage.addDeadLetter(key: "key-\(index)", kind: "intake", priority: priority, reason: "R", detail: "d",
-                                                       subject: "web", payload: [1, 2], on: loop).get())
+            ids.append(
+                try await storage.addDeadLetter(
+                    key: "key-\(index)",
+                    kind: "intake",
+                    priority: priority,
+                    reason: "R",
+                    detail: "d",
+                    subject: "web",
+                    payload: [1, 2],
+                    on: loop
+                ).get()
+            )
         }
         #expect(try await storage.deadLetters(limit: 10, on: loop).get().map(\.priority) == [50, 20, 5, 1])
         try await storage.resolveDeadLetter(ids[1], on: loop).get()
@@ -168,7 +231,12 @@ struct ShardWorkerTests {
     static func worker() throws -> (directory: String, worker: ShardWorker) {
         let directory = StorageTests.temporaryDirectory()
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let store = try ShardStore(index: 0, path: directory + "/s.sqlite", configuration: StorageConfiguration(), now: { 0 })
+        let store = try ShardStore(
+            index: 0,
+            path: directory + "/s.sqlite",
+            configuration: StorageConfiguration(),
+            now: { 0 }
+        )
         return (directory, ShardWorker(index: 0, store: store, maxGroup: 64))
     }
 
@@ -177,7 +245,10 @@ struct ShardWorkerTests {
         let (directory, worker) = try Self.worker()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let loop = MultiThreadedEventLoopGroup.singleton.next()
-        let slow = worker.submit(on: loop) { _ in usleep(50_000); return true }
+        let slow = worker.submit(on: loop) { _ in
+            usleep(50_000)
+            return true
+        }
         let queued = (0..<500).map { index in worker.submit(on: loop) { _ in index } }
         worker.stop()
         #expect(try await slow.get())
@@ -190,7 +261,10 @@ struct ShardWorkerTests {
         let (directory, worker) = try Self.worker()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let loop = MultiThreadedEventLoopGroup.singleton.next()
-        let slow = worker.submit(on: loop) { _ in usleep(50_000); return true }
+        let slow = worker.submit(on: loop) { _ in
+            usleep(50_000)
+            return true
+        }
         struct Refused: Error {}
         let jobs = (0..<100).map { index in
             worker.submit(on: loop) { store -> Int in

@@ -8,12 +8,52 @@ struct CodecTests {
     static let envelopes: [Envelope] = [
         .hello(Hello(clientName: "test", apiKey: "pck_abc")),
         .hello(Hello(protocolVersion: 7, clientName: "", apiKey: "")),
-        .helloReply(HelloReply(serverVersion: "1.2.3", limits: AnnouncedLimits(maxFrameBytes: 4_194_304, maxCallsInFlight: 10, defaultDeadlineMs: 1, maxDeadlineMs: 2, idleTimeoutMs: 3), role: "agent")),
-        .helloReply(HelloReply(status: Status(.unauthenticated, "no", reasons: [Reason(rawCode: "API_KEY_UNKNOWN", subject: "api_key")]), serverVersion: "x", limits: AnnouncedLimits(), role: "")),
+        .helloReply(
+            HelloReply(
+                serverVersion: "1.2.3",
+                limits: AnnouncedLimits(
+                    maxFrameBytes: 4_194_304,
+                    maxCallsInFlight: 10,
+                    defaultDeadlineMs: 1,
+                    maxDeadlineMs: 2,
+                    idleTimeoutMs: 3
+                ),
+                role: "agent"
+            )
+        ),
+        .helloReply(
+            HelloReply(
+                status: Status(
+                    .unauthenticated,
+                    "no",
+                    reasons: [Reason(rawCode: "API_KEY_UNKNOWN", subject: "api_key")]
+                ),
+                serverVersion: "x",
+                limits: AnnouncedLimits(),
+                role: ""
+            )
+        ),
         .call(Call(callID: 1, method: Methods.ping)),
-        .call(Call(callID: .max, method: "a/b", deadlineMs: .max, metadata: Metadata(idempotencyKey: "k", traceID: "t", onBehalfOf: "acct-1"), request: ByteBuffer(bytes: [0, 1, 2, 255]))),
+        .call(
+            Call(
+                callID: .max,
+                method: "a/b",
+                deadlineMs: .max,
+                metadata: Metadata(idempotencyKey: "k", traceID: "t", onBehalfOf: "acct-1"),
+                request: ByteBuffer(bytes: [0, 1, 2, 255])
+            )
+        ),
         .reply(Reply(callID: 5, response: ByteBuffer(bytes: [1]))),
-        .reply(Reply(callID: 6, status: Status(StatusCode(rawValue: 99), "future code", reasons: [Reason(rawCode: "A"), Reason(rawCode: "B", subject: "s", detail: "d")]))),
+        .reply(
+            Reply(
+                callID: 6,
+                status: Status(
+                    StatusCode(rawValue: 99),
+                    "future code",
+                    reasons: [Reason(rawCode: "A"), Reason(rawCode: "B", subject: "s", detail: "d")]
+                )
+            )
+        ),
         .cancel(callID: 42),
         .ping(nonce: 0),
         .pong(nonce: .max),
@@ -37,7 +77,13 @@ struct CodecTests {
         #expect(try Envelope(decoding: buffer) == .ping(nonce: 1))
     }
 
-    @Test("bytes that are not an envelope are malformed", arguments: [[UInt8]([0xFF, 0xFF, 0xFF, 0xFF, 0xFF]), [0x0A, 0x05, 0x01], [0x07], [0x1A, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]])
+    @Test(
+        "bytes that are not an envelope are malformed",
+        arguments: [
+            [UInt8]([0xFF, 0xFF, 0xFF, 0xFF, 0xFF]), [0x0A, 0x05, 0x01], [0x07],
+            [0x1A, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01],
+        ]
+    )
     func garbage(bytes: [UInt8]) {
         #expect(throws: WireDecodeError.self) { try Envelope(decoding: ByteBuffer(bytes: bytes)) }
     }
@@ -127,8 +173,12 @@ struct CodecTests {
             return buffer
         }
         let limits = DecodingLimits(maxUnknownFieldBytes: 1024)
-        #expect(try PingRequest(decoding: ping(withUnknownFields: 10), limits: limits).payload == ByteBuffer(string: "p"))
-        #expect(throws: WireDecodeError.self) { try PingRequest(decoding: ping(withUnknownFields: 1000), limits: limits) }
+        #expect(
+            try PingRequest(decoding: ping(withUnknownFields: 10), limits: limits).payload == ByteBuffer(string: "p")
+        )
+        #expect(throws: WireDecodeError.self) {
+            try PingRequest(decoding: ping(withUnknownFields: 1000), limits: limits)
+        }
     }
 
     @Test("a singular field occurring more often than the repeated-field bound is refused")
@@ -136,8 +186,13 @@ struct CodecTests {
         var buffer = ByteBuffer()
         // PingRequest.payload (field 1, length-delimited), one byte each, 600 times.
         for _ in 0..<600 { buffer.writeBytes([0x0A, 0x01, 0x61]) }
-        #expect(throws: WireDecodeError.self) { try PingRequest(decoding: buffer, limits: DecodingLimits(maxRepeatedCount: 500)) }
-        #expect(try PingRequest(decoding: buffer, limits: DecodingLimits(maxRepeatedCount: 600)).payload == ByteBuffer(string: "a"))
+        #expect(throws: WireDecodeError.self) {
+            try PingRequest(decoding: buffer, limits: DecodingLimits(maxRepeatedCount: 500))
+        }
+        #expect(
+            try PingRequest(decoding: buffer, limits: DecodingLimits(maxRepeatedCount: 600)).payload
+                == ByteBuffer(string: "a")
+        )
     }
 
     @Test("unknown status codes keep their number and get a stable name")

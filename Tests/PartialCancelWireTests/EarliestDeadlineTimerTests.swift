@@ -19,9 +19,9 @@ struct EarliestDeadlineTimerTests {
             }
         }
         arm(10)
-        arm(20)          // later: the 10 ms timer stays
-        arm(.max)        // no deadline: nothing to schedule
-        arm(5)           // earlier: the timer moves
+        arm(20)  // later: the 10 ms timer stays
+        arm(.max)  // no deadline: nothing to schedule
+        arm(5)  // earlier: the timer moves
         #expect(made == 2)
         loop.advanceTime(to: .uptimeNanoseconds(30_000_000))
         #expect(fired.withLockedValue { $0 } == [5])  // the 10 ms timer was cancelled

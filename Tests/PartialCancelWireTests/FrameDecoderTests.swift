@@ -36,7 +36,10 @@ struct FrameDecoderTests {
         #expect(try decoder.decode(buffer: &buffer) == ByteBuffer(bytes: [9, 9, 9, 9, 9]))
     }
 
-    @Test("a length over the maximum is refused from its four bytes alone", arguments: [UInt32(1025), 4_194_305, 0xFFFF_FFFF])
+    @Test(
+        "a length over the maximum is refused from its four bytes alone",
+        arguments: [UInt32(1025), 4_194_305, 0xFFFF_FFFF]
+    )
     func oversize(length: UInt32) {
         var decoder = FrameDecoder(maximumFrameBytes: 1024)
         var buffer = ByteBuffer()

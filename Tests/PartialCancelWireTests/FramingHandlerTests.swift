@@ -15,10 +15,15 @@ private final class Recorder: ChannelInboundHandler {
 
 @Suite("Envelope framing handler")
 struct FramingHandlerTests {
-    private func setUp(maxFrameBytes: Int = 1024, stall: TimeAmount = .seconds(10)) throws -> (EmbeddedChannel, Recorder) {
+    private func setUp(
+        maxFrameBytes: Int = 1024,
+        stall: TimeAmount = .seconds(10)
+    ) throws -> (EmbeddedChannel, Recorder) {
         let channel = EmbeddedChannel()
         let recorder = Recorder()
-        try channel.pipeline.syncOperations.addFramingHandlers(FramingConfiguration(maxFrameBytes: maxFrameBytes, frameStallTimeout: stall))
+        try channel.pipeline.syncOperations.addFramingHandlers(
+            FramingConfiguration(maxFrameBytes: maxFrameBytes, frameStallTimeout: stall)
+        )
         try channel.pipeline.syncOperations.addHandler(recorder)
         return (channel, recorder)
     }
@@ -93,14 +98,16 @@ struct FramingHandlerTests {
             buffer.writeRepeatingByte(7, count: bytes - 4)
             return buffer
         }
-        let first = EmbeddedChannel(), firstRecorder = Recorder()
+        let first = EmbeddedChannel()
+        let firstRecorder = Recorder()
         try first.pipeline.syncOperations.addFramingHandlers(configuration)
         try first.pipeline.syncOperations.addHandler(firstRecorder)
         try first.writeInbound(partialFrame(holding: 600))
         #expect(budget.inUse == 600)
         #expect(firstRecorder.errors.isEmpty)
 
-        let second = EmbeddedChannel(), secondRecorder = Recorder()
+        let second = EmbeddedChannel()
+        let secondRecorder = Recorder()
         try second.pipeline.syncOperations.addFramingHandlers(configuration)
         try second.pipeline.syncOperations.addHandler(secondRecorder)
         try second.writeInbound(partialFrame(holding: 600))
@@ -109,7 +116,8 @@ struct FramingHandlerTests {
 
         _ = try first.finish()
         #expect(budget.inUse == 0)
-        let third = EmbeddedChannel(), thirdRecorder = Recorder()
+        let third = EmbeddedChannel()
+        let thirdRecorder = Recorder()
         try third.pipeline.syncOperations.addFramingHandlers(configuration)
         try third.pipeline.syncOperations.addHandler(thirdRecorder)
         try third.writeInbound(partialFrame(holding: 600))

@@ -12,22 +12,37 @@ struct MethodTableTests {
 
     /// The rpcs of service.proto, in order.
     static func serviceProto() throws -> [ProtoMethod] {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let text = try String(contentsOf: root.appendingPathComponent("proto/pcancel/v1/service.proto"), encoding: .utf8)
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let text = try String(
+            contentsOf: root.appendingPathComponent("proto/pcancel/v1/service.proto"),
+            encoding: .utf8
+        )
         let rpc = /rpc\s+(\w+)\s*\(\s*(\w+)\s*\)\s*returns\s*\(\s*(stream\s+)?(\w+)\s*\)/
         return text.matches(of: rpc).map { match in
-            ProtoMethod(name: String(match.1), request: String(match.2), response: String(match.4), streaming: match.3 != nil)
+            ProtoMethod(
+                name: String(match.1),
+                request: String(match.2),
+                response: String(match.4),
+                streaming: match.3 != nil
+            )
         }
     }
 
-    static func protoName(_ type: any WireMessage.Type) -> String { String(cString: type.descriptor.pointee.short_name) }
+    static func protoName(_ type: any WireMessage.Type) -> String {
+        String(cString: type.descriptor.pointee.short_name)
+    }
 
     @Test("the method table is service.proto: the same methods in the same order, with the same messages and streaming")
     func matchesServiceProto() throws {
         let proto = try Self.serviceProto()
         let table = Methods.table.map { spec in
-            ProtoMethod(name: String(spec.shortName), request: Self.protoName(spec.request), response: Self.protoName(spec.response),
-                        streaming: spec.streaming)
+            ProtoMethod(
+                name: String(spec.shortName),
+                request: Self.protoName(spec.request),
+                response: Self.protoName(spec.response),
+                streaming: spec.streaming
+            )
         }
         #expect(proto.count >= 21)
         #expect(table == proto)
@@ -38,8 +53,12 @@ struct MethodTableTests {
     @Test("the methods that change stored state, and so honour idempotency keys")
     func mutating() {
         let mutating = Methods.table.filter(\.mutates).map(\.shortName)
-        #expect(mutating == ["IngestOrder", "PutStock", "RedriveDeadLetter", "RequestCancellation", "ConfirmCancellation",
-                             "DeclineCancellation", "ReleaseInventory", "WithdrawCancellation", "DiscardDeadLetter"])
+        #expect(
+            mutating == [
+                "IngestOrder", "PutStock", "RedriveDeadLetter", "RequestCancellation", "ConfirmCancellation",
+                "DeclineCancellation", "ReleaseInventory", "WithdrawCancellation", "DiscardDeadLetter",
+            ]
+        )
         #expect(Methods.table.filter(\.streaming).allSatisfy { !$0.mutates })
     }
 

@@ -33,7 +33,9 @@ struct PayloadSlicingTests {
 
     @Test("a large call's request and a large reply's response share the frame's storage")
     func sharesStorage() throws {
-        let call = Envelope.call(Call(callID: 7, method: Methods.ping, deadlineMs: 9, metadata: Metadata(traceID: "t"), request: Self.large))
+        let call = Envelope.call(
+            Call(callID: 7, method: Methods.ping, deadlineMs: 9, metadata: Metadata(traceID: "t"), request: Self.large)
+        )
         let reply = Envelope.reply(Reply(callID: 8, response: Self.large))
         for envelope in [call, reply] {
             let frame = envelope.encoded()
@@ -43,9 +45,13 @@ struct PayloadSlicingTests {
             switch decoded {
             case .call(let call): payload = call.request
             case .reply(let reply): payload = reply.response
-            default: Issue.record("decoded as \(decoded.kind)"); continue
+            default:
+                Issue.record("decoded as \(decoded.kind)")
+                continue
             }
-            let frameRange = frame.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress!)..<UInt(bitPattern: $0.baseAddress! + $0.count) }
+            let frameRange = frame.withUnsafeReadableBytes {
+                UInt(bitPattern: $0.baseAddress!)..<UInt(bitPattern: $0.baseAddress! + $0.count)
+            }
             let start = payload.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress!) }
             #expect(frameRange.contains(start), "the payload is a slice of the frame, not a copy")
         }
@@ -57,26 +63,28 @@ struct PayloadSlicingTests {
         Self.expectSame(Self.bytes(.call(Call(callID: 1, method: Methods.ping, request: Self.large))))
     }
 
-    @Test("repeated and replaced bodies, payloads of the wrong wire type, unknown fields and truncation decode as protobuf-c does")
+    @Test(
+        "repeated and replaced bodies, payloads of the wrong wire type, unknown fields and truncation decode as protobuf-c does"
+    )
     func edgeCases() {
         let first = Self.bytes(.call(Call(callID: 1, method: "a/b", request: ByteBuffer(bytes: [1, 2, 3]))))
         let second = Self.bytes(.call(Call(callID: 2, method: "c/d")))
         let hello = Self.bytes(.hello(Hello(clientName: "x")))
         let reply = Self.bytes(.reply(Reply(callID: 3, response: ByteBuffer(bytes: [4]))))
         let cases: [[UInt8]] = [
-            first + second,                       // two calls: the second replaces the first (a oneof does not merge)
+            first + second,  // two calls: the second replaces the first (a oneof does not merge)
             second + first,
-            first + hello,                        // a later body replaces the call
+            first + hello,  // a later body replaces the call
             hello + first,
             first + reply,
-            first + reply + first,                // call, reply, call: the reply dropped the first call
+            first + reply + first,  // call, reply, call: the reply dropped the first call
             first + hello + second,
-            Self.field(3, [0x28, 0x01]),          // Call.request as a varint: refused
+            Self.field(3, [0x28, 0x01]),  // Call.request as a varint: refused
             Self.field(3, Self.field(5, [9]) + Self.field(5, [8, 8])),  // the last request wins
-            Self.field(3, Self.field(5, [9]) + [0x10, 0x01]),           // a method as a varint
-            Self.field(3, Self.field(99, [1, 2]) + Self.field(5, [7])), // an unknown field in the call
-            Self.field(3, [0x2A, 0x05, 1]),       // a request longer than what is left
-            Self.field(4, Self.field(3, [5]) + Self.field(2, [])),      // a reply with an empty status
+            Self.field(3, Self.field(5, [9]) + [0x10, 0x01]),  // a method as a varint
+            Self.field(3, Self.field(99, [1, 2]) + Self.field(5, [7])),  // an unknown field in the call
+            Self.field(3, [0x2A, 0x05, 1]),  // a request longer than what is left
+            Self.field(4, Self.field(3, [5]) + Self.field(2, [])),  // a reply with an empty status
             Self.field(3, []),
             [0x1A],
             [],
@@ -87,11 +95,17 @@ struct PayloadSlicingTests {
     @Test("thousands of corrupted envelopes decode alike on both paths")
     func corrupted() {
         var random = SystemRandomNumberGenerator()
-        let seeds = CodecTests.envelopes.map(Self.bytes) + [Self.bytes(.call(Call(callID: 4, method: "m", request: ByteBuffer(bytes: Array(repeating: 0x5A, count: 300)))))]
+        let seeds =
+            CodecTests.envelopes.map(Self.bytes) + [
+                Self.bytes(
+                    .call(Call(callID: 4, method: "m", request: ByteBuffer(bytes: Array(repeating: 0x5A, count: 300))))
+                )
+            ]
         for _ in 0..<5_000 {
             var bytes = seeds.randomElement(using: &random)!
             switch Int.random(in: 0..<3, using: &random) {
-            case 0 where !bytes.isEmpty: bytes[Int.random(in: 0..<bytes.count, using: &random)] ^= UInt8.random(in: 1 ... .max, using: &random)
+            case 0 where !bytes.isEmpty:
+                bytes[Int.random(in: 0..<bytes.count, using: &random)] ^= UInt8.random(in: 1 ... .max, using: &random)
             case 1 where !bytes.isEmpty: bytes.removeLast(Int.random(in: 1...bytes.count, using: &random))
             default: bytes += seeds.randomElement(using: &random)!
             }
@@ -106,7 +120,17 @@ struct PayloadSlicingTests {
         // Payload lengths on both sides of the one-, two- and three-byte varint boundaries.
         for count in [0, 1, 127, 128, 16_383, 16_384, 200_000] {
             let payload = ByteBuffer(bytes: Array(repeating: UInt8(truncatingIfNeeded: count), count: count))
-            envelopes.append(.call(Call(callID: 9, method: Methods.ping, deadlineMs: 3, metadata: Metadata(traceID: "t"), request: payload)))
+            envelopes.append(
+                .call(
+                    Call(
+                        callID: 9,
+                        method: Methods.ping,
+                        deadlineMs: 3,
+                        metadata: Metadata(traceID: "t"),
+                        request: payload
+                    )
+                )
+            )
             envelopes.append(.reply(Reply(callID: UInt64(count) + 1, response: payload)))
             envelopes.append(.reply(Reply(callID: 2, status: status, response: payload)))
         }

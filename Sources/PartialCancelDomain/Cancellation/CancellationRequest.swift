@@ -16,8 +16,19 @@ public struct CancellationRequest: Sendable, Hashable, Codable {
     public var createdMs: Int64
     public var updatedMs: Int64
 
-    public init(id: String, orderID: String, accountID: String, lines: [RequestedLine], reasonCode: String, actor: String, storeCredit: Bool,
-                quote: Quote, lifecycle: CancellationLifecycle, createdMs: Int64, updatedMs: Int64) {
+    public init(
+        id: String,
+        orderID: String,
+        accountID: String,
+        lines: [RequestedLine],
+        reasonCode: String,
+        actor: String,
+        storeCredit: Bool,
+        quote: Quote,
+        lifecycle: CancellationLifecycle,
+        createdMs: Int64,
+        updatedMs: Int64
+    ) {
         self.id = id
         self.orderID = orderID
         self.accountID = accountID
@@ -37,7 +48,8 @@ public struct CancellationRequest: Sendable, Hashable, Codable {
     /// The order id inside a request id, if it is one.
     public static func orderID(fromRequestID id: String) -> String? {
         guard let slash = id.lastIndex(of: "/"), id[id.index(after: slash)...].hasPrefix("c"),
-              Int(id[id.index(slash, offsetBy: 2)...]) != nil else { return nil }
+            Int(id[id.index(slash, offsetBy: 2)...]) != nil
+        else { return nil }
         let order = String(id[..<slash])
         return order.isEmpty ? nil : order
     }
@@ -71,7 +83,15 @@ public struct PortalNotification: Sendable, Hashable, Codable {
     /// and puts it back into the body when the message is read or sent.
     public var token: String?
 
-    public init(accountID: String, cancellationID: String, kind: String, subject: String, body: String, email: String = "", token: String? = nil) {
+    public init(
+        accountID: String,
+        cancellationID: String,
+        kind: String,
+        subject: String,
+        body: String,
+        email: String = "",
+        token: String? = nil
+    ) {
         self.accountID = accountID
         self.cancellationID = cancellationID
         self.kind = kind
@@ -92,7 +112,15 @@ public struct Refund: Sendable, Hashable, Codable {
     public var allocations: [TenderAllocation]
     public var createdMs: Int64
 
-    public init(refundID: String, cancellationID: String, orderID: String, amount: Int64, currency: String, allocations: [TenderAllocation], createdMs: Int64) {
+    public init(
+        refundID: String,
+        cancellationID: String,
+        orderID: String,
+        amount: Int64,
+        currency: String,
+        allocations: [TenderAllocation],
+        createdMs: Int64
+    ) {
         self.refundID = refundID
         self.cancellationID = cancellationID
         self.orderID = orderID
@@ -107,16 +135,27 @@ extension Cancellation {
     /// Whether two quotes promise the customer the same: the same refund per line, shipping,
     /// deductions and per tender. (Order versions and the totals of the rest of the order may differ.)
     public static func samePromise(_ a: Quote, _ b: Quote) -> Bool {
-        a.lines == b.lines && a.shippingRefund == b.shippingRefund && a.deductions == b.deductions && a.waived == b.waived
-            && a.adjustmentsReleased == b.adjustmentsReleased && a.refundTotal == b.refundTotal && a.tenders == b.tenders && a.units == b.units
+        a.lines == b.lines && a.shippingRefund == b.shippingRefund && a.deductions == b.deductions
+            && a.waived == b.waived
+            && a.adjustmentsReleased == b.adjustmentsReleased && a.refundTotal == b.refundTotal
+            && a.tenders == b.tenders && a.units == b.units
     }
 
     /// The stock a confirmed quote gives back: each cancelled unit of every line that holds stock.
     public static func releases(_ quote: Quote, cancellationID: String, order: Order) -> [StockChange] {
         order.lines.compactMap { line in
-            guard let units = quote.units[line.id], units > 0, line.holdsStock(in: order), let fulfilment = line.fulfilment else { return nil }
-            return StockChange(id: "\(cancellationID)/release/\(line.id)", kind: .release, sku: line.sku, location: fulfilment.location,
-                               quantity: units, orderID: order.id, lineID: line.id)
+            guard let units = quote.units[line.id], units > 0, line.holdsStock(in: order),
+                let fulfilment = line.fulfilment
+            else { return nil }
+            return StockChange(
+                id: "\(cancellationID)/release/\(line.id)",
+                kind: .release,
+                sku: line.sku,
+                location: fulfilment.location,
+                quantity: units,
+                orderID: order.id,
+                lineID: line.id
+            )
         }
     }
 }

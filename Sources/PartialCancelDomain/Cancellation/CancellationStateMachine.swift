@@ -13,7 +13,8 @@ public enum CancellationState: String, Sendable, Hashable, CaseIterable, Codable
 
     /// No event moves the request out of these any more.
     public var isFinal: Bool {
-        self == .completed || self == .expired || self == .declined || self == .aborted || self == .locked || self == .withdrawn
+        self == .completed || self == .expired || self == .declined || self == .aborted || self == .locked
+            || self == .withdrawn
     }
 }
 

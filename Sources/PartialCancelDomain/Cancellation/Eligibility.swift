@@ -16,7 +16,12 @@ public struct CancellationPolicy: Sendable, Hashable {
         public var cancelWindowMinutes: Int64?
         public var refundPolicy: RefundPolicy?
 
-        public init(channel: String = "*", tier: String = "*", cancelWindowMinutes: Int64? = nil, refundPolicy: RefundPolicy? = nil) {
+        public init(
+            channel: String = "*",
+            tier: String = "*",
+            cancelWindowMinutes: Int64? = nil,
+            refundPolicy: RefundPolicy? = nil
+        ) {
             self.channel = channel
             self.tier = tier
             self.cancelWindowMinutes = cancelWindowMinutes
@@ -26,7 +31,9 @@ public struct CancellationPolicy: Sendable, Hashable {
         public var name: String { "\(channel)/\(tier)" }
 
         func specificity(for order: Order) -> Int? {
-            guard channel == "*" || channel == order.channel, tier == "*" || tier == order.account.tier else { return nil }
+            guard channel == "*" || channel == order.channel, tier == "*" || tier == order.account.tier else {
+                return nil
+            }
             return (channel == "*" ? 0 : 2) + (tier == "*" ? 0 : 1)
         }
     }
@@ -36,7 +43,11 @@ public struct CancellationPolicy: Sendable, Hashable {
     /// Tender kinds a cancellation cannot be refunded to (`PAYMENT_METHOD_NOT_ELIGIBLE`).
     public var ineligibleTenderKinds: Set<TenderKind> = []
 
-    public init(refundPolicy: RefundPolicy = .proportional, rules: [Rule] = [], ineligibleTenderKinds: Set<TenderKind> = []) {
+    public init(
+        refundPolicy: RefundPolicy = .proportional,
+        rules: [Rule] = [],
+        ineligibleTenderKinds: Set<TenderKind> = []
+    ) {
         self.refundPolicy = refundPolicy
         self.rules = rules
         self.ineligibleTenderKinds = ineligibleTenderKinds
@@ -118,21 +129,42 @@ public struct LineVerdict: Sendable, Hashable, Codable {
 
 /// SPEC section 7: may these lines be cancelled now?
 public enum Eligibility {
-    public static func evaluate(_ order: Order, _ requested: [RequestedLine], pendingLineIDs: Set<String>,
-                                policy: CancellationPolicy, nowMs: Int64) -> [LineVerdict] {
+    public static func evaluate(
+        _ order: Order,
+        _ requested: [RequestedLine],
+        pendingLineIDs: Set<String>,
+        policy: CancellationPolicy,
+        nowMs: Int64
+    ) -> [LineVerdict] {
         var orderReasons: [EligibilityReason] = []
         switch order.status {
-        case .pending: orderReasons.append(EligibilityReason(.orderNotConfirmed, rule: "order.status", detail: "status PENDING"))
-        case .cancelled: orderReasons.append(EligibilityReason(.orderNotConfirmed, rule: "order.status", detail: "status CANCELLED"))
-        case .shipped: orderReasons.append(EligibilityReason(.orderShipped, rule: "order.status", detail: "status SHIPPED"))
+        case .pending:
+            orderReasons.append(EligibilityReason(.orderNotConfirmed, rule: "order.status", detail: "status PENDING"))
+        case .cancelled:
+            orderReasons.append(EligibilityReason(.orderNotConfirmed, rule: "order.status", detail: "status CANCELLED"))
+        case .shipped:
+            orderReasons.append(EligibilityReason(.orderShipped, rule: "order.status", detail: "status SHIPPED"))
         case .confirmed: break
         }
-        if let rule = policy.rule(for: order), let window = rule.cancelWindowMinutes, nowMs > order.placedAtMs + window * 60_000 {
-            orderReasons.append(EligibilityReason(.channelRule, rule: "channel_rule \(rule.name) cancel_window_minutes=\(window)",
-                                                  detail: "placed \((nowMs - order.placedAtMs) / 60_000) minutes ago"))
+        if let rule = policy.rule(for: order), let window = rule.cancelWindowMinutes,
+            nowMs > order.placedAtMs + window * 60_000
+        {
+            orderReasons.append(
+                EligibilityReason(
+                    .channelRule,
+                    rule: "channel_rule \(rule.name) cancel_window_minutes=\(window)",
+                    detail: "placed \((nowMs - order.placedAtMs) / 60_000) minutes ago"
+                )
+            )
         }
         for tender in order.tenders where policy.ineligibleTenderKinds.contains(tender.kind) {
-            orderReasons.append(EligibilityReason(.paymentMethodNotEligible, rule: "payment.ineligible_kinds", detail: "tender \(tender.id) is \(tender.kind.rawValue)"))
+            orderReasons.append(
+                EligibilityReason(
+                    .paymentMethodNotEligible,
+                    rule: "payment.ineligible_kinds",
+                    detail: "tender \(tender.id) is \(tender.kind.rawValue)"
+                )
+            )
         }
 
         let requestedIDs = Dictionary(requested.map { ($0.lineID, $0) }, uniquingKeysWith: { first, _ in first })
@@ -140,50 +172,113 @@ public enum Eligibility {
         return requested.map { request in
             var reasons = orderReasons
             guard seen.insert(request.lineID).inserted else {
-                return LineVerdict(lineID: request.lineID, quantity: 0,
-                                   reasons: [EligibilityReason(.quantityInvalid, rule: "request.lines", detail: "line requested twice")])
+                return LineVerdict(
+                    lineID: request.lineID,
+                    quantity: 0,
+                    reasons: [
+                        EligibilityReason(.quantityInvalid, rule: "request.lines", detail: "line requested twice")
+                    ]
+                )
             }
             guard let line = order.line(request.lineID) else {
-                return LineVerdict(lineID: request.lineID, quantity: 0, reasons: reasons + [EligibilityReason(.lineNotFound, rule: "order.lines")])
+                return LineVerdict(
+                    lineID: request.lineID,
+                    quantity: 0,
+                    reasons: reasons + [EligibilityReason(.lineNotFound, rule: "order.lines")]
+                )
             }
             let remaining = line.remainingQuantity
             let quantity = request.quantity ?? remaining
             if remaining == 0 {
-                reasons.append(EligibilityReason(.lineAlreadyCancelled, rule: "line.cancelled_quantity", detail: "all \(line.quantity) units cancelled"))
+                reasons.append(
+                    EligibilityReason(
+                        .lineAlreadyCancelled,
+                        rule: "line.cancelled_quantity",
+                        detail: "all \(line.quantity) units cancelled"
+                    )
+                )
             } else if quantity <= 0 {
-                reasons.append(EligibilityReason(.quantityInvalid, rule: "request.quantity", detail: "quantity must be at least 1, got \(quantity)"))
+                reasons.append(
+                    EligibilityReason(
+                        .quantityInvalid,
+                        rule: "request.quantity",
+                        detail: "quantity must be at least 1, got \(quantity)"
+                    )
+                )
             } else if quantity > remaining {
-                reasons.append(EligibilityReason(.quantityExceedsRemaining, rule: "line.remaining_quantity", detail: "\(quantity) requested, \(remaining) remaining"))
+                reasons.append(
+                    EligibilityReason(
+                        .quantityExceedsRemaining,
+                        rule: "line.remaining_quantity",
+                        detail: "\(quantity) requested, \(remaining) remaining"
+                    )
+                )
             }
             // The line and, for a bundle, its components must still be stoppable.
             var fulfilmentLines = [line]
             if line.kind == .bundle { fulfilmentLines += order.lines.filter { $0.parentLineID == line.id } }
-            if line.kind == .bundleComponent, let parent = line.parentLineID.flatMap(order.line) { fulfilmentLines.append(parent) }
+            if line.kind == .bundleComponent, let parent = line.parentLineID.flatMap(order.line) {
+                fulfilmentLines.append(parent)
+            }
             for candidate in fulfilmentLines {
                 guard let fulfilment = candidate.fulfilment else { continue }
                 switch fulfilment.status {
                 case .shipped:
-                    reasons.append(EligibilityReason(.orderShipped, rule: "line.fulfilment.status", detail: "line \(candidate.id) SHIPPED"))
+                    reasons.append(
+                        EligibilityReason(
+                            .orderShipped,
+                            rule: "line.fulfilment.status",
+                            detail: "line \(candidate.id) SHIPPED"
+                        )
+                    )
                 case .releasedToWarehouse, .picked:
-                    reasons.append(EligibilityReason(.fulfilmentInProgress, rule: "line.fulfilment.status", detail: "line \(candidate.id) \(fulfilment.status.rawValue)"))
+                    reasons.append(
+                        EligibilityReason(
+                            .fulfilmentInProgress,
+                            rule: "line.fulfilment.status",
+                            detail: "line \(candidate.id) \(fulfilment.status.rawValue)"
+                        )
+                    )
                 case .reserved:
                     break
                 }
-                if (fulfilment.node == .thirdPartyLogistics || fulfilment.node == .dropship) && !fulfilment.partnerAcceptsCancel {
-                    reasons.append(EligibilityReason(.thirdPartyLogistics, rule: "line.fulfilment.partner_accepts_cancel",
-                                                     detail: "line \(candidate.id) at \(fulfilment.location) (\(fulfilment.node.rawValue))"))
+                if (fulfilment.node == .thirdPartyLogistics || fulfilment.node == .dropship)
+                    && !fulfilment.partnerAcceptsCancel
+                {
+                    reasons.append(
+                        EligibilityReason(
+                            .thirdPartyLogistics,
+                            rule: "line.fulfilment.partner_accepts_cancel",
+                            detail: "line \(candidate.id) at \(fulfilment.location) (\(fulfilment.node.rawValue))"
+                        )
+                    )
                 }
             }
             if line.kind == .bundleComponent, !line.optional {
                 let parentRequested = line.parentLineID.map { requestedIDs[$0] != nil } ?? false
                 if !parentRequested {
-                    reasons.append(EligibilityReason(.bundleComponentRequired, rule: "line.optional",
-                                                     detail: "\(line.id) is a required part of \(line.parentLineID ?? "its bundle"); cancel the bundle"))
+                    reasons.append(
+                        EligibilityReason(
+                            .bundleComponentRequired,
+                            rule: "line.optional",
+                            detail:
+                                "\(line.id) is a required part of \(line.parentLineID ?? "its bundle"); cancel the bundle"
+                        )
+                    )
                 }
             }
-            let related = Set([line.id] + (line.parentLineID.map { [$0] } ?? []) + order.lines.filter { $0.parentLineID == line.id }.map(\.id))
+            let related = Set(
+                [line.id] + (line.parentLineID.map { [$0] } ?? [])
+                    + order.lines.filter { $0.parentLineID == line.id }.map(\.id)
+            )
             if !related.isDisjoint(with: pendingLineIDs) {
-                reasons.append(EligibilityReason(.cancellationPending, rule: "cancellation.pending", detail: "a pending request covers line \(line.id)"))
+                reasons.append(
+                    EligibilityReason(
+                        .cancellationPending,
+                        rule: "cancellation.pending",
+                        detail: "a pending request covers line \(line.id)"
+                    )
+                )
             }
             return LineVerdict(lineID: line.id, quantity: max(0, quantity), reasons: Self.unique(reasons))
         }

@@ -68,9 +68,16 @@ public enum QuoteError: Error, Hashable, Sendable {
 /// Computes binding quotes and applies them (SPEC section 5).
 public enum Cancellation {
     /// The quote for cancelling the eligible `verdicts` (all of them must be eligible).
-    public static func quote(_ order: Order, _ verdicts: [LineVerdict], policy: CancellationPolicy, nowMs: Int64,
-                             storeCredit: Bool = false) throws(QuoteError) -> Quote {
-        guard !verdicts.isEmpty, verdicts.allSatisfy(\.eligible) else { throw .ineligible(verdicts.filter { !$0.eligible }) }
+    public static func quote(
+        _ order: Order,
+        _ verdicts: [LineVerdict],
+        policy: CancellationPolicy,
+        nowMs: Int64,
+        storeCredit: Bool = false
+    ) throws(QuoteError) -> Quote {
+        guard !verdicts.isEmpty, verdicts.allSatisfy(\.eligible) else {
+            throw .ineligible(verdicts.filter { !$0.eligible })
+        }
         let refundPolicy = policy.refundPolicy(for: order)
 
         // Units to cancel per line: a bundle takes its components down with it.
@@ -104,7 +111,8 @@ public enum Cancellation {
                 net = Int64(Int128(net) * Int128(left) / Int128(length))
                 tax = Int64(Int128(tax) * Int128(left) / Int128(length))
             }
-            let viaBundle = line.kind == .bundleComponent && units[line.parentLineID ?? ""] != nil ? line.parentLineID : nil
+            let viaBundle =
+                line.kind == .bundleComponent && units[line.parentLineID ?? ""] != nil ? line.parentLineID : nil
             lines.append(LineRefund(lineID: line.id, quantity: k, net: net, tax: tax, viaBundle: viaBundle))
             refundable += net + tax
         }
@@ -130,18 +138,25 @@ public enum Cancellation {
         var deductions: [Deduction] = []
         if refundPolicy == .reprice && anyLeft {
             let priced = order.lines.filter(\.isPriced)
-            let remainingSubtotal = priced.reduce(Int64(0)) { $0 + Money.share($1.net, remainingAfter($1), of: $1.quantity) }
-            for (index, promotion) in order.promotions.enumerated() where promotion.applied > 0 && !promotion.withdrawn && remainingSubtotal < promotion.minSubtotal {
+            let remainingSubtotal = priced.reduce(Int64(0)) {
+                $0 + Money.share($1.net, remainingAfter($1), of: $1.quantity)
+            }
+            for (index, promotion) in order.promotions.enumerated()
+            where promotion.applied > 0 && !promotion.withdrawn && remainingSubtotal < promotion.minSubtotal {
                 var amount: Int64 = 0
                 for line in priced where index < line.promotionShares.count {
                     let kept = Money.share(line.promotionShares[index], remainingAfter(line), of: line.quantity)
                     amount += kept + Money.mulDivRoundHalfUp(kept, line.taxRateBps, 10_000)
                 }
-                if amount > 0 { deductions.append(Deduction(code: "PROMOTION_WITHDRAWN", subject: promotion.code, amount: amount)) }
+                if amount > 0 {
+                    deductions.append(Deduction(code: "PROMOTION_WITHDRAWN", subject: promotion.code, amount: amount))
+                }
             }
             let shipping = order.shipping
-            if shippableLeft, shipping.freeOver > 0, shipping.charged == 0, !shipping.freeWithdrawn, shipping.amount > 0,
-               remainingSubtotal < shipping.freeOver {
+            if shippableLeft, shipping.freeOver > 0, shipping.charged == 0, !shipping.freeWithdrawn,
+                shipping.amount > 0,
+                remainingSubtotal < shipping.freeOver
+            {
                 let amount = shipping.amount + Money.mulDivRoundHalfUp(shipping.amount, shipping.taxRateBps, 10_000)
                 deductions.append(Deduction(code: "FREE_SHIPPING_WITHDRAWN", subject: "shipping", amount: amount))
             }
@@ -157,10 +172,23 @@ public enum Cancellation {
         newTotals.total = order.totals.total - refundTotal
         newTotals.refunded = order.totals.refunded + refundTotal
         newTotals.adjustments = anyLeft ? order.totals.adjustments + kept : 0
-        return Quote(orderID: order.id, orderVersion: order.version, currency: order.currency.code, policy: refundPolicy, asOfMs: nowMs,
-                     lines: lines, shippingRefund: shippingRefund, deductions: deductions, waived: wanted - kept,
-                     adjustmentsReleased: adjustmentsReleased, refundTotal: refundTotal, tenders: tenders, newTotals: newTotals,
-                     units: units, storeCredit: storeCredit)
+        return Quote(
+            orderID: order.id,
+            orderVersion: order.version,
+            currency: order.currency.code,
+            policy: refundPolicy,
+            asOfMs: nowMs,
+            lines: lines,
+            shippingRefund: shippingRefund,
+            deductions: deductions,
+            waived: wanted - kept,
+            adjustmentsReleased: adjustmentsReleased,
+            refundTotal: refundTotal,
+            tenders: tenders,
+            newTotals: newTotals,
+            units: units,
+            storeCredit: storeCredit
+        )
     }
 
     /// `share(A, r) − share(A, r − k)` on the line's paid net and tax (SPEC section 5).
@@ -181,7 +209,8 @@ public enum Cancellation {
             let room = tender.amount - tender.refunded
             guard room > 0 else { continue }
             let take = min(room, left)
-            let method: TenderAllocation.Method = tender.kind == .cashOnDelivery ? .storeCredit : (tender.captured ? .refund : .authorizationReduction)
+            let method: TenderAllocation.Method =
+                tender.kind == .cashOnDelivery ? .storeCredit : (tender.captured ? .refund : .authorizationReduction)
             allocations.append(TenderAllocation(tenderID: tender.id, method: method, amount: take))
             left -= take
         }
@@ -198,14 +227,18 @@ public enum Cancellation {
             if order.lines[index].kind == .subscriptionService { order.lines[index].renewalStopped = true }
         }
         for deduction in quote.deductions {
-            if deduction.code == "PROMOTION_WITHDRAWN", let index = order.promotions.firstIndex(where: { $0.code == deduction.subject && !$0.withdrawn }) {
+            if deduction.code == "PROMOTION_WITHDRAWN",
+                let index = order.promotions.firstIndex(where: { $0.code == deduction.subject && !$0.withdrawn })
+            {
                 order.promotions[index].withdrawn = true
             }
             if deduction.code == "FREE_SHIPPING_WITHDRAWN" { order.shipping.freeWithdrawn = true }
         }
         order.shipping.refunded += quote.shippingRefund
         for allocation in quote.tenders {
-            if let index = order.tenders.firstIndex(where: { $0.id == allocation.tenderID }) { order.tenders[index].refunded += allocation.amount }
+            if let index = order.tenders.firstIndex(where: { $0.id == allocation.tenderID }) {
+                order.tenders[index].refunded += allocation.amount
+            }
             if allocation.method == .storeCredit { order.storeCreditIssued += allocation.amount }
         }
         order.totals = quote.newTotals

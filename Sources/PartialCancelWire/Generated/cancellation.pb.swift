@@ -51,7 +51,10 @@ public struct ValidateEligibilityRequest: Sendable, Hashable {
 
 extension ValidateEligibilityRequest: WireMessage {
     public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
-        PartialCancelWire.descriptor(of: pcancel__v1__validate_eligibility_request__init, Pcancel__V1__ValidateEligibilityRequest())
+        PartialCancelWire.descriptor(
+            of: pcancel__v1__validate_eligibility_request__init,
+            Pcancel__V1__ValidateEligibilityRequest()
+        )
     }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__ValidateEligibilityRequest {
@@ -64,7 +67,10 @@ extension ValidateEligibilityRequest: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__ValidateEligibilityRequest>, reader: FieldReader) throws(WireDecodeError) {
+    public init(
+        cMessage c: UnsafePointer<Pcancel__V1__ValidateEligibilityRequest>,
+        reader: FieldReader
+    ) throws(WireDecodeError) {
         let p = c.pointee
         self.init(
             orderID: try reader.string(p.order_id, "order_id"),
@@ -90,7 +96,10 @@ public struct ValidateEligibilityResponse: Sendable, Hashable {
 
 extension ValidateEligibilityResponse: WireMessage {
     public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
-        PartialCancelWire.descriptor(of: pcancel__v1__validate_eligibility_response__init, Pcancel__V1__ValidateEligibilityResponse())
+        PartialCancelWire.descriptor(
+            of: pcancel__v1__validate_eligibility_response__init,
+            Pcancel__V1__ValidateEligibilityResponse()
+        )
     }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__ValidateEligibilityResponse {
@@ -103,7 +112,10 @@ extension ValidateEligibilityResponse: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__ValidateEligibilityResponse>, reader: FieldReader) throws(WireDecodeError) {
+    public init(
+        cMessage c: UnsafePointer<Pcancel__V1__ValidateEligibilityResponse>,
+        reader: FieldReader
+    ) throws(WireDecodeError) {
         let p = c.pointee
         self.init(
             eligible: p.eligible != 0,
@@ -120,7 +132,8 @@ public struct LineEligibility: Sendable, Hashable {
     public var eligible: Bool
     public var reasons: [EligibilityReasonView]
 
-    public init(lineID: String = "", quantity: Int64 = 0, eligible: Bool = false, reasons: [EligibilityReasonView] = []) {
+    public init(lineID: String = "", quantity: Int64 = 0, eligible: Bool = false, reasons: [EligibilityReasonView] = [])
+    {
         self.lineID = lineID
         self.quantity = quantity
         self.eligible = eligible
@@ -171,7 +184,10 @@ public struct EligibilityReasonView: Sendable, Hashable {
 
 extension EligibilityReasonView: WireMessage {
     public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
-        PartialCancelWire.descriptor(of: pcancel__v1__eligibility_reason_view__init, Pcancel__V1__EligibilityReasonView())
+        PartialCancelWire.descriptor(
+            of: pcancel__v1__eligibility_reason_view__init,
+            Pcancel__V1__EligibilityReasonView()
+        )
     }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__EligibilityReasonView {
@@ -183,7 +199,10 @@ extension EligibilityReasonView: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__EligibilityReasonView>, reader: FieldReader) throws(WireDecodeError) {
+    public init(
+        cMessage c: UnsafePointer<Pcancel__V1__EligibilityReasonView>,
+        reader: FieldReader
+    ) throws(WireDecodeError) {
         let p = c.pointee
         self.init(
             code: try reader.string(p.code, "code"),
@@ -400,7 +419,10 @@ extension TenderAllocationView: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__TenderAllocationView>, reader: FieldReader) throws(WireDecodeError) {
+    public init(
+        cMessage c: UnsafePointer<Pcancel__V1__TenderAllocationView>,
+        reader: FieldReader
+    ) throws(WireDecodeError) {
         let p = c.pointee
         self.init(
             tenderID: try reader.string(p.tender_id, "tender_id"),
@@ -430,7 +452,10 @@ public struct RequestCancellationRequest: Sendable, Hashable {
 
 extension RequestCancellationRequest: WireMessage {
     public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
-        PartialCancelWire.descriptor(of: pcancel__v1__request_cancellation_request__init, Pcancel__V1__RequestCancellationRequest())
+        PartialCancelWire.descriptor(
+            of: pcancel__v1__request_cancellation_request__init,
+            Pcancel__V1__RequestCancellationRequest()
+        )
     }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__RequestCancellationRequest {
@@ -444,7 +469,10 @@ extension RequestCancellationRequest: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__RequestCancellationRequest>, reader: FieldReader) throws(WireDecodeError) {
+    public init(
+        cMessage c: UnsafePointer<Pcancel__V1__RequestCancellationRequest>,
+        reader: FieldReader
+    ) throws(WireDecodeError) {
         let p = c.pointee
         self.init(
             orderID: try reader.string(p.order_id, "order_id"),
@@ -465,7 +493,10 @@ public struct RequestCancellationResponse: Sendable, Hashable {
 
 extension RequestCancellationResponse: WireMessage {
     public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
-        PartialCancelWire.descriptor(of: pcancel__v1__request_cancellation_response__init, Pcancel__V1__RequestCancellationResponse())
+        PartialCancelWire.descriptor(
+            of: pcancel__v1__request_cancellation_response__init,
+            Pcancel__V1__RequestCancellationResponse()
+        )
     }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__RequestCancellationResponse {
@@ -475,7 +506,10 @@ extension RequestCancellationResponse: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__RequestCancellationResponse>, reader: FieldReader) throws(WireDecodeError) {
+    public init(
+        cMessage c: UnsafePointer<Pcancel__V1__RequestCancellationResponse>,
+        reader: FieldReader
+    ) throws(WireDecodeError) {
         let p = c.pointee
         self.init(cancellation: try reader.required(p.cancellation, "cancellation", as: CancellationView.self))
     }
@@ -493,7 +527,10 @@ public struct GetCancellationRequest: Sendable, Hashable {
 
 extension GetCancellationRequest: WireMessage {
     public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
-        PartialCancelWire.descriptor(of: pcancel__v1__get_cancellation_request__init, Pcancel__V1__GetCancellationRequest())
+        PartialCancelWire.descriptor(
+            of: pcancel__v1__get_cancellation_request__init,
+            Pcancel__V1__GetCancellationRequest()
+        )
     }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__GetCancellationRequest {
@@ -503,7 +540,10 @@ extension GetCancellationRequest: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__GetCancellationRequest>, reader: FieldReader) throws(WireDecodeError) {
+    public init(
+        cMessage c: UnsafePointer<Pcancel__V1__GetCancellationRequest>,
+        reader: FieldReader
+    ) throws(WireDecodeError) {
         let p = c.pointee
         self.init(id: try reader.string(p.id, "id"))
     }
@@ -519,7 +559,10 @@ public struct GetCancellationResponse: Sendable, Hashable {
 
 extension GetCancellationResponse: WireMessage {
     public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
-        PartialCancelWire.descriptor(of: pcancel__v1__get_cancellation_response__init, Pcancel__V1__GetCancellationResponse())
+        PartialCancelWire.descriptor(
+            of: pcancel__v1__get_cancellation_response__init,
+            Pcancel__V1__GetCancellationResponse()
+        )
     }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__GetCancellationResponse {
@@ -529,7 +572,10 @@ extension GetCancellationResponse: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__GetCancellationResponse>, reader: FieldReader) throws(WireDecodeError) {
+    public init(
+        cMessage c: UnsafePointer<Pcancel__V1__GetCancellationResponse>,
+        reader: FieldReader
+    ) throws(WireDecodeError) {
         let p = c.pointee
         self.init(cancellation: try reader.required(p.cancellation, "cancellation", as: CancellationView.self))
     }
@@ -636,7 +682,10 @@ public struct ListNotificationsRequest: Sendable, Hashable {
 
 extension ListNotificationsRequest: WireMessage {
     public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
-        PartialCancelWire.descriptor(of: pcancel__v1__list_notifications_request__init, Pcancel__V1__ListNotificationsRequest())
+        PartialCancelWire.descriptor(
+            of: pcancel__v1__list_notifications_request__init,
+            Pcancel__V1__ListNotificationsRequest()
+        )
     }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__ListNotificationsRequest {
@@ -646,7 +695,10 @@ extension ListNotificationsRequest: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__ListNotificationsRequest>, reader: FieldReader) throws(WireDecodeError) {
+    public init(
+        cMessage c: UnsafePointer<Pcancel__V1__ListNotificationsRequest>,
+        reader: FieldReader
+    ) throws(WireDecodeError) {
         let p = c.pointee
         self.init(limit: p.limit)
     }
@@ -662,7 +714,10 @@ public struct ListNotificationsResponse: Sendable, Hashable {
 
 extension ListNotificationsResponse: WireMessage {
     public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
-        PartialCancelWire.descriptor(of: pcancel__v1__list_notifications_response__init, Pcancel__V1__ListNotificationsResponse())
+        PartialCancelWire.descriptor(
+            of: pcancel__v1__list_notifications_response__init,
+            Pcancel__V1__ListNotificationsResponse()
+        )
     }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__ListNotificationsResponse {
@@ -673,10 +728,18 @@ extension ListNotificationsResponse: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__ListNotificationsResponse>, reader: FieldReader) throws(WireDecodeError) {
+    public init(
+        cMessage c: UnsafePointer<Pcancel__V1__ListNotificationsResponse>,
+        reader: FieldReader
+    ) throws(WireDecodeError) {
         let p = c.pointee
         self.init(
-            notifications: try reader.messages(p.n_notifications, p.notifications, "notifications", as: NotificationView.self)
+            notifications: try reader.messages(
+                p.n_notifications,
+                p.notifications,
+                "notifications",
+                as: NotificationView.self
+            )
         )
     }
 }
@@ -760,7 +823,10 @@ public struct ConfirmCancellationRequest: Sendable, Hashable {
 
 extension ConfirmCancellationRequest: WireMessage {
     public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
-        PartialCancelWire.descriptor(of: pcancel__v1__confirm_cancellation_request__init, Pcancel__V1__ConfirmCancellationRequest())
+        PartialCancelWire.descriptor(
+            of: pcancel__v1__confirm_cancellation_request__init,
+            Pcancel__V1__ConfirmCancellationRequest()
+        )
     }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__ConfirmCancellationRequest {
@@ -771,7 +837,10 @@ extension ConfirmCancellationRequest: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__ConfirmCancellationRequest>, reader: FieldReader) throws(WireDecodeError) {
+    public init(
+        cMessage c: UnsafePointer<Pcancel__V1__ConfirmCancellationRequest>,
+        reader: FieldReader
+    ) throws(WireDecodeError) {
         let p = c.pointee
         self.init(id: try reader.string(p.id, "id"), token: try reader.string(p.token, "token", maxBytes: 128))
     }
@@ -792,7 +861,10 @@ public struct ConfirmCancellationResponse: Sendable, Hashable {
 
 extension ConfirmCancellationResponse: WireMessage {
     public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
-        PartialCancelWire.descriptor(of: pcancel__v1__confirm_cancellation_response__init, Pcancel__V1__ConfirmCancellationResponse())
+        PartialCancelWire.descriptor(
+            of: pcancel__v1__confirm_cancellation_response__init,
+            Pcancel__V1__ConfirmCancellationResponse()
+        )
     }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__ConfirmCancellationResponse {
@@ -804,7 +876,10 @@ extension ConfirmCancellationResponse: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__ConfirmCancellationResponse>, reader: FieldReader) throws(WireDecodeError) {
+    public init(
+        cMessage c: UnsafePointer<Pcancel__V1__ConfirmCancellationResponse>,
+        reader: FieldReader
+    ) throws(WireDecodeError) {
         let p = c.pointee
         self.init(
             cancellation: try reader.required(p.cancellation, "cancellation", as: CancellationView.self),
@@ -865,7 +940,12 @@ extension RefundView: WireMessage {
             cancellationID: try reader.string(p.cancellation_id, "cancellation_id"),
             amount: p.amount,
             currency: try reader.string(p.currency, "currency"),
-            allocations: try reader.messages(p.n_allocations, p.allocations, "allocations", as: TenderAllocationView.self),
+            allocations: try reader.messages(
+                p.n_allocations,
+                p.allocations,
+                "allocations",
+                as: TenderAllocationView.self
+            ),
             createdMs: p.created_ms
         )
     }
@@ -884,7 +964,10 @@ public struct DeclineCancellationRequest: Sendable, Hashable {
 
 extension DeclineCancellationRequest: WireMessage {
     public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
-        PartialCancelWire.descriptor(of: pcancel__v1__decline_cancellation_request__init, Pcancel__V1__DeclineCancellationRequest())
+        PartialCancelWire.descriptor(
+            of: pcancel__v1__decline_cancellation_request__init,
+            Pcancel__V1__DeclineCancellationRequest()
+        )
     }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__DeclineCancellationRequest {
@@ -895,7 +978,10 @@ extension DeclineCancellationRequest: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__DeclineCancellationRequest>, reader: FieldReader) throws(WireDecodeError) {
+    public init(
+        cMessage c: UnsafePointer<Pcancel__V1__DeclineCancellationRequest>,
+        reader: FieldReader
+    ) throws(WireDecodeError) {
         let p = c.pointee
         self.init(id: try reader.string(p.id, "id"), token: try reader.string(p.token, "token", maxBytes: 128))
     }
@@ -911,7 +997,10 @@ public struct DeclineCancellationResponse: Sendable, Hashable {
 
 extension DeclineCancellationResponse: WireMessage {
     public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
-        PartialCancelWire.descriptor(of: pcancel__v1__decline_cancellation_response__init, Pcancel__V1__DeclineCancellationResponse())
+        PartialCancelWire.descriptor(
+            of: pcancel__v1__decline_cancellation_response__init,
+            Pcancel__V1__DeclineCancellationResponse()
+        )
     }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__DeclineCancellationResponse {
@@ -921,7 +1010,10 @@ extension DeclineCancellationResponse: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__DeclineCancellationResponse>, reader: FieldReader) throws(WireDecodeError) {
+    public init(
+        cMessage c: UnsafePointer<Pcancel__V1__DeclineCancellationResponse>,
+        reader: FieldReader
+    ) throws(WireDecodeError) {
         let p = c.pointee
         self.init(cancellation: try reader.required(p.cancellation, "cancellation", as: CancellationView.self))
     }
@@ -941,7 +1033,10 @@ public struct ReleaseInventoryRequest: Sendable, Hashable {
 
 extension ReleaseInventoryRequest: WireMessage {
     public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
-        PartialCancelWire.descriptor(of: pcancel__v1__release_inventory_request__init, Pcancel__V1__ReleaseInventoryRequest())
+        PartialCancelWire.descriptor(
+            of: pcancel__v1__release_inventory_request__init,
+            Pcancel__V1__ReleaseInventoryRequest()
+        )
     }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__ReleaseInventoryRequest {
@@ -951,7 +1046,10 @@ extension ReleaseInventoryRequest: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__ReleaseInventoryRequest>, reader: FieldReader) throws(WireDecodeError) {
+    public init(
+        cMessage c: UnsafePointer<Pcancel__V1__ReleaseInventoryRequest>,
+        reader: FieldReader
+    ) throws(WireDecodeError) {
         let p = c.pointee
         self.init(id: try reader.string(p.id, "id"))
     }
@@ -972,7 +1070,10 @@ public struct ReleaseInventoryResponse: Sendable, Hashable {
 
 extension ReleaseInventoryResponse: WireMessage {
     public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
-        PartialCancelWire.descriptor(of: pcancel__v1__release_inventory_response__init, Pcancel__V1__ReleaseInventoryResponse())
+        PartialCancelWire.descriptor(
+            of: pcancel__v1__release_inventory_response__init,
+            Pcancel__V1__ReleaseInventoryResponse()
+        )
     }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__ReleaseInventoryResponse {
@@ -985,7 +1086,10 @@ extension ReleaseInventoryResponse: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__ReleaseInventoryResponse>, reader: FieldReader) throws(WireDecodeError) {
+    public init(
+        cMessage c: UnsafePointer<Pcancel__V1__ReleaseInventoryResponse>,
+        reader: FieldReader
+    ) throws(WireDecodeError) {
         let p = c.pointee
         self.init(
             cancellation: try reader.required(p.cancellation, "cancellation", as: CancellationView.self),
@@ -1065,7 +1169,10 @@ public struct WithdrawCancellationRequest: Sendable, Hashable {
 
 extension WithdrawCancellationRequest: WireMessage {
     public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
-        PartialCancelWire.descriptor(of: pcancel__v1__withdraw_cancellation_request__init, Pcancel__V1__WithdrawCancellationRequest())
+        PartialCancelWire.descriptor(
+            of: pcancel__v1__withdraw_cancellation_request__init,
+            Pcancel__V1__WithdrawCancellationRequest()
+        )
     }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__WithdrawCancellationRequest {
@@ -1076,7 +1183,10 @@ extension WithdrawCancellationRequest: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__WithdrawCancellationRequest>, reader: FieldReader) throws(WireDecodeError) {
+    public init(
+        cMessage c: UnsafePointer<Pcancel__V1__WithdrawCancellationRequest>,
+        reader: FieldReader
+    ) throws(WireDecodeError) {
         let p = c.pointee
         self.init(id: try reader.string(p.id, "id"), reason: try reader.string(p.reason, "reason"))
     }
@@ -1092,7 +1202,10 @@ public struct WithdrawCancellationResponse: Sendable, Hashable {
 
 extension WithdrawCancellationResponse: WireMessage {
     public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
-        PartialCancelWire.descriptor(of: pcancel__v1__withdraw_cancellation_response__init, Pcancel__V1__WithdrawCancellationResponse())
+        PartialCancelWire.descriptor(
+            of: pcancel__v1__withdraw_cancellation_response__init,
+            Pcancel__V1__WithdrawCancellationResponse()
+        )
     }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__WithdrawCancellationResponse {
@@ -1102,7 +1215,10 @@ extension WithdrawCancellationResponse: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__WithdrawCancellationResponse>, reader: FieldReader) throws(WireDecodeError) {
+    public init(
+        cMessage c: UnsafePointer<Pcancel__V1__WithdrawCancellationResponse>,
+        reader: FieldReader
+    ) throws(WireDecodeError) {
         let p = c.pointee
         self.init(cancellation: try reader.required(p.cancellation, "cancellation", as: CancellationView.self))
     }

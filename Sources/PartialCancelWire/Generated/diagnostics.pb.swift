@@ -333,7 +333,12 @@ extension StatsResponse: WireMessage {
             uptimeMs: p.uptime_ms,
             connections: p.connections,
             methods: try reader.messages(p.n_methods, p.methods, "methods", as: MethodStats.self),
-            eligibilityRejects: try reader.messages(p.n_eligibility_rejects, p.eligibility_rejects, "eligibility_rejects", as: RejectCount.self),
+            eligibilityRejects: try reader.messages(
+                p.n_eligibility_rejects,
+                p.eligibility_rejects,
+                "eligibility_rejects",
+                as: RejectCount.self
+            ),
             shards: try reader.messages(p.n_shards, p.shards, "shards", as: ShardHealthView.self),
             stockMessagesInFlight: p.stock_messages_in_flight,
             watches: p.watches,

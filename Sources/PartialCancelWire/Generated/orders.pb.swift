@@ -29,7 +29,8 @@ extension IngestOrderRequest: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__IngestOrderRequest>, reader: FieldReader) throws(WireDecodeError) {
+    public init(cMessage c: UnsafePointer<Pcancel__V1__IngestOrderRequest>, reader: FieldReader) throws(WireDecodeError)
+    {
         let p = c.pointee
         self.init(channel: try reader.string(p.channel, "channel"), payload: try reader.bytes(p.payload, "payload"))
     }
@@ -59,7 +60,10 @@ extension IngestOrderResponse: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__IngestOrderResponse>, reader: FieldReader) throws(WireDecodeError) {
+    public init(
+        cMessage c: UnsafePointer<Pcancel__V1__IngestOrderResponse>,
+        reader: FieldReader
+    ) throws(WireDecodeError) {
         let p = c.pointee
         self.init(order: try reader.required(p.order, "order", as: OrderView.self), created: p.created != 0)
     }

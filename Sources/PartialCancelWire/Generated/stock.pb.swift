@@ -186,7 +186,10 @@ public struct ListDeadLettersRequest: Sendable, Hashable {
 
 extension ListDeadLettersRequest: WireMessage {
     public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
-        PartialCancelWire.descriptor(of: pcancel__v1__list_dead_letters_request__init, Pcancel__V1__ListDeadLettersRequest())
+        PartialCancelWire.descriptor(
+            of: pcancel__v1__list_dead_letters_request__init,
+            Pcancel__V1__ListDeadLettersRequest()
+        )
     }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__ListDeadLettersRequest {
@@ -197,7 +200,10 @@ extension ListDeadLettersRequest: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__ListDeadLettersRequest>, reader: FieldReader) throws(WireDecodeError) {
+    public init(
+        cMessage c: UnsafePointer<Pcancel__V1__ListDeadLettersRequest>,
+        reader: FieldReader
+    ) throws(WireDecodeError) {
         let p = c.pointee
         self.init(limit: p.limit, cursor: try reader.string(p.cursor, "cursor"))
     }
@@ -216,7 +222,10 @@ public struct ListDeadLettersResponse: Sendable, Hashable {
 
 extension ListDeadLettersResponse: WireMessage {
     public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
-        PartialCancelWire.descriptor(of: pcancel__v1__list_dead_letters_response__init, Pcancel__V1__ListDeadLettersResponse())
+        PartialCancelWire.descriptor(
+            of: pcancel__v1__list_dead_letters_response__init,
+            Pcancel__V1__ListDeadLettersResponse()
+        )
     }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__ListDeadLettersResponse {
@@ -228,7 +237,10 @@ extension ListDeadLettersResponse: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__ListDeadLettersResponse>, reader: FieldReader) throws(WireDecodeError) {
+    public init(
+        cMessage c: UnsafePointer<Pcancel__V1__ListDeadLettersResponse>,
+        reader: FieldReader
+    ) throws(WireDecodeError) {
         let p = c.pointee
         self.init(
             deadLetters: try reader.messages(p.n_dead_letters, p.dead_letters, "dead_letters", as: DeadLetterView.self),
@@ -404,7 +416,10 @@ public struct GetDeadLetterRequest: Sendable, Hashable {
 
 extension GetDeadLetterRequest: WireMessage {
     public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
-        PartialCancelWire.descriptor(of: pcancel__v1__get_dead_letter_request__init, Pcancel__V1__GetDeadLetterRequest())
+        PartialCancelWire.descriptor(
+            of: pcancel__v1__get_dead_letter_request__init,
+            Pcancel__V1__GetDeadLetterRequest()
+        )
     }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__GetDeadLetterRequest {
@@ -415,7 +430,10 @@ extension GetDeadLetterRequest: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__GetDeadLetterRequest>, reader: FieldReader) throws(WireDecodeError) {
+    public init(
+        cMessage c: UnsafePointer<Pcancel__V1__GetDeadLetterRequest>,
+        reader: FieldReader
+    ) throws(WireDecodeError) {
         let p = c.pointee
         self.init(id: try reader.string(p.id, "id"), payloadOffset: p.payload_offset)
     }
@@ -436,7 +454,10 @@ public struct GetDeadLetterResponse: Sendable, Hashable {
 
 extension GetDeadLetterResponse: WireMessage {
     public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
-        PartialCancelWire.descriptor(of: pcancel__v1__get_dead_letter_response__init, Pcancel__V1__GetDeadLetterResponse())
+        PartialCancelWire.descriptor(
+            of: pcancel__v1__get_dead_letter_response__init,
+            Pcancel__V1__GetDeadLetterResponse()
+        )
     }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__GetDeadLetterResponse {
@@ -449,7 +470,10 @@ extension GetDeadLetterResponse: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__GetDeadLetterResponse>, reader: FieldReader) throws(WireDecodeError) {
+    public init(
+        cMessage c: UnsafePointer<Pcancel__V1__GetDeadLetterResponse>,
+        reader: FieldReader
+    ) throws(WireDecodeError) {
         let p = c.pointee
         self.init(
             deadLetter: try reader.required(p.dead_letter, "dead_letter", as: DeadLetterView.self),
@@ -474,7 +498,10 @@ public struct DiscardDeadLetterRequest: Sendable, Hashable {
 
 extension DiscardDeadLetterRequest: WireMessage {
     public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
-        PartialCancelWire.descriptor(of: pcancel__v1__discard_dead_letter_request__init, Pcancel__V1__DiscardDeadLetterRequest())
+        PartialCancelWire.descriptor(
+            of: pcancel__v1__discard_dead_letter_request__init,
+            Pcancel__V1__DiscardDeadLetterRequest()
+        )
     }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__DiscardDeadLetterRequest {
@@ -485,7 +512,10 @@ extension DiscardDeadLetterRequest: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__DiscardDeadLetterRequest>, reader: FieldReader) throws(WireDecodeError) {
+    public init(
+        cMessage c: UnsafePointer<Pcancel__V1__DiscardDeadLetterRequest>,
+        reader: FieldReader
+    ) throws(WireDecodeError) {
         let p = c.pointee
         self.init(id: try reader.string(p.id, "id"), reason: try reader.string(p.reason, "reason"))
     }
@@ -502,7 +532,10 @@ public struct DiscardDeadLetterResponse: Sendable, Hashable {
 
 extension DiscardDeadLetterResponse: WireMessage {
     public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
-        PartialCancelWire.descriptor(of: pcancel__v1__discard_dead_letter_response__init, Pcancel__V1__DiscardDeadLetterResponse())
+        PartialCancelWire.descriptor(
+            of: pcancel__v1__discard_dead_letter_response__init,
+            Pcancel__V1__DiscardDeadLetterResponse()
+        )
     }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__DiscardDeadLetterResponse {
@@ -512,7 +545,10 @@ extension DiscardDeadLetterResponse: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__DiscardDeadLetterResponse>, reader: FieldReader) throws(WireDecodeError) {
+    public init(
+        cMessage c: UnsafePointer<Pcancel__V1__DiscardDeadLetterResponse>,
+        reader: FieldReader
+    ) throws(WireDecodeError) {
         let p = c.pointee
         self.init(deadLetter: try reader.required(p.dead_letter, "dead_letter", as: DeadLetterView.self))
     }
@@ -529,7 +565,10 @@ public struct RedriveDeadLetterRequest: Sendable, Hashable {
 
 extension RedriveDeadLetterRequest: WireMessage {
     public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
-        PartialCancelWire.descriptor(of: pcancel__v1__redrive_dead_letter_request__init, Pcancel__V1__RedriveDeadLetterRequest())
+        PartialCancelWire.descriptor(
+            of: pcancel__v1__redrive_dead_letter_request__init,
+            Pcancel__V1__RedriveDeadLetterRequest()
+        )
     }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__RedriveDeadLetterRequest {
@@ -539,7 +578,10 @@ extension RedriveDeadLetterRequest: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__RedriveDeadLetterRequest>, reader: FieldReader) throws(WireDecodeError) {
+    public init(
+        cMessage c: UnsafePointer<Pcancel__V1__RedriveDeadLetterRequest>,
+        reader: FieldReader
+    ) throws(WireDecodeError) {
         let p = c.pointee
         self.init(id: try reader.string(p.id, "id"))
     }
@@ -562,7 +604,10 @@ public struct RedriveDeadLetterResponse: Sendable, Hashable {
 
 extension RedriveDeadLetterResponse: WireMessage {
     public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
-        PartialCancelWire.descriptor(of: pcancel__v1__redrive_dead_letter_response__init, Pcancel__V1__RedriveDeadLetterResponse())
+        PartialCancelWire.descriptor(
+            of: pcancel__v1__redrive_dead_letter_response__init,
+            Pcancel__V1__RedriveDeadLetterResponse()
+        )
     }
 
     public func cMessage(in arena: Arena) -> Pcancel__V1__RedriveDeadLetterResponse {
@@ -574,7 +619,10 @@ extension RedriveDeadLetterResponse: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__RedriveDeadLetterResponse>, reader: FieldReader) throws(WireDecodeError) {
+    public init(
+        cMessage c: UnsafePointer<Pcancel__V1__RedriveDeadLetterResponse>,
+        reader: FieldReader
+    ) throws(WireDecodeError) {
         let p = c.pointee
         self.init(
             resolved: p.resolved != 0,

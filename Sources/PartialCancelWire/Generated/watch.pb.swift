@@ -29,7 +29,8 @@ extension WatchOrderRequest: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__WatchOrderRequest>, reader: FieldReader) throws(WireDecodeError) {
+    public init(cMessage c: UnsafePointer<Pcancel__V1__WatchOrderRequest>, reader: FieldReader) throws(WireDecodeError)
+    {
         let p = c.pointee
         self.init(orderID: try reader.string(p.order_id, "order_id"), afterSeq: p.after_seq)
     }
@@ -101,7 +102,8 @@ extension WatchStockRequest: WireMessage {
         return c
     }
 
-    public init(cMessage c: UnsafePointer<Pcancel__V1__WatchStockRequest>, reader: FieldReader) throws(WireDecodeError) {
+    public init(cMessage c: UnsafePointer<Pcancel__V1__WatchStockRequest>, reader: FieldReader) throws(WireDecodeError)
+    {
         let p = c.pointee
         self.init(skus: try reader.messages(p.n_skus, p.skus, "skus", as: StockCursor.self))
     }
