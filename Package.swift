@@ -204,9 +204,51 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // What the test targets share: a real server on port 0 with its keys, the built
+        // executables and child processes, an SMTP relay, raw connections.
+        .target(
+            name: "PartialCancelTestSupport",
+            dependencies: [
+                "PartialCancelServer",
+                "PartialCancelClient",
+                "PartialCancelWire",
+                "PartialCancelDomain",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/PartialCancelTestSupport"
+        ),
+        .testTarget(
+            name: "PartialCancelClientTests",
+            dependencies: ["PartialCancelClient", "PartialCancelTestSupport"]
+        ),
+        .testTarget(
+            name: "PartialCancelLoadTests",
+            dependencies: [
+                "PartialCancelLoad",
+                "PartialCancelClient",
+                "PartialCancelWire",
+                "PartialCancelDomain",
+                "PartialCancelServer",
+                "PartialCancelTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "pcancelTests",
+            dependencies: [
+                "pcancel",
+                "PartialCancelClient",
+                "PartialCancelWire",
+                "PartialCancelDomain",
+                "PartialCancelServer",
+                "PartialCancelTestSupport",
+            ]
+        ),
         .testTarget(
             name: "PartialCancelServerTests",
             dependencies: [
+                "PartialCancelTestSupport",
                 "PartialCancelServer",
                 "PartialCancelClient",
                 "PartialCancelWire",

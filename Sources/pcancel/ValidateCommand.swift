@@ -9,7 +9,9 @@ struct LineArgument: ExpressibleByArgument {
     var line: CancelLine
 
     init?(argument: String) {
-        let parts = argument.split(separator: ":", maxSplits: 1).map(String.init)
+        // Empty parts are kept: "L1:" (a typo for "L1:2") and ":1" are refused, not read as
+        // "all remaining units of L1" or as a line named "1".
+        let parts = argument.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         guard let id = parts.first, !id.isEmpty else { return nil }
         if parts.count == 2 {
             guard let quantity = Int64(parts[1]), quantity >= 1 else { return nil }

@@ -5,6 +5,7 @@ import NIOPosix
 import PartialCancelClient
 import PartialCancelLoad
 import PartialCancelStorage
+import PartialCancelTestSupport
 import PartialCancelWire
 import Testing
 

@@ -1,4 +1,5 @@
 import Foundation
+import PartialCancelTestSupport
 import PartialCancelWire
 import Testing
 

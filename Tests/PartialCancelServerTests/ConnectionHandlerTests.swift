@@ -2,6 +2,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
+import PartialCancelTestSupport
 import Testing
 
 @testable import PartialCancelServer

@@ -4,6 +4,7 @@ import PartialCancelClient
 import PartialCancelDomain
 import PartialCancelServer
 import PartialCancelStorage
+import PartialCancelTestSupport
 import PartialCancelWire
 import Testing
 

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import PartialCancelClient
 import PartialCancelDomain
+import PartialCancelTestSupport
 import PartialCancelWire
 import Testing
 

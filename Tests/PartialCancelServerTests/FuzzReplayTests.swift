@@ -1,5 +1,6 @@
 import Foundation
 import PartialCancelFuzzing
+import PartialCancelTestSupport
 import Testing
 
 /// Every seed and every input a fuzzer ever crashed on (Fuzz/Corpus, Fuzz/Crashes) goes through the

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import PartialCancelClient
+import PartialCancelTestSupport
 import PartialCancelWire
 import Testing
 

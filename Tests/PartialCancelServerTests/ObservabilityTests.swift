@@ -5,6 +5,7 @@ import NIOCore
 import NIOEmbedded
 import PartialCancelClient
 import PartialCancelDomain
+import PartialCancelTestSupport
 import PartialCancelWire
 import Testing
 

@@ -3,6 +3,7 @@ import NIOCore
 import PartialCancelClient
 import PartialCancelDomain
 import PartialCancelServer
+import PartialCancelTestSupport
 import PartialCancelWire
 import Testing
 

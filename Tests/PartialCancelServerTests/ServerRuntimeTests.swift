@@ -1,5 +1,6 @@
 import NIOCore
 import NIOEmbedded
+import PartialCancelTestSupport
 import Testing
 
 @testable import PartialCancelServer

@@ -1,4 +1,5 @@
 import PartialCancelStorage
+import PartialCancelTestSupport
 import PartialCancelWire
 import Testing
 

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import PartialCancelClient
 import PartialCancelServer
+import PartialCancelTestSupport
 import PartialCancelWire
 import Testing
 

@@ -4,6 +4,7 @@ import NIOCore
 import PartialCancelClient
 import PartialCancelDomain
 import PartialCancelServer
+import PartialCancelTestSupport
 import PartialCancelWire
 import Testing
 

@@ -1,16 +1,17 @@
 import Foundation
 
 /// Paths of the repository and of the built executables, for tests that run real processes.
-enum Paths {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+public enum Paths {
+    public static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent()
         .deletingLastPathComponent()
 
     /// The build products folder: where the test bundle itself was built.
-    static var products: URL {
+    public static var products: URL {
         URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
     }
 
-    static func executable(_ name: String) throws -> URL {
+    public static func executable(_ name: String) throws -> URL {
         let url = products.appendingPathComponent(name)
         guard FileManager.default.isExecutableFile(atPath: url.path) else {
             throw ProcessFailure("\(name) is not built at \(url.path); run `swift build --build-tests` first")
@@ -18,27 +19,27 @@ enum Paths {
         return url
     }
 
-    static func temporaryDirectory() throws -> URL {
+    public static func temporaryDirectory() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("pcancel-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }
 }
 
-struct ProcessFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+public struct ProcessFailure: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// A `pcancel-server` child process, started and waited for until it prints its port.
-final class ServerProcess {
-    let process = Process()
+public final class ServerProcess {
+    public let process = Process()
     private let output = Pipe()
-    private(set) var lines: [String] = []
-    private(set) var port = 0
+    public private(set) var lines: [String] = []
+    public private(set) var port = 0
 
     /// Starts the server and waits (on a thread of its own) until it prints its port.
-    static func start(arguments: [String], workingDirectory: URL) async throws -> ServerProcess {
+    public static func start(arguments: [String], workingDirectory: URL) async throws -> ServerProcess {
         let box = try await offCooperativePool {
             UncheckedBox(try ServerProcess(arguments: arguments, workingDirectory: workingDirectory))
         }
@@ -72,10 +73,10 @@ final class ServerProcess {
         }
     }
 
-    func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+    public func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
 
     /// Waits for the process to exit; returns its status, or nil after `timeout` seconds.
-    func waitForExit(timeout: TimeInterval) async -> Int32? {
+    public func waitForExit(timeout: TimeInterval) async -> Int32? {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning {
             if Date() > deadline { return nil }
@@ -92,7 +93,7 @@ final class ServerProcess {
 /// Runs blocking work on a thread of its own, so that waiting for a child process never holds one
 /// of the few cooperative threads every async test shares (on 2 cores, two blocked threads stall
 /// every other test's continuations, and their wall-clock timeouts then fire).
-func offCooperativePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+public func offCooperativePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
         let thread = Thread { continuation.resume(with: Result { try body() }) }
         thread.start()
@@ -100,7 +101,7 @@ func offCooperativePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T)
 }
 
 /// Runs a command to completion (on its own thread) and returns its exit status and output.
-func runCommand(
+public func runCommand(
     _ executable: URL,
     _ arguments: [String],
     workingDirectory: URL? = nil,
@@ -112,7 +113,7 @@ func runCommand(
 }
 
 /// Runs a command to completion and returns its exit status and standard output.
-func runCommandBlocking(
+public func runCommandBlocking(
     _ executable: URL,
     _ arguments: [String],
     workingDirectory: URL? = nil,
@@ -136,7 +137,7 @@ func runCommandBlocking(
 }
 
 /// Carries a non-Sendable value out of `offCooperativePool`; it is used by one task only.
-struct UncheckedBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
+public struct UncheckedBox<T>: @unchecked Sendable {
+    public let value: T
+    public init(_ value: T) { self.value = value }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import PartialCancelClient
 import PartialCancelDomain
+import PartialCancelTestSupport
 import PartialCancelWire
 import Testing
 

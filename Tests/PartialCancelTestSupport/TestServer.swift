@@ -7,31 +7,33 @@ import PartialCancelServer
 import PartialCancelWire
 
 /// A real server on 127.0.0.1, port 0, run in-process until `stop()`.
-struct TestServer {
-    static let adminKey = "pck_e2e_admin"
-    static let agentKey = "pck_e2e_agent"
-    static let serviceKey = "pck_e2e_service"
-    static let portalKey = "pck_e2e_portal"
-    static let keys = [
+public struct TestServer {
+    public static let adminKey = "pck_e2e_admin"
+    public static let agentKey = "pck_e2e_agent"
+    public static let serviceKey = "pck_e2e_service"
+    public static let portalKey = "pck_e2e_portal"
+    public static let keys = [
         APIKey(name: "admin", role: .admin, key: adminKey), APIKey(name: "agent", role: .agent, key: agentKey),
         APIKey(name: "service", role: .service, key: serviceKey), APIKey(name: "portal", role: .portal, key: portalKey),
     ]
 
-    static let tokenKeyFile = FileManager.default.temporaryDirectory.appendingPathComponent("pcancel-test-token-key")
-        .path
+    public static let tokenKeyFile = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "pcancel-test-token-key"
+    )
+    .path
 
-    let server: PartialCancelServer
-    let port: Int
-    let task: Task<Void, any Error>
+    public let server: PartialCancelServer
+    public let port: Int
+    public let task: Task<Void, any Error>
 
-    static func start(
+    public static func start(
         eventLoopThreads: Int = 2,
         _ configure: (inout ServerLimits) -> Void = { _ in }
     ) async throws -> TestServer {
         try await start(eventLoopThreads: eventLoopThreads, configuring: { configure(&$0.limits) })
     }
 
-    static func start(
+    public static func start(
         eventLoopThreads: Int = 2,
         dataDirectory: String? = nil,
         logger: Logger? = nil,
@@ -72,24 +74,24 @@ struct TestServer {
         return TestServer(server: server, port: address.port!, task: task)
     }
 
-    func client(key: String = adminKey, name: String = "e2e") async throws -> PartialCancelClient {
+    public func client(key: String = adminKey, name: String = "e2e") async throws -> PartialCancelClient {
         try await PartialCancelClient.connect(
             PartialCancelClient.Configuration(port: port, apiKey: key, clientName: name)
         )
     }
 
-    func stop() async throws {
+    public func stop() async throws {
         server.initiateShutdown()
         try await task.value
     }
 }
 
 /// A plain TCP socket for sending bytes no well-behaved client would send.
-final class RawConnection: @unchecked Sendable {  // used by one test at a time
-    let fd: Int32
+public final class RawConnection: @unchecked Sendable {  // used by one test at a time
+    public let fd: Int32
 
     /// - Parameter receiveBuffer: a small kernel receive buffer, for a client that stops reading.
-    init(port: Int, receiveBuffer: Int32? = nil) throws {
+    public init(port: Int, receiveBuffer: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         if var size = receiveBuffer {
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
@@ -110,13 +112,13 @@ final class RawConnection: @unchecked Sendable {  // used by one test at a time
 
     deinit { close(fd) }
 
-    func send(_ bytes: [UInt8]) {
+    public func send(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { _ = Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
 
     /// Reads frames until `stop` accepts an envelope (returned with those before it), the peer
     /// closes or 30 s pass without data.
-    func readEnvelopes(until stop: (Envelope) -> Bool) throws -> [Envelope] {
+    public func readEnvelopes(until stop: (Envelope) -> Bool) throws -> [Envelope] {
         var envelopes: [Envelope] = []
         var decoder = FrameDecoder(maximumFrameBytes: 1 << 22)
         var buffer = ByteBuffer()
@@ -134,7 +136,7 @@ final class RawConnection: @unchecked Sendable {  // used by one test at a time
     }
 
     /// Reads until the peer closes (or 30 s pass); returns everything received.
-    func readUntilClosed() -> [UInt8] {
+    public func readUntilClosed() -> [UInt8] {
         var received: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {

@@ -1,5 +1,6 @@
 import Foundation
 import PartialCancelClient
+import PartialCancelTestSupport
 import Testing
 
 @Suite("API key sources")
