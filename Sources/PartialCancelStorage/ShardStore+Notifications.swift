@@ -113,4 +113,31 @@ extension ShardStore {
         }
         try db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     }
+
+    func notifications(accountID: String, limit: Int) throws -> [StoredNotification] {
+        var found: [StoredNotification] = []
+        try db.query(
+            """
+            SELECT id, account_id, cancellation_id, kind, subject, body, created_ms, token_sealed FROM portal_inbox
+            WHERE account_id = ?1 ORDER BY id DESC LIMIT ?2
+            """,
+            [.text(accountID), .integer(Int64(limit))]
+        ) { row in
+            let cancellationID = row.text(2)
+            found.append(
+                StoredNotification(
+                    id: "n-\(index)-\(row.int(0))",
+                    createdMs: row.int(6),
+                    notification: PortalNotification(
+                        accountID: row.text(1),
+                        cancellationID: cancellationID,
+                        kind: row.text(3),
+                        subject: row.text(4),
+                        body: shownBody(row, body: 5, sealed: 7, context: Self.inboxContext(cancellationID))
+                    )
+                )
+            )
+        }
+        return found
+    }
 }

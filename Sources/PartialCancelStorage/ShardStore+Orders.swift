@@ -115,13 +115,5 @@ extension ShardStore {
         return try bodies.map { try BodyCodec.decode(Order.self, from: $0) }
     }
 
-    func allStock() throws -> [StockPool] {
-        var pools: [StockPool] = []
-        try db.query("SELECT sku, location, on_hand, reserved FROM stock ORDER BY sku, location") { row in
-            pools.append(StockPool(sku: row.text(0), location: row.text(1), onHand: row.int(2), reserved: row.int(3)))
-        }
-        return pools
-    }
-
     var orderCount: Int64 { (try? db.first("SELECT COUNT(*) FROM orders") { $0.int(0) }) ?? 0 }
 }

@@ -125,4 +125,12 @@ extension ShardStore {
         }
         return true
     }
+
+    func allStock() throws -> [StockPool] {
+        var pools: [StockPool] = []
+        try db.query("SELECT sku, location, on_hand, reserved FROM stock ORDER BY sku, location") { row in
+            pools.append(StockPool(sku: row.text(0), location: row.text(1), onHand: row.int(2), reserved: row.int(3)))
+        }
+        return pools
+    }
 }

@@ -259,4 +259,15 @@ extension Storage {
             return status
         }
     }
+
+    /// The refunds recorded for an order.
+    public func refunds(orderID: String, on loop: any EventLoop) -> EventLoopFuture<[Refund]> {
+        on(router.shard(forOrder: orderID), loop) { try $0.refunds(orderID: orderID) }
+    }
+
+    /// A cancellation request, if it exists.
+    public func cancellation(_ id: String, on loop: any EventLoop) -> EventLoopFuture<CancellationRequest?> {
+        guard let orderID = CancellationRequest.orderID(fromRequestID: id) else { return loop.makeSucceededFuture(nil) }
+        return on(router.shard(forOrder: orderID), loop) { store in try store.cancellationRequest(id)?.request }
+    }
 }

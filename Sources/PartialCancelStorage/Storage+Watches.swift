@@ -90,28 +90,4 @@ extension Storage {
     /// Watches open now (one per subscriber and key).
     public var watchCount: Int { hub.count }
 
-    /// The refunds recorded for an order.
-    public func refunds(orderID: String, on loop: any EventLoop) -> EventLoopFuture<[Refund]> {
-        on(router.shard(forOrder: orderID), loop) { try $0.refunds(orderID: orderID) }
-    }
-
-    /// A cancellation request, if it exists.
-    public func cancellation(_ id: String, on loop: any EventLoop) -> EventLoopFuture<CancellationRequest?> {
-        guard let orderID = CancellationRequest.orderID(fromRequestID: id) else { return loop.makeSucceededFuture(nil) }
-        return on(router.shard(forOrder: orderID), loop) { store in try store.cancellationRequest(id)?.request }
-    }
-
-    /// An account's portal inbox across all shards, newest first.
-    public func notifications(
-        accountID: String,
-        limit: Int,
-        on loop: any EventLoop
-    ) -> EventLoopFuture<[StoredNotification]> {
-        let perShard = workers.indices.map { index in
-            on(index, loop) { try $0.notifications(accountID: accountID, limit: limit) }
-        }
-        return EventLoopFuture.whenAllSucceed(perShard, on: loop).map { lists in
-            Array(lists.joined().sorted { ($0.createdMs, $0.id) > ($1.createdMs, $1.id) }.prefix(limit))
-        }
-    }
 }
