@@ -308,3 +308,23 @@ public struct Order: Sendable, Hashable, Codable {
     /// The id of the order a channel's external id becomes: `CHANNEL-EXTERNALID`.
     public static func id(channel: String, externalID: String) -> String { "\(channel)-\(externalID)" }
 }
+
+extension Order {
+    /// Records a line's fulfilment status (and, from a 3PL or dropship partner, whether it still
+    /// accepts cancellation); a bundle's components share their bundle's fulfilment. The order is
+    /// SHIPPED once every line with fulfilment that still has units has shipped and at least one
+    /// line shipped.
+    public mutating func recordFulfilment(lineID: String, status: FulfilmentStatus, partnerAcceptsCancel: Bool? = nil) {
+        for index in lines.indices where lines[index].id == lineID || lines[index].parentLineID == lineID {
+            lines[index].fulfilment?.status = status
+            if let partnerAcceptsCancel { lines[index].fulfilment?.partnerAcceptsCancel = partnerAcceptsCancel }
+        }
+        if isFullyShipped { self.status = .shipped }
+    }
+
+    /// Every line with fulfilment that still has units has shipped, and at least one line shipped.
+    public var isFullyShipped: Bool {
+        lines.allSatisfy { $0.fulfilment == nil || $0.fulfilment?.status == .shipped || $0.remainingQuantity == 0 }
+            && lines.contains { $0.fulfilment?.status == .shipped }
+    }
+}

@@ -64,18 +64,11 @@ extension Storage {
         }
     }
 
-    /// What a cancellation becomes once its stock is back (set by the server: the state machine
-    /// lives in the domain); nil leaves it unchanged.
+    /// What a cancellation becomes once its stock is back, decided by the domain; nil leaves it
+    /// unchanged.
     var completeAfterRelease: @Sendable (CancellationRequest) -> CancellationRequest? {
         let clock = self.clock
-        return { request in
-            let (next, action) = CancellationStateMachine().handle(request.lifecycle, .stockReleased)
-            guard action == .markCompleted else { return nil }
-            var completed = request
-            completed.lifecycle = next
-            completed.updatedMs = clock.nowMs()
-            return completed
-        }
+        return { request in request.completedAfterStockRelease(nowMs: clock.nowMs()) }
     }
 
     /// What a confirmation or decline decided, for storage to carry out in the same transaction.

@@ -61,20 +61,7 @@ extension Storage {
                     let before = order.lines[index].fulfilment
                 else { return nil }
                 let statusBefore = order.status
-                // Components share their bundle's fulfilment.
-                for i in order.lines.indices where i == index || order.lines[i].parentLineID == lineID {
-                    order.lines[i].fulfilment?.status = status
-                    if let partnerAcceptsCancel {
-                        order.lines[i].fulfilment?.partnerAcceptsCancel = partnerAcceptsCancel
-                    }
-                }
-                if order.lines.allSatisfy({
-                    $0.fulfilment == nil || $0.fulfilment?.status == .shipped || $0.remainingQuantity == 0
-                }),
-                    order.lines.contains(where: { $0.fulfilment?.status == .shipped })
-                {
-                    order.status = .shipped
-                }
+                order.recordFulfilment(lineID: lineID, status: status, partnerAcceptsCancel: partnerAcceptsCancel)
                 order.version += 1
                 try store.update(order)
                 try store.appendHistory(

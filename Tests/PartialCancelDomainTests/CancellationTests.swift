@@ -336,3 +336,37 @@ struct RefundPropertyTests {
         }
     }
 }
+
+@Suite("Fulfilment")
+struct FulfilmentTests {
+    @Test(
+        "a line's fulfilment is recorded with its components; the order ships when every line with units left has shipped"
+    )
+    func recordFulfilment() {
+        var order = EligibilityTests.web
+        order.recordFulfilment(lineID: "L1", status: .shipped)
+        #expect(order.status == .confirmed)
+        order.recordFulfilment(lineID: "L2", status: .picked, partnerAcceptsCancel: false)
+        #expect(
+            order.lines.filter { $0.id == "L2" || $0.parentLineID == "L2" }.allSatisfy {
+                $0.fulfilment?.status == .picked && $0.fulfilment?.partnerAcceptsCancel == false
+            }
+        )
+        #expect(order.status == .confirmed)
+        order.recordFulfilment(lineID: "L2", status: .shipped)
+        #expect(order.status == .confirmed)  // L4, at the 3PL, has not shipped
+        order.recordFulfilment(lineID: "L4", status: .shipped)
+        #expect(order.status == .shipped)  // L3, a service, has no fulfilment
+    }
+
+    @Test("cancelled lines do not hold the order back from SHIPPED")
+    func cancelledLinesDoNotCount() {
+        var order = EligibilityTests.web
+        let cancelled: Set<String> = ["L2", "L2a", "L2b", "L4"]
+        for index in order.lines.indices where cancelled.contains(order.lines[index].id) {
+            order.lines[index].cancelledQuantity = order.lines[index].quantity
+        }
+        order.recordFulfilment(lineID: "L1", status: .shipped)
+        #expect(order.status == .shipped)
+    }
+}

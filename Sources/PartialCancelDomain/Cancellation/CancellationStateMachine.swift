@@ -198,3 +198,16 @@ public enum Refusal: String, Sendable, Hashable, CaseIterable {
     /// A wrong token was presented: counted against the caller's token-attempt limit.
     public var isWrongToken: Bool { self == .tokenInvalid || self == .requestLocked }
 }
+
+extension CancellationRequest {
+    /// The request once all its stock is back: COMPLETED at `nowMs` if it was confirmed; nil when
+    /// the release changes nothing (not confirmed, or completed already).
+    public func completedAfterStockRelease(nowMs: Int64) -> CancellationRequest? {
+        let (next, action) = CancellationStateMachine().handle(lifecycle, .stockReleased)
+        guard action == .markCompleted else { return nil }
+        var completed = self
+        completed.lifecycle = next
+        completed.updatedMs = nowMs
+        return completed
+    }
+}
