@@ -12,9 +12,9 @@ import Testing
 
 /// docs/example-config.json, loaded as `pcancel-server --config` loads it, starts a server that
 /// serves the README's walkthrough with the development-only example keys documented beside it in
-/// docs/CONFIGURATION.md. Only the port and the data directory are changed, so that the test runs
-/// beside others; everything else is the file's (the token key and the maildir go beside the data
-/// directory, as by default).
+/// docs/CONFIGURATION.md. Only the port, the data directory and the Hello timeout are changed, so
+/// that the test runs beside others; everything else is the file's (the token key and the maildir
+/// go beside the data directory, as by default).
 @Suite("The example configuration")
 struct ExampleConfigTests {
     static let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -44,6 +44,8 @@ struct ExampleConfigTests {
             .appendingPathComponent("pcancel-example-\(UUID())").path
         configuration.port = 0
         configuration.dataDirectory = dataDirectory
+        // Tests share a few cores: a Hello may wait seconds for a thread (as TestServer allows).
+        configuration.limits.helloTimeoutMs = 30_000
         var logger = Logger(label: "example-config")
         logger.logLevel = .warning
         let server = try PartialCancelServer(

@@ -749,10 +749,12 @@ public struct NotificationView: Sendable, Hashable {
     public var id: String
     public var accountID: String
     public var cancellationID: String
-    /// CONFIRMATION_REQUESTED, ...
+    /// CONFIRMATION_REQUESTED, CANCELLATION_CONFIRMED, CANCELLATION_DECLINED or CANCELLATION_WITHDRAWN
     public var kind: String
     public var subject: String
-    /// for the customer: may carry the one-time token
+    /// The message for the customer, lines separated by "\n"; the email carries the same text. For
+    /// CONFIRMATION_REQUESTED the last line is "Token: " followed by the one-time token, 64 lower-case
+    /// hex digits (docs/PROTOCOL.md section 13).
     public var body: String
     public var createdMs: Int64
 

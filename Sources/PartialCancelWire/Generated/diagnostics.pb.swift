@@ -248,7 +248,7 @@ extension ShardHealthView: WireMessage {
     }
 }
 
-/// pcancel.v1.PartialCancellation/Stats: admin and service. The server's live figures since it
+/// pcancel.v1.PartialCancellation/Stats: roles service, agent, admin. The server's live figures since it
 /// started (counts and latencies) and now (queues, backlogs).
 public struct StatsRequest: Sendable, Hashable {
 

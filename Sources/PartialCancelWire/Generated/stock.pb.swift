@@ -129,7 +129,8 @@ public struct StockPoolView: Sendable, Hashable {
     public var location: String
     public var onHand: Int64
     public var reserved: Int64
-    /// on_hand - reserved; negative when oversold
+    /// on_hand - reserved; negative when oversold (more reserved than on hand). StockUpdate.available
+    /// (WatchStock) stops at 0 instead.
     public var available: Int64
 
     public init(sku: String = "", location: String = "", onHand: Int64 = 0, reserved: Int64 = 0, available: Int64 = 0) {

@@ -148,7 +148,8 @@ public struct StockUpdate: Sendable, Hashable {
     public var location: String
     public var onHand: Int64
     public var reserved: Int64
-    /// on_hand - reserved, at least 0
+    /// on_hand - reserved, but never below 0: an oversold pool reads 0 here, while
+    /// StockPoolView.available (GetStock) goes negative; on_hand and reserved show by how much.
     public var available: Int64
     /// SET_ON_HAND, RESERVE, RELEASE; SNAPSHOT when the watch starts now
     public var cause: String

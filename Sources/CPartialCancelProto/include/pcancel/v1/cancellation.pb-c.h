@@ -353,12 +353,14 @@ struct  Pcancel__V1__NotificationView
   char *account_id;
   char *cancellation_id;
   /*
-   * CONFIRMATION_REQUESTED, ...
+   * CONFIRMATION_REQUESTED, CANCELLATION_CONFIRMED, CANCELLATION_DECLINED or CANCELLATION_WITHDRAWN
    */
   char *kind;
   char *subject;
   /*
-   * for the customer: may carry the one-time token
+   * The message for the customer, lines separated by "\n"; the email carries the same text. For
+   * CONFIRMATION_REQUESTED the last line is "Token: " followed by the one-time token, 64 lower-case
+   * hex digits (docs/PROTOCOL.md section 13).
    */
   char *body;
   int64_t created_ms;

@@ -144,7 +144,7 @@ struct  Pcancel__V1__ShardHealth
 
 
 /*
- * pcancel.v1.PartialCancellation/Stats: admin and service. The server's live figures since it
+ * pcancel.v1.PartialCancellation/Stats: roles service, agent, admin. The server's live figures since it
  * started (counts and latencies) and now (queues, backlogs).
  */
 struct  Pcancel__V1__StatsRequest

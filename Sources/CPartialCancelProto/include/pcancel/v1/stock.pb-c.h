@@ -99,7 +99,8 @@ struct  Pcancel__V1__StockPoolView
   int64_t on_hand;
   int64_t reserved;
   /*
-   * on_hand - reserved; negative when oversold
+   * on_hand - reserved; negative when oversold (more reserved than on hand). StockUpdate.available
+   * (WatchStock) stops at 0 instead.
    */
   int64_t available;
 };

@@ -115,7 +115,8 @@ struct  Pcancel__V1__StockUpdate
   int64_t on_hand;
   int64_t reserved;
   /*
-   * on_hand - reserved, at least 0
+   * on_hand - reserved, but never below 0: an oversold pool reads 0 here, while
+   * StockPoolView.available (GetStock) goes negative; on_hand and reserved show by how much.
    */
   int64_t available;
   /*
