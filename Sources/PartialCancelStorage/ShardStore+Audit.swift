@@ -24,12 +24,11 @@ extension ShardStore {
     func auditSnapshot() throws -> AuditSnapshot {
         var snapshot = AuditSnapshot()
         snapshot.orders = try allOrders()
-        try db.query("SELECT order_id, detail FROM order_history WHERE event = 'INGESTED'") { row in
-            // "total 79504 USD" (before schema 6: "status CONFIRMED, total 79504 USD")
-            let detail = row.text(1)
-            if let range = detail.range(of: "total "),
-                let total = Int64(detail[range.upperBound...].prefix { $0 == "-" || $0.isNumber })
-            {
+        try db.query(
+            "SELECT order_id, detail FROM order_history WHERE event = ?1",
+            [.text(HistoryRecord.ingestedEvent)]
+        ) { row in
+            if let total = HistoryRecord.ingestedTotal(fromDetail: row.text(1)) {
                 snapshot.ingestedTotals[row.text(0)] = total
             }
         }

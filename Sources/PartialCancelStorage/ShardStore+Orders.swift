@@ -35,15 +35,8 @@ extension ShardStore {
 
     /// Appends an entry to an order's history (numbered after the last) and records it for the
     /// order's watchers.
-    func appendHistory(
-        orderID: String,
-        actor: String,
-        event: String,
-        subject: String,
-        from: String = "",
-        to: String,
-        detail: String = ""
-    ) throws {
+    func appendHistory(orderID: String, actor: String, _ record: HistoryRecord) throws {
+        let (event, subject, from, to, detail) = (record.event, record.subject, record.from, record.to, record.detail)
         let time = now()
         let seq =
             try db.first(

@@ -77,11 +77,7 @@ extension ShardStore {
                 try appendHistory(
                     orderID: request.orderID,
                     actor: "system",
-                    event: "CANCELLATION_COMPLETED",
-                    subject: id,
-                    from: request.lifecycle.state.rawValue,
-                    to: completed.lifecycle.state.rawValue,
-                    detail: "stock released"
+                    .cancellationChanged(request, completed, detail: "stock released")
                 )
             }
         }

@@ -50,15 +50,7 @@ extension Storage {
                 }
                 try store.insert(request, number: number, tokenHash: tokenHash)
                 try store.add(notification)
-                try store.appendHistory(
-                    orderID: orderID,
-                    actor: request.actor,
-                    event: "CANCELLATION_REQUESTED",
-                    subject: request.id,
-                    to: request.lifecycle.state.rawValue,
-                    detail:
-                        "lines \(request.lines.map { "\($0.lineID)\($0.quantity.map { ":\($0)" } ?? "")" }.joined(separator: ",")), refund \(request.quote.refundTotal) \(request.quote.currency), reason \(request.reasonCode)"
-                )
+                try store.appendHistory(orderID: orderID, actor: request.actor, .cancellationRequested(request))
                 return request
             }
         }
@@ -121,23 +113,13 @@ extension Storage {
                         try store.update(updated)
                         // A wrong token is recorded with its caller; the lock it may cause, by the system.
                         if updated.lifecycle.failedAttempts != request.lifecycle.failedAttempts {
-                            try store.appendHistory(
-                                orderID: orderID,
-                                actor: actor,
-                                event: "CONFIRMATION_TOKEN_REJECTED",
-                                subject: id,
-                                from: "\(request.lifecycle.failedAttempts) failed attempts",
-                                to: "\(updated.lifecycle.failedAttempts) failed attempts"
-                            )
+                            try store.appendHistory(orderID: orderID, actor: actor, .tokenRejected(request, updated))
                         }
                         if updated.lifecycle.state != request.lifecycle.state {
                             try store.appendHistory(
                                 orderID: orderID,
                                 actor: "system",
-                                event: "CANCELLATION_\(updated.lifecycle.state.rawValue)",
-                                subject: id,
-                                from: request.lifecycle.state.rawValue,
-                                to: updated.lifecycle.state.rawValue
+                                .cancellationChanged(request, updated)
                             )
                         }
                     }
@@ -155,14 +137,7 @@ extension Storage {
                 case .decline(let updated, let notification):
                     try store.update(updated)
                     try store.add(notification)
-                    try store.appendHistory(
-                        orderID: orderID,
-                        actor: actor,
-                        event: "CANCELLATION_DECLINED",
-                        subject: id,
-                        from: request.lifecycle.state.rawValue,
-                        to: updated.lifecycle.state.rawValue
-                    )
+                    try store.appendHistory(orderID: orderID, actor: actor, .cancellationChanged(request, updated))
                     return (.success(CancellationResult(request: updated, order: order, refund: nil)), false)
                 case .withdraw(let updated, let notification, let reason):
                     try store.update(updated)
@@ -170,11 +145,7 @@ extension Storage {
                     try store.appendHistory(
                         orderID: orderID,
                         actor: actor,
-                        event: "CANCELLATION_WITHDRAWN",
-                        subject: id,
-                        from: request.lifecycle.state.rawValue,
-                        to: updated.lifecycle.state.rawValue,
-                        detail: "reason: \(reason)"
+                        .cancellationChanged(request, updated, detail: "reason: \(reason)")
                     )
                     return (.success(CancellationResult(request: updated, order: order, refund: nil)), false)
                 case .confirm(var confirmed, let after, let refund, let releases, let notification):
@@ -182,43 +153,22 @@ extension Storage {
                     try store.insert(refund)
                     try store.add(notification)
                     let sent = try store.route(releases, router: router)
+                    try store.appendHistory(orderID: orderID, actor: actor, .cancellationChanged(request, confirmed))
                     try store.appendHistory(
                         orderID: orderID,
                         actor: actor,
-                        event: "CANCELLATION_CONFIRMED",
-                        subject: id,
-                        from: request.lifecycle.state.rawValue,
-                        to: confirmed.lifecycle.state.rawValue
+                        .orderUpdated(order, after, cancelled: request.lines)
                     )
-                    try store.appendHistory(
-                        orderID: orderID,
-                        actor: actor,
-                        event: "ORDER_UPDATED",
-                        subject: orderID,
-                        from: Self.summary(order),
-                        to: Self.summary(after),
-                        detail: "cancelled "
-                            + request.lines.map { "\($0.lineID)\($0.quantity.map { ":\($0)" } ?? "")" }.joined(
-                                separator: ","
-                            )
-                    )
-                    try store.appendHistory(
-                        orderID: orderID,
-                        actor: actor,
-                        event: "REFUND_ISSUED",
-                        subject: refund.refundID,
-                        to: "ISSUED",
-                        detail: "\(refund.amount) \(refund.currency) for \(id)"
-                    )
+                    try store.appendHistory(orderID: orderID, actor: actor, .refundIssued(refund))
                     if !sent, let completed = complete(confirmed) {
                         try store.appendHistory(
                             orderID: orderID,
                             actor: "system",
-                            event: "CANCELLATION_COMPLETED",
-                            subject: id,
-                            from: confirmed.lifecycle.state.rawValue,
-                            to: completed.lifecycle.state.rawValue,
-                            detail: releases.isEmpty ? "no stock to release" : "stock released"
+                            .cancellationChanged(
+                                confirmed,
+                                completed,
+                                detail: releases.isEmpty ? "no stock to release" : "stock released"
+                            )
                         )
                         confirmed = completed
                     }

@@ -17,14 +17,7 @@ extension Storage {
                     return (IngestOutcome(order: existing, created: false), false)
                 }
                 try store.insert(order)
-                try store.appendHistory(
-                    orderID: order.id,
-                    actor: actor,
-                    event: "INGESTED",
-                    subject: order.id,
-                    to: order.status.rawValue,
-                    detail: "total \(order.totals.total) \(order.currency.code)"
-                )
+                try store.appendHistory(orderID: order.id, actor: actor, .ingested(order))
                 let sent = try store.route(order.intakeReservations(), router: router)
                 return (IngestOutcome(order: order, created: true), sent)
             }
@@ -67,28 +60,17 @@ extension Storage {
                 try store.appendHistory(
                     orderID: orderID,
                     actor: actor,
-                    event: "FULFILMENT_UPDATED",
-                    subject: lineID,
-                    from: before.status.rawValue,
-                    to: status.rawValue
+                    .fulfilmentUpdated(lineID: lineID, from: before.status, to: status)
                 )
                 if order.status != statusBefore {
                     try store.appendHistory(
                         orderID: orderID,
                         actor: actor,
-                        event: "ORDER_STATUS_CHANGED",
-                        subject: orderID,
-                        from: statusBefore.rawValue,
-                        to: order.status.rawValue
+                        .orderStatusChanged(orderID, from: statusBefore, to: order.status)
                     )
                 }
                 return order
             }
         }
-    }
-
-    /// An order's state in a history entry: status and what the customer pays.
-    static func summary(_ order: Order) -> String {
-        "\(order.status.rawValue), total \(order.totals.total) \(order.currency.code)"
     }
 }

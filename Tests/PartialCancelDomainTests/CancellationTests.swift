@@ -370,3 +370,24 @@ struct FulfilmentTests {
         #expect(order.status == .shipped)
     }
 }
+
+@Suite("History records")
+struct HistoryRecordTests {
+    @Test(
+        "an ingested entry records the total at intake, and the audit reads it back (also in the form before schema 6)"
+    )
+    func ingestedTotal() {
+        let record = HistoryRecord.ingested(EligibilityTests.web)
+        #expect(record.event == HistoryRecord.ingestedEvent && record.subject == "web-W-1001")
+        #expect(HistoryRecord.ingestedTotal(fromDetail: record.detail) == EligibilityTests.web.totals.total)
+        #expect(HistoryRecord.ingestedTotal(fromDetail: "status CONFIRMED, total 79504 USD") == 79_504)
+        #expect(HistoryRecord.ingestedTotal(fromDetail: "no amount here") == nil)
+    }
+
+    @Test("requested lines read as LINE:QUANTITY, a line alone meaning all its remaining units")
+    func lines() {
+        #expect(
+            HistoryRecord.lines([RequestedLine(lineID: "L1", quantity: 2), RequestedLine(lineID: "L2b")]) == "L1:2,L2b"
+        )
+    }
+}
