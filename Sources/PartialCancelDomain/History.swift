@@ -16,8 +16,8 @@ public struct HistoryRecord: Sendable, Hashable {
         self.detail = detail
     }
 
-    /// The order was ingested; the detail holds its total at intake (`total 79504 USD`), which
-    /// the audit reads back with `ingestedTotal(fromDetail:)`.
+    /// The order was ingested; the detail holds its total at intake (`total 79504 USD`). (The
+    /// audit reads the total at intake from its own column, not from this text.)
     public static func ingested(_ order: Order) -> HistoryRecord {
         HistoryRecord(
             event: ingestedEvent,
@@ -28,13 +28,6 @@ public struct HistoryRecord: Sendable, Hashable {
     }
 
     public static let ingestedEvent = "INGESTED"
-
-    /// The total an `ingested` entry's detail records (also in the form before schema 6:
-    /// `status CONFIRMED, total 79504 USD`); nil if it holds none.
-    public static func ingestedTotal(fromDetail detail: String) -> Int64? {
-        guard let range = detail.range(of: "total ") else { return nil }
-        return Int64(detail[range.upperBound...].prefix { $0 == "-" || $0.isNumber })
-    }
 
     public static func cancellationRequested(_ request: CancellationRequest) -> HistoryRecord {
         HistoryRecord(

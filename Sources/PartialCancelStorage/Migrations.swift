@@ -235,6 +235,27 @@ enum Migrations {
                 CREATE TABLE completed_steps (name TEXT PRIMARY KEY, completed_ms INTEGER NOT NULL) STRICT;
                 """
         ),
+        Migration(
+            version: 10,
+            name: "orders' total at intake",
+            sql: """
+                -- The order's total when it was ingested, written once with the order and never changed:
+                -- the audit checks total + refunded against it. Orders stored before this migration get
+                -- the total their INGESTED history entry recorded ("total 79504 USD", or before schema 6
+                -- "status CONFIRMED, total 79504 USD"; CAST reads the leading digits).
+                ALTER TABLE orders ADD COLUMN ingested_total INTEGER CHECK (ingested_total >= 0);
+                UPDATE orders SET ingested_total = (
+                    SELECT CAST(substr(h.detail, instr(h.detail, 'total ') + 6) AS INTEGER)
+                    FROM order_history h
+                    WHERE h.order_id = orders.id AND h.event = 'INGESTED' AND instr(h.detail, 'total ') > 0
+                    ORDER BY h.seq LIMIT 1
+                );
+                CREATE TRIGGER orders_ingested_total_fixed BEFORE UPDATE OF ingested_total ON orders
+                BEGIN
+                    SELECT RAISE(ABORT, 'orders.ingested_total never changes');
+                END;
+                """
+        ),
     ]
 
     /// Brings the database to the newest version; returns the versions it applied.

@@ -9,7 +9,7 @@ extension ShardStore {
     /// What one shard holds, for `Storage.audit`.
     struct AuditSnapshot {
         var orders: [Order] = []
-        /// Order id → total recorded when the order was ingested.
+        /// Order id → total when the order was ingested (`orders.ingested_total`).
         var ingestedTotals: [String: Int64] = [:]
         var requests: [CancellationRequest] = []
         var refunds: [Refund] = []
@@ -24,13 +24,8 @@ extension ShardStore {
     func auditSnapshot() throws -> AuditSnapshot {
         var snapshot = AuditSnapshot()
         snapshot.orders = try allOrders()
-        try db.query(
-            "SELECT order_id, detail FROM order_history WHERE event = ?1",
-            [.text(HistoryRecord.ingestedEvent)]
-        ) { row in
-            if let total = HistoryRecord.ingestedTotal(fromDetail: row.text(1)) {
-                snapshot.ingestedTotals[row.text(0)] = total
-            }
+        try db.query("SELECT id, ingested_total FROM orders WHERE ingested_total IS NOT NULL") { row in
+            snapshot.ingestedTotals[row.text(0)] = row.int(1)
         }
         var bodies: [[UInt8]] = []
         try db.query("SELECT body FROM cancellation_requests") { bodies.append($0.blob(0)) }

@@ -20,8 +20,9 @@ extension ShardStore {
         let time = now()
         try db.run(
             """
-            INSERT INTO orders (id, channel, external_id, account_id, status, version, total, body, created_ms, updated_ms)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
+            INSERT INTO orders (id, channel, external_id, account_id, status, version, total, body, created_ms, updated_ms,
+                                ingested_total)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?7)
             """,
             [
                 .text(order.id), .text(order.channel), .text(order.externalID), .text(order.account.id),

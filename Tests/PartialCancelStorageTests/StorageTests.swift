@@ -63,6 +63,45 @@ struct StorageTests {
         storage.close()
     }
 
+    @Test(
+        "the total at intake is kept in its own column, fixed once written; orders stored before it get the total their history recorded"
+    )
+    func ingestedTotal() async throws {
+        let directory = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let order = try Self.sampleOrder()
+        var storage = try open(directory, shards: 1)
+        _ = try await storage.ingest(order, actor: "test", on: loop).get()
+        storage.close()
+        let path = URL(fileURLWithPath: directory).appendingPathComponent("shard-0.sqlite").path
+        do {  // closed at the end of the scope
+            let db = try SQLiteConnection(path: path)
+            #expect(
+                try db.first("SELECT ingested_total FROM orders WHERE id = ?1", [.text(order.id)]) { $0.int(0) }
+                    == order.totals.total
+            )
+            #expect(throws: StorageError.self) { try db.execute("UPDATE orders SET ingested_total = 1") }
+            // As a shard from before migration 10, with the old form of the history's detail.
+            try db.execute(
+                """
+                DROP TRIGGER orders_ingested_total_fixed;
+                ALTER TABLE orders DROP COLUMN ingested_total;
+                DELETE FROM schema_migrations WHERE version = 10;
+                UPDATE order_history SET detail = 'status CONFIRMED, total \(order.totals.total) USD' WHERE event = 'INGESTED';
+                """
+            )
+        }
+        storage = try open(directory, shards: 1)
+        let report = try await storage.audit(on: loop).get()
+        #expect(report.violations.isEmpty)
+        storage.close()
+        let again = try SQLiteConnection(path: path)
+        #expect(
+            try again.first("SELECT ingested_total FROM orders WHERE id = ?1", [.text(order.id)]) { $0.int(0) }
+                == order.totals.total
+        )
+    }
+
     @Test("opening a data directory with another shard count is refused with a clear message")
     func shardCountMismatch() throws {
         let directory = Self.temporaryDirectory()
