@@ -7,7 +7,7 @@ import PartialCancelWire
 /// Eligibility and binding quotes (SPEC sections 5 and 7). Request, confirmation, refunds and
 /// inventory release build on it.
 struct CancellationService {
-    let storage: Storage
+    let storage: any StorePort
     let policy: CancellationPolicy
     /// How long a confirmation token is valid.
     let tokenTTLMs: Int64
@@ -71,8 +71,8 @@ struct CancellationService {
         nowMs: Int64,
         token: String,
         storedHash: [UInt8],
-        _ decide: (Bool) throws -> Storage.CancellationDecision
-    ) rethrows -> Storage.CancellationDecision {
+        _ decide: (Bool) throws -> CancellationDecision
+    ) rethrows -> CancellationDecision {
         let admission: TokenAttemptLimiter.Admission
         switch limiter.admit(caller, nowMs: nowMs) {
         case .failure(let refusal): return .refuse(nil, refusal)
@@ -405,9 +405,9 @@ struct CancellationService {
         logging what: Logger.Message,
         _ decide:
             @escaping @Sendable (CancellationRequest, [UInt8], Order, Set<String>) throws ->
-            Storage.CancellationDecision
+            CancellationDecision
     )
-        -> EventLoopFuture<Storage.CancellationResult>
+        -> EventLoopFuture<CancellationResult>
     {
         storage.settleCancellation(id, actor: context.actor, nowMs: nowMs, on: context.eventLoop, decide: decide)
             .flatMapThrowing { result in
@@ -429,7 +429,7 @@ struct CancellationService {
         _ record: CancellationRequest,
         _ updated: CancellationRequest,
         _ action: CancellationStateMachine.Action
-    ) -> Storage.CancellationDecision {
+    ) -> CancellationDecision {
         guard case .refuse(let code) = action else {
             return .refuse(nil, RPCError(.internalError, "unexpected transition", reason: .internalError))
         }

@@ -34,14 +34,14 @@ public struct DeadLetterSettings: Sendable, Hashable {
 
 /// Dead letters (SPEC section 9): listed a page at a time, read one at a time, re-driven or discarded.
 struct DeadLetterService {
-    let storage: Storage
+    let storage: any StorePort
     let parser: IntakeParser
     let settings: DeadLetterSettings
     /// What one reply may carry: the frame limit less the reply's own framing (RESPONSE_TOO_LARGE
     /// starts at max_frame_bytes − 64) and a margin.
     let responseBudget: Int
 
-    init(storage: Storage, parser: IntakeParser, settings: DeadLetterSettings, maxFrameBytes: Int) {
+    init(storage: any StorePort, parser: IntakeParser, settings: DeadLetterSettings, maxFrameBytes: Int) {
         self.storage = storage
         self.parser = parser
         self.settings = settings
@@ -75,7 +75,7 @@ struct DeadLetterService {
         let position: DeadLetterPosition?
         if request.cursor.isEmpty {
             position = nil
-        } else if let decoded = DeadLetterCursor.decode(request.cursor, shards: storage.router.count) {
+        } else if let decoded = DeadLetterCursor.decode(request.cursor, shards: storage.shardCount) {
             position = decoded
         } else {
             return context.eventLoop.makeFailedFuture(

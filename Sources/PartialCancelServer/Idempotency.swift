@@ -12,7 +12,7 @@ import PartialCancelWire
 /// Definitive answers (success and refusals) are stored; transient failures (UNAVAILABLE,
 /// DEADLINE_EXCEEDED, INTERNAL, RESOURCE_EXHAUSTED, CANCELLED) give the key back for a retry.
 struct Idempotency {
-    let storage: Storage
+    let storage: any StorePort
     let retentionMs: Int64
     /// A claim older than this whose call never finished (a crash) may be taken over.
     let staleAfterMs: Int64

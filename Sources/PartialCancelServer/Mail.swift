@@ -231,7 +231,7 @@ struct SMTPSink: EmailSink {
 /// outcome — sent, retried later with capped jittered exponential backoff, or after the last attempt
 /// a dead letter that can be re-driven.
 final class NotificationDelivery: Sendable {
-    private let storage: Storage
+    private let storage: any StorePort
     private let configuration: NotificationConfiguration
     private let sink: any EmailSink
     private let pool = NIOThreadPool(numberOfThreads: 1)
@@ -239,7 +239,7 @@ final class NotificationDelivery: Sendable {
     private let task = NIOLockedValueBox<RepeatedTask?>(nil)
     private let busy = NIOLockedValueBox(false)
 
-    init(storage: Storage, configuration: NotificationConfiguration, dataDirectory: String, loop: any EventLoop) {
+    init(storage: any StorePort, configuration: NotificationConfiguration, dataDirectory: String, loop: any EventLoop) {
         self.storage = storage
         self.configuration = configuration
         self.loop = loop

@@ -6,7 +6,7 @@ import PartialCancelWire
 
 /// Intake (refused payloads become dead letters), order and stock queries (SPEC sections 4, 6, 9 and 10).
 struct OrderService {
-    let storage: Storage
+    let storage: any StorePort
     /// Parses payloads (large ones off the event loops).
     let parser: IntakeParser
 

@@ -16,7 +16,7 @@ public enum SampleData {
         ("callcenter", SamplePayloads.callcenter),
     ]
 
-    public static func seed(_ storage: Storage, on loop: any EventLoop) async throws -> [String] {
+    public static func seed(_ storage: any StorePort, on loop: any EventLoop) async throws -> [String] {
         for pool in stock {
             _ = try await storage.setOnHand(sku: pool.sku, location: pool.location, onHand: pool.onHand, on: loop).get()
         }

@@ -27,8 +27,9 @@ public final class PartialCancelServer: Service, Sendable {
     /// Counts and latencies of every call, eligibility rejects, dropped watches.
     public let metrics: ServerMetrics
     private let diagnostics: DiagnosticsService
-    /// The sharded store in the configuration's data directory, open while the server exists.
-    public let storage: Storage
+    /// The server's store (by default the sharded SQLite store in the configuration's data
+    /// directory), open while the server exists.
+    public let storage: any StorePort
     private let delivery: NotificationDelivery
     /// The listener's TLS, when configured.
     private let tlsContext: NIOSSLContext?
@@ -38,12 +39,15 @@ public final class PartialCancelServer: Service, Sendable {
     /// - Parameters:
     ///   - methods: further methods to serve besides the built-in ones.
     ///   - clock: the time of day for expiry, windows, backoff and records (tests pass a manual one).
+    ///   - openStore: opens the store the server serves from, on one of its event loops; by
+    ///     default the embedded SQLite store of `configuration.storage` in the data directory.
     public init(
         configuration: ServerConfiguration,
         keyStore: KeyStore,
         methods: [MethodDescriptor] = [],
         logger: Logger,
-        clock: WallClock = .system
+        clock: WallClock = .system,
+        openStore: StoreOpener = PartialCancelServer.sqliteStore
     ) throws {
         try configuration.validate()
         self.tlsContext = try configuration.tls?.makeContext()
@@ -54,15 +58,8 @@ public final class PartialCancelServer: Service, Sendable {
         let metrics = ServerMetrics(methods: Methods.all + methods.map(\.name))
         self.metrics = metrics
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
-        let storagePath = configuration.dataDirectory
         do {
-            self.storage = try Storage.open(
-                directory: storagePath,
-                configuration: configuration.storage,
-                eventLoop: group.next(),
-                logger: logger,
-                clock: clock
-            )
+            self.storage = try openStore(configuration, group.next(), logger, clock)
         } catch {
             try? group.syncShutdownGracefully()
             throw error
@@ -318,5 +315,22 @@ public final class PartialCancelServer: Service, Sendable {
             await group.next()
             group.cancelAll()
         }
+    }
+}
+
+extension PartialCancelServer {
+    /// Opens a server's store: from the configuration, on one of the server's event loops.
+    public typealias StoreOpener =
+        @Sendable (ServerConfiguration, any EventLoop, Logger, WallClock) throws -> any StorePort
+
+    /// The embedded default: SQLite shards in the configuration's data directory.
+    public static let sqliteStore: StoreOpener = { configuration, loop, logger, clock in
+        try Storage.open(
+            directory: configuration.dataDirectory,
+            configuration: configuration.storage,
+            eventLoop: loop,
+            logger: logger,
+            clock: clock
+        )
     }
 }

@@ -11,7 +11,7 @@ import PartialCancelWire
 /// `limits.watch_buffer_changes` ends its watch with RESOURCE_EXHAUSTED / WATCH_BUFFER_FULL: the
 /// watcher resumes from the last sequence number it saw.
 struct WatchService {
-    let storage: Storage
+    let storage: any StorePort
     let bufferChanges: Int
     /// SKUs one WatchStock may follow (`limits.max_watch_skus`).
     let maxSkus: Int
@@ -136,13 +136,13 @@ private final class Watch: @unchecked Sendable {
     let queue: ChangeQueue
     private let stream: ServerStream
     private let keys: [WatchKey]
-    private let storage: Storage
+    private let storage: any StorePort
     private let metrics: ServerMetrics
     /// Ends the call; made when the watch runs.
     private var done: EventLoopPromise<Void>?
     private static let batch = 64
 
-    init(stream: ServerStream, keys: [WatchKey], storage: Storage, limit: Int, metrics: ServerMetrics) {
+    init(stream: ServerStream, keys: [WatchKey], storage: any StorePort, limit: Int, metrics: ServerMetrics) {
         self.stream = stream
         self.keys = keys
         self.storage = storage

@@ -63,27 +63,6 @@ extension Storage {
         return { request in request.completedAfterStockRelease(nowMs: clock.nowMs()) }
     }
 
-    /// What a confirmation or decline decided, for storage to carry out in the same transaction.
-    public enum CancellationDecision: Sendable {
-        /// Refuse: persist the request's new lifecycle (if any), commit, then fail with `error`.
-        case refuse(CancellationRequest?, any Error)
-        /// Confirmed: the order after the cancellation, the refund, the stock to release, the customer's message.
-        case confirm(CancellationRequest, Order, Refund, [StockChange], PortalNotification)
-        /// Confirmed before: answer with what was recorded then.
-        case earlier
-        case decline(CancellationRequest, PortalNotification)
-        /// Withdrawn by an agent or operator: the request, the customer's message, and the reason
-        /// for the history.
-        case withdraw(CancellationRequest, PortalNotification, reason: String)
-    }
-
-    /// The outcome of a confirmation or decline, after commit.
-    public struct CancellationResult: Sendable {
-        public var request: CancellationRequest
-        public var order: Order
-        public var refund: Refund?
-    }
-
     /// Confirms, declines or withdraws a request in one transaction of its order's shard. `decide`
     /// sees the request, its token hash, the order and the lines of the order's other pending requests.
     public func settleCancellation(
@@ -213,4 +192,25 @@ extension Storage {
         guard let orderID = CancellationRequest.orderID(fromRequestID: id) else { return loop.makeSucceededFuture(nil) }
         return on(router.shard(forOrder: orderID), loop) { store in try store.cancellationRequest(id)?.request }
     }
+}
+
+/// What a confirmation or decline decided, for storage to carry out in the same transaction.
+public enum CancellationDecision: Sendable {
+    /// Refuse: persist the request's new lifecycle (if any), commit, then fail with `error`.
+    case refuse(CancellationRequest?, any Error)
+    /// Confirmed: the order after the cancellation, the refund, the stock to release, the customer's message.
+    case confirm(CancellationRequest, Order, Refund, [StockChange], PortalNotification)
+    /// Confirmed before: answer with what was recorded then.
+    case earlier
+    case decline(CancellationRequest, PortalNotification)
+    /// Withdrawn by an agent or operator: the request, the customer's message, and the reason
+    /// for the history.
+    case withdraw(CancellationRequest, PortalNotification, reason: String)
+}
+
+/// The outcome of a confirmation or decline, after commit.
+public struct CancellationResult: Sendable {
+    public var request: CancellationRequest
+    public var order: Order
+    public var refund: Refund?
 }

@@ -173,7 +173,7 @@ struct TokensAtRestTests {
             IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web)),
             as: IngestOrderResponse.self
         )
-        let shard = server.server.storage.router.shard(forOrder: "web-W-1001")
+        let shard = ShardRouter(count: server.server.storage.shardCount).shard(forOrder: "web-W-1001")
         await admin.close()
         try await server.stop()
 

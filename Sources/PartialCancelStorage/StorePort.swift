@@ -1,0 +1,308 @@
+import NIOCore
+import PartialCancelDomain
+
+// The storage port: what the services need from a store, one protocol per concern. The embedded
+// SQLite `Storage` is one implementation (docs/SCALING.md); a backend carries out the decisions it
+// is handed (`decide` closures, run inside its transaction) and decides nothing itself.
+
+/// Orders: intake, reads with history, fulfilment.
+public protocol OrderStore: Sendable {
+    /// Stores a newly priced order with its stock reservations, or returns the order already stored
+    /// under its id (an ingest retried with the same channel and external id).
+    func ingest(_ order: Order, actor: String, on loop: any EventLoop) -> EventLoopFuture<IngestOutcome>
+
+    /// The order and its history, or nil.
+    func order(_ id: String, on loop: any EventLoop) -> EventLoopFuture<(order: Order, history: [HistoryEntry])?>
+
+    /// Records a fulfilment update reported for a line (by the warehouse or a partner): status and
+    /// whether the partner still accepts cancellation. The order's version goes up, so quotes made
+    /// before it are checked again at confirmation.
+    func updateFulfilment(
+        orderID: String,
+        lineID: String,
+        status: FulfilmentStatus,
+        partnerAcceptsCancel: Bool?,
+        actor: String,
+        on loop: any EventLoop
+    ) -> EventLoopFuture<Order?>
+}
+
+/// Cancellation requests and refunds.
+public protocol CancellationStore: Sendable {
+    /// The order and the ids of the lines its pending requests cover at `nowMs`.
+    func orderWithPendingLines(
+        _ id: String,
+        nowMs: Int64,
+        on loop: any EventLoop
+    ) -> EventLoopFuture<(order: Order, pendingLineIDs: Set<String>)?>
+
+    /// Creates a cancellation request in one transaction of the order's shard: `decide` sees the
+    /// order, the lines of its pending requests and the new request's id, and returns the request,
+    /// its token's hash and the customer's notification (or throws to refuse, writing nothing).
+    func createCancellation(
+        orderID: String,
+        nowMs: Int64,
+        on loop: any EventLoop,
+        decide:
+            @escaping @Sendable (Order, Set<String>, String) throws -> (
+                CancellationRequest, [UInt8], PortalNotification
+            )?
+    )
+        -> EventLoopFuture<CancellationRequest?>
+
+    /// Confirms, declines or withdraws a request in one transaction of its order's shard. `decide`
+    /// sees the request, its token hash, the order and the lines of the order's other pending requests.
+    func settleCancellation(
+        _ id: String,
+        actor: String,
+        nowMs: Int64,
+        on loop: any EventLoop,
+        decide: @escaping @Sendable (CancellationRequest, [UInt8], Order, Set<String>) throws -> CancellationDecision
+    )
+        -> EventLoopFuture<CancellationResult?>
+
+    /// Where a confirmed cancellation's stock releases stand: the request, and whether any release
+    /// still waits in the outbox. A waiting one is delivered again now (idempotently).
+    func releaseStatus(
+        _ id: String,
+        on loop: any EventLoop
+    ) -> EventLoopFuture<(request: CancellationRequest, releases: [StockChange], waiting: Bool)?>
+
+    /// The refunds recorded for an order.
+    func refunds(orderID: String, on loop: any EventLoop) -> EventLoopFuture<[Refund]>
+
+    /// A cancellation request, if it exists.
+    func cancellation(_ id: String, on loop: any EventLoop) -> EventLoopFuture<CancellationRequest?>
+}
+
+/// Stock pools.
+public protocol StockStore: Sendable {
+    func setOnHand(
+        sku: String,
+        location: String,
+        onHand: Int64,
+        on loop: any EventLoop
+    ) -> EventLoopFuture<StockPool>
+
+    func stock(sku: String, location: String?, on loop: any EventLoop) -> EventLoopFuture<[StockPool]>
+}
+
+/// The portal inbox and the email outbox.
+public protocol NotificationStore: Sendable {
+    /// An account's portal inbox across all shards, newest first.
+    func notifications(
+        accountID: String,
+        limit: Int,
+        on loop: any EventLoop
+    ) -> EventLoopFuture<[StoredNotification]>
+
+    /// Emails due for delivery, from every shard.
+    func dueEmails(nowMs: Int64, limit: Int, on loop: any EventLoop) -> EventLoopFuture<[OutboundEmail]>
+
+    func emailSent(_ email: OutboundEmail, on loop: any EventLoop) -> EventLoopFuture<Void>
+
+    func emailFailed(
+        _ email: OutboundEmail,
+        error: String,
+        nextAttemptMs: Int64,
+        on loop: any EventLoop
+    ) -> EventLoopFuture<Void>
+
+    /// Gives up on an email: it becomes a dead letter (kind `notification`) that can be re-driven.
+    func emailDead(_ email: OutboundEmail, error: String, on loop: any EventLoop) -> EventLoopFuture<Void>
+
+    /// Re-queues the email a `notification` dead letter is about, and closes the dead letter.
+    func reviveEmail(deadLetter: DeadLetter, on loop: any EventLoop) -> EventLoopFuture<Bool>
+}
+
+/// Dead letters.
+public protocol DeadLetterStore: Sendable {
+    /// Records a dead letter in the shard of `key` (an order id when known).
+    func addDeadLetter(
+        key: String,
+        kind: String,
+        priority: Int64,
+        reason: String,
+        detail: String,
+        subject: String,
+        payload: [UInt8],
+        on loop: any EventLoop
+    ) -> EventLoopFuture<String>
+
+    /// A page of open dead letters of every shard after `position` (nil: the first page), highest
+    /// priority first, then oldest; each carries the first `excerptBytes` of its payload. `more`
+    /// says whether letters follow the page.
+    func deadLetters(
+        limit: Int,
+        after position: DeadLetterPosition?,
+        excerptBytes: Int,
+        on loop: any EventLoop
+    ) -> EventLoopFuture<(letters: [DeadLetter], more: Bool)>
+
+    /// Open dead letters of every shard, highest priority first (then oldest), with whole payloads.
+    func deadLetters(limit: Int, on loop: any EventLoop) -> EventLoopFuture<[DeadLetter]>
+
+    /// A dead letter in any state, with the first `excerptBytes` of its payload, and its history.
+    func deadLetterRecord(
+        _ id: String,
+        excerptBytes: Int,
+        on loop: any EventLoop
+    ) -> EventLoopFuture<(letter: DeadLetter, history: [DeadLetterEvent])?>
+
+    /// Up to `length` bytes of a dead letter's payload from `offset`; nil when there is no such letter.
+    func deadLetterPayload(
+        _ id: String,
+        offset: Int64,
+        length: Int,
+        on loop: any EventLoop
+    ) -> EventLoopFuture<[UInt8]?>
+
+    /// Closes an open dead letter without redriving it; the discard, with `actor` and `reason`, goes
+    /// into its history.
+    func discardDeadLetter(
+        _ id: String,
+        actor: String,
+        reason: String,
+        excerptBytes: Int,
+        on loop: any EventLoop
+    ) -> EventLoopFuture<DeadLetterDiscard>
+
+    func deadLetter(_ id: String, on loop: any EventLoop) -> EventLoopFuture<DeadLetter?>
+
+    func resolveDeadLetter(
+        _ id: String,
+        actor: String,
+        on loop: any EventLoop
+    ) -> EventLoopFuture<Void>
+
+    func failDeadLetterAgain(
+        _ id: String,
+        reason: String,
+        detail: String,
+        actor: String,
+        on loop: any EventLoop
+    ) -> EventLoopFuture<Void>
+}
+
+/// Idempotency keys.
+public protocol IdempotencyStore: Sendable {
+    /// Claims an idempotency scope (principal, method, key) for a request with `fingerprint`.
+    func claimIdempotency(
+        scope: String,
+        fingerprint: [UInt8],
+        nowMs: Int64,
+        retentionMs: Int64,
+        staleAfterMs: Int64,
+        on loop: any EventLoop
+    ) -> EventLoopFuture<IdempotencyClaim>
+
+    /// Stores the reply of a claimed scope.
+    func completeIdempotency(
+        scope: String,
+        status: [UInt8],
+        response: [UInt8],
+        nowMs: Int64,
+        on loop: any EventLoop
+    ) -> EventLoopFuture<Void>
+
+    /// Gives a claim back (the call failed in a way worth retrying).
+    func releaseIdempotency(scope: String, on loop: any EventLoop) -> EventLoopFuture<Void>
+}
+
+/// Watches of orders and stock.
+public protocol ChangeFeedStore: Sendable {
+    /// Starts watching an order: queues, on the order's shard, the history entries after `seq`
+    /// (the last one carrying the current order) or, for `seq` 0, a snapshot of the order now;
+    /// then `subscriber` gets every later committed entry. Returns false (watching nothing) when
+    /// the order does not exist; throws `WatchError.ahead` for a `seq` past the order's history, and
+    /// what `check` throws (given the order, before anything is queued).
+    func watchOrder(
+        _ id: String,
+        after seq: Int64,
+        subscriber: any ChangeSubscriber,
+        on loop: any EventLoop,
+        check: @escaping @Sendable (Order) throws -> Void
+    ) -> EventLoopFuture<Bool>
+
+    /// Starts watching skus: for each, on its shard, the stock changes after its `seq` or, for
+    /// `seq` 0, a snapshot of each of its pools now (none for a sku without stock yet); then every
+    /// later committed change. Throws `WatchError.ahead` for a `seq` past a sku's history.
+    func watchStock(
+        _ cursors: [(sku: String, after: Int64)],
+        subscriber: any ChangeSubscriber,
+        on loop: any EventLoop
+    ) -> EventLoopFuture<Void>
+
+    /// Stops `subscriber`'s watches on `keys`. Safe to call more than once.
+    func unwatch(_ subscriber: any ChangeSubscriber, keys: [WatchKey])
+
+    /// Watches open now (one per subscriber and key).
+    var watchCount: Int { get }
+}
+
+/// Health and lifecycle.
+public protocol StoreHealth: Sendable {
+    /// Why shards cannot write (their disk is full), one line each; empty when all can. Health
+    /// updates it by probing those shards.
+    var unwritableShards: [String] { get }
+
+    /// Each shard's state. A shard whose last write failed for lack of space first tries a write
+    /// of its own (the storage probe), so that it reports ready again by itself once space is back,
+    /// even when no caller writes to it meanwhile.
+    func health(on loop: any EventLoop) -> EventLoopFuture<[ShardHealth]>
+
+    /// How many shards hold the data (a dead-letter cursor names one).
+    var shardCount: Int { get }
+
+    /// Whether this start created the store (the sample data is seeded only then).
+    var isNew: Bool { get }
+
+    /// The time of day the store stamps its records with.
+    var clock: WallClock { get }
+
+    /// Completes once every stock change written so far has reached its destination.
+    func waitForDelivery(on loop: any EventLoop) -> EventLoopFuture<Void>
+
+    /// Stops the store's workers and releases it.
+    func close()
+}
+
+// The defaults of the requirements above.
+extension OrderStore {
+    public func updateFulfilment(
+        orderID: String,
+        lineID: String,
+        status: FulfilmentStatus,
+        actor: String,
+        on loop: any EventLoop
+    ) -> EventLoopFuture<Order?> {
+        updateFulfilment(
+            orderID: orderID,
+            lineID: lineID,
+            status: status,
+            partnerAcceptsCancel: nil,
+            actor: actor,
+            on: loop
+        )
+    }
+}
+
+extension DeadLetterStore {
+    public func deadLetters(
+        limit: Int,
+        after position: DeadLetterPosition?,
+        on loop: any EventLoop
+    ) -> EventLoopFuture<(letters: [DeadLetter], more: Bool)> {
+        deadLetters(limit: limit, after: position, excerptBytes: 512, on: loop)
+    }
+}
+
+/// Everything the server needs from its store.
+public typealias StorePort = OrderStore & CancellationStore & StockStore & NotificationStore & DeadLetterStore
+    & IdempotencyStore & ChangeFeedStore & StoreHealth
+
+extension Storage: OrderStore, CancellationStore, StockStore, NotificationStore, DeadLetterStore, IdempotencyStore,
+    ChangeFeedStore, StoreHealth
+{
+    public var shardCount: Int { router.count }
+}
