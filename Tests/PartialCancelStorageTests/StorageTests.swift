@@ -116,22 +116,6 @@ struct StorageTests {
         }
     }
 
-    @Test("ingest is idempotent on channel and external id")
-    func idempotentIngest() async throws {
-        let directory = Self.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let storage = try open(directory)
-        defer { storage.close() }
-        let order = try Self.sampleOrder()
-        #expect(try await storage.ingest(order, actor: "test", on: loop).get().created)
-        let again = try await storage.ingest(order, actor: "test", on: loop).get()
-        #expect(!again.created)
-        #expect(again.order == order)
-        try await storage.waitForDelivery(on: loop).get()
-        // Reserved once, not twice.
-        #expect(try await storage.stock(sku: "MUG-01", location: "WH-EAST", on: loop).get().first?.reserved == 2)
-    }
-
     @Test("an order reserves its stock across shards; on hand is untouched", arguments: [1, 2, 4])
     func reservations(shards: Int) async throws {
         let directory = Self.temporaryDirectory()
@@ -232,35 +216,6 @@ struct StorageTests {
         try await storage.waitForDelivery(on: loop).get()
         #expect(try await storage.stock(sku: sku, location: "WH", on: loop).get().first?.reserved == 7)
         #expect(try await storage.health(on: loop).get().allSatisfy { $0.outboxBacklog == 0 })
-    }
-
-    @Test("dead letters are listed highest priority first across shards, and can be resolved")
-    func deadLetters() async throws {
-        let directory = Self.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let storage = try open(directory, shards: 2)
-        defer { storage.close() }
-        var ids: [String] = []
-        for (index, priority) in [Int64(5), 50, 1, 20].enumerated() {
-            ids.append(
-                try await storage.addDeadLetter(
-                    key: "key-\(index)",
-                    kind: "intake",
-                    priority: priority,
-                    reason: "R",
-                    detail: "d",
-                    subject: "web",
-                    payload: [1, 2],
-                    on: loop
-                ).get()
-            )
-        }
-        #expect(try await storage.deadLetters(limit: 10, on: loop).get().map(\.priority) == [50, 20, 5, 1])
-        try await storage.resolveDeadLetter(ids[1], on: loop).get()
-        #expect(try await storage.deadLetters(limit: 10, on: loop).get().map(\.priority) == [20, 5, 1])
-        #expect(try await storage.deadLetter(ids[1], on: loop).get() == nil)
-        #expect(try await storage.deadLetter("dl-9-1", on: loop).get() == nil)
-        #expect(try await storage.deadLetter(ids[0], on: loop).get()?.payload == [1, 2])
     }
 }
 
