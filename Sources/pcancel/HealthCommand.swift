@@ -6,7 +6,9 @@ struct HealthCommand: ServerCommand {
     static let configuration = CommandConfiguration(
         commandName: "health",
         abstract:
-            "Shows whether the server is serving and ready (needs no API key; with one, also its version, uptime, connections and shards)."
+            "Shows whether the server is serving and ready (needs no API key; with one, also its version, uptime, connections and shards).",
+        discussion:
+            "Exits 0 when the server is serving and ready, 6 when it is not (draining, or a shard cannot serve)."
     )
 
     @OptionGroup var local: ConnectionOptions
@@ -46,7 +48,8 @@ struct HealthCommand: ServerCommand {
                     )
                 }
             }
-            if health.status != .serving { throw ExitCode(6) }
+            // Not serving, or serving but not ready (a shard closed, the outbox behind, draining).
+            if health.status != .serving || !health.ready { throw ExitCode(6) }
         }
     }
 }

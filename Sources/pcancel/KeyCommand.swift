@@ -21,8 +21,9 @@ struct KeyCommand: ParsableCommand {
         @Option(name: .long, help: "Role: service, agent, portal or admin.")
         var role: String
 
-        @Flag(name: .long, help: "Print one JSON object.")
-        var json = false
+        // `--json` is the root command's (`pcancel --json key generate` and `pcancel key generate
+        // --json` alike): a flag of the same name here would never be set.
+        @ParentCommand var root: PCancelCommand
 
         func validate() throws {
             guard ["service", "agent", "portal", "admin"].contains(role) else {
@@ -39,7 +40,7 @@ struct KeyCommand: ParsableCommand {
                 .joined()
             let digest = SHA256.hash(data: Array(key.utf8)).map { String(format: "%02x", $0) }.joined()
             let entry: [String: Any] = ["name": name, "role": role, "sha256": digest]
-            if json {
+            if root.connection.json {
                 Output.json(["key": key, "config_entry": entry])
             } else {
                 let entryJSON = String(

@@ -315,12 +315,23 @@ struct FullDiskTests {
         let full = try await admin.health()
         #expect(!full.ready)
         #expect(full.notReady.contains { $0.contains("shard 0") && $0.contains("storage is full") }, "\(full.notReady)")
+        // The CLI's health check fails while the server serves but is not ready, and passes again after.
+        let pcancel = try Paths.executable("pcancel")
+        let address = "127.0.0.1:\(server.port)"
+        let notReady = try await runCommand(
+            pcancel,
+            ["health", "--server", address, "--api-key", ""],
+            environment: [:]
+        )
+        #expect(notReady.status == 6 && notReady.output.contains("not ready"), "\(notReady)")
         // Reads go on, and what was acknowledged is there.
         #expect(try await getOrder(acknowledged.order.id).order == acknowledged.order)
 
         // Space comes back: readiness returns by itself (Health probes the shard), then writes work.
         unlink(filler)
         try await waitFor("readiness after freeing space") { (try? await admin.health().ready) == true }
+        let ready = try await runCommand(pcancel, ["health", "--server", address, "--api-key", ""], environment: [:])
+        #expect(ready.status == 0 && ready.output.contains("SERVING  ready"), "\(ready)")
         let later = try await ingest("W-FULL-2")
         #expect(try await getOrder(later.order.id).order == later.order)
         #expect(try await getOrder(acknowledged.order.id).order == acknowledged.order)

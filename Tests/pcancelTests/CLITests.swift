@@ -22,6 +22,26 @@ struct ArgumentTests {
     }
 }
 
+@Suite("pcancel key")
+struct KeyCommandTests {
+    @Test("key generate --json prints the key and its config entry, wherever --json is written")
+    func generateJSON() async throws {
+        let pcancel = try Paths.executable("pcancel")
+        for arguments in [
+            ["key", "generate", "--name", "svc", "--role", "service", "--json"],
+            ["--json", "key", "generate", "--name", "svc", "--role", "service"],
+        ] {
+            let run = try await runCommand(pcancel, arguments, environment: [:])
+            #expect(run.status == 0, "\(run)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
+            let key = try #require(object["key"] as? String)
+            let entry = try #require(object["config_entry"] as? [String: String])
+            #expect(key.hasPrefix("pck_") && key.count == 68)
+            #expect(entry["name"] == "svc" && entry["role"] == "service" && entry["sha256"] == APIKey.hash(key))
+        }
+    }
+}
+
 /// The CLI as a user runs it: a real `pcancel-server` child process, `pcancel` commands against it.
 @Suite("pcancel: the executable", .serialized)
 struct CLIProcessTests {
