@@ -67,16 +67,19 @@ public enum Money {
         precondition(zip(weights, room).allSatisfy { $1 == 0 || $0 > 0 }, "a part with room needs a positive weight")
         var parts = [Int64](repeating: 0, count: weights.count)
         var left = total
-        // Each round places at least one unit: the split of `left` gives some open part a unit,
-        // and an open part has room for at least one.
+        // The first round splits the whole total over every part, as the plain split does (a part
+        // without room still counts in the proportion); later rounds split what was left over
+        // among the parts that still have room. Each later round places at least one unit: the
+        // split of `left` gives some open part a unit, and an open part has room for one.
+        var open = Array(weights.indices)
         while left > 0 {
-            let open = parts.indices.filter { parts[$0] < room[$0] }
             let split = allocate(left, weights: open.map { weights[$0] })
             for (index, share) in zip(open, split) {
                 let placed = min(share, room[index] - parts[index])
                 parts[index] += placed
                 left -= placed
             }
+            open = parts.indices.filter { parts[$0] < room[$0] }
         }
         return parts
     }

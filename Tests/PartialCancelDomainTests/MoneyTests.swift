@@ -77,6 +77,13 @@ struct MoneyTests {
         (1, [1, 99], [1, 0], [1, 0]),  // the plain split's cent goes where there is no room
         (99, [1, 99], [1, 98], [1, 98]),  // exactly the rooms
         (0, [5, 5], [0, 0], [0, 0]),
+        // A part without room still counts in the first split (SPEC section 5: the plain split,
+        // then its excess): 21 over 40/1/1/40 with the middle two full is the plain 10/1/0/10, and
+        // the second part's 1 goes to the first open part by the weights.
+        (21, [40, 1, 1, 40], [100, 0, 0, 100], [11, 0, 0, 10]),
+        // Here the plain split (1/0/1) fits the rooms and is the answer; leaving the full part
+        // out of the first split would give 0/0/2 (a property test found such a case).
+        (2, [1, 1, 4], [100, 0, 100], [1, 0, 1]),
     ]
 
     @Test(
