@@ -268,7 +268,8 @@ private struct ObjectReader {
 
     mutating func int(_ key: String, _ apply: (Int) throws -> Void) throws {
         guard let value = value(key) else { return }
-        guard let number = value as? NSNumber, !["c", "B"].contains(String(cString: number.objCType)),  // a JSON true/false
+        // "c" and "B" are the NSNumber types of a JSON true/false
+        guard let number = value as? NSNumber, !["c", "B"].contains(String(cString: number.objCType)),
             let int = Int(exactly: number.doubleValue)
         else {
             throw ConfigurationError("\(child(key)) must be a whole number")

@@ -96,7 +96,8 @@ struct PricingPropertyTests {
     @Test("allocations sum exactly: promotions over lines, bundles over components")
     func allocationsSum() async {
         await propertyCheck(count: 300, input: Self.orders) { values in
-            guard let order = try? Pricing.price(Self.randomDraft(values)) else { return }  // first tender above the total
+            // first tender above the total
+            guard let order = try? Pricing.price(Self.randomDraft(values)) else { return }
             let priced = order.lines.filter(\.isPriced)
             #expect(priced.map(\.allocatedDiscount).reduce(0, +) == order.promotions.map(\.applied).reduce(0, +))
             for bundle in priced where bundle.kind == .bundle {

@@ -205,7 +205,8 @@ struct PricingTests {
         // Bundle: net 10000, discount 3, paid 9997, tax 1000 (999.7 half up).
         #expect(order.lines.map(\.id) == ["K", "K1", "K2"])
         #expect(order.lines[0].paidNet == 9997 && order.lines[0].tax == 1000)
-        #expect(order.lines[1].paidNet == 7498 && order.lines[2].paidNet == 2499)  // 7497.75 / 2499.25 + 1 to the larger remainder
+        // 7497.75 / 2499.25 + 1 to the larger remainder
+        #expect(order.lines[1].paidNet == 7498 && order.lines[2].paidNet == 2499)
         #expect(order.lines[1].tax == 750 && order.lines[2].tax == 250)
         #expect(order.lines[1].quantity == 2 && order.lines[1].parentLineID == "K" && order.lines[2].optional)
         #expect(order.totals.total == 10_997)  // components are not counted twice
