@@ -172,23 +172,9 @@ private final class Attack: @unchecked Sendable {
 
     deinit { close() }
 
+    /// A connection that does not block on sends (the tests fill sockets until the kernel refuses).
     private static func connect(port: Int, receiveBuffer: Int32) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ProcessFailure("socket: errno \(errno)") }
-        if receiveBuffer > 0 {
-            var size = receiveBuffer
-            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-        }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard result == 0 else { throw ProcessFailure("connect: errno \(errno)") }
+        let fd = try connectToLoopback(port: port, receiveBuffer: receiveBuffer > 0 ? receiveBuffer : nil)
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         return fd
     }

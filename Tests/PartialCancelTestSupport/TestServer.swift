@@ -86,26 +86,38 @@ public struct TestServer {
     }
 }
 
+/// A blocking TCP socket connected to 127.0.0.1:`port`, optionally with a small kernel receive
+/// buffer; the caller closes it. Throws (closing the socket) when it cannot connect.
+public func connectToLoopback(port: Int, receiveBuffer: Int32? = nil) throws -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw ProcessFailure("socket: errno \(errno)") }
+    if var size = receiveBuffer {
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+    }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let result = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
+    }
+    guard result == 0 else {
+        let error = errno
+        close(fd)
+        throw ProcessFailure("connect to 127.0.0.1:\(port): errno \(error)")
+    }
+    return fd
+}
+
 /// A plain TCP socket for sending bytes no well-behaved client would send.
 public final class RawConnection: @unchecked Sendable {  // used by one test at a time
     public let fd: Int32
 
     /// - Parameter receiveBuffer: a small kernel receive buffer, for a client that stops reading.
     public init(port: Int, receiveBuffer: Int32? = nil) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        if var size = receiveBuffer {
-            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-        }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard result == 0 else { throw POSIXError(.ECONNREFUSED) }
+        fd = try connectToLoopback(port: port, receiveBuffer: receiveBuffer)
         var timeout = timeval(tv_sec: 30, tv_usec: 0)  // generous: tests share a few cores with heavy neighbours
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
