@@ -96,16 +96,16 @@ public struct MethodDescriptor: Sendable {
     private static func checkTypes(
         _ name: String,
         request: any WireMessage.Type,
-        response: any WireMessage.Type,
-        streaming: Bool
+        response: (any WireMessage.Type)?
     ) {
         guard let spec = Methods.spec(name) else { return }
         precondition(
             ObjectIdentifier(spec.request) == ObjectIdentifier(request),
             "\(name) decodes \(request), the table says \(spec.request)"
         )
-        precondition(spec.streaming == streaming, "\(name): streaming \(streaming), the table says \(spec.streaming)")
-        if !streaming {
+        // A streaming handler states no response type: its items are sent on the stream.
+        precondition(spec.streaming == (response == nil), "\(name): streaming is \(spec.streaming) in the table")
+        if let response {
             precondition(
                 ObjectIdentifier(spec.response) == ObjectIdentifier(response),
                 "\(name) answers \(response), the table says \(spec.response)"
@@ -120,7 +120,7 @@ public struct MethodDescriptor: Sendable {
         request: Request.Type = Request.self,
         handler: @escaping @Sendable (CallContext, Request, ServerStream) -> EventLoopFuture<Void>
     ) -> MethodDescriptor {
-        checkTypes(name, request: Request.self, response: Request.self, streaming: true)
+        checkTypes(name, request: Request.self, response: nil)
         return MethodDescriptor(name: name, access: access) { context, bytes, stream in
             let request: Request
             do {
@@ -140,7 +140,7 @@ public struct MethodDescriptor: Sendable {
         request: Request.Type = Request.self,
         handler: @escaping @Sendable (CallContext, Request) -> EventLoopFuture<Response>
     ) -> MethodDescriptor {
-        checkTypes(name, request: Request.self, response: Response.self, streaming: false)
+        checkTypes(name, request: Request.self, response: Response.self)
         return MethodDescriptor(name: name, access: access) { context, bytes in
             let request: Request
             do {

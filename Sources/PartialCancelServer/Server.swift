@@ -89,7 +89,6 @@ public final class PartialCancelServer: Service, Sendable {
             staleAfterMs: Int64(configuration.limits.maxDeadlineMs) * 2,
             now: clock.nowMs
         )
-        let mutating = Set(Methods.table.filter(\.mutates).map(\.name))
         let parser = IntakeParser(intake: Intake(limits: configuration.intake), now: clock.nowMs)
         let services =
             OrderService(storage: storage, parser: parser).methods
@@ -116,7 +115,9 @@ public final class PartialCancelServer: Service, Sendable {
                 maxSkus: configuration.limits.maxWatchSkus,
                 metrics: metrics
             ).methods
-        for method in services { registry.register(mutating.contains(method.name) ? idempotency.wrap(method) : method) }
+        for method in services {
+            registry.register(Methods.spec(method.name)?.mutates == true ? idempotency.wrap(method) : method)
+        }
         for method in methods { registry.register(method) }
         precondition(registry.missingFromTable.isEmpty, "no handler for \(registry.missingFromTable)")
         self.methods = registry
