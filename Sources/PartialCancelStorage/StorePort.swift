@@ -287,16 +287,6 @@ extension OrderStore {
     }
 }
 
-extension DeadLetterStore {
-    public func deadLetters(
-        limit: Int,
-        after position: DeadLetterPosition?,
-        on loop: any EventLoop
-    ) -> EventLoopFuture<(letters: [DeadLetter], more: Bool)> {
-        deadLetters(limit: limit, after: position, excerptBytes: 512, on: loop)
-    }
-}
-
 /// Everything the server needs from its store.
 public typealias StorePort = OrderStore & CancellationStore & StockStore & NotificationStore & DeadLetterStore
     & IdempotencyStore & ChangeFeedStore & StoreHealth
