@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // System library: protobuf-c runtime (Debian libprotobuf-c-dev).
@@ -68,6 +69,19 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // The PostgreSQL backend of the storage port (docs/SCALING.md): several nodes on one database.
+        .target(
+            name: "PartialCancelPostgres",
+            dependencies: [
+                "PartialCancelDomain",
+                "PartialCancelStorage",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // Connections, dispatch, access control, lifecycle, the error -> status map.
         .target(
             name: "PartialCancelServer",
@@ -103,6 +117,7 @@ let package = Package(
             name: "pcancel-server",
             dependencies: [
                 "CMalloc",
+                "PartialCancelPostgres",
                 "PartialCancelServer",
                 "PartialCancelStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -198,6 +213,8 @@ let package = Package(
             name: "PartialCancelStorageTests",
             dependencies: [
                 "PartialCancelStorage",
+                "PartialCancelPostgres",
+                "PartialCancelTestSupport",
                 "PartialCancelDomain",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -213,7 +230,10 @@ let package = Package(
                 "PartialCancelClient",
                 "PartialCancelWire",
                 "PartialCancelDomain",
+                "PartialCancelPostgres",
+                "PartialCancelStorage",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/PartialCancelTestSupport"

@@ -98,6 +98,18 @@ public enum ConfigurationFile {
                 configuration.storage.tokenKeyFile = path
             }
             // --- end tokens at rest ---
+            try storage.string("backend") { value in
+                guard let backend = StorageBackend(rawValue: value.lowercased()) else {
+                    throw ConfigurationError("storage.backend must be sqlite or postgres (got '\(value)')")
+                }
+                configuration.storage.backend = backend
+            }
+            try storage.array(
+                "postgres",
+                { index, _ in throw ConfigurationError("storage.postgres[\(index)] must be a postgres:// URL string") },
+                strings: { _, url in configuration.storage.postgresURLs.append(url) }
+            )
+            try storage.int("postgres_connections") { configuration.storage.postgresConnections = $0 }
         }
         try reader.object("intake") { intake in
             try intake.int("max_lines") { configuration.intake.maxLines = $0 }

@@ -113,6 +113,18 @@ extension WatchError: StatusConvertible {
     }
 }
 
+extension DatabaseUnavailable: StatusConvertible {
+    /// The database is out of reach (or the connection broke mid-call): retryable, and nothing
+    /// is half-done. The reason names the database by its index and address, never its password.
+    var status: Status {
+        Status(
+            .unavailable,
+            "\(database) is unavailable; retry later (a write with the same idempotency key is applied once)",
+            reasons: [Reason(.databaseUnavailable, subject: database, detail: message)]
+        )
+    }
+}
+
 extension StorageError: StatusConvertible {
     /// A write that failed because the disk is full: the server is fine and nothing committed is
     /// lost, but this shard cannot take writes until space is freed. UNAVAILABLE tells callers to

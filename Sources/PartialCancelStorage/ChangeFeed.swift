@@ -49,6 +49,26 @@ public struct StockEvent: Sendable, Hashable {
     public var cause: String
     /// The stock message id for reservations and releases; empty otherwise.
     public var reference: String
+
+    package init(
+        sku: String,
+        seq: Int64,
+        atMs: Int64,
+        location: String,
+        onHand: Int64,
+        reserved: Int64,
+        cause: String,
+        reference: String
+    ) {
+        self.sku = sku
+        self.seq = seq
+        self.atMs = atMs
+        self.location = location
+        self.onHand = onHand
+        self.reserved = reserved
+        self.cause = cause
+        self.reference = reference
+    }
 }
 
 /// What a watch is about.

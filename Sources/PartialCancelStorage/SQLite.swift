@@ -32,6 +32,23 @@ public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+/// A database server that cannot be reached, or that lost the connection during a call (the
+/// PostgreSQL backend). A transaction commits whole or not at all, so nothing is half-done; when
+/// the connection broke during COMMIT, the outcome is unknown, which a retry with the same
+/// idempotency key settles.
+public struct DatabaseUnavailable: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Which database, e.g. `database 0 (127.0.0.1:5432)`.
+    public var database: String
+    public var message: String
+
+    public init(database: String, _ message: String) {
+        self.database = database
+        self.message = message
+    }
+
+    public var description: String { "\(database) is unavailable: \(message)" }
+}
+
 /// A value bound to or read from a statement.
 public enum SQLValue: Sendable, Hashable {
     case integer(Int64)

@@ -44,9 +44,8 @@ extension ShardStore {
         }
     }
 
-    /// What a sealed token is bound to: its table and cancellation (AES-GCM's authenticated data).
-    static func inboxContext(_ cancellationID: String) -> String { "portal_inbox:" + cancellationID }
-    static func emailContext(_ cancellationID: String) -> String { "email_outbox:" + cancellationID }
+    static func inboxContext(_ cancellationID: String) -> String { TokenSealer.inboxContext(cancellationID) }
+    static func emailContext(_ cancellationID: String) -> String { TokenSealer.emailContext(cancellationID) }
 
     /// The body as the customer sees it: the sealed token opened and put back in place.
     func shownBody(_ row: Row, body: Int32, sealed: Int32, context: String) -> String {

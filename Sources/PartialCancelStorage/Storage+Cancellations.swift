@@ -213,4 +213,10 @@ public struct CancellationResult: Sendable {
     public var request: CancellationRequest
     public var order: Order
     public var refund: Refund?
+
+    package init(request: CancellationRequest, order: Order, refund: Refund?) {
+        self.request = request
+        self.order = order
+        self.refund = refund
+    }
 }

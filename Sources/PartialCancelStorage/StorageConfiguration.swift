@@ -7,6 +7,14 @@ public enum Synchronous: String, Sendable, CaseIterable {
     case normal = "NORMAL"
 }
 
+/// Where the server keeps its state (`storage.backend`).
+public enum StorageBackend: String, Sendable, CaseIterable {
+    /// SQLite shards in the data directory (the embedded default, one node).
+    case sqlite
+    /// PostgreSQL (`storage.postgres`): any number of nodes on the same databases.
+    case postgres
+}
+
 /// Storage settings; each is named in the config file under `storage`.
 public struct StorageConfiguration: Sendable, Hashable {
     /// Shard count (default: number of cores). Recorded in the data directory on first start.
@@ -26,6 +34,13 @@ public struct StorageConfiguration: Sendable, Hashable {
     /// The key that seals confirmation tokens at rest (`storage.token_key_file`); nil: the data
     /// directory's path plus `.token-key`, beside it. Never inside the data directory.
     public var tokenKeyFile: String? = nil
+    /// `sqlite` (default) or `postgres`.
+    public var backend: StorageBackend = .sqlite
+    /// For `postgres`: one URL per database server, `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`;
+    /// more than one splits orders (by id) and stock (by sku) over them. Fixed once data is stored.
+    public var postgresURLs: [String] = []
+    /// For `postgres`: connections each node keeps at most to each database.
+    public var postgresConnections: Int = 8
 
     public init() {}
 }

@@ -39,6 +39,42 @@ public struct DeadLetter: Sendable, Hashable {
     public var position: DeadLetterPosition {
         DeadLetterPosition(priority: priority, createdMs: createdMs, shard: shard, row: row)
     }
+
+    package init(
+        id: String,
+        kind: String,
+        priority: Int64,
+        reason: String,
+        detail: String,
+        subject: String,
+        payload: [UInt8],
+        attempts: Int64,
+        createdMs: Int64,
+        updatedMs: Int64,
+        payloadBytes: Int64 = 0,
+        payloadSHA256: String = "",
+        state: String = "OPEN",
+        resolvedMs: Int64 = 0,
+        shard: Int = 0,
+        row: Int64 = 0
+    ) {
+        self.id = id
+        self.kind = kind
+        self.priority = priority
+        self.reason = reason
+        self.detail = detail
+        self.subject = subject
+        self.payload = payload
+        self.attempts = attempts
+        self.createdMs = createdMs
+        self.updatedMs = updatedMs
+        self.payloadBytes = payloadBytes
+        self.payloadSHA256 = payloadSHA256
+        self.state = state
+        self.resolvedMs = resolvedMs
+        self.shard = shard
+        self.row = row
+    }
 }
 
 /// A place in the list order of open dead letters: priority (highest first), then oldest, then
@@ -68,6 +104,13 @@ public struct DeadLetterEvent: Sendable, Hashable {
     public var actor: String
     public var event: String
     public var detail: String
+
+    package init(atMs: Int64, actor: String, event: String, detail: String) {
+        self.atMs = atMs
+        self.actor = actor
+        self.event = event
+        self.detail = detail
+    }
 }
 
 /// What discarding a dead letter found.
@@ -90,6 +133,26 @@ public struct OutboundEmail: Sendable, Hashable {
     /// Attempts made so far.
     public var attempts: Int
     public var createdMs: Int64
+
+    package init(
+        id: String,
+        rowID: Int64,
+        recipient: String,
+        subject: String,
+        body: String,
+        cancellationID: String,
+        attempts: Int,
+        createdMs: Int64
+    ) {
+        self.id = id
+        self.rowID = rowID
+        self.recipient = recipient
+        self.subject = subject
+        self.body = body
+        self.cancellationID = cancellationID
+        self.attempts = attempts
+        self.createdMs = createdMs
+    }
 }
 
 /// What a call with an idempotency key finds.
@@ -109,6 +172,12 @@ public struct StoredNotification: Sendable, Hashable {
     public var id: String
     public var createdMs: Int64
     public var notification: PortalNotification
+
+    package init(id: String, createdMs: Int64, notification: PortalNotification) {
+        self.id = id
+        self.createdMs = createdMs
+        self.notification = notification
+    }
 }
 
 /// One shard's database: everything done with one SQLite connection. Used only on its worker's thread.
@@ -122,6 +191,11 @@ public enum WatchError: Error, Sendable, Hashable {
 public struct IngestOutcome: Sendable {
     public var order: Order
     public var created: Bool
+
+    package init(order: Order, created: Bool) {
+        self.order = order
+        self.created = created
+    }
 }
 
 /// What `Health` reports for one shard.
@@ -139,4 +213,21 @@ public struct ShardHealth: Sendable, Hashable {
     public var emailOldestAgeMs: Int64 = 0
     /// Why the shard cannot write (its disk is full), or nil: not ready until a write succeeds.
     public var storageFull: String? = nil
+}
+
+// Members for the other backends of the storage port (modules of this package).
+extension OutboundEmail {
+    /// The row of the email in its database.
+    package var row: Int64 { rowID }
+}
+
+extension ShardHealth {
+    package init(index: Int, open: Bool, queueDepth: Int, outboxBacklog: Int64, deadLetters: Int64, orders: Int64) {
+        self.index = index
+        self.open = open
+        self.queueDepth = queueDepth
+        self.outboxBacklog = outboxBacklog
+        self.deadLetters = deadLetters
+        self.orders = orders
+    }
 }

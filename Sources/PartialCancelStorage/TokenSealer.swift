@@ -114,14 +114,14 @@ public struct TokenSealer: Sendable {
     /// The token sealed for one place (`context`, e.g. `portal_inbox:web-W-1001/c1`): nonce,
     /// ciphertext and tag. The context is authenticated, so a sealed token copied to another row
     /// does not open there.
-    func seal(_ token: String, context: String) throws -> [UInt8] {
+    package func seal(_ token: String, context: String) throws -> [UInt8] {
         let box = try AES.GCM.seal(Array(token.utf8), using: key, authenticating: Array(context.utf8))
         guard let combined = box.combined else { throw StorageError(code: 0, "cannot seal a token") }
         return Array(combined)
     }
 
     /// The token, or nil when `sealed` does not open with this key and context.
-    func open(_ sealed: [UInt8], context: String) -> String? {
+    package func open(_ sealed: [UInt8], context: String) -> String? {
         guard let box = try? AES.GCM.SealedBox(combined: sealed),
             let plain = try? AES.GCM.open(box, using: key, authenticating: Array(context.utf8))
         else { return nil }
@@ -129,14 +129,18 @@ public struct TokenSealer: Sendable {
     }
 
     /// `body` as stored: the token replaced by the marker (its last occurrence: the token line).
-    static func storedBody(_ body: String, token: String) -> String {
+    package static func storedBody(_ body: String, token: String) -> String {
         guard let range = body.range(of: token, options: .backwards) else { return body }
         return body.replacingCharacters(in: range, with: sealedMarker)
     }
 
     /// `stored` as the customer sees it: the marker replaced by `token` (or by `unreadableMarker`).
-    static func shownBody(_ stored: String, token: String?) -> String {
+    package static func shownBody(_ stored: String, token: String?) -> String {
         guard let range = stored.range(of: sealedMarker, options: .backwards) else { return stored }
         return stored.replacingCharacters(in: range, with: token ?? unreadableMarker)
     }
+
+    /// What a sealed token is bound to: its table and cancellation (AES-GCM's authenticated data).
+    package static func inboxContext(_ cancellationID: String) -> String { "portal_inbox:" + cancellationID }
+    package static func emailContext(_ cancellationID: String) -> String { "email_outbox:" + cancellationID }
 }

@@ -113,6 +113,10 @@ public struct ReasonCode: RawRepresentable, Hashable, Sendable, CustomStringConv
     public static let deadLetterResolved = ReasonCode("DEAD_LETTER_RESOLVED")
     /// A write found the disk full; retry later.
     public static let storageFull = ReasonCode("STORAGE_FULL")
+    /// The database server cannot be reached, or lost the connection before the outcome of a write
+    /// was known: nothing is half-done (a transaction commits whole or not at all); retry, with the
+    /// same idempotency key for a write.
+    public static let databaseUnavailable = ReasonCode("DATABASE_UNAVAILABLE")
 
     // Watches.
     /// `max_watches_per_connection` (or the server's bound) watches are open.

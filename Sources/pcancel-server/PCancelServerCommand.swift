@@ -2,6 +2,7 @@ import ArgumentParser
 import CMalloc
 import Foundation
 import Logging
+import PartialCancelPostgres
 import PartialCancelServer
 import PartialCancelStorage
 import ServiceLifecycle
@@ -137,14 +138,22 @@ struct PCancelServerCommand: AsyncParsableCommand {
             server = try PartialCancelServer(
                 configuration: configuration,
                 keyStore: try KeyStore(configuration.apiKeys),
-                logger: logger
+                logger: logger,
+                openStore: configuration.storage.backend == .postgres ? Self.postgresStore : PartialCancelServer.sqliteStore
             )
         } catch let error as StorageError {
             throw ValidationError("\(error)")
+        } catch let error as DatabaseUnavailable {
+            throw ValidationError("\(error); is PostgreSQL running at the address storage.postgres names?")
         }
-        say(
-            "storage: \(configuration.storage.shards) shards, synchronous \(configuration.storage.synchronous.rawValue)"
-        )
+        switch configuration.storage.backend {
+        case .sqlite:
+            say(
+                "storage: \(configuration.storage.shards) shards, synchronous \(configuration.storage.synchronous.rawValue)"
+            )
+        case .postgres:
+            say("storage: PostgreSQL, \(configuration.storage.postgresURLs.count) database(s)")
+        }
         let seeded = try await server.seedSampleDataIfNew()
         if !seeded.isEmpty { say("seeded sample stock and orders: \(seeded.joined(separator: ", "))") }
         let address = try await server.start()
@@ -210,5 +219,18 @@ struct MemoryTrimmer: Service {
                 previous = open
             }
         }
+    }
+}
+
+extension PCancelServerCommand {
+    /// The PostgreSQL backend (`storage.backend` postgres).
+    static let postgresStore: PartialCancelServer.StoreOpener = { configuration, loop, logger, clock in
+        try PostgresStore.open(
+            storage: configuration.storage,
+            dataDirectory: configuration.dataDirectory,
+            eventLoop: loop,
+            logger: logger,
+            clock: clock
+        )
     }
 }

@@ -3,17 +3,21 @@ import Logging
 import NIOCore
 import NIOPosix
 import PartialCancelDomain
+import PartialCancelPostgres
 import PartialCancelStorage
+import PartialCancelTestSupport
 import Testing
 
 /// What every store behind the storage port promises, run against each backend through
-/// `any StorePort` only (docs/SCALING.md). SQLite today; PostgreSQL joins the list when it exists.
+/// `any StorePort` only (docs/SCALING.md): the embedded SQLite shards, and PostgreSQL (a throwaway
+/// cluster of this test process, a new database per test).
 @Suite("Storage contract")
 struct StoreContractTests {
     struct Backend: CustomStringConvertible, Sendable {
         var description: String
         /// Opens a new, empty store, and a function that removes it.
-        var open: @Sendable (any EventLoop, WallClock) throws -> (store: any StorePort, remove: @Sendable () -> Void)
+        var open:
+            @Sendable (any EventLoop, WallClock) async throws -> (store: any StorePort, remove: @Sendable () -> Void)
     }
 
     static let backends: [Backend] = [
@@ -32,7 +36,23 @@ struct StoreContractTests {
                 clock: clock
             )
             return (store, { try? FileManager.default.removeItem(atPath: directory) })
-        }
+        },
+        Backend(description: "postgres") { loop, clock in
+            let url = try await PostgresCluster.shared.newDatabase()
+            let directory = StorageTests.temporaryDirectory()
+            let store = try PostgresStore.open(
+                configuration: PostgresStoreConfiguration(urls: [url]),
+                tokenKeyFile: FileManager.default.temporaryDirectory.appendingPathComponent(
+                    "pcancel-storage-test-token-key"
+                )
+                .path,
+                dataDirectory: directory,
+                eventLoop: loop,
+                logger: Logger(label: "contract"),
+                clock: clock
+            )
+            return (store, {})
+        },
     ]
 
     let loop = MultiThreadedEventLoopGroup.singleton.next()
@@ -44,7 +64,7 @@ struct StoreContractTests {
     )
         async throws
     {
-        let (store, remove) = try backend.open(loop, clock)
+        let (store, remove) = try await backend.open(loop, clock)
         defer {
             store.close()
             remove()
