@@ -267,13 +267,19 @@ public struct ServerConfiguration: Sendable {
         // ---- end of intake hardening ----
         try tls?.validate()
         if storage.backend == .postgres && storage.postgresURLs.isEmpty {
-            throw ConfigurationError("storage.backend postgres needs storage.postgres: one postgres:// URL per database")
+            throw ConfigurationError(
+                "storage.backend postgres needs storage.postgres: one postgres:// URL per database"
+            )
         }
         if storage.backend == .sqlite && !storage.postgresURLs.isEmpty {
-            throw ConfigurationError("storage.postgres is set, but storage.backend is sqlite; set storage.backend to postgres")
+            throw ConfigurationError(
+                "storage.postgres is set, but storage.backend is sqlite; set storage.backend to postgres"
+            )
         }
         if !(1...256).contains(storage.postgresConnections) {
-            throw ConfigurationError("storage.postgres_connections must be 1...256 (got \(storage.postgresConnections))")
+            throw ConfigurationError(
+                "storage.postgres_connections must be 1...256 (got \(storage.postgresConnections))"
+            )
         }
         if storage.deliveryBatch < 1 { throw ConfigurationError("storage.delivery_batch must be at least 1") }
         if storage.cachedBodies < 0 { throw ConfigurationError("storage.cached_bodies must be 0 (no cache) or more") }

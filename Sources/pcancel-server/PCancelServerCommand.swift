@@ -139,7 +139,8 @@ struct PCancelServerCommand: AsyncParsableCommand {
                 configuration: configuration,
                 keyStore: try KeyStore(configuration.apiKeys),
                 logger: logger,
-                openStore: configuration.storage.backend == .postgres ? Self.postgresStore : PartialCancelServer.sqliteStore
+                openStore: configuration.storage.backend == .postgres
+                    ? Self.postgresStore : PartialCancelServer.sqliteStore
             )
         } catch let error as StorageError {
             throw ValidationError("\(error)")

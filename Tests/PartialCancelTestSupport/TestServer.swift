@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import PartialCancelClient
 import PartialCancelDomain
+import PartialCancelPostgres
 import PartialCancelServer
 import PartialCancelWire
 
@@ -38,6 +39,7 @@ public struct TestServer {
         dataDirectory: String? = nil,
         logger: Logger? = nil,
         clock: WallClock = .system,
+        openStore: @escaping PartialCancelServer.StoreOpener = PartialCancelServer.sqliteStore,
         configuring configure: (inout ServerConfiguration) -> Void
     ) async throws -> TestServer {
         var configuration = ServerConfiguration()
@@ -67,11 +69,38 @@ public struct TestServer {
             configuration: configuration,
             keyStore: try KeyStore(keys),
             logger: logger,
-            clock: clock
+            clock: clock,
+            openStore: openStore
         )
         let address = try await server.start()
         let task = Task { try await server.run() }
         return TestServer(server: server, port: address.port!, task: task)
+    }
+
+    /// A node on PostgreSQL (`storage.backend` postgres) at `url`: several of them on one
+    /// database serve the same orders.
+    public static func startOnPostgres(
+        _ urls: [String],
+        logger: Logger? = nil,
+        configuring configure: (inout ServerConfiguration) -> Void = { _ in }
+    ) async throws -> TestServer {
+        try await start(
+            logger: logger,
+            openStore: { configuration, loop, logger, clock in
+                try PostgresStore.open(
+                    storage: configuration.storage,
+                    dataDirectory: configuration.dataDirectory,
+                    eventLoop: loop,
+                    logger: logger,
+                    clock: clock
+                )
+            },
+            configuring: { configuration in
+                configuration.storage.backend = .postgres
+                configuration.storage.postgresURLs = urls
+                configure(&configuration)
+            }
+        )
     }
 
     public func client(key: String = adminKey, name: String = "e2e") async throws -> PartialCancelClient {

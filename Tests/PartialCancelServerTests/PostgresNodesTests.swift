@@ -1,0 +1,119 @@
+import Foundation
+import NIOCore
+import PartialCancelClient
+import PartialCancelDomain
+import PartialCancelServer
+import PartialCancelTestSupport
+import PartialCancelWire
+import Testing
+
+/// Several pcancel nodes on PostgreSQL (docs/SCALING.md), each a real server on port 0 with real
+/// clients, on a database of the test process's throwaway cluster.
+@Suite("PostgreSQL nodes")
+struct PostgresNodesTests {
+    /// Sample stock and the sample web order, through `node`.
+    func seed(_ node: TestServer) async throws {
+        let admin = try await node.client()
+        for (sku, location, onHand) in SampleData.stock {
+            _ = try await admin.call(
+                Methods.putStock,
+                PutStockRequest(sku: sku, location: location, onHand: onHand),
+                as: PutStockResponse.self
+            )
+        }
+        _ = try await admin.call(
+            Methods.ingestOrder,
+            IngestOrderRequest(channel: "web", payload: ByteBuffer(string: SamplePayloads.web)),
+            as: IngestOrderResponse.self
+        )
+        await admin.close()
+    }
+
+    func mugs(_ client: PartialCancelClient) async throws -> [StockPoolView] {
+        try await client.call(
+            Methods.getStock,
+            GetStockRequest(sku: "MUG-01", location: "WH-EAST"),
+            as: GetStockResponse.self
+        ).pools
+    }
+
+    @Test(
+        "two nodes on one database: requested on one, confirmed on both at once, one refund, stock released once, the same history on both"
+    )
+    func twoNodes() async throws {
+        let url = try await PostgresCluster.shared.newDatabase()
+        let first = try await TestServer.startOnPostgres([url])
+        let second = try await TestServer.startOnPostgres([url])
+        try await seed(first)
+        let agent = try await second.client(key: TestServer.agentKey)
+        let requested = try await ConfirmationTests.request(agent, [CancelLine(lineID: "L1", quantity: 1)])
+        #expect(requested.state == "PENDING_CONFIRMATION")
+        let portals = [
+            try await first.client(key: TestServer.portalKey), try await second.client(key: TestServer.portalKey),
+        ]
+        // The token reached the inbox that both nodes read.
+        let token = try await ConfirmationTests.token(portals[0], for: requested.id)
+
+        // The same confirmation through both nodes at the same moment: one applies it, the other
+        // answers with what it recorded.
+        async let viaFirst = ConfirmationTests.confirm(portals[0], requested.id, token)
+        async let viaSecond = ConfirmationTests.confirm(portals[1], requested.id, token)
+        let (one, other) = try await (viaFirst, viaSecond)
+        let refund = try #require(one.refund)
+        #expect(other.refund == refund && refund.amount == 6421)
+
+        let refunds = try await first.server.storage.refunds(orderID: "web-W-1001", on: agent.eventLoop).get()
+        #expect(refunds.map(\.refundID) == [refund.refundID])
+        #expect(
+            try await mugs(agent) == [
+                StockPoolView(sku: "MUG-01", location: "WH-EAST", onHand: 120, reserved: 1, available: 119)
+            ]
+        )
+        let histories = try await [first.client(), second.client()].asyncMap { client in
+            try await client.call(Methods.getOrder, GetOrderRequest(orderID: "web-W-1001"), as: GetOrderResponse.self)
+                .history.map { "\($0.seq) \($0.event)" }
+        }
+        #expect(histories[0] == histories[1])
+        #expect(histories[0].filter { $0.hasSuffix("REFUND_ISSUED") }.count == 1)
+        #expect(histories[0].last == "6 CANCELLATION_COMPLETED")
+
+        await agent.close()
+        for portal in portals { await portal.close() }
+        try await first.stop()
+        try await second.stop()
+    }
+
+    @Test("a shard map of two databases: orders and stock split by the hash, releases travel through the outbox")
+    func shardMap() async throws {
+        let urls = [try await PostgresCluster.shared.newDatabase(), try await PostgresCluster.shared.newDatabase()]
+        let node = try await TestServer.startOnPostgres(urls)
+        try await seed(node)
+        let agent = try await node.client(key: TestServer.agentKey)
+        let portal = try await node.client(key: TestServer.portalKey)
+        // The whole kit: its parts' stock lives in either database, wherever the hash puts it.
+        let requested = try await ConfirmationTests.request(
+            agent,
+            [CancelLine(lineID: "L1"), CancelLine(lineID: "L2")]
+        )
+        let token = try await ConfirmationTests.token(portal, for: requested.id)
+        let confirmed = try await ConfirmationTests.confirm(portal, requested.id, token)
+        #expect(confirmed.refund != nil)
+        try await node.server.storage.waitForDelivery(on: agent.eventLoop).get()
+        let state = try await agent.call(
+            Methods.getCancellation,
+            GetCancellationRequest(id: requested.id),
+            as: GetCancellationResponse.self
+        ).cancellation.state
+        #expect(state == "COMPLETED")
+        #expect(try await mugs(agent).first?.reserved == 0)
+        let health = try await node.server.storage.health(on: agent.eventLoop).get()
+        #expect(health.map(\.index) == [0, 1] && health.allSatisfy { $0.open && $0.outboxBacklog == 0 })
+        #expect(health.map(\.orders).reduce(0, +) == 1)
+        await agent.close()
+        await portal.close()
+        try await node.stop()
+
+        // The map is fixed once data is stored: the databases in another order are refused.
+        await #expect(throws: (any Error).self) { _ = try await TestServer.startOnPostgres(urls.reversed()) }
+    }
+}
