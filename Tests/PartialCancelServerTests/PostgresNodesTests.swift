@@ -1,8 +1,10 @@
 import Foundation
 import NIOCore
+import NIOPosix
 import PartialCancelClient
 import PartialCancelDomain
 import PartialCancelServer
+import PartialCancelStorage
 import PartialCancelTestSupport
 import PartialCancelWire
 import Testing
@@ -115,5 +117,77 @@ struct PostgresNodesTests {
 
         // The map is fixed once data is stored: the databases in another order are refused.
         await #expect(throws: (any Error).self) { _ = try await TestServer.startOnPostgres(urls.reversed()) }
+    }
+
+    @Test("a watch on one node sees every change committed through another, in order, with the order after it")
+    func watchAcrossNodes() async throws {
+        let url = try await PostgresCluster.shared.newDatabase()
+        let first = try await TestServer.startOnPostgres([url])
+        let second = try await TestServer.startOnPostgres([url])
+        try await seed(first)
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let queue = ChangeQueue(limit: 100) {}
+        #expect(
+            try await first.server.storage.watchOrder("web-W-1001", after: 0, subscriber: queue, on: loop) { _ in }
+                .get()
+        )
+        let stock = ChangeQueue(limit: 100) {}
+        try await first.server.storage.watchStock([(sku: "MUG-01", after: 0)], subscriber: stock, on: loop).get()
+        // Two changes through the other node: a fulfilment update, then a cancellation request.
+        _ = try await second.server.storage.updateFulfilment(
+            orderID: "web-W-1001",
+            lineID: "L4",
+            status: .picked,
+            actor: "warehouse",
+            on: loop
+        ).get()
+        let agent = try await second.client(key: TestServer.agentKey)
+        let requested = try await ConfirmationTests.request(agent, [CancelLine(lineID: "L1", quantity: 1)])
+        let portal = try await second.client(key: TestServer.portalKey)
+        _ = try await ConfirmationTests.confirm(
+            portal,
+            requested.id,
+            try await ConfirmationTests.token(portal, for: requested.id)
+        )
+
+        var events: [ChangeEvent] = []
+        var pools: [ChangeEvent] = []
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            events += queue.take(max: 100)
+            pools += stock.take(max: 100)
+            let done = events.contains {
+                if case .order(_, let entry, _, _) = $0 { return entry?.event == "CANCELLATION_COMPLETED" }
+                return false
+            }
+            if done && pools.count >= 2 { break }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        let entries = events.compactMap { event -> String? in
+            guard case .order(_, let entry, _, _) = event, let entry else { return nil }
+            return "\(entry.seq) \(entry.event)"
+        }
+        #expect(entries.first == "2 FULFILMENT_UPDATED")
+        #expect(entries.last?.hasSuffix(" CANCELLATION_COMPLETED") == true)
+        // Every entry after the snapshot, each once, in commit order.
+        #expect(entries.map { Int($0.split(separator: " ")[0])! } == Array(2...(entries.count + 1)))
+        if case .order(_, _, _, let order) = events.last {
+            #expect(order?.lines.first { $0.id == "L1" }?.cancelledQuantity == 1)
+        } else {
+            Issue.record("no order event")
+        }
+        // The mug's pool: its snapshot, then the release committed through the other node.
+        let reserved = pools.compactMap { event -> Int64? in
+            guard case .stock(let pool) = event else { return nil }
+            return pool.reserved
+        }
+        #expect(reserved == [2, 1])
+        first.server.storage.unwatch(queue, keys: [.order("web-W-1001")])
+        first.server.storage.unwatch(stock, keys: [.sku("MUG-01")])
+        #expect(first.server.storage.watchCount == 0)
+        await agent.close()
+        await portal.close()
+        try await first.stop()
+        try await second.stop()
     }
 }
