@@ -240,7 +240,10 @@ let package = Package(
         ),
         .testTarget(
             name: "PartialCancelClientTests",
-            dependencies: ["PartialCancelClient", "PartialCancelTestSupport"]
+            dependencies: [
+                "PartialCancelClient", "PartialCancelTestSupport", "PartialCancelWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "PartialCancelLoadTests",

@@ -111,6 +111,25 @@ public final class PartialCancelClient: Sendable {
         self.server = server
     }
 
+    /// Connects to the first of several servers (nodes of one deployment) that can be reached,
+    /// trying them in order: one that cannot be reached (UNAVAILABLE) or does not answer the Hello
+    /// in time passes to the next; a server's refusal of the Hello is the answer. Throws the last
+    /// failure when none can be reached.
+    public static func connect(
+        anyOf configurations: [Configuration],
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> PartialCancelClient {
+        var failure = ClientError(.invalidArgument, "no server address given", reason: .connectFailed)
+        for configuration in configurations {
+            do {
+                return try await connect(configuration, group: group)
+            } catch let error as ClientError where error.code == .unavailable || error.code == .deadlineExceeded {
+                failure = error
+            }
+        }
+        throw failure
+    }
+
     /// Connects and says Hello. Throws `ClientError` (UNAVAILABLE when the server cannot be reached,
     /// the server's status when it refuses the Hello).
     public static func connect(

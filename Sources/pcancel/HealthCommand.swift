@@ -19,12 +19,14 @@ struct HealthCommand: ServerCommand {
             let health = try await client.health()
             // Anonymous callers get the status and readiness only (docs/PROTOCOL.md, Health).
             let detailed = client.server.role != "anonymous"
+            // The node answering: the first of several --server addresses that could be reached.
+            let address = "\(client.configuration.host):\(client.configuration.port)"
             if connection.json {
                 var object: [String: Any] = [
                     "status": health.status.name,
                     "ready": health.ready,
                     "protocol_version": Int(health.protocolVersion),
-                    "server": connection.address,
+                    "server": address,
                     "role": client.server.role,
                 ]
                 if detailed {
@@ -39,12 +41,12 @@ struct HealthCommand: ServerCommand {
                 let readiness = health.ready ? "ready" : "not ready"
                 if detailed {
                     print(
-                        "\(health.status.name)  \(readiness)  \(connection.address)  version \(health.serverVersion)  protocol \(health.protocolVersion)  uptime \(String(format: "%.1f", Double(health.uptimeMs) / 1000)) s  connections \(health.connections)  shards \(health.shards.count)"
+                        "\(health.status.name)  \(readiness)  \(address)  version \(health.serverVersion)  protocol \(health.protocolVersion)  uptime \(String(format: "%.1f", Double(health.uptimeMs) / 1000)) s  connections \(health.connections)  shards \(health.shards.count)"
                     )
                     for cause in health.notReady { print("  not ready: \(cause)") }
                 } else {
                     print(
-                        "\(health.status.name)  \(readiness)  \(connection.address)  protocol \(health.protocolVersion)  (version, connections and shards need an API key)"
+                        "\(health.status.name)  \(readiness)  \(address)  protocol \(health.protocolVersion)  (version, connections and shards need an API key)"
                     )
                 }
             }

@@ -44,7 +44,11 @@ struct ConnectionOptions: ParsableArguments {
     static let defaultServer = "127.0.0.1:7447"
     static let defaultTimeout = 30.0
 
-    @Option(name: .long, help: "Server address as HOST:PORT (default \(defaultServer)).")
+    @Option(
+        name: .long,
+        help:
+            "Server address as HOST:PORT (default \(defaultServer)); several, comma-separated, are nodes of one deployment, tried in order."
+    )
     var server: String?
 
     @Option(
@@ -108,9 +112,16 @@ struct ConnectionOptions: ParsableArguments {
         }
     }
 
-    func clientConfiguration(anonymousAllowed: Bool = false) throws -> PartialCancelClient.Configuration {
+    /// One configuration per `--server` address, in the order given.
+    func clientConfigurations() throws -> [PartialCancelClient.Configuration] {
+        try address.split(separator: ",", omittingEmptySubsequences: false).map {
+            try clientConfiguration(String($0).trimmingCharacters(in: .whitespaces))
+        }
+    }
+
+    func clientConfiguration(_ address: String) throws -> PartialCancelClient.Configuration {
         guard let (host, port) = PartialCancelClient.Configuration.parseAddress(address) else {
-            throw ValidationError("--server must be HOST:PORT, got '\(address)'")
+            throw ValidationError("--server must be HOST:PORT (or several, comma-separated), got '\(address)'")
         }
         let timeout = deadlineSeconds
         guard timeout > 0, timeout <= 3600 else { throw ValidationError("--timeout must be in (0, 3600] seconds") }
@@ -129,7 +140,7 @@ struct ConnectionOptions: ParsableArguments {
     /// Connects, runs `body`, closes; failures are printed and turned into the exit code of their status.
     func withClient(_ body: (PartialCancelClient) async throws -> Void) async throws {
         do {
-            let client = try await PartialCancelClient.connect(try clientConfiguration())
+            let client = try await PartialCancelClient.connect(anyOf: try clientConfigurations())
             do {
                 try await body(client)
             } catch {

@@ -95,7 +95,7 @@ enum Resuming {
             do {
                 let client: PartialCancelClient
                 do {
-                    client = try await PartialCancelClient.connect(try connection.clientConfiguration())
+                    client = try await PartialCancelClient.connect(anyOf: try connection.clientConfigurations())
                 } catch let error as ClientError where !connectedOnce {
                     Output.failure(error.status, json: connection.json)
                     throw ExitCode(ExitCodes.code(for: error.status.code))

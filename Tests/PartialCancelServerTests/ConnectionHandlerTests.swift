@@ -9,7 +9,8 @@ import Testing
 @testable import PartialCancelWire
 
 /// The connection protocol on an embedded channel: envelopes in, envelopes out, virtual time.
-@Suite("Connection protocol")
+/// Serialized: `streamEnds` counts the stream ends of every test of the suite (each takes no time).
+@Suite("Connection protocol", .serialized)
 struct ConnectionHandlerTests {
     static let adminKey = "pck_admin_for_tests"
     static let agentKey = "pck_agent_for_tests"

@@ -213,7 +213,8 @@ struct EndToEndTests {
         let started = ContinuousClock.now
         server.server.initiateShutdown()
         try await server.task.value
-        #expect(ContinuousClock.now - started < .seconds(3))
+        // Well before the 5 s call would have ended by itself (with room for a loaded machine).
+        #expect(ContinuousClock.now - started < .milliseconds(4500))
         await #expect(throws: ClientError.self) { _ = try await call.value }
         await client.close()
     }

@@ -1,6 +1,7 @@
 import Foundation
 
-/// A throwaway PostgreSQL cluster for the tests of this process: started on first use with
+/// A throwaway PostgreSQL cluster for the tests of this process: the one `tools/test` started and
+/// names in `PCANCEL_TEST_POSTGRES`, or else one started here on first use with
 /// `tools/pg-cluster` (initdb in a temporary directory, a free loopback port), stopped and removed
 /// once the process has ended. Each test takes a database of its own. Its commands are spawned and
 /// reaped here (posix_spawn, waitpid) on a thread of their own: Foundation's `Process` was seen
@@ -8,15 +9,19 @@ import Foundation
 public actor PostgresCluster {
     public static let shared = PostgresCluster()
 
-    private var directory: String?
     private var starting: Task<String, any Error>?
 
     /// The cluster's URL (its `postgres` database), starting the cluster if needed (once: callers
     /// that arrive meanwhile wait for the same start).
     public func url() async throws -> String {
         if let starting { return try await starting.value }
+        // tools/test starts the cluster before the tests and names it here.
+        if let given = ProcessInfo.processInfo.environment["PCANCEL_TEST_POSTGRES"], !given.isEmpty {
+            let task = Task<String, any Error> { given }
+            starting = task
+            return given
+        }
         let directory = "/tmp/pcancel-pg-\(getpid())-\(UInt32.random(in: 0 ... .max))"
-        self.directory = directory
         let task = Task {
             // The script's watchdog stops the cluster and removes it once this process has ended.
             let started = try await Self.run(Self.script, ["start", directory, "-", "\(getpid())"])
@@ -39,22 +44,6 @@ public actor PostgresCluster {
         )
         guard created.status == 0 else { throw ProcessFailure("CREATE DATABASE failed: \(created.error)") }
         return String(base.dropLast("postgres".count)) + name
-    }
-
-    /// Stops the cluster at once (a crash: `pg_ctl stop -m immediate`) or cleanly.
-    public func stop(immediate: Bool) async throws {
-        guard let directory else { return }
-        let stopped = try await Self.run(Self.script, ["stop", directory, immediate ? "immediate" : "fast"])
-        guard stopped.status == 0 else { throw ProcessFailure("tools/pg-cluster stop failed: \(stopped.error)") }
-    }
-
-    /// Starts the stopped cluster again, on the same port.
-    public func restart() async throws {
-        guard let directory else { return }
-        let port = try String(contentsOfFile: directory + "/port", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        let started = try await Self.run(Self.script, ["start", directory, port, "\(getpid())"])
-        guard started.status == 0 else { throw ProcessFailure("tools/pg-cluster start failed: \(started.error)") }
     }
 
     /// Runs a command to completion; its standard output and error go through a file.
