@@ -216,11 +216,6 @@ public struct ShardHealth: Sendable, Hashable {
 }
 
 // Members for the other backends of the storage port (modules of this package).
-extension OutboundEmail {
-    /// The row of the email in its database.
-    package var row: Int64 { rowID }
-}
-
 extension ShardHealth {
     package init(index: Int, open: Bool, queueDepth: Int, outboxBacklog: Int64, deadLetters: Int64, orders: Int64) {
         self.index = index
