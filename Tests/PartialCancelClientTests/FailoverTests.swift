@@ -8,30 +8,14 @@ import Testing
 /// Several addresses of one deployment: the client takes the first that answers.
 @Suite("Client failover")
 struct FailoverTests {
-    /// A loopback port nothing listens on (bound, then closed).
-    func closedPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-        }
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
     func configuration(port: Int) -> PartialCancelClient.Configuration {
         PartialCancelClient.Configuration(port: port, apiKey: TestServer.adminKey, clientName: "failover")
     }
 
+    // A node that is gone: a loopback port bound, then closed (SMTPServer.freePort), nothing listens.
     @Test("a node that is gone is passed over for the next; none reachable is UNAVAILABLE naming the last")
     func failover() async throws {
-        let gone = try closedPort()
+        let gone = try SMTPServer.freePort()
         let server = try await TestServer.start { _ in }
         let client = try await PartialCancelClient.connect(anyOf: [
             configuration(port: gone), configuration(port: server.port),
@@ -45,7 +29,7 @@ struct FailoverTests {
         await client.close()
         try await server.stop()
 
-        let alsoGone = try closedPort()
+        let alsoGone = try SMTPServer.freePort()
         do {
             _ = try await PartialCancelClient.connect(anyOf: [configuration(port: gone), configuration(port: alsoGone)])
             Issue.record("connected with no server listening")
