@@ -216,7 +216,22 @@ enum PostgresSchema {
                     database_count integer NOT NULL CHECK (database_count > database_index)
                 );
                 """
-        )
+        ),
+        Migration(
+            version: 2,
+            name: "wrong-token counts shared by the nodes",
+            sql: """
+                -- Per caller (the principal, and for a portal the customer): the wrong confirmation
+                -- tokens in the window that started at window_start_ms. Held by the shard map's
+                -- first database.
+                CREATE TABLE token_failures (
+                    caller text PRIMARY KEY,
+                    window_start_ms bigint NOT NULL,
+                    failures bigint NOT NULL CHECK (failures >= 1)
+                );
+                CREATE INDEX token_failures_window ON token_failures (window_start_ms);
+                """
+        ),
     ]
 
     /// The lock every node takes to migrate, so that nodes starting together migrate once.

@@ -67,9 +67,13 @@ extension PostgresStore: CancellationStore {
         }
     }
 
+    /// Every node shares the presenter's wrong-token count (`token_failures`): a presenter at its
+    /// limit is refused before the request is read, and a wrong token is counted once its
+    /// transaction committed; a count past the limit turns the answer into TOKEN_ATTEMPTS_LIMITED.
     public func settleCancellation(
         _ id: String,
         actor: String,
+        presenter: TokenPresenter?,
         nowMs: Int64,
         on loop: any EventLoop,
         decide: @escaping @Sendable (CancellationRequest, [UInt8], Order, Set<String>) throws -> CancellationDecision
@@ -77,6 +81,7 @@ extension PostgresStore: CancellationStore {
         guard let orderID = CancellationRequest.orderID(fromRequestID: id) else { return loop.makeSucceededFuture(nil) }
         let database = database(forOrder: orderID)
         return future(on: loop) {
+            if let presenter { try await self.refuseIfLimited(presenter, nowMs: nowMs) }
             let (result, queued) = try await database.transaction {
                 tx -> (Result<CancellationResult?, any Error>, Bool) in
                 guard let order = try await self.lockOrder(orderID, in: tx) else { return (.success(nil), false) }
@@ -173,6 +178,11 @@ extension PostgresStore: CancellationStore {
                 }
             }
             if queued { self.deliver(from: database.index) }
+            if let presenter, case .failure(let error) = result,
+                (error as? any WrongTokenRefusal)?.countsAsWrongToken == true
+            {
+                try await self.countWrongToken(presenter, nowMs: nowMs)
+            }
             return try result.get()
         }
     }

@@ -30,7 +30,7 @@ public final class PostgresStore: Sendable {
     let feed: PostgresChangeFeed
     /// Per database: a delivery of its outbox is running, and whether another pass was asked for.
     let delivering: [NIOLockedValueBox<(running: Bool, again: Bool)>]
-    private let sweeper: NIOLockedValueBox<RepeatedTask?>
+    private let sweepers: NIOLockedValueBox<[RepeatedTask]>
 
     private init(
         databases: [PostgresDatabase],
@@ -51,7 +51,7 @@ public final class PostgresStore: Sendable {
         self.clock = clock
         self.feed = PostgresChangeFeed(databases: databases, logger: logger)
         self.delivering = databases.map { _ in NIOLockedValueBox((running: false, again: false)) }
-        self.sweeper = NIOLockedValueBox(nil)
+        self.sweepers = NIOLockedValueBox([])
     }
 
     /// Connects to the databases, migrates each (once, whichever node comes first), and starts
@@ -119,21 +119,35 @@ public final class PostgresStore: Sendable {
 
     /// Stops listening and delivering, and closes the pools.
     public func close() {
-        sweeper.withLockedValue { $0?.cancel() }
+        sweepers.withLockedValue { tasks in for task in tasks { task.cancel() } }
         feed.stop()
         for database in databases { database.close() }
     }
 
     /// Every `sweepIntervalMs`, delivers what any node left in an outbox (a node that died between
-    /// its commit and its delivery).
+    /// its commit and its delivery); every minute, forgets wrong-token counts past their retention.
     private func startSweeping() {
-        guard databases.count > 1 else { return }
-        let interval = TimeAmount.milliseconds(configuration.sweepIntervalMs)
-        let task = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in
-            guard let self else { return }
-            for index in self.databases.indices { self.deliver(from: index) }
+        var tasks: [RepeatedTask] = []
+        if databases.count > 1 {
+            let interval = TimeAmount.milliseconds(configuration.sweepIntervalMs)
+            tasks.append(
+                eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in
+                    guard let self else { return }
+                    for index in self.databases.indices { self.deliver(from: index) }
+                }
+            )
         }
-        sweeper.withLockedValue { $0 = task }
+        tasks.append(
+            eventLoop.scheduleRepeatedTask(initialDelay: .minutes(1), delay: .minutes(1)) { [weak self] _ in
+                guard let self else { return }
+                Task {
+                    do { try await self.forgetOldTokenFailures() } catch {
+                        self.logger.warning("forgetting old wrong-token counts failed", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+        )
+        sweepers.withLockedValue { $0 = tasks }
     }
 
     func database(forOrder id: String) -> PostgresDatabase { databases[router.shard(forOrder: id)] }
@@ -170,6 +184,9 @@ public struct PostgresStoreConfiguration: Sendable, Hashable {
     public var sweepIntervalMs: Int64 = 1000
     /// Stock messages delivered per batch.
     public var deliveryBatch: Int = 256
+    /// How long a caller's wrong-token count is kept after its window started: longer than any
+    /// window (`limits.token_failure_window_ms`) that is configured.
+    public var tokenFailureRetentionMs: Int64 = 86_400_000
 
     public init(urls: [String]) { self.urls = urls }
 }

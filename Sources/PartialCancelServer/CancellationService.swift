@@ -81,8 +81,8 @@ struct CancellationService {
         var wrong = false
         defer { limiter.settle(admission, wrong: wrong) }
         let decision = try decide(ConfirmationToken.matches(token, storedHash: storedHash))
-        if case .refuse(_, let error) = decision, let refused = error as? CancellationRefused,
-            refused.refusal.isWrongToken
+        if case .refuse(_, let error) = decision, let refused = error as? any WrongTokenRefusal,
+            refused.countsAsWrongToken
         {
             wrong = true
         }
@@ -270,7 +270,13 @@ struct CancellationService {
         let machine = CancellationStateMachine()
         let token = request.token
         let limiter = tokenAttempts
-        return settle(context, request.id, nowMs: now, logging: "cancellation confirmed") {
+        return settle(
+            context,
+            request.id,
+            presenter: limiter.presenter(caller),
+            nowMs: now,
+            logging: "cancellation confirmed"
+        ) {
             record,
             tokenHash,
             order,
@@ -360,7 +366,13 @@ struct CancellationService {
         let machine = CancellationStateMachine()
         let token = request.token
         let limiter = tokenAttempts
-        return settle(context, request.id, nowMs: now, logging: "cancellation declined") {
+        return settle(
+            context,
+            request.id,
+            presenter: limiter.presenter(caller),
+            nowMs: now,
+            logging: "cancellation declined"
+        ) {
             record,
             tokenHash,
             order,
@@ -401,6 +413,7 @@ struct CancellationService {
     private func settle(
         _ context: CallContext,
         _ id: String,
+        presenter: TokenPresenter?,
         nowMs: Int64,
         logging what: Logger.Message,
         _ decide:
@@ -409,18 +422,25 @@ struct CancellationService {
     )
         -> EventLoopFuture<CancellationResult>
     {
-        storage.settleCancellation(id, actor: context.actor, nowMs: nowMs, on: context.eventLoop, decide: decide)
-            .flatMapThrowing { result in
-                guard let result else {
-                    throw RPCError(.notFound, "no cancellation '\(id)'", reason: .cancellationNotFound, subject: id)
-                }
-                var metadata: Logger.Metadata = [
-                    "order.id": "\(result.order.id)", "cancellation.id": "\(result.request.id)",
-                ]
-                if let refund = result.refund { metadata["refund.id"] = "\(refund.refundID)" }
-                context.log(.info, what, metadata: metadata)
-                return result
+        storage.settleCancellation(
+            id,
+            actor: context.actor,
+            presenter: presenter,
+            nowMs: nowMs,
+            on: context.eventLoop,
+            decide: decide
+        )
+        .flatMapThrowing { result in
+            guard let result else {
+                throw RPCError(.notFound, "no cancellation '\(id)'", reason: .cancellationNotFound, subject: id)
             }
+            var metadata: Logger.Metadata = [
+                "order.id": "\(result.order.id)", "cancellation.id": "\(result.request.id)",
+            ]
+            if let refund = result.refund { metadata["refund.id"] = "\(refund.refundID)" }
+            context.log(.info, what, metadata: metadata)
+            return result
+        }
     }
 
     /// The decision for an action the caller's event does not lead to: the machine's refusal
@@ -479,7 +499,11 @@ struct CancellationService {
         let now = self.now()
         let machine = CancellationStateMachine()
         let reason = request.reason
-        return settle(context, request.id, nowMs: now, logging: "cancellation withdrawn") { record, _, order, _ in
+        return settle(context, request.id, presenter: nil, nowMs: now, logging: "cancellation withdrawn") {
+            record,
+            _,
+            order,
+            _ in
             let (updated, action) = Self.transition(record, machine, .withdraw(nowMs: now), nowMs: now)
             switch action {
             case .markWithdrawn:

@@ -113,6 +113,22 @@ extension WatchError: StatusConvertible {
     }
 }
 
+extension TokenAttemptsLimited: StatusConvertible {
+    var status: Status {
+        Status(
+            .resourceExhausted,
+            "too many wrong confirmation tokens from this caller; try again in \((retryAfterMs + 999) / 1000) s",
+            reasons: [
+                Reason(
+                    .tokenAttemptsLimited,
+                    subject: "token_failures_per_caller",
+                    detail: "\(limit) per \(windowMs) ms"
+                )
+            ]
+        )
+    }
+}
+
 extension DatabaseUnavailable: StatusConvertible {
     /// The database is out of reach (or the connection broke mid-call): retryable, and nothing
     /// is half-done. The reason names the database by its index and address, never its password.

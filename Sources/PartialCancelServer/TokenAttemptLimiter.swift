@@ -1,4 +1,5 @@
 import NIOConcurrencyHelpers
+import PartialCancelStorage
 
 /// Wrong confirmation tokens per caller. A request locks itself after five wrong tokens (the
 /// domain's rule); this bounds what one caller can try across many requests: after `limit` wrong
@@ -15,6 +16,10 @@ import NIOConcurrencyHelpers
 /// count, so a service confirming many customers at once is held back only while it has `limit`
 /// comparisons running at the very same moment (at most one per shard can run). `refusal` is the
 /// early check at the door, which spares the shards the calls of a caller already cut off.
+///
+/// This count is per process. A store that several processes share (PostgreSQL) also counts each
+/// caller's wrong tokens in its own table, handed a `TokenPresenter`, so that a caller cut off on
+/// one node is cut off on all (docs/SCALING.md).
 final class TokenAttemptLimiter: Sendable {
     private struct Window {
         var startMs: Int64
@@ -40,6 +45,10 @@ final class TokenAttemptLimiter: Sendable {
         self.windowMs = windowMs
     }
 
+    func presenter(_ caller: String) -> TokenPresenter {
+        TokenPresenter(caller: caller, limit: limit, windowMs: windowMs)
+    }
+
     static func caller(_ context: CallContext) -> String {
         context.principal.role == .portal
             ? "\(context.principal.name)|\(context.metadata.onBehalfOf)" : context.principal.name
@@ -47,7 +56,7 @@ final class TokenAttemptLimiter: Sendable {
 
     /// The refusal for a caller whose wrong tokens (and comparisons running) in the current window
     /// reached the limit, or nil.
-    func refusal(for caller: String, nowMs: Int64) -> RPCError? {
+    func refusal(for caller: String, nowMs: Int64) -> TokenAttemptsLimited? {
         let retryAfter: Int64? = windows.withLockedValue { windows in
             guard let window = windows[caller], nowMs < window.startMs + windowMs,
                 window.failures + window.inFlight >= limit
@@ -59,7 +68,7 @@ final class TokenAttemptLimiter: Sendable {
 
     /// Admits one token comparison, atomically with the check: refused when the caller's wrong
     /// tokens plus comparisons in flight reach the limit, otherwise a slot is reserved.
-    func admit(_ caller: String, nowMs: Int64) -> Result<Admission, RPCError> {
+    func admit(_ caller: String, nowMs: Int64) -> Result<Admission, TokenAttemptsLimited> {
         let outcome: (admitted: Bool, ms: Int64) = windows.withLockedValue { windows in
             var window: Window
             if let current = windows[caller], nowMs < current.startMs + windowMs {
@@ -92,13 +101,11 @@ final class TokenAttemptLimiter: Sendable {
         }
     }
 
-    private func refusal(retryAfterMs: Int64) -> RPCError {
-        RPCError(
-            .resourceExhausted,
-            "too many wrong confirmation tokens from this caller; try again in \((retryAfterMs + 999) / 1000) s",
-            reason: .tokenAttemptsLimited,
-            subject: "token_failures_per_caller",
-            detail: "\(limit) per \(windowMs) ms"
-        )
+    private func refusal(retryAfterMs: Int64) -> TokenAttemptsLimited {
+        TokenAttemptsLimited(retryAfterMs: retryAfterMs, limit: limit, windowMs: windowMs)
     }
+}
+
+extension CancellationRefused: WrongTokenRefusal {
+    var countsAsWrongToken: Bool { refusal.isWrongToken }
 }

@@ -65,9 +65,12 @@ extension Storage {
 
     /// Confirms, declines or withdraws a request in one transaction of its order's shard. `decide`
     /// sees the request, its token hash, the order and the lines of the order's other pending requests.
+    /// One process owns the shards, so `presenter`'s wrong tokens are left to that process's
+    /// in-memory limiter (the server's), which is exact here.
     public func settleCancellation(
         _ id: String,
         actor: String,
+        presenter: TokenPresenter?,
         nowMs: Int64,
         on loop: any EventLoop,
         decide: @escaping @Sendable (CancellationRequest, [UInt8], Order, Set<String>) throws -> CancellationDecision

@@ -5,6 +5,41 @@ import PartialCancelDomain
 // SQLite `Storage` is one implementation (docs/SCALING.md); a backend carries out the decisions it
 // is handed (`decide` closures, run inside its transaction) and decides nothing itself.
 
+/// Who presents a confirmation token, and how many wrong ones they may present per window. A store
+/// that several processes share counts them where every process sees them; a store owned by one
+/// process (SQLite) leaves the count to that process, whose in-memory limiter is then exact.
+public struct TokenPresenter: Sendable, Hashable {
+    /// The principal, and for a portal the customer it acts for.
+    public var caller: String
+    public var limit: Int
+    public var windowMs: Int64
+
+    public init(caller: String, limit: Int, windowMs: Int64) {
+        self.caller = caller
+        self.limit = limit
+        self.windowMs = windowMs
+    }
+}
+
+/// The presenter sent `limit` wrong tokens in the current window: its confirmations and declines
+/// are refused without a token being looked at until the window ends.
+public struct TokenAttemptsLimited: Error, Hashable, Sendable {
+    public var retryAfterMs: Int64
+    public var limit: Int
+    public var windowMs: Int64
+
+    public init(retryAfterMs: Int64, limit: Int, windowMs: Int64) {
+        self.retryAfterMs = retryAfterMs
+        self.limit = limit
+        self.windowMs = windowMs
+    }
+}
+
+/// A refusal that may answer a wrong token: those count against the presenter's limit.
+public protocol WrongTokenRefusal: Error {
+    var countsAsWrongToken: Bool { get }
+}
+
 /// Orders: intake, reads with history, fulfilment.
 public protocol OrderStore: Sendable {
     /// Stores a newly priced order with its stock reservations, or returns the order already stored
@@ -52,9 +87,13 @@ public protocol CancellationStore: Sendable {
 
     /// Confirms, declines or withdraws a request in one transaction of its order's shard. `decide`
     /// sees the request, its token hash, the order and the lines of the order's other pending requests.
+    /// `presenter` is who presents a token (nil for a withdrawal): a store that several processes
+    /// share refuses a presenter at its limit with `TokenAttemptsLimited` before `decide` runs, and
+    /// counts a wrong token (a refusal that is a `WrongTokenRefusal`) in the same transaction.
     func settleCancellation(
         _ id: String,
         actor: String,
+        presenter: TokenPresenter?,
         nowMs: Int64,
         on loop: any EventLoop,
         decide: @escaping @Sendable (CancellationRequest, [UInt8], Order, Set<String>) throws -> CancellationDecision

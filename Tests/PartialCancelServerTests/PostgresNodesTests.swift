@@ -190,4 +190,97 @@ struct PostgresNodesTests {
         try await first.stop()
         try await second.stop()
     }
+
+    /// The answer's reason code, or ACCEPTED.
+    static func outcome(
+        _ client: PartialCancelClient,
+        _ id: String,
+        token: String,
+        account: String? = nil
+    ) async -> String {
+        do {
+            _ = try await client.call(
+                Methods.confirmCancellation,
+                ConfirmCancellationRequest(id: id, token: token),
+                as: ConfirmCancellationResponse.self,
+                metadata: Metadata(onBehalfOf: account ?? "")
+            )
+            return "ACCEPTED"
+        } catch {
+            return (error as? ClientError)?.status.reasons.first?.code ?? "\(error)"
+        }
+    }
+
+    static func forged() -> String { String((0..<64).map { _ in BruteForceTests.hexDigits.randomElement()! }) }
+
+    /// Two nodes on one new database, with a wrong-token limit of `limit` per hour, seeded, and
+    /// three pending requests on the sample order.
+    func limitedNodes(limit: Int) async throws -> (nodes: [TestServer], requests: [String]) {
+        let url = try await PostgresCluster.shared.newDatabase()
+        var nodes: [TestServer] = []
+        for _ in 0..<2 {
+            nodes.append(
+                try await TestServer.startOnPostgres([url]) {
+                    $0.limits.tokenFailuresPerCaller = limit
+                    $0.limits.tokenFailureWindowMs = 3_600_000
+                }
+            )
+        }
+        try await seed(nodes[0])
+        let agent = try await nodes[0].client(key: TestServer.agentKey)
+        var requests: [String] = []
+        for lines in [[CancelLine(lineID: "L1", quantity: 1)], [CancelLine(lineID: "L2b")], [CancelLine(lineID: "L3")]]
+        {
+            requests.append(try await ConfirmationTests.request(agent, lines).id)
+        }
+        await agent.close()
+        return (nodes, requests)
+    }
+
+    @Test(
+        "the wrong-token limit is shared: a caller cut off through one node is cut off on the other, its right token too"
+    )
+    func tokenLimitAcrossNodes() async throws {
+        let (nodes, requests) = try await limitedNodes(limit: 6)
+        let attackers = [
+            try await nodes[0].client(key: TestServer.agentKey), try await nodes[1].client(key: TestServer.agentKey),
+        ]
+        // Six wrong tokens through the first node, two per request (no request locks itself).
+        for index in 0..<6 {
+            #expect(await Self.outcome(attackers[0], requests[index % 3], token: Self.forged()) == "TOKEN_INVALID")
+        }
+        // The second node has compared none of this caller's tokens, yet refuses it at once, even
+        // with the right token.
+        #expect(await Self.outcome(attackers[1], requests[0], token: Self.forged()) == "TOKEN_ATTEMPTS_LIMITED")
+        let portal = try await nodes[1].client(key: TestServer.portalKey)
+        let token = try await ConfirmationTests.token(portal, for: requests[0])
+        #expect(await Self.outcome(attackers[1], requests[0], token: token) == "TOKEN_ATTEMPTS_LIMITED")
+        // The customer's portal is another caller: its confirmation goes through.
+        #expect(await Self.outcome(portal, requests[0], token: token, account: "acct-42") == "ACCEPTED")
+        for client in attackers + [portal] { await client.close() }
+        for node in nodes { try await node.stop() }
+    }
+
+    @Test(
+        "wrong tokens sent through two nodes at once: the limit's worth are answered as wrong, all the rest as limited"
+    )
+    func concurrentWrongTokensAcrossNodes() async throws {
+        let (nodes, requests) = try await limitedNodes(limit: 6)
+        let attackers = [
+            try await nodes[0].client(key: TestServer.agentKey), try await nodes[1].client(key: TestServer.agentKey),
+        ]
+        let outcomes = await withTaskGroup(of: String.self) { group in
+            for index in 0..<80 {
+                let attacker = attackers[index % 2]
+                let id = requests[index % 3]
+                group.addTask { await Self.outcome(attacker, id, token: Self.forged()) }
+            }
+            return await group.reduce(into: [String: Int]()) { $0[$1, default: 0] += 1 }
+        }
+        let answeredWrong = (outcomes["TOKEN_INVALID"] ?? 0) + (outcomes["REQUEST_LOCKED"] ?? 0)
+        #expect(answeredWrong == 6, "\(outcomes)")
+        #expect(outcomes["TOKEN_ATTEMPTS_LIMITED"] == 80 - answeredWrong, "\(outcomes)")
+        for client in attackers { await client.close() }
+        for node in nodes { try await node.stop() }
+    }
 }
