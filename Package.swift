@@ -161,11 +161,12 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
-        // Checks a data directory for lost or doubled money and stock (the crash harness's judge).
+        // Checks a data directory or PostgreSQL for lost or doubled money and stock (the crash harness's judge).
         .executableTarget(
             name: "pcancel-audit",
             dependencies: [
                 "PartialCancelStorage",
+                "PartialCancelPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -65,6 +65,24 @@ public final class PostgresStore: Sendable {
         logger: Logger,
         clock: WallClock = .system
     ) throws -> PostgresStore {
+        try open(
+            configuration: configuration,
+            sealer: try TokenSealer.load(keyFile: tokenKeyFile, dataDirectory: dataDirectory),
+            eventLoop: eventLoop,
+            logger: logger,
+            clock: clock
+        )
+    }
+
+    /// Opens the store with `sealer` for the tokens it keeps (an ephemeral one when the caller
+    /// reads no token, as the audit).
+    public static func open(
+        configuration: PostgresStoreConfiguration,
+        sealer: TokenSealer,
+        eventLoop: any EventLoop,
+        logger: Logger,
+        clock: WallClock = .system
+    ) throws -> PostgresStore {
         guard !configuration.urls.isEmpty else {
             throw StorageError(code: 0, "storage.postgres names no database; give one URL per database server")
         }
@@ -72,7 +90,6 @@ public final class PostgresStore: Sendable {
             throw StorageError(code: 0, "storage.postgres names \(configuration.urls.count) databases; at most 256")
         }
         let addresses = try configuration.urls.map(PostgresAddress.init(url:))
-        let sealer = try TokenSealer.load(keyFile: tokenKeyFile, dataDirectory: dataDirectory)
         var isNew = false
         for (index, address) in addresses.enumerated() {
             let probe = PostgresDatabase(index: index, address: address, connections: 1, logger: logger)

@@ -6,21 +6,6 @@ import PartialCancelDomain
 
 // ShardStore: Audit (reads everything; never on the request path).
 extension ShardStore {
-    /// What one shard holds, for `Storage.audit`.
-    struct AuditSnapshot {
-        var orders: [Order] = []
-        /// Order id → total when the order was ingested (`orders.ingested_total`).
-        var ingestedTotals: [String: Int64] = [:]
-        var requests: [CancellationRequest] = []
-        var refunds: [Refund] = []
-        /// Outbox messages: id, destination shard, delivered.
-        var outbox: [(id: String, destination: Int, delivered: Bool)] = []
-        var applied: Set<String> = []
-        var stock: [StockPool] = []
-        /// Broken rules of the change histories, in words.
-        var historyViolations: [String] = []
-    }
-
     func auditSnapshot() throws -> AuditSnapshot {
         var snapshot = AuditSnapshot()
         snapshot.orders = try allOrders()

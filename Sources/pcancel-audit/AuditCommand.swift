@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import NIOPosix
+import PartialCancelPostgres
 import PartialCancelStorage
 
 /// `pcancel-audit`: checks a stopped server's data directory against SPEC section 12.
@@ -9,9 +10,11 @@ import PartialCancelStorage
 struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pcancel-audit",
-        abstract: "Checks a data directory (with no server running on it) for lost or doubled money and stock.",
+        abstract:
+            "Checks a data directory, or PostgreSQL databases (with no server running on them), for lost or doubled money and stock.",
         discussion: """
-            Opens the shards (delivering any cross-shard messages a crash left behind, as a server start would), \
+            Opens the shards or databases (delivering any cross-shard messages a crash left behind, as a server start \
+            would), \
             then checks: no refund issued twice; each confirmed request has exactly its quoted refund; per order \
             Σ refunds = refunded and original total = total + refunded; every acknowledged refund (--acks) present \
             unchanged; every outbox message delivered and applied once; reserved = Σ open reservations; on-hand \
@@ -19,7 +22,12 @@ struct AuditCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .long, help: "The data directory.") var dataDir: String
+    @Option(name: .long, help: "The data directory (SQLite).") var dataDir: String?
+    @Option(
+        name: .long,
+        help:
+            "PostgreSQL instead: the URL of each database, in the shard map's order (repeatable; storage.postgres of the nodes' config)."
+    ) var postgres: [String] = []
     @Option(name: .long, help: "File of acknowledged confirmations, one 'CANCELLATION_ID REFUND_ID AMOUNT' per line.")
     var acks: String?
     @Option(
@@ -28,10 +36,13 @@ struct AuditCommand: AsyncParsableCommand {
     ) var onHand: [String] = []
     @Flag(name: .long, help: "Print one JSON object.") var json = false
 
-    func run() async throws {
-        guard let shards = try Storage.recordedShardCount(directory: dataDir) else {
-            throw ValidationError("\(dataDir) is not a pcancel data directory (no \(Storage.metaFileName))")
+    func validate() throws {
+        guard (dataDir == nil) != postgres.isEmpty else {
+            throw ValidationError("give --data-dir (SQLite) or --postgres URL (PostgreSQL), one of them")
         }
+    }
+
+    func run() async throws {
         var expectedOnHand: [String: Int64] = [:]
         for item in onHand {
             let parts = item.split(separator: "=", maxSplits: 1)
@@ -54,20 +65,37 @@ struct AuditCommand: AsyncParsableCommand {
                 )
             }
         }
-        var configuration = StorageConfiguration()
-        configuration.shards = shards
         var logger = Logger(label: "pcancel-audit")
         logger.logLevel = .warning
         let loop = MultiThreadedEventLoopGroup.singleton.next()
-        let storage = try Storage.open(
-            directory: dataDir,
-            configuration: configuration,
-            eventLoop: loop,
-            logger: logger
-        )
-        defer { storage.close() }
-        try await storage.waitForDelivery(on: loop).get()
-        let report = try await storage.audit(acknowledged: acknowledged, onHand: expectedOnHand, on: loop).get()
+        let report: AuditReport
+        if let dataDir {
+            guard let shards = try Storage.recordedShardCount(directory: dataDir) else {
+                throw ValidationError("\(dataDir) is not a pcancel data directory (no \(Storage.metaFileName))")
+            }
+            var configuration = StorageConfiguration()
+            configuration.shards = shards
+            let storage = try Storage.open(
+                directory: dataDir,
+                configuration: configuration,
+                eventLoop: loop,
+                logger: logger
+            )
+            defer { storage.close() }
+            try await storage.waitForDelivery(on: loop).get()
+            report = try await storage.audit(acknowledged: acknowledged, onHand: expectedOnHand, on: loop).get()
+        } else {
+            // No token is read: an ephemeral sealer, and no key file touched.
+            let store = try PostgresStore.open(
+                configuration: PostgresStoreConfiguration(urls: postgres),
+                sealer: .ephemeral(),
+                eventLoop: loop,
+                logger: logger
+            )
+            defer { store.close() }
+            try await store.waitForDelivery(on: loop).get()
+            report = try await store.audit(acknowledged: acknowledged, onHand: expectedOnHand, on: loop).get()
+        }
         if json {
             let object: [String: Any] = [
                 "orders": report.orders, "requests": report.requests, "refunds": report.refunds,

@@ -25,7 +25,11 @@ struct LoadCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .long, help: "Server as HOST:PORT (default 127.0.0.1:7447; ignored with --embedded).")
+    @Option(
+        name: .long,
+        help:
+            "Server as HOST:PORT, or several nodes comma-separated: each connection moves to another node when its own is gone (default 127.0.0.1:7447; ignored with --embedded)."
+    )
     var server: String = "127.0.0.1:7447"
     @Option(
         name: .long,
@@ -178,6 +182,7 @@ struct LoadCommand: AsyncParsableCommand {
             var agents: [any FlowTransport] = []
             var portals: [any FlowTransport] = []
             var clients: [PartialCancelClient] = []
+            var failovers: [FailoverTransport] = []
             for _ in 0..<connections {
                 if inProcess, let server = target.embedded?.server {
                     agents.append(
@@ -194,6 +199,22 @@ struct LoadCommand: AsyncParsableCommand {
                             eventLoop: server.anyEventLoop
                         )
                     )
+                } else if target.addresses.count > 1 {
+                    // Spread over the nodes; each moves to another when its node is gone.
+                    let first = agents.count
+                    let agent = FailoverTransport(
+                        target.configurations(key: target.apiKey, name: "pcancel-load"),
+                        preferred: first
+                    )
+                    let portal = FailoverTransport(
+                        target.configurations(key: target.portalKey, name: "pcancel-load-portal"),
+                        preferred: first + 1
+                    )
+                    try await agent.connect()
+                    try await portal.connect()
+                    agents.append(agent)
+                    portals.append(portal)
+                    failovers += [agent, portal]
                 } else {
                     clients.append(try await target.connect(key: target.apiKey, name: "pcancel-load"))
                     clients.append(try await target.connect(key: target.portalKey, name: "pcancel-load-portal"))
@@ -238,7 +259,13 @@ struct LoadCommand: AsyncParsableCommand {
                 result = try await run.run()
             } catch {
                 for client in clients { await client.close() }
+                for failover in failovers { await failover.close() }
                 throw error
+            }
+            if !failovers.isEmpty {
+                var moves = 0
+                for failover in failovers { moves += await failover.connections - 1 }
+                context["failovers"] = "\(moves) reconnections over \(target.addresses.count) nodes"
             }
             if progress != nil { FileHandle.standardError.write(Data("\n".utf8)) }
             if slowWatchers > 0, let client = clients.first {
@@ -247,6 +274,7 @@ struct LoadCommand: AsyncParsableCommand {
                     "\(slowWatchers) started, \(stats.watchesDropped) dropped by the server (WATCH_BUFFER_FULL)"
             }
             for client in clients { await client.close() }
+            for failover in failovers { await failover.close() }
         } catch let error as ClientError {
             try await target.stop(keepData: keepData)
             FileHandle.standardError.write(
@@ -300,21 +328,32 @@ struct InProcessTransport: FlowTransport {
 /// The server under load: one given by --server, or one started in this process.
 struct Target {
     var address: String
+    /// The first node: the one watchers and the stats use.
     var host: String
     var port: Int
+    /// Every node given (one for an embedded server).
+    var addresses: [(host: String, port: Int)]
     var apiKey: String
     var portalKey: String
     var embedded: (server: PartialCancelServer, task: Task<Void, any Error>, directory: String)?
 
     static func start(_ command: LoadCommand) async throws -> Target {
         guard command.embedded else {
-            guard let (host, port) = PartialCancelClient.Configuration.parseAddress(command.server) else {
-                throw ValidationError("--server must be HOST:PORT, got '\(command.server)'")
+            let addresses = try command.server.split(separator: ",", omittingEmptySubsequences: false).map {
+                address in
+                let trimmed = address.trimmingCharacters(in: .whitespaces)
+                guard let (host, port) = PartialCancelClient.Configuration.parseAddress(trimmed) else {
+                    throw ValidationError(
+                        "--server must be HOST:PORT (or several, comma-separated), got '\(command.server)'"
+                    )
+                }
+                return (host: host, port: port)
             }
             return Target(
                 address: command.server,
-                host: host,
-                port: port,
+                host: addresses[0].host,
+                port: addresses[0].port,
+                addresses: addresses,
                 apiKey: try key(
                     command.apiKey,
                     environment: "PCANCEL_API_KEY",
@@ -357,6 +396,7 @@ struct Target {
             address: "127.0.0.1:\(port) (embedded)",
             host: "127.0.0.1",
             port: port,
+            addresses: [(host: "127.0.0.1", port: port)],
             apiKey: apiKey,
             portalKey: portalKey,
             embedded: (server, task, configuration.dataDirectory)
@@ -364,6 +404,12 @@ struct Target {
     }
 
     var tls: PartialCancelClient.Configuration.TLS?
+
+    func configurations(key: String, name: String) -> [PartialCancelClient.Configuration] {
+        addresses.map {
+            PartialCancelClient.Configuration(host: $0.host, port: $0.port, apiKey: key, clientName: name, tls: tls)
+        }
+    }
 
     func connect(key: String, name: String) async throws -> PartialCancelClient {
         try await PartialCancelClient.connect(

@@ -1,8 +1,12 @@
 import Foundation
+import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import PartialCancelClient
 import PartialCancelDomain
+import PartialCancelLoad
+import PartialCancelPostgres
 import PartialCancelServer
 import PartialCancelStorage
 import PartialCancelTestSupport
@@ -282,5 +286,74 @@ struct PostgresNodesTests {
         #expect(outcomes["TOKEN_ATTEMPTS_LIMITED"] == 80 - answeredWrong, "\(outcomes)")
         for client in attackers { await client.close() }
         for node in nodes { try await node.stop() }
+    }
+
+    @Test(
+        "checked flows through two nodes with connections that move when a node stops; the audit reads PostgreSQL and names damage"
+    )
+    func failoverAndAudit() async throws {
+        let url = try await PostgresCluster.shared.newDatabase()
+        let nodes = [try await TestServer.startOnPostgres([url]), try await TestServer.startOnPostgres([url])]
+        func configurations(_ key: String) -> [PartialCancelClient.Configuration] {
+            nodes.map { PartialCancelClient.Configuration(port: $0.port, apiKey: key, clientName: "failover") }
+        }
+        // The agent's side starts on the first node, the customer's on the second.
+        let agent = FailoverTransport(configurations(TestServer.adminKey), preferred: 0)
+        let portal = FailoverTransport(configurations(TestServer.portalKey), preferred: 1)
+        let acks = NIOLockedValueBox<[AcknowledgedRefund]>([])
+        var options = LoadOptions(prefix: "LDPGAUDIT")
+        options.flows = 30
+        options.onHand = 500
+        options.acknowledge = { id, refund in
+            acks.withLockedValue {
+                $0.append(AcknowledgedRefund(cancellationID: id, refundID: refund.refundID, amount: refund.amount))
+            }
+        }
+        let first = try await LoadRun(options: options, agents: [agent], portals: [portal]).run()
+        #expect(first.succeeded)
+
+        // The first node goes away: the agent's side moves to the second; flows go on there.
+        try await nodes[0].stop()
+        options.prefix = "LDPGAUDIT2"
+        options.seedOrders = 30
+        let moved = try await LoadRun(options: options, agents: [agent], portals: [portal]).run()
+        #expect(moved.succeeded)
+        let (agentConnections, portalConnections) = (await agent.connections, await portal.connections)
+        #expect(agentConnections == 2 && portalConnections == 1)
+        await agent.close()
+        await portal.close()
+        try await nodes[1].stop()
+
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let store = try PostgresStore.open(
+            configuration: PostgresStoreConfiguration(urls: [url]),
+            sealer: .ephemeral(),
+            eventLoop: loop,
+            logger: Logger(label: "audit")
+        )
+        defer { store.close() }
+        let acknowledged = acks.withLockedValue { $0 }
+        let clean = try await store.audit(acknowledged: acknowledged, on: loop).get()
+        #expect(clean.violations.isEmpty, "\(clean.violations)")
+        #expect(clean.acknowledged == acknowledged.count && clean.refunds >= acknowledged.count && clean.orders >= 60)
+
+        // Damage done by a client that is not ours: a refund removed, a pool changed behind the history.
+        let lost = try #require(acknowledged.first)
+        let psql = try await runCommand(
+            URL(fileURLWithPath: "/usr/bin/psql"),
+            [
+                url, "-v", "ON_ERROR_STOP=1", "-q", "-c",
+                """
+                DELETE FROM refunds WHERE cancellation_id = '\(lost.cancellationID)';
+                UPDATE stock SET reserved = reserved + 1 WHERE sku = (SELECT min(sku) FROM stock);
+                """,
+            ]
+        )
+        #expect(psql.status == 0, "\(psql.error)")
+        let damaged = try await store.audit(acknowledged: acknowledged, on: loop).get().violations
+        #expect(damaged.contains { $0.contains(lost.cancellationID) && $0.contains("missing") }, "\(damaged)")
+        #expect(damaged.contains { $0.contains("without a refund") }, "\(damaged)")
+        #expect(damaged.contains { $0.hasPrefix("stock ") && $0.contains("orders hold") }, "\(damaged)")
+        #expect(damaged.contains { $0.contains("its last recorded change says") }, "\(damaged)")
     }
 }
