@@ -234,6 +234,11 @@ struct FlowRunner: Sendable {
                 return .uncertain(cancellationID: created.cancellation.id, released: [:])
             case .failure(let error):
                 let status = error.status
+                // The connection or the database went away: a failure, not a wrong answer.
+                if status.code == .unavailable || status.code == .deadlineExceeded {
+                    recorder.failed(Methods.requestCancellation, status, flow: name)
+                    throw Stop()
+                }
                 let reasons = status.reasons.map(\.code)
                 guard status.code == .failedPrecondition, reasons.contains(kind.reasonCode) else {
                     return try stop(

@@ -79,6 +79,9 @@ public final class LoadRun: Sendable {
     private struct Ledger {
         var released: [PoolKey: Int64] = [:]
         var uncertain: [(cancellationID: String, released: [PoolKey: Int64])] = []
+        /// Flows whose intake failed without a refusal (the connection or the database went
+        /// away): the order may be stored all the same, with its reservations.
+        var uncertainIntakes: [Int] = []
     }
 
     /// `agents` must hold keys that may ingest orders and set stock (admin), `portals` portal keys.
@@ -237,11 +240,11 @@ public final class LoadRun: Sendable {
             do {
                 order = try await ingest(index, on: clients.agent)
             } catch {
-                recorder.failed(
-                    Methods.ingestOrder,
-                    (error as? ClientError)?.status ?? Status(.unknown, "\(error)"),
-                    flow: "flow \(index)"
-                )
+                let status = (error as? ClientError)?.status ?? Status(.unknown, "\(error)")
+                recorder.failed(Methods.ingestOrder, status, flow: "flow \(index)")
+                if status.code == .unavailable || status.code == .deadlineExceeded {
+                    ledger.withLockedValue { $0.uncertainIntakes.append(index) }
+                }
                 return
             }
         }
@@ -311,6 +314,21 @@ public final class LoadRun: Sendable {
                     ledger.withLockedValue { $0.released.merge(flow.released, uniquingKeysWith: +) }
                 }
                 break
+            }
+        }
+        // Intakes that failed midway: the order counts if the server has it.
+        for index in ledger.withLockedValue({ $0.uncertainIntakes }) {
+            let id = factory.orderID(forFlow: index)
+            do {
+                let stored = try await client.call(
+                    Methods.getOrder,
+                    GetOrderRequest(orderID: id),
+                    as: GetOrderResponse.self,
+                    deadline: options.deadline
+                ).order
+                orders.withLockedValue { $0[index] = SeededOrder(stored) }
+            } catch let error as ClientError where error.status.code == .notFound {
+                continue
             }
         }
         var expected: [PoolKey: Int64] = [:]

@@ -73,6 +73,8 @@ public struct OrderFactory: Sendable {
     public func sku(_ sample: String) -> String { "\(prefix)-\(sample)" }
     public func account(forFlow index: Int) -> String { "\(prefix)-a\(index)" }
     public func channel(forFlow index: Int) -> String { Self.channels[index % Self.channels.count] }
+    /// The id the server gives flow `index`'s order: its channel and external id.
+    public func orderID(forFlow index: Int) -> String { "\(channel(forFlow: index))-\(prefix)-\(index)" }
 
     /// The payload for flow `index`; with `shippedFirstLine` its `L1` has already shipped.
     public func payload(forFlow index: Int, shippedFirstLine: Bool) -> (channel: String, payload: String) {

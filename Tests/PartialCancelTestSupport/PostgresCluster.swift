@@ -1,22 +1,29 @@
 import Foundation
 
 /// A throwaway PostgreSQL cluster for the tests of this process: the one `tools/test` started and
-/// names in `PCANCEL_TEST_POSTGRES`, or else one started here on first use with
+/// names in `PCANCEL_TEST_POSTGRES` (or `_2`), or else one started here on first use with
 /// `tools/pg-cluster` (initdb in a temporary directory, a free loopback port), stopped and removed
 /// once the process has ended. Each test takes a database of its own. Its commands are spawned and
 /// reaped here (posix_spawn, waitpid) on a thread of their own: Foundation's `Process` was seen
 /// never to notice the exit of the script that starts a server in the background.
 public actor PostgresCluster {
-    public static let shared = PostgresCluster()
+    public static let shared = PostgresCluster(environment: "PCANCEL_TEST_POSTGRES")
+    /// Another cluster (another PostgreSQL server), for a shard map over two servers; `tools/test`
+    /// names it in `PCANCEL_TEST_POSTGRES_2`.
+    public static let second = PostgresCluster(environment: "PCANCEL_TEST_POSTGRES_2")
 
+    /// The environment variable that names a cluster started before the tests.
+    let environment: String
     private var starting: Task<String, any Error>?
+
+    init(environment: String) { self.environment = environment }
 
     /// The cluster's URL (its `postgres` database), starting the cluster if needed (once: callers
     /// that arrive meanwhile wait for the same start).
     public func url() async throws -> String {
         if let starting { return try await starting.value }
         // tools/test starts the cluster before the tests and names it here.
-        if let given = ProcessInfo.processInfo.environment["PCANCEL_TEST_POSTGRES"], !given.isEmpty {
+        if let given = ProcessInfo.processInfo.environment[environment], !given.isEmpty {
             let task = Task<String, any Error> { given }
             starting = task
             return given
