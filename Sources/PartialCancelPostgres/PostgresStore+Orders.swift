@@ -146,21 +146,22 @@ extension PostgresStore: OrderStore {
 
     /// Appends an entry to an order's history, numbered after the last (the order is locked, or
     /// was inserted by this transaction), and wakes the order's watchers on every node at commit.
+    /// Appends an entry to the order's history and, in the same statement (one round trip), wakes
+    /// the order's watchers on every node when the transaction commits (NOTIFY is transactional:
+    /// a rolled-back change wakes nobody; PostgreSQL delivers a payload sent twice in one
+    /// transaction once).
     func appendHistory(_ tx: Transaction, orderID: String, actor: String, _ record: HistoryRecord) async throws {
         try await tx.run(
             """
-            INSERT INTO order_history (order_id, seq, at_ms, actor, event, subject, from_state, to_state, detail)
-            VALUES (\(orderID), (SELECT COALESCE(MAX(seq), 0) + 1 FROM order_history WHERE order_id = \(orderID)),
-                    \(clock.nowMs()), \(actor), \(record.event), \(record.subject), \(record.from), \(record.to),
-                    \(record.detail))
+            WITH entry AS (
+                INSERT INTO order_history (order_id, seq, at_ms, actor, event, subject, from_state, to_state, detail)
+                VALUES (\(orderID), (SELECT COALESCE(MAX(seq), 0) + 1 FROM order_history WHERE order_id = \(orderID)),
+                        \(clock.nowMs()), \(actor), \(record.event), \(record.subject), \(record.from), \(record.to),
+                        \(record.detail))
+                RETURNING 1
+            )
+            SELECT pg_notify(\(PostgresChangeFeed.channel), \(PostgresChangeFeed.payload(.order(orderID)))) FROM entry
             """
         )
-        try await notify(tx, .order(orderID))
-    }
-
-    /// Wakes the watchers of `key` on every node when the transaction commits (NOTIFY is
-    /// transactional: a rolled-back change wakes nobody).
-    func notify(_ tx: Transaction, _ key: WatchKey) async throws {
-        try await tx.run("SELECT pg_notify(\(PostgresChangeFeed.channel), \(PostgresChangeFeed.payload(key)))")
     }
 }

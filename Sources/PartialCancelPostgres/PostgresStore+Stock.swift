@@ -117,20 +117,23 @@ extension PostgresStore: StockStore {
     }
 
     /// Numbers a pool's new state in its sku's history (the sku's sequence row is locked until
-    /// commit, so numbers follow commit order) and wakes the sku's watchers at commit.
+    /// commit, so numbers follow commit order) and, in the same statement, wakes the sku's watchers
+    /// at commit.
     func recordStockChange(_ pool: StockPool, cause: String, reference: String, in tx: Transaction) async throws {
         try await tx.run(
             """
             WITH seq AS (
                 INSERT INTO stock_sequences (sku, last_seq) VALUES (\(pool.sku), 1)
                 ON CONFLICT (sku) DO UPDATE SET last_seq = stock_sequences.last_seq + 1 RETURNING last_seq
+            ), entry AS (
+                INSERT INTO stock_history (sku, seq, at_ms, location, on_hand, reserved, cause, reference)
+                SELECT \(pool.sku), last_seq, \(clock.nowMs()), \(pool.location), \(pool.onHand), \(pool.reserved),
+                       \(cause), \(reference) FROM seq
+                RETURNING 1
             )
-            INSERT INTO stock_history (sku, seq, at_ms, location, on_hand, reserved, cause, reference)
-            SELECT \(pool.sku), last_seq, \(clock.nowMs()), \(pool.location), \(pool.onHand), \(pool.reserved),
-                   \(cause), \(reference) FROM seq
+            SELECT pg_notify(\(PostgresChangeFeed.channel), \(PostgresChangeFeed.payload(.sku(pool.sku)))) FROM entry
             """
         )
-        try await notify(tx, .sku(pool.sku))
     }
 
     // MARK: Delivery between databases

@@ -238,6 +238,9 @@ final class NotificationDelivery: Sendable {
     private let loop: any EventLoop
     private let task = NIOLockedValueBox<RepeatedTask?>(nil)
     private let busy = NIOLockedValueBox(false)
+    /// The pass running now, if any: `stop` waits for it, so that no store call completes on an
+    /// event loop after the server shut its loops down.
+    private let pass = NIOLockedValueBox<EventLoopFuture<Void>?>(nil)
 
     init(storage: any StorePort, configuration: NotificationConfiguration, dataDirectory: String, loop: any EventLoop) {
         self.storage = storage
@@ -272,6 +275,9 @@ final class NotificationDelivery: Sendable {
 
     func stop() async {
         task.withLockedValue { $0?.cancel() }
+        // A pass that began before the cancel has stored its future once the loop has moved on.
+        try? await loop.submit {}.get()
+        if let running = pass.withLockedValue({ $0 }) { try? await running.get() }
         try? await pool.shutdownGracefully()
     }
 
@@ -284,11 +290,16 @@ final class NotificationDelivery: Sendable {
         }
         guard start else { return }
         let loop = self.loop
-        storage.dueEmails(nowMs: storage.clock.nowMs(), limit: 100, on: loop).flatMap {
+        let running = storage.dueEmails(nowMs: storage.clock.nowMs(), limit: 100, on: loop).flatMap {
             emails -> EventLoopFuture<Void> in
             let deliveries = emails.map { self.deliver($0) }
             return EventLoopFuture.andAllComplete(deliveries, on: loop)
-        }.whenComplete { _ in self.busy.withLockedValue { $0 = false } }
+        }
+        pass.withLockedValue { $0 = running }
+        running.whenComplete { _ in
+            self.pass.withLockedValue { $0 = nil }
+            self.busy.withLockedValue { $0 = false }
+        }
     }
 
     private func deliver(_ email: OutboundEmail) -> EventLoopFuture<Void> {
