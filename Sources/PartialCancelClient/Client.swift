@@ -171,7 +171,7 @@ public final class PartialCancelClient: Sendable {
             throw ClientError(
                 Status(
                     .unavailable,
-                    "cannot connect to \(configuration.host):\(configuration.port): \(error)",
+                    "cannot connect to \(configuration.host):\(configuration.port): \(Self.connectFailure(error))",
                     reasons: [Reason(.connectFailed, subject: "\(configuration.host):\(configuration.port)")]
                 )
             )
@@ -394,6 +394,29 @@ public final class PartialCancelClient: Sendable {
 
     /// The connection's event loop: futures from `start` complete on it.
     public var eventLoop: any EventLoop { channel.eventLoop }
+
+    /// Why a connection could not be made, in words (not the networking library's description).
+    static func connectFailure(_ error: any Error) -> String {
+        var cause: any Error = error
+        if let failures = error as? NIOConnectionError {
+            if failures.dnsAError != nil && failures.dnsAAAAError != nil && failures.connectionErrors.isEmpty {
+                return "the host name does not resolve"
+            }
+            if let first = failures.connectionErrors.first { cause = first.error }
+        }
+        if let channelError = cause as? ChannelError, case .connectTimeout(let timeout) = channelError {
+            return "no answer within \(timeout.nanoseconds / 1_000_000) ms"
+        }
+        if let io = cause as? IOError {
+            switch io.errnoCode {
+            case ECONNREFUSED: return "connection refused (no server is listening there)"
+            case ETIMEDOUT: return "the connection timed out"
+            case EHOSTUNREACH, ENETUNREACH: return "the host cannot be reached"
+            default: return "\(String(cString: strerror(io.errnoCode))) (errno \(io.errnoCode))"
+            }
+        }
+        return "\(cause)"
+    }
 
     /// Completes when the connection has closed, from either side.
     public var closeFuture: EventLoopFuture<Void> { channel.closeFuture }

@@ -118,9 +118,28 @@ final class ClientHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let status = Status(.unavailable, "connection failed: \(error)", reasons: [Reason(.connectionError)])
+        let status = Status(
+            .unavailable,
+            "connection failed: \(Self.describe(error))",
+            reasons: [Reason(.connectionError)]
+        )
         failAll(status)
         context.close(promise: nil)
+    }
+
+    /// A failure in words. A "frame" far too large is most often another protocol answering: its
+    /// first four bytes, read as our length prefix, tell which.
+    static func describe(_ error: any Error) -> String {
+        guard case .tooLarge(let length, _) = error as? FrameError else { return "\(error)" }
+        let bytes = [UInt8(length >> 24), UInt8((length >> 16) & 0xFF), UInt8((length >> 8) & 0xFF)]
+        if length == 0x4854_5450 {  // "HTTP"
+            return
+                "the server answered in HTTP, not the pcancel protocol: this is not a pcancel port (the metrics endpoint speaks HTTP)"
+        }
+        if (bytes[0] == 0x15 || bytes[0] == 0x16) && bytes[1] == 0x03 {  // a TLS record
+            return "the server answered with TLS: connect with --tls (and --tls-ca FILE for a private CA)"
+        }
+        return "\(error)"
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -33,6 +33,15 @@ enum Output {
         ]
     }
 
+    /// What a person can do about a failure the CLI sees often.
+    static func hint(for status: Status) -> String? {
+        switch status.reasons.first?.code {
+        case ReasonCode.connectFailed.rawValue:
+            "start a server with tools/serve (see README.md), or point --server at a running one (HOST:PORT, several comma-separated)"
+        default: nil
+        }
+    }
+
     static func failure(_ status: Status, json: Bool) {
         if json {
             Output.json(["error": statusObject(status)])
@@ -44,6 +53,7 @@ enum Output {
                 if !reason.detail.isEmpty { text += " detail=\(reason.detail)" }
                 text += "\n"
             }
+            if let hint = hint(for: status) { text += "  hint: \(hint)\n" }
             FileHandle.standardError.write(Data(text.utf8))
         }
     }

@@ -172,6 +172,11 @@ struct CLIProcessTests {
         )
         #expect(unreachable.status == 6)
         #expect(unreachable.output.contains("\"code\":\"UNAVAILABLE\""))
+        // In words for a person: what is wrong at which address, and what to do about it.
+        let down = try await runCommand(pcancel, ["health", "--server", "127.0.0.1:1"], environment: [:])
+        #expect(down.status == 6)
+        #expect(down.error.contains("cannot connect to 127.0.0.1:1: connection refused (no server is listening there)"))
+        #expect(down.error.contains("hint: start a server with tools/serve"))
 
         server.signal(SIGTERM)
         #expect(await server.waitForExit(timeout: 15) == 0)
