@@ -300,22 +300,16 @@ public final class PartialCancelServer: Service, Sendable {
         let grace = TimeAmount.milliseconds(Int64(configuration.limits.shutdownGracePeriodMs))
         let runtime = self.runtime
         let logger = self.logger
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await runtime.waitUntilNoConnections() }
-            group.addTask {
-                // Cancelled as soon as every connection has closed by itself.
-                try? await Task.sleep(nanoseconds: UInt64(grace.nanoseconds))
-                guard !Task.isCancelled else { return }
-                let remaining = runtime.openChannels
-                logger.warning(
-                    "grace period over; closing connections",
-                    metadata: ["connections": "\(remaining.count)"]
-                )
-                for channel in remaining { channel.close(promise: nil) }
-            }
-            await group.next()
-            group.cancelAll()
+        // An event loop keeps the grace period, not a task: the cut-off comes on time even while
+        // the cooperative pool is busy.
+        let cutOff = group.next().scheduleTask(in: grace) {
+            let remaining = runtime.openChannels
+            guard !remaining.isEmpty else { return }
+            logger.warning("grace period over; closing connections", metadata: ["connections": "\(remaining.count)"])
+            for channel in remaining { channel.close(promise: nil) }
         }
+        await runtime.waitUntilNoConnections()
+        cutOff.cancel()
     }
 }
 
