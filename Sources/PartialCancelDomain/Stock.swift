@@ -16,12 +16,14 @@ public struct StockPool: Sendable, Hashable, Codable {
     public var available: Int64 { onHand - reserved }
 }
 
-/// A change to one stock pool that an order causes: reserve at intake, release on cancellation.
-/// `id` is unique per change and makes applying it idempotent (exactly once per pool).
+/// A change to one stock pool that an order causes: reserve at intake, release on cancellation,
+/// consume when the line ships (the units leave: on hand and reserved both go down). `id` is
+/// unique per change and makes applying it idempotent (exactly once per pool).
 public struct StockChange: Sendable, Hashable, Codable {
     public enum Kind: String, Sendable, Hashable, Codable {
         case reserve = "RESERVE"
         case release = "RELEASE"
+        case consume = "CONSUME"
     }
 
     public var id: String
@@ -45,6 +47,9 @@ public struct StockChange: Sendable, Hashable, Codable {
 
     /// The change to the pool's reserved count.
     public var reservedDelta: Int64 { kind == .reserve ? quantity : -quantity }
+
+    /// The change to the pool's on-hand count: only shipping takes units off the shelf.
+    public var onHandDelta: Int64 { kind == .consume ? -quantity : 0 }
 }
 
 extension Line {

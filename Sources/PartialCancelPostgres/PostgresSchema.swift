@@ -232,6 +232,28 @@ enum PostgresSchema {
                 CREATE INDEX token_failures_window ON token_failures (window_start_ms);
                 """
         ),
+        Migration(
+            version: 3,
+            name: "fulfilment events",
+            sql: """
+                -- Fulfilment events applied or ignored, beside their order: a second event with the same
+                -- source and id is answered with what was decided the first time. Refused events are not
+                -- here (they are dead letters, and may come again once fixed).
+                CREATE TABLE fulfilment_events (
+                    source text NOT NULL,
+                    event_id text NOT NULL,
+                    order_id text NOT NULL REFERENCES orders (id),
+                    line_id text NOT NULL,
+                    result text NOT NULL CHECK (result IN ('APPLIED', 'IGNORED')),
+                    detail text NOT NULL,
+                    order_version bigint NOT NULL CHECK (order_version >= 1),
+                    occurred_ms bigint NOT NULL,
+                    received_ms bigint NOT NULL,
+                    PRIMARY KEY (source, event_id)
+                );
+                CREATE INDEX fulfilment_events_order ON fulfilment_events (order_id);
+                """
+        ),
     ]
 
     /// The lock every node takes to migrate, so that nodes starting together migrate once.

@@ -74,44 +74,6 @@ extension PostgresStore: OrderStore {
         }
     }
 
-    public func updateFulfilment(
-        orderID: String,
-        lineID: String,
-        status: FulfilmentStatus,
-        partnerAcceptsCancel: Bool?,
-        actor: String,
-        on loop: any EventLoop
-    ) -> EventLoopFuture<Order?> {
-        let database = database(forOrder: orderID)
-        return future(on: loop) {
-            try await database.transaction { tx -> Order? in
-                guard var order = try await self.lockOrder(orderID, in: tx),
-                    let index = order.lines.firstIndex(where: { $0.id == lineID }),
-                    let before = order.lines[index].fulfilment
-                else { return nil }
-                let previous = order
-                order.recordFulfilment(lineID: lineID, status: status, partnerAcceptsCancel: partnerAcceptsCancel)
-                order.version += 1
-                try await self.update(order, from: previous, in: tx)
-                try await self.appendHistory(
-                    tx,
-                    orderID: orderID,
-                    actor: actor,
-                    .fulfilmentUpdated(lineID: lineID, from: before.status, to: status)
-                )
-                if order.status != previous.status {
-                    try await self.appendHistory(
-                        tx,
-                        orderID: orderID,
-                        actor: actor,
-                        .orderStatusChanged(orderID, from: previous.status, to: order.status)
-                    )
-                }
-                return order
-            }
-        }
-    }
-
     // MARK: Rows of orders, shared by the other concerns
 
     func readOrder(_ id: String, in tx: Transaction) async throws -> Order? {

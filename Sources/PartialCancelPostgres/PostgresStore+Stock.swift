@@ -86,7 +86,7 @@ extension PostgresStore: StockStore {
     }
 
     /// Applies a stock change exactly once: its message id is recorded with the change, in the
-    /// caller's transaction. A release never takes reserved below zero; a reservation on an
+    /// caller's transaction. A release or consumption never takes a count below zero; a reservation on an
     /// unknown pool creates it with nothing on hand. Returns false when applied before.
     @discardableResult
     func apply(_ change: StockChange, in tx: Transaction) async throws -> Bool {
@@ -101,7 +101,8 @@ extension PostgresStore: StockStore {
                 INSERT INTO stock (sku, location, on_hand, reserved, updated_ms)
                 SELECT \(change.sku), \(change.location), 0, GREATEST(\(change.reservedDelta), 0), \(now) FROM applied
                 ON CONFLICT (sku, location) DO UPDATE
-                    SET reserved = GREATEST(stock.reserved + \(change.reservedDelta), 0), updated_ms = excluded.updated_ms
+                    SET reserved = GREATEST(stock.reserved + \(change.reservedDelta), 0),
+                        on_hand = GREATEST(stock.on_hand + \(change.onHandDelta), 0), updated_ms = excluded.updated_ms
                 RETURNING on_hand, reserved
                 """
             )

@@ -189,6 +189,8 @@ public struct ServerConfiguration: Sendable {
     public var storage = StorageConfiguration()
     /// Intake bounds and the channel/tier rules.
     public var intake = IntakeLimits()
+    /// Bounds on a batch of fulfilment events.
+    public var fulfilment = FulfilmentLimits()
     /// Refund policy, cancellation windows per channel and tier, excluded tender kinds.
     public var cancellation = CancellationPolicy()
     /// Email delivery: sink, retries, backoff.

@@ -137,6 +137,22 @@ public enum ConfigurationFile {
                 )
             }
         }
+        try reader.object("fulfilment") { fulfilment in
+            let path = fulfilment.path
+            func bounded(_ key: String, _ range: ClosedRange<Int>, _ set: (Int) -> Void) throws {
+                try fulfilment.int(key) { value in
+                    guard range.contains(value) else {
+                        throw ConfigurationError(
+                            "\(path).\(key) must be \(range.lowerBound)...\(range.upperBound) (got \(value))"
+                        )
+                    }
+                    set(value)
+                }
+            }
+            try bounded("max_events_per_batch", 1...100_000) { configuration.fulfilment.maxEventsPerBatch = $0 }
+            try bounded("max_lines_per_shipment", 1...10_000) { configuration.fulfilment.maxLinesPerShipment = $0 }
+            try bounded("max_id_bytes", 8...1024) { configuration.fulfilment.maxIDBytes = $0 }
+        }
         try reader.object("cancellation") { cancellation in
             let policyPath = cancellation.path
             func refundPolicy(_ value: String, _ path: String) throws -> RefundPolicy {

@@ -36,14 +36,22 @@ public struct DeadLetterSettings: Sendable, Hashable {
 struct DeadLetterService {
     let storage: any StorePort
     let parser: IntakeParser
+    let fulfilment: FulfilmentService
     let settings: DeadLetterSettings
     /// What one reply may carry: the frame limit less the reply's own framing (RESPONSE_TOO_LARGE
     /// starts at max_frame_bytes − 64) and a margin.
     let responseBudget: Int
 
-    init(storage: any StorePort, parser: IntakeParser, settings: DeadLetterSettings, maxFrameBytes: Int) {
+    init(
+        storage: any StorePort,
+        parser: IntakeParser,
+        fulfilment: FulfilmentService,
+        settings: DeadLetterSettings,
+        maxFrameBytes: Int
+    ) {
         self.storage = storage
         self.parser = parser
+        self.fulfilment = fulfilment
         self.settings = settings
         self.responseBudget = max(1024, maxFrameBytes - 64 - 1024)
     }
@@ -214,8 +222,7 @@ struct DeadLetterService {
         _ context: CallContext,
         _ request: RedriveDeadLetterRequest
     ) -> EventLoopFuture<RedriveDeadLetterResponse> {
-        let excerpt = settings.excerptBytes
-        return storage.deadLetter(request.id, on: context.eventLoop).flatMap { letter in
+        storage.deadLetter(request.id, on: context.eventLoop).flatMap { letter in
             guard let letter else {
                 return context.eventLoop.makeFailedFuture(
                     RPCError(
@@ -232,6 +239,9 @@ struct DeadLetterService {
                     RedriveDeadLetterResponse(resolved: $0)
                 }
             }
+            if letter.kind == FulfilmentService.batchKind || letter.kind == FulfilmentService.eventKind {
+                return redriveFulfilment(context, letter)
+            }
             return parser.parse(channel: letter.subject, payload: letter.payload, on: context.eventLoop).flatMap {
                 parsed in
                 switch parsed {
@@ -246,22 +256,77 @@ struct DeadLetterService {
                         }
                     }
                 case .refused(let error, _, _):
-                    return storage.failDeadLetterAgain(
-                        letter.id,
-                        reason: error.code.name,
-                        detail: error.description,
-                        actor: context.actor,
-                        on: context.eventLoop
-                    ).flatMap {
-                        storage.deadLetter(letter.id, on: context.eventLoop)
-                    }.map { updated in
-                        RedriveDeadLetterResponse(
-                            resolved: false,
-                            deadLetter: updated.map { ViewMapping.view($0, excerptBytes: excerpt) }
-                        )
-                    }
+                    return failAgain(context, letter, reason: error.code.name, detail: error.description)
                 }
             }
+        }
+    }
+}
+
+extension DeadLetterService {
+    /// Re-drives a fulfilment letter. A batch is read again: once it reads, the letter is resolved
+    /// and each of its events that still cannot apply becomes a letter of its own. One event is
+    /// applied again: resolved when it applies (or was recorded meanwhile), else failed again.
+    fileprivate func redriveFulfilment(
+        _ context: CallContext,
+        _ letter: DeadLetter
+    ) -> EventLoopFuture<RedriveDeadLetterResponse> {
+        let actor = "\(context.principal.name) redrive \(letter.id)"
+        let applied: EventLoopFuture<(resolved: Bool, reason: String, detail: String)>
+        if letter.kind == FulfilmentService.batchKind {
+            applied = fulfilment.parse(source: letter.subject, payload: letter.payload, on: context.eventLoop).flatMap {
+                parsed in
+                switch parsed {
+                case .events(let events):
+                    return fulfilment.apply(events, actor: actor, on: context.eventLoop).map { _ in (true, "", "") }
+                case .refused(let error):
+                    return context.eventLoop.makeSucceededFuture((false, error.code.name, error.description))
+                }
+            }
+        } else if let event = FulfilmentService.decodedEvent(letter.payload) {
+            applied = fulfilment.apply([event], actor: actor, deadLettering: false, on: context.eventLoop).map {
+                recorded in
+                guard let refused = recorded.results.first(where: { $0.result == "REFUSED" }) else {
+                    return (true, "", "")
+                }
+                return (false, refused.reason, refused.detail)
+            }
+        } else {
+            applied = context.eventLoop.makeSucceededFuture(
+                (false, "PAYLOAD_UNREADABLE", "the letter's payload is not a fulfilment event")
+            )
+        }
+        return applied.flatMap { outcome in
+            if outcome.resolved {
+                return storage.resolveDeadLetter(letter.id, actor: context.actor, on: context.eventLoop).map {
+                    RedriveDeadLetterResponse(resolved: true)
+                }
+            }
+            return failAgain(context, letter, reason: outcome.reason, detail: outcome.detail)
+        }
+    }
+
+    /// A re-drive that failed again: the letter stays open with the new reason, and is answered as it is now.
+    fileprivate func failAgain(
+        _ context: CallContext,
+        _ letter: DeadLetter,
+        reason: String,
+        detail: String
+    ) -> EventLoopFuture<RedriveDeadLetterResponse> {
+        let excerpt = settings.excerptBytes
+        return storage.failDeadLetterAgain(
+            letter.id,
+            reason: reason,
+            detail: detail,
+            actor: context.actor,
+            on: context.eventLoop
+        ).flatMap {
+            storage.deadLetter(letter.id, on: context.eventLoop)
+        }.map { updated in
+            RedriveDeadLetterResponse(
+                resolved: false,
+                deadLetter: updated.map { ViewMapping.view($0, excerptBytes: excerpt) }
+            )
         }
     }
 }

@@ -90,11 +90,19 @@ public final class PartialCancelServer: Service, Sendable {
             now: clock.nowMs
         )
         let parser = IntakeParser(intake: Intake(limits: configuration.intake), now: clock.nowMs)
+        let fulfilment = FulfilmentService(
+            storage: storage,
+            intake: FulfilmentIntake(limits: configuration.fulfilment),
+            policy: configuration.cancellation,
+            now: clock.nowMs
+        )
         let services =
             OrderService(storage: storage, parser: parser).methods
+            + fulfilment.methods
             + DeadLetterService(
                 storage: storage,
                 parser: parser,
+                fulfilment: fulfilment,
                 settings: configuration.deadLetters,
                 maxFrameBytes: configuration.limits.maxFrameBytes
             ).methods

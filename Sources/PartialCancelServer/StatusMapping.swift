@@ -33,7 +33,8 @@ struct CancellationRefused: StatusConvertible, Hashable {
                 "the order changed and the refund would differ from the quote; request the cancellation again"
             case .requestExpired: "this cancellation expired; request it again"
             case .requestDeclined: "this cancellation was declined"
-            case .requestAborted: "this cancellation was aborted; request it again"
+            case .requestAborted:
+                "this cancellation was aborted: the order changed before it was confirmed (its history says how)"
             case .requestWithdrawn: "this cancellation was withdrawn; request it again"
             case .requestConfirmed: "this cancellation is already confirmed; it can no longer be withdrawn"
             case .requestNotPending: "this cancellation is no longer pending"

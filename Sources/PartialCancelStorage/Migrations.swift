@@ -256,6 +256,28 @@ enum Migrations {
                 END;
                 """
         ),
+        Migration(
+            version: 11,
+            name: "fulfilment events",
+            sql: """
+                -- Fulfilment events applied or ignored, in the shard of their order: a second event with
+                -- the same source and id is answered with what was decided the first time. Refused events
+                -- are not here (they are dead letters, and may come again once fixed).
+                CREATE TABLE fulfilment_events (
+                    source TEXT NOT NULL,
+                    event_id TEXT NOT NULL,
+                    order_id TEXT NOT NULL,
+                    line_id TEXT NOT NULL,
+                    result TEXT NOT NULL CHECK (result IN ('APPLIED', 'IGNORED')),
+                    detail TEXT NOT NULL,
+                    order_version INTEGER NOT NULL CHECK (order_version >= 1),
+                    occurred_ms INTEGER NOT NULL,
+                    received_ms INTEGER NOT NULL,
+                    PRIMARY KEY (source, event_id)
+                ) STRICT;
+                CREATE INDEX fulfilment_events_order ON fulfilment_events (order_id);
+                """
+        ),
     ]
 
     /// Brings the database to the newest version; returns the versions it applied.

@@ -112,13 +112,18 @@ extension ShardStore {
             [.text(change.id), .integer(time)]
         )
         guard inserted == 1 else { return false }
-        // A release never takes reserved below zero; a reservation on an unknown pool creates it with nothing on hand.
+        // A release or consumption never takes a count below zero; a reservation on an unknown pool
+        // creates it with nothing on hand.
         try db.run(
             """
             INSERT INTO stock (sku, location, on_hand, reserved, updated_ms) VALUES (?1, ?2, 0, MAX(?3, 0), ?4)
-            ON CONFLICT (sku, location) DO UPDATE SET reserved = MAX(reserved + ?3, 0), updated_ms = excluded.updated_ms
+            ON CONFLICT (sku, location) DO UPDATE SET reserved = MAX(reserved + ?3, 0), on_hand = MAX(on_hand + ?5, 0),
+                updated_ms = excluded.updated_ms
             """,
-            [.text(change.sku), .text(change.location), .integer(change.reservedDelta), .integer(time)]
+            [
+                .text(change.sku), .text(change.location), .integer(change.reservedDelta), .integer(time),
+                .integer(change.onHandDelta),
+            ]
         )
         if let pool = try stock(sku: change.sku, location: change.location).first {
             try recordStockChange(pool, cause: change.kind.rawValue, reference: change.id)

@@ -35,42 +35,4 @@ extension Storage {
             return (order, try store.history(id))
         }
     }
-
-    /// Records a fulfilment update reported for a line (by the warehouse or a partner): status and
-    /// whether the partner still accepts cancellation. The order's version goes up, so quotes made
-    /// before it are checked again at confirmation.
-    public func updateFulfilment(
-        orderID: String,
-        lineID: String,
-        status: FulfilmentStatus,
-        partnerAcceptsCancel: Bool? = nil,
-        actor: String,
-        on loop: any EventLoop
-    ) -> EventLoopFuture<Order?> {
-        on(router.shard(forOrder: orderID), loop) { store in
-            try store.transaction {
-                guard var order = try store.order(orderID),
-                    let index = order.lines.firstIndex(where: { $0.id == lineID }),
-                    let before = order.lines[index].fulfilment
-                else { return nil }
-                let statusBefore = order.status
-                order.recordFulfilment(lineID: lineID, status: status, partnerAcceptsCancel: partnerAcceptsCancel)
-                order.version += 1
-                try store.update(order)
-                try store.appendHistory(
-                    orderID: orderID,
-                    actor: actor,
-                    .fulfilmentUpdated(lineID: lineID, from: before.status, to: status)
-                )
-                if order.status != statusBefore {
-                    try store.appendHistory(
-                        orderID: orderID,
-                        actor: actor,
-                        .orderStatusChanged(orderID, from: statusBefore, to: order.status)
-                    )
-                }
-                return order
-            }
-        }
-    }
 }

@@ -40,7 +40,7 @@ public protocol WrongTokenRefusal: Error {
     var countsAsWrongToken: Bool { get }
 }
 
-/// Orders: intake, reads with history, fulfilment.
+/// Orders: intake, and reads with history.
 public protocol OrderStore: Sendable {
     /// Stores a newly priced order with its stock reservations, or returns the order already stored
     /// under its id (an ingest retried with the same channel and external id).
@@ -48,18 +48,91 @@ public protocol OrderStore: Sendable {
 
     /// The order and its history, or nil.
     func order(_ id: String, on loop: any EventLoop) -> EventLoopFuture<(order: Order, history: [HistoryEntry])?>
+}
 
-    /// Records a fulfilment update reported for a line (by the warehouse or a partner): status and
-    /// whether the partner still accepts cancellation. The order's version goes up, so quotes made
-    /// before it are checked again at confirmation.
-    func updateFulfilment(
+/// Fulfilment events reported by warehouses and partners.
+public protocol FulfilmentStore: Sendable {
+    /// Records a batch of one order's fulfilment events in one transaction of the order's shard,
+    /// serialised with every other change of the order (by its row lock where several processes
+    /// share the store). Events recorded before under the same source and event id come back as
+    /// duplicates with what was decided then; `decide` sees the order, its requests pending at
+    /// `nowMs` and the other events, and the store carries out its decision: the order, the
+    /// outcomes of the applied and ignored events (refused ones are not recorded), the history,
+    /// the aborted requests and their messages, and the consumed stock (through the outbox when
+    /// its pool lives elsewhere). Nil when there is no such order.
+    func recordFulfilment(
+        orderID: String,
+        events: [FulfilmentEvent],
+        actor: String,
+        nowMs: Int64,
+        on loop: any EventLoop,
+        decide: @escaping @Sendable (Order, [CancellationRequest], [FulfilmentEvent]) throws -> FulfilmentWrite
+    ) -> EventLoopFuture<FulfilmentRecordResult?>
+}
+
+/// What a store writes for a batch of fulfilment events: the domain's decision and the customers'
+/// messages about the requests it aborted.
+public struct FulfilmentWrite: Sendable {
+    public var decision: FulfilmentDecision
+    public var notifications: [PortalNotification]
+
+    public init(decision: FulfilmentDecision, notifications: [PortalNotification]) {
+        self.decision = decision
+        self.notifications = notifications
+    }
+}
+
+/// A batch of one order's fulfilment events, after commit.
+public struct FulfilmentRecordResult: Sendable {
+    /// The order after the batch.
+    public var order: Order
+    /// One per event of the batch, in its order: the duplicates with what was decided before.
+    public var outcomes: [FulfilmentEventOutcome]
+    /// The requests the batch aborted, as stored.
+    public var aborted: [AbortedRequest]
+
+    package init(events: [FulfilmentEvent], recorded: [String: FulfilmentEventOutcome], decision: FulfilmentDecision) {
+        var decided = decision.outcomes.makeIterator()
+        order = decision.order
+        outcomes = events.compactMap { recorded[FulfilmentEventKey($0).value] ?? decided.next() }
+        aborted = decision.aborted
+    }
+}
+
+/// The idempotency key of a fulfilment event, and how a recorded one reads when it comes again.
+package struct FulfilmentEventKey {
+    package let value: String
+
+    package init(_ event: FulfilmentEvent) { value = "\(event.source)\u{0}\(event.eventID)" }
+
+    /// What a store answers for `event` found recorded with these columns: a duplicate carrying the
+    /// first decision, or a refusal when the source used the id for another order or line.
+    package static func recorded(
+        _ event: FulfilmentEvent,
         orderID: String,
         lineID: String,
-        status: FulfilmentStatus,
-        partnerAcceptsCancel: Bool?,
-        actor: String,
-        on loop: any EventLoop
-    ) -> EventLoopFuture<Order?>
+        result: String,
+        detail: String,
+        orderVersion: Int64
+    ) -> FulfilmentEventOutcome {
+        guard orderID == event.orderID, lineID == event.lineID else {
+            return FulfilmentEventOutcome(
+                event,
+                result: .refused,
+                detail:
+                    "\(event.source) event '\(event.eventID)' was recorded for order \(orderID) line \(lineID): an event id names one event",
+                reason: DomainError.Code.inconsistent.name,
+                orderVersion: orderVersion
+            )
+        }
+        let first = detail.isEmpty ? result : "\(result): \(detail)"
+        return FulfilmentEventOutcome(
+            event,
+            result: .duplicate,
+            detail: "recorded before (\(first))",
+            orderVersion: orderVersion
+        )
+    }
 }
 
 /// Cancellation requests and refunds.
@@ -306,32 +379,12 @@ public protocol StoreHealth: Sendable {
     func close()
 }
 
-// The defaults of the requirements above.
-extension OrderStore {
-    public func updateFulfilment(
-        orderID: String,
-        lineID: String,
-        status: FulfilmentStatus,
-        actor: String,
-        on loop: any EventLoop
-    ) -> EventLoopFuture<Order?> {
-        updateFulfilment(
-            orderID: orderID,
-            lineID: lineID,
-            status: status,
-            partnerAcceptsCancel: nil,
-            actor: actor,
-            on: loop
-        )
-    }
-}
-
 /// Everything the server needs from its store.
-public typealias StorePort = OrderStore & CancellationStore & StockStore & NotificationStore & DeadLetterStore
-    & IdempotencyStore & ChangeFeedStore & StoreHealth
+public typealias StorePort = OrderStore & FulfilmentStore & CancellationStore & StockStore & NotificationStore
+    & DeadLetterStore & IdempotencyStore & ChangeFeedStore & StoreHealth
 
-extension Storage: OrderStore, CancellationStore, StockStore, NotificationStore, DeadLetterStore, IdempotencyStore,
-    ChangeFeedStore, StoreHealth
+extension Storage: OrderStore, FulfilmentStore, CancellationStore, StockStore, NotificationStore, DeadLetterStore,
+    IdempotencyStore, ChangeFeedStore, StoreHealth
 {
     public var shardCount: Int { router.count }
 }

@@ -22,6 +22,7 @@ public enum Methods {
     public static let withdrawCancellation = "\(service)/WithdrawCancellation"
     public static let getDeadLetter = "\(service)/GetDeadLetter"
     public static let discardDeadLetter = "\(service)/DiscardDeadLetter"
+    public static let recordFulfilmentEvents = "\(service)/RecordFulfilmentEvents"
 
     private static let everyone: Set<Role> = [.service, .agent, .portal, .admin]
 
@@ -168,6 +169,13 @@ public enum Methods {
             DiscardDeadLetterRequest.self,
             DiscardDeadLetterResponse.self,
             access: .roles([.admin]),
+            mutates: true
+        ),
+        MethodSpec(
+            recordFulfilmentEvents,
+            RecordFulfilmentEventsRequest.self,
+            RecordFulfilmentEventsResponse.self,
+            access: .roles([.service, .admin]),
             mutates: true
         ),
     ]

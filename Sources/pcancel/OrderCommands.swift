@@ -84,15 +84,7 @@ struct OrderCommand: AsyncParsableCommand {
         @Option(name: .long, help: "File with the payload; - for standard input.") var file: String
 
         func run() async throws {
-            let data: Data
-            if file == "-" {
-                data = FileHandle.standardInput.readDataToEndOfFile()
-            } else {
-                guard let contents = FileManager.default.contents(atPath: file) else {
-                    throw ValidationError("cannot read --file \(file)")
-                }
-                data = contents
-            }
+            let data = try PayloadFile.read(file)
             try await connection.withClient { client in
                 let response = try await client.call(
                     Methods.ingestOrder,

@@ -17,7 +17,8 @@ struct PCancelCommand: AsyncParsableCommand {
             RESOURCE_EXHAUSTED, CANCELLED); 64 bad command-line usage.
             """,
         subcommands: [
-            HealthCommand.self, PingCommand.self, OrderCommand.self, StockCommand.self, DeadLetterCommand.self,
+            HealthCommand.self, PingCommand.self, OrderCommand.self, FulfilmentCommand.self, StockCommand.self,
+            DeadLetterCommand.self,
             ValidateCommand.self, RequestCommand.self, ConfirmCommand.self, DeclineCommand.self, WithdrawCommand.self,
             ReleaseCommand.self, CancellationCommand.self, NotificationsCommand.self, WatchCommand.self,
             StatsCommand.self, KeyCommand.self,

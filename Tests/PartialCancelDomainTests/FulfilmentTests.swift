@@ -190,8 +190,9 @@ struct FulfilmentEventTests {
         else { throw Ignored() }
         #expect(
             consumed == [
-                StockConsumption(
+                StockChange(
                     id: "web-W-1001/ship/L1",
+                    kind: .consume,
                     sku: "MUG-01",
                     location: "WH-EAST",
                     quantity: 2,

@@ -58,6 +58,7 @@ struct AccessMatrixTests {
         (Methods.withdrawCancellation, [noKey, role, .granted, role, role, .granted]),
         (Methods.getDeadLetter, [noKey, role, role, role, role, .granted]),
         (Methods.discardDeadLetter, [noKey, role, role, role, role, .granted]),
+        (Methods.recordFulfilmentEvents, [noKey, .granted, role, role, role, .granted]),
     ]
 
     /// A request for each method that is valid in form, so that only access decides the refusal.
@@ -95,6 +96,15 @@ struct AccessMatrixTests {
             return WithdrawCancellationRequest(id: cancellation, reason: "access test").encoded()
         case Methods.getDeadLetter: return GetDeadLetterRequest(id: "dl-0-999").encoded()
         case Methods.discardDeadLetter: return DiscardDeadLetterRequest(id: "dl-0-999", reason: "access test").encoded()
+        case Methods.recordFulfilmentEvents:
+            // An event for an order that does not exist: granted callers get its REFUSED result.
+            return RecordFulfilmentEventsRequest(
+                source: "warehouse",
+                payload: ByteBuffer(
+                    string:
+                        #"{"events": [{"event_id": "access-1", "order_id": "web-NOPE", "line_id": "L1", "status": "picked", "at": "2026-12-03T10:15:00Z"}]}"#
+                )
+            ).encoded()
         default: fatalError("no request for \(method)")
         }
     }

@@ -44,6 +44,31 @@ struct PostgresNodesTests {
     }
 
     @Test(
+        "two nodes: a confirmation through one and a PICKED event through the other race for a line; exactly one wins, every time"
+    )
+    func fulfilmentRace() async throws {
+        let url = try await PostgresCluster.shared.newDatabase()
+        let first = try await TestServer.startOnPostgres([url])
+        let second = try await TestServer.startOnPostgres([url])
+        try await seed(first)
+        let admin = try await first.client()
+        let agent = try await first.client(key: TestServer.agentKey)
+        let portal = try await first.client(key: TestServer.portalKey)
+        let service = try await second.client(key: TestServer.serviceKey)
+        let wins = try await FulfilmentEndToEndTests.race(
+            rounds: 30,
+            admin: admin,
+            agent: agent,
+            portal: portal,
+            service: service
+        )
+        print("fulfilment race on two nodes: confirmation first \(wins.confirmation), event first \(wins.event)")
+        for client in [admin, agent, portal, service] { await client.close() }
+        try await first.stop()
+        try await second.stop()
+    }
+
+    @Test(
         "two nodes on one database: requested on one, confirmed on both at once, one refund, stock released once, the same history on both"
     )
     func twoNodes() async throws {
@@ -141,13 +166,12 @@ struct PostgresNodesTests {
         let stock = ChangeQueue(limit: 100) {}
         try await first.server.storage.watchStock([(sku: "MUG-01", after: 0)], subscriber: stock, on: loop).get()
         // Two changes through the other node: a fulfilment update, then a cancellation request.
-        _ = try await second.server.storage.updateFulfilment(
-            orderID: "web-W-1001",
-            lineID: "L4",
-            status: .picked,
-            actor: "warehouse",
-            on: loop
-        ).get()
+        let warehouse = try await second.client(key: TestServer.serviceKey)
+        _ = try await FulfilmentEndToEndTests.record(
+            warehouse,
+            FulfilmentEndToEndTests.warehouse([("wms-1", "web-W-1001", "L4", "picked", false)])
+        )
+        await warehouse.close()
         let agent = try await second.client(key: TestServer.agentKey)
         let requested = try await ConfirmationTests.request(agent, [CancelLine(lineID: "L1", quantity: 1)])
         let portal = try await second.client(key: TestServer.portalKey)

@@ -98,16 +98,96 @@ struct StoreContractTests {
             let order = try StorageTests.sampleOrder()
             _ = try await store.ingest(order, actor: "test", on: loop).get()
             manual.advance(byMs: 5_000)
-            _ = try await store.updateFulfilment(
-                orderID: order.id,
-                lineID: "L1",
-                status: .picked,
-                actor: "warehouse",
-                on: loop
-            ).get()
+            _ = try await record(store, order.id, [Self.event("e1", order.id, "L1", .status(.picked))])
             let history = try #require(try await store.order(order.id, on: loop).get()).history
             #expect(history.map(\.atMs) == [1_795_168_800_000, 1_795_168_805_000])
             #expect(history.last?.event == "FULFILMENT_UPDATED")
+        }
+    }
+
+    static func event(
+        _ id: String,
+        _ order: String,
+        _ line: String,
+        _ kind: FulfilmentEvent.Kind,
+        source: String = "warehouse"
+    ) -> FulfilmentEvent {
+        FulfilmentEvent(source: source, eventID: id, orderID: order, lineID: line, kind: kind, occurredMs: 1, path: "")
+    }
+
+    /// Records events as the server does: the domain decides, the store carries it out.
+    func record(
+        _ store: any StorePort,
+        _ orderID: String,
+        _ events: [FulfilmentEvent],
+        nowMs: Int64 = 1000
+    ) async throws -> FulfilmentRecordResult? {
+        try await store.recordFulfilment(orderID: orderID, events: events, actor: "warehouse", nowMs: nowMs, on: loop) {
+            order,
+            pending,
+            fresh in
+            FulfilmentWrite(
+                decision: FulfilmentSettlement.decide(
+                    order: order,
+                    events: fresh,
+                    pending: pending,
+                    policy: CancellationPolicy(),
+                    nowMs: nowMs
+                ),
+                notifications: []
+            )
+        }.get()
+    }
+
+    @Test(
+        "fulfilment events apply once by (source, event id), in order; shipping consumes on hand and reserved once, wherever the pool lives",
+        arguments: backends
+    )
+    func fulfilment(backend: Backend) async throws {
+        try await withStore(backend) { store in
+            for (sku, location) in [("MUG-01", "WH-EAST"), ("CAM-01", "WH-EAST"), ("STRAP-01", "WH-EAST")] {
+                _ = try await store.setOnHand(sku: sku, location: location, onHand: 10, on: loop).get()
+            }
+            let order = try StorageTests.sampleOrder()
+            _ = try await store.ingest(order, actor: "test", on: loop).get()
+            #expect(try await record(store, "web-NOPE", [Self.event("e0", "web-NOPE", "L1", .status(.picked))]) == nil)
+            let first = try #require(
+                try await record(
+                    store,
+                    order.id,
+                    [
+                        Self.event("e1", order.id, "L1", .status(.shipped)),
+                        Self.event("e2", order.id, "L1", .status(.picked)),
+                        Self.event("e3", order.id, "L2", .status(.shipped)),
+                        Self.event("e4", order.id, "L9", .status(.shipped)),
+                    ]
+                )
+            )
+            #expect(first.outcomes.map(\.result) == [.applied, .ignored, .applied, .refused])
+            #expect(first.order.version == order.version + 2)
+            let again = try #require(
+                try await record(
+                    store,
+                    order.id,
+                    [
+                        Self.event("e1", order.id, "L1", .status(.shipped)),
+                        Self.event("e4", order.id, "L9", .status(.shipped)),
+                        Self.event("e1", order.id, "L1", .status(.shipped), source: "3pl"),
+                    ]
+                )
+            )
+            // Applied and ignored events are kept; a refused one may come again; the key is per source.
+            #expect(again.outcomes.map(\.result) == [.duplicate, .refused, .ignored])
+            #expect(again.outcomes.first?.orderVersion == order.version + 1 && again.order == first.order)
+            try await store.waitForDelivery(on: loop).get()
+            for sku in ["MUG-01", "CAM-01", "STRAP-01"] {
+                let pool = try #require(try await store.stock(sku: sku, location: "WH-EAST", on: loop).get().first)
+                let shipped: Int64 = sku == "MUG-01" ? 2 : 1
+                #expect(pool.onHand == 10 - shipped && pool.reserved == 0, "\(sku)")
+            }
+            let history = try #require(try await store.order(order.id, on: loop).get()).history
+            #expect(history.map(\.event) == [HistoryRecord.ingestedEvent, "FULFILMENT_UPDATED", "FULFILMENT_UPDATED"])
+            #expect(history.last?.detail == "warehouse event e3")
         }
     }
 

@@ -57,6 +57,7 @@ struct MethodTableTests {
             mutating == [
                 "IngestOrder", "PutStock", "RedriveDeadLetter", "RequestCancellation", "ConfirmCancellation",
                 "DeclineCancellation", "ReleaseInventory", "WithdrawCancellation", "DiscardDeadLetter",
+                "RecordFulfilmentEvents",
             ]
         )
         #expect(Methods.table.filter(\.streaming).allSatisfy { !$0.mutates })

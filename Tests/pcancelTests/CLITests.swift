@@ -164,6 +164,24 @@ struct CLIProcessTests {
             environment: [:]
         )
         #expect(letters.output.contains("intake/web"))
+        let events = directory.appendingPathComponent("warehouse.json")
+        try
+            #"{"events": [{"event_id": "wms-cli-1", "order_id": "web-W-1001", "line_id": "L1", "status": "picked", "at": "2026-12-03T10:15:00Z"}, {"event_id": "wms-cli-2", "order_id": "web-W-1001", "line_id": "L7", "status": "picked", "at": "2026-12-03T10:15:00Z"}]}"#
+            .write(to: events, atomically: true, encoding: .utf8)
+        let recorded = try await runCommand(
+            pcancel,
+            ["--server", address, "fulfilment", "record", "--source", "warehouse", "--file", events.path],
+            workingDirectory: directory,
+            environment: [:]
+        )
+        // One event applied, one refused (no line L7): the refusal makes the exit status 1.
+        #expect(recorded.status == 1, "\(recorded.error)")
+        #expect(
+            recorded.output.contains("APPLIED   warehouse wms-cli-1  web-W-1001 L1  version 2"),
+            "\(recorded.output)"
+        )
+        #expect(recorded.output.contains("REFUSED   warehouse wms-cli-2") && recorded.output.contains("its lines: L1"))
+        #expect(recorded.output.contains("(dead letter dl-"))
 
         let unreachable = try await runCommand(
             pcancel,

@@ -4,6 +4,7 @@
 #include "pcancel/v1/cancellation.pb-c.h"
 #include "pcancel/v1/diagnostics.pb-c.h"
 #include "pcancel/v1/envelope.pb-c.h"
+#include "pcancel/v1/fulfilment.pb-c.h"
 #include "pcancel/v1/orders.pb-c.h"
 #include "pcancel/v1/service.pb-c.h"
 #include "pcancel/v1/stock.pb-c.h"

@@ -55,6 +55,9 @@ public struct CancellationStateMachine: Sendable {
         case stockReleased
         /// An agent or operator takes the request back (a pending or locked one).
         case withdraw(nowMs: Int64)
+        /// The order changed under a pending request (a fulfilment event) and its lines are no
+        /// longer eligible: it ends now instead of failing when the customer confirms.
+        case abort(nowMs: Int64)
     }
 
     public enum Action: Sendable, Hashable {
@@ -67,6 +70,8 @@ public struct CancellationStateMachine: Sendable {
         case markCompleted
         /// Record the withdrawal and tell the customer.
         case markWithdrawn
+        /// Record the abort with its reasons and tell the customer.
+        case markAborted
         /// Nothing to do.
         case none
         /// Refuse the event, for this reason.
@@ -132,6 +137,14 @@ public struct CancellationStateMachine: Sendable {
             case .aborted:
                 return (next, .refuse(.requestAborted))
             }
+
+        case .abort(let now):
+            // Only a request still waiting for the customer; an expired or locked one holds nothing.
+            guard lifecycle.state == .pendingConfirmation, now < lifecycle.expiresAtMs,
+                lifecycle.failedAttempts < maxFailedAttempts
+            else { return (next, .none) }
+            next.state = .aborted
+            return (next, .markAborted)
 
         case .stockReleased:
             guard lifecycle.state == .confirmed else { return (next, .none) }

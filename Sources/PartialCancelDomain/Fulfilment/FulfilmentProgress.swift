@@ -1,18 +1,8 @@
-/// Units leaving a pool because their line shipped: on hand and reserved both go down by
-/// `quantity`, once (the id is per order and line).
-public struct StockConsumption: Sendable, Hashable, Codable {
-    public var id: String
-    public var sku: String
-    public var location: String
-    public var quantity: Int64
-    public var orderID: String
-    public var lineID: String
-}
-
 /// What a fulfilment event does to its order.
 public enum FulfilmentOutcome: Sendable, Hashable {
-    /// The order after the event (its version one up), and the units the event shipped.
-    case applied(Order, consumed: [StockConsumption])
+    /// The order after the event (its version one up), and the units the event shipped
+    /// (`CONSUME` changes, one per line that holds stock; the id is per order and line).
+    case applied(Order, consumed: [StockChange])
     /// Recorded, but nothing changes: a late, lower status, or what the line already says.
     case ignored(reason: String)
 }
@@ -50,7 +40,7 @@ public enum FulfilmentProgress {
             return .ignored(reason: "line \(line.id) has no units left: they were cancelled")
         }
         var after = order
-        var consumed: [StockConsumption] = []
+        var consumed: [StockChange] = []
         switch event.kind {
         case .status(let status):
             guard rank(status) > rank(current.status) else {
@@ -88,14 +78,15 @@ public enum FulfilmentProgress {
 
     /// The units a line's shipping takes from their pools: its remaining units at its location,
     /// or, for a bundle with components, each component's.
-    static func consumption(of line: Line, in order: Order) -> [StockConsumption] {
+    static func consumption(of line: Line, in order: Order) -> [StockChange] {
         let affected = order.lines.filter { $0.id == line.id || $0.parentLineID == line.id }
         return affected.compactMap { part in
             guard part.holdsStock(in: order), let fulfilment = part.fulfilment, part.remainingQuantity > 0 else {
                 return nil
             }
-            return StockConsumption(
+            return StockChange(
                 id: "\(order.id)/ship/\(part.id)",
+                kind: .consume,
                 sku: part.sku,
                 location: fulfilment.location,
                 quantity: part.remainingQuantity,

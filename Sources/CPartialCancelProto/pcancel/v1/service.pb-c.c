@@ -7,7 +7,7 @@
 #endif
 
 #include "pcancel/v1/service.pb-c.h"
-static const ProtobufCMethodDescriptor pcancel__v1__partial_cancellation__method_descriptors[21] =
+static const ProtobufCMethodDescriptor pcancel__v1__partial_cancellation__method_descriptors[22] =
 {
   { "Ping", &pcancel__v1__ping_request__descriptor, &pcancel__v1__ping_response__descriptor },
   { "Health", &pcancel__v1__health_request__descriptor, &pcancel__v1__health_response__descriptor },
@@ -30,6 +30,7 @@ static const ProtobufCMethodDescriptor pcancel__v1__partial_cancellation__method
   { "WithdrawCancellation", &pcancel__v1__withdraw_cancellation_request__descriptor, &pcancel__v1__withdraw_cancellation_response__descriptor },
   { "GetDeadLetter", &pcancel__v1__get_dead_letter_request__descriptor, &pcancel__v1__get_dead_letter_response__descriptor },
   { "DiscardDeadLetter", &pcancel__v1__discard_dead_letter_request__descriptor, &pcancel__v1__discard_dead_letter_response__descriptor },
+  { "RecordFulfilmentEvents", &pcancel__v1__record_fulfilment_events_request__descriptor, &pcancel__v1__record_fulfilment_events_response__descriptor },
 };
 const unsigned pcancel__v1__partial_cancellation__method_indices_by_name[] = {
   12,        /* ConfirmCancellation */
@@ -45,6 +46,7 @@ const unsigned pcancel__v1__partial_cancellation__method_indices_by_name[] = {
   11,        /* ListNotifications */
   0,        /* Ping */
   4,        /* PutStock */
+  21,        /* RecordFulfilmentEvents */
   7,        /* RedriveDeadLetter */
   14,        /* ReleaseInventory */
   9,        /* RequestCancellation */
@@ -61,7 +63,7 @@ const ProtobufCServiceDescriptor pcancel__v1__partial_cancellation__descriptor =
   "PartialCancellation",
   "Pcancel__V1__PartialCancellation",
   "pcancel.v1",
-  21,
+  22,
   pcancel__v1__partial_cancellation__method_descriptors,
   pcancel__v1__partial_cancellation__method_indices_by_name
 };
@@ -232,6 +234,14 @@ void pcancel__v1__partial_cancellation__discard_dead_letter(ProtobufCService *se
 {
   assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
   service->invoke(service, 20, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void pcancel__v1__partial_cancellation__record_fulfilment_events(ProtobufCService *service,
+                                                                 const Pcancel__V1__RecordFulfilmentEventsRequest *input,
+                                                                 Pcancel__V1__RecordFulfilmentEventsResponse_Closure closure,
+                                                                 void *closure_data)
+{
+  assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
+  service->invoke(service, 21, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void pcancel__v1__partial_cancellation__init (Pcancel__V1__PartialCancellation_Service *service,
                                               Pcancel__V1__PartialCancellation_ServiceDestroy destroy)

@@ -16,6 +16,7 @@ PROTOBUF_C__BEGIN_DECLS
 
 #include "pcancel/v1/cancellation.pb-c.h"
 #include "pcancel/v1/diagnostics.pb-c.h"
+#include "pcancel/v1/fulfilment.pb-c.h"
 #include "pcancel/v1/orders.pb-c.h"
 #include "pcancel/v1/stock.pb-c.h"
 #include "pcancel/v1/watch.pb-c.h"
@@ -120,6 +121,10 @@ struct Pcancel__V1__PartialCancellation_Service
                               const Pcancel__V1__DiscardDeadLetterRequest *input,
                               Pcancel__V1__DiscardDeadLetterResponse_Closure closure,
                               void *closure_data);
+  void (*record_fulfilment_events)(Pcancel__V1__PartialCancellation_Service *service,
+                                   const Pcancel__V1__RecordFulfilmentEventsRequest *input,
+                                   Pcancel__V1__RecordFulfilmentEventsResponse_Closure closure,
+                                   void *closure_data);
 };
 typedef void (*Pcancel__V1__PartialCancellation_ServiceDestroy)(Pcancel__V1__PartialCancellation_Service *);
 void pcancel__v1__partial_cancellation__init (Pcancel__V1__PartialCancellation_Service *service,
@@ -148,7 +153,8 @@ void pcancel__v1__partial_cancellation__init (Pcancel__V1__PartialCancellation_S
       function_prefix__ ## watch_stock,\
       function_prefix__ ## withdraw_cancellation,\
       function_prefix__ ## get_dead_letter,\
-      function_prefix__ ## discard_dead_letter  }
+      function_prefix__ ## discard_dead_letter,\
+      function_prefix__ ## record_fulfilment_events  }
 void pcancel__v1__partial_cancellation__ping(ProtobufCService *service,
                                              const Pcancel__V1__PingRequest *input,
                                              Pcancel__V1__PingResponse_Closure closure,
@@ -233,6 +239,10 @@ void pcancel__v1__partial_cancellation__discard_dead_letter(ProtobufCService *se
                                                             const Pcancel__V1__DiscardDeadLetterRequest *input,
                                                             Pcancel__V1__DiscardDeadLetterResponse_Closure closure,
                                                             void *closure_data);
+void pcancel__v1__partial_cancellation__record_fulfilment_events(ProtobufCService *service,
+                                                                 const Pcancel__V1__RecordFulfilmentEventsRequest *input,
+                                                                 Pcancel__V1__RecordFulfilmentEventsResponse_Closure closure,
+                                                                 void *closure_data);
 
 /* --- descriptors --- */
 
