@@ -191,6 +191,8 @@ public struct ServerConfiguration: Sendable {
     public var intake = IntakeLimits()
     /// Bounds on a batch of fulfilment events.
     public var fulfilment = FulfilmentLimits()
+    /// When an order channel or fulfilment source counts as degraded.
+    public var sources = SourceHealthConfiguration()
     /// Refund policy, cancellation windows per channel and tier, excluded tender kinds.
     public var cancellation = CancellationPolicy()
     /// Email delivery: sink, retries, backoff.

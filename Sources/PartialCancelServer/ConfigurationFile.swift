@@ -153,6 +153,51 @@ public enum ConfigurationFile {
             try bounded("max_lines_per_shipment", 1...10_000) { configuration.fulfilment.maxLinesPerShipment = $0 }
             try bounded("max_id_bytes", 8...1024) { configuration.fulfilment.maxIDBytes = $0 }
         }
+        try reader.object("sources") { sources in
+            try sources.int("window_ms") { value in
+                guard (10_000...86_400_000).contains(value) else {
+                    throw ConfigurationError("sources.window_ms must be 10000...86400000 (got \(value))")
+                }
+                configuration.sources.windowMs = Int64(value)
+            }
+            var rules: [SourceHealthRule] = []
+            try sources.array("rules") { _, entry in
+                var rule = SourceHealthRule()
+                let path = entry.path
+                try entry.string("source") { rule.source = $0 }
+                try entry.int("max_silence_ms") { value in
+                    guard value >= 1000 else {
+                        throw ConfigurationError("\(path).max_silence_ms must be at least 1000")
+                    }
+                    rule.maxSilenceMs = Int64(value)
+                }
+                try entry.int("max_reject_percent") { value in
+                    guard (0...100).contains(value) else {
+                        throw ConfigurationError("\(path).max_reject_percent must be 0...100 (got \(value))")
+                    }
+                    rule.maxRejectShare = Double(value) / 100
+                }
+                try entry.int("min_events") { value in
+                    guard value >= 1 else { throw ConfigurationError("\(path).min_events must be at least 1") }
+                    rule.minEvents = value
+                }
+                try entry.finish()
+                let known = Intake().channels + FulfilmentIntake().sources
+                guard rule.source == "*" || known.contains(rule.source) else {
+                    throw ConfigurationError(
+                        "\(path).source '\(rule.source)' is no source; known: *, \(known.sorted().joined(separator: ", "))"
+                    )
+                }
+                if rules.contains(where: { $0.source == rule.source }) {
+                    throw ConfigurationError("\(path): a second rule for source '\(rule.source)'")
+                }
+                rules.append(rule)
+            }
+            // The default rule stays for sources without one of their own, unless a `*` rule replaces it.
+            if !rules.isEmpty {
+                configuration.sources.rules = rules + (rules.contains { $0.source == "*" } ? [] : [SourceHealthRule()])
+            }
+        }
         try reader.object("cancellation") { cancellation in
             let policyPath = cancellation.path
             func refundPolicy(_ value: String, _ path: String) throws -> RefundPolicy {

@@ -19,6 +19,8 @@ struct DiagnosticsService {
     /// Shards that cannot write (a full disk), each with its reason; asked after `shards`, which
     /// probes them. Not ready while any is listed.
     var unwritableShards: @Sendable () -> [String] = { [] }
+    /// Each order channel's and fulfilment source's health (a degraded one does not make the server unready).
+    var sources: @Sendable () -> [SourceHealthView] = { [] }
 
     var methods: [MethodDescriptor] {
         [
@@ -39,6 +41,7 @@ struct DiagnosticsService {
     /// the outbox lag under its bound.
     func health(on loop: any EventLoop) -> EventLoopFuture<HealthResponse> {
         var health = runtime.health()
+        health.sources = sources()
         guard let shards else {
             health.ready = health.status == .serving
             if !health.ready { health.notReady = ["server is \(health.status.name.lowercased())"] }
@@ -76,7 +79,8 @@ struct DiagnosticsService {
             protocolVersion: health.protocolVersion,
             shards: [],
             ready: health.ready,
-            notReady: []
+            notReady: [],
+            sources: []
         )
     }
 
@@ -89,7 +93,8 @@ struct DiagnosticsService {
             methods: methods,
             eligibilityRejects: rejects,
             watches: UInt32(clamping: watches()),
-            watchesDropped: dropped
+            watchesDropped: dropped,
+            sources: sources()
         )
         guard let shards else { return loop.makeSucceededFuture(stats) }
         return shards(loop).map { views in

@@ -13,6 +13,8 @@ struct FulfilmentService {
     let intake: FulfilmentIntake
     let policy: CancellationPolicy
     let now: @Sendable () -> Int64
+    /// Where each source's accepted, retried and refused events are counted.
+    let sources: SourceHealthTracker
     var pool: NIOThreadPool = .singleton
 
     /// Dead-letter kinds: a whole batch that could not be read, and one event that could not apply.
@@ -51,6 +53,7 @@ struct FulfilmentService {
             switch parsed {
             case .events(let events):
                 return apply(events, actor: actor, on: context.eventLoop).map { recorded in
+                    count(recorded, source: request.source)
                     context.log(
                         .info,
                         "fulfilment events recorded",
@@ -75,6 +78,7 @@ struct FulfilmentService {
                     payload: payload,
                     on: context.eventLoop
                 ).flatMapThrowing { id in
+                    sources.record(request.source, .rejected)
                     context.log(
                         .info,
                         "fulfilment batch refused",
@@ -82,6 +86,19 @@ struct FulfilmentService {
                     )
                     throw IntakeRefused(error: error, deadLetterID: id)
                 }
+            }
+        }
+    }
+
+    /// Counts a batch's results for its source's health: applied and ignored events were accepted
+    /// (with their lag), duplicates were retries, refused ones rejected.
+    private func count(_ recorded: Recorded, source: String) {
+        let arrived = now()
+        for result in recorded.results {
+            switch FulfilmentEventOutcome.Result(rawValue: result.result) {
+            case .applied, .ignored: sources.record(source, .accepted(lagMs: arrived - result.occurredMs))
+            case .duplicate: sources.record(source, .retry)
+            case .refused, nil: sources.record(source, .rejected)
             }
         }
     }
@@ -223,7 +240,8 @@ struct FulfilmentService {
             detail: outcome.detail,
             reason: outcome.reason,
             path: outcome.result == .refused ? outcome.path : "",
-            orderVersion: outcome.orderVersion
+            orderVersion: outcome.orderVersion,
+            occurredMs: outcome.occurredMs
         )
     }
 

@@ -9,6 +9,9 @@ struct OrderService {
     let storage: any StorePort
     /// Parses payloads (large ones off the event loops).
     let parser: IntakeParser
+    /// Where each channel's accepted, retried and refused orders are counted.
+    let sources: SourceHealthTracker
+    let now: @Sendable () -> Int64
 
     var methods: [MethodDescriptor] {
         [
@@ -37,7 +40,11 @@ struct OrderService {
             switch parsed {
             case .order(let order):
                 return storage.ingest(order, actor: actor, on: context.eventLoop).map { outcome in
-                    IngestOrderResponse(order: ViewMapping.view(outcome.order), created: outcome.created)
+                    sources.record(
+                        request.channel,
+                        outcome.created ? .accepted(lagMs: now() - order.placedAtMs) : .retry
+                    )
+                    return IngestOrderResponse(order: ViewMapping.view(outcome.order), created: outcome.created)
                 }
             case .refused(let error, let priority, let key):
                 // Refused payloads are kept as dead letters, most valuable first, to be fixed and re-driven.
@@ -51,6 +58,7 @@ struct OrderService {
                     payload: payload,
                     on: context.eventLoop
                 ).flatMapThrowing { id in
+                    sources.record(request.channel, .rejected)
                     context.log(
                         .info,
                         "intake refused",

@@ -31,6 +31,8 @@ public final class PartialCancelServer: Service, Sendable {
     /// directory), open while the server exists.
     public let storage: any StorePort
     private let delivery: NotificationDelivery
+    /// What each order channel and fulfilment source sent (Health, Stats, metrics).
+    let sources: SourceHealthTracker
     /// The listener's TLS, when configured.
     private let tlsContext: NIOSSLContext?
 
@@ -71,12 +73,22 @@ public final class PartialCancelServer: Service, Sendable {
             dataDirectory: configuration.dataDirectory,
             loop: group.next()
         )
+        let intake = Intake(limits: configuration.intake)
+        let fulfilmentIntake = FulfilmentIntake(limits: configuration.fulfilment)
+        let sources = SourceHealthTracker(
+            channels: intake.channels,
+            fulfilmentSources: fulfilmentIntake.sources,
+            configuration: configuration.sources,
+            now: clock.nowMs
+        )
+        self.sources = sources
         var diagnostics = DiagnosticsService(
             runtime: runtime,
             maxPingDelayMs: configuration.limits.maxPingDelayMs,
             metrics: metrics,
             maxOutboxLagMs: configuration.limits.maxOutboxLagMs
         )
+        diagnostics.sources = { sources.snapshot() }
         diagnostics.shards = { loop in storage.health(on: loop).map { $0.map(ViewMapping.view) } }
         diagnostics.watches = { storage.watchCount }
         diagnostics.unwritableShards = { storage.unwritableShards }
@@ -89,15 +101,16 @@ public final class PartialCancelServer: Service, Sendable {
             staleAfterMs: Int64(configuration.limits.maxDeadlineMs) * 2,
             now: clock.nowMs
         )
-        let parser = IntakeParser(intake: Intake(limits: configuration.intake), now: clock.nowMs)
+        let parser = IntakeParser(intake: intake, now: clock.nowMs)
         let fulfilment = FulfilmentService(
             storage: storage,
-            intake: FulfilmentIntake(limits: configuration.fulfilment),
+            intake: fulfilmentIntake,
             policy: configuration.cancellation,
-            now: clock.nowMs
+            now: clock.nowMs,
+            sources: sources
         )
         let services =
-            OrderService(storage: storage, parser: parser).methods
+            OrderService(storage: storage, parser: parser, sources: sources, now: clock.nowMs).methods
             + fulfilment.methods
             + DeadLetterService(
                 storage: storage,
@@ -231,13 +244,15 @@ public final class PartialCancelServer: Service, Sendable {
         if let metricsPort = configuration.metricsPort {
             let diagnostics = self.diagnostics
             let storage = self.storage
+            let sources = self.sources
             let pages = MetricsEndpoint.Pages(
                 metrics: { loop in
                     storage.health(on: loop).map { shards in
                         metrics.render(
                             connections: runtime.openChannels.count,
                             watches: storage.watchCount,
-                            shards: shards.map(ViewMapping.view)
+                            shards: shards.map(ViewMapping.view),
+                            sources: sources.snapshot()
                         )
                     }
                 },

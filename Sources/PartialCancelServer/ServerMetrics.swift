@@ -1,4 +1,5 @@
 import CoreMetrics
+import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import PartialCancelWire
@@ -24,6 +25,8 @@ public final class ServerMetrics: Sendable {
     private let rejects = NIOLockedValueBox<[RejectKey: (count: UInt64, counter: CoreMetrics.Counter)]>([:])
     private let watchesDropped = NIOLockedValueBox<UInt64>(0)
     private let watchesDroppedCounter: CoreMetrics.Counter
+    /// Each source's counts as last rendered, so that its counters move on by the difference.
+    private let renderedSources = NIOLockedValueBox<[String: UInt64]>([:])
 
     /// - Parameter methods: the names of every method the server serves.
     public init(methods names: [String] = Methods.all) {
@@ -95,9 +98,11 @@ public final class ServerMetrics: Sendable {
         return (methods, rejects, watchesDropped.withLockedValue { $0 })
     }
 
-    /// Sets the gauges that describe now (connections, watches, each shard's queue and backlogs),
-    /// then renders everything in the Prometheus text format.
-    func render(connections: Int, watches: Int, shards: [ShardHealthView]) -> [UInt8] {
+    /// Sets the gauges that describe now (connections, watches, each shard's queue and backlogs,
+    /// each source's state), then renders everything in the Prometheus text format.
+    func render(connections: Int, watches: Int, shards: [ShardHealthView], sources: [SourceHealthView] = []) -> [UInt8]
+    {
+        renderSources(sources)
         gauge("pcancel_connections").record(connections)
         gauge("pcancel_watches").record(watches)
         for shard in shards {
@@ -114,6 +119,42 @@ public final class ServerMetrics: Sendable {
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         return buffer
+    }
+
+    /// Per source: its counts as counters (each moved on by what arrived since the last render),
+    /// and its state, reject share, lag and silence as gauges.
+    private func renderSources(_ sources: [SourceHealthView]) {
+        let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+        renderedSources.withLockedValue { rendered in
+            for source in sources {
+                let counts = [
+                    ("accepted", source.accepted), ("rejected", source.rejected), ("retry", source.retries),
+                ]
+                for (outcome, total) in counts {
+                    let key = "\(source.name)/\(outcome)"
+                    let delta = total - min(total, rendered[key] ?? 0)
+                    if delta > 0 {
+                        CoreMetrics.Counter(
+                            label: "pcancel_source_events_total",
+                            dimensions: [("source", source.name), ("outcome", outcome)],
+                            factory: factory
+                        ).increment(by: Int64(clamping: delta))
+                    }
+                    rendered[key] = total
+                }
+            }
+        }
+        for source in sources {
+            let dimensions = [("source", source.name)]
+            gauge("pcancel_source_degraded", dimensions).record(source.state == "DEGRADED" ? 1 : 0)
+            gauge("pcancel_source_reject_share", dimensions).record(source.rejectShare)
+            gauge("pcancel_source_lag_mean_seconds", dimensions).record(Double(source.lagMeanMs) / 1000)
+            if source.lastAcceptedMs > 0 {
+                gauge("pcancel_source_last_accepted_age_seconds", dimensions).record(
+                    Double(max(0, nowMs - source.lastAcceptedMs)) / 1000
+                )
+            }
+        }
     }
 
     private func gauge(_ label: String, _ dimensions: [(String, String)] = []) -> CoreMetrics.Gauge {

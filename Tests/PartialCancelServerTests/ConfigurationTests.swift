@@ -157,6 +157,53 @@ struct CancellationConfigurationTests {
         )
     }
 
+    @Test("the fulfilment and sources sections set the batch bounds, the window and each source's rule")
+    func fulfilmentAndSources() throws {
+        let json = """
+            {"fulfilment": {"max_events_per_batch": 50, "max_lines_per_shipment": 7, "max_id_bytes": 64},
+             "sources": {"window_ms": 60000, "rules": [
+                {"source": "warehouse", "max_silence_ms": 900000},
+                {"source": "web", "max_reject_percent": 10, "min_events": 5}]}}
+            """
+        let configuration = try ConfigurationFile.parse(Data(json.utf8))
+        #expect(configuration.fulfilment.maxEventsPerBatch == 50 && configuration.fulfilment.maxLinesPerShipment == 7)
+        #expect(configuration.fulfilment.maxIDBytes == 64)
+        #expect(configuration.sources.windowMs == 60_000)
+        #expect(configuration.sources.rule(for: "warehouse").maxSilenceMs == 900_000)
+        #expect(configuration.sources.rule(for: "web").maxRejectShare == 0.1)
+        #expect(configuration.sources.rule(for: "web").minEvents == 5)
+        // Without a rule of its own (and no `*` rule), a source keeps the defaults.
+        #expect(configuration.sources.rule(for: "3pl") == SourceHealthRule())
+    }
+
+    @Test(
+        "bad fulfilment and sources settings name the setting",
+        arguments: [
+            (#"{"fulfilment": {"max_events_per_batch": 0}}"#, "fulfilment.max_events_per_batch must be 1...100000"),
+            (#"{"sources": {"window_ms": 5}}"#, "sources.window_ms must be 10000...86400000"),
+            (
+                #"{"sources": {"rules": [{"source": "warehose", "max_silence_ms": 60000}]}}"#,
+                "sources.rules[0].source 'warehose' is no source; known: *, 3pl, callcenter"
+            ),
+            (
+                #"{"sources": {"rules": [{"source": "web", "max_reject_percent": 150}]}}"#,
+                "sources.rules[0].max_reject_percent must be 0...100"
+            ),
+            (
+                #"{"sources": {"rules": [{"source": "web"}, {"source": "web"}]}}"#,
+                "sources.rules[1]: a second rule for source 'web'"
+            ),
+        ]
+    )
+    func refusesSources(json: String, message: String) {
+        do {
+            _ = try ConfigurationFile.parse(Data(json.utf8))
+            Issue.record("accepted \(json)")
+        } catch {
+            #expect("\(error)".contains(message), "\(error)")
+        }
+    }
+
     @Test(
         "bad cancellation settings name the setting",
         arguments: [

@@ -81,12 +81,14 @@ struct StorageTests {
                     == order.totals.total
             )
             #expect(throws: StorageError.self) { try db.execute("UPDATE orders SET ingested_total = 1") }
-            // As a shard from before migration 10, with the old form of the history's detail.
+            // As a shard from before migration 10 (so without the later ones too), with the old
+            // form of the history's detail.
             try db.execute(
                 """
                 DROP TRIGGER orders_ingested_total_fixed;
                 ALTER TABLE orders DROP COLUMN ingested_total;
-                DELETE FROM schema_migrations WHERE version = 10;
+                DROP TABLE fulfilment_events;
+                DELETE FROM schema_migrations WHERE version >= 10;
                 UPDATE order_history SET detail = 'status CONFIRMED, total \(order.totals.total) USD' WHERE event = 'INGESTED';
                 """
             )

@@ -182,6 +182,22 @@ struct CLIProcessTests {
         )
         #expect(recorded.output.contains("REFUSED   warehouse wms-cli-2") && recorded.output.contains("its lines: L1"))
         #expect(recorded.output.contains("(dead letter dl-"))
+        let sources = try await runCommand(
+            pcancel,
+            ["--server", address, "sources"],
+            workingDirectory: directory,
+            environment: [:]
+        )
+        // The web channel's one order was refused above, but the default rule wants 20 events in the
+        // window before it judges a share: every source is OK, and the table lists them all.
+        #expect(sources.status == 0, "\(sources.output)\(sources.error)")
+        for name in ["web", "marketplace", "callcenter", "warehouse", "3pl"] {
+            #expect(
+                sources.output.contains("\n\(name.padding(toLength: 11, withPad: " ", startingAt: 0))  "),
+                "\(name)"
+            )
+        }
+        #expect(sources.output.contains("warehouse    fulfilment  OK "), "\(sources.output)")
 
         let unreachable = try await runCommand(
             pcancel,

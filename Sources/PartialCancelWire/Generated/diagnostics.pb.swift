@@ -115,6 +115,8 @@ public struct HealthResponse: Sendable, Hashable {
     public var ready: Bool
     /// why not ready, one line per cause
     public var notReady: [String]
+    /// each order channel and fulfilment source (not for anonymous callers)
+    public var sources: [SourceHealthView]
 
     public init(
         status: ServingStatus = .unknown,
@@ -124,7 +126,8 @@ public struct HealthResponse: Sendable, Hashable {
         protocolVersion: UInt32 = 0,
         shards: [ShardHealthView] = [],
         ready: Bool = false,
-        notReady: [String] = []
+        notReady: [String] = [],
+        sources: [SourceHealthView] = []
     ) {
         self.status = status
         self.serverVersion = serverVersion
@@ -134,6 +137,7 @@ public struct HealthResponse: Sendable, Hashable {
         self.shards = shards
         self.ready = ready
         self.notReady = notReady
+        self.sources = sources
     }
 }
 
@@ -155,6 +159,8 @@ extension HealthResponse: WireMessage {
         c.ready = ready ? 1 : 0
         c.n_not_ready = notReady.count
         c.not_ready = arena.cStrings(notReady)
+        c.n_sources = sources.count
+        c.sources = arena.messages(sources)
         return c
     }
 
@@ -168,7 +174,8 @@ extension HealthResponse: WireMessage {
             protocolVersion: p.protocol_version,
             shards: try reader.messages(p.n_shards, p.shards, "shards", as: ShardHealthView.self),
             ready: p.ready != 0,
-            notReady: try reader.strings(p.n_not_ready, p.not_ready, "not_ready")
+            notReady: try reader.strings(p.n_not_ready, p.not_ready, "not_ready"),
+            sources: try reader.messages(p.n_sources, p.sources, "sources", as: SourceHealthView.self)
         )
     }
 }
@@ -283,6 +290,8 @@ public struct StatsResponse: Sendable, Hashable {
     public var watches: UInt32
     /// watches ended because their watcher fell behind
     public var watchesDropped: UInt64
+    /// each order channel and fulfilment source
+    public var sources: [SourceHealthView]
 
     public init(
         uptimeMs: UInt64 = 0,
@@ -292,7 +301,8 @@ public struct StatsResponse: Sendable, Hashable {
         shards: [ShardHealthView] = [],
         stockMessagesInFlight: Int64 = 0,
         watches: UInt32 = 0,
-        watchesDropped: UInt64 = 0
+        watchesDropped: UInt64 = 0,
+        sources: [SourceHealthView] = []
     ) {
         self.uptimeMs = uptimeMs
         self.connections = connections
@@ -302,6 +312,7 @@ public struct StatsResponse: Sendable, Hashable {
         self.stockMessagesInFlight = stockMessagesInFlight
         self.watches = watches
         self.watchesDropped = watchesDropped
+        self.sources = sources
     }
 }
 
@@ -324,6 +335,8 @@ extension StatsResponse: WireMessage {
         c.stock_messages_in_flight = stockMessagesInFlight
         c.watches = watches
         c.watches_dropped = watchesDropped
+        c.n_sources = sources.count
+        c.sources = arena.messages(sources)
         return c
     }
 
@@ -342,7 +355,123 @@ extension StatsResponse: WireMessage {
             shards: try reader.messages(p.n_shards, p.shards, "shards", as: ShardHealthView.self),
             stockMessagesInFlight: p.stock_messages_in_flight,
             watches: p.watches,
-            watchesDropped: p.watches_dropped
+            watchesDropped: p.watches_dropped,
+            sources: try reader.messages(p.n_sources, p.sources, "sources", as: SourceHealthView.self)
+        )
+    }
+}
+
+/// What one source sent this server (docs/FULFILMENT.md, "Source health"): counts since the server
+/// started; rates, the reject share and the lag over the last window_ms. A degraded source does not
+/// make the server unready: the server is fine, the source is not.
+public struct SourceHealthView: Sendable, Hashable {
+    /// "web", "marketplace", "callcenter", "warehouse", "3pl"
+    public var name: String
+    /// "channel" or "fulfilment"
+    public var kind: String
+    /// OK or DEGRADED
+    public var state: String
+    /// why DEGRADED, one line each
+    public var reasons: [String]
+    /// Unix ms of the last accepted event; 0: none since the server started
+    public var lastAcceptedMs: Int64
+    /// events (orders, fulfilment events) accepted
+    public var accepted: UInt64
+    /// refused (each kept as a dead letter, or one for a batch that could not be read)
+    public var rejected: UInt64
+    /// sent again: an order or event id stored before
+    public var retries: UInt64
+    /// dead letters written for the source
+    public var deadLetters: UInt64
+    public var acceptedPerMinute: Double
+    public var rejectedPerMinute: Double
+    /// rejected ÷ (accepted + rejected), over the window
+    public var rejectShare: Double
+    /// arrival minus the event's own time (an order's placing time), over the window
+    public var lagMeanMs: Int64
+    public var lagMaxMs: Int64
+    public var windowMs: Int64
+
+    public init(
+        name: String = "",
+        kind: String = "",
+        state: String = "",
+        reasons: [String] = [],
+        lastAcceptedMs: Int64 = 0,
+        accepted: UInt64 = 0,
+        rejected: UInt64 = 0,
+        retries: UInt64 = 0,
+        deadLetters: UInt64 = 0,
+        acceptedPerMinute: Double = 0,
+        rejectedPerMinute: Double = 0,
+        rejectShare: Double = 0,
+        lagMeanMs: Int64 = 0,
+        lagMaxMs: Int64 = 0,
+        windowMs: Int64 = 0
+    ) {
+        self.name = name
+        self.kind = kind
+        self.state = state
+        self.reasons = reasons
+        self.lastAcceptedMs = lastAcceptedMs
+        self.accepted = accepted
+        self.rejected = rejected
+        self.retries = retries
+        self.deadLetters = deadLetters
+        self.acceptedPerMinute = acceptedPerMinute
+        self.rejectedPerMinute = rejectedPerMinute
+        self.rejectShare = rejectShare
+        self.lagMeanMs = lagMeanMs
+        self.lagMaxMs = lagMaxMs
+        self.windowMs = windowMs
+    }
+}
+
+extension SourceHealthView: WireMessage {
+    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+        PartialCancelWire.descriptor(of: pcancel__v1__source_health__init, Pcancel__V1__SourceHealth())
+    }
+
+    public func cMessage(in arena: Arena) -> Pcancel__V1__SourceHealth {
+        var c = Pcancel__V1__SourceHealth()
+        pcancel__v1__source_health__init(&c)
+        c.name = arena.cString(name)
+        c.kind = arena.cString(kind)
+        c.state = arena.cString(state)
+        c.n_reasons = reasons.count
+        c.reasons = arena.cStrings(reasons)
+        c.last_accepted_ms = lastAcceptedMs
+        c.accepted = accepted
+        c.rejected = rejected
+        c.retries = retries
+        c.dead_letters = deadLetters
+        c.accepted_per_minute = acceptedPerMinute
+        c.rejected_per_minute = rejectedPerMinute
+        c.reject_share = rejectShare
+        c.lag_mean_ms = lagMeanMs
+        c.lag_max_ms = lagMaxMs
+        c.window_ms = windowMs
+        return c
+    }
+
+    public init(cMessage c: UnsafePointer<Pcancel__V1__SourceHealth>, reader: FieldReader) throws(WireDecodeError) {
+        let p = c.pointee
+        self.init(
+            name: try reader.string(p.name, "name"),
+            kind: try reader.string(p.kind, "kind"),
+            state: try reader.string(p.state, "state"),
+            reasons: try reader.strings(p.n_reasons, p.reasons, "reasons"),
+            lastAcceptedMs: p.last_accepted_ms,
+            accepted: p.accepted,
+            rejected: p.rejected,
+            retries: p.retries,
+            deadLetters: p.dead_letters,
+            acceptedPerMinute: p.accepted_per_minute,
+            rejectedPerMinute: p.rejected_per_minute,
+            rejectShare: p.reject_share,
+            lagMeanMs: p.lag_mean_ms,
+            lagMaxMs: p.lag_max_ms,
+            windowMs: p.window_ms
         )
     }
 }

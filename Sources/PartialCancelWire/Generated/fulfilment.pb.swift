@@ -103,6 +103,8 @@ public struct FulfilmentEventResult: Sendable, Hashable {
     public var orderVersion: Int64
     /// REFUSED: the dead letter that keeps the event for a re-drive
     public var deadLetterID: String
+    /// when the source says it happened (Unix ms)
+    public var occurredMs: Int64
 
     public init(
         source: String = "",
@@ -114,7 +116,8 @@ public struct FulfilmentEventResult: Sendable, Hashable {
         reason: String = "",
         path: String = "",
         orderVersion: Int64 = 0,
-        deadLetterID: String = ""
+        deadLetterID: String = "",
+        occurredMs: Int64 = 0
     ) {
         self.source = source
         self.eventID = eventID
@@ -126,6 +129,7 @@ public struct FulfilmentEventResult: Sendable, Hashable {
         self.path = path
         self.orderVersion = orderVersion
         self.deadLetterID = deadLetterID
+        self.occurredMs = occurredMs
     }
 }
 
@@ -150,6 +154,7 @@ extension FulfilmentEventResult: WireMessage {
         c.path = arena.cString(path)
         c.order_version = orderVersion
         c.dead_letter_id = arena.cString(deadLetterID)
+        c.occurred_ms = occurredMs
         return c
     }
 
@@ -168,7 +173,8 @@ extension FulfilmentEventResult: WireMessage {
             reason: try reader.string(p.reason, "reason"),
             path: try reader.string(p.path, "path"),
             orderVersion: p.order_version,
-            deadLetterID: try reader.string(p.dead_letter_id, "dead_letter_id")
+            deadLetterID: try reader.string(p.dead_letter_id, "dead_letter_id"),
+            occurredMs: p.occurred_ms
         )
     }
 }

@@ -322,6 +322,51 @@ void   pcancel__v1__stats_response__free_unpacked
   assert(message->base.descriptor == &pcancel__v1__stats_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   pcancel__v1__source_health__init
+                     (Pcancel__V1__SourceHealth         *message)
+{
+  static const Pcancel__V1__SourceHealth init_value = PCANCEL__V1__SOURCE_HEALTH__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__source_health__get_packed_size
+                     (const Pcancel__V1__SourceHealth *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__source_health__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__source_health__pack
+                     (const Pcancel__V1__SourceHealth *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__source_health__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__source_health__pack_to_buffer
+                     (const Pcancel__V1__SourceHealth *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__source_health__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__SourceHealth *
+       pcancel__v1__source_health__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__SourceHealth *)
+     protobuf_c_message_unpack (&pcancel__v1__source_health__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__source_health__free_unpacked
+                     (Pcancel__V1__SourceHealth *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__source_health__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   pcancel__v1__method_stats__init
                      (Pcancel__V1__MethodStats         *message)
 {
@@ -577,7 +622,7 @@ const ProtobufCMessageDescriptor pcancel__v1__health_request__descriptor =
   (ProtobufCMessageInit) pcancel__v1__health_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor pcancel__v1__health_response__field_descriptors[8] =
+static const ProtobufCFieldDescriptor pcancel__v1__health_response__field_descriptors[9] =
 {
   {
     "status",
@@ -675,6 +720,18 @@ static const ProtobufCFieldDescriptor pcancel__v1__health_response__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "sources",
+    9,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Pcancel__V1__HealthResponse, n_sources),
+    offsetof(Pcancel__V1__HealthResponse, sources),
+    &pcancel__v1__source_health__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned pcancel__v1__health_response__field_indices_by_name[] = {
   3,   /* field[3] = connections */
@@ -683,13 +740,14 @@ static const unsigned pcancel__v1__health_response__field_indices_by_name[] = {
   6,   /* field[6] = ready */
   1,   /* field[1] = server_version */
   5,   /* field[5] = shards */
+  8,   /* field[8] = sources */
   0,   /* field[0] = status */
   2,   /* field[2] = uptime_ms */
 };
 static const ProtobufCIntRange pcancel__v1__health_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor pcancel__v1__health_response__descriptor =
 {
@@ -699,7 +757,7 @@ const ProtobufCMessageDescriptor pcancel__v1__health_response__descriptor =
   "Pcancel__V1__HealthResponse",
   "pcancel.v1",
   sizeof(Pcancel__V1__HealthResponse),
-  8,
+  9,
   pcancel__v1__health_response__field_descriptors,
   pcancel__v1__health_response__field_indices_by_name,
   1,  pcancel__v1__health_response__number_ranges,
@@ -866,7 +924,7 @@ const ProtobufCMessageDescriptor pcancel__v1__stats_request__descriptor =
   (ProtobufCMessageInit) pcancel__v1__stats_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor pcancel__v1__stats_response__field_descriptors[8] =
+static const ProtobufCFieldDescriptor pcancel__v1__stats_response__field_descriptors[9] =
 {
   {
     "uptime_ms",
@@ -964,12 +1022,25 @@ static const ProtobufCFieldDescriptor pcancel__v1__stats_response__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "sources",
+    9,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Pcancel__V1__StatsResponse, n_sources),
+    offsetof(Pcancel__V1__StatsResponse, sources),
+    &pcancel__v1__source_health__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned pcancel__v1__stats_response__field_indices_by_name[] = {
   1,   /* field[1] = connections */
   3,   /* field[3] = eligibility_rejects */
   2,   /* field[2] = methods */
   4,   /* field[4] = shards */
+  8,   /* field[8] = sources */
   5,   /* field[5] = stock_messages_in_flight */
   0,   /* field[0] = uptime_ms */
   6,   /* field[6] = watches */
@@ -978,7 +1049,7 @@ static const unsigned pcancel__v1__stats_response__field_indices_by_name[] = {
 static const ProtobufCIntRange pcancel__v1__stats_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor pcancel__v1__stats_response__descriptor =
 {
@@ -988,11 +1059,231 @@ const ProtobufCMessageDescriptor pcancel__v1__stats_response__descriptor =
   "Pcancel__V1__StatsResponse",
   "pcancel.v1",
   sizeof(Pcancel__V1__StatsResponse),
-  8,
+  9,
   pcancel__v1__stats_response__field_descriptors,
   pcancel__v1__stats_response__field_indices_by_name,
   1,  pcancel__v1__stats_response__number_ranges,
   (ProtobufCMessageInit) pcancel__v1__stats_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__source_health__field_descriptors[15] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__SourceHealth, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "kind",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__SourceHealth, kind),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "state",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__SourceHealth, state),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reasons",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Pcancel__V1__SourceHealth, n_reasons),
+    offsetof(Pcancel__V1__SourceHealth, reasons),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_accepted_ms",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__SourceHealth, last_accepted_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "accepted",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__SourceHealth, accepted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rejected",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__SourceHealth, rejected),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "retries",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__SourceHealth, retries),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dead_letters",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__SourceHealth, dead_letters),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "accepted_per_minute",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__SourceHealth, accepted_per_minute),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rejected_per_minute",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__SourceHealth, rejected_per_minute),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reject_share",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__SourceHealth, reject_share),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "lag_mean_ms",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__SourceHealth, lag_mean_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "lag_max_ms",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__SourceHealth, lag_max_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "window_ms",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__SourceHealth, window_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__source_health__field_indices_by_name[] = {
+  5,   /* field[5] = accepted */
+  9,   /* field[9] = accepted_per_minute */
+  8,   /* field[8] = dead_letters */
+  1,   /* field[1] = kind */
+  13,   /* field[13] = lag_max_ms */
+  12,   /* field[12] = lag_mean_ms */
+  4,   /* field[4] = last_accepted_ms */
+  0,   /* field[0] = name */
+  3,   /* field[3] = reasons */
+  11,   /* field[11] = reject_share */
+  6,   /* field[6] = rejected */
+  10,   /* field[10] = rejected_per_minute */
+  7,   /* field[7] = retries */
+  2,   /* field[2] = state */
+  14,   /* field[14] = window_ms */
+};
+static const ProtobufCIntRange pcancel__v1__source_health__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 15 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__source_health__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.SourceHealth",
+  "SourceHealth",
+  "Pcancel__V1__SourceHealth",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__SourceHealth),
+  15,
+  pcancel__v1__source_health__field_descriptors,
+  pcancel__v1__source_health__field_indices_by_name,
+  1,  pcancel__v1__source_health__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__source_health__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor pcancel__v1__method_stats__field_descriptors[8] =

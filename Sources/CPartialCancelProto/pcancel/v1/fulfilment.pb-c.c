@@ -244,7 +244,7 @@ const ProtobufCMessageDescriptor pcancel__v1__record_fulfilment_events_response_
   (ProtobufCMessageInit) pcancel__v1__record_fulfilment_events_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor pcancel__v1__fulfilment_event_result__field_descriptors[10] =
+static const ProtobufCFieldDescriptor pcancel__v1__fulfilment_event_result__field_descriptors[11] =
 {
   {
     "source",
@@ -366,12 +366,25 @@ static const ProtobufCFieldDescriptor pcancel__v1__fulfilment_event_result__fiel
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "occurred_ms",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__FulfilmentEventResult, occurred_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned pcancel__v1__fulfilment_event_result__field_indices_by_name[] = {
   9,   /* field[9] = dead_letter_id */
   5,   /* field[5] = detail */
   1,   /* field[1] = event_id */
   3,   /* field[3] = line_id */
+  10,   /* field[10] = occurred_ms */
   2,   /* field[2] = order_id */
   8,   /* field[8] = order_version */
   7,   /* field[7] = path */
@@ -382,7 +395,7 @@ static const unsigned pcancel__v1__fulfilment_event_result__field_indices_by_nam
 static const ProtobufCIntRange pcancel__v1__fulfilment_event_result__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor pcancel__v1__fulfilment_event_result__descriptor =
 {
@@ -392,7 +405,7 @@ const ProtobufCMessageDescriptor pcancel__v1__fulfilment_event_result__descripto
   "Pcancel__V1__FulfilmentEventResult",
   "pcancel.v1",
   sizeof(Pcancel__V1__FulfilmentEventResult),
-  10,
+  11,
   pcancel__v1__fulfilment_event_result__field_descriptors,
   pcancel__v1__fulfilment_event_result__field_indices_by_name,
   1,  pcancel__v1__fulfilment_event_result__number_ranges,

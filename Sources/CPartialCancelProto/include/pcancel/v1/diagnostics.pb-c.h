@@ -22,6 +22,7 @@ typedef struct Pcancel__V1__HealthResponse Pcancel__V1__HealthResponse;
 typedef struct Pcancel__V1__ShardHealth Pcancel__V1__ShardHealth;
 typedef struct Pcancel__V1__StatsRequest Pcancel__V1__StatsRequest;
 typedef struct Pcancel__V1__StatsResponse Pcancel__V1__StatsResponse;
+typedef struct Pcancel__V1__SourceHealth Pcancel__V1__SourceHealth;
 typedef struct Pcancel__V1__MethodStats Pcancel__V1__MethodStats;
 typedef struct Pcancel__V1__StatusCount Pcancel__V1__StatusCount;
 typedef struct Pcancel__V1__RejectCount Pcancel__V1__RejectCount;
@@ -104,10 +105,15 @@ struct  Pcancel__V1__HealthResponse
    */
   size_t n_not_ready;
   char **not_ready;
+  /*
+   * each order channel and fulfilment source (not for anonymous callers)
+   */
+  size_t n_sources;
+  Pcancel__V1__SourceHealth **sources;
 };
 #define PCANCEL__V1__HEALTH_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__health_response__descriptor) \
-    , PCANCEL__V1__SERVING_STATUS__SERVING_STATUS_UNKNOWN, (char *)protobuf_c_empty_string, 0, 0, 0, 0,NULL, 0, 0,NULL }
+    , PCANCEL__V1__SERVING_STATUS__SERVING_STATUS_UNKNOWN, (char *)protobuf_c_empty_string, 0, 0, 0, 0,NULL, 0, 0,NULL, 0,NULL }
 
 
 struct  Pcancel__V1__ShardHealth
@@ -179,10 +185,78 @@ struct  Pcancel__V1__StatsResponse
    * watches ended because their watcher fell behind
    */
   uint64_t watches_dropped;
+  /*
+   * each order channel and fulfilment source
+   */
+  size_t n_sources;
+  Pcancel__V1__SourceHealth **sources;
 };
 #define PCANCEL__V1__STATS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__stats_response__descriptor) \
-    , 0, 0, 0,NULL, 0,NULL, 0,NULL, 0, 0, 0 }
+    , 0, 0, 0,NULL, 0,NULL, 0,NULL, 0, 0, 0, 0,NULL }
+
+
+/*
+ * What one source sent this server (docs/FULFILMENT.md, "Source health"): counts since the server
+ * started; rates, the reject share and the lag over the last window_ms. A degraded source does not
+ * make the server unready: the server is fine, the source is not.
+ */
+struct  Pcancel__V1__SourceHealth
+{
+  ProtobufCMessage base;
+  /*
+   * "web", "marketplace", "callcenter", "warehouse", "3pl"
+   */
+  char *name;
+  /*
+   * "channel" or "fulfilment"
+   */
+  char *kind;
+  /*
+   * OK or DEGRADED
+   */
+  char *state;
+  /*
+   * why DEGRADED, one line each
+   */
+  size_t n_reasons;
+  char **reasons;
+  /*
+   * Unix ms of the last accepted event; 0: none since the server started
+   */
+  int64_t last_accepted_ms;
+  /*
+   * events (orders, fulfilment events) accepted
+   */
+  uint64_t accepted;
+  /*
+   * refused (each kept as a dead letter, or one for a batch that could not be read)
+   */
+  uint64_t rejected;
+  /*
+   * sent again: an order or event id stored before
+   */
+  uint64_t retries;
+  /*
+   * dead letters written for the source
+   */
+  uint64_t dead_letters;
+  double accepted_per_minute;
+  double rejected_per_minute;
+  /*
+   * rejected ÷ (accepted + rejected), over the window
+   */
+  double reject_share;
+  /*
+   * arrival minus the event's own time (an order's placing time), over the window
+   */
+  int64_t lag_mean_ms;
+  int64_t lag_max_ms;
+  int64_t window_ms;
+};
+#define PCANCEL__V1__SOURCE_HEALTH__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__source_health__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 struct  Pcancel__V1__MethodStats
@@ -369,6 +443,25 @@ Pcancel__V1__StatsResponse *
 void   pcancel__v1__stats_response__free_unpacked
                      (Pcancel__V1__StatsResponse *message,
                       ProtobufCAllocator *allocator);
+/* Pcancel__V1__SourceHealth methods */
+void   pcancel__v1__source_health__init
+                     (Pcancel__V1__SourceHealth         *message);
+size_t pcancel__v1__source_health__get_packed_size
+                     (const Pcancel__V1__SourceHealth   *message);
+size_t pcancel__v1__source_health__pack
+                     (const Pcancel__V1__SourceHealth   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__source_health__pack_to_buffer
+                     (const Pcancel__V1__SourceHealth   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__SourceHealth *
+       pcancel__v1__source_health__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__source_health__free_unpacked
+                     (Pcancel__V1__SourceHealth *message,
+                      ProtobufCAllocator *allocator);
 /* Pcancel__V1__MethodStats methods */
 void   pcancel__v1__method_stats__init
                      (Pcancel__V1__MethodStats         *message);
@@ -449,6 +542,9 @@ typedef void (*Pcancel__V1__StatsRequest_Closure)
 typedef void (*Pcancel__V1__StatsResponse_Closure)
                  (const Pcancel__V1__StatsResponse *message,
                   void *closure_data);
+typedef void (*Pcancel__V1__SourceHealth_Closure)
+                 (const Pcancel__V1__SourceHealth *message,
+                  void *closure_data);
 typedef void (*Pcancel__V1__MethodStats_Closure)
                  (const Pcancel__V1__MethodStats *message,
                   void *closure_data);
@@ -472,6 +568,7 @@ extern const ProtobufCMessageDescriptor pcancel__v1__health_response__descriptor
 extern const ProtobufCMessageDescriptor pcancel__v1__shard_health__descriptor;
 extern const ProtobufCMessageDescriptor pcancel__v1__stats_request__descriptor;
 extern const ProtobufCMessageDescriptor pcancel__v1__stats_response__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__source_health__descriptor;
 extern const ProtobufCMessageDescriptor pcancel__v1__method_stats__descriptor;
 extern const ProtobufCMessageDescriptor pcancel__v1__status_count__descriptor;
 extern const ProtobufCMessageDescriptor pcancel__v1__reject_count__descriptor;

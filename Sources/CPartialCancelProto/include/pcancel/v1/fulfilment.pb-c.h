@@ -99,10 +99,14 @@ struct  Pcancel__V1__FulfilmentEventResult
    * REFUSED: the dead letter that keeps the event for a re-drive
    */
   char *dead_letter_id;
+  /*
+   * when the source says it happened (Unix ms)
+   */
+  int64_t occurred_ms;
 };
 #define PCANCEL__V1__FULFILMENT_EVENT_RESULT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__fulfilment_event_result__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0 }
 
 
 /* Pcancel__V1__RecordFulfilmentEventsRequest methods */
