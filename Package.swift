@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // System library: protobuf-c runtime (Debian libprotobuf-c-dev).
@@ -100,6 +101,8 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                // Refunds to a payment service over HTTP (docs/PAYMENTS.md).
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         // Connection, call ids, pipelining; used by the CLI, the load tester and the tests.

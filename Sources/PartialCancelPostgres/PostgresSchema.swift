@@ -254,6 +254,34 @@ enum PostgresSchema {
                 CREATE INDEX fulfilment_events_order ON fulfilment_events (order_id);
                 """
         ),
+        Migration(
+            version: 4,
+            name: "refund allocations",
+            sql: """
+                -- Each refund's tender allocations on their way to the payment service: written with the
+                -- refund, sent until the service takes them (attempts, backoff, then dead), settled once.
+                -- A node sending them leases them (next_attempt_ms moves past the lease).
+                CREATE TABLE refund_allocations (
+                    id text PRIMARY KEY,
+                    order_id text NOT NULL REFERENCES orders (id),
+                    refund_id text NOT NULL REFERENCES refunds (refund_id),
+                    state text NOT NULL CHECK (state IN ('PENDING', 'SUCCEEDED', 'FAILED')),
+                    accepted boolean NOT NULL,
+                    dead boolean NOT NULL,
+                    attempts bigint NOT NULL CHECK (attempts >= 0),
+                    next_attempt_ms bigint NOT NULL,
+                    last_error text NOT NULL,
+                    amount bigint NOT NULL CHECK (amount > 0),
+                    body bytea NOT NULL,
+                    created_ms bigint NOT NULL,
+                    updated_ms bigint NOT NULL,
+                    CHECK (state = 'PENDING' OR NOT (accepted OR dead))
+                );
+                CREATE INDEX refund_allocations_due ON refund_allocations (next_attempt_ms)
+                    WHERE state = 'PENDING' AND NOT accepted AND NOT dead;
+                CREATE INDEX refund_allocations_order ON refund_allocations (order_id);
+                """
+        ),
     ]
 
     /// The lock every node takes to migrate, so that nodes starting together migrate once.

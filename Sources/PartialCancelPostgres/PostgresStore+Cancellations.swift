@@ -136,7 +136,7 @@ extension PostgresStore: CancellationStore {
                         .cancellationChanged(request, updated, detail: "reason: \(reason)")
                     )
                     return (.success(CancellationResult(request: updated, order: order, refund: nil)), false)
-                case .confirm(var confirmed, let after, let refund, let releases, let notification):
+                case .confirm(var confirmed, let after, let refund, let allocations, let releases, let notification):
                     try await self.update(after, from: order, in: tx)
                     try await tx.run(
                         """
@@ -145,6 +145,7 @@ extension PostgresStore: CancellationStore {
                                 \(refund.currency), \(try BodyCodec.encode(refund).bytea), \(refund.createdMs))
                         """
                     )
+                    for allocation in allocations { try await self.insert(allocation, in: tx) }
                     try await self.add(notification, in: tx)
                     let queued = try await self.route(releases, from: database, in: tx)
                     try await self.appendHistory(

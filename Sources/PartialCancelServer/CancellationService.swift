@@ -338,6 +338,7 @@ struct CancellationService {
                         updated,
                         after,
                         refund,
+                        RefundAllocation.allocations(of: refund),
                         Cancellation.releases(quote, cancellationID: record.id, order: order),
                         message
                     )

@@ -193,6 +193,8 @@ public struct ServerConfiguration: Sendable {
     public var fulfilment = FulfilmentLimits()
     /// When an order channel or fulfilment source counts as degraded.
     public var sources = SourceHealthConfiguration()
+    /// Where refund allocations go: the local ledger by default, or a payment service.
+    public var payments = PaymentConfiguration()
     /// Refund policy, cancellation windows per channel and tier, excluded tender kinds.
     public var cancellation = CancellationPolicy()
     /// Email delivery: sink, retries, backoff.

@@ -153,6 +153,58 @@ public enum ConfigurationFile {
             try bounded("max_lines_per_shipment", 1...10_000) { configuration.fulfilment.maxLinesPerShipment = $0 }
             try bounded("max_id_bytes", 8...1024) { configuration.fulfilment.maxIDBytes = $0 }
         }
+        try reader.object("payments") { payments in
+            let path = payments.path
+            var adapter = "ledger"
+            var ledgerPath: String?
+            var url: String?
+            var secret: String?
+            try payments.string("adapter") { adapter = $0 }
+            try payments.string("ledger_path") { ledgerPath = $0 }
+            try payments.string("url") { url = $0 }
+            try payments.string("secret") { secret = $0 }
+            try payments.bool("deliver") { configuration.payments.deliver = $0 }
+            try payments.string("fallback") { value in
+                switch value {
+                case "store_credit": configuration.payments.fallback = .storeCredit
+                case "case": configuration.payments.fallback = .person
+                default: throw ConfigurationError("\(path).fallback must be store_credit or case (got '\(value)')")
+                }
+            }
+            func bounded(_ key: String, _ range: ClosedRange<Int>, _ set: (Int) -> Void) throws {
+                try payments.int(key) { value in
+                    guard range.contains(value) else {
+                        throw ConfigurationError(
+                            "\(path).\(key) must be \(range.lowerBound)...\(range.upperBound) (got \(value))"
+                        )
+                    }
+                    set(value)
+                }
+            }
+            try bounded("timeout_ms", 100...600_000) { configuration.payments.timeoutMs = $0 }
+            try bounded("max_attempts", 1...1000) { configuration.payments.maxAttempts = $0 }
+            try bounded("backoff_base_ms", 1...3_600_000) { configuration.payments.backoffBaseMs = $0 }
+            try bounded("backoff_cap_ms", 1...86_400_000) { configuration.payments.backoffCapMs = $0 }
+            try bounded("poll_interval_ms", 10...60_000) { configuration.payments.pollIntervalMs = $0 }
+            try bounded("batch_size", 1...10_000) { configuration.payments.batchSize = $0 }
+            switch adapter {
+            case "ledger":
+                configuration.payments.adapter = .ledger(path: ledgerPath)
+            case "http":
+                guard let url, url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                    throw ConfigurationError(
+                        "\(path).url is required with adapter http: the payment service's http(s) URL"
+                    )
+                }
+                guard let secret else {
+                    throw ConfigurationError("\(path).secret is required with adapter http (whsec_ and base64)")
+                }
+                _ = try WebhookSigner(secret: secret)
+                configuration.payments.adapter = .http(url: url, secret: secret)
+            default:
+                throw ConfigurationError("\(path).adapter must be ledger or http (got '\(adapter)')")
+            }
+        }
         try reader.object("sources") { sources in
             try sources.int("window_ms") { value in
                 guard (10_000...86_400_000).contains(value) else {

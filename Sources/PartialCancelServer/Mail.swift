@@ -44,9 +44,14 @@ public struct NotificationConfiguration: Sendable, Hashable {
 
     /// The next attempt's delay after `attempts` failed ones.
     func backoffMs(afterAttempts attempts: Int) -> Int64 {
-        let exponential = Double(backoffBaseMs) * pow(2, Double(min(attempts, 30)))
-        let capped = min(Double(backoffCapMs), exponential)
-        return Int64(capped * Double.random(in: 0.5...1.0))
+        Self.backoffMs(afterAttempts: attempts, baseMs: backoffBaseMs, capMs: backoffCapMs)
+    }
+
+    /// Capped, jittered exponential backoff, for every outbox that retries (emails, payments):
+    /// min(cap, base × 2^attempts), jittered to 50–100 % so that failures do not retry in step.
+    static func backoffMs(afterAttempts attempts: Int, baseMs: Int, capMs: Int) -> Int64 {
+        let exponential = Double(baseMs) * pow(2, Double(min(attempts, 30)))
+        return Int64(min(Double(capMs), exponential) * Double.random(in: 0.5...1.0))
     }
 }
 

@@ -78,11 +78,21 @@ struct OrderService {
                 RPCError(.invalidArgument, "order_id is required", reason: .fieldRequired, subject: "request.order_id")
             )
         }
-        return storage.order(request.orderID, on: context.eventLoop).flatMapThrowing { found in
+        let storage = self.storage
+        let loop = context.eventLoop
+        return storage.order(request.orderID, on: loop).flatMapThrowing { found -> GetOrderResponse in
             let lookup = AccountScope.Lookup.order(request.orderID)
             guard let found else { throw lookup.notFound }
             try AccountScope.check(context, account: found.order.account.id, lookup: lookup)
             return GetOrderResponse(order: ViewMapping.view(found.order), history: found.history.map(ViewMapping.view))
+        }.flatMap { response -> EventLoopFuture<GetOrderResponse> in
+            // Only an order with refunds has allocations to read.
+            guard response.order.totals.refunded > 0 else { return loop.makeSucceededFuture(response) }
+            return storage.refundAllocations(orderID: request.orderID, on: loop).map { payments in
+                var response = response
+                response.payments = payments.map(ViewMapping.view)
+                return response
+            }
         }
     }
 

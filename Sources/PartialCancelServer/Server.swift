@@ -31,6 +31,8 @@ public final class PartialCancelServer: Service, Sendable {
     /// directory), open while the server exists.
     public let storage: any StorePort
     private let delivery: NotificationDelivery
+    /// Sends refund allocations to the payments port (docs/PAYMENTS.md).
+    private let payments: PaymentDelivery
     /// What each order channel and fulfilment source sent (Health, Stats, metrics).
     let sources: SourceHealthTracker
     /// The listener's TLS, when configured.
@@ -73,6 +75,19 @@ public final class PartialCancelServer: Service, Sendable {
             dataDirectory: configuration.dataDirectory,
             loop: group.next()
         )
+        do {
+            self.payments = try PaymentDelivery(
+                storage: storage,
+                configuration: configuration.payments,
+                dataDirectory: configuration.dataDirectory,
+                group: group,
+                logger: logger
+            )
+        } catch {
+            storage.close()
+            try? group.syncShutdownGracefully()
+            throw error
+        }
         let intake = Intake(limits: configuration.intake)
         let fulfilmentIntake = FulfilmentIntake(limits: configuration.fulfilment)
         let sources = SourceHealthTracker(
@@ -112,6 +127,7 @@ public final class PartialCancelServer: Service, Sendable {
         let services =
             OrderService(storage: storage, parser: parser, sources: sources, now: clock.nowMs).methods
             + fulfilment.methods
+            + PaymentService(storage: storage, fallback: configuration.payments.fallback).methods
             + DeadLetterService(
                 storage: storage,
                 parser: parser,
@@ -279,6 +295,7 @@ public final class PartialCancelServer: Service, Sendable {
             )
         }
         delivery.start()
+        payments.start()
         let address = channel.localAddress!
         logger.info("listening", metadata: ["address": "\(address)"])
         return address
@@ -304,6 +321,7 @@ public final class PartialCancelServer: Service, Sendable {
         await drainConnections()
         try? await metricsListener.withLockedValue { $0 }?.close()
         await delivery.stop()
+        await payments.stop()
         storage.close()
         try await group.shutdownGracefully()
         logger.info("stopped")

@@ -122,6 +122,25 @@ enum ViewMapping {
         return view
     }
 
+    static func view(_ allocation: RefundAllocation) -> RefundAllocationView {
+        RefundAllocationView(
+            id: allocation.id,
+            refundID: allocation.refundID,
+            cancellationID: allocation.cancellationID,
+            tenderID: allocation.tenderID,
+            method: allocation.method.rawValue,
+            amount: allocation.amount,
+            currency: allocation.currency,
+            state: allocation.state.rawValue,
+            reason: allocation.reason,
+            accepted: allocation.accepted,
+            fallback: allocation.fallback.rawValue,
+            replaces: allocation.replaces,
+            createdMs: allocation.createdMs,
+            updatedMs: allocation.updatedMs
+        )
+    }
+
     static func view(_ refund: Refund) -> RefundView {
         var view = RefundView()
         view.refundID = refund.refundID

@@ -278,6 +278,33 @@ enum Migrations {
                 CREATE INDEX fulfilment_events_order ON fulfilment_events (order_id);
                 """
         ),
+        Migration(
+            version: 12,
+            name: "refund allocations",
+            sql: """
+                -- Each refund's tender allocations on their way to the payment service: written with the
+                -- refund, sent until the service takes them (attempts, backoff, then dead), settled once.
+                CREATE TABLE refund_allocations (
+                    id TEXT PRIMARY KEY,
+                    order_id TEXT NOT NULL,
+                    refund_id TEXT NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('PENDING', 'SUCCEEDED', 'FAILED')),
+                    accepted INTEGER NOT NULL CHECK (accepted IN (0, 1)),
+                    dead INTEGER NOT NULL CHECK (dead IN (0, 1)),
+                    attempts INTEGER NOT NULL CHECK (attempts >= 0),
+                    next_attempt_ms INTEGER NOT NULL,
+                    last_error TEXT NOT NULL,
+                    amount INTEGER NOT NULL CHECK (amount > 0),
+                    body BLOB NOT NULL,
+                    created_ms INTEGER NOT NULL,
+                    updated_ms INTEGER NOT NULL,
+                    CHECK (state = 'PENDING' OR (accepted = 0 AND dead = 0))
+                ) STRICT;
+                CREATE INDEX refund_allocations_due ON refund_allocations (next_attempt_ms)
+                    WHERE state = 'PENDING' AND accepted = 0 AND dead = 0;
+                CREATE INDEX refund_allocations_order ON refund_allocations (order_id);
+                """
+        ),
     ]
 
     /// Brings the database to the newest version; returns the versions it applied.

@@ -130,9 +130,10 @@ extension Storage {
                         .cancellationChanged(request, updated, detail: "reason: \(reason)")
                     )
                     return (.success(CancellationResult(request: updated, order: order, refund: nil)), false)
-                case .confirm(var confirmed, let after, let refund, let releases, let notification):
+                case .confirm(var confirmed, let after, let refund, let allocations, let releases, let notification):
                     try store.update(after)
                     try store.insert(refund)
+                    for allocation in allocations { try store.insert(allocation) }
                     try store.add(notification)
                     let sent = try store.route(releases, router: router)
                     try store.appendHistory(orderID: orderID, actor: actor, .cancellationChanged(request, confirmed))
@@ -201,8 +202,9 @@ extension Storage {
 public enum CancellationDecision: Sendable {
     /// Refuse: persist the request's new lifecycle (if any), commit, then fail with `error`.
     case refuse(CancellationRequest?, any Error)
-    /// Confirmed: the order after the cancellation, the refund, the stock to release, the customer's message.
-    case confirm(CancellationRequest, Order, Refund, [StockChange], PortalNotification)
+    /// Confirmed: the order after the cancellation, the refund and its instructions to the payment
+    /// service, the stock to release, the customer's message.
+    case confirm(CancellationRequest, Order, Refund, [RefundAllocation], [StockChange], PortalNotification)
     /// Confirmed before: answer with what was recorded then.
     case earlier
     case decline(CancellationRequest, PortalNotification)

@@ -187,6 +187,55 @@ public protocol CancellationStore: Sendable {
     func cancellation(_ id: String, on loop: any EventLoop) -> EventLoopFuture<CancellationRequest?>
 }
 
+/// A refund allocation due to go to the payment service, with the attempts made so far.
+public struct DuePayment: Sendable, Hashable {
+    public var allocation: RefundAllocation
+    public var attempts: Int
+
+    public init(allocation: RefundAllocation, attempts: Int) {
+        self.allocation = allocation
+        self.attempts = attempts
+    }
+}
+
+/// Refund allocations on their way to the payment service (docs/PAYMENTS.md): an outbox written
+/// in the confirmation's transaction, delivered at least once, settled once.
+public protocol PaymentStore: Sendable {
+    /// An order's allocations, oldest first.
+    func refundAllocations(orderID: String, on loop: any EventLoop) -> EventLoopFuture<[RefundAllocation]>
+
+    /// Allocations due to be sent (PENDING, not taken by the service yet, not dead), from every shard.
+    func duePayments(nowMs: Int64, limit: Int, on loop: any EventLoop) -> EventLoopFuture<[DuePayment]>
+
+    /// The service took the allocation; its result comes later.
+    func paymentAccepted(_ payment: DuePayment, on loop: any EventLoop) -> EventLoopFuture<Void>
+
+    /// Sending failed in a way worth retrying: again at `nextAttemptMs`.
+    func paymentRetry(
+        _ payment: DuePayment,
+        error: String,
+        nextAttemptMs: Int64,
+        on loop: any EventLoop
+    ) -> EventLoopFuture<Void>
+
+    /// Gives up sending: the allocation stays PENDING and becomes a dead letter (kind `payment`,
+    /// priority its amount) that can be re-driven.
+    func paymentDead(_ payment: DuePayment, error: String, on loop: any EventLoop) -> EventLoopFuture<Void>
+
+    /// Re-queues the allocation a `payment` dead letter is about, and closes the dead letter.
+    func revivePayment(deadLetter: DeadLetter, on loop: any EventLoop) -> EventLoopFuture<Bool>
+
+    /// Records a result in one transaction of the allocation's order: `decide` sees the allocation
+    /// and the store carries out its settlement (the allocation, the history entry, a fallback
+    /// allocation). Nil when there is no such allocation.
+    func settlePayment(
+        _ id: String,
+        actor: String,
+        on loop: any EventLoop,
+        decide: @escaping @Sendable (RefundAllocation) -> PaymentSettlement
+    ) -> EventLoopFuture<PaymentSettlement?>
+}
+
 /// Stock pools.
 public protocol StockStore: Sendable {
     func setOnHand(
@@ -380,11 +429,11 @@ public protocol StoreHealth: Sendable {
 }
 
 /// Everything the server needs from its store.
-public typealias StorePort = OrderStore & FulfilmentStore & CancellationStore & StockStore & NotificationStore
-    & DeadLetterStore & IdempotencyStore & ChangeFeedStore & StoreHealth
+public typealias StorePort = OrderStore & FulfilmentStore & CancellationStore & PaymentStore & StockStore
+    & NotificationStore & DeadLetterStore & IdempotencyStore & ChangeFeedStore & StoreHealth
 
-extension Storage: OrderStore, FulfilmentStore, CancellationStore, StockStore, NotificationStore, DeadLetterStore,
-    IdempotencyStore, ChangeFeedStore, StoreHealth
+extension Storage: OrderStore, FulfilmentStore, CancellationStore, PaymentStore, StockStore, NotificationStore,
+    DeadLetterStore, IdempotencyStore, ChangeFeedStore, StoreHealth
 {
     public var shardCount: Int { router.count }
 }

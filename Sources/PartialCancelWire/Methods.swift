@@ -23,6 +23,7 @@ public enum Methods {
     public static let getDeadLetter = "\(service)/GetDeadLetter"
     public static let discardDeadLetter = "\(service)/DiscardDeadLetter"
     public static let recordFulfilmentEvents = "\(service)/RecordFulfilmentEvents"
+    public static let recordRefundResult = "\(service)/RecordRefundResult"
 
     private static let everyone: Set<Role> = [.service, .agent, .portal, .admin]
 
@@ -175,6 +176,13 @@ public enum Methods {
             recordFulfilmentEvents,
             RecordFulfilmentEventsRequest.self,
             RecordFulfilmentEventsResponse.self,
+            access: .roles([.service, .admin]),
+            mutates: true
+        ),
+        MethodSpec(
+            recordRefundResult,
+            RecordRefundResultRequest.self,
+            RecordRefundResultResponse.self,
             access: .roles([.service, .admin]),
             mutates: true
         ),

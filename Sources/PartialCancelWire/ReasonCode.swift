@@ -109,6 +109,10 @@ public struct ReasonCode: RawRepresentable, Hashable, Sendable, CustomStringConv
     public static let deadLettered = ReasonCode("DEAD_LETTERED")
     /// No such dead letter.
     public static let deadLetterNotFound = ReasonCode("DEAD_LETTER_NOT_FOUND")
+    /// No refund allocation has this id.
+    public static let allocationNotFound = ReasonCode("ALLOCATION_NOT_FOUND")
+    /// The allocation's other result was recorded before: a result is recorded once.
+    public static let refundResultConflict = ReasonCode("REFUND_RESULT_CONFLICT")
     /// The dead letter was redriven or discarded already.
     public static let deadLetterResolved = ReasonCode("DEAD_LETTER_RESOLVED")
     /// A write found the disk full; retry later.

@@ -59,6 +59,7 @@ struct AccessMatrixTests {
         (Methods.getDeadLetter, [noKey, role, role, role, role, .granted]),
         (Methods.discardDeadLetter, [noKey, role, role, role, role, .granted]),
         (Methods.recordFulfilmentEvents, [noKey, .granted, role, role, role, .granted]),
+        (Methods.recordRefundResult, [noKey, .granted, role, role, role, .granted]),
     ]
 
     /// A request for each method that is valid in form, so that only access decides the refusal.
@@ -96,6 +97,9 @@ struct AccessMatrixTests {
             return WithdrawCancellationRequest(id: cancellation, reason: "access test").encoded()
         case Methods.getDeadLetter: return GetDeadLetterRequest(id: "dl-0-999").encoded()
         case Methods.discardDeadLetter: return DiscardDeadLetterRequest(id: "dl-0-999", reason: "access test").encoded()
+        case Methods.recordRefundResult:
+            // No such allocation: granted callers get ALLOCATION_NOT_FOUND (the request's answer).
+            return RecordRefundResultRequest(allocationID: "web-W-1001/rf_none/T1", result: "SUCCEEDED").encoded()
         case Methods.recordFulfilmentEvents:
             // An event for an order that does not exist: granted callers get its REFUSED result.
             return RecordFulfilmentEventsRequest(

@@ -88,6 +88,7 @@ struct StorageTests {
                 DROP TRIGGER orders_ingested_total_fixed;
                 ALTER TABLE orders DROP COLUMN ingested_total;
                 DROP TABLE fulfilment_events;
+                DROP TABLE refund_allocations;
                 DELETE FROM schema_migrations WHERE version >= 10;
                 UPDATE order_history SET detail = 'status CONFIRMED, total \(order.totals.total) USD' WHERE event = 'INGESTED';
                 """

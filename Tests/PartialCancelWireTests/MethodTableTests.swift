@@ -57,7 +57,7 @@ struct MethodTableTests {
             mutating == [
                 "IngestOrder", "PutStock", "RedriveDeadLetter", "RequestCancellation", "ConfirmCancellation",
                 "DeclineCancellation", "ReleaseInventory", "WithdrawCancellation", "DiscardDeadLetter",
-                "RecordFulfilmentEvents",
+                "RecordFulfilmentEvents", "RecordRefundResult",
             ]
         )
         #expect(Methods.table.filter(\.streaming).allSatisfy { !$0.mutates })

@@ -6,6 +6,7 @@
 #include "pcancel/v1/envelope.pb-c.h"
 #include "pcancel/v1/fulfilment.pb-c.h"
 #include "pcancel/v1/orders.pb-c.h"
+#include "pcancel/v1/payments.pb-c.h"
 #include "pcancel/v1/service.pb-c.h"
 #include "pcancel/v1/stock.pb-c.h"
 #include "pcancel/v1/watch.pb-c.h"

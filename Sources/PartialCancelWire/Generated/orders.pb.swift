@@ -99,10 +99,13 @@ extension GetOrderRequest: WireMessage {
 public struct GetOrderResponse: Sendable, Hashable {
     public var order: OrderView
     public var history: [HistoryEntryView]
+    /// every refund's allocations and where each stands
+    public var payments: [RefundAllocationView]
 
-    public init(order: OrderView, history: [HistoryEntryView] = []) {
+    public init(order: OrderView, history: [HistoryEntryView] = [], payments: [RefundAllocationView] = []) {
         self.order = order
         self.history = history
+        self.payments = payments
     }
 }
 
@@ -117,6 +120,8 @@ extension GetOrderResponse: WireMessage {
         c.order = arena.message(order)
         c.n_history = history.count
         c.history = arena.messages(history)
+        c.n_payments = payments.count
+        c.payments = arena.messages(payments)
         return c
     }
 
@@ -124,7 +129,8 @@ extension GetOrderResponse: WireMessage {
         let p = c.pointee
         self.init(
             order: try reader.required(p.order, "order", as: OrderView.self),
-            history: try reader.messages(p.n_history, p.history, "history", as: HistoryEntryView.self)
+            history: try reader.messages(p.n_history, p.history, "history", as: HistoryEntryView.self),
+            payments: try reader.messages(p.n_payments, p.payments, "payments", as: RefundAllocationView.self)
         )
     }
 }

@@ -777,7 +777,7 @@ const ProtobufCMessageDescriptor pcancel__v1__get_order_request__descriptor =
   (ProtobufCMessageInit) pcancel__v1__get_order_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor pcancel__v1__get_order_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor pcancel__v1__get_order_response__field_descriptors[3] =
 {
   {
     "order",
@@ -803,15 +803,28 @@ static const ProtobufCFieldDescriptor pcancel__v1__get_order_response__field_des
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "payments",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Pcancel__V1__GetOrderResponse, n_payments),
+    offsetof(Pcancel__V1__GetOrderResponse, payments),
+    &pcancel__v1__refund_allocation_view__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned pcancel__v1__get_order_response__field_indices_by_name[] = {
   1,   /* field[1] = history */
   0,   /* field[0] = order */
+  2,   /* field[2] = payments */
 };
 static const ProtobufCIntRange pcancel__v1__get_order_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor pcancel__v1__get_order_response__descriptor =
 {
@@ -821,7 +834,7 @@ const ProtobufCMessageDescriptor pcancel__v1__get_order_response__descriptor =
   "Pcancel__V1__GetOrderResponse",
   "pcancel.v1",
   sizeof(Pcancel__V1__GetOrderResponse),
-  2,
+  3,
   pcancel__v1__get_order_response__field_descriptors,
   pcancel__v1__get_order_response__field_indices_by_name,
   1,  pcancel__v1__get_order_response__number_ranges,

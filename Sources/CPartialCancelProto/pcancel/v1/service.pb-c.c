@@ -7,7 +7,7 @@
 #endif
 
 #include "pcancel/v1/service.pb-c.h"
-static const ProtobufCMethodDescriptor pcancel__v1__partial_cancellation__method_descriptors[22] =
+static const ProtobufCMethodDescriptor pcancel__v1__partial_cancellation__method_descriptors[23] =
 {
   { "Ping", &pcancel__v1__ping_request__descriptor, &pcancel__v1__ping_response__descriptor },
   { "Health", &pcancel__v1__health_request__descriptor, &pcancel__v1__health_response__descriptor },
@@ -31,6 +31,7 @@ static const ProtobufCMethodDescriptor pcancel__v1__partial_cancellation__method
   { "GetDeadLetter", &pcancel__v1__get_dead_letter_request__descriptor, &pcancel__v1__get_dead_letter_response__descriptor },
   { "DiscardDeadLetter", &pcancel__v1__discard_dead_letter_request__descriptor, &pcancel__v1__discard_dead_letter_response__descriptor },
   { "RecordFulfilmentEvents", &pcancel__v1__record_fulfilment_events_request__descriptor, &pcancel__v1__record_fulfilment_events_response__descriptor },
+  { "RecordRefundResult", &pcancel__v1__record_refund_result_request__descriptor, &pcancel__v1__record_refund_result_response__descriptor },
 };
 const unsigned pcancel__v1__partial_cancellation__method_indices_by_name[] = {
   12,        /* ConfirmCancellation */
@@ -47,6 +48,7 @@ const unsigned pcancel__v1__partial_cancellation__method_indices_by_name[] = {
   0,        /* Ping */
   4,        /* PutStock */
   21,        /* RecordFulfilmentEvents */
+  22,        /* RecordRefundResult */
   7,        /* RedriveDeadLetter */
   14,        /* ReleaseInventory */
   9,        /* RequestCancellation */
@@ -63,7 +65,7 @@ const ProtobufCServiceDescriptor pcancel__v1__partial_cancellation__descriptor =
   "PartialCancellation",
   "Pcancel__V1__PartialCancellation",
   "pcancel.v1",
-  22,
+  23,
   pcancel__v1__partial_cancellation__method_descriptors,
   pcancel__v1__partial_cancellation__method_indices_by_name
 };
@@ -242,6 +244,14 @@ void pcancel__v1__partial_cancellation__record_fulfilment_events(ProtobufCServic
 {
   assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
   service->invoke(service, 21, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void pcancel__v1__partial_cancellation__record_refund_result(ProtobufCService *service,
+                                                             const Pcancel__V1__RecordRefundResultRequest *input,
+                                                             Pcancel__V1__RecordRefundResultResponse_Closure closure,
+                                                             void *closure_data)
+{
+  assert(service->descriptor == &pcancel__v1__partial_cancellation__descriptor);
+  service->invoke(service, 22, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void pcancel__v1__partial_cancellation__init (Pcancel__V1__PartialCancellation_Service *service,
                                               Pcancel__V1__PartialCancellation_ServiceDestroy destroy)

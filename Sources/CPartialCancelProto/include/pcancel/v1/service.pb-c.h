@@ -18,6 +18,7 @@ PROTOBUF_C__BEGIN_DECLS
 #include "pcancel/v1/diagnostics.pb-c.h"
 #include "pcancel/v1/fulfilment.pb-c.h"
 #include "pcancel/v1/orders.pb-c.h"
+#include "pcancel/v1/payments.pb-c.h"
 #include "pcancel/v1/stock.pb-c.h"
 #include "pcancel/v1/watch.pb-c.h"
 
@@ -125,6 +126,10 @@ struct Pcancel__V1__PartialCancellation_Service
                                    const Pcancel__V1__RecordFulfilmentEventsRequest *input,
                                    Pcancel__V1__RecordFulfilmentEventsResponse_Closure closure,
                                    void *closure_data);
+  void (*record_refund_result)(Pcancel__V1__PartialCancellation_Service *service,
+                               const Pcancel__V1__RecordRefundResultRequest *input,
+                               Pcancel__V1__RecordRefundResultResponse_Closure closure,
+                               void *closure_data);
 };
 typedef void (*Pcancel__V1__PartialCancellation_ServiceDestroy)(Pcancel__V1__PartialCancellation_Service *);
 void pcancel__v1__partial_cancellation__init (Pcancel__V1__PartialCancellation_Service *service,
@@ -154,7 +159,8 @@ void pcancel__v1__partial_cancellation__init (Pcancel__V1__PartialCancellation_S
       function_prefix__ ## withdraw_cancellation,\
       function_prefix__ ## get_dead_letter,\
       function_prefix__ ## discard_dead_letter,\
-      function_prefix__ ## record_fulfilment_events  }
+      function_prefix__ ## record_fulfilment_events,\
+      function_prefix__ ## record_refund_result  }
 void pcancel__v1__partial_cancellation__ping(ProtobufCService *service,
                                              const Pcancel__V1__PingRequest *input,
                                              Pcancel__V1__PingResponse_Closure closure,
@@ -243,6 +249,10 @@ void pcancel__v1__partial_cancellation__record_fulfilment_events(ProtobufCServic
                                                                  const Pcancel__V1__RecordFulfilmentEventsRequest *input,
                                                                  Pcancel__V1__RecordFulfilmentEventsResponse_Closure closure,
                                                                  void *closure_data);
+void pcancel__v1__partial_cancellation__record_refund_result(ProtobufCService *service,
+                                                             const Pcancel__V1__RecordRefundResultRequest *input,
+                                                             Pcancel__V1__RecordRefundResultResponse_Closure closure,
+                                                             void *closure_data);
 
 /* --- descriptors --- */
 
