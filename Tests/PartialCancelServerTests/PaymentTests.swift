@@ -79,6 +79,48 @@ struct PaymentTests {
     }
 
     @Test(
+        "a payment service down past the last attempt: a dead letter, highest amount first; re-driven, the allocation is sent again and succeeds"
+    )
+    func deadLetterAndRedrive() async throws {
+        let service = try await PaymentServiceProcess.start()
+        let (server, agent, portal) = try await ConfirmationTests.setUp {
+            $0.payments.deliver = true
+            $0.payments.adapter = .http(url: service.url, secret: service.secret)
+            $0.payments.maxAttempts = 2
+            $0.payments.backoffBaseMs = 10
+            $0.payments.backoffCapMs = 20
+            $0.payments.pollIntervalMs = 20
+        }
+        let admin = try await server.client()
+        let refundID = try await Self.refundOne(external: "W-DOWN-1", admin: admin, agent: agent, portal: portal)
+        let id = "web-W-DOWN-1/\(refundID)/T2"
+        var letter: DeadLetterView?
+        try await waitFor("the dead letter") {
+            letter = try? await admin.call(
+                Methods.listDeadLetters,
+                ListDeadLettersRequest(),
+                as: ListDeadLettersResponse.self
+            ).deadLetters.first { $0.kind == "payment" }
+            return letter != nil
+        }
+        let dead = try #require(letter)
+        #expect(dead.subject == id && dead.priority == 6421 && dead.detail.contains("HTTP 503"))
+        #expect(try await Self.payments(agent, "web-W-DOWN-1").first?.state == "PENDING")
+        let redriven = try await admin.call(
+            Methods.redriveDeadLetter,
+            RedriveDeadLetterRequest(id: dead.id),
+            as: RedriveDeadLetterResponse.self
+        )
+        #expect(redriven.resolved)
+        let settled = try await Self.waitUntil(agent, "web-W-DOWN-1") { $0.first?.state == "SUCCEEDED" }
+        #expect(settled.map(\.id) == [id])
+        let state = try await service.state()
+        #expect(state.requests[id] == 4 && state.applied[id]?.status == "succeeded")
+        for client in [admin, agent, portal] { await client.close() }
+        try await server.stop()
+    }
+
+    @Test(
         "a payment service over HTTP: success, 500s then success, a timeout, a decline and a refusal (store credit instead), an asynchronous result recorded once; every request signed"
     )
     func httpService() async throws {

@@ -5,6 +5,7 @@ applies each allocation id once, and answers by scenario, chosen by the order's 
 
   ...-OK...       200 succeeded
   ...-FLAKY...    500 twice per allocation, then 200 succeeded
+  ...-DOWN...     503 three times per allocation, then 200 succeeded
   ...-SLOW...     the first attempt of each allocation sleeps 3 s (past pcancel's timeout), then 200
   ...-DECLINE...  200 failed, "card account closed"
   ...-BAD...      422 (a permanent refusal)
@@ -76,6 +77,8 @@ class Handler(BaseHTTPRequestHandler):
             order = "-OK"
         if "-FLAKY" in order and attempt <= 2:
             return self.answer(500, {"error": "try again"})
+        if "-DOWN" in order and attempt <= 3:
+            return self.answer(503, {"error": "down for maintenance"})
         if "-SLOW" in order and attempt == 1:
             time.sleep(3)
         if "-BAD" in order:
