@@ -118,9 +118,11 @@ struct OrderCommand: AsyncParsableCommand {
                 if connection.json {
                     Output.json([
                         "order": OrderJSON.order(response.order), "history": response.history.map(OrderJSON.history),
+                        "payments": response.payments.map(RefundCommand.json),
                     ])
                 } else {
                     OrderText.print(response.order, history: response.history)
+                    RefundCommand.print(response.payments, currency: response.order.currency)
                 }
             }
         }

@@ -21,7 +21,7 @@ struct PCancelCommand: AsyncParsableCommand {
             DeadLetterCommand.self,
             ValidateCommand.self, RequestCommand.self, ConfirmCommand.self, DeclineCommand.self, WithdrawCommand.self,
             ReleaseCommand.self, CancellationCommand.self, NotificationsCommand.self, WatchCommand.self,
-            StatsCommand.self, SourcesCommand.self, KeyCommand.self,
+            RefundCommand.self, StatsCommand.self, SourcesCommand.self, KeyCommand.self,
         ]
     )
 

@@ -120,6 +120,110 @@ struct PaymentTests {
         try await server.stop()
     }
 
+    @Test("pcancel order get lists the payments; pcancel refund result records one, once")
+    func commands() async throws {
+        let (server, agent, portal) = try await ConfirmationTests.setUp()  // payments held: PENDING
+        let admin = try await server.client()
+        let refundID = try await Self.refundOne(external: "W-CLI-1", admin: admin, agent: agent, portal: portal)
+        let id = "web-W-CLI-1/\(refundID)/T2"
+        let pcancel = try Paths.executable("pcancel")
+        let connection = ["--server", "127.0.0.1:\(server.port)", "--api-key", TestServer.adminKey]
+        let shown = try await runCommand(pcancel, connection + ["order", "get", "web-W-CLI-1"], environment: [:])
+        #expect(shown.status == 0, "\(shown.error)")
+        #expect(shown.output.contains("payments:\n  \(id)  REFUND 64.21 to T2  PENDING"), "\(shown.output)")
+        let recorded = try await runCommand(
+            pcancel,
+            connection + ["refund", "result", id, "--succeeded"],
+            environment: [:]
+        )
+        #expect(recorded.status == 0 && recorded.output.contains("\(id)  REFUND 64.21 to T2  SUCCEEDED"), "\(recorded)")
+        let again = try await runCommand(
+            pcancel,
+            connection + ["refund", "result", id, "--succeeded"],
+            environment: [:]
+        )
+        #expect(again.output.hasPrefix("recorded before; nothing changed"))
+        let conflict = try await runCommand(
+            pcancel,
+            connection + ["refund", "result", id, "--failed", "changed its mind"],
+            environment: [:]
+        )
+        #expect(conflict.status != 0 && (conflict.output + conflict.error).contains("REFUND_RESULT_CONFLICT"))
+        let json = try await runCommand(
+            pcancel,
+            connection + ["--json", "order", "get", "web-W-CLI-1"],
+            environment: [:]
+        )
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any])
+        #expect((object["payments"] as? [[String: Any]])?.first?["state"] as? String == "SUCCEEDED")
+        for client in [admin, agent, portal] { await client.close() }
+        try await server.stop()
+    }
+
+    @Test(
+        "SIGKILL of pcancel while allocations are on their way: after a restart every allocation is applied once, none lost, none paid twice"
+    )
+    func sigkill() async throws {
+        let service = try await PaymentServiceProcess.start()
+        let directory = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (adminKey, portalKey) = ("pck_payments_admin", "pck_payments_portal")
+        let config = directory.appendingPathComponent("config.json")
+        try """
+        {"api_keys": [{"name": "ops", "role": "admin", "sha256": "\(APIKey.hash(adminKey))"},
+                      {"name": "portal", "role": "portal", "sha256": "\(APIKey.hash(portalKey))"}],
+         "seed_sample_data": false,
+         "payments": {"adapter": "http", "url": "\(service.url)", "secret": "\(service.secret)",
+                      "timeout_ms": 2000, "backoff_base_ms": 100, "backoff_cap_ms": 300, "poll_interval_ms": 20}}
+        """.write(to: config, atomically: true, encoding: .utf8)
+        let arguments = [
+            "--config", config.path, "--data-dir", directory.appendingPathComponent("data").path, "--port", "0",
+        ]
+        var server = try await ServerProcess.start(arguments: arguments, workingDirectory: directory)
+        var admin = try await PartialCancelClient.connect(.init(port: server.port, apiKey: adminKey))
+        let portal = try await PartialCancelClient.connect(.init(port: server.port, apiKey: portalKey))
+        for (sku, location, onHand) in SampleData.stock {
+            _ = try await admin.call(
+                Methods.putStock,
+                PutStockRequest(sku: sku, location: location, onHand: onHand * 10),
+                as: PutStockResponse.self
+            )
+        }
+        // Every allocation of a FLAKY order needs three requests: when the kill comes, some are
+        // between them, some not sent yet, some settled.
+        var orders: [String] = []
+        for index in 0..<20 {
+            let external = "W-FLAKY-K\(index)"
+            _ = try await Self.refundOne(external: external, admin: admin, agent: admin, portal: portal)
+            orders.append("web-\(external)")
+        }
+        server.signal(SIGKILL)
+        _ = await server.waitForExit(timeout: 10)
+        await admin.close()
+        await portal.close()
+
+        server = try await ServerProcess.start(arguments: arguments, workingDirectory: directory)
+        admin = try await PartialCancelClient.connect(.init(port: server.port, apiKey: adminKey))
+        var allocations: [RefundAllocationView] = []
+        for order in orders {
+            allocations += try await Self.waitUntil(admin, order) {
+                !$0.isEmpty && $0.allSatisfy { $0.state == "SUCCEEDED" }
+            }
+        }
+        let state = try await service.state()
+        #expect(state.badSignatures == 0)
+        #expect(allocations.count == orders.count)
+        // The service applied exactly pcancel's allocations, each for its amount: none lost, none extra.
+        #expect(Set(state.applied.keys) == Set(allocations.map(\.id)))
+        for allocation in allocations {
+            #expect(state.applied[allocation.id]?.amount == allocation.amount, "\(allocation.id)")
+            #expect((state.requests[allocation.id] ?? 0) >= 3, "\(allocation.id)")
+        }
+        await admin.close()
+        server.signal(SIGTERM)
+        #expect(await server.waitForExit(timeout: 15) == 0)
+    }
+
     @Test(
         "a payment service over HTTP: success, 500s then success, a timeout, a decline and a refusal (store credit instead), an asynchronous result recorded once; every request signed"
     )

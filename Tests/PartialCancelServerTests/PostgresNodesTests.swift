@@ -44,6 +44,42 @@ struct PostgresNodesTests {
     }
 
     @Test(
+        "two nodes deliver refund allocations to one payment service: each leased by one node, sent once, applied once, SUCCEEDED"
+    )
+    func paymentsAcrossNodes() async throws {
+        let service = try await PaymentServiceProcess.start()
+        let url = try await PostgresCluster.shared.newDatabase()
+        let configure: @Sendable (inout ServerConfiguration) -> Void = {
+            $0.payments.deliver = true
+            $0.payments.adapter = .http(url: service.url, secret: service.secret)
+            $0.payments.pollIntervalMs = 20
+        }
+        let first = try await TestServer.startOnPostgres([url], configuring: configure)
+        let second = try await TestServer.startOnPostgres([url], configuring: configure)
+        try await seed(first)
+        let admin = try await first.client()
+        let agent = try await second.client(key: TestServer.agentKey)
+        let portal = try await first.client(key: TestServer.portalKey)
+        var orders: [String] = []
+        for index in 0..<15 {
+            _ = try await PaymentTests.refundOne(external: "W-OK-N\(index)", admin: admin, agent: agent, portal: portal)
+            orders.append("web-W-OK-N\(index)")
+        }
+        var allocations: [RefundAllocationView] = []
+        for order in orders {
+            allocations += try await PaymentTests.waitUntil(agent, order) {
+                !$0.isEmpty && $0.allSatisfy { $0.state == "SUCCEEDED" }
+            }
+        }
+        let state = try await service.state()
+        #expect(Set(state.applied.keys) == Set(allocations.map(\.id)) && allocations.count == orders.count)
+        for allocation in allocations { #expect(state.requests[allocation.id] == 1, "\(allocation.id)") }
+        for client in [admin, agent, portal] { await client.close() }
+        try await first.stop()
+        try await second.stop()
+    }
+
+    @Test(
         "two nodes: a confirmation through one and a PICKED event through the other race for a line; exactly one wins, every time"
     )
     func fulfilmentRace() async throws {
