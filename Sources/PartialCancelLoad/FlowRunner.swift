@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import PartialCancelClient
 import PartialCancelWire
@@ -126,6 +127,7 @@ struct FlowRunner: Sendable {
                 let reasons = validation.lines.flatMap { $0.reasons.map(\.code) }
                 return try stop("VERDICT", "expected eligible, got \(reasons)")
             }
+            if plan.scenario == .overtaken { return try await overtaken() }
             let probe = runner.watcher.map { OrderWatchProbe(client: $0, orderID: order.id) }
             defer { probe?.stop() }
             if let probe, await !probe.started(timeout: runner.completionTimeout) {
@@ -244,6 +246,60 @@ struct FlowRunner: Sendable {
                     return try stop(
                         "REFUSAL",
                         "expected FAILED_PRECONDITION \(kind.reasonCode), got \(status.code.name) \(reasons)"
+                    )
+                }
+            }
+            let flowTime = NIODeadline.now() - intendedStart
+            recorder.completed(plan.scenario, processing: flowTime, flow: flowTime)
+            return .settled(released: [:])
+        }
+
+        /// A request the warehouse overtakes: its line is picked before the customer confirms. The
+        /// event must abort the request at once, and the customer's confirmation is then refused.
+        private mutating func overtaken() async throws -> FlowEnd {
+            let (requested, _) = try await request()
+            let token = try await readToken(cancellationID: requested.id)
+            let eventID = "load-" + requested.id.replacingOccurrences(of: "/", with: "-") + "-picked"
+            let at = ISO8601DateFormatter().string(from: Date())
+            let batch =
+                #"{"events": [{"event_id": "\#(eventID)", "order_id": "\#(order.id)", "line_id": "L1", "status": "picked", "at": "\#(at)"}]}"#
+            let picked = try await call(
+                Methods.recordFulfilmentEvents,
+                RecordFulfilmentEventsRequest(source: "warehouse", payload: ByteBuffer(string: batch)),
+                as: RecordFulfilmentEventsResponse.self,
+                on: runner.clients.agent
+            )
+            // A retried batch is answered as a duplicate of the first, which did the abort.
+            let result = picked.results.first?.result ?? "none"
+            let aborted = picked.aborted.contains { $0.id == requested.id && $0.state == "ABORTED" }
+            if !(result == "APPLIED" && aborted) && result != "DUPLICATE" {
+                mismatch("NOT_ABORTED", "the PICKED event was \(result); aborted \(picked.aborted.map(\.id))")
+            }
+            let answer = await timed(
+                Methods.confirmCancellation,
+                ConfirmCancellationRequest(id: requested.id, token: token),
+                as: ConfirmCancellationResponse.self,
+                on: runner.clients.portal,
+                metadata: customer
+            )
+            switch answer {
+            case .success(let confirmed):
+                mismatch(
+                    "ABORTED_CONFIRMED",
+                    "\(requested.id) was \(confirmed.cancellation.state) after its line was picked"
+                )
+                return .uncertain(cancellationID: requested.id, released: order.releases(for: plan.lines))
+            case .failure(let error):
+                let status = error.status
+                if status.code == .unavailable || status.code == .deadlineExceeded {
+                    recorder.failed(Methods.confirmCancellation, status, flow: name)
+                    throw Stop()
+                }
+                let reasons = status.reasons.map(\.code)
+                guard status.code == .failedPrecondition, reasons.contains("REQUEST_ABORTED") else {
+                    return try stop(
+                        "REFUSAL",
+                        "expected FAILED_PRECONDITION REQUEST_ABORTED, got \(status.code.name) \(reasons)"
                     )
                 }
             }

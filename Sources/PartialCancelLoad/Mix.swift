@@ -11,6 +11,9 @@ public enum Scenario: String, Sendable, Hashable, CaseIterable {
     case subscription
     /// A line that may not be cancelled; rotates over `IneligibleKind`.
     case ineligible
+    /// One mug requested, then picked by the warehouse before the customer confirms: the request
+    /// must be aborted at once and the confirmation refused (a fulfilment event during the flow).
+    case overtaken
 }
 
 /// The three ways an ineligible flow is refused, in rotation.
@@ -55,6 +58,12 @@ public struct FlowPlan: Sendable, Hashable {
             return FlowPlan(scenario: scenario, lines: [CancelLine(lineID: "L2b")], reasonCode: "ACCESSORY_NOT_WANTED")
         case .subscription:
             return FlowPlan(scenario: scenario, lines: [CancelLine(lineID: "L3")], reasonCode: "SERVICE_NOT_NEEDED")
+        case .overtaken:
+            return FlowPlan(
+                scenario: scenario,
+                lines: [CancelLine(lineID: "L1", quantity: 1)],
+                reasonCode: "ADDED_BY_MISTAKE"
+            )
         case .ineligible:
             let kind = IneligibleKind.allCases[index % IneligibleKind.allCases.count]
             return FlowPlan(
@@ -78,7 +87,9 @@ public struct FlowPlan: Sendable, Hashable {
 /// scenario by smooth weighted round robin, so any stretch of flows follows the weights closely and
 /// a run is reproducible.
 public struct Mix: Sendable, Hashable, CustomStringConvertible {
-    public static let `default` = Mix(weights: [(.mistake, 60), (.bundle, 20), (.subscription, 10), (.ineligible, 10)])
+    public static let `default` = Mix(weights: [
+        (.mistake, 55), (.bundle, 20), (.subscription, 10), (.ineligible, 10), (.overtaken, 5),
+    ])
 
     public let weights: [(scenario: Scenario, weight: Int)]
     private let sequence: [Scenario]

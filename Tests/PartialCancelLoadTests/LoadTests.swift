@@ -10,21 +10,21 @@ import Testing
 @Suite("pcancel-load: mix, orders and checks")
 struct LoadPlanTests {
     @Test(
-        "the default mix follows its weights in every stretch of ten flows, and ineligible flows rotate over the three refusals"
+        "the default mix follows its weights in every stretch of twenty flows, and ineligible flows rotate over the three refusals"
     )
     func defaultMix() {
         let mix = Mix.default
-        for start in stride(from: 0, to: 100, by: 10) {
-            let counts = Dictionary(grouping: (start..<start + 10).map(mix.scenario(forFlow:)), by: { $0 }).mapValues(
+        for start in stride(from: 0, to: 200, by: 20) {
+            let counts = Dictionary(grouping: (start..<start + 20).map(mix.scenario(forFlow:)), by: { $0 }).mapValues(
                 \.count
             )
-            #expect(counts == [.mistake: 6, .bundle: 2, .subscription: 1, .ineligible: 1])
+            #expect(counts == [.mistake: 11, .bundle: 4, .subscription: 2, .ineligible: 2, .overtaken: 1])
         }
-        let kinds = (0..<300).compactMap { mix.plan(forFlow: $0).ineligible }
-        #expect(kinds.count == 30)
+        let kinds = (0..<600).compactMap { mix.plan(forFlow: $0).ineligible }
+        #expect(kinds.count == 60)
         #expect(
             Dictionary(grouping: kinds, by: { $0 }).mapValues(\.count) == [
-                .shipped: 10, .thirdParty: 10, .requiredComponent: 10,
+                .shipped: 20, .thirdParty: 20, .requiredComponent: 20,
             ]
         )
     }
@@ -170,14 +170,16 @@ struct LoadRunTests {
         let s = result.snapshot
         #expect(s.examples.isEmpty, "\(s.examples)")
         #expect(s.flowsStarted == 90 && s.flowsCompleted == 90 && s.flowsFailed == 0 && s.mismatchCount == 0)
-        #expect(s.completedByScenario == [.mistake: 54, .bundle: 18, .subscription: 9, .ineligible: 9])
+        #expect(s.completedByScenario == [.mistake: 50, .bundle: 18, .subscription: 9, .ineligible: 9, .overtaken: 4])
         #expect(result.seeded == 90 && result.poolsAudited == 4 && result.succeeded)
-        // Each eligible flow validates, requests, reads its inbox and confirms once; ineligible ones stop after the refusal.
+        // Each eligible flow validates, requests, reads its inbox and confirms once (an overtaken one is
+        // refused, after the warehouse's PICKED event); ineligible ones stop after the refusal.
         #expect(s.rpc[Methods.validateEligibility]?.totalCount == 90)
         #expect(s.rpc[Methods.requestCancellation]?.totalCount == 90)
         #expect(s.rpc[Methods.confirmCancellation]?.totalCount == 81)
         #expect(s.rpc[Methods.listNotifications]?.totalCount == 81)
         #expect(s.rpc[Methods.ingestOrder]?.totalCount == 90)
+        #expect(s.rpc[Methods.recordFulfilmentEvents]?.totalCount == 4)
         #expect(s.processing.totalCount == 90 && s.processing.maxRecorded <= s.flow.maxRecorded)
 
         let report = LoadReport(result: result).json
@@ -204,8 +206,9 @@ struct LoadRunTests {
         let s = result.snapshot
         #expect(s.examples.isEmpty, "\(s.examples)")
         #expect(result.succeeded && s.flowsCompleted == 40 && s.mismatchCount == 0)
-        // One push measured per eligible flow (36 of 40: every tenth is ineligible).
-        #expect(s.rpc[OrderWatchProbe.pushName]?.totalCount == 36)
+        // One push measured per flow that completes a cancellation (34 of 40: every tenth is
+        // ineligible, every twentieth overtaken by the warehouse).
+        #expect(s.rpc[OrderWatchProbe.pushName]?.totalCount == 34)
     }
 
     @Test("an open-loop run measures from each flow's intended start")
@@ -251,11 +254,11 @@ struct LoadProcessTests {
         #expect(
             Set(rpc.keys) == [
                 "IngestOrder", "ValidateEligibility", "RequestCancellation", "ListNotifications", "ConfirmCancellation",
-                "GetCancellation",
+                "RecordFulfilmentEvents", "GetCancellation",
             ]
                 || Set(rpc.keys) == [
                     "IngestOrder", "ValidateEligibility", "RequestCancellation", "ListNotifications",
-                    "ConfirmCancellation",
+                    "ConfirmCancellation", "RecordFulfilmentEvents",
                 ]
         )
         #expect((json["processing_ms"] as? [String: Any])?["p99"] is Double)
