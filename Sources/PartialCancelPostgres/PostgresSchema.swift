@@ -282,6 +282,33 @@ enum PostgresSchema {
                 CREATE INDEX refund_allocations_order ON refund_allocations (order_id);
                 """
         ),
+        Migration(
+            version: 5,
+            name: "event outbox",
+            sql: """
+                -- Events for touchpoints' webhook subscriptions, one row per subscription, written in the
+                -- transaction of the change; delivered in seq order per subscription and key (an order id,
+                -- or sku:SKU), at least once; a row that gives up (DEAD) holds its key's later ones back.
+                CREATE TABLE event_outbox (
+                    id bigserial PRIMARY KEY,
+                    subscription text NOT NULL,
+                    key text NOT NULL,
+                    seq bigint NOT NULL CHECK (seq >= 1),
+                    type text NOT NULL,
+                    payload bytea NOT NULL,
+                    state text NOT NULL CHECK (state IN ('PENDING', 'SENT', 'DEAD')),
+                    attempts bigint NOT NULL CHECK (attempts >= 0),
+                    next_attempt_ms bigint NOT NULL,
+                    last_error text NOT NULL,
+                    created_ms bigint NOT NULL,
+                    sent_ms bigint,
+                    UNIQUE (subscription, key, seq),
+                    CHECK ((state = 'SENT') = (sent_ms IS NOT NULL))
+                );
+                CREATE INDEX event_outbox_open ON event_outbox (subscription, key, seq) WHERE state <> 'SENT';
+                CREATE INDEX event_outbox_sent ON event_outbox (sent_ms) WHERE state = 'SENT';
+                """
+        ),
     ]
 
     /// The lock every node takes to migrate, so that nodes starting together migrate once.

@@ -113,17 +113,22 @@ extension PostgresStore: OrderStore {
     /// a rolled-back change wakes nobody; PostgreSQL delivers a payload sent twice in one
     /// transaction once).
     func appendHistory(_ tx: Transaction, orderID: String, actor: String, _ record: HistoryRecord) async throws {
-        try await tx.run(
+        let now = clock.nowMs()
+        let rows = try await tx.rows(
             """
             WITH entry AS (
                 INSERT INTO order_history (order_id, seq, at_ms, actor, event, subject, from_state, to_state, detail)
                 VALUES (\(orderID), (SELECT COALESCE(MAX(seq), 0) + 1 FROM order_history WHERE order_id = \(orderID)),
-                        \(clock.nowMs()), \(actor), \(record.event), \(record.subject), \(record.from), \(record.to),
+                        \(now), \(actor), \(record.event), \(record.subject), \(record.from), \(record.to),
                         \(record.detail))
-                RETURNING 1
+                RETURNING seq
             )
-            SELECT pg_notify(\(PostgresChangeFeed.channel), \(PostgresChangeFeed.payload(.order(orderID)))) FROM entry
+            SELECT seq, pg_notify(\(PostgresChangeFeed.channel), \(PostgresChangeFeed.payload(.order(orderID))))::text FROM entry
             """
         )
+        if let row = rows.first, !configuration.eventRoutes.isEmpty {
+            let (seq, _) = try row.decode((Int64, String).self)
+            try await routeOrderEvent(tx, orderID: orderID, seq: seq, atMs: now, record)
+        }
     }
 }

@@ -121,20 +121,25 @@ extension PostgresStore: StockStore {
     /// commit, so numbers follow commit order) and, in the same statement, wakes the sku's watchers
     /// at commit.
     func recordStockChange(_ pool: StockPool, cause: String, reference: String, in tx: Transaction) async throws {
-        try await tx.run(
+        let now = clock.nowMs()
+        let rows = try await tx.rows(
             """
             WITH seq AS (
                 INSERT INTO stock_sequences (sku, last_seq) VALUES (\(pool.sku), 1)
                 ON CONFLICT (sku) DO UPDATE SET last_seq = stock_sequences.last_seq + 1 RETURNING last_seq
             ), entry AS (
                 INSERT INTO stock_history (sku, seq, at_ms, location, on_hand, reserved, cause, reference)
-                SELECT \(pool.sku), last_seq, \(clock.nowMs()), \(pool.location), \(pool.onHand), \(pool.reserved),
+                SELECT \(pool.sku), last_seq, \(now), \(pool.location), \(pool.onHand), \(pool.reserved),
                        \(cause), \(reference) FROM seq
-                RETURNING 1
+                RETURNING seq
             )
-            SELECT pg_notify(\(PostgresChangeFeed.channel), \(PostgresChangeFeed.payload(.sku(pool.sku)))) FROM entry
+            SELECT seq, pg_notify(\(PostgresChangeFeed.channel), \(PostgresChangeFeed.payload(.sku(pool.sku))))::text FROM entry
             """
         )
+        if let row = rows.first, !configuration.eventRoutes.isEmpty {
+            let (seq, _) = try row.decode((Int64, String).self)
+            try await routeStockEvent(tx, pool, seq: seq, atMs: now, cause: cause, reference: reference)
+        }
     }
 
     // MARK: Delivery between databases

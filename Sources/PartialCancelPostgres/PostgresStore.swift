@@ -204,6 +204,8 @@ public struct PostgresStoreConfiguration: Sendable, Hashable {
     /// How long a caller's wrong-token count is kept after its window started: longer than any
     /// window (`limits.token_failure_window_ms`) that is configured.
     public var tokenFailureRetentionMs: Int64 = 86_400_000
+    /// Which webhook subscriptions get which events (docs/EVENTS.md).
+    public var eventRoutes = EventRoutes()
 
     public init(urls: [String]) { self.urls = urls }
 }
@@ -222,6 +224,7 @@ extension PostgresStore {
         var configuration = PostgresStoreConfiguration(urls: storage.postgresURLs)
         configuration.connections = storage.postgresConnections
         configuration.deliveryBatch = storage.deliveryBatch
+        configuration.eventRoutes = storage.eventRoutes
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         return try open(
             configuration: configuration,

@@ -195,6 +195,8 @@ public struct ServerConfiguration: Sendable {
     public var sources = SourceHealthConfiguration()
     /// Where refund allocations go: the local ledger by default, or a payment service.
     public var payments = PaymentConfiguration()
+    /// Touchpoints' webhook subscriptions.
+    public var webhooks = WebhookConfiguration()
     /// Refund policy, cancellation windows per channel and tier, excluded tender kinds.
     public var cancellation = CancellationPolicy()
     /// Email delivery: sink, retries, backoff.

@@ -205,6 +205,69 @@ public enum ConfigurationFile {
                 throw ConfigurationError("\(path).adapter must be ledger or http (got '\(adapter)')")
             }
         }
+        try reader.object("webhooks") { webhooks in
+            let path = webhooks.path
+            func bounded(_ key: String, _ range: ClosedRange<Int>, _ set: (Int) -> Void) throws {
+                try webhooks.int(key) { value in
+                    guard range.contains(value) else {
+                        throw ConfigurationError(
+                            "\(path).\(key) must be \(range.lowerBound)...\(range.upperBound) (got \(value))"
+                        )
+                    }
+                    set(value)
+                }
+            }
+            try bounded("timeout_ms", 100...600_000) { configuration.webhooks.timeoutMs = $0 }
+            try bounded("max_attempts", 1...1000) { configuration.webhooks.maxAttempts = $0 }
+            try bounded("backoff_base_ms", 1...3_600_000) { configuration.webhooks.backoffBaseMs = $0 }
+            try bounded("backoff_cap_ms", 1...86_400_000) { configuration.webhooks.backoffCapMs = $0 }
+            try bounded("poll_interval_ms", 10...60_000) { configuration.webhooks.pollIntervalMs = $0 }
+            try bounded("batch_keys", 1...10_000) { configuration.webhooks.batchKeys = $0 }
+            try bounded("events_per_key", 1...10_000) { configuration.webhooks.eventsPerKey = $0 }
+            try bounded("retention_ms", 60_000...2_592_000_000) { configuration.webhooks.retentionMs = Int64($0) }
+            try webhooks.array("subscriptions") { _, entry in
+                let entryPath = entry.path
+                var name: String?
+                var url: String?
+                var secret: String?
+                var events: [String] = []
+                try entry.string("name") { name = $0 }
+                try entry.string("url") { url = $0 }
+                try entry.string("secret") { secret = $0 }
+                try entry.array(
+                    "events",
+                    { index, _ in throw ConfigurationError("\(entryPath).events[\(index)] must be a string") },
+                    strings: { index, pattern in
+                        guard TouchpointEvent.isValid(pattern: pattern) else {
+                            throw ConfigurationError(
+                                "\(entryPath).events[\(index)]: '\(pattern)' names no event; the types: \(TouchpointEvent.types.joined(separator: ", ")) (or TYPE.*, *)"
+                            )
+                        }
+                        events.append(pattern)
+                    }
+                )
+                try entry.finish()
+                guard let name, Identifier.isValid(name) else {
+                    throw ConfigurationError("\(entryPath).name is required: 1-64 of letters, digits, '.', '_' and '-'")
+                }
+                guard !configuration.webhooks.subscriptions.contains(where: { $0.name == name }) else {
+                    throw ConfigurationError("\(entryPath): a second subscription named '\(name)'")
+                }
+                guard let url, url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                    throw ConfigurationError("\(entryPath).url is required: the touchpoint's http(s) URL")
+                }
+                guard let secret else {
+                    throw ConfigurationError("\(entryPath).secret is required (whsec_ and base64)")
+                }
+                do { _ = try WebhookSigner(secret: secret) } catch {
+                    throw ConfigurationError("\(entryPath).secret must be whsec_ and base64 (Standard Webhooks)")
+                }
+                guard !events.isEmpty else { throw ConfigurationError("\(entryPath).events names no event type") }
+                configuration.webhooks.subscriptions.append(
+                    WebhookSubscription(name: name, url: url, secret: secret, events: events)
+                )
+            }
+        }
         try reader.object("sources") { sources in
             try sources.int("window_ms") { value in
                 guard (10_000...86_400_000).contains(value) else {

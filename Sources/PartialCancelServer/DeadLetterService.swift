@@ -239,6 +239,12 @@ struct DeadLetterService {
                     RedriveDeadLetterResponse(resolved: $0)
                 }
             }
+            if letter.kind == EventDeadLetter.kind {
+                // Deliver the event again (its key's later events follow it).
+                return storage.reviveEvent(deadLetter: letter, on: context.eventLoop).map {
+                    RedriveDeadLetterResponse(resolved: $0)
+                }
+            }
             if letter.kind == PaymentDeadLetter.kind {
                 // Send the allocation again: delivery tries it from scratch.
                 return storage.revivePayment(deadLetter: letter, on: context.eventLoop).map {

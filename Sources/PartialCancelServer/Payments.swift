@@ -280,8 +280,7 @@ final class PaymentDelivery: Sendable {
     private let port: any PaymentsPort
     private let loop: any EventLoop
     private let logger: Logger
-    private let task = NIOLockedValueBox<RepeatedTask?>(nil)
-    private let running = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    private let polling: PollingLoop
 
     init(
         storage: any StorePort,
@@ -294,6 +293,7 @@ final class PaymentDelivery: Sendable {
         self.configuration = configuration
         self.loop = group.next()
         self.logger = logger
+        polling = PollingLoop(loop: loop)
         switch configuration.adapter {
         case .ledger(let path):
             port = LedgerPayments(path: path ?? PaymentConfiguration.ledgerPath(forDataDirectory: dataDirectory))
@@ -304,30 +304,13 @@ final class PaymentDelivery: Sendable {
 
     func start() {
         guard configuration.deliver else { return }
-        let interval = TimeAmount.milliseconds(Int64(configuration.pollIntervalMs))
-        task.withLockedValue {
-            $0 = loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in self.poll() }
-        }
+        polling.start(every: .milliseconds(Int64(configuration.pollIntervalMs))) { [self] in await pass() }
     }
 
-    /// Stops polling and waits for the pass in flight (its store calls complete before the loops stop).
+    /// Stops polling and waits for the pass in flight, then closes the port.
     func stop() async {
-        task.withLockedValue { $0?.cancel() }
-        try? await loop.submit {}.get()
-        if let pass = running.withLockedValue({ $0 }) { await pass.value }
+        await polling.stop()
         await port.shutdown()
-    }
-
-    private func poll() {
-        let started = running.withLockedValue { current -> Bool in
-            guard current == nil else { return false }
-            current = Task { [self] in
-                await self.pass()
-                self.running.withLockedValue { $0 = nil }
-            }
-            return true
-        }
-        _ = started
     }
 
     /// One pass: the due allocations, sent as one batch, each reply recorded.

@@ -33,6 +33,8 @@ public final class PartialCancelServer: Service, Sendable {
     private let delivery: NotificationDelivery
     /// Sends refund allocations to the payments port (docs/PAYMENTS.md).
     private let payments: PaymentDelivery
+    /// Sends touchpoints their events (docs/EVENTS.md).
+    private let webhooks: WebhookDelivery
     /// What each order channel and fulfilment source sent (Health, Stats, metrics).
     let sources: SourceHealthTracker
     /// The listener's TLS, when configured.
@@ -63,7 +65,10 @@ public final class PartialCancelServer: Service, Sendable {
         self.metrics = metrics
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
         do {
-            self.storage = try openStore(configuration, group.next(), logger, clock)
+            // The store writes each event for the subscriptions that want it, beside its change.
+            var opening = configuration
+            opening.storage.eventRoutes = configuration.webhooks.routes
+            self.storage = try openStore(opening, group.next(), logger, clock)
         } catch {
             try? group.syncShutdownGracefully()
             throw error
@@ -76,6 +81,12 @@ public final class PartialCancelServer: Service, Sendable {
             loop: group.next()
         )
         do {
+            self.webhooks = try WebhookDelivery(
+                storage: storage,
+                configuration: configuration.webhooks,
+                group: group,
+                logger: logger
+            )
             self.payments = try PaymentDelivery(
                 storage: storage,
                 configuration: configuration.payments,
@@ -296,6 +307,7 @@ public final class PartialCancelServer: Service, Sendable {
         }
         delivery.start()
         payments.start()
+        webhooks.start()
         let address = channel.localAddress!
         logger.info("listening", metadata: ["address": "\(address)"])
         return address
@@ -322,6 +334,7 @@ public final class PartialCancelServer: Service, Sendable {
         try? await metricsListener.withLockedValue { $0 }?.close()
         await delivery.stop()
         await payments.stop()
+        await webhooks.stop()
         storage.close()
         try await group.shutdownGracefully()
         logger.info("stopped")

@@ -305,6 +305,32 @@ enum Migrations {
                 CREATE INDEX refund_allocations_order ON refund_allocations (order_id);
                 """
         ),
+        Migration(
+            version: 13,
+            name: "event outbox",
+            sql: """
+                -- Events for touchpoints' webhook subscriptions, one row per subscription, written in the
+                -- transaction of the change; delivered in seq order per subscription and key (an order id,
+                -- or sku:SKU), at least once; a row that gives up (DEAD) holds its key's later ones back.
+                CREATE TABLE event_outbox (
+                    id INTEGER PRIMARY KEY,
+                    subscription TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    seq INTEGER NOT NULL CHECK (seq >= 1),
+                    type TEXT NOT NULL,
+                    payload BLOB NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('PENDING', 'SENT', 'DEAD')),
+                    attempts INTEGER NOT NULL CHECK (attempts >= 0),
+                    next_attempt_ms INTEGER NOT NULL,
+                    last_error TEXT NOT NULL,
+                    created_ms INTEGER NOT NULL,
+                    sent_ms INTEGER,
+                    UNIQUE (subscription, key, seq)
+                ) STRICT;
+                CREATE INDEX event_outbox_open ON event_outbox (subscription, key, seq) WHERE state <> 'SENT';
+                CREATE INDEX event_outbox_sent ON event_outbox (sent_ms) WHERE state = 'SENT';
+                """
+        ),
     ]
 
     /// Brings the database to the newest version; returns the versions it applied.

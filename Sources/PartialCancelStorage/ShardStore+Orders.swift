@@ -51,6 +51,7 @@ extension ShardStore {
                     .text(from), .text(to),
                 ]
             ) { $0.int(0) } ?? 0
+        try routeOrderEvent(orderID: orderID, seq: seq, atMs: time, record)
         changes.record(
             .order(
                 id: orderID,

@@ -56,6 +56,7 @@ extension ShardStore {
                     .text(cause), .text(reference),
                 ]
             ) { $0.int(0) } ?? 0
+        try routeStockEvent(pool, seq: seq, atMs: time, cause: cause, reference: reference)
         changes.record(
             .stock(
                 StockEvent(

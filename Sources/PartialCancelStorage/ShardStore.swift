@@ -7,7 +7,7 @@ import PartialCancelDomain
 final class ShardStore {
     let index: Int
     let db: SQLiteConnection
-    private let configuration: StorageConfiguration
+    let configuration: StorageConfiguration
     let now: @Sendable () -> Int64
     /// Pages in the WAL after the last commit, as SQLite's WAL hook reports them.
     private let walPages = WALPages()

@@ -1,4 +1,5 @@
 import Foundation
+import PartialCancelDomain
 
 /// How durable a commit is. FULL (the default, for money and stock) syncs the WAL on every
 /// commit; NORMAL syncs only at checkpoints and can lose the last commits on power loss.
@@ -41,6 +42,9 @@ public struct StorageConfiguration: Sendable, Hashable {
     public var postgresURLs: [String] = []
     /// For `postgres`: connections each node keeps at most to each database.
     public var postgresConnections: Int = 8
+    /// Which webhook subscriptions get which events: each event is written to the event outbox in
+    /// the transaction of the change that causes it (docs/EVENTS.md). Empty: none is written.
+    public var eventRoutes = EventRoutes()
 
     public init() {}
 }

@@ -236,6 +236,75 @@ public protocol PaymentStore: Sendable {
     ) -> EventLoopFuture<PaymentSettlement?>
 }
 
+/// One event on its way to one webhook subscription.
+public struct OutboundEvent: Sendable, Hashable {
+    /// `ev-SHARD-N` (or `ev-DATABASE-N`): the row.
+    public var id: String
+    public var subscription: String
+    /// The order id, or `sku:SKU`: events of one key are delivered in `seq` order.
+    public var key: String
+    public var seq: Int64
+    public var type: String
+    /// The JSON body (docs/EVENTS.md).
+    public var payload: [UInt8]
+    /// Attempts made so far.
+    public var attempts: Int
+
+    public init(
+        id: String,
+        subscription: String,
+        key: String,
+        seq: Int64,
+        type: String,
+        payload: [UInt8],
+        attempts: Int
+    ) {
+        self.id = id
+        self.subscription = subscription
+        self.key = key
+        self.seq = seq
+        self.type = type
+        self.payload = payload
+        self.attempts = attempts
+    }
+
+    /// The event's own id, the same for every subscriber and every retry: `KEY/SEQ`.
+    public var eventID: String { "\(key)/\(seq)" }
+}
+
+/// What an `event` dead letter holds: the row's id as its subject, the body as its payload.
+package enum EventDeadLetter {
+    package static let kind = "event"
+}
+
+/// Events for touchpoints' webhook subscriptions (docs/EVENTS.md): written beside the change that
+/// causes them (the routes are the store's configuration), delivered at least once and in order
+/// per subscription and key.
+public protocol EventOutboxStore: Sendable {
+    /// Up to `limit` keys' due events, from every shard; each group is one subscription's events
+    /// of one key, in seq order, at most `perKey` of them, starting with the first not yet sent.
+    func dueEvents(nowMs: Int64, limit: Int, perKey: Int, on loop: any EventLoop) -> EventLoopFuture<[[OutboundEvent]]>
+
+    func eventSent(_ event: OutboundEvent, on loop: any EventLoop) -> EventLoopFuture<Void>
+
+    func eventRetry(
+        _ event: OutboundEvent,
+        error: String,
+        nextAttemptMs: Int64,
+        on loop: any EventLoop
+    ) -> EventLoopFuture<Void>
+
+    /// Gives up on an event: it becomes a dead letter (kind `event`), and its key's later events
+    /// for the subscription wait until it is re-driven.
+    func eventDead(_ event: OutboundEvent, error: String, on loop: any EventLoop) -> EventLoopFuture<Void>
+
+    /// Re-queues the event an `event` dead letter is about, and closes the dead letter.
+    func reviveEvent(deadLetter: DeadLetter, on loop: any EventLoop) -> EventLoopFuture<Bool>
+
+    /// Forgets events sent before `beforeMs`; returns how many.
+    func pruneEvents(beforeMs: Int64, on loop: any EventLoop) -> EventLoopFuture<Int>
+}
+
 /// Stock pools.
 public protocol StockStore: Sendable {
     func setOnHand(
@@ -429,11 +498,11 @@ public protocol StoreHealth: Sendable {
 }
 
 /// Everything the server needs from its store.
-public typealias StorePort = OrderStore & FulfilmentStore & CancellationStore & PaymentStore & StockStore
-    & NotificationStore & DeadLetterStore & IdempotencyStore & ChangeFeedStore & StoreHealth
+public typealias StorePort = OrderStore & FulfilmentStore & CancellationStore & PaymentStore & EventOutboxStore
+    & StockStore & NotificationStore & DeadLetterStore & IdempotencyStore & ChangeFeedStore & StoreHealth
 
-extension Storage: OrderStore, FulfilmentStore, CancellationStore, PaymentStore, StockStore, NotificationStore,
-    DeadLetterStore, IdempotencyStore, ChangeFeedStore, StoreHealth
+extension Storage: OrderStore, FulfilmentStore, CancellationStore, PaymentStore, EventOutboxStore, StockStore,
+    NotificationStore, DeadLetterStore, IdempotencyStore, ChangeFeedStore, StoreHealth
 {
     public var shardCount: Int { router.count }
 }

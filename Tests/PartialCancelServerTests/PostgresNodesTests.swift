@@ -43,6 +43,49 @@ struct PostgresNodesTests {
         ).pools
     }
 
+    @Test("two nodes deliver webhook events to one touchpoint: every event of every order arrives, in order")
+    func webhooksAcrossNodes() async throws {
+        let receiver = try await WebhookReceiverProcess.start(subscriptions: ["all"], failFirst: 5)
+        let url = try await PostgresCluster.shared.newDatabase()
+        let configure: @Sendable (inout ServerConfiguration) -> Void = {
+            $0.webhooks.subscriptions = [
+                WebhookSubscription(
+                    name: "all",
+                    url: receiver.url("all"),
+                    secret: receiver.secrets["all"]!,
+                    events: ["*"]
+                )
+            ]
+            $0.webhooks.pollIntervalMs = 20
+            $0.webhooks.backoffBaseMs = 10
+            $0.webhooks.backoffCapMs = 40
+        }
+        let first = try await TestServer.startOnPostgres([url], configuring: configure)
+        let second = try await TestServer.startOnPostgres([url], configuring: configure)
+        try await seed(first)
+        let admin = try await first.client()
+        let agent = try await second.client(key: TestServer.agentKey)
+        let portal = try await first.client(key: TestServer.portalKey)
+        var orders = ["web-W-1001"]
+        for index in 0..<8 {
+            _ = try await PaymentTests.refundOne(external: "W-OK-H\(index)", admin: admin, agent: agent, portal: portal)
+            orders.append("web-W-OK-H\(index)")
+        }
+        var expected: [String: [Int64]] = [:]
+        for order in orders { expected[order] = try await WebhookTests.routedSeqs(agent, order) }
+        var arrived: [String: [Int64]] = [:]
+        try await waitFor("every event", timeout: 30) {
+            arrived = WebhookTests.arrivals((try? await receiver.state().received["all"]) ?? [])
+            return orders.allSatisfy { arrived[$0]?.count == expected[$0]?.count }
+        }
+        for order in orders { #expect(arrived[order] == expected[order], "\(order)") }
+        for (key, seqs) in arrived where key.hasPrefix("sku:") { #expect(seqs == seqs.sorted(), "\(key)") }
+        #expect(try await receiver.state().badSignatures.isEmpty)
+        for client in [admin, agent, portal] { await client.close() }
+        try await first.stop()
+        try await second.stop()
+    }
+
     @Test(
         "two nodes deliver refund allocations to one payment service: each leased by one node, sent once, applied once, SUCCEEDED"
     )
