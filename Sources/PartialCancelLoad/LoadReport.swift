@@ -52,6 +52,7 @@ public struct LoadReport: Sendable {
             "seeded_orders": result.seeded,
             "seed_s": (result.seedSeconds * 1000).rounded() / 1000,
             "pools_audited": result.poolsAudited,
+            "cpu_ms_per_flow": (result.cpuMsPerFlow * 1000).rounded() / 1000,
             "target_processing_ms": Self.targetProcessingMs,
             "target_over_mean": meanMs > 0 ? (Self.targetProcessingMs / meanMs).rounded() : 0,
             "mix": result.options.mix.description,
@@ -86,6 +87,13 @@ public struct LoadReport: Sendable {
                 s.mismatchCount,
                 result.flowSeconds,
                 result.throughput
+            )
+        )
+        out.append(
+            String(
+                format:
+                    "process CPU per flow: %.3f ms (user and system, this process: with --embedded, the server's too)",
+                result.cpuMsPerFlow
             )
         )
         out.append(

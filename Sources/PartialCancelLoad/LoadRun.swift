@@ -3,6 +3,10 @@ import NIOCore
 import PartialCancelClient
 import PartialCancelWire
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// What a run does; every bound is named here (docs/LOAD.md).
 public struct LoadOptions: Sendable {
     /// Flows to run; with `duration`, whichever ends first.
@@ -55,6 +59,12 @@ public struct LoadResult: Sendable {
     public var flowSeconds: Double
     /// Pools audited, and those that did not add up (also counted as mismatches in `snapshot`).
     public var poolsAudited: Int
+    /// This process's CPU time (user and system) while the flows ran: the load's own, and with an
+    /// embedded server the server's too.
+    public var cpuSeconds: Double = 0
+    public var cpuMsPerFlow: Double {
+        snapshot.flowsCompleted > 0 ? cpuSeconds * 1000 / Double(snapshot.flowsCompleted) : 0
+    }
     public var throughput: Double { flowSeconds > 0 ? Double(snapshot.flowsCompleted) / flowSeconds : 0 }
     public var succeeded: Bool {
         snapshot.flowsFailed == 0 && snapshot.mismatchCount == 0 && snapshot.flowsCompleted > 0
@@ -107,6 +117,7 @@ public final class LoadRun: Sendable {
         let seedSeconds = Self.seconds(since: seedStart)
 
         let flowStart = NIODeadline.now()
+        let cpuStart = Self.processCPUSeconds()
         begin.withLockedValue { $0 = flowStart }
         if let rate = options.rate {
             await openLoop(rate: rate, start: flowStart)
@@ -114,6 +125,7 @@ public final class LoadRun: Sendable {
             await closedLoop(start: flowStart)
         }
         let flowSeconds = Self.seconds(since: flowStart)
+        let cpuSeconds = Self.processCPUSeconds() - cpuStart
 
         let audited = try await auditStock(onHand: stockPerPool)
         return LoadResult(
@@ -122,7 +134,8 @@ public final class LoadRun: Sendable {
             seeded: orders.withLockedValue { $0.count },
             seedSeconds: seedSeconds,
             flowSeconds: flowSeconds,
-            poolsAudited: audited
+            poolsAudited: audited,
+            cpuSeconds: cpuSeconds
         )
     }
 
@@ -387,6 +400,14 @@ public final class LoadRun: Sendable {
 
     struct SeedingError: Error, CustomStringConvertible {
         var description: String
+    }
+
+    /// User and system CPU time of this process so far.
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+            + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 
     private static func seconds(since start: NIODeadline) -> Double {

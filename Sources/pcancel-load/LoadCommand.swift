@@ -50,6 +50,20 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(name: .long, help: "TLS: PEM private key of --tls-cert.") var tlsKey: String?
     @Flag(name: .long, help: "Start a server in this process on a temporary data directory.")
     var embedded = false
+
+    @Option(
+        name: .long,
+        help:
+            "With --embedded: this many webhook subscriptions (every event type) to pcancel-load's own receiver; the report counts what arrives and checks each order's events come in order."
+    )
+    var webhooks: Int = 0
+
+    @Option(
+        name: .long,
+        help:
+            "With --embedded: ledger (refund allocations appended to the embedded ledger and settled, the default) or off (held PENDING)."
+    )
+    var payments: String = "ledger"
     @Option(name: .long, help: "Embedded server: shards.") var shards: Int = 2
     @Option(name: .long, help: "Embedded server: SQLite synchronous mode, FULL or NORMAL.") var synchronous: String =
         "FULL"
@@ -131,6 +145,13 @@ struct LoadCommand: AsyncParsableCommand {
         }
         do { _ = try Mix(parsing: mix) } catch { throw ValidationError("--mix: \(error)") }
         if inProcess && !embedded { throw ValidationError("--in-process needs --embedded") }
+        guard (0...100).contains(webhooks) else { throw ValidationError("--webhooks must be 0...100") }
+        if webhooks > 0 && !embedded {
+            throw ValidationError(
+                "--webhooks needs --embedded (for a server of your own, subscribe a receiver in its config)"
+            )
+        }
+        guard ["ledger", "off"].contains(payments) else { throw ValidationError("--payments must be ledger or off") }
         if inProcess && (watch || slowWatchers > 0) {
             throw ValidationError("--watch and --slow-watchers need connections; not with --in-process")
         }
@@ -285,6 +306,15 @@ struct LoadCommand: AsyncParsableCommand {
             try await target.stop(keepData: keepData)
             throw error
         }
+        var webhooksInOrder = true
+        if let counter = target.webhooks {
+            // Whatever the outbox still holds arrives after the flows: wait until it stops coming.
+            let counts = await counter.waitUntilQuiet()
+            await counter.stop()
+            webhooksInOrder = counts.behind == 0
+            context["webhooks"] =
+                "\(counts.received) events to \(webhooks) subscriptions over \(counts.keys) keys (orders and skus); \(counts.behind) repeated or out of order"
+        }
         try await target.stop(keepData: keepData)
 
         let report = LoadReport(result: result, context: context)
@@ -292,7 +322,7 @@ struct LoadCommand: AsyncParsableCommand {
         if let json {
             try report.jsonData().write(to: URL(fileURLWithPath: json))
         }
-        if !result.succeeded { throw ExitCode(1) }
+        if !result.succeeded || !webhooksInOrder { throw ExitCode(1) }
     }
 }
 
@@ -336,6 +366,8 @@ struct Target {
     var apiKey: String
     var portalKey: String
     var embedded: (server: PartialCancelServer, task: Task<Void, any Error>, directory: String)?
+    /// With `--webhooks`: the receiver the embedded server's subscriptions send to.
+    var webhooks: WebhookCounter?
 
     static func start(_ command: LoadCommand) async throws -> Target {
         guard command.embedded else {
@@ -377,6 +409,22 @@ struct Target {
         configuration.seedSampleData = false
         if let threads = command.eventLoopThreads { configuration.eventLoopThreads = threads }
         if let bytes = command.socketSendBuffer { configuration.limits.socketSendBufferBytes = bytes }
+        configuration.payments.deliver = command.payments == "ledger"
+        var counter: WebhookCounter?
+        if command.webhooks > 0 {
+            let receiver = WebhookCounter()
+            let receiverPort = try await receiver.start()
+            let secret = "whsec_" + Data((0..<24).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
+            configuration.webhooks.subscriptions = (0..<command.webhooks).map { index in
+                WebhookSubscription(
+                    name: "load-\(index)",
+                    url: "http://127.0.0.1:\(receiverPort)/hooks/load-\(index)",
+                    secret: secret,
+                    events: ["*"]
+                )
+            }
+            counter = receiver
+        }
         let apiKey = APIKey.generate()
         let portalKey = APIKey.generate()
         configuration.apiKeys = [
@@ -399,7 +447,8 @@ struct Target {
             addresses: [(host: "127.0.0.1", port: port)],
             apiKey: apiKey,
             portalKey: portalKey,
-            embedded: (server, task, configuration.dataDirectory)
+            embedded: (server, task, configuration.dataDirectory),
+            webhooks: counter
         )
     }
 

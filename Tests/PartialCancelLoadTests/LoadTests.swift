@@ -231,6 +231,26 @@ struct LoadRunTests {
 
 @Suite("pcancel-load as a process")
 struct LoadProcessTests {
+    @Test(
+        "--embedded --webhooks counts every event its subscriptions bring, each order's in order; the CPU per flow is reported"
+    )
+    func webhooks() async throws {
+        let result = try await runCommand(
+            try Paths.executable("pcancel-load"),
+            [
+                "--embedded", "--flows", "40", "--concurrency", "8", "--synchronous", "NORMAL", "--webhooks", "2",
+                "--quiet",
+            ]
+        )
+        #expect(result.status == 0, "\(result.output)\n\(result.error)")
+        let line = try #require(result.output.split(separator: "\n").first { $0.contains("webhooks: ") })
+        let received = Int(line.split(separator: " ").drop { $0 != "webhooks:" }.dropFirst().first ?? "") ?? 0
+        // Every flow's order sends several events to each of the two subscriptions.
+        #expect(received >= 40 * 2 * 3, "\(line)")
+        #expect(line.hasSuffix("0 repeated or out of order"))
+        #expect(result.output.contains("process CPU per flow: "))
+    }
+
     @Test("--embedded runs a mixed workload, prints the report and writes every figure as JSON")
     func embedded() async throws {
         let directory = try Paths.temporaryDirectory()

@@ -89,6 +89,7 @@ struct StorageTests {
                 ALTER TABLE orders DROP COLUMN ingested_total;
                 DROP TABLE fulfilment_events;
                 DROP TABLE refund_allocations;
+                DROP TABLE event_outbox;
                 DELETE FROM schema_migrations WHERE version >= 10;
                 UPDATE order_history SET detail = 'status CONFIRMED, total \(order.totals.total) USD' WHERE event = 'INGESTED';
                 """
