@@ -1,7 +1,5 @@
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOHTTP1
-import NIOPosix
 
 /// A touchpoint for load runs: an HTTP server on loopback that takes webhook events (docs/EVENTS.md)
 /// at `/hooks/SUBSCRIPTION`, answers 200, and counts them: per subscription and key (the order or
@@ -23,27 +21,19 @@ public final class WebhookCounter: Sendable {
     }
 
     private let state = NIOLockedValueBox(State())
-    private let channel: NIOLockedValueBox<(any Channel)?> = NIOLockedValueBox(nil)
+    private let server = LoopbackHTTPServer()
 
     public init() {}
 
     /// Listens on 127.0.0.1 and a free port; returns the port.
-    public func start(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> Int {
-        let bound = try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { [self] channel in
-                channel.pipeline.configureHTTPServerPipeline().flatMap {
-                    channel.pipeline.addHandler(Handler(counter: self))
-                }
-            }
-            .bind(host: "127.0.0.1", port: 0).get()
-        channel.withLockedValue { $0 = bound }
-        return bound.localAddress?.port ?? 0
+    public func start() async throws -> Int {
+        try await server.start { [self] path, headers, _ in
+            record(path: path, webhookID: headers.first(name: "webhook-id") ?? "")
+            return .ok
+        }
     }
 
-    public func stop() async {
-        try? await channel.withLockedValue { $0 }?.close()
-    }
+    public func stop() async { await server.stop() }
 
     public var counts: Counts { state.withLockedValue { $0.counts } }
 
@@ -58,7 +48,7 @@ public final class WebhookCounter: Sendable {
         return counts
     }
 
-    fileprivate func record(path: String, webhookID: String) {
+    private func record(path: String, webhookID: String) {
         let subscription = path.split(separator: "/").last.map(String.init) ?? ""
         guard let slash = webhookID.lastIndex(of: "/"), let seq = Int64(webhookID[webhookID.index(after: slash)...])
         else { return }
@@ -71,31 +61,6 @@ public final class WebhookCounter: Sendable {
             } else {
                 state.lastSeq[key] = seq
                 state.counts.keys += 1
-            }
-        }
-    }
-
-    private final class Handler: ChannelInboundHandler {
-        typealias InboundIn = HTTPServerRequestPart
-        typealias OutboundOut = HTTPServerResponsePart
-        let counter: WebhookCounter
-        var head: HTTPRequestHead?
-
-        init(counter: WebhookCounter) { self.counter = counter }
-
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            switch unwrapInboundIn(data) {
-            case .head(let request): head = request
-            case .body: break
-            case .end:
-                guard let request = head else { return }
-                head = nil
-                counter.record(path: request.uri, webhookID: request.headers.first(name: "webhook-id") ?? "")
-                var headers = HTTPHeaders()
-                headers.add(name: "content-length", value: "0")
-                let response = HTTPResponseHead(version: request.version, status: .ok, headers: headers)
-                context.write(wrapOutboundOut(.head(response)), promise: nil)
-                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             }
         }
     }

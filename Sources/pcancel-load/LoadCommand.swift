@@ -61,7 +61,7 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(
         name: .long,
         help:
-            "With --embedded: ledger (refund allocations appended to the embedded ledger and settled, the default) or off (held PENDING)."
+            "With --embedded: ledger (refund allocations appended to the embedded ledger and settled, the default), async (sent to an asynchronous payment service inside pcancel-load, whose results the run records with RecordRefundResult while flows go on; every twentieth fails and gets store credit) or off (held PENDING)."
     )
     var payments: String = "ledger"
     @Option(name: .long, help: "Embedded server: shards.") var shards: Int = 2
@@ -151,7 +151,10 @@ struct LoadCommand: AsyncParsableCommand {
                 "--webhooks needs --embedded (for a server of your own, subscribe a receiver in its config)"
             )
         }
-        guard ["ledger", "off"].contains(payments) else { throw ValidationError("--payments must be ledger or off") }
+        guard ["ledger", "async", "off"].contains(payments) else {
+            throw ValidationError("--payments must be ledger, async or off")
+        }
+        if payments != "ledger" && !embedded { throw ValidationError("--payments needs --embedded") }
         if inProcess && (watch || slowWatchers > 0) {
             throw ValidationError("--watch and --slow-watchers need connections; not with --in-process")
         }
@@ -199,6 +202,7 @@ struct LoadCommand: AsyncParsableCommand {
         if confirmOnly { context["measured"] = "ConfirmCancellation alone" }
 
         let result: LoadResult
+        var paymentsSettled = true
         do {
             var agents: [any FlowTransport] = []
             var portals: [any FlowTransport] = []
@@ -276,12 +280,24 @@ struct LoadCommand: AsyncParsableCommand {
                     }
                 }
             defer { progress?.cancel() }
+            if let service = target.payments, let agent = agents.first {
+                service.startRecording(through: agent, deadline: options.deadline)
+            }
             do {
                 result = try await run.run()
             } catch {
                 for client in clients { await client.close() }
                 for failover in failovers { await failover.close() }
                 throw error
+            }
+            if let service = target.payments {
+                // The results of the last allocations, and the store credit of the last failures,
+                // come after the flows: wait (connections still open) until each taken has its result.
+                let counts = await service.finish()
+                paymentsSettled = counts.errors == 0 && counts.succeeded + counts.failed == counts.taken
+                context["refund_results"] =
+                    "\(counts.taken) allocations taken (\(counts.takenAgain) sent again), \(counts.succeeded) recorded SUCCEEDED, \(counts.failed) FAILED (store credit instead), \(counts.errors) refused"
+                    + (counts.firstError.isEmpty ? "" : "; first: \(counts.firstError)")
             }
             if !failovers.isEmpty {
                 var moves = 0
@@ -322,7 +338,7 @@ struct LoadCommand: AsyncParsableCommand {
         if let json {
             try report.jsonData().write(to: URL(fileURLWithPath: json))
         }
-        if !result.succeeded || !webhooksInOrder { throw ExitCode(1) }
+        if !result.succeeded || !webhooksInOrder || !paymentsSettled { throw ExitCode(1) }
     }
 }
 
@@ -368,6 +384,8 @@ struct Target {
     var embedded: (server: PartialCancelServer, task: Task<Void, any Error>, directory: String)?
     /// With `--webhooks`: the receiver the embedded server's subscriptions send to.
     var webhooks: WebhookCounter?
+    /// With `--payments async`: the payment service the embedded server sends refunds to.
+    var payments: AsyncPaymentService?
 
     static func start(_ command: LoadCommand) async throws -> Target {
         guard command.embedded else {
@@ -409,7 +427,16 @@ struct Target {
         configuration.seedSampleData = false
         if let threads = command.eventLoopThreads { configuration.eventLoopThreads = threads }
         if let bytes = command.socketSendBuffer { configuration.limits.socketSendBufferBytes = bytes }
-        configuration.payments.deliver = command.payments == "ledger"
+        configuration.payments.deliver = command.payments != "off"
+        var paymentService: AsyncPaymentService?
+        if command.payments == "async" {
+            let service = AsyncPaymentService()
+            let url = try await service.start()
+            let secret = "whsec_" + Data((0..<24).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
+            configuration.payments.adapter = .http(url: url, secret: secret)
+            configuration.payments.pollIntervalMs = 20
+            paymentService = service
+        }
         var counter: WebhookCounter?
         if command.webhooks > 0 {
             let receiver = WebhookCounter()
@@ -448,7 +475,8 @@ struct Target {
             apiKey: apiKey,
             portalKey: portalKey,
             embedded: (server, task, configuration.dataDirectory),
-            webhooks: counter
+            webhooks: counter,
+            payments: paymentService
         )
     }
 

@@ -251,6 +251,28 @@ struct LoadProcessTests {
         #expect(result.output.contains("process CPU per flow: "))
     }
 
+    @Test(
+        "--payments async: an asynchronous payment service takes every allocation, the run records each result while flows go on; failures get store credit"
+    )
+    func asyncPayments() async throws {
+        let result = try await runCommand(
+            try Paths.executable("pcancel-load"),
+            [
+                "--embedded", "--flows", "60", "--concurrency", "8", "--synchronous", "NORMAL", "--payments", "async",
+                "--quiet",
+            ]
+        )
+        #expect(result.status == 0, "\(result.output)\n\(result.error)")
+        let line = try #require(result.output.split(separator: "\n").first { $0.contains("refund_results: ") })
+        let numbers = line.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+        // taken, sent again, SUCCEEDED, FAILED, refused
+        #expect(numbers.count == 5, "\(line)")
+        #expect(
+            numbers[0] > 30 && numbers[2] + numbers[3] == numbers[0] && numbers[3] >= 1 && numbers[4] == 0,
+            "\(line)"
+        )
+    }
+
     @Test("--embedded runs a mixed workload, prints the report and writes every figure as JSON")
     func embedded() async throws {
         let directory = try Paths.temporaryDirectory()
