@@ -113,6 +113,15 @@ struct ExampleConfigTests {
         #expect(!verdict.eligible)
         #expect(verdict.lines.map(\.eligible) == [true, true, false])
         #expect(verdict.lines[2].reasons.map(\.code) == ["THIRD_PARTY_LOGISTICS"])
+        // The sample subscription's paid period is seeded relative to now (10 of 30 days left), so
+        // its refund is the README's on any day: floor(14.59 × 10/30) = 4.86 within minutes of seeding.
+        let subscription = try await portal.call(
+            Methods.validateEligibility,
+            ValidateEligibilityRequest(orderID: "web-W-1001", lines: [CancelLine(lineID: "L3")]),
+            as: ValidateEligibilityResponse.self,
+            metadata: acting
+        )
+        #expect(subscription.quote?.refundTotal == 486)
 
         // An item added by mistake: requested by the admin, the token read from the portal inbox's
         // "Token: " line, confirmed by the portal, completed once the stock is back.
