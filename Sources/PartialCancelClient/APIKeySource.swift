@@ -10,6 +10,22 @@ public enum APIKeySource {
         public var description: String { "cannot read the key file \(path)" }
     }
 
+    /// Which source `resolve` takes the key from, in words: `--api-key`, `$PCANCEL_API_KEY`, the
+    /// named key file, the default file, or none (so that a refused key says where it came from).
+    public static func origin(
+        given: String?,
+        environment: String,
+        keyFile: String? = nil,
+        defaultFile: String,
+        flag: String = "--api-key"
+    ) -> String? {
+        if given != nil { return flag }
+        if let value = ProcessInfo.processInfo.environment[environment], !value.isEmpty { return "$\(environment)" }
+        if let keyFile { return "the key file \(keyFile) (\(flag)-file)" }
+        if FileManager.default.fileExists(atPath: defaultFile) { return "the development key file \(defaultFile)" }
+        return nil
+    }
+
     /// The key, or nil when no source has one. A named `keyFile` must be readable; a missing
     /// `defaultFile` is skipped. Keys read from files are trimmed of surrounding whitespace.
     public static func resolve(

@@ -104,12 +104,7 @@ struct CancellationService {
         return storage.orderWithPendingLines(request.orderID, nowMs: now, on: context.eventLoop).flatMapThrowing {
             found in
             guard let (order, pending) = found else {
-                throw RPCError(
-                    .notFound,
-                    "no order '\(request.orderID)'",
-                    reason: .orderNotFound,
-                    subject: request.orderID
-                )
+                throw AccountScope.Lookup.order(request.orderID).notFound
             }
             try AccountScope.check(context, account: order.account.id, lookup: .order(request.orderID))
             let verdicts = Eligibility.evaluate(order, requested, pendingLineIDs: pending, policy: policy, nowMs: now)
@@ -189,12 +184,7 @@ struct CancellationService {
             return (record, token.hash, ConfirmationToken.notification(for: record, order: order, token: token.value))
         }.flatMapThrowing { created in
             guard let created else {
-                throw RPCError(
-                    .notFound,
-                    "no order '\(request.orderID)'",
-                    reason: .orderNotFound,
-                    subject: request.orderID
-                )
+                throw AccountScope.Lookup.order(request.orderID).notFound
             }
             context.log(
                 .info,
@@ -456,7 +446,11 @@ struct CancellationService {
         }
         return .refuse(
             updated.lifecycle == record.lifecycle ? nil : updated,
-            CancellationRefused(refusal: code, id: record.id)
+            CancellationRefused(
+                refusal: code,
+                id: record.id,
+                triesLeft: max(0, CancellationStateMachine.defaultMaxFailedAttempts - updated.lifecycle.failedAttempts)
+            )
         )
     }
 

@@ -159,7 +159,7 @@ struct FulfilmentService {
                         FulfilmentEventOutcome(
                             $0,
                             result: .refused,
-                            detail: "no order '\(orderID)'",
+                            detail: AccountScope.noOrder(orderID),
                             reason: ReasonCode.orderNotFound.rawValue,
                             orderVersion: 0
                         )

@@ -150,11 +150,21 @@ enum AccountScope {
 
         var notFound: RPCError {
             switch self {
-            case .order(let id): RPCError(.notFound, "no order '\(id)'", reason: .orderNotFound, subject: id)
+            case .order(let id): RPCError(.notFound, AccountScope.noOrder(id), reason: .orderNotFound, subject: id)
             case .cancellation(let id):
                 RPCError(.notFound, "no cancellation '\(id)'", reason: .cancellationNotFound, subject: id)
             }
         }
+    }
+
+    /// No such order, and when the id lacks its channel, the form ids take (`web-W-1001`, not `W-1001`).
+    /// The hint depends on the id alone, so a portal learns nothing more from it.
+    static func noOrder(_ id: String) -> String {
+        let channels = Intake().channels
+        guard !channels.contains(where: { id.hasPrefix($0 + "-") }) else { return "no order '\(id)'" }
+        let example = channels.contains("web") ? "web-\(id)" : "\(channels.first ?? "web")-\(id)"
+        return
+            "no order '\(id)'; order ids are CHANNEL-EXTERNALID (channels: \(channels.joined(separator: ", "))), e.g. '\(example)'"
     }
 
     /// Passes for every role but portal; a portal must name the account, and it must be `account`

@@ -23,11 +23,15 @@ struct CancellationRefused: StatusConvertible, Hashable {
     var refusal: Refusal
     /// The request's id, the reason's subject.
     var id: String
+    /// Wrong tokens the request takes before it locks (for `tokenInvalid`).
+    var triesLeft: Int? = nil
 
     var status: Status {
         let message =
             switch refusal {
-            case .tokenInvalid: "the token does not match this cancellation"
+            case .tokenInvalid:
+                "the token does not match this cancellation"
+                    + (triesLeft.map { "; \($0) \($0 == 1 ? "try" : "tries") left before it locks" } ?? "")
             case .requestLocked: "too many wrong tokens: this cancellation is locked; ask for a new one"
             case .quoteChanged:
                 "the order changed and the refund would differ from the quote; request the cancellation again"
@@ -45,7 +49,13 @@ struct CancellationRefused: StatusConvertible, Hashable {
             case .quoteChanged: .aborted
             default: .failedPrecondition
             }
-        return Status(code, message, reasons: [Reason(ReasonCode(refusal.rawValue), subject: id)])
+        return Status(
+            code,
+            message,
+            reasons: [
+                Reason(ReasonCode(refusal.rawValue), subject: id, detail: triesLeft.map { "tries_left=\($0)" } ?? "")
+            ]
+        )
     }
 }
 

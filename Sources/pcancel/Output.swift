@@ -34,15 +34,19 @@ enum Output {
     }
 
     /// What a person can do about a failure the CLI sees often.
-    static func hint(for status: Status) -> String? {
+    static func hint(for status: Status, keyOrigin: String? = nil) -> String? {
         switch status.reasons.first?.code {
         case ReasonCode.connectFailed.rawValue:
             "start a server with tools/serve (see README.md), or point --server at a running one (HOST:PORT, several comma-separated)"
+        case ReasonCode.apiKeyRequired.rawValue:
+            "no key was sent: give one with --api-key KEY or --api-key-file FILE, set PCANCEL_API_KEY, or run where the embedded default created pcancel-data/dev-api-key"
+        case ReasonCode.apiKeyUnknown.rawValue:
+            "the server knows no such key; it came from \(keyOrigin ?? "nowhere") (the order: --api-key, $PCANCEL_API_KEY, --api-key-file, pcancel-data/dev-api-key)"
         default: nil
         }
     }
 
-    static func failure(_ status: Status, json: Bool) {
+    static func failure(_ status: Status, json: Bool, keyOrigin: String? = nil) {
         if json {
             Output.json(["error": statusObject(status)])
         } else {
@@ -53,7 +57,7 @@ enum Output {
                 if !reason.detail.isEmpty { text += " detail=\(reason.detail)" }
                 text += "\n"
             }
-            if let hint = hint(for: status) { text += "  hint: \(hint)\n" }
+            if let hint = hint(for: status, keyOrigin: keyOrigin) { text += "  hint: \(hint)\n" }
             FileHandle.standardError.write(Data(text.utf8))
         }
     }

@@ -150,8 +150,18 @@ struct ConnectionOptions: ParsableArguments {
             }
             await client.close()
         } catch let error as ClientError {
-            Output.failure(error.status, json: json)
+            Output.failure(error.status, json: json, keyOrigin: keyOrigin)
             throw ExitCode(ExitCodes.code(for: error.status.code))
         }
+    }
+
+    /// Where the key sent came from, for the hint of a refused or missing key.
+    var keyOrigin: String? {
+        APIKeySource.origin(
+            given: apiKey,
+            environment: "PCANCEL_API_KEY",
+            keyFile: apiKeyFile,
+            defaultFile: "pcancel-data/dev-api-key"
+        )
     }
 }

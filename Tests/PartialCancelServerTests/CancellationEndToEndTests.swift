@@ -472,6 +472,14 @@ struct ConfirmationTests {
             } catch let error as ClientError {
                 #expect(error.code == .permissionDenied)
                 #expect(error.status.reasons.first?.code == (attempt == 5 ? "REQUEST_LOCKED" : "TOKEN_INVALID"))
+                if attempt < 5 {
+                    // The customer is told how many tries are left before the request locks.
+                    let left = 5 - attempt
+                    #expect(
+                        error.status.message.hasSuffix("\(left) \(left == 1 ? "try" : "tries") left before it locks")
+                    )
+                    #expect(error.status.reasons.first?.detail == "tries_left=\(left)")
+                }
             }
         }
         let token = try await Self.token(portal, for: first.id)

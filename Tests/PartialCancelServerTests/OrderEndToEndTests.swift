@@ -237,6 +237,18 @@ struct OrderEndToEndTests {
             Issue.record("a refused payload was stored as an order")
         } catch let error as ClientError {
             #expect(error.code == .notFound)
+            #expect(error.status.message == "no order 'web-W-1001'")
+        }
+        // An id without its channel is told the form ids take.
+        do {
+            _ = try await client.call(Methods.getOrder, GetOrderRequest(orderID: "W-1001"), as: GetOrderResponse.self)
+            Issue.record("found an order by its external id alone")
+        } catch let error as ClientError {
+            #expect(error.code == .notFound && error.status.reasons.first?.code == "ORDER_NOT_FOUND")
+            #expect(
+                error.status.message.contains("order ids are CHANNEL-EXTERNALID")
+                    && error.status.message.contains("e.g. 'web-W-1001'")
+            )
         }
         for c in [client, admin] { await c.close() }
         try await server.stop()

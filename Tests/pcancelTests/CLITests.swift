@@ -211,6 +211,15 @@ struct CLIProcessTests {
         #expect(down.status == 6)
         #expect(down.error.contains("cannot connect to 127.0.0.1:1: connection refused (no server is listening there)"))
         #expect(down.error.contains("hint: start a server with tools/serve"))
+        // A key the server does not know: the hint names where the CLI took it from.
+        let wrong = try await runCommand(
+            pcancel,
+            ["ping", "--server", address, "--api-key", "pck_nobody"],
+            workingDirectory: directory,
+            environment: [:]
+        )
+        #expect(wrong.status != 0 && wrong.error.contains("API_KEY_UNKNOWN"), "\(wrong.error)")
+        #expect(wrong.error.contains("hint: the server knows no such key; it came from --api-key"))
 
         server.signal(SIGTERM)
         #expect(await server.waitForExit(timeout: 15) == 0)
