@@ -156,6 +156,7 @@ let package = Package(
         .executableTarget(
             name: "pcancel-load",
             dependencies: [
+                "PartialCancelDomain",
                 "PartialCancelLoad",
                 "PartialCancelClient",
                 "PartialCancelServer",
@@ -170,6 +171,7 @@ let package = Package(
         .executableTarget(
             name: "pcancel-audit",
             dependencies: [
+                "PartialCancelDomain",
                 "PartialCancelStorage",
                 "PartialCancelPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

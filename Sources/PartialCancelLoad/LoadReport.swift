@@ -61,7 +61,8 @@ public struct LoadReport: Sendable {
             "succeeded": result.succeeded,
         ]
         if let rate = result.options.rate { object["rate"] = rate }
-        for (key, value) in context { object[key] = value }
+        // Figures are numbers in the JSON, whatever the context map holds them as.
+        for (key, value) in context { object[key] = Int(value).map { $0 as Any } ?? value }
         return object
     }
 

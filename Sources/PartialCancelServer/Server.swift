@@ -14,7 +14,7 @@ import ServiceLifecycle
 /// every connection gets a GoAway, calls in flight finish and are answered, new calls get
 /// UNAVAILABLE, and connections still open after the grace period are closed.
 public final class PartialCancelServer: Service, Sendable {
-    public static let version = "0.1.0"
+    public static let version = pcancelVersion
 
     public let configuration: ServerConfiguration
     private let group: MultiThreadedEventLoopGroup

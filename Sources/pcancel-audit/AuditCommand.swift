@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import NIOPosix
+import PartialCancelDomain
 import PartialCancelPostgres
 import PartialCancelStorage
 
@@ -19,7 +20,8 @@ struct AuditCommand: AsyncParsableCommand {
             Σ refunds = refunded and original total = total + refunded; every acknowledged refund (--acks) present \
             unchanged; every outbox message delivered and applied once; reserved = Σ open reservations; on-hand \
             as set (--on-hand). Exit 0 when nothing is broken, 1 otherwise.
-            """
+            """,
+        version: pcancelVersion
     )
 
     @Option(name: .long, help: "The data directory (SQLite).") var dataDir: String?

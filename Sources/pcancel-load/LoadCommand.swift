@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import PartialCancelClient
+import PartialCancelDomain
 import PartialCancelLoad
 import PartialCancelServer
 import PartialCancelStorage
@@ -22,7 +23,8 @@ struct LoadCommand: AsyncParsableCommand {
             Seeds orders (its own skus and accounts), then runs validate → request → read the token from the \
             customer's inbox → confirm → wait for COMPLETED, checking refunds, totals and stock. Exit code 0 when \
             every flow completed with no mismatch, 1 otherwise, 64 for bad usage. See docs/LOAD.md.
-            """
+            """,
+        version: pcancelVersion
     )
 
     @Option(

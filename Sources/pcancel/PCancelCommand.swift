@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NIOCore
 import PartialCancelClient
+import PartialCancelDomain
 import PartialCancelWire
 
 /// `pcancel`: the operators' and developers' command line.
@@ -16,6 +17,7 @@ struct PCancelCommand: AsyncParsableCommand {
             5 access (UNAUTHENTICATED, PERMISSION_DENIED); 6 retry later (UNAVAILABLE, DEADLINE_EXCEEDED, \
             RESOURCE_EXHAUSTED, CANCELLED); 64 bad command-line usage.
             """,
+        version: pcancelVersion,
         subcommands: [
             HealthCommand.self, PingCommand.self, OrderCommand.self, FulfilmentCommand.self, StockCommand.self,
             DeadLetterCommand.self,

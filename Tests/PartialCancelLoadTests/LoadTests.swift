@@ -292,6 +292,7 @@ struct LoadProcessTests {
             json["flows_completed"] as? Int == 40 && json["flows_failed"] as? Int == 0
                 && json["mismatches"] as? Int == 0
         )
+        #expect(json["connections"] as? Int == 2)  // a number, not "2"
         let rpc = try #require(json["rpc_ms"] as? [String: [String: Any]])
         #expect(
             Set(rpc.keys) == [

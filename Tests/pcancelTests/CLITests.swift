@@ -24,6 +24,14 @@ struct ArgumentTests {
 
 @Suite("pcancel key")
 struct KeyCommandTests {
+    @Test("every executable answers --version with the release")
+    func versions() async throws {
+        for name in ["pcancel", "pcancel-server", "pcancel-load", "pcancel-audit"] {
+            let result = try await runCommand(try Paths.executable(name), ["--version"], environment: [:])
+            #expect(result.status == 0 && result.output == "\(pcancelVersion)\n", "\(name): \(result)")
+        }
+    }
+
     @Test("key generate --json prints the key and its config entry, wherever --json is written")
     func generateJSON() async throws {
         let pcancel = try Paths.executable("pcancel")
