@@ -2,6 +2,7 @@ import ArgumentParser
 import CMalloc
 import Foundation
 import Logging
+import NIOCore
 import PartialCancelPostgres
 import PartialCancelServer
 import PartialCancelStorage
@@ -119,6 +120,12 @@ struct PCancelServerCommand: AsyncParsableCommand {
             throw ValidationError("\(error)")
         }
 
+        // Nothing is created (data directory, keys, sample data) for a server that cannot listen.
+        for (what, host, port) in [("port", configuration.host, configuration.port)]
+            + (configuration.metricsPort.map { [("metrics port", configuration.metricsHost, $0)] } ?? [])
+        {
+            if let taken = PortProbe.refusal(host: host, port: port, what: what) { throw ValidationError(taken) }
+        }
         try DataDirectory.create(configuration.dataDirectory)
         let dataDirectory = URL(fileURLWithPath: configuration.dataDirectory).standardizedFileURL.path
         say("data directory: \(dataDirectory)")
@@ -157,7 +164,13 @@ struct PCancelServerCommand: AsyncParsableCommand {
         }
         let seeded = try await server.seedSampleDataIfNew()
         if !seeded.isEmpty { say("seeded sample stock and orders: \(seeded.joined(separator: ", "))") }
-        let address = try await server.start()
+        let address: SocketAddress
+        do {
+            address = try await server.start()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            // Taken between the probe and the bind.
+            throw ValidationError(PortProbe.inUse(host: configuration.host, port: configuration.port, what: "port"))
+        }
         if let tls = configuration.tls {
             let clients = tls.clientCAFile == nil ? "off" : tls.requireClientCertificate ? "required" : "optional"
             say("TLS on (certificate chain \(tls.certificateChainFile)); client certificates \(clients)")
@@ -233,5 +246,36 @@ extension PCancelServerCommand {
             logger: logger,
             clock: clock
         )
+    }
+}
+
+/// Whether a port can be listened on, asked before the server creates anything.
+enum PortProbe {
+    static func inUse(host: String, port: Int, what: String) -> String {
+        "\(host):\(port) is already in use (the \(what)); another pcancel-server? (pcancel health --server \(host):\(port)) Stop it, or give another --port"
+    }
+
+    /// A message when `host:port` cannot be bound now (0, a free port, always can).
+    static func refusal(host: String, port: Int, what: String) -> String? {
+        guard port != 0 else { return nil }
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_PASSIVE
+        var found: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &found) == 0, let info = found else {
+            return "\(host) does not resolve to an address to listen on (the \(what))"
+        }
+        defer { freeaddrinfo(found) }
+        let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var reuse: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
+        guard bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
+            return errno == EADDRINUSE
+                ? inUse(host: host, port: port, what: what)
+                : "cannot listen on \(host):\(port) (the \(what)): \(String(cString: strerror(errno)))"
+        }
+        return nil
     }
 }

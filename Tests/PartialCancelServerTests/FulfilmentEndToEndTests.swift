@@ -294,6 +294,49 @@ struct FulfilmentEndToEndTests {
         try await server.stop()
     }
 
+    @Test("the payloads in examples/ ingest as new orders and record as the README says")
+    func examples() async throws {
+        let (server, agent, portal) = try await ConfirmationTests.setUp()
+        let admin = try await server.client()
+        let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("examples")
+        func file(_ name: String) throws -> ByteBuffer {
+            ByteBuffer(bytes: try Data(contentsOf: examples.appendingPathComponent(name)))
+        }
+        for (channel, id) in [
+            ("web", "web-W-2001"), ("marketplace", "marketplace-MP-6001"), ("callcenter", "callcenter-CC-4001"),
+        ] {
+            let ingested = try await admin.call(
+                Methods.ingestOrder,
+                IngestOrderRequest(channel: channel, payload: try file("\(channel).json")),
+                as: IngestOrderResponse.self
+            )
+            #expect(ingested.created && ingested.order.id == id && ingested.order.totals.total == 79_504)
+        }
+        let strap = try await ConfirmationTests.request(agent, [CancelLine(lineID: "L2b")])
+        let warehouse = try await admin.call(
+            Methods.recordFulfilmentEvents,
+            RecordFulfilmentEventsRequest(source: "warehouse", payload: try file("warehouse.json")),
+            as: RecordFulfilmentEventsResponse.self
+        )
+        #expect(warehouse.results.map(\.result) == ["APPLIED", "APPLIED"])
+        #expect(warehouse.aborted.map(\.id) == [strap.id])
+        let partner = try await admin.call(
+            Methods.recordFulfilmentEvents,
+            RecordFulfilmentEventsRequest(source: "3pl", payload: try file("3pl.json")),
+            as: RecordFulfilmentEventsResponse.self
+        )
+        #expect(partner.results.map(\.result) == ["APPLIED"])
+        let television = try await agent.call(
+            Methods.validateEligibility,
+            ValidateEligibilityRequest(orderID: "web-W-1001", lines: [CancelLine(lineID: "L4")]),
+            as: ValidateEligibilityResponse.self
+        )
+        #expect(television.eligible)
+        for client in [admin, agent, portal] { await client.close() }
+        try await server.stop()
+    }
+
     @Test("a partner's cancel window: closed, the line is refused as 3PL; opened, it may be cancelled")
     func partnerWindow() async throws {
         let (server, agent, portal) = try await ConfirmationTests.setUp()

@@ -13,6 +13,34 @@ import Testing
 /// The real executables: `pcancel-server` started as a child process, `pcancel` run against it.
 @Suite("Executables", .serialized)
 struct ProcessTests {
+    @Test("a port already in use is named, and nothing is created: no data directory, no key, no sample data")
+    func portInUse() async throws {
+        let directory = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let port = try SMTPServer.freePort()
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        #expect(bound == 0 && listen(fd, 1) == 0)
+        let result = try await runCommand(
+            try Paths.executable("pcancel-server"),
+            ["--port", "\(port)"],
+            workingDirectory: directory,
+            environment: [:]
+        )
+        #expect(result.status != 0)
+        #expect(result.error.contains("127.0.0.1:\(port) is already in use"), "\(result.error)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
+    }
+
     @Test("SIGTERM with calls in flight: every call is answered, new calls get UNAVAILABLE, exit 0")
     func sigterm() async throws {
         let directory = try Paths.temporaryDirectory()
