@@ -115,7 +115,10 @@ extension PostgresStore: CancellationStore {
                     return (.failure(error), false)
                 case .earlier:
                     let refund = try await self.refund(cancellationID: id, in: tx)
-                    return (.success(CancellationResult(request: request, order: order, refund: refund)), false)
+                    return (
+                        .success(CancellationResult(request: request, order: order, refund: refund, earlier: true)),
+                        false
+                    )
                 case .decline(let updated, let notification):
                     try await self.update(updated, in: tx)
                     try await self.add(notification, in: tx)

@@ -342,7 +342,8 @@ struct CancellationService {
             ConfirmCancellationResponse(
                 cancellation: ViewMapping.view(result.request, nowMs: now),
                 refund: result.refund.map(ViewMapping.view),
-                order: ViewMapping.view(result.order)
+                order: ViewMapping.view(result.order),
+                earlier: result.earlier
             )
         }
     }

@@ -112,7 +112,8 @@ extension Storage {
                             CancellationResult(
                                 request: request,
                                 order: order,
-                                refund: try store.refund(cancellationID: id)
+                                refund: try store.refund(cancellationID: id),
+                                earlier: true
                             )
                         ), false
                     )
@@ -218,10 +219,13 @@ public struct CancellationResult: Sendable {
     public var request: CancellationRequest
     public var order: Order
     public var refund: Refund?
+    /// Settled before (`CancellationDecision.earlier`): the answer recorded then, nothing done now.
+    public var earlier: Bool
 
-    package init(request: CancellationRequest, order: Order, refund: Refund?) {
+    package init(request: CancellationRequest, order: Order, refund: Refund?, earlier: Bool = false) {
         self.request = request
         self.order = order
         self.refund = refund
+        self.earlier = earlier
     }
 }

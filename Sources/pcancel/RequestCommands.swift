@@ -168,6 +168,7 @@ struct ConfirmCommand: ServerCommand {
             if connection.json {
                 var object: [String: Any] = [
                     "cancellation_id": response.cancellation.id, "state": response.cancellation.state,
+                    "earlier": response.earlier,
                 ]
                 if let refund = response.refund {
                     object["refund"] = [
@@ -180,7 +181,13 @@ struct ConfirmCommand: ServerCommand {
                 if let order = response.order { object["order"] = OrderJSON.order(order) }
                 Output.json(object)
             } else {
-                print("cancellation \(response.cancellation.id): \(response.cancellation.state)")
+                if response.earlier, let refund = response.refund {
+                    print(
+                        "cancellation \(response.cancellation.id): \(response.cancellation.state) (already confirmed at \(RFC3339.format(refund.createdMs)); nothing was done again)"
+                    )
+                } else {
+                    print("cancellation \(response.cancellation.id): \(response.cancellation.state)")
+                }
                 if let refund = response.refund {
                     print(
                         "refund \(refund.refundID): \(Currency.format(refund.amount, code: refund.currency)) \(refund.currency) — "

@@ -358,6 +358,31 @@ struct ConfirmationTests {
         )
     }
 
+    @Test("pcancel confirm a second time says when it was confirmed, and that nothing was done again")
+    func confirmTwiceCommand() async throws {
+        let (server, agent, portal) = try await Self.setUp()
+        let requested = try await Self.request(agent, [CancelLine(lineID: "L1", quantity: 1)])
+        let token = try await Self.token(portal, for: requested.id)
+        let first = try await Self.confirm(portal, requested.id, token)
+        let pcancel = try Paths.executable("pcancel")
+        let again = try await runCommand(
+            pcancel,
+            [
+                "--server", "127.0.0.1:\(server.port)", "--api-key", TestServer.agentKey, "confirm", requested.id,
+                "--token", token,
+            ],
+            environment: [:]
+        )
+        #expect(again.status == 0, "\(again.error)")
+        let confirmedAt = RFC3339.format(try #require(first.refund).createdMs)
+        #expect(
+            again.output.contains("(already confirmed at \(confirmedAt); nothing was done again)"),
+            "\(again.output)"
+        )
+        for client in [agent, portal] { await client.close() }
+        try await server.stop()
+    }
+
     @Test(
         "the mistaken item: requested, confirmed by token, refunded to the cent, stock released, COMPLETED; twice is the same answer"
     )
@@ -391,6 +416,8 @@ struct ConfirmationTests {
 
         let again = try await Self.confirm(agent, requested.id, token)
         #expect(again.refund == refund)
+        // The second answer says it is the first one's: confirmed before, nothing done again.
+        #expect(again.earlier && !confirmed.earlier)
         let refunds = try await server.server.storage.refunds(orderID: "web-W-1001", on: agent.eventLoop).get()
         #expect(refunds.count == 1)
         // The audit trail: every change of the order, the request and the refund, with actor and old → new.

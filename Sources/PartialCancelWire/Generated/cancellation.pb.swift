@@ -853,11 +853,19 @@ public struct ConfirmCancellationResponse: Sendable, Hashable {
     public var refund: RefundView?
     /// the order as it is after the cancellation
     public var order: OrderView?
+    /// confirmed before (at refund.created_ms): this is the answer recorded then
+    public var earlier: Bool
 
-    public init(cancellation: CancellationView, refund: RefundView? = nil, order: OrderView? = nil) {
+    public init(
+        cancellation: CancellationView,
+        refund: RefundView? = nil,
+        order: OrderView? = nil,
+        earlier: Bool = false
+    ) {
         self.cancellation = cancellation
         self.refund = refund
         self.order = order
+        self.earlier = earlier
     }
 }
 
@@ -875,6 +883,7 @@ extension ConfirmCancellationResponse: WireMessage {
         c.cancellation = arena.message(cancellation)
         if let refund { c.refund = arena.message(refund) }
         if let order { c.order = arena.message(order) }
+        c.earlier = earlier ? 1 : 0
         return c
     }
 
@@ -886,7 +895,8 @@ extension ConfirmCancellationResponse: WireMessage {
         self.init(
             cancellation: try reader.required(p.cancellation, "cancellation", as: CancellationView.self),
             refund: try reader.message(p.refund, "refund", as: RefundView.self),
-            order: try reader.message(p.order, "order", as: OrderView.self)
+            order: try reader.message(p.order, "order", as: OrderView.self),
+            earlier: p.earlier != 0
         )
     }
 }

@@ -2569,7 +2569,7 @@ const ProtobufCMessageDescriptor pcancel__v1__confirm_cancellation_request__desc
   (ProtobufCMessageInit) pcancel__v1__confirm_cancellation_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor pcancel__v1__confirm_cancellation_response__field_descriptors[3] =
+static const ProtobufCFieldDescriptor pcancel__v1__confirm_cancellation_response__field_descriptors[4] =
 {
   {
     "cancellation",
@@ -2607,16 +2607,29 @@ static const ProtobufCFieldDescriptor pcancel__v1__confirm_cancellation_response
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "earlier",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__ConfirmCancellationResponse, earlier),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned pcancel__v1__confirm_cancellation_response__field_indices_by_name[] = {
   0,   /* field[0] = cancellation */
+  3,   /* field[3] = earlier */
   2,   /* field[2] = order */
   1,   /* field[1] = refund */
 };
 static const ProtobufCIntRange pcancel__v1__confirm_cancellation_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor pcancel__v1__confirm_cancellation_response__descriptor =
 {
@@ -2626,7 +2639,7 @@ const ProtobufCMessageDescriptor pcancel__v1__confirm_cancellation_response__des
   "Pcancel__V1__ConfirmCancellationResponse",
   "pcancel.v1",
   sizeof(Pcancel__V1__ConfirmCancellationResponse),
-  3,
+  4,
   pcancel__v1__confirm_cancellation_response__field_descriptors,
   pcancel__v1__confirm_cancellation_response__field_indices_by_name,
   1,  pcancel__v1__confirm_cancellation_response__number_ranges,

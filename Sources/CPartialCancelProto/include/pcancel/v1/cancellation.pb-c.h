@@ -396,10 +396,14 @@ struct  Pcancel__V1__ConfirmCancellationResponse
    * the order as it is after the cancellation
    */
   Pcancel__V1__OrderView *order;
+  /*
+   * confirmed before (at refund.created_ms): this is the answer recorded then
+   */
+  protobuf_c_boolean earlier;
 };
 #define PCANCEL__V1__CONFIRM_CANCELLATION_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__confirm_cancellation_response__descriptor) \
-    , NULL, NULL, NULL }
+    , NULL, NULL, NULL, 0 }
 
 
 struct  Pcancel__V1__RefundView
