@@ -14,7 +14,14 @@ public struct JSONReader {
         do {
             value = try JSONSerialization.jsonObject(with: Data(data), options: [])
         } catch {
-            throw DomainError(.malformed, path: "", "payload is not valid JSON")
+            guard let (line, column, problem) = JSONSyntax.firstError(in: data) else {
+                throw DomainError(.malformed, path: "", "payload is not valid JSON")
+            }
+            throw DomainError(
+                .malformed,
+                path: "",
+                "payload is not valid JSON: \(problem) at line \(line), column \(column)"
+            )
         }
         guard let object = value as? [String: Any] else {
             throw DomainError(.wrongType, path: "", "payload must be a JSON object")
