@@ -133,7 +133,7 @@ enum CancellationOutput {
             switch c.state {
             case "PENDING_CONFIRMATION":
                 Swift.print(
-                    "confirmation token sent to the customer; valid until \(Date(timeIntervalSince1970: Double(c.expiresAtMs) / 1000))"
+                    "confirmation token sent to the customer; valid until \(RFC3339.format(c.expiresAtMs))"
                 )
             case "LOCKED":
                 Swift.print("locked after \(c.failedAttempts) wrong tokens: its lines are free for a new request")

@@ -176,21 +176,29 @@ enum WatchText {
 
 /// History entries in words: `EVENT subject: from → to by actor (detail)`.
 enum HistoryText {
-    /// An entry's time, UTC, to the millisecond.
-    static func timestamp(_ ms: Int64) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
-    }
+    /// An entry's time, UTC, to the millisecond: the one time format the CLI prints (RFC 3339).
+    static func timestamp(_ ms: Int64) -> String { RFC3339.format(ms) }
 
     static func line(_ h: HistoryEntryView) -> String {
         var text = "\(h.event) \(h.subject)"
         if !h.fromState.isEmpty || !h.toState.isEmpty {
-            text += ": " + (h.fromState.isEmpty ? h.toState : "\(h.fromState) → \(h.toState)")
+            text += ": " + (h.fromState.isEmpty ? money(h.toState) : "\(money(h.fromState)) → \(money(h.toState))")
         }
         text += " by \(h.actor)"
-        if !h.detail.isEmpty { text += " (\(h.detail))" }
+        if !h.detail.isEmpty { text += " (\(money(h.detail)))" }
         return text
+    }
+
+    /// The history keeps amounts in minor units (`6421 USD`, for machines and the audit); a person
+    /// reads them as everywhere else in the CLI: `64.21 USD`.
+    static func money(_ text: String) -> String {
+        text.replacing(/(?<minor>-?\d+) (?<code>[A-Z]{3})\b/) { match in
+            let code = String(match.output.code)
+            guard Currency.minorUnits[code] != nil, let minor = Int64(match.output.minor) else {
+                return String(match.output.0)
+            }
+            return "\(Currency.format(minor, code: code)) \(code)"
+        }
     }
 }
 
@@ -231,7 +239,7 @@ enum StatsText {
             "uptime \(s.uptimeMs / 1000) s  connections \(s.connections)  watches \(s.watches) (dropped \(s.watchesDropped))  stock messages in flight \(s.stockMessagesInFlight)"
         )
         Swift.print("")
-        Swift.print("METHOD                     CALLS     MEAN      P50      P90      P99      MAX  STATUSES")
+        Swift.print("METHOD                     CALLS  MEAN ms   P50 ms   P90 ms   P99 ms   MAX ms  STATUSES")
         for m in s.methods {
             let name = String(m.method.split(separator: "/").last ?? Substring(m.method))
             let statuses = m.statuses.map { "\($0.code)\($0.reason.isEmpty ? "" : "/\($0.reason)") \($0.count)" }

@@ -379,6 +379,18 @@ struct ConfirmationTests {
             again.output.contains("(already confirmed at \(confirmedAt); nothing was done again)"),
             "\(again.output)"
         )
+        // The history as a person reads it: amounts as everywhere else in the CLI, RFC 3339 times.
+        let history = try await runCommand(
+            pcancel,
+            [
+                "--server", "127.0.0.1:\(server.port)", "--api-key", TestServer.agentKey, "order", "history",
+                "web-W-1001",
+            ],
+            environment: [:]
+        )
+        #expect(history.output.contains("(total 795.04 USD)") && history.output.contains("refund 64.21 USD"))
+        #expect(!history.output.contains("6421 USD"), "\(history.output)")
+        #expect(history.output.contains(/#1 20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z INGESTED/))
         for client in [agent, portal] { await client.close() }
         try await server.stop()
     }
