@@ -200,7 +200,9 @@ struct CancellationService {
         _ request: GetCancellationRequest
     ) -> EventLoopFuture<GetCancellationResponse> {
         let now = self.now()
-        return storage.cancellation(request.id, on: context.eventLoop).flatMapThrowing { found in
+        let storage = self.storage
+        let loop = context.eventLoop
+        return storage.cancellation(request.id, on: loop).flatMapThrowing { found -> CancellationRequest in
             guard let found else {
                 throw RPCError(
                     .notFound,
@@ -210,7 +212,36 @@ struct CancellationService {
                 )
             }
             try AccountScope.check(context, account: found.accountID, lookup: .cancellation(request.id))
-            return GetCancellationResponse(cancellation: ViewMapping.view(found, nowMs: now))
+            return found
+        }.flatMap { found -> EventLoopFuture<GetCancellationResponse> in
+            let response = GetCancellationResponse(cancellation: ViewMapping.view(found, nowMs: now))
+            let state = found.lifecycle.state
+            guard state == .confirmed || state == .completed else { return loop.makeSucceededFuture(response) }
+            // A settled request: its refund, its payments, and while CONFIRMED what it waits for.
+            let waits: EventLoopFuture<[StockWait]> =
+                state == .confirmed
+                ? storage.releaseStatus(found.id, on: loop).map { status in
+                    guard let status, status.waiting else { return [] }
+                    return status.releases.map {
+                        StockWait(
+                            lineID: $0.lineID,
+                            sku: $0.sku,
+                            location: $0.location,
+                            quantity: $0.quantity,
+                            sinceMs: found.updatedMs
+                        )
+                    }
+                } : loop.makeSucceededFuture([])
+            return storage.refunds(orderID: found.orderID, on: loop).and(
+                storage.refundAllocations(orderID: found.orderID, on: loop)
+            ).and(waits).map { settled, waits in
+                let (refunds, allocations) = settled
+                var response = response
+                response.refund = refunds.first { $0.cancellationID == found.id }.map(ViewMapping.view)
+                response.payments = allocations.filter { $0.cancellationID == found.id }.map(ViewMapping.view)
+                response.waitsFor = waits
+                return response
+            }
         }
     }
 

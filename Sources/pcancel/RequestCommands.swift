@@ -66,7 +66,7 @@ struct CancellationCommand: AsyncParsableCommand {
                     as: GetCancellationResponse.self,
                     metadata: Metadata(onBehalfOf: onBehalfOf ?? "")
                 )
-                CancellationOutput.print(response.cancellation, json: connection.json)
+                CancellationOutput.print(response, json: connection.json)
             }
         }
     }
@@ -113,16 +113,56 @@ struct NotificationsCommand: ServerCommand {
 }
 
 enum CancellationOutput {
+    /// GetCancellation's answer: the request, and for a settled one its refund, payments and waits.
+    static func print(_ response: GetCancellationResponse, json: Bool) {
+        let c = response.cancellation
+        guard !json else {
+            var object = object(c)
+            if let refund = response.refund {
+                object["refund"] = [
+                    "refund_id": refund.refundID, "amount": refund.amount, "currency": refund.currency,
+                    "created_ms": refund.createdMs,
+                ]
+            }
+            object["payments"] = response.payments.map(RefundCommand.json)
+            object["waits_for"] = response.waitsFor.map {
+                [
+                    "line_id": $0.lineID, "sku": $0.sku, "location": $0.location, "quantity": $0.quantity,
+                    "since_ms": $0.sinceMs,
+                ] as [String: Any]
+            }
+            Output.json(object)
+            return
+        }
+        print(c, json: false)
+        Swift.print("created \(RFC3339.format(c.createdMs)), last changed \(RFC3339.format(c.updatedMs))")
+        if let refund = response.refund {
+            Swift.print(
+                "refund \(refund.refundID): \(Currency.format(refund.amount, code: refund.currency)) \(refund.currency), confirmed \(RFC3339.format(refund.createdMs))"
+            )
+        }
+        for wait in response.waitsFor {
+            Swift.print(
+                "waits for the stock release of \(wait.lineID) (\(wait.sku) ×\(wait.quantity) at \(wait.location)), since \(RFC3339.format(wait.sinceMs))"
+            )
+        }
+        RefundCommand.print(response.payments, currency: response.refund?.currency ?? c.quote.currency)
+    }
+
+    static func object(_ c: CancellationView) -> [String: Any] {
+        [
+            "id": c.id, "order_id": c.orderID, "state": c.state, "reason_code": c.reasonCode, "actor": c.actor,
+            "store_credit": c.storeCredit,
+            "lines": c.lines.map { ["line_id": $0.lineID, "quantity": $0.quantity] as [String: Any] },
+            "quote": QuoteOutput.json(c.quote), "expires_at_ms": c.expiresAtMs, "created_ms": c.createdMs,
+            "updated_ms": c.updatedMs,
+            "failed_attempts": c.failedAttempts,
+        ]
+    }
+
     static func print(_ c: CancellationView, json: Bool) {
         if json {
-            Output.json([
-                "id": c.id, "order_id": c.orderID, "state": c.state, "reason_code": c.reasonCode, "actor": c.actor,
-                "store_credit": c.storeCredit,
-                "lines": c.lines.map { ["line_id": $0.lineID, "quantity": $0.quantity] as [String: Any] },
-                "quote": QuoteOutput.json(c.quote), "expires_at_ms": c.expiresAtMs, "created_ms": c.createdMs,
-                "updated_ms": c.updatedMs,
-                "failed_attempts": c.failedAttempts,
-            ])
+            Output.json(object(c))
         } else {
             Swift.print("cancellation \(c.id)  \(c.state)  reason \(c.reasonCode)  by \(c.actor)")
             Swift.print(
@@ -135,6 +175,12 @@ enum CancellationOutput {
                 Swift.print(
                     "confirmation token sent to the customer; valid until \(RFC3339.format(c.expiresAtMs))"
                 )
+                if c.failedAttempts > 0 {
+                    let left = max(0, 5 - c.failedAttempts)
+                    Swift.print(
+                        "\(c.failedAttempts) wrong tokens so far; \(left) \(left == 1 ? "try" : "tries") left before it locks"
+                    )
+                }
             case "LOCKED":
                 Swift.print("locked after \(c.failedAttempts) wrong tokens: its lines are free for a new request")
             case "WITHDRAWN":

@@ -391,6 +391,30 @@ struct ConfirmationTests {
         #expect(history.output.contains("(total 795.04 USD)") && history.output.contains("refund 64.21 USD"))
         #expect(!history.output.contains("6421 USD"), "\(history.output)")
         #expect(history.output.contains(/#1 20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z INGESTED/))
+        // Why is it where it is: its refund, when it was confirmed, its payment (held PENDING here).
+        let shown = try await agent.call(
+            Methods.getCancellation,
+            GetCancellationRequest(id: requested.id),
+            as: GetCancellationResponse.self
+        )
+        #expect(shown.refund?.refundID == first.refund?.refundID && shown.waitsFor.isEmpty)
+        #expect(shown.payments.map(\.state) == ["PENDING"] && shown.payments.first?.amount == 6421)
+        let get = try await runCommand(
+            pcancel,
+            [
+                "--server", "127.0.0.1:\(server.port)", "--api-key", TestServer.agentKey, "cancellation", "get",
+                requested.id,
+            ],
+            environment: [:]
+        )
+        #expect(
+            get.output.contains("refund \(first.refund!.refundID): 64.21 USD, confirmed \(confirmedAt)"),
+            "\(get.output)"
+        )
+        #expect(
+            get.output.contains("payments:\n  web-W-1001/\(first.refund!.refundID)/T2  REFUND 64.21 to T2  PENDING")
+        )
+        #expect(!get.output.contains("confirmation token sent"))
         for client in [agent, portal] { await client.close() }
         try await server.stop()
     }

@@ -551,9 +551,23 @@ extension GetCancellationRequest: WireMessage {
 
 public struct GetCancellationResponse: Sendable, Hashable {
     public var cancellation: CancellationView
+    /// CONFIRMED or COMPLETED: its one refund
+    public var refund: RefundView?
+    /// CONFIRMED: the stock releases not yet landed
+    public var waitsFor: [StockWait]
+    /// the refund's allocations and where each stands
+    public var payments: [RefundAllocationView]
 
-    public init(cancellation: CancellationView) {
+    public init(
+        cancellation: CancellationView,
+        refund: RefundView? = nil,
+        waitsFor: [StockWait] = [],
+        payments: [RefundAllocationView] = []
+    ) {
         self.cancellation = cancellation
+        self.refund = refund
+        self.waitsFor = waitsFor
+        self.payments = payments
     }
 }
 
@@ -569,6 +583,11 @@ extension GetCancellationResponse: WireMessage {
         var c = Pcancel__V1__GetCancellationResponse()
         pcancel__v1__get_cancellation_response__init(&c)
         c.cancellation = arena.message(cancellation)
+        if let refund { c.refund = arena.message(refund) }
+        c.n_waits_for = waitsFor.count
+        c.waits_for = arena.messages(waitsFor)
+        c.n_payments = payments.count
+        c.payments = arena.messages(payments)
         return c
     }
 
@@ -577,7 +596,58 @@ extension GetCancellationResponse: WireMessage {
         reader: FieldReader
     ) throws(WireDecodeError) {
         let p = c.pointee
-        self.init(cancellation: try reader.required(p.cancellation, "cancellation", as: CancellationView.self))
+        self.init(
+            cancellation: try reader.required(p.cancellation, "cancellation", as: CancellationView.self),
+            refund: try reader.message(p.refund, "refund", as: RefundView.self),
+            waitsFor: try reader.messages(p.n_waits_for, p.waits_for, "waits_for", as: StockWait.self),
+            payments: try reader.messages(p.n_payments, p.payments, "payments", as: RefundAllocationView.self)
+        )
+    }
+}
+
+/// A stock release a confirmed request waits for: the units of a line going back to their pool.
+public struct StockWait: Sendable, Hashable {
+    public var lineID: String
+    public var sku: String
+    public var location: String
+    public var quantity: Int64
+    /// when the request was confirmed
+    public var sinceMs: Int64
+
+    public init(lineID: String = "", sku: String = "", location: String = "", quantity: Int64 = 0, sinceMs: Int64 = 0) {
+        self.lineID = lineID
+        self.sku = sku
+        self.location = location
+        self.quantity = quantity
+        self.sinceMs = sinceMs
+    }
+}
+
+extension StockWait: WireMessage {
+    public static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+        PartialCancelWire.descriptor(of: pcancel__v1__stock_wait__init, Pcancel__V1__StockWait())
+    }
+
+    public func cMessage(in arena: Arena) -> Pcancel__V1__StockWait {
+        var c = Pcancel__V1__StockWait()
+        pcancel__v1__stock_wait__init(&c)
+        c.line_id = arena.cString(lineID)
+        c.sku = arena.cString(sku)
+        c.location = arena.cString(location)
+        c.quantity = quantity
+        c.since_ms = sinceMs
+        return c
+    }
+
+    public init(cMessage c: UnsafePointer<Pcancel__V1__StockWait>, reader: FieldReader) throws(WireDecodeError) {
+        let p = c.pointee
+        self.init(
+            lineID: try reader.string(p.line_id, "line_id"),
+            sku: try reader.string(p.sku, "sku"),
+            location: try reader.string(p.location, "location"),
+            quantity: p.quantity,
+            sinceMs: p.since_ms
+        )
     }
 }
 

@@ -592,6 +592,51 @@ void   pcancel__v1__get_cancellation_response__free_unpacked
   assert(message->base.descriptor == &pcancel__v1__get_cancellation_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   pcancel__v1__stock_wait__init
+                     (Pcancel__V1__StockWait         *message)
+{
+  static const Pcancel__V1__StockWait init_value = PCANCEL__V1__STOCK_WAIT__INIT;
+  *message = init_value;
+}
+size_t pcancel__v1__stock_wait__get_packed_size
+                     (const Pcancel__V1__StockWait *message)
+{
+  assert(message->base.descriptor == &pcancel__v1__stock_wait__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pcancel__v1__stock_wait__pack
+                     (const Pcancel__V1__StockWait *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pcancel__v1__stock_wait__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pcancel__v1__stock_wait__pack_to_buffer
+                     (const Pcancel__V1__StockWait *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pcancel__v1__stock_wait__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pcancel__V1__StockWait *
+       pcancel__v1__stock_wait__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pcancel__V1__StockWait *)
+     protobuf_c_message_unpack (&pcancel__v1__stock_wait__descriptor,
+                                allocator, len, data);
+}
+void   pcancel__v1__stock_wait__free_unpacked
+                     (Pcancel__V1__StockWait *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pcancel__v1__stock_wait__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   pcancel__v1__cancellation_view__init
                      (Pcancel__V1__CancellationView         *message)
 {
@@ -2107,7 +2152,7 @@ const ProtobufCMessageDescriptor pcancel__v1__get_cancellation_request__descript
   (ProtobufCMessageInit) pcancel__v1__get_cancellation_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor pcancel__v1__get_cancellation_response__field_descriptors[1] =
+static const ProtobufCFieldDescriptor pcancel__v1__get_cancellation_response__field_descriptors[4] =
 {
   {
     "cancellation",
@@ -2121,14 +2166,53 @@ static const ProtobufCFieldDescriptor pcancel__v1__get_cancellation_response__fi
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "refund",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__GetCancellationResponse, refund),
+    &pcancel__v1__refund_view__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "waits_for",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Pcancel__V1__GetCancellationResponse, n_waits_for),
+    offsetof(Pcancel__V1__GetCancellationResponse, waits_for),
+    &pcancel__v1__stock_wait__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "payments",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Pcancel__V1__GetCancellationResponse, n_payments),
+    offsetof(Pcancel__V1__GetCancellationResponse, payments),
+    &pcancel__v1__refund_allocation_view__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned pcancel__v1__get_cancellation_response__field_indices_by_name[] = {
   0,   /* field[0] = cancellation */
+  3,   /* field[3] = payments */
+  1,   /* field[1] = refund */
+  2,   /* field[2] = waits_for */
 };
 static const ProtobufCIntRange pcancel__v1__get_cancellation_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor pcancel__v1__get_cancellation_response__descriptor =
 {
@@ -2138,11 +2222,101 @@ const ProtobufCMessageDescriptor pcancel__v1__get_cancellation_response__descrip
   "Pcancel__V1__GetCancellationResponse",
   "pcancel.v1",
   sizeof(Pcancel__V1__GetCancellationResponse),
-  1,
+  4,
   pcancel__v1__get_cancellation_response__field_descriptors,
   pcancel__v1__get_cancellation_response__field_indices_by_name,
   1,  pcancel__v1__get_cancellation_response__number_ranges,
   (ProtobufCMessageInit) pcancel__v1__get_cancellation_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pcancel__v1__stock_wait__field_descriptors[5] =
+{
+  {
+    "line_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__StockWait, line_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sku",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__StockWait, sku),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "location",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__StockWait, location),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "quantity",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__StockWait, quantity),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "since_ms",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Pcancel__V1__StockWait, since_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pcancel__v1__stock_wait__field_indices_by_name[] = {
+  0,   /* field[0] = line_id */
+  2,   /* field[2] = location */
+  3,   /* field[3] = quantity */
+  4,   /* field[4] = since_ms */
+  1,   /* field[1] = sku */
+};
+static const ProtobufCIntRange pcancel__v1__stock_wait__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor pcancel__v1__stock_wait__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pcancel.v1.StockWait",
+  "StockWait",
+  "Pcancel__V1__StockWait",
+  "pcancel.v1",
+  sizeof(Pcancel__V1__StockWait),
+  5,
+  pcancel__v1__stock_wait__field_descriptors,
+  pcancel__v1__stock_wait__field_indices_by_name,
+  1,  pcancel__v1__stock_wait__number_ranges,
+  (ProtobufCMessageInit) pcancel__v1__stock_wait__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor pcancel__v1__cancellation_view__field_descriptors[12] =

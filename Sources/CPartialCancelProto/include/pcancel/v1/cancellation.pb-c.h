@@ -15,6 +15,7 @@ PROTOBUF_C__BEGIN_DECLS
 #endif
 
 #include "pcancel/v1/orders.pb-c.h"
+#include "pcancel/v1/payments.pb-c.h"
 #include "pcancel/v1/stock.pb-c.h"
 
 typedef struct Pcancel__V1__CancelLine Pcancel__V1__CancelLine;
@@ -30,6 +31,7 @@ typedef struct Pcancel__V1__RequestCancellationRequest Pcancel__V1__RequestCance
 typedef struct Pcancel__V1__RequestCancellationResponse Pcancel__V1__RequestCancellationResponse;
 typedef struct Pcancel__V1__GetCancellationRequest Pcancel__V1__GetCancellationRequest;
 typedef struct Pcancel__V1__GetCancellationResponse Pcancel__V1__GetCancellationResponse;
+typedef struct Pcancel__V1__StockWait Pcancel__V1__StockWait;
 typedef struct Pcancel__V1__CancellationView Pcancel__V1__CancellationView;
 typedef struct Pcancel__V1__ListNotificationsRequest Pcancel__V1__ListNotificationsRequest;
 typedef struct Pcancel__V1__ListNotificationsResponse Pcancel__V1__ListNotificationsResponse;
@@ -281,10 +283,44 @@ struct  Pcancel__V1__GetCancellationResponse
 {
   ProtobufCMessage base;
   Pcancel__V1__CancellationView *cancellation;
+  /*
+   * CONFIRMED or COMPLETED: its one refund
+   */
+  Pcancel__V1__RefundView *refund;
+  /*
+   * CONFIRMED: the stock releases not yet landed
+   */
+  size_t n_waits_for;
+  Pcancel__V1__StockWait **waits_for;
+  /*
+   * the refund's allocations and where each stands
+   */
+  size_t n_payments;
+  Pcancel__V1__RefundAllocationView **payments;
 };
 #define PCANCEL__V1__GET_CANCELLATION_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__get_cancellation_response__descriptor) \
-    , NULL }
+    , NULL, NULL, 0,NULL, 0,NULL }
+
+
+/*
+ * A stock release a confirmed request waits for: the units of a line going back to their pool.
+ */
+struct  Pcancel__V1__StockWait
+{
+  ProtobufCMessage base;
+  char *line_id;
+  char *sku;
+  char *location;
+  int64_t quantity;
+  /*
+   * when the request was confirmed
+   */
+  int64_t since_ms;
+};
+#define PCANCEL__V1__STOCK_WAIT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pcancel__v1__stock_wait__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
 
 
 struct  Pcancel__V1__CancellationView
@@ -781,6 +817,25 @@ Pcancel__V1__GetCancellationResponse *
 void   pcancel__v1__get_cancellation_response__free_unpacked
                      (Pcancel__V1__GetCancellationResponse *message,
                       ProtobufCAllocator *allocator);
+/* Pcancel__V1__StockWait methods */
+void   pcancel__v1__stock_wait__init
+                     (Pcancel__V1__StockWait         *message);
+size_t pcancel__v1__stock_wait__get_packed_size
+                     (const Pcancel__V1__StockWait   *message);
+size_t pcancel__v1__stock_wait__pack
+                     (const Pcancel__V1__StockWait   *message,
+                      uint8_t             *out);
+size_t pcancel__v1__stock_wait__pack_to_buffer
+                     (const Pcancel__V1__StockWait   *message,
+                      ProtobufCBuffer     *buffer);
+Pcancel__V1__StockWait *
+       pcancel__v1__stock_wait__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pcancel__v1__stock_wait__free_unpacked
+                     (Pcancel__V1__StockWait *message,
+                      ProtobufCAllocator *allocator);
 /* Pcancel__V1__CancellationView methods */
 void   pcancel__v1__cancellation_view__init
                      (Pcancel__V1__CancellationView         *message);
@@ -1088,6 +1143,9 @@ typedef void (*Pcancel__V1__GetCancellationRequest_Closure)
 typedef void (*Pcancel__V1__GetCancellationResponse_Closure)
                  (const Pcancel__V1__GetCancellationResponse *message,
                   void *closure_data);
+typedef void (*Pcancel__V1__StockWait_Closure)
+                 (const Pcancel__V1__StockWait *message,
+                  void *closure_data);
 typedef void (*Pcancel__V1__CancellationView_Closure)
                  (const Pcancel__V1__CancellationView *message,
                   void *closure_data);
@@ -1149,6 +1207,7 @@ extern const ProtobufCMessageDescriptor pcancel__v1__request_cancellation_reques
 extern const ProtobufCMessageDescriptor pcancel__v1__request_cancellation_response__descriptor;
 extern const ProtobufCMessageDescriptor pcancel__v1__get_cancellation_request__descriptor;
 extern const ProtobufCMessageDescriptor pcancel__v1__get_cancellation_response__descriptor;
+extern const ProtobufCMessageDescriptor pcancel__v1__stock_wait__descriptor;
 extern const ProtobufCMessageDescriptor pcancel__v1__cancellation_view__descriptor;
 extern const ProtobufCMessageDescriptor pcancel__v1__list_notifications_request__descriptor;
 extern const ProtobufCMessageDescriptor pcancel__v1__list_notifications_response__descriptor;
