@@ -8,7 +8,9 @@ import PartialCancelWire
 /// inventory release build on it.
 struct CancellationService {
     let storage: any StorePort
-    let policy: CancellationPolicy
+    /// The cancellation rules, as SIGHUP last loaded them; each call reads them once.
+    let policies: Reloadable<CancellationPolicy>
+    var policy: CancellationPolicy { policies.current }
     /// How long a confirmation token is valid.
     let tokenTTLMs: Int64
     let now: @Sendable () -> Int64

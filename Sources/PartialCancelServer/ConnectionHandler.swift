@@ -24,7 +24,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     private let methods: MethodRegistry
-    private let keyStore: KeyStore
+    private let keyStore: Reloadable<KeyStore>
     private let limits: ServerLimits
     private let runtime: ServerRuntime
     private var logger: Logger
@@ -67,7 +67,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     init(
         methods: MethodRegistry,
-        keyStore: KeyStore,
+        keyStore: Reloadable<KeyStore>,
         limits: ServerLimits,
         runtime: ServerRuntime,
         metrics: ServerMetrics,
@@ -337,7 +337,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             accept(context, principal)
             return
         }
-        guard let principal = keyStore.principal(for: hello.apiKey) else {
+        guard let principal = keyStore.current.principal(for: hello.apiKey) else {
             logger.notice("Hello refused: unknown API key")
             refuseHello(
                 context,

@@ -11,7 +11,8 @@ import PartialCancelWire
 struct FulfilmentService {
     let storage: any StorePort
     let intake: FulfilmentIntake
-    let policy: CancellationPolicy
+    let policies: Reloadable<CancellationPolicy>
+    var policy: CancellationPolicy { policies.current }
     let now: @Sendable () -> Int64
     /// Where each source's accepted, retried and refused events are counted.
     let sources: SourceHealthTracker

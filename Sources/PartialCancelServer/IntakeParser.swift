@@ -9,7 +9,9 @@ import PartialCancelStorage
 /// Payloads too large to parse in a moment are parsed on a thread pool, off the event loops: a
 /// 4 MB JSON payload takes milliseconds, and every other connection of its loop would wait.
 struct IntakeParser: Sendable {
-    let intake: Intake
+    /// The channels' bounds and rules, as SIGHUP last loaded them.
+    let intakes: Reloadable<Intake>
+    var intake: Intake { intakes.current }
     /// The clock intake bounds an order's placing time by (Unix milliseconds).
     var now: @Sendable () -> Int64 = WallClock.system.nowMs
     var pool: NIOThreadPool = .singleton

@@ -20,7 +20,12 @@ public final class PartialCancelServer: Service, Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let runtime: ServerRuntime
     private let methods: MethodRegistry
-    private let keyStore: KeyStore
+    /// The API keys, the intake bounds and rules, and the cancellation rules: what `reload` replaces.
+    private let keyStore: Reloadable<KeyStore>
+    private let intakes: Reloadable<Intake>
+    private let policies: Reloadable<CancellationPolicy>
+    /// The configuration the server started with, and the rules and keys of the last reload.
+    private let loaded: NIOLockedValueBox<ServerConfiguration>
     private let logger: Logger
     private let listener = NIOLockedValueBox<(any Channel)?>(nil)
     private let metricsListener = NIOLockedValueBox<(any Channel)?>(nil)
@@ -58,7 +63,8 @@ public final class PartialCancelServer: Service, Sendable {
         try configuration.validate()
         self.tlsContext = try configuration.tls?.makeContext()
         self.configuration = configuration
-        self.keyStore = keyStore
+        self.keyStore = Reloadable(keyStore)
+        self.loaded = NIOLockedValueBox(configuration)
         self.logger = logger
         self.runtime = ServerRuntime(version: Self.version, limits: configuration.limits)
         let metrics = ServerMetrics(methods: Methods.all + methods.map(\.name))
@@ -127,11 +133,15 @@ public final class PartialCancelServer: Service, Sendable {
             staleAfterMs: Int64(configuration.limits.maxDeadlineMs) * 2,
             now: clock.nowMs
         )
-        let parser = IntakeParser(intake: intake, now: clock.nowMs)
+        let intakes = Reloadable(intake)
+        let policies = Reloadable(configuration.cancellation)
+        self.intakes = intakes
+        self.policies = policies
+        let parser = IntakeParser(intakes: intakes, now: clock.nowMs)
         let fulfilment = FulfilmentService(
             storage: storage,
             intake: fulfilmentIntake,
-            policy: configuration.cancellation,
+            policies: policies,
             now: clock.nowMs,
             sources: sources
         )
@@ -148,7 +158,7 @@ public final class PartialCancelServer: Service, Sendable {
             ).methods
             + CancellationService(
                 storage: storage,
-                policy: configuration.cancellation,
+                policies: policies,
                 tokenTTLMs: Int64(configuration.cancellationTokenTTLSeconds) * 1000,
                 now: clock.nowMs,
                 tokenAttempts: TokenAttemptLimiter(
@@ -338,6 +348,49 @@ public final class PartialCancelServer: Service, Sendable {
         storage.close()
         try await group.shutdownGracefully()
         logger.info("stopped")
+    }
+
+    /// Replaces what can change while connections stay open — the API keys, the intake bounds and
+    /// rules, the cancellation rules — with `configuration`'s (SIGHUP). Returns a line per change,
+    /// and one per setting that differs but takes a restart (listening address, storage, TLS, …).
+    @discardableResult
+    public func reload(_ configuration: ServerConfiguration, keys: KeyStore) -> [String] {
+        let before = loaded.withLockedValue { $0 }
+        var report: [String] = []
+        keyStore.replace(keys)
+        if before.apiKeys != configuration.apiKeys {
+            report.append("api keys: \(configuration.apiKeys.count) (were \(before.apiKeys.count))")
+        }
+        if before.intake != configuration.intake {
+            intakes.replace(Intake(limits: configuration.intake))
+            report.append("intake limits and rules replaced (\(configuration.intake.rules.count) rules)")
+        }
+        if before.cancellation != configuration.cancellation {
+            policies.replace(configuration.cancellation)
+            report.append("cancellation rules replaced (\(configuration.cancellation.rules.count) rules)")
+        }
+        var restart: [String] = []
+        if before.host != configuration.host || before.port != configuration.port { restart.append("host and port") }
+        if before.storage != configuration.storage || before.dataDirectory != configuration.dataDirectory {
+            restart.append("storage")
+        }
+        if before.tls != configuration.tls { restart.append("tls") }
+        if before.limits != configuration.limits { restart.append("limits") }
+        if before.payments != configuration.payments || before.webhooks != configuration.webhooks {
+            restart.append("payments and webhooks")
+        }
+        if before.notifications != configuration.notifications { restart.append("notifications") }
+        if !restart.isEmpty { report.append("changed but kept until a restart: \(restart.joined(separator: ", "))") }
+        loaded.withLockedValue { current in
+            current.apiKeys = configuration.apiKeys
+            current.intake = configuration.intake
+            current.cancellation = configuration.cancellation
+        }
+        logger.notice(
+            "configuration reloaded",
+            metadata: ["changes": "\(report.isEmpty ? "none" : report.joined(separator: "; "))"]
+        )
+        return report
     }
 
     /// Begins a graceful shutdown: the listener closes and `run()` drains and returns.

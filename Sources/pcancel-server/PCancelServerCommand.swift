@@ -84,42 +84,7 @@ struct PCancelServerCommand: AsyncParsableCommand {
         LoggingSystem.bootstrap { label in PCancelLogHandler(label: label, format: format, level: level) }
         let logger = Logger(label: "pcancel-server")
 
-        var configuration = ServerConfiguration()
-        do {
-            if let config { configuration = try ConfigurationFile.load(path: config) }
-            if let dataDir { configuration.dataDirectory = dataDir }
-            if let host { configuration.host = host }
-            if let port { configuration.port = port }
-            if let eventLoopThreads { configuration.eventLoopThreads = eventLoopThreads }
-            if let shards { configuration.storage.shards = shards }
-            if let synchronous {
-                guard let mode = Synchronous(rawValue: synchronous.uppercased()) else {
-                    throw ConfigurationError("--synchronous must be FULL or NORMAL")
-                }
-                configuration.storage.synchronous = mode
-            }
-            if noSampleData { configuration.seedSampleData = false }
-            if let metricsPort { configuration.metricsPort = metricsPort }
-            if tlsCert != nil || tlsKey != nil {
-                guard let tlsCert, let tlsKey else { throw ConfigurationError("--tls-cert and --tls-key go together") }
-                var tls = configuration.tls ?? TLSSettings(certificateChainFile: tlsCert, privateKeyFile: tlsKey)
-                tls.certificateChainFile = tlsCert
-                tls.privateKeyFile = tlsKey
-                configuration.tls = tls
-            }
-            if let tlsClientCa {
-                guard configuration.tls != nil else {
-                    throw ConfigurationError(
-                        "--tls-client-ca needs --tls-cert and --tls-key (or tls in the config file)"
-                    )
-                }
-                configuration.tls?.clientCAFile = tlsClientCa
-            }
-            try configuration.validate()
-        } catch {
-            throw ValidationError("\(error)")
-        }
-
+        var configuration = try loadConfiguration()
         // Nothing is created (data directory, keys, sample data) for a server that cannot listen.
         for (what, host, port) in [("port", configuration.host, configuration.port)]
             + (configuration.metricsPort.map { [("metrics port", configuration.metricsHost, $0)] } ?? [])
@@ -182,6 +147,29 @@ struct PCancelServerCommand: AsyncParsableCommand {
             "pcancel-server \(PartialCancelServer.version) listening on \(configuration.host):\(address.port ?? configuration.port)"
         )
 
+        // SIGHUP: the keys and rules again from the configuration, connections kept (docs/CONFIGURATION.md).
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        let command = self
+        hangup.setEventHandler {
+            do {
+                var reloaded = try command.loadConfiguration()
+                // No keys in the configuration: the development keys, as at start (the same files).
+                if reloaded.apiKeys.isEmpty {
+                    reloaded.apiKeys = try DevelopmentKey.ensure(dataDirectory: reloaded.dataDirectory).keys
+                }
+                let changes = server.reload(reloaded, keys: try KeyStore(reloaded.apiKeys))
+                command.say(
+                    "reloaded the configuration: " + (changes.isEmpty ? "no change" : changes.joined(separator: "; "))
+                )
+            } catch {
+                logger.error("configuration not reloaded; the running one stays", metadata: ["error": "\(error)"])
+                command.say("configuration not reloaded (the running one stays): \(error)")
+            }
+        }
+        hangup.resume()
+        defer { hangup.cancel() }
+
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [server, MemoryTrimmer(server: server)],
@@ -192,8 +180,49 @@ struct PCancelServerCommand: AsyncParsableCommand {
         try await group.run()
     }
 
+    /// The configuration file (if any) with the command line's settings over it, validated: at start,
+    /// and again on SIGHUP.
+    func loadConfiguration() throws -> ServerConfiguration {
+        var configuration = ServerConfiguration()
+        do {
+            if let config { configuration = try ConfigurationFile.load(path: config) }
+            if let dataDir { configuration.dataDirectory = dataDir }
+            if let host { configuration.host = host }
+            if let port { configuration.port = port }
+            if let eventLoopThreads { configuration.eventLoopThreads = eventLoopThreads }
+            if let shards { configuration.storage.shards = shards }
+            if let synchronous {
+                guard let mode = Synchronous(rawValue: synchronous.uppercased()) else {
+                    throw ConfigurationError("--synchronous must be FULL or NORMAL")
+                }
+                configuration.storage.synchronous = mode
+            }
+            if noSampleData { configuration.seedSampleData = false }
+            if let metricsPort { configuration.metricsPort = metricsPort }
+            if tlsCert != nil || tlsKey != nil {
+                guard let tlsCert, let tlsKey else { throw ConfigurationError("--tls-cert and --tls-key go together") }
+                var tls = configuration.tls ?? TLSSettings(certificateChainFile: tlsCert, privateKeyFile: tlsKey)
+                tls.certificateChainFile = tlsCert
+                tls.privateKeyFile = tlsKey
+                configuration.tls = tls
+            }
+            if let tlsClientCa {
+                guard configuration.tls != nil else {
+                    throw ConfigurationError(
+                        "--tls-client-ca needs --tls-cert and --tls-key (or tls in the config file)"
+                    )
+                }
+                configuration.tls?.clientCAFile = tlsClientCa
+            }
+            try configuration.validate()
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        return configuration
+    }
+
     /// Start-up lines go to stdout, flushed at once: scripts and tests wait for them.
-    private func say(_ line: String) {
+    func say(_ line: String) {
         FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
 }

@@ -59,7 +59,7 @@ struct ConnectionHandlerTests {
         ])
         let handler = ConnectionHandler(
             methods: methods,
-            keyStore: keys,
+            keyStore: Reloadable(keys),
             limits: limits,
             runtime: runtime,
             metrics: ServerMetrics(),

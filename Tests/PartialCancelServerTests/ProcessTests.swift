@@ -13,6 +13,70 @@ import Testing
 /// The real executables: `pcancel-server` started as a child process, `pcancel` run against it.
 @Suite("Executables", .serialized)
 struct ProcessTests {
+    @Test("SIGHUP reloads the keys and rules from the configuration; open connections stay open; the process stays up")
+    func sighup() async throws {
+        let directory = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (first, second) = ("pck_reload_first", "pck_reload_second")
+        let config = directory.appendingPathComponent("config.json")
+        try """
+        {"api_keys": [{"name": "ops", "role": "admin", "sha256": "\(APIKey.hash(first))"}]}
+        """.write(to: config, atomically: true, encoding: .utf8)
+        let server = try await ServerProcess.start(
+            arguments: [
+                "--config", config.path, "--data-dir", directory.appendingPathComponent("data").path, "--port", "0",
+            ],
+            workingDirectory: directory
+        )
+        let client = try await PartialCancelClient.connect(.init(port: server.port, apiKey: first))
+        func ingest(_ external: String) async throws -> IngestOrderResponse {
+            try await client.call(
+                Methods.ingestOrder,
+                IngestOrderRequest(
+                    channel: "web",
+                    payload: ByteBuffer(string: SamplePayloads.web.replacingOccurrences(of: "W-1001", with: external))
+                ),
+                as: IngestOrderResponse.self
+            )
+        }
+        #expect(try await ingest("W-5000").created)
+        await #expect(throws: ClientError.self) {
+            _ = try await PartialCancelClient.connect(.init(port: server.port, apiKey: second))
+        }
+
+        // A second key, and a web rule no sample order passes.
+        try """
+        {"api_keys": [{"name": "ops", "role": "admin", "sha256": "\(APIKey.hash(first))"},
+                      {"name": "ops-2", "role": "agent", "sha256": "\(APIKey.hash(second))"}],
+         "intake": {"rules": [{"channel": "web", "max_order_total": 100}]}}
+        """.write(to: config, atomically: true, encoding: .utf8)
+        server.signal(SIGHUP)
+        var joined: PartialCancelClient?
+        try await waitFor("the second key to be accepted") {
+            joined = try? await PartialCancelClient.connect(.init(port: server.port, apiKey: second))
+            return joined != nil
+        }
+        #expect(joined?.server.role == "agent")
+        // The connection made before the reload is still open, and the new rule applies to it.
+        _ = try await client.ping()
+        do {
+            _ = try await ingest("W-5001")
+            Issue.record("an order over the reloaded rule was ingested")
+        } catch let error as ClientError {
+            #expect(error.status.reasons.first?.code == "INTAKE_RULE")
+        }
+        // A broken configuration is not taken: the running one stays.
+        try "{".write(to: config, atomically: true, encoding: .utf8)
+        server.signal(SIGHUP)
+        try await Task.sleep(nanoseconds: 300_000_000)
+        _ = try await client.ping()
+        #expect(server.process.isRunning)
+        await joined?.close()
+        await client.close()
+        server.signal(SIGTERM)
+        #expect(await server.waitForExit(timeout: 15) == 0)
+    }
+
     @Test("a port already in use is named, and nothing is created: no data directory, no key, no sample data")
     func portInUse() async throws {
         let directory = try Paths.temporaryDirectory()
