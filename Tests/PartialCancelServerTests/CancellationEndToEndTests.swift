@@ -62,6 +62,8 @@ struct CancellationEndToEndTests {
                 )
         )
         #expect(mixed.lines[2].reasons.map(\.code) == ["LINE_NOT_FOUND"])
+        // An unknown line is told which lines there are.
+        #expect(mixed.lines[2].reasons.first?.detail.hasSuffix("the order's lines: L1, L2, L2a, L2b, L3, L4") == true)
 
         // Nothing changed: validation has no side effects.
         let order = try await agent.call(

@@ -184,7 +184,14 @@ public enum Eligibility {
                 return LineVerdict(
                     lineID: request.lineID,
                     quantity: 0,
-                    reasons: reasons + [EligibilityReason(.lineNotFound, rule: "order.lines")]
+                    reasons: reasons + [
+                        EligibilityReason(
+                            .lineNotFound,
+                            rule: "order.lines",
+                            detail:
+                                "no line \(request.lineID); the order's lines: \(order.lines.map(\.id).joined(separator: ", "))"
+                        )
+                    ]
                 )
             }
             let remaining = line.remainingQuantity
