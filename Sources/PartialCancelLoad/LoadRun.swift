@@ -84,6 +84,8 @@ public final class LoadRun: Sendable {
     public let seedRecorder = LoadRecorder()
     private let ledger = NIOLockedValueBox(Ledger())
     private let begin = NIOLockedValueBox<NIODeadline?>(nil)
+    /// Set by `stop()` (Ctrl-C): no flow starts after it; those in flight finish and are checked.
+    private let stopped = NIOLockedValueBox(false)
 
     /// What the flows gave back to the pools, and the flows whose end is not known.
     private struct Ledger {
@@ -102,6 +104,13 @@ public final class LoadRun: Sendable {
         self.agents = agents
         self.portals = portals
     }
+
+    /// Ends the run early: no new flow starts; the flows in flight finish, are checked and audited,
+    /// and `run()` returns the figures so far (Ctrl-C keeps the report).
+    public func stop() { stopped.withLockedValue { $0 = true } }
+
+    /// Whether `stop()` was called.
+    public var isStopped: Bool { stopped.withLockedValue { $0 } }
 
     /// Time since the flows began, for progress lines.
     public var flowElapsed: Double {
@@ -213,7 +222,9 @@ public final class LoadRun: Sendable {
         await withDiscardingTaskGroup { group in
             for _ in 0..<min(options.concurrency, options.flowLimit) {
                 group.addTask {
-                    while let index = indices.take() { await self.flow(index, intendedStart: NIODeadline.now()) }
+                    while !self.isStopped, let index = indices.take() {
+                        await self.flow(index, intendedStart: NIODeadline.now())
+                    }
                 }
             }
         }
@@ -224,7 +235,7 @@ public final class LoadRun: Sendable {
         let outstanding = NIOLockedValueBox(0)
         await withDiscardingTaskGroup { group in
             var index = 0
-            while index < options.flowLimit {
+            while index < options.flowLimit && !isStopped {
                 let intended = start + .nanoseconds(Int64(Double(index) * 1e9 / rate))
                 if let stopAt, intended >= stopAt { break }
                 let wait = intended - NIODeadline.now()

@@ -205,6 +205,7 @@ struct LoadCommand: AsyncParsableCommand {
 
         let result: LoadResult
         var paymentsSettled = true
+        var runStopped = false
         do {
             var agents: [any FlowTransport] = []
             var portals: [any FlowTransport] = []
@@ -282,11 +283,26 @@ struct LoadCommand: AsyncParsableCommand {
                     }
                 }
             defer { progress?.cancel() }
+            // Ctrl-C: no new flows; those in flight finish, and the report (and --json) is written.
+            signal(SIGINT, SIG_IGN)
+            let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+            interrupt.setEventHandler {
+                if run.isStopped { Glibc.exit(130) }  // a second Ctrl-C: leave at once
+                run.stop()
+                FileHandle.standardError.write(
+                    Data(
+                        "\npcancel-load: interrupted; finishing the flows in flight (Ctrl-C again to leave now)\n".utf8
+                    )
+                )
+            }
+            interrupt.resume()
+            defer { interrupt.cancel() }
             if let service = target.payments, let agent = agents.first {
                 service.startRecording(through: agent, deadline: options.deadline)
             }
             do {
                 result = try await run.run()
+                runStopped = run.isStopped
             } catch {
                 for client in clients { await client.close() }
                 for failover in failovers { await failover.close() }
@@ -335,11 +351,14 @@ struct LoadCommand: AsyncParsableCommand {
         }
         try await target.stop(keepData: keepData)
 
+        let interrupted = runStopped
+        if interrupted { context["interrupted"] = "with Ctrl-C after \(result.snapshot.flowsStarted) flows started" }
         let report = LoadReport(result: result, context: context)
         print(report.text)
         if let json {
             try report.jsonData().write(to: URL(fileURLWithPath: json))
         }
+        if interrupted { throw ExitCode(130) }
         if !result.succeeded || !webhooksInOrder || !paymentsSettled { throw ExitCode(1) }
     }
 }

@@ -273,6 +273,36 @@ struct LoadProcessTests {
         )
     }
 
+    @Test("Ctrl-C ends a run early but keeps its report and --json file: the flows in flight finish and are checked")
+    func interrupted() async throws {
+        let directory = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("load.json")
+        let process = Process()
+        process.executableURL = try Paths.executable("pcancel-load")
+        process.arguments = [
+            "--embedded", "--seed", "100", "--flows", "1000000", "--concurrency", "8", "--synchronous", "NORMAL",
+            "--json", file.path, "--quiet",
+        ]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        try await Task.sleep(nanoseconds: 3_000_000_000)
+        kill(process.processIdentifier, SIGINT)
+        let text = try await offCooperativePool { () -> String in
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return String(decoding: data, as: UTF8.self)
+        }
+        #expect(process.terminationStatus == 130, "\(text)")
+        #expect(text.contains("interrupted: with Ctrl-C after"), "\(text)")
+        #expect(text.contains("OK: every flow checked, no mismatch") || text.contains("0 mismatches"))
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any])
+        #expect((json["flows_completed"] as? Int ?? 0) > 0 && json["mismatches"] as? Int == 0)
+        #expect((json["flows_completed"] as? Int ?? 0) < 1_000_000)
+    }
+
     @Test("--embedded runs a mixed workload, prints the report and writes every figure as JSON")
     func embedded() async throws {
         let directory = try Paths.temporaryDirectory()
