@@ -5,10 +5,13 @@
 # prints "listening on". Sets SERVER_PID and PORT. If the server dies first, or is not listening
 # within 90 s of wall-clock time (counted by the shell's SECONDS, not by checks: on a loaded
 # machine the checks themselves take time), prints its output and the server's process state, and
-# exits the script with status 1.
+# exits the script with status 1. OUT_FILE may be one an earlier start wrote.
 start_pcancel_server() {
   local bin=$1 out=$2
   shift 2
+  # Emptied here, before the server starts: the redirection below happens in the background
+  # child, and a check made before it would read an earlier server's "listening on" from a reused file.
+  : >"$out"
   "$bin/pcancel-server" "$@" >"$out" 2>&1 &
   SERVER_PID=$!
   local started=$SECONDS
