@@ -138,20 +138,13 @@ public enum ConfigurationFile {
             }
         }
         try reader.object("fulfilment") { fulfilment in
-            let path = fulfilment.path
-            func bounded(_ key: String, _ range: ClosedRange<Int>, _ set: (Int) -> Void) throws {
-                try fulfilment.int(key) { value in
-                    guard range.contains(value) else {
-                        throw ConfigurationError(
-                            "\(path).\(key) must be \(range.lowerBound)...\(range.upperBound) (got \(value))"
-                        )
-                    }
-                    set(value)
-                }
+            try fulfilment.int("max_events_per_batch", in: 1...100_000) {
+                configuration.fulfilment.maxEventsPerBatch = $0
             }
-            try bounded("max_events_per_batch", 1...100_000) { configuration.fulfilment.maxEventsPerBatch = $0 }
-            try bounded("max_lines_per_shipment", 1...10_000) { configuration.fulfilment.maxLinesPerShipment = $0 }
-            try bounded("max_id_bytes", 8...1024) { configuration.fulfilment.maxIDBytes = $0 }
+            try fulfilment.int("max_lines_per_shipment", in: 1...10_000) {
+                configuration.fulfilment.maxLinesPerShipment = $0
+            }
+            try fulfilment.int("max_id_bytes", in: 8...1024) { configuration.fulfilment.maxIDBytes = $0 }
         }
         try reader.object("payments") { payments in
             let path = payments.path
@@ -171,22 +164,12 @@ public enum ConfigurationFile {
                 default: throw ConfigurationError("\(path).fallback must be store_credit or case (got '\(value)')")
                 }
             }
-            func bounded(_ key: String, _ range: ClosedRange<Int>, _ set: (Int) -> Void) throws {
-                try payments.int(key) { value in
-                    guard range.contains(value) else {
-                        throw ConfigurationError(
-                            "\(path).\(key) must be \(range.lowerBound)...\(range.upperBound) (got \(value))"
-                        )
-                    }
-                    set(value)
-                }
-            }
-            try bounded("timeout_ms", 100...600_000) { configuration.payments.timeoutMs = $0 }
-            try bounded("max_attempts", 1...1000) { configuration.payments.maxAttempts = $0 }
-            try bounded("backoff_base_ms", 1...3_600_000) { configuration.payments.backoffBaseMs = $0 }
-            try bounded("backoff_cap_ms", 1...86_400_000) { configuration.payments.backoffCapMs = $0 }
-            try bounded("poll_interval_ms", 10...60_000) { configuration.payments.pollIntervalMs = $0 }
-            try bounded("batch_size", 1...10_000) { configuration.payments.batchSize = $0 }
+            try payments.int("timeout_ms", in: 100...600_000) { configuration.payments.timeoutMs = $0 }
+            try payments.int("max_attempts", in: 1...1000) { configuration.payments.maxAttempts = $0 }
+            try payments.int("backoff_base_ms", in: 1...3_600_000) { configuration.payments.backoffBaseMs = $0 }
+            try payments.int("backoff_cap_ms", in: 1...86_400_000) { configuration.payments.backoffCapMs = $0 }
+            try payments.int("poll_interval_ms", in: 10...60_000) { configuration.payments.pollIntervalMs = $0 }
+            try payments.int("batch_size", in: 1...10_000) { configuration.payments.batchSize = $0 }
             switch adapter {
             case "ledger":
                 configuration.payments.adapter = .ledger(path: ledgerPath)
@@ -206,25 +189,16 @@ public enum ConfigurationFile {
             }
         }
         try reader.object("webhooks") { webhooks in
-            let path = webhooks.path
-            func bounded(_ key: String, _ range: ClosedRange<Int>, _ set: (Int) -> Void) throws {
-                try webhooks.int(key) { value in
-                    guard range.contains(value) else {
-                        throw ConfigurationError(
-                            "\(path).\(key) must be \(range.lowerBound)...\(range.upperBound) (got \(value))"
-                        )
-                    }
-                    set(value)
-                }
+            try webhooks.int("timeout_ms", in: 100...600_000) { configuration.webhooks.timeoutMs = $0 }
+            try webhooks.int("max_attempts", in: 1...1000) { configuration.webhooks.maxAttempts = $0 }
+            try webhooks.int("backoff_base_ms", in: 1...3_600_000) { configuration.webhooks.backoffBaseMs = $0 }
+            try webhooks.int("backoff_cap_ms", in: 1...86_400_000) { configuration.webhooks.backoffCapMs = $0 }
+            try webhooks.int("poll_interval_ms", in: 10...60_000) { configuration.webhooks.pollIntervalMs = $0 }
+            try webhooks.int("batch_keys", in: 1...10_000) { configuration.webhooks.batchKeys = $0 }
+            try webhooks.int("events_per_key", in: 1...10_000) { configuration.webhooks.eventsPerKey = $0 }
+            try webhooks.int("retention_ms", in: 60_000...2_592_000_000) {
+                configuration.webhooks.retentionMs = Int64($0)
             }
-            try bounded("timeout_ms", 100...600_000) { configuration.webhooks.timeoutMs = $0 }
-            try bounded("max_attempts", 1...1000) { configuration.webhooks.maxAttempts = $0 }
-            try bounded("backoff_base_ms", 1...3_600_000) { configuration.webhooks.backoffBaseMs = $0 }
-            try bounded("backoff_cap_ms", 1...86_400_000) { configuration.webhooks.backoffCapMs = $0 }
-            try bounded("poll_interval_ms", 10...60_000) { configuration.webhooks.pollIntervalMs = $0 }
-            try bounded("batch_keys", 1...10_000) { configuration.webhooks.batchKeys = $0 }
-            try bounded("events_per_key", 1...10_000) { configuration.webhooks.eventsPerKey = $0 }
-            try bounded("retention_ms", 60_000...2_592_000_000) { configuration.webhooks.retentionMs = Int64($0) }
             try webhooks.array("subscriptions") { _, entry in
                 let entryPath = entry.path
                 var name: String?
@@ -269,12 +243,7 @@ public enum ConfigurationFile {
             }
         }
         try reader.object("sources") { sources in
-            try sources.int("window_ms") { value in
-                guard (10_000...86_400_000).contains(value) else {
-                    throw ConfigurationError("sources.window_ms must be 10000...86400000 (got \(value))")
-                }
-                configuration.sources.windowMs = Int64(value)
-            }
+            try sources.int("window_ms", in: 10_000...86_400_000) { configuration.sources.windowMs = Int64($0) }
             var rules: [SourceHealthRule] = []
             try sources.array("rules") { _, entry in
                 var rule = SourceHealthRule()
@@ -286,12 +255,7 @@ public enum ConfigurationFile {
                     }
                     rule.maxSilenceMs = Int64(value)
                 }
-                try entry.int("max_reject_percent") { value in
-                    guard (0...100).contains(value) else {
-                        throw ConfigurationError("\(path).max_reject_percent must be 0...100 (got \(value))")
-                    }
-                    rule.maxRejectShare = Double(value) / 100
-                }
+                try entry.int("max_reject_percent", in: 0...100) { rule.maxRejectShare = Double($0) / 100 }
                 try entry.int("min_events") { value in
                     guard value >= 1 else { throw ConfigurationError("\(path).min_events must be at least 1") }
                     rule.minEvents = value
@@ -463,6 +427,17 @@ private struct ObjectReader {
             throw ConfigurationError("\(child(key)) must be a whole number")
         }
         try apply(int)
+    }
+
+    /// A whole number within `range`, or an error naming the setting and the range.
+    mutating func int(_ key: String, in range: ClosedRange<Int>, _ apply: (Int) throws -> Void) throws {
+        let path = child(key)
+        try int(key) { value in
+            guard range.contains(value) else {
+                throw ConfigurationError("\(path) must be \(range.lowerBound)...\(range.upperBound) (got \(value))")
+            }
+            try apply(value)
+        }
     }
 
     mutating func bool(_ key: String, _ apply: (Bool) throws -> Void) throws {
