@@ -164,19 +164,14 @@ final class LedgerPayments: PaymentsPort {
 /// (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,base64(HMAC-SHA256)`), with the
 /// allocation id as `Idempotency-Key`.
 final class HTTPPayments: PaymentsPort {
-    private let client: HTTPClient
+    private let poster: SignedPoster
     private let url: String
     private let signer: WebhookSigner
-    private let timeout: TimeAmount
 
     init(url: String, secret: String, timeoutMs: Int, group: any EventLoopGroup) throws {
         self.url = url
         signer = try WebhookSigner(secret: secret)
-        timeout = .milliseconds(Int64(timeoutMs))
-        var configuration = HTTPClient.Configuration()
-        configuration.timeout = .init(connect: .milliseconds(Int64(min(timeoutMs, 5000))))
-        configuration.redirectConfiguration = .disallow
-        client = HTTPClient(eventLoopGroup: group, configuration: configuration)
+        poster = SignedPoster(timeoutMs: timeoutMs, group: group)
     }
 
     func send(_ batch: [RefundAllocation]) async -> [PaymentReply] {
@@ -191,23 +186,16 @@ final class HTTPPayments: PaymentsPort {
     }
 
     private func send(_ allocation: RefundAllocation) async -> PaymentReply {
-        let body = PaymentInstruction.body(allocation)
-        var request = HTTPClientRequest(url: url)
-        request.method = .POST
-        request.headers.add(name: "content-type", value: "application/json")
-        request.headers.add(name: "idempotency-key", value: allocation.id)
-        for (name, value) in signer.headers(
-            id: allocation.id,
-            timestamp: Int64(Date().timeIntervalSince1970),
-            body: body
-        ) {
-            request.headers.add(name: name, value: value)
-        }
-        request.body = .bytes(ByteBuffer(bytes: body))
         do {
-            let response = try await client.execute(request, timeout: timeout)
-            let text = String(buffer: try await response.body.collect(upTo: 64 * 1024))
-            return Self.reply(status: response.status, body: text)
+            let (status, text) = try await poster.post(
+                PaymentInstruction.body(allocation),
+                to: url,
+                id: allocation.id,
+                signer: signer,
+                headers: [("idempotency-key", allocation.id)],
+                replyLimit: 64 * 1024
+            )
+            return Self.reply(status: status, body: text)
         } catch {
             return .retry("\(url): \(error)")
         }
@@ -239,6 +227,44 @@ final class HTTPPayments: PaymentsPort {
         default:
             return .retry("HTTP \(status.code) \(body.prefix(200))")
         }
+    }
+
+    func shutdown() async { await poster.shutdown() }
+}
+
+/// Signed JSON POSTs, for the payment service and the webhook subscribers alike: one HTTP client
+/// (no redirects, the connect time bounded by the request's), the Standard Webhooks headers.
+final class SignedPoster: Sendable {
+    private let client: HTTPClient
+    private let timeout: TimeAmount
+
+    init(timeoutMs: Int, group: any EventLoopGroup) {
+        timeout = .milliseconds(Int64(timeoutMs))
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .milliseconds(Int64(min(timeoutMs, 5000))))
+        configuration.redirectConfiguration = .disallow
+        client = HTTPClient(eventLoopGroup: group, configuration: configuration)
+    }
+
+    /// POSTs `body` signed as message `id`; the reply's status and up to `replyLimit` bytes of it.
+    func post(
+        _ body: [UInt8],
+        to url: String,
+        id: String,
+        signer: WebhookSigner,
+        headers extra: [(String, String)] = [],
+        replyLimit: Int
+    ) async throws -> (status: HTTPResponseStatus, body: String) {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        for (name, value) in extra { request.headers.add(name: name, value: value) }
+        for (name, value) in signer.headers(id: id, timestamp: Int64(Date().timeIntervalSince1970), body: body) {
+            request.headers.add(name: name, value: value)
+        }
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let response = try await client.execute(request, timeout: timeout)
+        return (response.status, String(buffer: try await response.body.collect(upTo: replyLimit)))
     }
 
     func shutdown() async { try? await client.shutdown() }

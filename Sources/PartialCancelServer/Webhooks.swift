@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -54,7 +53,7 @@ final class WebhookDelivery: Sendable {
     private let storage: any StorePort
     private let configuration: WebhookConfiguration
     private let subscriptions: [String: (subscription: WebhookSubscription, signer: WebhookSigner)]
-    private let client: HTTPClient?
+    private let poster: SignedPoster?
     private let loop: any EventLoop
     private let logger: Logger
     private let polling: PollingLoop
@@ -72,25 +71,18 @@ final class WebhookDelivery: Sendable {
             subscriptions[subscription.name] = (subscription, try WebhookSigner(secret: subscription.secret))
         }
         self.subscriptions = subscriptions
-        if subscriptions.isEmpty {
-            client = nil
-        } else {
-            var http = HTTPClient.Configuration()
-            http.timeout = .init(connect: .milliseconds(Int64(min(configuration.timeoutMs, 5000))))
-            http.redirectConfiguration = .disallow
-            client = HTTPClient(eventLoopGroup: group, configuration: http)
-        }
+        poster = subscriptions.isEmpty ? nil : SignedPoster(timeoutMs: configuration.timeoutMs, group: group)
     }
 
     func start() {
-        guard client != nil else { return }
+        guard poster != nil else { return }
         polling.start(every: .milliseconds(Int64(configuration.pollIntervalMs))) { [self] in await pass() }
     }
 
     /// Stops polling, waits for the pass in flight, and closes the HTTP client.
     func stop() async {
         await polling.stop()
-        try? await client?.shutdown()
+        await poster?.shutdown()
     }
 
     /// One pass: the due keys' events, keys side by side, each key's in order.
@@ -153,23 +145,18 @@ final class WebhookDelivery: Sendable {
 
     /// POSTs one event; nil when the receiver took it (2xx), else why not.
     private func send(_ event: OutboundEvent) async -> String? {
-        guard let client, let (subscription, signer) = subscriptions[event.subscription] else {
+        guard let poster, let (subscription, signer) = subscriptions[event.subscription] else {
             return "no subscription '\(event.subscription)' is configured"
         }
-        var request = HTTPClientRequest(url: subscription.url)
-        request.method = .POST
-        request.headers.add(name: "content-type", value: "application/json")
-        let timestamp = Int64(Date().timeIntervalSince1970)
-        for (name, value) in signer.headers(id: event.eventID, timestamp: timestamp, body: event.payload) {
-            request.headers.add(name: name, value: value)
-        }
-        request.body = .bytes(ByteBuffer(bytes: event.payload))
         do {
-            let response = try await client.execute(request, timeout: .milliseconds(Int64(configuration.timeoutMs)))
-            let body = String(buffer: try await response.body.collect(upTo: 16 * 1024))
-            guard (200..<300).contains(response.status.code) else {
-                return "HTTP \(response.status.code) \(body.prefix(200))"
-            }
+            let (status, body) = try await poster.post(
+                event.payload,
+                to: subscription.url,
+                id: event.eventID,
+                signer: signer,
+                replyLimit: 16 * 1024
+            )
+            guard (200..<300).contains(status.code) else { return "HTTP \(status.code) \(body.prefix(200))" }
             return nil
         } catch {
             return "\(subscription.url): \(error)"

@@ -176,7 +176,7 @@ enum CancellationOutput {
                     "confirmation token sent to the customer; valid until \(RFC3339.format(c.expiresAtMs))"
                 )
                 if c.failedAttempts > 0 {
-                    let left = max(0, 5 - c.failedAttempts)
+                    let left = max(0, CancellationStateMachine.defaultMaxFailedAttempts - Int(c.failedAttempts))
                     Swift.print(
                         "\(c.failedAttempts) wrong tokens so far; \(left) \(left == 1 ? "try" : "tries") left before it locks"
                     )
