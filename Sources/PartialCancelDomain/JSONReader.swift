@@ -14,7 +14,8 @@ public struct JSONReader {
         do {
             value = try JSONSerialization.jsonObject(with: Data(data), options: [])
         } catch {
-            guard let (line, column, problem) = JSONSyntax.firstError(in: data) else {
+            // The same depth bound as a valid payload's: the scanner recurses, on threads with small stacks.
+            guard let (line, column, problem) = JSONSyntax.firstError(in: data, maxDepth: maxDepth) else {
                 throw DomainError(.malformed, path: "", "payload is not valid JSON")
             }
             throw DomainError(

@@ -7,7 +7,7 @@ enum JSONSyntax {
     }
 
     /// The first error, or nil when `bytes` is one valid JSON value.
-    static func firstError(in bytes: [UInt8], maxDepth: Int = 512) -> (line: Int, column: Int, problem: String)? {
+    static func firstError(in bytes: [UInt8], maxDepth: Int = 32) -> (line: Int, column: Int, problem: String)? {
         var scanner = Scanner(bytes: bytes, maxDepth: maxDepth)
         do throws(Failure) {
             scanner.whitespace()
