@@ -287,7 +287,7 @@ struct LoadProcessTests {
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try launch(process)
         try await Task.sleep(nanoseconds: 3_000_000_000)
         kill(process.processIdentifier, SIGINT)
         let text = try await offCooperativePool { () -> String in

@@ -24,7 +24,7 @@ public final class PaymentServiceProcess: @unchecked Sendable {
         process.arguments = ["python3", script.path, secret]
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try launch(process)
         var text = ""
         let deadline = Date().addingTimeInterval(20)
         while !text.contains("\n") {
@@ -90,7 +90,7 @@ public final class WebhookReceiverProcess: @unchecked Sendable {
             + ["--fail", "\(failFirst)"]
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try launch(process)
         var text = ""
         let deadline = Date().addingTimeInterval(20)
         while !text.contains("\n") {

@@ -52,7 +52,7 @@ public final class ServerProcess {
         process.currentDirectoryURL = workingDirectory
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try launch(process)
         let deadline = Date().addingTimeInterval(30)
         var pending = ""
         while port == 0 {
@@ -128,7 +128,7 @@ public func runCommandBlocking(
     let stderr = Pipe()
     process.standardOutput = stdout
     process.standardError = stderr
-    try process.run()
+    try launch(process)
     // Read before waiting, so a chatty child cannot fill the pipe and block.
     let out = stdout.fileHandleForReading.readDataToEndOfFile()
     let err = stderr.fileHandleForReading.readDataToEndOfFile()
@@ -141,3 +141,13 @@ public struct UncheckedBox<T>: @unchecked Sendable {
     public let value: T
     public init(_ value: T) { self.value = value }
 }
+
+/// Starts `process`, one launch at a time across the test process: Foundation's `Process.run` on
+/// Linux crashed (a bad pointer in its launch) when several tests started children at once.
+public func launch(_ process: Process) throws {
+    launching.lock()
+    defer { launching.unlock() }
+    try process.run()
+}
+
+private let launching = NSLock()

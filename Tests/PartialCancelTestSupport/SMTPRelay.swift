@@ -20,7 +20,7 @@ public final class SMTPServer {
         ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try launch(process)
         for _ in 0..<200 {
             if (try? RawConnection(port: port)) != nil { return }
             usleep(25_000)
